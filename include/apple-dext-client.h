@@ -1,0 +1,716 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * libdext: client API for the VFIOUserPCIDriver DriverKit extension.
+ *
+ * The first part of this header is the API of QEMU's Apple VFIO backend
+ * client (apple-dext-client.h), kept identical in names, signatures and
+ * IOReturn codes so existing callers build and link unchanged.  The second
+ * part ("libdext extensions") adds what those callers lacked.
+ *
+ * Where the calls go is chosen per connection by a *target* string:
+ *
+ *   "iokit"            the real dext through IOKit (macOS only)
+ *   "unix:PATH"        dextd listening on the UNIX socket PATH
+ *   "inproc:DEVICES"   a dext core running inside this process, serving
+ *                      emulated devices, e.g. "inproc:edu"
+ *
+ * The seed functions use the default target: $DEXT_TARGET if set, else
+ * "iokit" on macOS, else "unix:" + apple_dext_default_socket_path().
+ *
+ * Every function returning kern_return_t returns kIOReturnSuccess or an
+ * IOReturn code; apple_dext_strerror() names it.  Common codes:
+ *
+ *   kIOReturnBadArgument   NULL/closed connection, NULL out-pointer,
+ *                          bad width/offset/index/size
+ *   kIOReturnNotOpen       the call needs a claim (apple_dext_claim())
+ *   kIOReturnNotReady      interrupts not set up, or no DMA buffer
+ *   kIOReturnNotResponding the dext/daemon went away; the connection is
+ *                          dead and every later call fails the same way
+ *   kIOReturnUnsupported   the dext does not implement the selector
+ *
+ * Thread safety: every function may be called from any thread, and calls
+ * on one connection from several threads run concurrently.
+ */
+
+#ifndef APPLE_DEXT_CLIENT_H
+#define APPLE_DEXT_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "libdext/ioreturn.h"
+#include "libdext/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define APPLE_DEXT_EXPORT __attribute__((visibility("default")))
+#else
+#define APPLE_DEXT_EXPORT
+#endif
+
+/* ---------------------------------------------------------------------
+ * Seed API
+ * ------------------------------------------------------------------- */
+
+/**
+ * apple_dext_connect() - open a user client on the device at a PCI BDF
+ * @bus: PCI bus number
+ * @device: PCI device (slot) number
+ * @function: PCI function number
+ *
+ * Walks every VFIOUserPCIDriver service of the default target, opens each
+ * and keeps the one whose GetIdentity reports @bus:@device.@function.
+ *
+ * Return: a connection handle, or IO_OBJECT_NULL when no served device has
+ * that address or the target cannot be reached.
+ */
+APPLE_DEXT_EXPORT io_connect_t apple_dext_connect(uint8_t bus, uint8_t device,
+                                                  uint8_t function);
+
+/**
+ * apple_dext_disconnect() - close a connection
+ * @connection: handle from apple_dext_connect(); IO_OBJECT_NULL is ignored
+ *
+ * Unmaps every mapping made through @connection and closes the user
+ * client; the dext then releases, in order, its interrupt sources, DMA
+ * regions, DMA buffer and share of the claim.  Notification objects made
+ * on @connection stop receiving wake-ups but must still be destroyed.
+ */
+APPLE_DEXT_EXPORT void apple_dext_disconnect(io_connect_t connection);
+
+/**
+ * apple_dext_claim() - take a share of the device claim
+ * @connection: open connection
+ *
+ * The claim is shared and reference counted.  The first claimer opens the
+ * device, which sets Memory Space Enable and Bus Master Enable.  Claiming
+ * twice on one connection succeeds and changes nothing.
+ *
+ * Return: kIOReturnSuccess, kIOReturnBadArgument, or the open's error.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_claim(io_connect_t connection);
+
+/**
+ * apple_dext_register_dma() - make client memory reachable by device DMA
+ * @connection: open, claimed connection
+ * @iova: caller-chosen key for the region (e.g. the guest IOVA); unique
+ *        per connection
+ * @client_va: address of the memory in this process; must stay mapped
+ *             until the region is unregistered
+ * @size: region size in bytes
+ * @out_bus_addr: receives the bus address of the first segment (may be NULL)
+ * @out_bus_len: receives the length of the first segment (may be NULL)
+ *
+ * The dext assigns bus addresses as the DART does: they are not @iova and
+ * lie within the device's DMA mask.  The device must be programmed with
+ * the returned bus address.  Regions over 1.5 GiB are split into chunks
+ * mapped back to back; the first chunk's segment is reported.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim;
+ * kIOReturnBadArgument for size 0, client_va 0 or a wrapping range;
+ * kIOReturnStillOpen if @iova is registered already; kIOReturnNoSpace past
+ * 65,536 regions or 128 chunks; kIOReturnNotAligned if a chunk cannot get
+ * one contiguous bus segment; kIOReturnVMError if the memory is not mapped.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_register_dma(io_connect_t connection,
+                                                        uint64_t iova,
+                                                        uint64_t client_va,
+                                                        uint64_t size,
+                                                        uint64_t *out_bus_addr,
+                                                        uint64_t *out_bus_len);
+
+/**
+ * apple_dext_unregister_dma() - remove a DMA region
+ * @connection: open connection
+ * @iova: the key the region was registered with
+ *
+ * Return: kIOReturnSuccess, or kIOReturnNotFound if no region of this
+ * connection starts at @iova.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_unregister_dma(io_connect_t connection,
+                                                          uint64_t iova);
+
+/**
+ * apple_dext_probe_dma() - read a word through the dext's view of a region
+ * @connection: open connection
+ * @iova: the region's key
+ * @offset: byte offset within the region
+ * @out_word: receives the 64-bit little-endian word at @offset
+ *
+ * Proves the dext reaches the same pages as the client's mapping.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotFound for an unknown region;
+ * kIOReturnOverrun if @offset + 8 exceeds the region.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_probe_dma(io_connect_t connection,
+                                                     uint64_t iova,
+                                                     uint64_t offset,
+                                                     uint64_t *out_word);
+
+/**
+ * apple_dext_config_read() - read PCI configuration space
+ * @connection: open connection
+ * @offset: byte offset, naturally aligned for @width
+ * @width: 1, 2 or 4
+ * @out_value: receives the value
+ *
+ * Aligned 4-byte reads of the BAR registers (0x10-0x24) return only the
+ * BAR's type bits, as the dext hides DART-assigned addresses; 0 for an
+ * unused BAR or the upper half of a 64-bit BAR.
+ *
+ * Return: kIOReturnSuccess, or kIOReturnBadArgument for a bad width,
+ * alignment or an offset past the end of config space.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_config_read(io_connect_t connection,
+                                                       uint64_t offset,
+                                                       uint64_t width,
+                                                       uint64_t *out_value);
+
+/**
+ * apple_dext_config_write() - write PCI configuration space
+ * @connection: open connection
+ * @offset: byte offset, naturally aligned for @width
+ * @width: 1, 2 or 4
+ * @value: value to write (only the low @width bytes are used)
+ *
+ * Return: kIOReturnSuccess, or kIOReturnBadArgument as for reads.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_config_write(io_connect_t connection,
+                                                        uint64_t offset,
+                                                        uint64_t width,
+                                                        uint64_t value);
+
+/**
+ * apple_dext_config_read_block() - read a range of configuration space
+ * @connection: open connection
+ * @offset: starting byte offset
+ * @buf: destination, @len bytes
+ * @len: number of bytes
+ *
+ * Uses one round trip where the dext supports block reads, else the
+ * seed's sequence of dword reads and trailing byte reads.  BAR registers
+ * read as in apple_dext_config_read().
+ *
+ * Return: kIOReturnSuccess, or kIOReturnBadArgument if the range leaves
+ * config space or @buf is NULL.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_config_read_block(io_connect_t connection,
+                                                             uint64_t offset,
+                                                             void *buf,
+                                                             size_t len);
+
+/**
+ * apple_dext_get_bar_info() - describe a BAR
+ * @connection: open connection
+ * @bar: BAR index, 0-5
+ * @out_mem_idx: receives the memory index for MMIO calls (may be NULL);
+ *               this is not the BAR number
+ * @out_size: receives the size in bytes (may be NULL)
+ * @out_type: receives the PCI BAR low bits: bit 0 I/O, bits 2:1 = 10b for
+ *            64-bit, bit 3 prefetchable (may be NULL)
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for @bar > 5;
+ * kIOReturnNotFound for an unused BAR or the upper half of a 64-bit BAR.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_get_bar_info(io_connect_t connection,
+                                                        uint8_t bar,
+                                                        uint8_t *out_mem_idx,
+                                                        uint64_t *out_size,
+                                                        uint8_t *out_type);
+
+/**
+ * apple_dext_map_bar() - map a BAR into this process
+ * @connection: open connection
+ * @bar: BAR index, 0-5
+ * @out_addr: receives the address of the mapping
+ * @out_size: receives the size of the mapping
+ * @out_type: receives the BAR type bits (may be NULL)
+ *
+ * Prefetchable BARs are mapped write-combined, others with the default
+ * cache mode.  A connection that has not claimed may map a BAR only after
+ * a claimer has mapped it.  Register BARs of emulated devices (edu BAR0)
+ * cannot be mapped, because plain loads and stores could not reach the
+ * device model: they return kIOReturnUnsupported and are reached through
+ * apple_dext_mmio_read()/apple_dext_mmio_write().
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument; kIOReturnNotFound for an
+ * unused BAR; kIOReturnNotOpen if no claimer has mapped it yet;
+ * kIOReturnUnsupported for a BAR that cannot be mapped.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_map_bar(io_connect_t connection,
+                                                   uint8_t bar,
+                                                   mach_vm_address_t *out_addr,
+                                                   mach_vm_size_t *out_size,
+                                                   uint8_t *out_type);
+
+/**
+ * apple_dext_unmap_bar() - undo apple_dext_map_bar()
+ * @connection: open connection
+ * @bar: BAR index the mapping was made for
+ * @addr: address returned by apple_dext_map_bar()
+ *
+ * Return: kIOReturnSuccess, or kIOReturnBadArgument if no mapping of that
+ * BAR starts at @addr.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_unmap_bar(io_connect_t connection,
+                                                     uint8_t bar,
+                                                     mach_vm_address_t addr);
+
+/**
+ * apple_dext_mmio_read() - read a BAR register through the dext
+ * @connection: open connection
+ * @mem_idx: memory index from apple_dext_get_bar_info()
+ * @offset: byte offset within the BAR, naturally aligned
+ * @width: 1, 2, 4 or 8
+ * @out_value: receives the value
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a bad index, width,
+ * alignment or range; kIOReturnNotOpen if nobody has claimed the device.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_mmio_read(io_connect_t connection,
+                                                     uint8_t mem_idx,
+                                                     uint64_t offset,
+                                                     uint64_t width,
+                                                     uint64_t *out_value);
+
+/**
+ * apple_dext_mmio_write() - write a BAR register through the dext
+ * @connection: open connection
+ * @mem_idx: memory index from apple_dext_get_bar_info()
+ * @offset: byte offset within the BAR, naturally aligned
+ * @width: 1, 2, 4 or 8
+ * @value: value to write
+ *
+ * Return: as apple_dext_mmio_read().
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_mmio_write(io_connect_t connection,
+                                                      uint8_t mem_idx,
+                                                      uint64_t offset,
+                                                      uint64_t width,
+                                                      uint64_t value);
+
+/**
+ * apple_dext_setup_interrupts() - register the device's MSI/MSI-X vectors
+ * @connection: open, claimed connection
+ * @out_num_vectors: receives the number of vectors (may be NULL)
+ *
+ * The count comes from the MSI-X table size, else from MSI's multiple
+ * message capability, capped at 256.  Each vector is one bit of the
+ * pending bitmap (vector v is bit v % 64 of word v / 64).  All vectors
+ * start enabled, none pending.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim;
+ * kIOReturnStillOpen on a second call; kIOReturnNotFound if the device
+ * has no MSI or MSI-X capability.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_setup_interrupts(io_connect_t connection,
+                                                            uint32_t *out_num_vectors);
+
+/**
+ * apple_dext_reset_device() - reset the device
+ * @connection: open, claimed connection
+ *
+ * Function-level reset; if that fails, a hot (secondary bus) reset.  The
+ * command register, BARs and MSI/MSI-X setup are restored afterwards;
+ * DMA regions and interrupt state are kept.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim; the
+ * reset's error if both kinds fail.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_reset_device(io_connect_t connection);
+
+/**
+ * apple_dext_set_irq_mask() - choose which vectors may become pending
+ * @connection: open connection with interrupts set up
+ * @mask: 4 words, 256 bits; bit v set = vector v enabled
+ *
+ * A disabled vector that fires is dropped, not latched.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotReady before
+ * apple_dext_setup_interrupts(); kIOReturnBadArgument for NULL @mask.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_set_irq_mask(io_connect_t connection,
+                                                        const uint64_t mask[4]);
+
+/**
+ * apple_dext_read_pending_irqs() - read and clear the pending bitmap
+ * @connection: open connection with interrupts set up
+ * @pending: receives 4 words, one bit per vector (vector v is bit v % 64
+ *           of word v / 64); every bit returned is cleared atomically
+ *
+ * One round trip to the dext (CheckInterrupt).  Vectors that fired several
+ * times since the last read show as one bit.  See
+ * apple_dext_drain_pending_irqs() for the variant without a round trip.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotReady before setup.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_read_pending_irqs(io_connect_t connection,
+                                                             uint64_t pending[4]);
+
+/** Opaque state for interrupt notification. */
+typedef struct AppleDextInterruptNotify AppleDextInterruptNotify;
+
+/**
+ * apple_dext_interrupt_notify_create() - call a handler when interrupts arrive
+ * @connection: open connection with interrupts set up
+ * @handler_fn: called on a private thread after each notification
+ * @opaque: passed to @handler_fn
+ *
+ * The notification is armed at once.  After @handler_fn runs, the caller
+ * drains the pending bits and calls apple_dext_interrupt_notify_rearm();
+ * an interrupt that fires between the drain and the rearm completes the
+ * new arming at once, so none is lost.  @handler_fn may call rearm and
+ * destroy itself.
+ *
+ * Return: the notification, or NULL on a bad argument or failure.
+ */
+APPLE_DEXT_EXPORT AppleDextInterruptNotify *
+apple_dext_interrupt_notify_create(io_connect_t connection,
+                                   void (*handler_fn)(void *opaque),
+                                   void *opaque);
+
+/**
+ * apple_dext_interrupt_notify_rearm() - arm for the next notification
+ * @notify: from apple_dext_interrupt_notify_create() or _create_fd()
+ *
+ * For fd-based notification this also clears the fd's readiness.
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for NULL; the arming
+ * call's error otherwise (kIOReturnNotResponding if the dext went away).
+ */
+APPLE_DEXT_EXPORT kern_return_t
+apple_dext_interrupt_notify_rearm(AppleDextInterruptNotify *notify);
+
+/**
+ * apple_dext_interrupt_notify_destroy() - stop and free a notification
+ * @notify: the notification; NULL is ignored
+ *
+ * Waits for a running handler to return unless called from that handler.
+ */
+APPLE_DEXT_EXPORT void
+apple_dext_interrupt_notify_destroy(AppleDextInterruptNotify *notify);
+
+/* ---------------------------------------------------------------------
+ * libdext extensions
+ * ------------------------------------------------------------------- */
+
+/** Identity of one device served by the dext. */
+typedef struct AppleDextDeviceInfo {
+    uint8_t bus;
+    uint8_t device;
+    uint8_t function;
+    uint16_t vendor_id;
+    uint16_t device_id;
+    uint32_t class_code;       /* 24 bits: base class, subclass, prog-if */
+} AppleDextDeviceInfo;
+
+/**
+ * apple_dext_strerror() - describe an IOReturn code
+ * @kr: any kern_return_t
+ *
+ * Return: a static string such as "kIOReturnBadArgument (invalid
+ * argument)"; never NULL, also for unknown codes.
+ */
+APPLE_DEXT_EXPORT const char *apple_dext_strerror(kern_return_t kr);
+
+/**
+ * apple_dext_default_target() - the target the seed functions use
+ *
+ * Return: $DEXT_TARGET, else "iokit" on macOS, else "unix:" followed by
+ * apple_dext_default_socket_path().  Valid until the environment changes.
+ */
+APPLE_DEXT_EXPORT const char *apple_dext_default_target(void);
+
+/**
+ * apple_dext_default_socket_path() - where dextd listens by default
+ *
+ * Return: $DEXT_SOCKET; else /run/dextd.sock for root; else
+ * $XDG_RUNTIME_DIR/dextd.sock; else /tmp/dextd-UID.sock.
+ */
+APPLE_DEXT_EXPORT const char *apple_dext_default_socket_path(void);
+
+/**
+ * apple_dext_connect_target() - apple_dext_connect() on a chosen target
+ * @target: target string (see the top of this header); NULL = default
+ * @bus: PCI bus
+ * @device: PCI device
+ * @function: PCI function
+ * @out_connection: receives the handle
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a malformed target
+ * or NULL @out_connection; kIOReturnNotFound if no served device has that
+ * address; kIOReturnNotResponding if the target cannot be reached;
+ * kIOReturnNotPermitted if the daemon refused this user.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_connect_target(const char *target,
+                                                          uint8_t bus,
+                                                          uint8_t device,
+                                                          uint8_t function,
+                                                          io_connect_t *out_connection);
+
+/**
+ * apple_dext_list_devices() - enumerate the devices a target serves
+ * @target: target string; NULL = default
+ * @out: array of @max entries to fill (may be NULL when @max is 0)
+ * @max: capacity of @out
+ * @out_count: receives the number of devices served, which may exceed @max
+ *             (only the first @max are stored)
+ *
+ * Return: kIOReturnSuccess, or the error of reaching the target.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_list_devices(const char *target,
+                                                        AppleDextDeviceInfo *out,
+                                                        uint32_t max,
+                                                        uint32_t *out_count);
+
+/**
+ * apple_dext_get_identity() - identity of the device behind a connection
+ * @connection: open connection
+ * @out: receives the identity
+ *
+ * Return: kIOReturnSuccess, or kIOReturnBadArgument.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_get_identity(io_connect_t connection,
+                                                        AppleDextDeviceInfo *out);
+
+/**
+ * apple_dext_config_write_block() - write a range of configuration space
+ * @connection: open connection
+ * @offset: starting byte offset
+ * @buf: source, @len bytes
+ * @len: number of bytes
+ *
+ * One round trip where the dext supports block writes, else aligned
+ * dword writes with narrower writes at unaligned edges.
+ *
+ * Return: kIOReturnSuccess, or kIOReturnBadArgument if the range leaves
+ * config space or @buf is NULL.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_config_write_block(io_connect_t connection,
+                                                              uint64_t offset,
+                                                              const void *buf,
+                                                              size_t len);
+
+/**
+ * apple_dext_config_read_raw() - read configuration space without BAR hiding
+ * @connection: open connection
+ * @offset: starting byte offset
+ * @buf: destination, @len bytes
+ * @len: number of bytes
+ *
+ * Like apple_dext_config_read_block() but BAR registers show the device's
+ * real contents, as lspci shows them.  A libdext dext extension: the real
+ * macOS dext answers kIOReturnUnsupported.
+ *
+ * Return: kIOReturnSuccess, kIOReturnBadArgument, kIOReturnUnsupported.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_config_read_raw(io_connect_t connection,
+                                                           uint64_t offset,
+                                                           void *buf,
+                                                           size_t len);
+
+/**
+ * apple_dext_map_irq_page() - map the interrupt state page
+ * @connection: open connection with interrupts set up
+ * @out_page: receives the address of the 16 KiB page: bytes 0x00-0x1f
+ *            hold pending[4] (dext sets, client clears), 0x20-0x3f
+ *            enabled[4]
+ *
+ * The page stays mapped until disconnect; mapping again returns the same
+ * address.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotReady before setup;
+ * kIOReturnBadArgument.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_map_irq_page(io_connect_t connection,
+                                                        volatile uint64_t **out_page);
+
+/**
+ * apple_dext_drain_pending_irqs() - read and clear pending bits, no round trip
+ * @connection: open connection with interrupts set up
+ * @pending: receives 4 words as apple_dext_read_pending_irqs()
+ *
+ * Exchanges each pending word with 0 in the shared interrupt state page.
+ * Falls back to apple_dext_read_pending_irqs() if the page cannot be
+ * mapped.
+ *
+ * Return: as apple_dext_read_pending_irqs().
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_drain_pending_irqs(io_connect_t connection,
+                                                              uint64_t pending[4]);
+
+/**
+ * apple_dext_interrupt_notify_create_fd() - notification through a pollable fd
+ * @connection: open connection with interrupts set up
+ *
+ * No thread is started.  The fd from apple_dext_interrupt_notify_get_fd()
+ * becomes readable when a notification arrives; then drain the pending
+ * bits and call apple_dext_interrupt_notify_rearm().  Armed at once.
+ *
+ * Return: the notification, or NULL.
+ */
+APPLE_DEXT_EXPORT AppleDextInterruptNotify *
+apple_dext_interrupt_notify_create_fd(io_connect_t connection);
+
+/**
+ * apple_dext_interrupt_notify_get_fd() - the fd of an fd-based notification
+ * @notify: from apple_dext_interrupt_notify_create_fd()
+ *
+ * Return: a file descriptor to poll for POLLIN (owned by @notify), or -1
+ * for NULL or a callback-based notification.
+ */
+APPLE_DEXT_EXPORT int
+apple_dext_interrupt_notify_get_fd(AppleDextInterruptNotify *notify);
+
+/** What AllocateDMABuffer reports. */
+typedef struct AppleDextDMABuffer {
+    uint64_t size;
+    uint64_t dma_flags;
+    uint64_t segment_count;
+    uint64_t bus_addr;         /* first segment */
+    uint64_t bus_len;
+    uint32_t class_code;
+} AppleDextDMABuffer;
+
+/**
+ * apple_dext_allocate_dma_buffer() - allocate the dext-owned DMA buffer
+ * @connection: open, claimed connection
+ * @size: bytes, 1 .. 1.5 GiB
+ * @alignment: bus address alignment, power of two; 0 means 4096
+ * @out: receives the description (may be NULL)
+ *
+ * Replaces any previous buffer.  Map it with apple_dext_map_dma_buffer().
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim;
+ * kIOReturnBadArgument for a bad size or alignment; kIOReturnNoResources
+ * if the bus address space is exhausted.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_allocate_dma_buffer(io_connect_t connection,
+                                                               uint64_t size,
+                                                               uint64_t alignment,
+                                                               AppleDextDMABuffer *out);
+
+/**
+ * apple_dext_free_dma_buffer() - free the DMA buffer
+ * @connection: open connection
+ *
+ * Existing mappings of the buffer stay valid memory but no longer reach
+ * the device.
+ *
+ * Return: kIOReturnSuccess (also when there is none), kIOReturnBadArgument.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_free_dma_buffer(io_connect_t connection);
+
+/**
+ * apple_dext_map_dma_buffer() - map the DMA buffer (memory type 0)
+ * @connection: open connection
+ * @out_addr: receives the address
+ * @out_size: receives the size
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotReady if there is no buffer.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_map_dma_buffer(io_connect_t connection,
+                                                          mach_vm_address_t *out_addr,
+                                                          mach_vm_size_t *out_size);
+
+/**
+ * apple_dext_unmap_dma_buffer() - undo apple_dext_map_dma_buffer()
+ * @connection: open connection
+ * @addr: address returned by apple_dext_map_dma_buffer()
+ *
+ * Return: kIOReturnSuccess, or kIOReturnBadArgument for an unknown @addr.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_unmap_dma_buffer(io_connect_t connection,
+                                                            mach_vm_address_t addr);
+
+/**
+ * apple_dext_terminate() - hand the device back to the operating system
+ * @connection: open connection
+ *
+ * The service stops; this and every other connection to it then fail
+ * with kIOReturnNoDevice, and it is no longer listed.
+ *
+ * Return: kIOReturnSuccess, kIOReturnBadArgument.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_terminate(io_connect_t connection);
+
+/** What a dext (daemon or in-process core) holds, for status and leak checks. */
+typedef struct AppleDextStatus {
+    uint32_t protocol_version;  /* 0 for in-process */
+    uint32_t server_pid;        /* dextd's pid; this process for in-process */
+    uint32_t devices;           /* devices served */
+    uint32_t sessions;          /* open user clients, all devices */
+    uint32_t claims;            /* user clients holding a claim */
+    uint32_t dma_regions;       /* live DMA regions */
+    uint64_t dma_region_bytes;
+    uint32_t dma_buffers;
+    uint32_t irq_sessions;      /* user clients with interrupts set up */
+    uint64_t iommu_faults;      /* device DMA to unmapped bus addresses */
+    uint64_t irqs_raised;       /* messages sent by devices */
+    uint64_t irqs_dropped;      /* ...that no user client had enabled */
+    uint32_t channels;          /* open sockets (dextd only) */
+} AppleDextStatus;
+
+/**
+ * apple_dext_get_status() - counters of the dext behind a target
+ * @target: target string; NULL = default
+ * @out: receives the counters
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument; kIOReturnUnsupported
+ * for the real macOS dext; kIOReturnNotResponding if unreachable.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_get_status(const char *target,
+                                                      AppleDextStatus *out);
+
+/** One device's state as its dext sees it. */
+typedef struct AppleDextDeviceStatus {
+    uint32_t claims;            /* user clients holding a claim */
+    uint32_t sessions;          /* user clients open on the device */
+    uint32_t irq_vectors;       /* this connection's vectors, 0 = not set up */
+    bool claimed;               /* this connection holds a claim */
+    uint32_t dma_regions;       /* this connection's regions */
+    bool terminated;
+} AppleDextDeviceStatus;
+
+/**
+ * apple_dext_get_device_status() - the device's state (libdext dexts only)
+ * @connection: open connection
+ * @out: receives the state
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument; kIOReturnUnsupported
+ * for the real macOS dext.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_get_device_status(io_connect_t connection,
+                                                             AppleDextDeviceStatus *out);
+
+/** Log levels passed to the log handler. */
+enum {
+    APPLE_DEXT_LOG_ERROR = 3,
+    APPLE_DEXT_LOG_WARNING = 4,
+    APPLE_DEXT_LOG_INFO = 6,
+    APPLE_DEXT_LOG_DEBUG = 7,
+};
+
+/**
+ * apple_dext_set_log_handler() - receive the library's diagnostics
+ * @fn: called with a level and one line of text (no newline); NULL stops
+ *      logging
+ * @opaque: passed to @fn
+ *
+ * The library never prints on its own; messages at or below
+ * APPLE_DEXT_LOG_INFO go to @fn (DEBUG too when $DEXT_DEBUG is set).
+ */
+APPLE_DEXT_EXPORT void apple_dext_set_log_handler(void (*fn)(void *opaque, int level,
+                                                             const char *msg),
+                                                  void *opaque);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* APPLE_DEXT_CLIENT_H */
