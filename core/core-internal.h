@@ -1,0 +1,178 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Dext core internals shared by core.c (services, sessions, dispatch),
+ * dma.c (DMA region table, DMA buffer, device DMA through the IOMMU),
+ * irq.c (interrupt state pages and delivery) and client-mem.c.
+ *
+ * Lock order: CoreDevice.lock, then CoreDevice.irq_lock or
+ * CoreDevice.dma_lock.  Device hooks other than open/close/reset run with
+ * no core lock held; device upcalls (DMA, MSI) take only dma_lock or
+ * irq_lock, never CoreDevice.lock, so a device thread can never deadlock
+ * against a client call.
+ */
+
+#ifndef LIBDEXT_CORE_INTERNAL_H
+#define LIBDEXT_CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/dext-core.h"
+#include "core/iova.h"
+#include "core/rangetree.h"
+
+#define DEXT_MAX_DEVICES   64
+#define DEXT_MAX_SESSIONS  4096
+
+/* The DART model: 16 KiB pages; bus addresses start at 1 MiB so that a
+ * zeroed or tiny address in a descriptor faults instead of hitting memory. */
+#define DEXT_DART_PAGE     0x4000ull
+#define DEXT_DART_BASE     0x100000ull
+
+/* dmaFlags reported by AllocateDMABuffer: kIOMemoryDirectionInOut. */
+#define DEXT_DMA_FLAGS_INOUT 3
+
+typedef struct CoreDevice CoreDevice;
+typedef struct DmaRegion DmaRegion;
+typedef struct DmaBuffer DmaBuffer;
+typedef struct IrqState IrqState;
+
+/* How the core reaches a client's memory (process_vm_readv/writev). */
+typedef struct ClientMem {
+    pid_t pid;
+    int pidfd;              /* -1 if pidfd_open is unavailable */
+} ClientMem;
+
+IOReturn client_mem_open(ClientMem *m, pid_t pid);
+void client_mem_close(ClientMem *m);
+IOReturn client_mem_read(ClientMem *m, uint64_t va, void *buf, size_t len);
+IOReturn client_mem_write(ClientMem *m, uint64_t va, const void *buf,
+                          size_t len);
+
+/*
+ * One contiguous bus segment: [bus, bus + len) reaches either client
+ * memory at @va (a region chunk) or @host (the DMA buffer).
+ */
+typedef struct DmaChunk {
+    RangeNode xlate;        /* in CoreDevice.xlate: start = bus, len */
+    DextSession *owner;
+    uint64_t va;
+    uint8_t *host;
+    uint64_t iova_base;     /* the IovaSpace allocation backing it */
+    uint64_t iova_size;
+} DmaChunk;
+
+struct DmaRegion {
+    RangeNode node;         /* in DextSession.regions: start = iova */
+    uint64_t va;
+    uint64_t size;
+    uint32_t nchunks;
+    DmaChunk chunks[];
+};
+
+struct DmaBuffer {
+    int fd;
+    uint8_t *host;
+    uint64_t size;
+    DmaChunk chunk;
+};
+
+struct IrqState {
+    IrqState *next;         /* CoreDevice.irq_subs */
+    DextSession *owner;
+    int fd;                 /* memfd of the page */
+    uint64_t *page;         /* pending[4] then enabled[4] */
+    uint32_t nvectors;
+    atomic_bool armed;
+    pthread_mutex_t wake_lock;
+    int wake_fd;            /* dup of the client's target, -1 if none */
+};
+
+struct CoreDevice {
+    DextCore *core;
+    DextDevice *dev;
+    uint64_t id;
+
+    pthread_mutex_t lock;   /* the fields up to irq_lock */
+    bool terminated;
+    uint32_t claims;
+    uint32_t sessions;
+    bool bar_cached[DEXT_NUM_BARS];
+    int8_t mem_index_bar[DEXT_NUM_BARS];    /* memoryIndex -> BAR */
+    int8_t bar_mem_index[DEXT_NUM_BARS];    /* BAR -> memoryIndex */
+
+    /* Interrupt capability found at add time. */
+    uint32_t nvectors;
+    uint8_t msi_cap;
+    uint8_t msix_cap;
+
+    pthread_rwlock_t irq_lock;  /* irq_subs */
+    IrqState *irq_subs;
+
+    pthread_rwlock_t dma_lock;  /* iova, xlate, sessions' regions/buffer */
+    IovaSpace iova;
+    RangeTree xlate;
+    uint32_t dma_regions;       /* counters for DextCoreStats */
+    uint64_t dma_region_bytes;
+    uint32_t dma_buffers;
+};
+
+struct DextSession {
+    DextCore *core;
+    CoreDevice *cd;
+    ClientMem mem;
+    bool claimed;           /* CoreDevice.lock */
+    IrqState *irq;          /* set once under CoreDevice.lock */
+    RangeTree regions;      /* CoreDevice.dma_lock */
+    DmaBuffer *buffer;      /* CoreDevice.dma_lock */
+};
+
+struct DextCore {
+    DextLogFn *log;
+    void *log_opaque;
+    pthread_mutex_t lock;   /* devices[], ndevices, sessions */
+    CoreDevice *devices[DEXT_MAX_DEVICES];
+    uint32_t ndevices;
+    uint64_t next_id;
+    uint32_t sessions;
+
+    atomic_uint_fast64_t iommu_faults;
+    atomic_uint_fast64_t irqs_raised;
+    atomic_uint_fast64_t irqs_dropped;
+};
+
+void core_logf(DextCore *core, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* dma.c */
+IOReturn dma_device_init(CoreDevice *cd);
+void dma_device_destroy(CoreDevice *cd);
+IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
+                      uint64_t size, uint64_t out[3]);
+IOReturn dma_unregister(DextSession *s, uint64_t iova);
+IOReturn dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
+                   uint64_t *out);
+IOReturn dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
+                             uint64_t out[6]);
+void dma_buffer_free(DextSession *s);
+IOReturn dma_buffer_map(DextSession *s, DextMemory *out);
+void dma_session_release(DextSession *s);
+uint32_t dma_session_regions(DextSession *s);
+void dma_stats(CoreDevice *cd, DextCoreStats *st);
+IOReturn dma_device_read(void *opaque, uint64_t addr, void *buf, size_t len);
+IOReturn dma_device_write(void *opaque, uint64_t addr, const void *buf,
+                          size_t len);
+
+/* irq.c */
+void irq_probe_caps(CoreDevice *cd);
+IOReturn irq_setup(DextSession *s, uint64_t *out_nvec);
+IOReturn irq_check(DextSession *s, uint64_t out[4]);
+IOReturn irq_wait(DextSession *s, int wake_fd);
+IOReturn irq_set_mask(DextSession *s, const uint64_t mask[4]);
+IOReturn irq_map_page(DextSession *s, DextMemory *out);
+void irq_session_release(DextSession *s);
+void irq_device_raise(void *opaque, uint32_t vector);
+void irq_restore_config(CoreDevice *cd);
+
+#endif /* LIBDEXT_CORE_INTERNAL_H */

@@ -1,0 +1,1008 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * The dext core: services, sessions (user clients), the shared claim,
+ * config space and BAR access, reset, and selector dispatch.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core-internal.h"
+
+#define PCI_COMMAND          0x04
+#define PCI_COMMAND_MEMORY   0x2
+#define PCI_COMMAND_MASTER   0x4
+#define PCI_BAR0             0x10
+#define PCI_BAR5             0x24
+#define PCI_CLASS_MULTIMEDIA 0x04
+
+void core_logf(DextCore *core, int level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (core == NULL || core->log == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    core->log(core->log_opaque, level, msg);
+}
+
+static void device_log(void *opaque, int level, const char *msg)
+{
+    CoreDevice *cd = opaque;
+
+    core_logf(cd->core, level, "%s: %s", cd->dev->name, msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Core and services                                                    */
+
+DextCore *dext_core_new(DextLogFn *log, void *log_opaque)
+{
+    DextCore *core = calloc(1, sizeof(*core));
+
+    if (core == NULL) {
+        return NULL;
+    }
+    core->log = log;
+    core->log_opaque = log_opaque;
+    core->next_id = 0x100000001ull;     /* registry-entry-ID-like, never 0 */
+    pthread_mutex_init(&core->lock, NULL);
+    return core;
+}
+
+static void core_device_free(CoreDevice *cd)
+{
+    dext_device_free(cd->dev);
+    dma_device_destroy(cd);
+    pthread_rwlock_destroy(&cd->irq_lock);
+    pthread_rwlock_destroy(&cd->dma_lock);
+    pthread_mutex_destroy(&cd->lock);
+    free(cd);
+}
+
+void dext_core_free(DextCore *core)
+{
+    uint32_t i;
+
+    if (core == NULL) {
+        return;
+    }
+    /* Sessions belong to their transports, which close them first. */
+    for (i = 0; i < core->ndevices; i++) {
+        core_device_free(core->devices[i]);
+    }
+    pthread_mutex_destroy(&core->lock);
+    free(core);
+}
+
+static void assign_memory_indexes(CoreDevice *cd)
+{
+    int bar;
+    int idx = 0;
+
+    for (bar = 0; bar < DEXT_NUM_BARS; bar++) {
+        cd->mem_index_bar[bar] = -1;
+        cd->bar_mem_index[bar] = -1;
+    }
+    /* PCIDriverKit numbers the present BARs in order; not the BAR index. */
+    for (bar = 0; bar < DEXT_NUM_BARS; bar++) {
+        if (cd->dev->bars[bar].size != 0) {
+            cd->bar_mem_index[bar] = (int8_t)idx;
+            cd->mem_index_bar[idx++] = (int8_t)bar;
+        }
+    }
+}
+
+IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
+                              uint64_t *out_id)
+{
+    CoreDevice *cd;
+    IOReturn ret;
+    uint32_t i;
+
+    if (core == NULL || dev == NULL) {
+        return kIOReturnBadArgument;
+    }
+    if ((dev->class_code >> 16) == PCI_CLASS_MULTIMEDIA) {
+        core_logf(core, DEXT_LOG_INFO, "%s: multimedia function, not served",
+                  dev->name);
+        dext_device_free(dev);
+        return kIOReturnUnsupported;
+    }
+    cd = calloc(1, sizeof(*cd));
+    if (cd == NULL) {
+        dext_device_free(dev);
+        return kIOReturnNoMemory;
+    }
+    cd->core = core;
+    cd->dev = dev;
+    pthread_mutex_init(&cd->lock, NULL);
+    pthread_rwlock_init(&cd->irq_lock, NULL);
+    pthread_rwlock_init(&cd->dma_lock, NULL);
+    assign_memory_indexes(cd);
+
+    dev->host.dma_read = dma_device_read;
+    dev->host.dma_write = dma_device_write;
+    dev->host.raise_msi = irq_device_raise;
+    dev->host.log = device_log;
+    dev->host.opaque = cd;
+
+    ret = dma_device_init(cd);
+    if (ret != kIOReturnSuccess) {
+        core_device_free(cd);
+        return ret;
+    }
+    irq_probe_caps(cd);
+
+    pthread_mutex_lock(&core->lock);
+    for (i = 0; i < core->ndevices; i++) {
+        DextDevice *other = core->devices[i]->dev;
+        if (!core->devices[i]->terminated && other->bus == dev->bus &&
+            other->dev == dev->dev && other->fn == dev->fn) {
+            pthread_mutex_unlock(&core->lock);
+            core_logf(core, DEXT_LOG_ERROR, "%s: %02x:%02x.%x is served already",
+                      dev->name, dev->bus, dev->dev, dev->fn);
+            core_device_free(cd);
+            return kIOReturnExclusiveAccess;
+        }
+    }
+    if (core->ndevices == DEXT_MAX_DEVICES) {
+        pthread_mutex_unlock(&core->lock);
+        core_device_free(cd);
+        return kIOReturnNoResources;
+    }
+    cd->id = core->next_id++;
+    core->devices[core->ndevices++] = cd;
+    pthread_mutex_unlock(&core->lock);
+
+    core_logf(core, DEXT_LOG_INFO,
+              "serving %s at %02x:%02x.%x [%04x:%04x] class %06x, %u vector(s)",
+              dev->name, dev->bus, dev->dev, dev->fn, dev->vendor_id,
+              dev->device_id, dev->class_code, cd->nvectors);
+    if (out_id) {
+        *out_id = cd->id;
+    }
+    return kIOReturnSuccess;
+}
+
+uint32_t dext_core_list(DextCore *core, uint64_t *ids, uint32_t max)
+{
+    uint32_t i, n = 0;
+
+    if (core == NULL) {
+        return 0;
+    }
+    pthread_mutex_lock(&core->lock);
+    for (i = 0; i < core->ndevices; i++) {
+        CoreDevice *cd = core->devices[i];
+        bool gone;
+
+        pthread_mutex_lock(&cd->lock);
+        gone = cd->terminated;
+        pthread_mutex_unlock(&cd->lock);
+        if (gone) {
+            continue;
+        }
+        if (ids != NULL && n < max) {
+            ids[n] = cd->id;
+        }
+        n++;
+    }
+    pthread_mutex_unlock(&core->lock);
+    return n;
+}
+
+void dext_core_stats(DextCore *core, DextCoreStats *st)
+{
+    uint32_t i;
+
+    memset(st, 0, sizeof(*st));
+    if (core == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&core->lock);
+    st->sessions = core->sessions;
+    for (i = 0; i < core->ndevices; i++) {
+        CoreDevice *cd = core->devices[i];
+        IrqState *irq;
+
+        pthread_mutex_lock(&cd->lock);
+        if (!cd->terminated) {
+            st->devices++;
+        }
+        st->claims += cd->claims;
+        pthread_mutex_unlock(&cd->lock);
+
+        pthread_rwlock_rdlock(&cd->irq_lock);
+        for (irq = cd->irq_subs; irq; irq = irq->next) {
+            st->irq_sessions++;
+        }
+        pthread_rwlock_unlock(&cd->irq_lock);
+        dma_stats(cd, st);
+    }
+    pthread_mutex_unlock(&core->lock);
+    st->iommu_faults = atomic_load(&core->iommu_faults);
+    st->irqs_raised = atomic_load(&core->irqs_raised);
+    st->irqs_dropped = atomic_load(&core->irqs_dropped);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions                                                             */
+
+IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
+                        pid_t client_pid, DextSession **out)
+{
+    CoreDevice *cd = NULL;
+    DextSession *s;
+    IOReturn ret;
+    uint32_t i;
+
+    if (core == NULL || out == NULL) {
+        return kIOReturnBadArgument;
+    }
+    if (type != 0) {
+        return kIOReturnUnsupported;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return kIOReturnNoMemory;
+    }
+    ret = client_mem_open(&s->mem, client_pid);
+    if (ret != kIOReturnSuccess) {
+        free(s);
+        return ret;
+    }
+
+    pthread_mutex_lock(&core->lock);
+    for (i = 0; i < core->ndevices; i++) {
+        if (core->devices[i]->id == id) {
+            cd = core->devices[i];
+        }
+    }
+    if (cd == NULL || core->sessions >= DEXT_MAX_SESSIONS) {
+        pthread_mutex_unlock(&core->lock);
+        client_mem_close(&s->mem);
+        free(s);
+        return cd == NULL ? kIOReturnNotFound : kIOReturnNoResources;
+    }
+    pthread_mutex_lock(&cd->lock);
+    if (cd->terminated) {
+        pthread_mutex_unlock(&cd->lock);
+        pthread_mutex_unlock(&core->lock);
+        client_mem_close(&s->mem);
+        free(s);
+        return kIOReturnNotFound;
+    }
+    cd->sessions++;
+    pthread_mutex_unlock(&cd->lock);
+    core->sessions++;
+    pthread_mutex_unlock(&core->lock);
+
+    s->core = core;
+    s->cd = cd;
+    range_tree_init(&s->regions);
+    *out = s;
+    core_logf(core, DEXT_LOG_DEBUG, "%s: session %p opened by pid %d",
+              cd->dev->name, (void *)s, (int)client_pid);
+    return kIOReturnSuccess;
+}
+
+/* Release the claim share of @s; the last one closes the device. */
+static void claim_release(DextSession *s)
+{
+    CoreDevice *cd = s->cd;
+
+    pthread_mutex_lock(&cd->lock);
+    if (s->claimed) {
+        s->claimed = false;
+        if (--cd->claims == 0) {
+            memset(cd->bar_cached, 0, sizeof(cd->bar_cached));
+            if (cd->dev->ops->close) {
+                cd->dev->ops->close(cd->dev);
+            }
+            core_logf(s->core, DEXT_LOG_DEBUG, "%s: closed (last claim)",
+                      cd->dev->name);
+        }
+    }
+    pthread_mutex_unlock(&cd->lock);
+}
+
+void dext_session_close(DextSession *s)
+{
+    DextCore *core;
+    CoreDevice *cd;
+
+    if (s == NULL) {
+        return;
+    }
+    core = s->core;
+    cd = s->cd;
+    /* The contract's order: interrupt sources, DMA regions, buffer, claim. */
+    irq_session_release(s);
+    dma_session_release(s);
+    claim_release(s);
+
+    pthread_mutex_lock(&core->lock);
+    pthread_mutex_lock(&cd->lock);
+    cd->sessions--;
+    pthread_mutex_unlock(&cd->lock);
+    core->sessions--;
+    pthread_mutex_unlock(&core->lock);
+
+    client_mem_close(&s->mem);
+    core_logf(core, DEXT_LOG_DEBUG, "%s: session %p closed", cd->dev->name,
+              (void *)s);
+    free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Methods                                                              */
+
+static bool is_claimed(DextSession *s)
+{
+    bool claimed;
+
+    pthread_mutex_lock(&s->cd->lock);
+    claimed = s->claimed;
+    pthread_mutex_unlock(&s->cd->lock);
+    return claimed;
+}
+
+static bool device_open(CoreDevice *cd)
+{
+    bool open;
+
+    pthread_mutex_lock(&cd->lock);
+    open = cd->claims > 0;
+    pthread_mutex_unlock(&cd->lock);
+    return open;
+}
+
+static IOReturn config_rw_raw(DextDevice *dev, bool write, uint32_t off,
+                              uint32_t width, uint32_t *val)
+{
+    if (write) {
+        if (dev->ops->config_write == NULL) {
+            return kIOReturnNotWritable;
+        }
+        return dev->ops->config_write(dev, off, width, *val);
+    }
+    return dev->ops->config_read(dev, off, width, val);
+}
+
+static bool config_access_ok(DextDevice *dev, uint64_t off, uint64_t width)
+{
+    return (width == 1 || width == 2 || width == 4) &&
+           off < dev->config_size && off + width <= dev->config_size &&
+           (off & (width - 1)) == 0;
+}
+
+/*
+ * The value a client sees for the BAR register dword at @off: the real
+ * dext hides DART-assigned addresses and reports the type bits only.
+ */
+static uint32_t bar_register_view(CoreDevice *cd, uint32_t off)
+{
+    int bar = (int)(off - PCI_BAR0) / 4;
+    const DextBar *b = &cd->dev->bars[bar];
+
+    if (b->size == 0) {
+        return 0;
+    }
+    return b->type & ((b->type & DEXT_BAR_TYPE_IO) ? 0x3 : 0xf);
+}
+
+static bool is_bar_dword(uint32_t off)
+{
+    return off >= PCI_BAR0 && off <= PCI_BAR5 && (off & 3) == 0;
+}
+
+/* Read [off, off + len) with naturally aligned accesses. */
+static IOReturn config_read_range(CoreDevice *cd, uint32_t off, uint8_t *buf,
+                                  uint32_t len, bool raw)
+{
+    while (len > 0) {
+        uint32_t width = 4, val = 0;
+        IOReturn ret;
+
+        while ((off & (width - 1)) != 0 || width > len) {
+            width >>= 1;
+        }
+        if (width == 4 && !raw && is_bar_dword(off)) {
+            val = bar_register_view(cd, off);
+        } else {
+            ret = config_rw_raw(cd->dev, false, off, width, &val);
+            if (ret != kIOReturnSuccess) {
+                return ret;
+            }
+        }
+        for (uint32_t i = 0; i < width; i++) {
+            buf[i] = (uint8_t)(val >> (8 * i));
+        }
+        buf += width;
+        off += width;
+        len -= width;
+    }
+    return kIOReturnSuccess;
+}
+
+static IOReturn config_write_range(CoreDevice *cd, uint32_t off,
+                                   const uint8_t *buf, uint32_t len)
+{
+    while (len > 0) {
+        uint32_t width = 4, val = 0;
+        IOReturn ret;
+
+        while ((off & (width - 1)) != 0 || width > len) {
+            width >>= 1;
+        }
+        for (uint32_t i = 0; i < width; i++) {
+            val |= (uint32_t)buf[i] << (8 * i);
+        }
+        ret = config_rw_raw(cd->dev, true, off, width, &val);
+        if (ret != kIOReturnSuccess) {
+            return ret;
+        }
+        buf += width;
+        off += width;
+        len -= width;
+    }
+    return kIOReturnSuccess;
+}
+
+static IOReturn do_claim(DextSession *s)
+{
+    CoreDevice *cd = s->cd;
+    IOReturn ret = kIOReturnSuccess;
+
+    pthread_mutex_lock(&cd->lock);
+    if (s->claimed) {
+        goto out;
+    }
+    if (cd->claims == 0) {
+        if (cd->dev->ops->open) {
+            ret = cd->dev->ops->open(cd->dev);
+            if (ret != kIOReturnSuccess) {
+                goto out;
+            }
+        }
+        if (cd->dev->writable) {
+            uint32_t cmd = 0;
+
+            /* Opening the IOPCIDevice turns on memory decode and mastering. */
+            ret = config_rw_raw(cd->dev, false, PCI_COMMAND, 2, &cmd);
+            if (ret == kIOReturnSuccess) {
+                cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+                ret = config_rw_raw(cd->dev, true, PCI_COMMAND, 2, &cmd);
+            }
+            if (ret != kIOReturnSuccess) {
+                if (cd->dev->ops->close) {
+                    cd->dev->ops->close(cd->dev);
+                }
+                goto out;
+            }
+        }
+        core_logf(s->core, DEXT_LOG_DEBUG, "%s: opened (first claim)",
+                  cd->dev->name);
+    }
+    cd->claims++;
+    s->claimed = true;
+out:
+    pthread_mutex_unlock(&cd->lock);
+    return ret;
+}
+
+static IOReturn do_terminate(DextSession *s)
+{
+    CoreDevice *cd = s->cd;
+
+    pthread_mutex_lock(&cd->lock);
+    if (!cd->terminated) {
+        cd->terminated = true;
+        core_logf(s->core, DEXT_LOG_INFO, "%s: terminated by a client",
+                  cd->dev->name);
+    }
+    pthread_mutex_unlock(&cd->lock);
+    return kIOReturnSuccess;
+}
+
+static IOReturn bar_for_mem_index(CoreDevice *cd, uint64_t mem_idx, int *bar)
+{
+    if (mem_idx >= DEXT_NUM_BARS || cd->mem_index_bar[mem_idx] < 0) {
+        return kIOReturnBadArgument;
+    }
+    *bar = cd->mem_index_bar[mem_idx];
+    return kIOReturnSuccess;
+}
+
+static IOReturn mmio_check(CoreDevice *cd, uint64_t mem_idx, uint64_t off,
+                           uint64_t width, int *bar)
+{
+    IOReturn ret;
+
+    if (width != 1 && width != 2 && width != 4 && width != 8) {
+        return kIOReturnBadArgument;
+    }
+    ret = bar_for_mem_index(cd, mem_idx, bar);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    if (off >= cd->dev->bars[*bar].size ||
+        width > cd->dev->bars[*bar].size - off || (off & (width - 1)) != 0) {
+        return kIOReturnBadArgument;
+    }
+    if (!cd->dev->writable) {
+        return kIOReturnNotPermitted;
+    }
+    if (!device_open(cd)) {
+        return kIOReturnNotOpen;
+    }
+    return kIOReturnSuccess;
+}
+
+/* Save what an OS restores around a function reset. */
+typedef struct ConfigSave {
+    uint8_t bytes[DEXT_CONFIG_SIZE];
+} ConfigSave;
+
+static IOReturn do_reset(DextSession *s)
+{
+    CoreDevice *cd = s->cd;
+    DextDevice *dev = cd->dev;
+    ConfigSave save;
+    IOReturn ret = kIOReturnUnsupported;
+
+    if (!dev->writable) {
+        return kIOReturnNotPermitted;
+    }
+    pthread_mutex_lock(&cd->lock);
+    if (config_read_range(cd, 0, save.bytes, sizeof(save.bytes), true) !=
+        kIOReturnSuccess) {
+        memset(save.bytes, 0, sizeof(save.bytes));
+    }
+    if (dev->ops->reset_function) {
+        ret = dev->ops->reset_function(dev);
+    }
+    if (ret != kIOReturnSuccess && dev->ops->reset_bus) {
+        core_logf(s->core, DEXT_LOG_INFO,
+                  "%s: function reset failed (0x%x), trying a hot reset",
+                  dev->name, (unsigned)ret);
+        ret = dev->ops->reset_bus(dev);
+    }
+    if (ret == kIOReturnSuccess) {
+        /* Command register, BARs, interrupt line: as pci_restore_state. */
+        uint32_t off;
+
+        for (off = PCI_BAR0; off <= PCI_BAR5; off += 4) {
+            config_write_range(cd, off, save.bytes + off, 4);
+        }
+        config_write_range(cd, 0x3c, save.bytes + 0x3c, 1);
+        config_write_range(cd, PCI_COMMAND, save.bytes + PCI_COMMAND, 2);
+        irq_restore_config(cd);
+    }
+    pthread_mutex_unlock(&cd->lock);
+    return ret;
+}
+
+static IOReturn do_status(DextSession *s, uint64_t *out)
+{
+    CoreDevice *cd = s->cd;
+
+    pthread_mutex_lock(&cd->lock);
+    out[0] = cd->claims;
+    out[1] = cd->sessions;
+    out[2] = s->irq ? s->irq->nvectors : 0;
+    out[3] = s->claimed;
+    out[5] = cd->terminated;
+    pthread_mutex_unlock(&cd->lock);
+    out[4] = dma_session_regions(s);
+    return kIOReturnSuccess;
+}
+
+static IOReturn get_bar_info(CoreDevice *cd, uint64_t bar, uint64_t *out)
+{
+    const DextBar *b;
+
+    if (bar >= DEXT_NUM_BARS) {
+        return kIOReturnBadArgument;
+    }
+    b = &cd->dev->bars[bar];
+    if (b->size == 0) {
+        return kIOReturnNotFound;
+    }
+    out[0] = (uint64_t)cd->bar_mem_index[bar];
+    out[1] = b->size;
+    out[2] = b->type;
+    return kIOReturnSuccess;
+}
+
+/*
+ * The method table: the contract's argument counts are checked here, once,
+ * for every selector.
+ */
+typedef struct MethodDesc {
+    uint8_t in;             /* scalar inputs needed */
+    uint8_t out;            /* scalar output room needed */
+} MethodDesc;
+
+static const MethodDesc methods[] = {
+    [kDextSelectorGetIdentity] = { 0, 6 },
+    [kDextSelectorClaim] = { 0, 0 },
+    [kDextSelectorTerminate] = { 0, 0 },
+    [kDextSelectorAllocateDMABuffer] = { 2, 6 },
+    [kDextSelectorFreeDMABuffer] = { 0, 0 },
+    [kDextSelectorRegisterDMARegion] = { 3, 3 },
+    [kDextSelectorUnregisterDMARegion] = { 1, 0 },
+    [kDextSelectorProbeDMARegion] = { 2, 1 },
+    [kDextSelectorConfigRead] = { 2, 1 },
+    [kDextSelectorConfigWrite] = { 3, 0 },
+    [kDextSelectorGetBARInfo] = { 1, 3 },
+    [kDextSelectorMMIORead] = { 3, 1 },
+    [kDextSelectorMMIOWrite] = { 4, 0 },
+    [kDextSelectorSetupInterrupts] = { 0, 1 },
+    [kDextSelectorCheckInterrupt] = { 0, 4 },
+    [kDextSelectorWaitInterrupt] = { 0, 0 },
+    [kDextSelectorSetIRQMask] = { 4, 0 },
+    [kDextSelectorResetDevice] = { 0, 0 },
+};
+
+static const MethodDesc ext_methods[] = {
+    [kDextSelectorConfigReadBlock - 64] = { 3, 0 },
+    [kDextSelectorConfigWriteBlock - 64] = { 1, 0 },
+    [kDextSelectorGetDeviceStatus - 64] = { 0, 6 },
+};
+
+static const MethodDesc *method_desc(uint32_t selector)
+{
+    if (selector < kDextSelectorContractCount) {
+        return &methods[selector];
+    }
+    if (selector >= 64 && selector - 64 < sizeof(ext_methods) /
+                                          sizeof(ext_methods[0])) {
+        return &ext_methods[selector - 64];
+    }
+    return NULL;
+}
+
+static IOReturn check_args(uint32_t selector, const DextCallArgs *a,
+                           uint32_t *nout)
+{
+    const MethodDesc *m = method_desc(selector);
+
+    if (m == NULL) {
+        return kIOReturnUnsupported;
+    }
+    *nout = a->scalar_out_cnt ? *a->scalar_out_cnt : 0;
+    if (a->scalar_in_cnt < m->in || *nout < m->out ||
+        a->scalar_in_cnt > DEXT_MAX_SCALARS ||
+        (a->scalar_in_cnt > 0 && a->scalar_in == NULL) ||
+        (*nout > 0 && a->scalar_out == NULL) ||
+        (a->struct_in_size > 0 && a->struct_in == NULL) ||
+        a->struct_in_size > DEXT_MAX_STRUCT) {
+        return kIOReturnBadArgument;
+    }
+    return kIOReturnSuccess;
+}
+
+static bool session_gone(DextSession *s)
+{
+    bool gone;
+
+    pthread_mutex_lock(&s->cd->lock);
+    gone = s->cd->terminated;
+    pthread_mutex_unlock(&s->cd->lock);
+    return gone;
+}
+
+static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
+                         uint64_t *out, uint32_t *nout)
+{
+    CoreDevice *cd = s->cd;
+    DextDevice *dev = cd->dev;
+    const uint64_t *in = a->scalar_in;
+    IOReturn ret;
+    uint32_t val32;
+    int bar;
+
+    switch (sel) {
+    case kDextSelectorGetIdentity:
+        out[0] = dev->bus;
+        out[1] = dev->dev;
+        out[2] = dev->fn;
+        out[3] = dev->vendor_id;
+        out[4] = dev->device_id;
+        out[5] = dev->class_code & 0xffffff;
+        *nout = 6;
+        return kIOReturnSuccess;
+
+    case kDextSelectorClaim:
+        return do_claim(s);
+
+    case kDextSelectorTerminate:
+        return do_terminate(s);
+
+    case kDextSelectorAllocateDMABuffer:
+        if (!is_claimed(s)) {
+            return kIOReturnNotOpen;
+        }
+        if (!dev->writable) {
+            return kIOReturnNotPermitted;
+        }
+        ret = dma_buffer_allocate(s, in[0], in[1], out);
+        if (ret == kIOReturnSuccess) {
+            out[5] = dev->class_code & 0xffffff;
+            *nout = 6;
+        }
+        return ret;
+
+    case kDextSelectorFreeDMABuffer:
+        dma_buffer_free(s);
+        return kIOReturnSuccess;
+
+    case kDextSelectorRegisterDMARegion:
+        if (!is_claimed(s)) {
+            return kIOReturnNotOpen;
+        }
+        if (!dev->writable) {
+            return kIOReturnNotPermitted;
+        }
+        ret = dma_register(s, in[0], in[1], in[2], out);
+        if (ret == kIOReturnSuccess) {
+            *nout = 3;
+        }
+        return ret;
+
+    case kDextSelectorUnregisterDMARegion:
+        return dma_unregister(s, in[0]);
+
+    case kDextSelectorProbeDMARegion:
+        ret = dma_probe(s, in[0], in[1], &out[0]);
+        if (ret == kIOReturnSuccess) {
+            *nout = 1;
+        }
+        return ret;
+
+    case kDextSelectorConfigRead:
+        if (!config_access_ok(dev, in[0], in[1])) {
+            return kIOReturnBadArgument;
+        }
+        if (in[1] == 4 && is_bar_dword((uint32_t)in[0])) {
+            val32 = bar_register_view(cd, (uint32_t)in[0]);
+        } else {
+            ret = config_rw_raw(dev, false, (uint32_t)in[0], (uint32_t)in[1],
+                                &val32);
+            if (ret != kIOReturnSuccess) {
+                return ret;
+            }
+        }
+        out[0] = val32;
+        *nout = 1;
+        return kIOReturnSuccess;
+
+    case kDextSelectorConfigWrite:
+        if (!config_access_ok(dev, in[0], in[1])) {
+            return kIOReturnBadArgument;
+        }
+        if (!dev->writable) {
+            return kIOReturnNotPermitted;
+        }
+        val32 = (uint32_t)in[2];
+        if (in[1] < 4) {
+            val32 &= (1u << (8 * in[1])) - 1;
+        }
+        return config_rw_raw(dev, true, (uint32_t)in[0], (uint32_t)in[1],
+                             &val32);
+
+    case kDextSelectorGetBARInfo:
+        ret = get_bar_info(cd, in[0], out);
+        if (ret == kIOReturnSuccess) {
+            *nout = 3;
+        }
+        return ret;
+
+    case kDextSelectorMMIORead:
+        ret = mmio_check(cd, in[0], in[1], in[2], &bar);
+        if (ret != kIOReturnSuccess) {
+            return ret;
+        }
+        if (dev->ops->mmio_read == NULL) {
+            return kIOReturnUnsupported;
+        }
+        out[0] = 0;
+        ret = dev->ops->mmio_read(dev, bar, in[1], (uint32_t)in[2], &out[0]);
+        if (ret == kIOReturnSuccess) {
+            *nout = 1;
+        }
+        return ret;
+
+    case kDextSelectorMMIOWrite:
+        ret = mmio_check(cd, in[0], in[1], in[2], &bar);
+        if (ret != kIOReturnSuccess) {
+            return ret;
+        }
+        if (dev->ops->mmio_write == NULL) {
+            return kIOReturnUnsupported;
+        }
+        return dev->ops->mmio_write(dev, bar, in[1], (uint32_t)in[2], in[3]);
+
+    case kDextSelectorSetupInterrupts:
+        if (!is_claimed(s)) {
+            return kIOReturnNotOpen;
+        }
+        if (!dev->writable) {
+            return kIOReturnNotPermitted;
+        }
+        ret = irq_setup(s, &out[0]);
+        if (ret == kIOReturnSuccess) {
+            *nout = 1;
+        }
+        return ret;
+
+    case kDextSelectorCheckInterrupt:
+        ret = irq_check(s, out);
+        if (ret == kIOReturnSuccess) {
+            *nout = 4;
+        }
+        return ret;
+
+    case kDextSelectorWaitInterrupt:
+        /* Only meaningful as an async call: there is nothing to wake. */
+        return kIOReturnBadArgument;
+
+    case kDextSelectorSetIRQMask:
+        return irq_set_mask(s, in);
+
+    case kDextSelectorResetDevice:
+        if (!is_claimed(s)) {
+            return kIOReturnNotOpen;
+        }
+        return do_reset(s);
+
+    case kDextSelectorConfigReadBlock:
+        if (in[0] > dev->config_size || in[1] > dev->config_size - in[0] ||
+            (in[2] & ~(uint64_t)DEXT_CONFIG_BLOCK_RAW) != 0 ||
+            a->struct_out == NULL || a->struct_out_size == NULL ||
+            *a->struct_out_size < in[1]) {
+            return kIOReturnBadArgument;
+        }
+        ret = config_read_range(cd, (uint32_t)in[0], a->struct_out,
+                                (uint32_t)in[1],
+                                (in[2] & DEXT_CONFIG_BLOCK_RAW) != 0);
+        if (ret == kIOReturnSuccess) {
+            *a->struct_out_size = in[1];
+        }
+        return ret;
+
+    case kDextSelectorConfigWriteBlock:
+        if (in[0] > dev->config_size ||
+            a->struct_in_size > dev->config_size - in[0]) {
+            return kIOReturnBadArgument;
+        }
+        if (!dev->writable) {
+            return kIOReturnNotPermitted;
+        }
+        return config_write_range(cd, (uint32_t)in[0], a->struct_in,
+                                  (uint32_t)a->struct_in_size);
+
+    case kDextSelectorGetDeviceStatus:
+        *nout = 6;
+        return do_status(s, out);
+    }
+    return kIOReturnUnsupported;
+}
+
+IOReturn dext_session_call(DextSession *s, uint32_t selector,
+                           const DextCallArgs *args)
+{
+    uint64_t out[DEXT_MAX_SCALARS] = { 0 };
+    uint32_t room, nout = 0;
+    IOReturn ret;
+
+    if (s == NULL || args == NULL) {
+        return kIOReturnBadArgument;
+    }
+    ret = check_args(selector, args, &room);
+    if (ret == kIOReturnSuccess && session_gone(s)) {
+        ret = kIOReturnNoDevice;
+    }
+    if (ret == kIOReturnSuccess) {
+        ret = dispatch(s, selector, args, out, &nout);
+    }
+    if (ret != kIOReturnSuccess || nout > room) {
+        nout = 0;
+        if (args->struct_out_size) {
+            *args->struct_out_size = 0;
+        }
+    } else if (selector != kDextSelectorConfigReadBlock &&
+               args->struct_out_size) {
+        *args->struct_out_size = 0;
+    }
+    if (args->scalar_out_cnt) {
+        memcpy(args->scalar_out, out, nout * sizeof(out[0]));
+        *args->scalar_out_cnt = nout;
+    }
+    return ret;
+}
+
+IOReturn dext_session_call_async(DextSession *s, uint32_t selector,
+                                 int wake_fd, const DextCallArgs *args)
+{
+    uint32_t room;
+    IOReturn ret;
+
+    if (s == NULL || args == NULL || wake_fd < 0) {
+        return kIOReturnBadArgument;
+    }
+    ret = check_args(selector, args, &room);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    if (args->scalar_out_cnt) {
+        *args->scalar_out_cnt = 0;
+    }
+    if (session_gone(s)) {
+        return kIOReturnNoDevice;
+    }
+    if (selector != kDextSelectorWaitInterrupt) {
+        return kIOReturnBadArgument;
+    }
+    return irq_wait(s, wake_fd);
+}
+
+IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
+{
+    CoreDevice *cd;
+    DextDevice *dev;
+    int bar;
+    IOReturn ret;
+
+    if (s == NULL || out == NULL) {
+        return kIOReturnBadArgument;
+    }
+    if (session_gone(s)) {
+        return kIOReturnNoDevice;
+    }
+    cd = s->cd;
+    dev = cd->dev;
+    out->fd = -1;
+    if (type == kDextMemoryTypeDMABuffer) {
+        return dma_buffer_map(s, out);
+    }
+    if (type == kDextMemoryTypeInterruptPage) {
+        return irq_map_page(s, out);
+    }
+    if (type < kDextMemoryTypeBAR0 || type >= kDextMemoryTypeBAR0 + DEXT_NUM_BARS) {
+        return kIOReturnBadArgument;
+    }
+    bar = (int)(type - kDextMemoryTypeBAR0);
+    if (dev->bars[bar].size == 0) {
+        return kIOReturnNotFound;
+    }
+    if (!dev->bars[bar].mappable || dev->ops->map_bar == NULL) {
+        return kIOReturnUnsupported;
+    }
+    if (!dev->writable) {
+        return kIOReturnNotPermitted;
+    }
+    pthread_mutex_lock(&cd->lock);
+    /* Non-claimers reach a BAR only through the claimer's cached mapping. */
+    if (!s->claimed && !cd->bar_cached[bar]) {
+        pthread_mutex_unlock(&cd->lock);
+        return kIOReturnNotOpen;
+    }
+    ret = dev->ops->map_bar(dev, bar, out);
+    if (ret == kIOReturnSuccess) {
+        cd->bar_cached[bar] = true;
+    }
+    pthread_mutex_unlock(&cd->lock);
+    return ret;
+}

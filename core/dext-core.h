@@ -1,0 +1,133 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * The dext core: the VFIOUserPCIDriver user-client contract in portable C.
+ *
+ * A DextCore serves a set of devices (one "service" each).  Clients open
+ * sessions (user clients) on a service and make method calls by selector
+ * exactly as through IOKit; the core checks every argument, as the daemon
+ * never trusts a client.  The core is used in-process by the inproc
+ * transport and out of process by dextd.
+ *
+ * Thread safety: every function may be called from any thread.  Calls on
+ * one session may run concurrently.
+ */
+
+#ifndef LIBDEXT_DEXT_CORE_H
+#define LIBDEXT_DEXT_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "libdext/ioreturn.h"
+#include "protocol/dext-selectors.h"
+#include "transport/transport.h"
+#include "backends/backend.h"
+
+typedef struct DextCore DextCore;
+typedef struct DextSession DextSession;
+
+/** Log sink: @level is DEXT_LOG_*, @msg one line without newline. */
+typedef void DextLogFn(void *opaque, int level, const char *msg);
+
+/**
+ * struct DextCoreStats - counters for status reports and leak checks.
+ */
+typedef struct DextCoreStats {
+    uint32_t devices;
+    uint32_t sessions;          /* open user clients */
+    uint32_t claims;            /* sessions holding a claim */
+    uint32_t dma_regions;       /* live regions, all sessions */
+    uint64_t dma_region_bytes;
+    uint32_t dma_buffers;
+    uint32_t irq_sessions;      /* sessions with interrupts set up */
+    uint64_t iommu_faults;      /* device DMA to unmapped bus addresses */
+    uint64_t irqs_raised;       /* MSI messages sent by devices */
+    uint64_t irqs_dropped;      /* raised while masked everywhere */
+} DextCoreStats;
+
+/**
+ * dext_core_new() - create an empty core
+ * @log: log sink (may be NULL: silent)
+ * @log_opaque: passed to @log
+ */
+DextCore *dext_core_new(DextLogFn *log, void *log_opaque);
+
+/** dext_core_free() - close every session and free every device. */
+void dext_core_free(DextCore *core);
+
+/**
+ * dext_core_add_device() - serve a device; the core takes ownership
+ * @core: the core
+ * @dev: device from a backend
+ * @out_id: receives its service ID (may be NULL)
+ *
+ * Return: kIOReturnSuccess; kIOReturnExclusiveAccess if a device with
+ * the same BDF is served already; kIOReturnUnsupported for a multimedia
+ * function (class 0x04), which the dext refuses to attach to (@dev is
+ * then freed).
+ */
+IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
+                              uint64_t *out_id);
+
+/**
+ * dext_core_list() - service IDs of the devices served (not terminated)
+ * Return: the total number; up to @max IDs are stored in @ids.
+ */
+uint32_t dext_core_list(DextCore *core, uint64_t *ids, uint32_t max);
+
+/** dext_core_stats() - a consistent snapshot of the counters. */
+void dext_core_stats(DextCore *core, DextCoreStats *out);
+
+/**
+ * dext_core_open() - open a user client
+ * @core: the core
+ * @id: service ID from dext_core_list()
+ * @type: user client type; only 0 exists
+ * @client_pid: the process whose memory DMA regions name; getpid() for
+ *              in-process clients
+ * @out: receives the session
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotFound; kIOReturnUnsupported for
+ * another @type; kIOReturnNoResources past the session limit.
+ */
+IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
+                        pid_t client_pid, DextSession **out);
+
+/**
+ * dext_session_call() - a method call (IOConnectCallMethod's dext side)
+ *
+ * Return: the method's IOReturn; kIOReturnUnsupported for an unknown
+ * selector; kIOReturnBadArgument for too few scalar inputs or too little
+ * room for outputs.
+ */
+IOReturn dext_session_call(DextSession *s, uint32_t selector,
+                           const DextCallArgs *args);
+
+/**
+ * dext_session_call_async() - an async method call (WaitInterrupt)
+ * @wake_fd: the completion target; the core keeps its own dup() and
+ *           completes by writing an 8-byte 1 to it (eventfd semantics)
+ */
+IOReturn dext_session_call_async(DextSession *s, uint32_t selector,
+                                 int wake_fd, const DextCallArgs *args);
+
+/**
+ * dext_session_map() - memory for IOConnectMapMemory64 of @type
+ * @out: receives a new fd (caller owns), offset, size and writability
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotReady (no DMA buffer, no
+ * interrupts); kIOReturnBadArgument for an unknown type; the BAR errors
+ * of apple_dext_map_bar().
+ */
+IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out);
+
+/**
+ * dext_session_close() - release everything the session holds, in the
+ * contract's order: interrupt sources, DMA regions, DMA buffer, claim.
+ * No other call on @s may be running or start.
+ */
+void dext_session_close(DextSession *s);
+
+#endif /* LIBDEXT_DEXT_CORE_H */

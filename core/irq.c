@@ -1,0 +1,412 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Interrupts: MSI/MSI-X discovery, the per-session interrupt state page,
+ * delivery of device messages, and WaitInterrupt arming.
+ *
+ * Every session that sets up interrupts gets its own 16 KiB state page
+ * (a memfd the client may map as memory type 7): pending[4] at 0x00,
+ * enabled[4] at 0x20.  A device message for vector v is delivered to
+ * every such session: if v is enabled there, its pending bit is set with
+ * an atomic OR and an armed notification completes.  The ordering of
+ * "set pending, then take armed" against "store armed, then test
+ * pending" (both sequentially consistent) means an interrupt racing a
+ * re-arm is never lost: one side always sees the other.
+ */
+
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/core-internal.h"
+
+#define PCI_STATUS             0x06
+#define PCI_STATUS_CAP_LIST    0x10
+#define PCI_CAPABILITY_LIST    0x34
+#define PCI_CAP_ID_MSI         0x05
+#define PCI_CAP_ID_MSIX        0x11
+
+#define PCI_MSI_FLAGS          2
+#define PCI_MSI_FLAGS_ENABLE   0x0001
+#define PCI_MSI_FLAGS_QMASK    0x000e   /* multiple message capable */
+#define PCI_MSI_FLAGS_QSIZE    0x0070   /* multiple message enable */
+
+#define PCI_MSIX_FLAGS         2
+#define PCI_MSIX_FLAGS_QSIZE   0x07ff
+#define PCI_MSIX_FLAGS_MASKALL 0x4000
+#define PCI_MSIX_FLAGS_ENABLE  0x8000
+
+static uint32_t cfg_read(DextDevice *dev, uint32_t off, uint32_t width)
+{
+    uint32_t val = 0;
+
+    if (dev->ops->config_read(dev, off, width, &val) != kIOReturnSuccess) {
+        return 0;
+    }
+    return val;
+}
+
+static IOReturn cfg_write(DextDevice *dev, uint32_t off, uint32_t width,
+                          uint32_t val)
+{
+    if (dev->ops->config_write == NULL) {
+        return kIOReturnNotWritable;
+    }
+    return dev->ops->config_write(dev, off, width, val);
+}
+
+void irq_probe_caps(CoreDevice *cd)
+{
+    DextDevice *dev = cd->dev;
+    uint32_t ptr;
+    int guard;
+
+    cd->msi_cap = cd->msix_cap = 0;
+    cd->nvectors = 0;
+    if (!(cfg_read(dev, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST)) {
+        return;
+    }
+    ptr = cfg_read(dev, PCI_CAPABILITY_LIST, 1) & 0xfc;
+    /* 48 capabilities fit in 192 bytes; more means a loop. */
+    for (guard = 0; ptr >= 0x40 && ptr < DEXT_CONFIG_SIZE && guard < 48;
+         guard++) {
+        uint32_t id = cfg_read(dev, ptr, 1);
+
+        if (id == PCI_CAP_ID_MSI && cd->msi_cap == 0) {
+            cd->msi_cap = (uint8_t)ptr;
+        } else if (id == PCI_CAP_ID_MSIX && cd->msix_cap == 0) {
+            cd->msix_cap = (uint8_t)ptr;
+        }
+        ptr = cfg_read(dev, ptr + 1, 1) & 0xfc;
+    }
+    if (cd->msix_cap) {
+        cd->nvectors = (cfg_read(dev, cd->msix_cap + PCI_MSIX_FLAGS, 2) &
+                        PCI_MSIX_FLAGS_QSIZE) + 1;
+    } else if (cd->msi_cap) {
+        uint32_t mmc = (cfg_read(dev, cd->msi_cap + PCI_MSI_FLAGS, 2) &
+                        PCI_MSI_FLAGS_QMASK) >> 1;
+        cd->nvectors = 1u << (mmc > 5 ? 5 : mmc);
+    }
+    if (cd->nvectors > DEXT_MAX_VECTORS) {
+        cd->nvectors = DEXT_MAX_VECTORS;
+    }
+}
+
+static IOReturn msi_enable(CoreDevice *cd)
+{
+    uint32_t ctl = cfg_read(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2);
+    uint32_t mmc = (ctl & PCI_MSI_FLAGS_QMASK) >> 1;
+
+    ctl &= ~PCI_MSI_FLAGS_QSIZE;
+    ctl |= PCI_MSI_FLAGS_ENABLE | (mmc << 4);
+    return cfg_write(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2, ctl);
+}
+
+/* Turn message delivery on in the device; CoreDevice.lock held. */
+static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
+{
+    IOReturn ret;
+
+    if (cd->msix_cap) {
+        uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2);
+
+        ctl = (ctl | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL;
+        ret = cfg_write(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2, ctl);
+        if (ret == kIOReturnSuccess) {
+            *nvec = cd->nvectors;
+            return ret;
+        }
+        if (cd->msi_cap == 0) {
+            return ret;
+        }
+        /* As the dext does: MSI-X failed, fall back to one MSI vector. */
+        core_logf(cd->core, DEXT_LOG_WARNING,
+                  "%s: MSI-X setup failed, falling back to one MSI vector",
+                  cd->dev->name);
+        *nvec = 1;
+        return msi_enable(cd);
+    }
+    *nvec = cd->nvectors;
+    return msi_enable(cd);
+}
+
+static void irq_disable_device(CoreDevice *cd)
+{
+    if (cd->msix_cap) {
+        uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2);
+        cfg_write(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2,
+                  ctl & ~PCI_MSIX_FLAGS_ENABLE);
+    }
+    if (cd->msi_cap) {
+        uint32_t ctl = cfg_read(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2);
+        cfg_write(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2,
+                  ctl & ~PCI_MSI_FLAGS_ENABLE);
+    }
+}
+
+void irq_restore_config(CoreDevice *cd)
+{
+    uint32_t nvec;
+    bool any;
+
+    pthread_rwlock_rdlock(&cd->irq_lock);
+    any = cd->irq_subs != NULL;
+    pthread_rwlock_unlock(&cd->irq_lock);
+    if (any) {
+        irq_enable_device(cd, &nvec);
+    }
+}
+
+static void irq_state_free(IrqState *irq)
+{
+    if (irq->wake_fd >= 0) {
+        close(irq->wake_fd);
+    }
+    if (irq->page) {
+        munmap(irq->page, DEXT_IRQ_PAGE_SIZE);
+    }
+    if (irq->fd >= 0) {
+        close(irq->fd);
+    }
+    pthread_mutex_destroy(&irq->wake_lock);
+    free(irq);
+}
+
+IOReturn irq_setup(DextSession *s, uint64_t *out_nvec)
+{
+    CoreDevice *cd = s->cd;
+    IrqState *irq;
+    uint32_t nvec = 0, v;
+    IOReturn ret;
+
+    pthread_mutex_lock(&cd->lock);
+    if (s->irq) {
+        ret = kIOReturnStillOpen;
+        goto out;
+    }
+    if (cd->nvectors == 0) {
+        ret = kIOReturnNotFound;
+        goto out;
+    }
+    irq = calloc(1, sizeof(*irq));
+    if (irq == NULL) {
+        ret = kIOReturnNoMemory;
+        goto out;
+    }
+    irq->owner = s;
+    irq->wake_fd = -1;
+    pthread_mutex_init(&irq->wake_lock, NULL);
+    atomic_init(&irq->armed, false);
+    irq->fd = memfd_create("dext-irq-page", MFD_CLOEXEC);
+    if (irq->fd < 0 || ftruncate(irq->fd, DEXT_IRQ_PAGE_SIZE) < 0) {
+        irq_state_free(irq);
+        ret = kIOReturnNoMemory;
+        goto out;
+    }
+    irq->page = mmap(NULL, DEXT_IRQ_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_SHARED, irq->fd, 0);
+    if (irq->page == MAP_FAILED) {
+        irq->page = NULL;
+        irq_state_free(irq);
+        ret = kIOReturnNoMemory;
+        goto out;
+    }
+    ret = irq_enable_device(cd, &nvec);
+    if (ret != kIOReturnSuccess) {
+        irq_state_free(irq);
+        ret = kIOReturnNotFound;
+        goto out;
+    }
+    irq->nvectors = nvec;
+    /* All vectors start enabled, none pending. */
+    for (v = 0; v < nvec; v++) {
+        irq->page[DEXT_IRQ_ENABLED_OFFSET / 8 + v / 64] |= 1ull << (v % 64);
+    }
+
+    pthread_rwlock_wrlock(&cd->irq_lock);
+    irq->next = cd->irq_subs;
+    cd->irq_subs = irq;
+    pthread_rwlock_unlock(&cd->irq_lock);
+    s->irq = irq;
+    *out_nvec = nvec;
+out:
+    pthread_mutex_unlock(&cd->lock);
+    return ret;
+}
+
+/* s->irq is written once under CoreDevice.lock and never freed before
+ * the session closes, so a non-locked read after setup is stable. */
+static IrqState *session_irq(DextSession *s)
+{
+    IrqState *irq;
+
+    pthread_mutex_lock(&s->cd->lock);
+    irq = s->irq;
+    pthread_mutex_unlock(&s->cd->lock);
+    return irq;
+}
+
+IOReturn irq_check(DextSession *s, uint64_t out[4])
+{
+    IrqState *irq = session_irq(s);
+    int i;
+
+    if (irq == NULL) {
+        return kIOReturnNotReady;
+    }
+    for (i = 0; i < DEXT_IRQ_WORDS; i++) {
+        out[i] = __atomic_exchange_n(&irq->page[DEXT_IRQ_PENDING_OFFSET / 8 + i],
+                                     0, __ATOMIC_SEQ_CST);
+    }
+    return kIOReturnSuccess;
+}
+
+static void irq_complete(IrqState *irq)
+{
+    static const uint64_t one = 1;
+
+    if (!atomic_exchange(&irq->armed, false)) {
+        return;
+    }
+    pthread_mutex_lock(&irq->wake_lock);
+    if (irq->wake_fd >= 0) {
+        /* A full or bogus target is the client's loss, never a hang here:
+         * dextd only accepts non-blocking eventfds. */
+        if (write(irq->wake_fd, &one, sizeof(one)) < 0) {
+            /* nothing to do: one completion per arming, already spent */
+        }
+    }
+    pthread_mutex_unlock(&irq->wake_lock);
+}
+
+static bool irq_any_pending(IrqState *irq)
+{
+    int i;
+
+    for (i = 0; i < DEXT_IRQ_WORDS; i++) {
+        if (__atomic_load_n(&irq->page[DEXT_IRQ_PENDING_OFFSET / 8 + i],
+                            __ATOMIC_SEQ_CST)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+IOReturn irq_wait(DextSession *s, int wake_fd)
+{
+    IrqState *irq = session_irq(s);
+    int fd, old;
+
+    if (irq == NULL) {
+        return kIOReturnNotReady;
+    }
+    fd = fcntl(wake_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        return kIOReturnBadArgument;
+    }
+    pthread_mutex_lock(&irq->wake_lock);
+    old = irq->wake_fd;
+    irq->wake_fd = fd;
+    pthread_mutex_unlock(&irq->wake_lock);
+    if (old >= 0) {
+        close(old);
+    }
+    /* Replaces any armed notification; completes at once if pending. */
+    atomic_store(&irq->armed, true);
+    if (irq_any_pending(irq)) {
+        irq_complete(irq);
+    }
+    return kIOReturnSuccess;
+}
+
+IOReturn irq_set_mask(DextSession *s, const uint64_t mask[4])
+{
+    IrqState *irq = session_irq(s);
+    int i;
+
+    if (irq == NULL) {
+        return kIOReturnNotReady;
+    }
+    for (i = 0; i < DEXT_IRQ_WORDS; i++) {
+        __atomic_store_n(&irq->page[DEXT_IRQ_ENABLED_OFFSET / 8 + i], mask[i],
+                         __ATOMIC_SEQ_CST);
+    }
+    return kIOReturnSuccess;
+}
+
+IOReturn irq_map_page(DextSession *s, DextMemory *out)
+{
+    IrqState *irq = session_irq(s);
+
+    if (irq == NULL) {
+        return kIOReturnNotReady;
+    }
+    out->fd = fcntl(irq->fd, F_DUPFD_CLOEXEC, 0);
+    if (out->fd < 0) {
+        return kIOReturnNoResources;
+    }
+    out->offset = 0;
+    out->size = DEXT_IRQ_PAGE_SIZE;
+    out->writable = true;
+    return kIOReturnSuccess;
+}
+
+void irq_session_release(DextSession *s)
+{
+    CoreDevice *cd = s->cd;
+    IrqState *irq, **pp;
+    bool last;
+
+    pthread_mutex_lock(&cd->lock);
+    irq = s->irq;
+    if (irq == NULL) {
+        pthread_mutex_unlock(&cd->lock);
+        return;
+    }
+    pthread_rwlock_wrlock(&cd->irq_lock);
+    for (pp = &cd->irq_subs; *pp; pp = &(*pp)->next) {
+        if (*pp == irq) {
+            *pp = irq->next;
+            break;
+        }
+    }
+    last = cd->irq_subs == NULL;
+    pthread_rwlock_unlock(&cd->irq_lock);
+    if (last && !cd->terminated) {
+        irq_disable_device(cd);
+    }
+    s->irq = NULL;
+    pthread_mutex_unlock(&cd->lock);
+    irq_state_free(irq);
+}
+
+void irq_device_raise(void *opaque, uint32_t vector)
+{
+    CoreDevice *cd = opaque;
+    bool delivered = false;
+    IrqState *irq;
+
+    atomic_fetch_add(&cd->core->irqs_raised, 1);
+    pthread_rwlock_rdlock(&cd->irq_lock);
+    for (irq = cd->irq_subs; irq; irq = irq->next) {
+        uint64_t bit = 1ull << (vector % 64);
+        uint32_t word = vector / 64;
+
+        if (vector >= irq->nvectors ||
+            !(__atomic_load_n(&irq->page[DEXT_IRQ_ENABLED_OFFSET / 8 + word],
+                              __ATOMIC_SEQ_CST) & bit)) {
+            continue;
+        }
+        __atomic_fetch_or(&irq->page[DEXT_IRQ_PENDING_OFFSET / 8 + word], bit,
+                          __ATOMIC_SEQ_CST);
+        irq_complete(irq);
+        delivered = true;
+    }
+    pthread_rwlock_unlock(&cd->irq_lock);
+    if (!delivered) {
+        atomic_fetch_add(&cd->core->irqs_dropped, 1);
+    }
+}

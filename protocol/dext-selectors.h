@@ -1,0 +1,68 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * The VFIOUserPCIDriver user-client method selectors and memory types,
+ * shared by the client library and the dext core.  Selectors 0-17 are the
+ * real dext's; 64 and up are libdext extensions that the real dext
+ * answers with kIOReturnUnsupported (the client then falls back).
+ */
+
+#ifndef LIBDEXT_DEXT_SELECTORS_H
+#define LIBDEXT_DEXT_SELECTORS_H
+
+enum DextSelector {
+    kDextSelectorGetIdentity = 0,
+    kDextSelectorClaim = 1,
+    kDextSelectorTerminate = 2,
+    kDextSelectorAllocateDMABuffer = 3,
+    kDextSelectorFreeDMABuffer = 4,
+    kDextSelectorRegisterDMARegion = 5,
+    kDextSelectorUnregisterDMARegion = 6,
+    kDextSelectorProbeDMARegion = 7,
+    kDextSelectorConfigRead = 8,
+    kDextSelectorConfigWrite = 9,
+    kDextSelectorGetBARInfo = 10,
+    kDextSelectorMMIORead = 11,
+    kDextSelectorMMIOWrite = 12,
+    kDextSelectorSetupInterrupts = 13,
+    kDextSelectorCheckInterrupt = 14,
+    kDextSelectorWaitInterrupt = 15,
+    kDextSelectorSetIRQMask = 16,
+    kDextSelectorResetDevice = 17,
+    kDextSelectorContractCount = 18,
+
+    /*
+     * Extensions.  ConfigReadBlock: scalars offset, length, flags
+     * (bit 0 = raw, no BAR synthesis) -> struct out of length bytes.
+     * ConfigWriteBlock: scalar offset, struct in -> nothing.
+     * GetDeviceStatus: -> scalars claimCount, sessions, irqVectors
+     * (0 = not set up on this session), sessionClaimed, dmaRegions of
+     * this session, terminated.
+     */
+    kDextSelectorConfigReadBlock = 64,
+    kDextSelectorConfigWriteBlock = 65,
+    kDextSelectorGetDeviceStatus = 66,
+};
+
+#define DEXT_CONFIG_BLOCK_RAW 0x1u
+
+enum DextMemoryType {
+    kDextMemoryTypeDMABuffer = 0,
+    kDextMemoryTypeBAR0 = 1,        /* BARn is 1 + n */
+    kDextMemoryTypeInterruptPage = 7,
+};
+
+/* The interrupt state page. */
+#define DEXT_IRQ_PAGE_SIZE        16384u
+#define DEXT_IRQ_PENDING_OFFSET   0x00u
+#define DEXT_IRQ_ENABLED_OFFSET   0x20u
+#define DEXT_IRQ_WORDS            4
+#define DEXT_MAX_VECTORS          256
+
+/* Contract limits. */
+#define DEXT_MAX_DMA_REGIONS      65536u
+#define DEXT_DMA_CHUNK_MAX        (3ull << 29)     /* 1.5 GiB */
+#define DEXT_DMA_MAX_CHUNKS       128u
+#define DEXT_DMA_BUFFER_MAX       (3ull << 29)
+
+#endif /* LIBDEXT_DEXT_SELECTORS_H */

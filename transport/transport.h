@@ -1,0 +1,178 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * The transport interface: how the client library reaches a dext.
+ *
+ * A transport offers the IOKit user-client primitives and nothing more
+ * (list services, open a user client, scalar/struct method call, async
+ * method call with a wake target, map/unmap memory by type, close).
+ * Everything above them -- argument checks, output decoding, block
+ * fallbacks, memory type numbers, notify/rearm -- lives in client/ and
+ * is the same code for every transport.  Hooks are documented in the
+ * style of libusb's usbi_os_backend: whether they are optional, what
+ * locking they need, what they return.
+ */
+
+#ifndef LIBDEXT_TRANSPORT_H
+#define LIBDEXT_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libdext/ioreturn.h"
+
+/* Limits shared by every transport (IOKit's own limits for inband data). */
+#define DEXT_MAX_SCALARS     16
+#define DEXT_MAX_STRUCT      4096
+#define DEXT_MAX_SERVICES    256
+
+/* Options for the map hook, as IOKit's kIOMap* bits. */
+#define DEXT_MAP_WRITE_COMBINE  0x400u
+
+/**
+ * DextCallArgs - the arguments of one method call, as IOConnectCallMethod.
+ * @scalar_in: @scalar_in_cnt inputs (<= DEXT_MAX_SCALARS)
+ * @struct_in: @struct_in_size bytes (<= DEXT_MAX_STRUCT), may be NULL if 0
+ * @scalar_out: room for *@scalar_out_cnt outputs; on return the count
+ *              written.  @scalar_out_cnt may be NULL for no outputs.
+ * @struct_out: room for *@struct_out_size bytes; on return the size
+ *              written.  @struct_out_size may be NULL for none.
+ */
+typedef struct DextCallArgs {
+    const uint64_t *scalar_in;
+    uint32_t scalar_in_cnt;
+    const void *struct_in;
+    size_t struct_in_size;
+    uint64_t *scalar_out;
+    uint32_t *scalar_out_cnt;
+    void *struct_out;
+    size_t *struct_out_size;
+} DextCallArgs;
+
+typedef struct DextTransport DextTransport;
+typedef struct DextWake DextWake;
+struct AppleDextStatus;
+typedef struct DextTransportOps DextTransportOps;
+
+/**
+ * struct DextTransport - one open user client.  Transports embed it as
+ * the first member of their own state.
+ */
+struct DextTransport {
+    const DextTransportOps *ops;
+};
+
+/**
+ * struct DextWake - a wake target for async calls: completions make
+ * @fd readable.  Created by the transport; transports embed it first.
+ */
+struct DextWake {
+    int fd;
+};
+
+/**
+ * struct DextTransportOps - the hooks of one transport.
+ *
+ * Unless said otherwise a hook is mandatory, may be called concurrently
+ * from several threads on the same DextTransport (the transport does its
+ * own locking, holding no lock across a blocking round trip longer than
+ * it must) and returns an IOReturn code.  A transport whose peer has gone
+ * returns kIOReturnNotResponding from every later call.
+ */
+struct DextTransportOps {
+    /** @name: the target scheme, e.g. "unix", "inproc", "iokit". */
+    const char *name;
+
+    /**
+     * @list_services: store the registry IDs of up to @max services
+     * served at @arg (the target string after "scheme:") in @ids and
+     * their total in *@count.  IDs are opaque and stable while the
+     * service lives.
+     */
+    IOReturn (*list_services)(const char *arg, uint64_t *ids, uint32_t max,
+                              uint32_t *count);
+
+    /**
+     * @status: optional (NULL: kIOReturnUnsupported); the counters of the
+     * dext at @arg.  @out is AppleDextStatus from the public header.
+     */
+    IOReturn (*status)(const char *arg, struct AppleDextStatus *out);
+
+    /**
+     * @open: open a user client of @type on service @id (as
+     * IOServiceOpen).  kIOReturnNotFound for an unknown @id,
+     * kIOReturnUnsupported for a @type other than 0.
+     */
+    IOReturn (*open)(const char *arg, uint64_t id, uint32_t type,
+                     DextTransport **out);
+
+    /**
+     * @call: synchronous method call (as IOConnectCallMethod).  The
+     * returned code is the dext's answer, or a transport failure.
+     */
+    IOReturn (*call)(DextTransport *t, uint32_t selector,
+                     const DextCallArgs *args);
+
+    /**
+     * @call_async: method call whose later completion makes @wake's fd
+     * readable (as IOConnectCallAsyncMethod with a notification port).
+     */
+    IOReturn (*call_async)(DextTransport *t, uint32_t selector,
+                           DextWake *wake, const DextCallArgs *args);
+
+    /**
+     * @wake_create: make a wake target usable with @t.  Its fd is
+     * non-blocking and readable once per completion (or coalesced).
+     */
+    IOReturn (*wake_create)(DextTransport *t, DextWake **out);
+
+    /**
+     * @wake_consume: clear @wake's readiness; returns the number of
+     * completions seen (0 if none).  Never blocks.
+     */
+    uint64_t (*wake_consume)(DextWake *wake);
+
+    /**
+     * @wake_destroy: release a wake target.  NULL is ignored.  May be
+     * called after @close of the transport that made it.
+     */
+    void (*wake_destroy)(DextWake *wake);
+
+    /**
+     * @map: map memory @type into this process (as IOConnectMapMemory64
+     * with kIOMapAnywhere | @options).  The transport remembers the
+     * mapping until @unmap or @close.
+     */
+    IOReturn (*map)(DextTransport *t, uint32_t type, uint32_t options,
+                    mach_vm_address_t *addr, mach_vm_size_t *size);
+
+    /**
+     * @unmap: undo one @map of @type at @addr; kIOReturnBadArgument if
+     * there is no such mapping.
+     */
+    IOReturn (*unmap)(DextTransport *t, uint32_t type, mach_vm_address_t addr);
+
+    /**
+     * @close: unmap every mapping and close the user client.  Called
+     * once, when no other hook of @t is running or can start.
+     */
+    void (*close)(DextTransport *t);
+};
+
+/**
+ * dext_transport_lookup() - find the transport for a target string
+ * @target: "scheme:arg" or "scheme"
+ * @out_arg: receives the part after the colon ("" if none)
+ *
+ * Return: the ops, or NULL for an unknown scheme.
+ */
+const DextTransportOps *dext_transport_lookup(const char *target,
+                                              const char **out_arg);
+
+extern const DextTransportOps dext_transport_unix;
+extern const DextTransportOps dext_transport_inproc;
+#if defined(__APPLE__)
+extern const DextTransportOps dext_transport_iokit;
+#endif
+
+#endif /* LIBDEXT_TRANSPORT_H */
