@@ -1,0 +1,96 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Moving one wire message (and its fds) over a SOCK_SEQPACKET socket:
+ * shared by the unix transport and dextd so both pass fds the same way.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "protocol/dext-wire.h"
+
+/* Room for the most fds either side accepts in one message. */
+#define WIRE_IO_MAX_FDS 16
+
+ssize_t dext_wire_sendmsg(int sock, const void *buf, size_t len, int pass_fd)
+{
+    union {
+        struct cmsghdr hdr;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cbuf;
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t n;
+
+    if (pass_fd >= 0) {
+        struct cmsghdr *cm;
+
+        memset(&cbuf, 0, sizeof(cbuf));
+        msg.msg_control = cbuf.buf;
+        msg.msg_controllen = sizeof(cbuf.buf);
+        cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+    }
+    do {
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+ssize_t dext_wire_recvmsg(int sock, void *buf, size_t cap, int flags,
+                          int *fds, int max_fds, int *nfds, bool *trunc)
+{
+    union {
+        struct cmsghdr hdr;
+        char buf[CMSG_SPACE(sizeof(int) * WIRE_IO_MAX_FDS)];
+    } cbuf;
+    struct iovec iov = { .iov_base = buf, .iov_len = cap };
+    struct msghdr msg;
+    struct cmsghdr *cm;
+    ssize_t n;
+
+    *nfds = 0;
+    *trunc = false;
+    do {
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.buf;
+        msg.msg_controllen = sizeof(cbuf.buf);
+        n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return -1;
+    }
+    /* Keep what the caller has room for; never leak the rest. */
+    for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+        size_t cnt, i;
+
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (i = 0; i < cnt; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (*nfds < max_fds) {
+                fds[(*nfds)++] = fd;
+            } else {
+                close(fd);
+                *trunc = true;
+            }
+        }
+    }
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+        *trunc = true;
+    }
+    return n;
+}
