@@ -108,7 +108,10 @@ IOReturn dext_session_call(DextSession *s, uint32_t selector,
 /**
  * dext_session_call_async() - an async method call (WaitInterrupt)
  * @wake_fd: the completion target; the core keeps its own dup() and
- *           completes by writing an 8-byte 1 to it (eventfd semantics)
+ *           completes by sending one 8-byte message (a socket, sent with
+ *           MSG_DONTWAIT so an untrusted client can never block the core)
+ *           or by writing an 8-byte 1 (an eventfd, for trusted in-process
+ *           callers only)
  */
 IOReturn dext_session_call_async(DextSession *s, uint32_t selector,
                                  int wake_fd, const DextCallArgs *args);

@@ -15,10 +15,12 @@
  */
 
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/core-internal.h"
@@ -267,17 +269,25 @@ IOReturn irq_check(DextSession *s, uint64_t out[4])
 static void irq_complete(IrqState *irq)
 {
     static const uint64_t one = 1;
+    ssize_t n;
 
     if (!atomic_exchange(&irq->armed, false)) {
         return;
     }
     pthread_mutex_lock(&irq->wake_lock);
     if (irq->wake_fd >= 0) {
-        /* A full or bogus target is the client's loss, never a hang here:
-         * dextd only accepts non-blocking eventfds. */
-        if (write(irq->wake_fd, &one, sizeof(one)) < 0) {
-            /* nothing to do: one completion per arming, already spent */
+        /*
+         * A socket target takes a per-call MSG_DONTWAIT, so a client can
+         * never make this block: it shares the file description and could
+         * clear O_NONBLOCK on it.  Only trusted in-process callers use an
+         * eventfd.  A full or closed target is the client's loss: one
+         * completion per arming, already spent.
+         */
+        n = send(irq->wake_fd, &one, sizeof(one), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == ENOTSOCK) {
+            n = write(irq->wake_fd, &one, sizeof(one));
         }
+        (void)n;
     }
     pthread_mutex_unlock(&irq->wake_lock);
 }

@@ -1,0 +1,64 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Client library internals: connection handles and the helpers every
+ * public function is built from.  Nothing here depends on a transport.
+ */
+
+#ifndef LIBDEXT_CLIENT_INTERNAL_H
+#define LIBDEXT_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "apple-dext-client.h"
+#include "protocol/dext-selectors.h"
+#include "transport/transport.h"
+
+/*
+ * One open user client.  @refs keeps the memory alive (the handle table,
+ * each call in flight and each notification hold one); @calls counts
+ * calls in flight so that disconnect can close the transport as soon as
+ * the last of them returns, without waiting for it.
+ */
+typedef struct DextConnection {
+    io_connect_t handle;
+    DextTransport *t;
+    atomic_int refs;
+    atomic_int calls;
+    atomic_bool closed;
+    atomic_bool transport_closed;
+
+    /* -1 unknown, 0 the dext lacks block config access, 1 it has it */
+    atomic_int block_config;
+
+    pthread_mutex_t lock;           /* irq_page */
+    volatile uint64_t *irq_page;
+} DextConnection;
+
+/*
+ * conn_enter() - look up @handle and start a call on it.
+ * Return: the connection (leave it with conn_leave()), or NULL if the
+ * handle is null, unknown or disconnected.
+ */
+DextConnection *conn_enter(io_connect_t handle);
+/* conn_enter_ref() - start a call on a connection a notification holds. */
+bool conn_enter_ref(DextConnection *c);
+void conn_leave(DextConnection *c);
+void conn_ref(DextConnection *c);
+void conn_unref(DextConnection *c);
+
+/* Scalar method call; fails with kIOReturnIPCError if the dext returned
+ * fewer than @min_out outputs on success.  *@nout receives the count. */
+IOReturn conn_call(DextConnection *c, uint32_t selector, const uint64_t *in,
+                   uint32_t nin, uint64_t *out, uint32_t nout_room,
+                   uint32_t min_out);
+IOReturn conn_call_struct(DextConnection *c, uint32_t selector,
+                          const uint64_t *in, uint32_t nin,
+                          const void *sin, size_t sin_size, void *sout,
+                          size_t *sout_size);
+
+void dext_client_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif /* LIBDEXT_CLIENT_INTERNAL_H */

@@ -1,0 +1,447 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Connection handles, targets, connect/disconnect and device listing.
+ *
+ * io_connect_t is a libdext handle: a slot index in the low bits and a
+ * generation above it, so a stale handle (used after disconnect, or made
+ * up) is recognised and refused with kIOReturnBadArgument rather than
+ * reaching freed memory.
+ */
+
+#define _GNU_SOURCE
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/client-internal.h"
+#include "protocol/dext-wire.h"
+
+#define SLOT_BITS   12
+#define MAX_SLOTS   ((1u << SLOT_BITS) - 1)   /* slot 0 is never used */
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static DextConnection *table[MAX_SLOTS + 1];
+static uint32_t generation = 1;
+
+/* ------------------------------------------------------------------ */
+/* Logging: the library never prints on its own.                       */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static void (*log_fn)(void *opaque, int level, const char *msg);
+static void *log_opaque;
+
+void apple_dext_set_log_handler(void (*fn)(void *opaque, int level,
+                                           const char *msg),
+                                void *opaque)
+{
+    pthread_mutex_lock(&log_lock);
+    log_fn = fn;
+    log_opaque = opaque;
+    pthread_mutex_unlock(&log_lock);
+}
+
+void dext_client_log(int level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (level >= APPLE_DEXT_LOG_DEBUG && getenv("DEXT_DEBUG") == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&log_lock);
+    if (log_fn) {
+        log_fn(log_opaque, level, msg);
+    }
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Handles                                                              */
+
+void conn_ref(DextConnection *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
+
+static void conn_close_transport(DextConnection *c)
+{
+    if (!atomic_exchange(&c->transport_closed, true)) {
+        c->t->ops->close(c->t);
+        c->t = NULL;
+    }
+}
+
+void conn_unref(DextConnection *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+        conn_close_transport(c);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+    }
+}
+
+DextConnection *conn_enter(io_connect_t handle)
+{
+    uint32_t slot = handle & MAX_SLOTS;
+    DextConnection *c;
+
+    if (handle == IO_OBJECT_NULL || slot == 0) {
+        return NULL;
+    }
+    pthread_mutex_lock(&table_lock);
+    c = table[slot];
+    if (c == NULL || c->handle != handle || atomic_load(&c->closed)) {
+        pthread_mutex_unlock(&table_lock);
+        return NULL;
+    }
+    atomic_fetch_add(&c->calls, 1);
+    atomic_fetch_add(&c->refs, 1);
+    pthread_mutex_unlock(&table_lock);
+    return c;
+}
+
+bool conn_enter_ref(DextConnection *c)
+{
+    bool ok;
+
+    pthread_mutex_lock(&table_lock);
+    ok = !atomic_load(&c->closed);
+    if (ok) {
+        atomic_fetch_add(&c->calls, 1);
+        atomic_fetch_add(&c->refs, 1);
+    }
+    pthread_mutex_unlock(&table_lock);
+    return ok;
+}
+
+void conn_leave(DextConnection *c)
+{
+    /* The last call out of a disconnected connection closes it. */
+    if (atomic_fetch_sub(&c->calls, 1) == 1 && atomic_load(&c->closed)) {
+        conn_close_transport(c);
+    }
+    conn_unref(c);
+}
+
+static IOReturn conn_register(DextTransport *t, io_connect_t *out)
+{
+    DextConnection *c = calloc(1, sizeof(*c));
+    uint32_t slot;
+
+    if (c == NULL) {
+        return kIOReturnNoMemory;
+    }
+    c->t = t;
+    atomic_init(&c->refs, 1);
+    atomic_init(&c->calls, 0);
+    atomic_init(&c->closed, false);
+    atomic_init(&c->transport_closed, false);
+    atomic_init(&c->block_config, -1);
+    pthread_mutex_init(&c->lock, NULL);
+
+    pthread_mutex_lock(&table_lock);
+    for (slot = 1; slot <= MAX_SLOTS && table[slot]; slot++) {
+    }
+    if (slot > MAX_SLOTS) {
+        pthread_mutex_unlock(&table_lock);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return kIOReturnNoResources;
+    }
+    if (++generation >= (1u << (32 - SLOT_BITS))) {
+        generation = 1;
+    }
+    c->handle = (generation << SLOT_BITS) | slot;
+    table[slot] = c;
+    pthread_mutex_unlock(&table_lock);
+    *out = c->handle;
+    return kIOReturnSuccess;
+}
+
+void apple_dext_disconnect(io_connect_t connection)
+{
+    uint32_t slot = connection & MAX_SLOTS;
+    DextConnection *c;
+
+    if (connection == IO_OBJECT_NULL || slot == 0) {
+        return;
+    }
+    pthread_mutex_lock(&table_lock);
+    c = table[slot];
+    if (c == NULL || c->handle != connection) {
+        pthread_mutex_unlock(&table_lock);
+        return;
+    }
+    table[slot] = NULL;
+    atomic_store(&c->closed, true);
+    pthread_mutex_unlock(&table_lock);
+    if (atomic_load(&c->calls) == 0) {
+        conn_close_transport(c);
+    }
+    conn_unref(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Calls                                                                */
+
+IOReturn conn_call(DextConnection *c, uint32_t selector, const uint64_t *in,
+                   uint32_t nin, uint64_t *out, uint32_t nout_room,
+                   uint32_t min_out)
+{
+    uint32_t nout = nout_room;
+    DextCallArgs a = {
+        .scalar_in = in, .scalar_in_cnt = nin,
+        .scalar_out = out, .scalar_out_cnt = out ? &nout : NULL,
+    };
+    IOReturn ret;
+
+    ret = c->t->ops->call(c->t, selector, &a);
+    if (ret == kIOReturnSuccess && out && nout < min_out) {
+        dext_client_log(APPLE_DEXT_LOG_ERROR,
+                        "selector %u returned %u outputs, expected %u",
+                        selector, nout, min_out);
+        return kIOReturnIPCError;
+    }
+    return ret;
+}
+
+IOReturn conn_call_struct(DextConnection *c, uint32_t selector,
+                          const uint64_t *in, uint32_t nin,
+                          const void *sin, size_t sin_size, void *sout,
+                          size_t *sout_size)
+{
+    DextCallArgs a = {
+        .scalar_in = in, .scalar_in_cnt = nin,
+        .struct_in = sin, .struct_in_size = sin_size,
+        .struct_out = sout, .struct_out_size = sout_size,
+    };
+
+    return c->t->ops->call(c->t, selector, &a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Targets                                                              */
+
+const char *apple_dext_default_socket_path(void)
+{
+    return dext_wire_default_socket_path();
+}
+
+const char *apple_dext_default_target(void)
+{
+    static __thread char buf[PATH_MAX + 8];
+    const char *env = getenv("DEXT_TARGET");
+
+    if (env != NULL && env[0] != '\0') {
+        return env;
+    }
+#if defined(__APPLE__)
+    return "iokit";
+#else
+    snprintf(buf, sizeof(buf), "unix:%s", apple_dext_default_socket_path());
+    return buf;
+#endif
+}
+
+static IOReturn read_identity(DextTransport *t, AppleDextDeviceInfo *info)
+{
+    uint64_t out[6] = { 0 };
+    uint32_t nout = 6;
+    DextCallArgs a = { .scalar_out = out, .scalar_out_cnt = &nout };
+    IOReturn ret;
+
+    ret = t->ops->call(t, kDextSelectorGetIdentity, &a);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    if (nout < 6) {
+        return kIOReturnIPCError;
+    }
+    info->bus = (uint8_t)out[0];
+    info->device = (uint8_t)out[1];
+    info->function = (uint8_t)out[2];
+    info->vendor_id = (uint16_t)out[3];
+    info->device_id = (uint16_t)out[4];
+    info->class_code = (uint32_t)out[5] & 0xffffff;
+    return kIOReturnSuccess;
+}
+
+/*
+ * Visit every service of @target: open it, read its identity and let
+ * @visit keep the transport (return true) or have it closed.
+ */
+static IOReturn for_each_service(const char *target,
+                                 bool (*visit)(void *opaque, DextTransport *t,
+                                               const AppleDextDeviceInfo *info),
+                                 void *opaque)
+{
+    uint64_t ids[DEXT_MAX_SERVICES];
+    const DextTransportOps *ops;
+    const char *arg;
+    uint32_t n = 0, i;
+    IOReturn ret;
+
+    if (target == NULL) {
+        target = apple_dext_default_target();
+    }
+    ops = dext_transport_lookup(target, &arg);
+    if (ops == NULL) {
+        dext_client_log(APPLE_DEXT_LOG_ERROR, "unknown target '%s'", target);
+        return kIOReturnBadArgument;
+    }
+    ret = ops->list_services(arg, ids, DEXT_MAX_SERVICES, &n);
+    if (ret != kIOReturnSuccess) {
+        dext_client_log(APPLE_DEXT_LOG_INFO, "cannot list services of %s: %s",
+                        target, apple_dext_strerror(ret));
+        return ret;
+    }
+    if (n > DEXT_MAX_SERVICES) {
+        n = DEXT_MAX_SERVICES;
+    }
+    for (i = 0; i < n; i++) {
+        AppleDextDeviceInfo info;
+        DextTransport *t;
+
+        /* A service may vanish between listing and opening: skip it. */
+        if (ops->open(arg, ids[i], 0, &t) != kIOReturnSuccess) {
+            continue;
+        }
+        if (read_identity(t, &info) == kIOReturnSuccess &&
+            visit(opaque, t, &info)) {
+            return kIOReturnSuccess;
+        }
+        ops->close(t);
+    }
+    return kIOReturnSuccess;
+}
+
+typedef struct MatchBDF {
+    uint8_t bus, device, function;
+    DextTransport *found;
+} MatchBDF;
+
+static bool match_bdf(void *opaque, DextTransport *t,
+                      const AppleDextDeviceInfo *info)
+{
+    MatchBDF *m = opaque;
+
+    if (info->bus == m->bus && info->device == m->device &&
+        info->function == m->function) {
+        m->found = t;
+        return true;
+    }
+    return false;
+}
+
+kern_return_t apple_dext_connect_target(const char *target, uint8_t bus,
+                                        uint8_t device, uint8_t function,
+                                        io_connect_t *out_connection)
+{
+    MatchBDF m = { bus, device, function, NULL };
+    IOReturn ret;
+
+    if (out_connection == NULL) {
+        return kIOReturnBadArgument;
+    }
+    *out_connection = IO_OBJECT_NULL;
+    ret = for_each_service(target, match_bdf, &m);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    if (m.found == NULL) {
+        dext_client_log(APPLE_DEXT_LOG_INFO,
+                        "no device %02x:%02x.%x is served", bus, device,
+                        function);
+        return kIOReturnNotFound;
+    }
+    ret = conn_register(m.found, out_connection);
+    if (ret != kIOReturnSuccess) {
+        m.found->ops->close(m.found);
+    }
+    return ret;
+}
+
+io_connect_t apple_dext_connect(uint8_t bus, uint8_t device, uint8_t function)
+{
+    io_connect_t c = IO_OBJECT_NULL;
+
+    apple_dext_connect_target(NULL, bus, device, function, &c);
+    return c;
+}
+
+typedef struct ListState {
+    AppleDextDeviceInfo *out;
+    uint32_t max;
+    uint32_t count;
+} ListState;
+
+static bool list_one(void *opaque, DextTransport *t,
+                     const AppleDextDeviceInfo *info)
+{
+    ListState *ls = opaque;
+
+    if (ls->out != NULL && ls->count < ls->max) {
+        ls->out[ls->count] = *info;
+    }
+    ls->count++;
+    return false;
+}
+
+kern_return_t apple_dext_list_devices(const char *target,
+                                      AppleDextDeviceInfo *out, uint32_t max,
+                                      uint32_t *out_count)
+{
+    ListState ls = { out, max, 0 };
+    IOReturn ret;
+
+    if (out_count == NULL || (out == NULL && max > 0)) {
+        return kIOReturnBadArgument;
+    }
+    ret = for_each_service(target, list_one, &ls);
+    if (ret == kIOReturnSuccess) {
+        *out_count = ls.count;
+    }
+    return ret;
+}
+
+kern_return_t apple_dext_get_identity(io_connect_t connection,
+                                      AppleDextDeviceInfo *out)
+{
+    DextConnection *c;
+    IOReturn ret;
+
+    if (out == NULL || (c = conn_enter(connection)) == NULL) {
+        return kIOReturnBadArgument;
+    }
+    ret = read_identity(c->t, out);
+    conn_leave(c);
+    return ret;
+}
+
+kern_return_t apple_dext_get_status(const char *target, AppleDextStatus *out)
+{
+    const DextTransportOps *ops;
+    const char *arg;
+
+    if (out == NULL) {
+        return kIOReturnBadArgument;
+    }
+    if (target == NULL) {
+        target = apple_dext_default_target();
+    }
+    ops = dext_transport_lookup(target, &arg);
+    if (ops == NULL) {
+        return kIOReturnBadArgument;
+    }
+    if (ops->status == NULL) {
+        return kIOReturnUnsupported;
+    }
+    memset(out, 0, sizeof(*out));
+    return ops->status(arg, out);
+}

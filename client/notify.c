@@ -1,0 +1,195 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Interrupt notification: arm WaitInterrupt with a wake target, and either
+ * run a handler on a private thread when it completes (the seed's
+ * dispatch-queue callback) or hand the wake fd to the caller's event loop.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "client/client-internal.h"
+
+struct AppleDextInterruptNotify {
+    DextConnection *conn;           /* a reference */
+    const DextTransportOps *ops;    /* wakes outlive a closed transport */
+    DextWake *wake;
+    void (*handler_fn)(void *opaque);
+    void *opaque;
+
+    /* Callback mode only. */
+    bool threaded;
+    pthread_t thread;
+    int stop_pipe[2];
+    atomic_bool self_destroy;       /* destroy() called from the handler */
+};
+
+static void notify_free(AppleDextInterruptNotify *n)
+{
+    if (n->wake) {
+        n->ops->wake_destroy(n->wake);
+    }
+    if (n->stop_pipe[0] >= 0) {
+        close(n->stop_pipe[0]);
+        close(n->stop_pipe[1]);
+    }
+    conn_unref(n->conn);
+    free(n);
+}
+
+static IOReturn notify_arm(AppleDextInterruptNotify *n)
+{
+    DextCallArgs a = { 0 };
+    IOReturn ret;
+
+    if (!conn_enter_ref(n->conn)) {
+        return kIOReturnBadArgument;
+    }
+    /* Clear old readiness first: a completion after the arm stays set. */
+    n->ops->wake_consume(n->wake);
+    ret = n->ops->call_async(n->conn->t, kDextSelectorWaitInterrupt,
+                                      n->wake, &a);
+    conn_leave(n->conn);
+    return ret;
+}
+
+static void *notify_thread(void *opaque)
+{
+    AppleDextInterruptNotify *n = opaque;
+    struct pollfd fds[2] = {
+        { .fd = n->wake->fd, .events = POLLIN },
+        { .fd = n->stop_pipe[0], .events = POLLIN },
+    };
+
+    for (;;) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        if (fds[1].revents) {
+            break;
+        }
+        if (fds[0].revents & POLLIN) {
+            n->ops->wake_consume(n->wake);
+            n->handler_fn(n->opaque);
+            if (atomic_load(&n->self_destroy)) {
+                notify_free(n);
+                return NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+static AppleDextInterruptNotify *notify_new(io_connect_t connection,
+                                            void (*handler_fn)(void *opaque),
+                                            void *opaque, bool threaded)
+{
+    AppleDextInterruptNotify *n;
+    DextConnection *c;
+    IOReturn ret;
+
+    c = conn_enter(connection);
+    if (c == NULL) {
+        return NULL;
+    }
+    n = calloc(1, sizeof(*n));
+    if (n == NULL) {
+        conn_leave(c);
+        return NULL;
+    }
+    conn_ref(c);
+    n->conn = c;
+    n->ops = c->t->ops;
+    n->handler_fn = handler_fn;
+    n->opaque = opaque;
+    n->stop_pipe[0] = n->stop_pipe[1] = -1;
+    atomic_init(&n->self_destroy, false);
+    ret = c->t->ops->wake_create(c->t, &n->wake);
+    conn_leave(c);
+    if (ret != kIOReturnSuccess) {
+        n->wake = NULL;
+        goto fail;
+    }
+    ret = notify_arm(n);
+    if (ret != kIOReturnSuccess) {
+        dext_client_log(APPLE_DEXT_LOG_INFO, "cannot arm notification: %s",
+                        apple_dext_strerror(ret));
+        goto fail;
+    }
+    if (threaded) {
+        if (pipe2(n->stop_pipe, O_CLOEXEC) < 0) {
+            n->stop_pipe[0] = n->stop_pipe[1] = -1;
+            goto fail;
+        }
+        if (pthread_create(&n->thread, NULL, notify_thread, n) != 0) {
+            goto fail;
+        }
+        n->threaded = true;
+    }
+    return n;
+
+fail:
+    notify_free(n);
+    return NULL;
+}
+
+AppleDextInterruptNotify *
+apple_dext_interrupt_notify_create(io_connect_t connection,
+                                   void (*handler_fn)(void *opaque),
+                                   void *opaque)
+{
+    if (handler_fn == NULL) {
+        return NULL;
+    }
+    return notify_new(connection, handler_fn, opaque, true);
+}
+
+AppleDextInterruptNotify *
+apple_dext_interrupt_notify_create_fd(io_connect_t connection)
+{
+    return notify_new(connection, NULL, NULL, false);
+}
+
+int apple_dext_interrupt_notify_get_fd(AppleDextInterruptNotify *notify)
+{
+    if (notify == NULL || notify->threaded) {
+        return -1;
+    }
+    return notify->wake->fd;
+}
+
+kern_return_t apple_dext_interrupt_notify_rearm(AppleDextInterruptNotify *notify)
+{
+    if (notify == NULL) {
+        return kIOReturnBadArgument;
+    }
+    return notify_arm(notify);
+}
+
+void apple_dext_interrupt_notify_destroy(AppleDextInterruptNotify *notify)
+{
+    if (notify == NULL) {
+        return;
+    }
+    if (notify->threaded) {
+        if (pthread_equal(pthread_self(), notify->thread)) {
+            /* From the handler: the thread frees us when it returns. */
+            pthread_detach(notify->thread);
+            atomic_store(&notify->self_destroy, true);
+            return;
+        }
+        if (write(notify->stop_pipe[1], "x", 1) < 0) {
+            /* cannot fail on a fresh pipe with room; join regardless */
+        }
+        pthread_join(notify->thread, NULL);
+    }
+    notify_free(notify);
+}

@@ -1,0 +1,1326 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * dextd: serves the VFIOUserPCIDriver user-client contract over a UNIX
+ * socket (protocol/dext-wire.h, docs/protocol.md), backed by the dext
+ * core and its device backends.
+ *
+ * The main thread accepts channels and watches for SIGTERM/SIGINT; each
+ * channel has a thread of its own doing blocking recvmsg -> core call ->
+ * sendmsg, so a request costs exactly one receive and one send.  A
+ * session (user client) lives while any channel bound to it is open.
+ * Clients are never trusted: every field is checked, and a client that
+ * misbehaves loses its channel and nothing else.
+ */
+
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libdext/version.h"
+#include "core/dext-core.h"
+#include "protocol/dext-wire.h"
+
+#define DEXTD_MAX_CHANNELS  1024
+#define DEXTD_BACKLOG       128
+#define DEXTD_MAX_FDS       4           /* received per message, then closed */
+#define DEXTD_THREAD_STACK  (1024 * 1024)
+
+typedef struct Daemon Daemon;
+
+typedef struct WakePort {
+    uint32_t id;                /* 0 = free slot */
+    int fd;
+} WakePort;
+
+/* One user client, shared by the channels bound to it. */
+typedef struct Session {
+    struct Session *next;       /* Daemon.sessions, under Daemon.lock */
+    DextSession *cs;
+    pid_t pid;                  /* the opener; ATTACH must come from it */
+    uid_t uid;
+    unsigned refs;              /* bound channels, under Daemon.lock */
+    uint8_t token[DEXT_WIRE_TOKEN_SIZE];
+    pthread_mutex_t port_lock;
+    uint32_t next_port;
+    WakePort ports[DEXT_WIRE_MAX_PORTS];
+} Session;
+
+typedef struct Channel {
+    struct Channel *next;       /* Daemon.channels; only main unlinks */
+    Daemon *d;
+    int fd;                     /* -1 once closed, under Daemon.lock */
+    pid_t pid;
+    uid_t uid;
+    pthread_t thread;
+    bool done;                  /* thread finished, under Daemon.lock */
+    uint16_t version;           /* 0 until HELLO */
+    Session *session;
+    uint8_t rx[DEXT_WIRE_MAX_MSG];
+    uint8_t tx[DEXT_WIRE_MAX_MSG];
+    uint8_t sout[DEXT_MAX_STRUCT];
+} Channel;
+
+struct Daemon {
+    DextCore *core;
+    int log_level;
+    const char *path;
+    int listen_fd;
+    int sig_fd;
+    int reap_fd;                /* eventfd: some channel thread finished */
+    uid_t euid;
+    struct timespec start;
+    dev_t sock_dev;
+    ino_t sock_ino;
+
+    pthread_mutex_t lock;       /* channels, sessions and their counts */
+    Channel *channels;
+    unsigned nchannels;         /* not yet finished */
+    Session *sessions;
+};
+
+/* ---------------------------------------------------------------------
+ * Logging
+ * ------------------------------------------------------------------- */
+
+static const char *level_name(int level)
+{
+    switch (level) {
+    case DEXT_LOG_ERROR:
+        return "error";
+    case DEXT_LOG_WARNING:
+        return "warning";
+    case DEXT_LOG_INFO:
+        return "info";
+    default:
+        return "debug";
+    }
+}
+
+/* The core's log sink; also used for the daemon's own lines. */
+static void daemon_log(void *opaque, int level, const char *msg)
+{
+    Daemon *d = opaque;
+    struct timespec ts;
+    struct tm tm;
+    char when[32];
+
+    if (level > d->log_level) {
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+    /* One fprintf per line: stdio's lock keeps threads' lines whole. */
+    fprintf(stderr, "%s.%03ld dextd[%d]: %s: %s\n", when,
+            ts.tv_nsec / 1000000, (int)getpid(), level_name(level), msg);
+}
+
+static void dlog(Daemon *d, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void dlog(Daemon *d, int level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (level > d->log_level) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    daemon_log(d, level, msg);
+}
+
+/* ---------------------------------------------------------------------
+ * Sending and receiving
+ * ------------------------------------------------------------------- */
+
+static void close_fds(int *fds, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        close(fds[i]);
+    }
+}
+
+/* Send @len bytes from @buf on @fd, with @pass_fd if >= 0. */
+static bool send_msg(int fd, const uint8_t *buf, int len, int pass_fd)
+{
+    return len >= 0 && dext_wire_sendmsg(fd, buf, (size_t)len, pass_fd) == len;
+}
+
+/* An ERROR outside any channel state: refusals at accept time. */
+static void send_refusal(int fd, IOReturn status)
+{
+    uint8_t buf[DEXT_WIRE_HEADER_SIZE + DEXT_WIRE_STATUS_ONLY_SIZE];
+    int len = dext_wire_encode_status_only(buf, sizeof(buf),
+                                           DEXT_WIRE_VERSION_HELLO, 0,
+                                           DEXT_WIRE_ERROR, status);
+
+    (void)send_msg(fd, buf, len, -1);
+}
+
+/*
+ * Receive one request into @ch->rx.  Returns its length, or 0 for EOF
+ * and any failure.  Up to DEXTD_MAX_FDS fds that came with it are in
+ * @fds; *@trunc is set if the message or its fds did not fit (any
+ * surplus fds are closed here).
+ */
+static ssize_t recv_msg(Channel *ch, int *fds, int *nfds, bool *trunc)
+{
+    ssize_t n = dext_wire_recvmsg(ch->fd, ch->rx, sizeof(ch->rx), 0, fds,
+                                  DEXTD_MAX_FDS, nfds, trunc);
+
+    return n < 0 ? 0 : n;
+}
+
+/* ---------------------------------------------------------------------
+ * Sessions
+ * ------------------------------------------------------------------- */
+
+static IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
+                            Session **out)
+{
+    Session *s = calloc(1, sizeof(*s));
+    size_t got = 0;
+    int i;
+
+    if (s == NULL) {
+        return kIOReturnNoMemory;
+    }
+    /* The token is the only thing ATTACH proves; make it unguessable. */
+    while (got < sizeof(s->token)) {
+        ssize_t n = getrandom(s->token + got, sizeof(s->token) - got, 0);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            free(s);
+            return kIOReturnInternalError;
+        }
+        got += (size_t)n;
+    }
+    s->cs = cs;
+    s->pid = ch->pid;
+    s->uid = ch->uid;
+    s->refs = 1;
+    pthread_mutex_init(&s->port_lock, NULL);
+    for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
+        s->ports[i].fd = -1;
+    }
+    pthread_mutex_lock(&d->lock);
+    s->next = d->sessions;
+    d->sessions = s;
+    pthread_mutex_unlock(&d->lock);
+    *out = s;
+    return kIOReturnSuccess;
+}
+
+/* Drop one channel's hold; the last one closes the user client. */
+static void session_unref(Daemon *d, Session *s)
+{
+    Session **pp;
+    bool last;
+    int i;
+
+    pthread_mutex_lock(&d->lock);
+    last = --s->refs == 0;
+    if (last) {
+        for (pp = &d->sessions; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == s) {
+                *pp = s->next;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (!last) {
+        return;
+    }
+    dext_session_close(s->cs);
+    for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
+        if (s->ports[i].fd >= 0) {
+            close(s->ports[i].fd);
+        }
+    }
+    dlog(d, DEXT_LOG_DEBUG, "session of pid %d closed", (int)s->pid);
+    pthread_mutex_destroy(&s->port_lock);
+    memset(s->token, 0, sizeof(s->token));
+    free(s);
+}
+
+static bool token_equal(const uint8_t *a, const uint8_t *b)
+{
+    uint8_t diff = 0;
+    int i;
+
+    /* Constant time, so timing does not leak how much of it matched. */
+    for (i = 0; i < DEXT_WIRE_TOKEN_SIZE; i++) {
+        diff |= a[i] ^ b[i];
+    }
+    return diff == 0;
+}
+
+/*
+ * Wake ports must be message sockets: the core completes a wait with a
+ * send(MSG_DONTWAIT), which never blocks whatever the client does to its
+ * end (an eventfd would share O_NONBLOCK with the client, who could clear
+ * it and fill the counter to wedge a daemon thread).
+ */
+static bool is_wake_socket(int fd)
+{
+    struct stat st;
+    socklen_t len = sizeof(int);
+    int type = 0;
+
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        return false;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+        return false;
+    }
+    return type == SOCK_SEQPACKET || type == SOCK_DGRAM;
+}
+
+/* ---------------------------------------------------------------------
+ * Request handlers.  Each returns false to drop the channel.
+ * ------------------------------------------------------------------- */
+
+static IOReturn codec_status(int err)
+{
+    switch (err) {
+    case DEXT_WIRE_ETYPE:
+        return kIOReturnBadMessageID;
+    case DEXT_WIRE_EVERSION:
+        return kIOReturnUnsupported;
+    case DEXT_WIRE_ELIMIT:
+        return kIOReturnMessageTooLarge;
+    default:
+        return kIOReturnIPCError;
+    }
+}
+
+/* Answer a request that breaks the protocol, and drop the channel. */
+static bool channel_violation(Channel *ch, uint64_t seq, IOReturn status,
+                              const char *why)
+{
+    int len;
+
+    dlog(ch->d, DEXT_LOG_WARNING, "pid %d: dropping channel: %s",
+         (int)ch->pid, why);
+    len = dext_wire_encode_status_only(ch->tx, sizeof(ch->tx),
+                                       ch->version ? ch->version
+                                                   : DEXT_WIRE_VERSION_HELLO,
+                                       seq, DEXT_WIRE_ERROR, status);
+    (void)send_msg(ch->fd, ch->tx, len, -1);
+    return false;
+}
+
+static bool handle_hello(Channel *ch, const DextWireHeader *h,
+                         const uint8_t *p)
+{
+    DextWireHello m;
+    DextWireHelloReply r = { 0 };
+    int err;
+
+    if (ch->version != 0) {
+        return channel_violation(ch, h->seq, kIOReturnBadMessageID,
+                                 "second HELLO");
+    }
+    err = dext_wire_decode_hello(p, h->length, &m);
+    if (err != 0) {
+        return channel_violation(ch, h->seq, codec_status(err),
+                                 dext_wire_strerror(err));
+    }
+    r.version = dext_wire_choose_version(&m);
+    r.status = r.version ? kIOReturnSuccess : kIOReturnUnsupported;
+    r.pid = (uint32_t)getpid();
+    r.features = DEXT_WIRE_FEATURES_V1;
+    if (!send_msg(ch->fd, ch->tx,
+                  dext_wire_encode_hello_reply(ch->tx, sizeof(ch->tx),
+                                               h->seq, &r), -1)) {
+        return false;
+    }
+    if (r.version == 0) {
+        dlog(ch->d, DEXT_LOG_WARNING,
+             "pid %d speaks protocol %u-%u only, we speak %u-%u",
+             (int)ch->pid, m.min_version, m.max_version,
+             DEXT_WIRE_VERSION_MIN, DEXT_WIRE_VERSION_MAX);
+        return false;
+    }
+    ch->version = r.version;
+    return true;
+}
+
+static bool handle_list(Channel *ch, const DextWireHeader *h)
+{
+    DextWireListReply r;
+    uint32_t total;
+
+    total = dext_core_list(ch->d->core, r.ids, DEXT_MAX_SERVICES);
+    r.status = kIOReturnSuccess;
+    r.total = total;
+    r.count = total < DEXT_MAX_SERVICES ? total : DEXT_MAX_SERVICES;
+    return send_msg(ch->fd, ch->tx,
+                    dext_wire_encode_list_reply(ch->tx, sizeof(ch->tx),
+                                                ch->version, h->seq, &r),
+                    -1);
+}
+
+static bool handle_status(Channel *ch, const DextWireHeader *h)
+{
+    Daemon *d = ch->d;
+    DextWireStatusReply r = { 0 };
+    DextCoreStats st;
+    struct timespec now;
+
+    dext_core_stats(d->core, &st);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    r.status = kIOReturnSuccess;
+    r.version = ch->version;
+    r.pid = (uint32_t)getpid();
+    r.uptime_ms = (uint64_t)(now.tv_sec - d->start.tv_sec) * 1000 +
+                  (uint64_t)(now.tv_nsec / 1000000) -
+                  (uint64_t)(d->start.tv_nsec / 1000000);
+    pthread_mutex_lock(&d->lock);
+    r.channels = d->nchannels;
+    pthread_mutex_unlock(&d->lock);
+    r.devices = st.devices;
+    r.sessions = st.sessions;
+    r.claims = st.claims;
+    r.dma_regions = st.dma_regions;
+    r.dma_region_bytes = st.dma_region_bytes;
+    r.dma_buffers = st.dma_buffers;
+    r.irq_sessions = st.irq_sessions;
+    r.iommu_faults = st.iommu_faults;
+    r.irqs_raised = st.irqs_raised;
+    r.irqs_dropped = st.irqs_dropped;
+    return send_msg(ch->fd, ch->tx,
+                    dext_wire_encode_status_reply(ch->tx, sizeof(ch->tx),
+                                                  ch->version, h->seq, &r),
+                    -1);
+}
+
+static bool handle_open(Channel *ch, const DextWireHeader *h,
+                        const uint8_t *p)
+{
+    DextWireOpen m;
+    DextWireOpenReply r = { 0 };
+    DextSession *cs = NULL;
+    Session *s;
+    bool ok;
+    int err;
+
+    err = dext_wire_decode_open(p, h->length, &m);
+    if (err != 0) {
+        return channel_violation(ch, h->seq, codec_status(err),
+                                 dext_wire_strerror(err));
+    }
+    if (ch->session != NULL) {
+        r.status = kIOReturnStillOpen;
+    } else if (ch->pid <= 0) {
+        /* A peer in a pid namespace we cannot see: no DMA possible. */
+        r.status = kIOReturnNotPermitted;
+    } else {
+        r.status = dext_core_open(ch->d->core, m.service_id, m.type, ch->pid,
+                                  &cs);
+    }
+    if (r.status == kIOReturnSuccess) {
+        r.status = session_new(ch->d, ch, cs, &s);
+        if (r.status == kIOReturnSuccess) {
+            ch->session = s;
+            memcpy(r.token, s->token, sizeof(r.token));
+            dlog(ch->d, DEXT_LOG_DEBUG, "pid %d opened service 0x%llx",
+                 (int)ch->pid, (unsigned long long)m.service_id);
+        } else {
+            dext_session_close(cs);
+        }
+    }
+    ok = send_msg(ch->fd, ch->tx,
+                  dext_wire_encode_open_reply(ch->tx, sizeof(ch->tx),
+                                              ch->version, h->seq, &r), -1);
+    memset(&r, 0, sizeof(r));
+    memset(ch->tx, 0, DEXT_WIRE_HEADER_SIZE + DEXT_WIRE_OPEN_REPLY_SIZE);
+    return ok;
+}
+
+static bool handle_attach(Channel *ch, const DextWireHeader *h,
+                          const uint8_t *p)
+{
+    Daemon *d = ch->d;
+    DextWireAttach m;
+    IOReturn status = kIOReturnNotPermitted;
+    Session *s;
+    int err;
+
+    err = dext_wire_decode_attach(p, h->length, &m);
+    if (err != 0) {
+        return channel_violation(ch, h->seq, codec_status(err),
+                                 dext_wire_strerror(err));
+    }
+    if (ch->session != NULL) {
+        status = kIOReturnStillOpen;
+    } else {
+        pthread_mutex_lock(&d->lock);
+        for (s = d->sessions; s != NULL; s = s->next) {
+            if (token_equal(s->token, m.token)) {
+                break;
+            }
+        }
+        /*
+         * A token alone is not enough: only the opening process may add
+         * channels, so a leaked token is useless elsewhere.
+         */
+        if (s != NULL && s->pid == ch->pid && s->uid == ch->uid) {
+            s->refs++;
+            ch->session = s;
+            status = kIOReturnSuccess;
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (status != kIOReturnSuccess) {
+            dlog(d, DEXT_LOG_WARNING, "pid %d: ATTACH refused", (int)ch->pid);
+        }
+    }
+    memset(&m, 0, sizeof(m));
+    return send_msg(ch->fd, ch->tx,
+                    dext_wire_encode_status_only(ch->tx, sizeof(ch->tx),
+                                                 ch->version, h->seq,
+                                                 DEXT_WIRE_ATTACH, status),
+                    -1);
+}
+
+static bool handle_call(Channel *ch, const DextWireHeader *h,
+                        const uint8_t *p, bool async)
+{
+    DextWireCall m;
+    DextWireCallReply r = { 0 };
+    uint32_t scalar_cnt;
+    size_t struct_size;
+    DextCallArgs args;
+    Session *s = ch->session;
+    int err;
+
+    err = dext_wire_decode_call(p, h->length, async, &m);
+    if (err != 0) {
+        return channel_violation(ch, h->seq, codec_status(err),
+                                 dext_wire_strerror(err));
+    }
+    scalar_cnt = m.scalar_out_cap;
+    struct_size = m.struct_out_cap;
+    args.scalar_in = m.scalar_in;
+    args.scalar_in_cnt = m.scalar_in_cnt;
+    args.struct_in = m.struct_in;
+    args.struct_in_size = m.struct_in_len;
+    args.scalar_out = r.scalar_out;
+    args.scalar_out_cnt = &scalar_cnt;
+    args.struct_out = ch->sout;
+    args.struct_out_size = &struct_size;
+
+    if (s == NULL) {
+        r.status = kIOReturnNotAttached;
+        scalar_cnt = 0;
+        struct_size = 0;
+    } else if (!async) {
+        r.status = dext_session_call(s->cs, m.selector, &args);
+    } else {
+        int i;
+
+        r.status = kIOReturnBadArgument;
+        pthread_mutex_lock(&s->port_lock);
+        for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
+            if (s->ports[i].id != 0 && s->ports[i].id == m.port) {
+                break;
+            }
+        }
+        /*
+         * Held across the call so an UNREGISTER cannot close the fd
+         * before the core has taken its own copy.
+         */
+        if (i < DEXT_WIRE_MAX_PORTS) {
+            r.status = dext_session_call_async(s->cs, m.selector,
+                                               s->ports[i].fd, &args);
+        } else {
+            scalar_cnt = 0;
+            struct_size = 0;
+        }
+        pthread_mutex_unlock(&s->port_lock);
+    }
+    /* The core is trusted, but the wire limits are not negotiable. */
+    r.scalar_out_cnt = scalar_cnt <= m.scalar_out_cap ? scalar_cnt : 0;
+    r.struct_out_len = struct_size <= m.struct_out_cap ?
+                       (uint32_t)struct_size : 0;
+    r.struct_out = ch->sout;
+    return send_msg(ch->fd, ch->tx,
+                    dext_wire_encode_call_reply(ch->tx, sizeof(ch->tx),
+                                                ch->version, h->seq, async,
+                                                &r), -1);
+}
+
+static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
+                                 const uint8_t *p, int fd)
+{
+    DextWireWakeReply r = { .status = kIOReturnBadArgument };
+    Session *s = ch->session;
+    int err;
+    int i;
+
+    err = dext_wire_decode_empty(p, h->length);
+    if (err != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return channel_violation(ch, h->seq, codec_status(err),
+                                 dext_wire_strerror(err));
+    }
+    if (s == NULL) {
+        r.status = kIOReturnNotAttached;
+    } else if (fd >= 0 && is_wake_socket(fd)) {
+        r.status = kIOReturnNoSpace;
+        pthread_mutex_lock(&s->port_lock);
+        for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
+            if (s->ports[i].id == 0) {
+                if (++s->next_port == 0) {
+                    s->next_port = 1;
+                }
+                s->ports[i].id = s->next_port;
+                s->ports[i].fd = fd;
+                fd = -1;
+                r.port = s->ports[i].id;
+                r.status = kIOReturnSuccess;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&s->port_lock);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return send_msg(ch->fd, ch->tx,
+                    dext_wire_encode_wake_reply(ch->tx, sizeof(ch->tx),
+                                                ch->version, h->seq, &r),
+                    -1);
+}
+
+static bool handle_wake_unregister(Channel *ch, const DextWireHeader *h,
+                                   const uint8_t *p)
+{
+    IOReturn status = kIOReturnNotFound;
+    Session *s = ch->session;
+    uint32_t port;
+    int fd = -1;
+    int err;
+    int i;
+
+    err = dext_wire_decode_wake_unregister(p, h->length, &port);
+    if (err != 0) {
+        return channel_violation(ch, h->seq, codec_status(err),
+                                 dext_wire_strerror(err));
+    }
+    if (s == NULL) {
+        status = kIOReturnNotAttached;
+    } else if (port != 0) {
+        pthread_mutex_lock(&s->port_lock);
+        for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
+            if (s->ports[i].id == port) {
+                fd = s->ports[i].fd;
+                s->ports[i].id = 0;
+                s->ports[i].fd = -1;
+                status = kIOReturnSuccess;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&s->port_lock);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return send_msg(ch->fd, ch->tx,
+                    dext_wire_encode_status_only(ch->tx, sizeof(ch->tx),
+                                                 ch->version, h->seq,
+                                                 DEXT_WIRE_WAKE_UNREGISTER,
+                                                 status), -1);
+}
+
+static bool handle_map(Channel *ch, const DextWireHeader *h,
+                       const uint8_t *p)
+{
+    DextWireMap m;
+    DextWireMapReply r = { 0 };
+    DextMemory mem = { .fd = -1 };
+    bool ok;
+    int err;
+
+    err = dext_wire_decode_map(p, h->length, &m);
+    if (err != 0) {
+        return channel_violation(ch, h->seq, codec_status(err),
+                                 dext_wire_strerror(err));
+    }
+    /* @m.options (cache mode) cannot be honoured by mmap; ignored. */
+    if (ch->session == NULL) {
+        r.status = kIOReturnNotAttached;
+    } else {
+        r.status = dext_session_map(ch->session->cs, m.mem_type, &mem);
+    }
+    if (r.status == kIOReturnSuccess && (mem.fd < 0 || mem.size == 0)) {
+        dlog(ch->d, DEXT_LOG_ERROR, "core mapped type %u without memory",
+             m.mem_type);
+        r.status = kIOReturnInternalError;
+    }
+    if (r.status == kIOReturnSuccess) {
+        r.flags = mem.writable ? DEXT_WIRE_MAP_WRITABLE : 0;
+        r.offset = mem.offset;
+        r.size = mem.size;
+    }
+    ok = send_msg(ch->fd, ch->tx,
+                  dext_wire_encode_map_reply(ch->tx, sizeof(ch->tx),
+                                             ch->version, h->seq, &r),
+                  r.status == kIOReturnSuccess ? mem.fd : -1);
+    if (mem.fd >= 0) {
+        close(mem.fd);
+    }
+    return ok;
+}
+
+/* Handle the @n-byte message in @ch->rx; false drops the channel. */
+static bool channel_handle(Channel *ch, size_t n, int *fds, int nfds,
+                           bool trunc)
+{
+    uint64_t seq = dext_wire_peek_seq(ch->rx, n);
+    const uint8_t *p = ch->rx + DEXT_WIRE_HEADER_SIZE;
+    DextWireHeader h;
+    int fd = -1;
+    int err;
+
+    if (trunc) {
+        close_fds(fds, nfds);
+        return channel_violation(ch, seq, kIOReturnMessageTooLarge,
+                                 "message or fds truncated");
+    }
+    err = dext_wire_decode_header(ch->rx, n, &h);
+    if (err != 0) {
+        close_fds(fds, nfds);
+        return channel_violation(ch, seq, codec_status(err),
+                                 dext_wire_strerror(err));
+    }
+    if (h.type == DEXT_WIRE_WAKE_REGISTER) {
+        if (nfds == 1) {
+            fd = fds[0];
+        } else {
+            /* Zero or several fds: reply BadArgument, keep none. */
+            close_fds(fds, nfds);
+        }
+    } else if (nfds > 0) {
+        close_fds(fds, nfds);
+        return channel_violation(ch, h.seq, kIOReturnBadArgument,
+                                 "unexpected fds");
+    }
+    if (h.flags & DEXT_WIRE_FLAG_REPLY) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return channel_violation(ch, h.seq, kIOReturnIPCError,
+                                 "reply sent to the daemon");
+    }
+    if (h.type == DEXT_WIRE_HELLO ? h.version != DEXT_WIRE_VERSION_HELLO
+                                  : h.version != ch->version) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return channel_violation(ch, h.seq,
+                                 ch->version ? kIOReturnUnsupported
+                                             : kIOReturnNotReady,
+                                 ch->version ? "wrong protocol version"
+                                             : "request before HELLO");
+    }
+
+    switch (h.type) {
+    case DEXT_WIRE_HELLO:
+        return handle_hello(ch, &h, p);
+    case DEXT_WIRE_LIST:
+    case DEXT_WIRE_STATUS:
+        err = dext_wire_decode_empty(p, h.length);
+        if (err != 0) {
+            return channel_violation(ch, h.seq, codec_status(err),
+                                     dext_wire_strerror(err));
+        }
+        return h.type == DEXT_WIRE_LIST ? handle_list(ch, &h)
+                                        : handle_status(ch, &h);
+    case DEXT_WIRE_OPEN:
+        return handle_open(ch, &h, p);
+    case DEXT_WIRE_ATTACH:
+        return handle_attach(ch, &h, p);
+    case DEXT_WIRE_CALL:
+        return handle_call(ch, &h, p, false);
+    case DEXT_WIRE_CALL_ASYNC:
+        return handle_call(ch, &h, p, true);
+    case DEXT_WIRE_WAKE_REGISTER:
+        return handle_wake_register(ch, &h, p, fd);
+    case DEXT_WIRE_WAKE_UNREGISTER:
+        return handle_wake_unregister(ch, &h, p);
+    case DEXT_WIRE_MAP:
+        return handle_map(ch, &h, p);
+    default:
+        /* ERROR is reply-only; the header check let it through as one. */
+        return channel_violation(ch, h.seq, kIOReturnBadMessageID,
+                                 "unexpected message type");
+    }
+}
+
+static void *channel_thread(void *opaque)
+{
+    Channel *ch = opaque;
+    Daemon *d = ch->d;
+    int fds[DEXTD_MAX_FDS];
+    int nfds;
+    bool trunc;
+    ssize_t n;
+
+    for (;;) {
+        n = recv_msg(ch, fds, &nfds, &trunc);
+        if (n <= 0) {
+            close_fds(fds, nfds);
+            break;
+        }
+        if (!channel_handle(ch, (size_t)n, fds, nfds, trunc)) {
+            break;
+        }
+    }
+    if (ch->session != NULL) {
+        session_unref(d, ch->session);
+        ch->session = NULL;
+    }
+    pthread_mutex_lock(&d->lock);
+    close(ch->fd);
+    ch->fd = -1;
+    ch->done = true;
+    d->nchannels--;
+    pthread_mutex_unlock(&d->lock);
+    dlog(d, DEXT_LOG_DEBUG, "pid %d: channel closed", (int)ch->pid);
+    (void)eventfd_write(d->reap_fd, 1);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Accepting and shutting down
+ * ------------------------------------------------------------------- */
+
+static void accept_one(Daemon *d)
+{
+    pthread_attr_t attr;
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    Channel *ch;
+    int fd;
+    int rc;
+
+    fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+            errno == ENOMEM) {
+            dlog(d, DEXT_LOG_WARNING, "accept: %s", strerror(errno));
+            /* Let some fds go before trying again, without spinning. */
+            usleep(100 * 1000);
+        }
+        return;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+        close(fd);
+        return;
+    }
+    if (cred.uid != d->euid && cred.uid != 0) {
+        dlog(d, DEXT_LOG_WARNING, "refused pid %d: uid %u is neither ours "
+             "(%u) nor root", (int)cred.pid, (unsigned)cred.uid,
+             (unsigned)d->euid);
+        send_refusal(fd, kIOReturnNotPermitted);
+        close(fd);
+        return;
+    }
+    ch = calloc(1, sizeof(*ch));
+    if (ch == NULL) {
+        send_refusal(fd, kIOReturnNoMemory);
+        close(fd);
+        return;
+    }
+    ch->d = d;
+    ch->fd = fd;
+    ch->pid = cred.pid;
+    ch->uid = cred.uid;
+
+    pthread_mutex_lock(&d->lock);
+    if (d->nchannels >= DEXTD_MAX_CHANNELS) {
+        pthread_mutex_unlock(&d->lock);
+        dlog(d, DEXT_LOG_WARNING, "refused pid %d: %u channels open",
+             (int)cred.pid, DEXTD_MAX_CHANNELS);
+        send_refusal(fd, kIOReturnNoResources);
+        close(fd);
+        free(ch);
+        return;
+    }
+    d->nchannels++;
+    ch->next = d->channels;
+    d->channels = ch;
+    pthread_mutex_unlock(&d->lock);
+
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, DEXTD_THREAD_STACK);
+    rc = pthread_create(&ch->thread, &attr, channel_thread, ch);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        dlog(d, DEXT_LOG_WARNING, "refused pid %d: no thread: %s",
+             (int)cred.pid, strerror(rc));
+        pthread_mutex_lock(&d->lock);
+        d->channels = ch->next;     /* only main adds, so still the head */
+        d->nchannels--;
+        pthread_mutex_unlock(&d->lock);
+        send_refusal(fd, kIOReturnNoResources);
+        close(fd);
+        free(ch);
+        return;
+    }
+    dlog(d, DEXT_LOG_DEBUG, "pid %d uid %u: channel accepted", (int)cred.pid,
+         (unsigned)cred.uid);
+}
+
+/* Join and free the channels whose threads have finished. */
+static void reap_channels(Daemon *d)
+{
+    Channel *dead = NULL;
+    Channel **pp;
+    Channel *ch;
+    eventfd_t v;
+
+    (void)eventfd_read(d->reap_fd, &v);
+    pthread_mutex_lock(&d->lock);
+    pp = &d->channels;
+    while ((ch = *pp) != NULL) {
+        if (ch->done) {
+            *pp = ch->next;
+            ch->next = dead;
+            dead = ch;
+        } else {
+            pp = &ch->next;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    while ((ch = dead) != NULL) {
+        dead = ch->next;
+        pthread_join(ch->thread, NULL);
+        free(ch);
+    }
+}
+
+static void shutdown_channels(Daemon *d)
+{
+    Channel *ch;
+
+    /* Wake every channel thread out of its recvmsg (or a stuck send). */
+    pthread_mutex_lock(&d->lock);
+    for (ch = d->channels; ch != NULL; ch = ch->next) {
+        if (ch->fd >= 0) {
+            shutdown(ch->fd, SHUT_RDWR);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    /* Threads never unlink themselves, so the list is stable here. */
+    while ((ch = d->channels) != NULL) {
+        d->channels = ch->next;
+        pthread_join(ch->thread, NULL);
+        free(ch);
+    }
+}
+
+/* Is a daemon answering at @sa? */
+static bool socket_is_live(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    bool live;
+
+    if (fd < 0) {
+        return false;
+    }
+    live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    close(fd);
+    return live;
+}
+
+static int bind_listen(int fd, const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    mode_t old;
+    int rc;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    /* Never world-accessible, not even between bind() and chmod(). */
+    old = umask(077);
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc < 0) {
+        return -1;
+    }
+    if (chmod(path, 0600) < 0 || listen(fd, DEXTD_BACKLOG) < 0) {
+        int saved = errno;
+
+        unlink(path);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+static int listen_setup(Daemon *d)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char tmp[sizeof(sa.sun_path)];
+    struct stat st;
+    int fd;
+
+    if (strlen(d->path) == 0 || strlen(d->path) >= sizeof(sa.sun_path)) {
+        dlog(d, DEXT_LOG_ERROR, "socket path '%s' is empty or too long",
+             d->path);
+        return -1;
+    }
+    memcpy(sa.sun_path, d->path, strlen(d->path) + 1);
+    if (socket_is_live(&sa)) {
+        dlog(d, DEXT_LOG_ERROR, "another dextd is serving %s", d->path);
+        return -1;
+    }
+    if (lstat(d->path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            dlog(d, DEXT_LOG_ERROR, "%s exists and is not a socket", d->path);
+            return -1;
+        }
+        dlog(d, DEXT_LOG_INFO, "removing stale socket %s", d->path);
+        unlink(d->path);
+    }
+
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        dlog(d, DEXT_LOG_ERROR, "socket: %s", strerror(errno));
+        return -1;
+    }
+    /*
+     * Listen under a private name and link it into place, so the path
+     * appears only once it accepts and never replaces a rival's socket.
+     */
+    if (snprintf(tmp, sizeof(tmp), "%s.%d", d->path, (int)getpid()) <
+        (int)sizeof(tmp)) {
+        unlink(tmp);
+        if (bind_listen(fd, tmp) < 0) {
+            dlog(d, DEXT_LOG_ERROR, "bind %s: %s", tmp, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (link(tmp, d->path) < 0) {
+            dlog(d, DEXT_LOG_ERROR, "%s: %s", d->path,
+                 errno == EEXIST ? "another dextd started meanwhile"
+                                 : strerror(errno));
+            unlink(tmp);
+            close(fd);
+            return -1;
+        }
+        unlink(tmp);
+    } else if (bind_listen(fd, d->path) < 0) {
+        dlog(d, DEXT_LOG_ERROR, "bind %s: %s", d->path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (stat(d->path, &st) == 0) {
+        d->sock_dev = st.st_dev;
+        d->sock_ino = st.st_ino;
+    }
+    d->listen_fd = fd;
+    return 0;
+}
+
+/* Remove our socket, unless someone has put another in its place. */
+static void listen_cleanup(Daemon *d)
+{
+    struct stat st;
+
+    if (d->listen_fd < 0) {
+        return;
+    }
+    if (stat(d->path, &st) == 0 && st.st_dev == d->sock_dev &&
+        st.st_ino == d->sock_ino) {
+        unlink(d->path);
+    }
+    close(d->listen_fd);
+    d->listen_fd = -1;
+}
+
+/* ---------------------------------------------------------------------
+ * main
+ * ------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: dextd [OPTION]...\n"
+            "Serve the VFIOUserPCIDriver user-client contract on a UNIX "
+            "socket.\n\n"
+            "  -s, --socket PATH       listen on PATH (default: $DEXT_SOCKET,"
+            " else\n"
+            "                          /run/dextd.sock for root, else\n"
+            "                          $XDG_RUNTIME_DIR/dextd.sock, else\n"
+            "                          /tmp/dextd-UID.sock)\n"
+            "  -d, --device SPEC       serve a device, e.g. edu,"
+            " edu,dma_mask=0xffffffff,\n"
+            "                          edu,bdf=00:04.0 (repeatable;"
+            " default: edu)\n"
+            "  -l, --log-level LEVEL   error, warning, info (default) or"
+            " debug\n"
+            "  -h, --help              show this help\n"
+            "  -V, --version           show the version\n");
+}
+
+/*
+ * Every channel is an fd and every wake port another; the usual soft
+ * limit of 1024 would run out before the channel cap does.
+ */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int parse_level(const char *s)
+{
+    if (strcmp(s, "error") == 0) {
+        return DEXT_LOG_ERROR;
+    }
+    if (strcmp(s, "warning") == 0 || strcmp(s, "warn") == 0) {
+        return DEXT_LOG_WARNING;
+    }
+    if (strcmp(s, "info") == 0) {
+        return DEXT_LOG_INFO;
+    }
+    if (strcmp(s, "debug") == 0) {
+        return DEXT_LOG_DEBUG;
+    }
+    return -1;
+}
+
+static int serve(Daemon *d)
+{
+    struct pollfd pfd[3];
+    struct signalfd_siginfo si;
+
+    for (;;) {
+        pfd[0] = (struct pollfd){ .fd = d->sig_fd, .events = POLLIN };
+        pfd[1] = (struct pollfd){ .fd = d->reap_fd, .events = POLLIN };
+        pfd[2] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
+        if (poll(pfd, 3, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            dlog(d, DEXT_LOG_ERROR, "poll: %s", strerror(errno));
+            return 1;
+        }
+        if (pfd[0].revents & POLLIN) {
+            if (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                dlog(d, DEXT_LOG_INFO, "%s, shutting down",
+                     strsignal((int)si.ssi_signo));
+                return 0;
+            }
+        }
+        if (pfd[1].revents & POLLIN) {
+            reap_channels(d);
+        }
+        if (pfd[2].revents & POLLIN) {
+            accept_one(d);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "socket", required_argument, NULL, 's' },
+        { "device", required_argument, NULL, 'd' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    Daemon d = {
+        .log_level = DEXT_LOG_INFO,
+        .listen_fd = -1,
+        .sig_fd = -1,
+        .reap_fd = -1,
+    };
+    const char **specs;
+    int nspecs = 0;
+    sigset_t mask;
+    uint32_t served = 0;
+    int status = 1;
+    int opt;
+    int i;
+
+    specs = calloc((size_t)argc + 1, sizeof(*specs));
+    if (specs == NULL) {
+        return 1;
+    }
+    while ((opt = getopt_long(argc, argv, "s:d:l:hV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            d.path = optarg;
+            break;
+        case 'd':
+            specs[nspecs++] = optarg;
+            break;
+        case 'l':
+            d.log_level = parse_level(optarg);
+            if (d.log_level < 0) {
+                fprintf(stderr, "dextd: unknown log level '%s'\n", optarg);
+                free(specs);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            free(specs);
+            return 0;
+        case 'V':
+            printf("dextd (libdext) %s\n", LIBDEXT_VERSION_STRING);
+            free(specs);
+            return 0;
+        default:
+            usage(stderr);
+            free(specs);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "dextd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        free(specs);
+        return 2;
+    }
+    if (nspecs == 0) {
+        specs[nspecs++] = "edu";
+    }
+    if (d.path == NULL) {
+        /* Honours $DEXT_SOCKET first. */
+        d.path = dext_wire_default_socket_path();
+    }
+    d.euid = geteuid();
+    clock_gettime(CLOCK_MONOTONIC, &d.start);
+    raise_fd_limit();
+    pthread_mutex_init(&d.lock, NULL);
+
+    /*
+     * Blocked before any thread exists, so every thread inherits the
+     * mask and the signals arrive only through the signalfd.
+     */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    d.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
+    d.reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (d.sig_fd < 0 || d.reap_fd < 0) {
+        dlog(&d, DEXT_LOG_ERROR, "signalfd/eventfd: %s", strerror(errno));
+        goto out;
+    }
+
+    /* Checked again when binding; this just fails fast, before devices. */
+    {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        if (strlen(d.path) < sizeof(sa.sun_path)) {
+            memcpy(sa.sun_path, d.path, strlen(d.path) + 1);
+            if (socket_is_live(&sa)) {
+                dlog(&d, DEXT_LOG_ERROR, "another dextd is serving %s",
+                     d.path);
+                goto out;
+            }
+        }
+    }
+
+    d.core = dext_core_new(daemon_log, &d);
+    if (d.core == NULL) {
+        dlog(&d, DEXT_LOG_ERROR, "cannot create the dext core");
+        goto out;
+    }
+    for (i = 0; i < nspecs; i++) {
+        DextDevice *dev = NULL;
+        uint64_t id;
+        IOReturn ret;
+
+        ret = dext_device_create(specs[i], &dev);
+        if (ret != kIOReturnSuccess) {
+            dlog(&d, DEXT_LOG_ERROR, "device '%s': cannot create (0x%08x)",
+                 specs[i], (unsigned)ret);
+            goto out;
+        }
+        ret = dext_core_add_device(d.core, dev, &id);
+        if (ret == kIOReturnUnsupported) {
+            /* The dext refuses multimedia functions; so do we, quietly. */
+            dlog(&d, DEXT_LOG_WARNING, "device '%s' not served", specs[i]);
+            continue;
+        }
+        if (ret != kIOReturnSuccess) {
+            dlog(&d, DEXT_LOG_ERROR, "device '%s': cannot serve (0x%08x)",
+                 specs[i], (unsigned)ret);
+            goto out;
+        }
+        dlog(&d, DEXT_LOG_DEBUG, "device '%s' is service 0x%llx", specs[i],
+             (unsigned long long)id);
+        served++;
+    }
+
+    if (listen_setup(&d) < 0) {
+        goto out;
+    }
+    if (d.log_level >= DEXT_LOG_INFO) {
+        fprintf(stderr, "dextd: serving %u device(s) on %s\n", served,
+                d.path);
+        fflush(stderr);
+    }
+    status = serve(&d);
+
+    /* Stop accepting first, so no channel appears behind our back. */
+    listen_cleanup(&d);
+    shutdown_channels(&d);
+
+out:
+    listen_cleanup(&d);
+    dext_core_free(d.core);
+    if (d.sig_fd >= 0) {
+        close(d.sig_fd);
+    }
+    if (d.reap_fd >= 0) {
+        close(d.reap_fd);
+    }
+    pthread_mutex_destroy(&d.lock);
+    free(specs);
+    return status;
+}

@@ -1,0 +1,57 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Pieces shared by the fd-based transports (unix socket and in-process):
+ * bookkeeping of memory mapped from DextMemory fds, and eventfd wakes.
+ */
+
+#ifndef LIBDEXT_TRANSPORT_COMMON_H
+#define LIBDEXT_TRANSPORT_COMMON_H
+
+#include <pthread.h>
+
+#include "backends/backend.h"
+#include "transport/transport.h"
+
+typedef struct DextMapping DextMapping;
+
+/** The mappings one user client made; all fields private. */
+typedef struct DextMappingList {
+    pthread_mutex_t lock;
+    DextMapping *head;
+} DextMappingList;
+
+/** dext_mappings_init() - an empty list */
+void dext_mappings_init(DextMappingList *l);
+
+/**
+ * dext_mappings_map() - mmap @mem (shared) and remember it as @type
+ * @l: the list
+ * @type: memory type, for dext_mappings_unmap()
+ * @mem: memory to map; its fd is closed in every case
+ * @addr: receives the address
+ * @size: receives the size
+ *
+ * Return: kIOReturnSuccess or kIOReturnVMError / kIOReturnNoMemory.
+ */
+IOReturn dext_mappings_map(DextMappingList *l, uint32_t type, DextMemory *mem,
+                           mach_vm_address_t *addr, mach_vm_size_t *size);
+
+/**
+ * dext_mappings_unmap() - munmap the mapping of @type at @addr
+ * Return: kIOReturnSuccess, or kIOReturnBadArgument if there is none.
+ */
+IOReturn dext_mappings_unmap(DextMappingList *l, uint32_t type,
+                             mach_vm_address_t addr);
+
+/** dext_mappings_destroy() - munmap everything left */
+void dext_mappings_destroy(DextMappingList *l);
+
+/** dext_eventfd_wake_create() - a wake backed by a non-blocking eventfd */
+IOReturn dext_eventfd_wake_create(DextWake **out);
+/** dext_eventfd_wake_consume() - read and reset the counter; 0 if none */
+uint64_t dext_eventfd_wake_consume(DextWake *wake);
+/** dext_eventfd_wake_destroy() - close and free; NULL is ignored */
+void dext_eventfd_wake_destroy(DextWake *wake);
+
+#endif /* LIBDEXT_TRANSPORT_COMMON_H */

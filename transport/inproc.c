@@ -1,0 +1,251 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * The in-process transport: a dext core inside the calling process.
+ *
+ * Target "inproc:SPEC[+SPEC...]" where each SPEC is a device spec for
+ * dext_device_create() ("edu", "edu,dma_mask=0xffffffff,bdf=00:04.0").
+ * "inproc:" alone means "inproc:edu".  One core exists per distinct
+ * target string and lives until the process exits, so device state
+ * persists across connections as it would in a daemon.
+ */
+
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apple-dext-client.h"
+#include "core/dext-core.h"
+#include "transport/common.h"
+
+#define INPROC_DEFAULT "edu"
+#define INPROC_MAX_SPEC 512
+
+typedef struct InprocCore {
+    struct InprocCore *next;
+    char *arg;
+    DextCore *core;
+} InprocCore;
+
+typedef struct InprocConn {
+    DextTransport base;
+    DextSession *s;
+    DextMappingList maps;
+} InprocConn;
+
+static pthread_mutex_t cores_lock = PTHREAD_MUTEX_INITIALIZER;
+static InprocCore *cores;
+
+static IOReturn core_build(const char *arg, DextCore **out)
+{
+    char buf[INPROC_MAX_SPEC];
+    char *spec, *save = NULL;
+    DextCore *core;
+    IOReturn ret = kIOReturnSuccess;
+
+    if (strlen(arg) >= sizeof(buf)) {
+        return kIOReturnBadArgument;
+    }
+    strcpy(buf, arg[0] ? arg : INPROC_DEFAULT);
+    core = dext_core_new(NULL, NULL);
+    if (core == NULL) {
+        return kIOReturnNoMemory;
+    }
+    for (spec = strtok_r(buf, "+", &save); spec;
+         spec = strtok_r(NULL, "+", &save)) {
+        DextDevice *dev;
+
+        ret = dext_device_create(spec, &dev);
+        if (ret == kIOReturnSuccess) {
+            ret = dext_core_add_device(core, dev, NULL);
+        }
+        if (ret != kIOReturnSuccess) {
+            dext_core_free(core);
+            return ret;
+        }
+    }
+    *out = core;
+    return kIOReturnSuccess;
+}
+
+static IOReturn core_get(const char *arg, DextCore **out)
+{
+    InprocCore *ic;
+    IOReturn ret;
+
+    pthread_mutex_lock(&cores_lock);
+    for (ic = cores; ic; ic = ic->next) {
+        if (strcmp(ic->arg, arg) == 0) {
+            *out = ic->core;
+            pthread_mutex_unlock(&cores_lock);
+            return kIOReturnSuccess;
+        }
+    }
+    ic = calloc(1, sizeof(*ic));
+    if (ic == NULL || (ic->arg = strdup(arg)) == NULL) {
+        free(ic);
+        pthread_mutex_unlock(&cores_lock);
+        return kIOReturnNoMemory;
+    }
+    ret = core_build(arg, &ic->core);
+    if (ret != kIOReturnSuccess) {
+        free(ic->arg);
+        free(ic);
+        pthread_mutex_unlock(&cores_lock);
+        return ret;
+    }
+    ic->next = cores;
+    cores = ic;
+    *out = ic->core;
+    pthread_mutex_unlock(&cores_lock);
+    return kIOReturnSuccess;
+}
+
+/* Free the cores at exit so leak checkers see a clean process. */
+__attribute__((destructor)) static void inproc_cleanup(void)
+{
+    InprocCore *ic;
+
+    pthread_mutex_lock(&cores_lock);
+    while ((ic = cores) != NULL) {
+        DextCoreStats st;
+
+        cores = ic->next;
+        dext_core_stats(ic->core, &st);
+        /* Sessions still open belong to leaked connections: keep their
+         * core alive rather than pull it from under them. */
+        if (st.sessions == 0) {
+            dext_core_free(ic->core);
+        }
+        free(ic->arg);
+        free(ic);
+    }
+    pthread_mutex_unlock(&cores_lock);
+}
+
+static IOReturn inproc_list(const char *arg, uint64_t *ids, uint32_t max,
+                            uint32_t *count)
+{
+    DextCore *core;
+    IOReturn ret = core_get(arg, &core);
+
+    if (ret == kIOReturnSuccess) {
+        *count = dext_core_list(core, ids, max);
+    }
+    return ret;
+}
+
+static IOReturn inproc_status(const char *arg, AppleDextStatus *out)
+{
+    DextCoreStats st;
+    DextCore *core;
+    IOReturn ret = core_get(arg, &core);
+
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    dext_core_stats(core, &st);
+    out->server_pid = (uint32_t)getpid();
+    out->devices = st.devices;
+    out->sessions = st.sessions;
+    out->claims = st.claims;
+    out->dma_regions = st.dma_regions;
+    out->dma_region_bytes = st.dma_region_bytes;
+    out->dma_buffers = st.dma_buffers;
+    out->irq_sessions = st.irq_sessions;
+    out->iommu_faults = st.iommu_faults;
+    out->irqs_raised = st.irqs_raised;
+    out->irqs_dropped = st.irqs_dropped;
+    return kIOReturnSuccess;
+}
+
+static IOReturn inproc_open(const char *arg, uint64_t id, uint32_t type,
+                            DextTransport **out)
+{
+    InprocConn *ic;
+    DextCore *core;
+    IOReturn ret = core_get(arg, &core);
+
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    ic = calloc(1, sizeof(*ic));
+    if (ic == NULL) {
+        return kIOReturnNoMemory;
+    }
+    ret = dext_core_open(core, id, type, getpid(), &ic->s);
+    if (ret != kIOReturnSuccess) {
+        free(ic);
+        return ret;
+    }
+    ic->base.ops = &dext_transport_inproc;
+    dext_mappings_init(&ic->maps);
+    *out = &ic->base;
+    return kIOReturnSuccess;
+}
+
+static IOReturn inproc_call(DextTransport *t, uint32_t selector,
+                            const DextCallArgs *args)
+{
+    return dext_session_call(((InprocConn *)t)->s, selector, args);
+}
+
+static IOReturn inproc_call_async(DextTransport *t, uint32_t selector,
+                                  DextWake *wake, const DextCallArgs *args)
+{
+    if (wake == NULL) {
+        return kIOReturnBadArgument;
+    }
+    return dext_session_call_async(((InprocConn *)t)->s, selector, wake->fd,
+                                   args);
+}
+
+static IOReturn inproc_wake_create(DextTransport *t, DextWake **out)
+{
+    return dext_eventfd_wake_create(out);
+}
+
+static IOReturn inproc_map(DextTransport *t, uint32_t type, uint32_t options,
+                           mach_vm_address_t *addr, mach_vm_size_t *size)
+{
+    InprocConn *ic = (InprocConn *)t;
+    DextMemory mem;
+    IOReturn ret;
+
+    ret = dext_session_map(ic->s, type, &mem);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    return dext_mappings_map(&ic->maps, type, &mem, addr, size);
+}
+
+static IOReturn inproc_unmap(DextTransport *t, uint32_t type,
+                             mach_vm_address_t addr)
+{
+    return dext_mappings_unmap(&((InprocConn *)t)->maps, type, addr);
+}
+
+static void inproc_close(DextTransport *t)
+{
+    InprocConn *ic = (InprocConn *)t;
+
+    dext_mappings_destroy(&ic->maps);
+    dext_session_close(ic->s);
+    free(ic);
+}
+
+const DextTransportOps dext_transport_inproc = {
+    .name = "inproc",
+    .list_services = inproc_list,
+    .status = inproc_status,
+    .open = inproc_open,
+    .call = inproc_call,
+    .call_async = inproc_call_async,
+    .wake_create = inproc_wake_create,
+    .wake_consume = dext_eventfd_wake_consume,
+    .wake_destroy = dext_eventfd_wake_destroy,
+    .map = inproc_map,
+    .unmap = inproc_unmap,
+    .close = inproc_close,
+};

@@ -1,0 +1,41 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Target string -> transport.
+ */
+
+#include <string.h>
+
+#include "transport/transport.h"
+
+static const DextTransportOps *const transports[] = {
+    &dext_transport_unix,
+    &dext_transport_inproc,
+#if defined(__APPLE__)
+    &dext_transport_iokit,
+#endif
+};
+
+const DextTransportOps *dext_transport_lookup(const char *target,
+                                              const char **out_arg)
+{
+    const char *colon;
+    size_t len;
+    size_t i;
+
+    if (target == NULL) {
+        return NULL;
+    }
+    colon = strchr(target, ':');
+    len = colon ? (size_t)(colon - target) : strlen(target);
+    for (i = 0; i < sizeof(transports) / sizeof(transports[0]); i++) {
+        if (strlen(transports[i]->name) == len &&
+            memcmp(transports[i]->name, target, len) == 0) {
+            if (out_arg) {
+                *out_arg = colon ? colon + 1 : "";
+            }
+            return transports[i];
+        }
+    }
+    return NULL;
+}
