@@ -76,8 +76,16 @@ static void *notify_thread(void *opaque)
         if (fds[1].revents) {
             break;
         }
+        if (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL) &&
+            !(fds[0].revents & POLLIN)) {
+            /* The target is dead: nothing will complete; wait for stop. */
+            fds[0].fd = -1;
+            continue;
+        }
         if (fds[0].revents & POLLIN) {
-            n->ops->wake_consume(n->wake);
+            if (n->ops->wake_consume(n->wake) == 0) {
+                continue;
+            }
             n->handler_fn(n->opaque);
             if (atomic_load(&n->self_destroy)) {
                 notify_free(n);

@@ -83,6 +83,7 @@ typedef struct UnixConn {
 
 typedef struct UnixWake {
     DextWake base;
+    int peer;                   /* our copy of dextd's end: never a HUP */
     UnixConn *conn;
     uint32_t port;
 } UnixWake;
@@ -793,6 +794,7 @@ static IOReturn unix_wake_create(DextTransport *t, DextWake **out)
     if (w == NULL) {
         return kIOReturnNoMemory;
     }
+    w->peer = -1;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
                    pair) < 0) {
         free(w);
@@ -807,7 +809,12 @@ static IOReturn unix_wake_create(DextTransport *t, DextWake **out)
                                  ++ch->seq, DEXT_WIRE_WAKE_REGISTER);
     ret = conn_exchange(c, ch, len, pair[1], DEXT_WIRE_WAKE_REGISTER, &h,
                         NULL);
-    close(pair[1]);
+    /*
+     * Keep dextd's end open here too: when the session closes or dextd
+     * dies, our end must not poll readable (EOF) forever, exactly as an
+     * eventfd would stay quiet.
+     */
+    w->peer = pair[1];
     pair[1] = -1;
     if (ret != kIOReturnSuccess) {
         goto fail;
@@ -833,6 +840,9 @@ fail:
     close(w->base.fd);
     if (pair[1] >= 0) {
         close(pair[1]);
+    }
+    if (w->peer >= 0) {
+        close(w->peer);
     }
     free(w);
     return ret;
@@ -903,6 +913,7 @@ static void unix_wake_destroy(DextWake *wake)
         pthread_mutex_unlock(&c->lock);
     }
     close(w->base.fd);
+    close(w->peer);
     free(w);
     conn_unref(c);
 }
