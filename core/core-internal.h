@@ -59,14 +59,14 @@ typedef struct DmaChunk {
     DextSession *owner;
     uint64_t va;
     uint8_t *host;
-    uint64_t iova_base;     /* the IovaSpace allocation backing it */
-    uint64_t iova_size;
 } DmaChunk;
 
 struct DmaRegion {
     RangeNode node;         /* in DextSession.regions: start = iova */
     uint64_t va;
     uint64_t size;
+    uint64_t iova_base;     /* the IovaSpace range behind all chunks */
+    uint64_t iova_size;
     uint32_t nchunks;
     DmaChunk chunks[];
 };
@@ -75,6 +75,7 @@ struct DmaBuffer {
     int fd;
     uint8_t *host;
     uint64_t size;
+    uint64_t iova_base;
     DmaChunk chunk;
 };
 

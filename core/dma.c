@@ -37,38 +37,22 @@ void dma_device_destroy(CoreDevice *cd)
     iova_space_destroy(&cd->iova);
 }
 
-/* Map one chunk into the bus address space; dma_lock held for writing. */
-static IOReturn chunk_map(CoreDevice *cd, DmaChunk *c, DextSession *owner,
-                          uint64_t va, uint8_t *host, uint64_t len,
-                          uint64_t align)
+/*
+ * Enter [bus, bus + len) -> (@va or @host) in the translation tree;
+ * dma_lock held for writing.  The bus range itself comes from the
+ * IovaSpace and belongs to the region or buffer, not the chunk.
+ */
+static IOReturn chunk_insert(CoreDevice *cd, DmaChunk *c, DextSession *owner,
+                             uint64_t va, uint8_t *host, uint64_t bus,
+                             uint64_t len)
 {
-    uint64_t page_off = host ? 0 : (va & (DEXT_DART_PAGE - 1));
-    uint64_t base;
-    IOReturn ret;
-
-    ret = iova_alloc(&cd->iova, page_off + len, align, &base);
-    if (ret != kIOReturnSuccess) {
-        return ret;
-    }
     c->owner = owner;
     c->va = va;
     c->host = host;
-    c->iova_base = base;
-    c->iova_size = page_off + len;
-    /* Like the DART, the device sees the page offset of the client VA. */
-    c->xlate.start = base + page_off;
+    c->xlate.start = bus;
     c->xlate.len = len;
-    if (!range_tree_insert(&cd->xlate, &c->xlate)) {
-        iova_free(&cd->iova, base, c->iova_size);
-        return kIOReturnInternalError;
-    }
-    return kIOReturnSuccess;
-}
-
-static void chunk_unmap(CoreDevice *cd, DmaChunk *c)
-{
-    range_tree_remove(&cd->xlate, &c->xlate);
-    iova_free(&cd->iova, c->iova_base, c->iova_size);
+    return range_tree_insert(&cd->xlate, &c->xlate) ? kIOReturnSuccess
+                                                    : kIOReturnInternalError;
 }
 
 static void region_unmap_free(CoreDevice *cd, DextSession *s, DmaRegion *r)
@@ -76,8 +60,9 @@ static void region_unmap_free(CoreDevice *cd, DextSession *s, DmaRegion *r)
     uint32_t i;
 
     for (i = 0; i < r->nchunks; i++) {
-        chunk_unmap(cd, &r->chunks[i]);
+        range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
     }
+    iova_free(&cd->iova, r->iova_base, r->iova_size);
     range_tree_remove(&s->regions, &r->node);
     cd->dma_regions--;
     cd->dma_region_bytes -= r->size;
@@ -88,7 +73,7 @@ IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
                       uint64_t size, uint64_t out[3])
 {
     CoreDevice *cd = s->cd;
-    uint64_t nchunks, done;
+    uint64_t nchunks, done, page_off;
     uint8_t probe;
     DmaRegion *r;
     IOReturn ret;
@@ -127,21 +112,35 @@ IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
         ret = kIOReturnNoSpace;
         goto fail;
     }
+    /*
+     * One bus range for the whole region, so its chunks lie back to back
+     * and the first segment's address reaches every byte at a fixed
+     * offset -- which is all the seed's API reports.  Like the DART, the
+     * device sees the client VA's offset within its page.
+     */
+    page_off = va & (DEXT_DART_PAGE - 1);
+    ret = iova_alloc(&cd->iova, page_off + size, 0, &r->iova_base);
+    if (ret != kIOReturnSuccess) {
+        goto fail;
+    }
+    r->iova_size = page_off + size;
     for (i = 0, done = 0; i < nchunks; i++) {
         uint64_t len = size - done < DEXT_DMA_CHUNK_MAX ? size - done
                                                         : DEXT_DMA_CHUNK_MAX;
 
-        ret = chunk_map(cd, &r->chunks[i], s, va + done, NULL, len, 0);
+        ret = chunk_insert(cd, &r->chunks[i], s, va + done, NULL,
+                           r->iova_base + page_off + done, len);
         if (ret != kIOReturnSuccess) {
             /* Roll the whole region back. */
             while (i-- > 0) {
-                chunk_unmap(cd, &r->chunks[i]);
+                range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
             }
+            iova_free(&cd->iova, r->iova_base, r->iova_size);
             goto fail;
         }
         done += len;
-        r->nchunks = i + 1;
     }
+    r->nchunks = (uint32_t)nchunks;
     range_tree_insert(&s->regions, &r->node);
     cd->dma_regions++;
     cd->dma_region_bytes += size;
@@ -212,7 +211,8 @@ IOReturn dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
 
 static void buffer_destroy(CoreDevice *cd, DmaBuffer *b)
 {
-    chunk_unmap(cd, &b->chunk);
+    range_tree_remove(&cd->xlate, &b->chunk.xlate);
+    iova_free(&cd->iova, b->iova_base, b->size);
     cd->dma_buffers--;
     munmap(b->host, b->size);
     close(b->fd);
@@ -252,8 +252,14 @@ IOReturn dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
     }
 
     pthread_rwlock_wrlock(&cd->dma_lock);
-    ret = chunk_map(cd, &b->chunk, s, 0, b->host, size,
-                    align > DEXT_DART_PAGE ? align : 0);
+    ret = iova_alloc(&cd->iova, size, align > DEXT_DART_PAGE ? align : 0,
+                     &b->iova_base);
+    if (ret == kIOReturnSuccess) {
+        ret = chunk_insert(cd, &b->chunk, s, 0, b->host, b->iova_base, size);
+        if (ret != kIOReturnSuccess) {
+            iova_free(&cd->iova, b->iova_base, size);
+        }
+    }
     if (ret != kIOReturnSuccess) {
         pthread_rwlock_unlock(&cd->dma_lock);
         munmap(b->host, size);
