@@ -174,6 +174,6 @@ IOReturn irq_set_mask(DextSession *s, const uint64_t mask[4]);
 IOReturn irq_map_page(DextSession *s, DextMemory *out);
 void irq_session_release(DextSession *s);
 void irq_device_raise(void *opaque, uint32_t vector);
-void irq_restore_config(CoreDevice *cd);
+void irq_restore_config(CoreDevice *cd, const uint8_t *saved);
 
 #endif /* LIBDEXT_CORE_INTERNAL_H */

@@ -579,7 +579,7 @@ static IOReturn do_reset(DextSession *s)
         ret = dev->ops->reset_bus(dev);
     }
     if (ret == kIOReturnSuccess) {
-        /* Command register, BARs, interrupt line: as pci_restore_state. */
+        /* BARs, interrupt line, command, MSI/MSI-X: as pci_restore_state. */
         uint32_t off;
 
         for (off = PCI_BAR0; off <= PCI_BAR5; off += 4) {
@@ -587,7 +587,7 @@ static IOReturn do_reset(DextSession *s)
         }
         config_write_range(cd, 0x3c, save.bytes + 0x3c, 1);
         config_write_range(cd, PCI_COMMAND, save.bytes + PCI_COMMAND, 2);
-        irq_restore_config(cd);
+        irq_restore_config(cd, save.bytes);
     }
     pthread_mutex_unlock(&cd->lock);
     return ret;

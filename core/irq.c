@@ -149,16 +149,41 @@ static void irq_disable_device(CoreDevice *cd)
     }
 }
 
-void irq_restore_config(CoreDevice *cd)
+/* Write @len saved bytes back at @off, dword by dword where aligned. */
+static void restore_bytes(CoreDevice *cd, const uint8_t *saved, uint32_t off,
+                          uint32_t len)
 {
-    uint32_t nvec;
-    bool any;
+    while (len > 0) {
+        uint32_t w = 4, val = 0, i;
 
-    pthread_rwlock_rdlock(&cd->irq_lock);
-    any = cd->irq_subs != NULL;
-    pthread_rwlock_unlock(&cd->irq_lock);
-    if (any) {
-        irq_enable_device(cd, &nvec);
+        while ((off & (w - 1)) != 0 || w > len) {
+            w >>= 1;
+        }
+        for (i = 0; i < w; i++) {
+            val |= (uint32_t)saved[off + i] << (8 * i);
+        }
+        cfg_write(cd->dev, off, w, val);
+        off += w;
+        len -= w;
+    }
+}
+
+void irq_restore_config(CoreDevice *cd, const uint8_t *saved)
+{
+    if (cd->msi_cap) {
+        uint32_t ctl = saved[cd->msi_cap + 2] | saved[cd->msi_cap + 3] << 8;
+        /* address lo [, address hi], data [, mask bits] */
+        uint32_t len = (ctl & 0x0080) ? 10 : 6;
+
+        if (ctl & 0x0100) {
+            len = (ctl & 0x0080) ? 16 : 12;
+        }
+        /* Message first, enable last, as an OS restores MSI state. */
+        restore_bytes(cd, saved, cd->msi_cap + 4, len);
+        restore_bytes(cd, saved, cd->msi_cap + PCI_MSI_FLAGS, 2);
+    }
+    if (cd->msix_cap) {
+        restore_bytes(cd, saved, cd->msix_cap + PCI_MSIX_FLAGS, 2);
     }
 }
 
