@@ -115,7 +115,9 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_claim(io_connect_t connection);
  * kIOReturnBadArgument for size 0, client_va 0 or a wrapping range;
  * kIOReturnStillOpen if @iova is registered already; kIOReturnNoSpace past
  * 65,536 regions or 128 chunks; kIOReturnNotAligned if a chunk cannot get
- * one contiguous bus segment; kIOReturnVMError if the memory is not mapped.
+ * one contiguous bus segment (the bus space is fragmented);
+ * kIOReturnNoResources if the device's bus address space is too small or
+ * exhausted; kIOReturnVMError if the memory is not mapped.
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_register_dma(io_connect_t connection,
                                                         uint64_t iova,

@@ -173,8 +173,20 @@ static ssize_t channel_recv(UnixChannel *ch, int flags, int *fds, int *nfds,
     ssize_t n = dext_wire_recvmsg(ch->fd, ch->rx, sizeof(ch->rx), flags, fds,
                                   UNIX_MAX_FDS, nfds, trunc);
 
+    if (n < 0 && errno == ECONNRESET) {
+        /*
+         * dextd refuses a peer by sending ERROR and closing; if our HELLO
+         * was still unread there, the kernel reports the reset first but
+         * the ERROR is still queued behind it.  Read it, so a refusal is
+         * reported as itself and not as a dead daemon.
+         */
+        n = dext_wire_recvmsg(ch->fd, ch->rx, sizeof(ch->rx),
+                              flags | MSG_DONTWAIT, fds, UNIX_MAX_FDS, nfds,
+                              trunc);
+        return n > 0 ? n : 0;
+    }
     if (n < 0) {
-        return (errno == ECONNRESET || errno == ENOTCONN) ? 0 : -1;
+        return errno == ENOTCONN ? 0 : -1;
     }
     return n;
 }
