@@ -1,0 +1,558 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * The test harness: transport selection, a private dextd per test,
+ * counted checks and bounded waits.  See harness.h.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define DEFAULT_DEVICES "edu"
+#define MAX_DEVICES     16
+
+static atomic_uint checks_passed;
+static atomic_uint checks_failed;
+
+static bool use_unix;
+static char target[PATH_MAX + 64];
+static pid_t owner_pid;         /* forked children must not clean up */
+
+/* The private daemon (unix transport only). */
+static pid_t daemon_pid = -1;
+static char sock_dir[PATH_MAX];
+static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* ------------------------------------------------------------------ */
+/* Checks                                                               */
+
+static void report_failure(const char *file, int line, const char *fmt,
+                           va_list ap)
+{
+    char msg[1024];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* One write per failure so lines from several threads do not mix. */
+    fprintf(stderr, "FAIL %s:%d: %s\n", file, line, msg);
+    fflush(stderr);
+    atomic_fetch_add(&checks_failed, 1);
+}
+
+static bool check_failed(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool check_failed(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    report_failure(file, line, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+bool harness_check(bool ok, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (ok) {
+        atomic_fetch_add(&checks_passed, 1);
+        return true;
+    }
+    va_start(ap, fmt);
+    report_failure(file, line, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+bool harness_check_eq(uint64_t got, uint64_t want, const char *file, int line,
+                      const char *got_expr, const char *want_expr)
+{
+    if (got == want) {
+        atomic_fetch_add(&checks_passed, 1);
+        return true;
+    }
+    return check_failed(file, line,
+                        "%s == %s: got 0x%" PRIx64 " (%" PRId64 "), "
+                        "expected 0x%" PRIx64 " (%" PRId64 ")",
+                        got_expr, want_expr, got, (int64_t)got, want,
+                        (int64_t)want);
+}
+
+bool harness_check_kr(kern_return_t got, kern_return_t want, const char *file,
+                      int line, const char *expr)
+{
+    char got_name[128];
+
+    if (got == want) {
+        atomic_fetch_add(&checks_passed, 1);
+        return true;
+    }
+    /* apple_dext_strerror() may use one buffer for unknown codes. */
+    snprintf(got_name, sizeof(got_name), "%s", apple_dext_strerror(got));
+    return check_failed(file, line, "%s: got %s, expected %s", expr,
+                        got_name, apple_dext_strerror(want));
+}
+
+unsigned harness_failures(void)
+{
+    return atomic_load(&checks_failed);
+}
+
+void harness_section(const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("# ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting                                                              */
+
+HarnessDeadline harness_deadline(unsigned ms)
+{
+    HarnessDeadline d;
+
+    clock_gettime(CLOCK_MONOTONIC, &d.end);
+    d.end.tv_sec += ms / 1000;
+    d.end.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (d.end.tv_nsec >= 1000000000L) {
+        d.end.tv_sec++;
+        d.end.tv_nsec -= 1000000000L;
+    }
+    return d;
+}
+
+bool harness_expired(const HarnessDeadline *d)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > d->end.tv_sec ||
+           (now.tv_sec == d->end.tv_sec && now.tv_nsec >= d->end.tv_nsec);
+}
+
+void harness_backoff(unsigned *round)
+{
+    struct timespec ts = { 0, 0 };
+
+    if (*round < 16) {
+        sched_yield();
+    } else {
+        ts.tv_nsec = *round < 64 ? 50000L : 1000000L;
+        nanosleep(&ts, NULL);
+    }
+    (*round)++;
+}
+
+/* ------------------------------------------------------------------ */
+/* The daemon                                                           */
+
+static bool socket_accepts(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd, ret;
+
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    close(fd);
+    return ret == 0;
+}
+
+/* Wait up to HARNESS_WAIT_MS for @pid; true and *@status if it exited. */
+static bool wait_child(pid_t pid, int *status)
+{
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    unsigned round = 0;
+
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+
+        if (r == pid) {
+            return true;
+        }
+        if (r < 0 && errno != EINTR) {
+            return false;
+        }
+        if (harness_expired(&d)) {
+            return false;
+        }
+        harness_backoff(&round);
+    }
+}
+
+static void start_daemon(const char *devices)
+{
+    const char *dextd = getenv("DEXTD");
+    char *argv[4 + 2 * MAX_DEVICES + 1];
+    char specs[1024];
+    char *spec, *save = NULL;
+    HarnessDeadline d;
+    unsigned round = 0;
+    int argc = 0, status;
+
+    if (dextd == NULL || dextd[0] == '\0') {
+        harness_skip("DEXTD is not set: no daemon to test the unix "
+                     "transport with");
+    }
+    if (access(dextd, X_OK) != 0) {
+        fprintf(stderr, "harness: DEXTD=%s is not executable: %s\n", dextd,
+                strerror(errno));
+        exit(1);
+    }
+    snprintf(sock_dir, sizeof(sock_dir), "/tmp/libdext-test-XXXXXX");
+    if (mkdtemp(sock_dir) == NULL) {
+        fprintf(stderr, "harness: mkdtemp: %s\n", strerror(errno));
+        exit(1);
+    }
+    if ((size_t)snprintf(sock_path, sizeof(sock_path), "%s/dextd.sock",
+                         sock_dir) >= sizeof(sock_path)) {
+        fprintf(stderr, "harness: socket path too long\n");
+        exit(1);
+    }
+
+    /* One --device per spec: the same devices the inproc target serves. */
+    snprintf(specs, sizeof(specs), "%s", devices);
+    argv[argc++] = (char *)dextd;
+    argv[argc++] = (char *)"--socket";
+    argv[argc++] = sock_path;
+    for (spec = strtok_r(specs, "+", &save); spec && argc < 3 + 2 * MAX_DEVICES;
+         spec = strtok_r(NULL, "+", &save)) {
+        argv[argc++] = (char *)"--device";
+        argv[argc++] = spec;
+    }
+    argv[argc] = NULL;
+
+    fflush(stdout);
+    fflush(stderr);
+    daemon_pid = fork();
+    if (daemon_pid < 0) {
+        fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    if (daemon_pid == 0) {
+        /* Never outlive a test that crashed; SIGTERM lets the daemon
+         * remove its socket on the way out. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != owner_pid) {
+            _exit(127);
+        }
+        execv(dextd, argv);
+        fprintf(stderr, "harness: exec %s: %s\n", dextd, strerror(errno));
+        _exit(127);
+    }
+
+    d = harness_deadline(HARNESS_WAIT_MS);
+    while (!socket_accepts(sock_path)) {
+        if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
+            fprintf(stderr, "harness: dextd exited (status 0x%x) before "
+                    "accepting on %s\n", status, sock_path);
+            daemon_pid = -1;
+            unlink(sock_path);
+            rmdir(sock_dir);
+            exit(1);
+        }
+        if (harness_expired(&d)) {
+            fprintf(stderr, "harness: dextd did not accept on %s within "
+                    "%u ms\n", sock_path, HARNESS_WAIT_MS);
+            kill(daemon_pid, SIGKILL);
+            waitpid(daemon_pid, &status, 0);
+            daemon_pid = -1;
+            unlink(sock_path);
+            rmdir(sock_dir);
+            exit(1);
+        }
+        harness_backoff(&round);
+    }
+    printf("# dextd pid %d on %s\n", (int)daemon_pid, sock_path);
+}
+
+/*
+ * SIGTERM the daemon and require a clean exit: status 0 and its socket
+ * removed.  @count: whether problems are test failures (not when
+ * skipping or exiting abnormally).
+ */
+static void stop_daemon(bool count)
+{
+    struct stat st;
+    int status = 0;
+    pid_t pid = daemon_pid;
+
+    if (pid <= 0 || getpid() != owner_pid) {
+        return;
+    }
+    daemon_pid = -1;
+    if (kill(pid, SIGTERM) != 0) {
+        if (count) {
+            check_failed(__FILE__, __LINE__, "kill(dextd, SIGTERM): %s",
+                         strerror(errno));
+        }
+    }
+    if (!wait_child(pid, &status)) {
+        if (count) {
+            check_failed(__FILE__, __LINE__,
+                         "dextd did not exit within %u ms of SIGTERM",
+                         HARNESS_WAIT_MS);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    } else if (count) {
+        if (WIFEXITED(status)) {
+            harness_check_eq(WEXITSTATUS(status), 0, __FILE__, __LINE__,
+                             "dextd exit status", "0");
+        } else {
+            check_failed(__FILE__, __LINE__, "dextd died of signal %d",
+                         WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+        }
+    }
+    if (lstat(sock_path, &st) == 0) {
+        if (count) {
+            check_failed(__FILE__, __LINE__, "dextd left its socket %s",
+                         sock_path);
+        }
+        unlink(sock_path);
+    } else if (count) {
+        harness_check(errno == ENOENT, __FILE__, __LINE__,
+                      "dextd removed its socket");
+    }
+    rmdir(sock_dir);
+}
+
+static void stop_daemon_at_exit(void)
+{
+    stop_daemon(false);
+}
+
+/*
+ * A test killed by meson's timeout or ^C: take the daemon down and
+ * remove the directory, with async-signal-safe calls only, then die of
+ * the same signal.
+ */
+static void stop_daemon_on_signal(int sig)
+{
+    struct timespec ts = { 0, 1000000L };
+    int i;
+
+    if (daemon_pid > 0 && getpid() == owner_pid) {
+        kill(daemon_pid, SIGTERM);
+        for (i = 0; i < HARNESS_WAIT_MS &&
+                    waitpid(daemon_pid, NULL, WNOHANG) == 0; i++) {
+            nanosleep(&ts, NULL);
+        }
+        unlink(sock_path);
+        rmdir(sock_dir);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* ------------------------------------------------------------------ */
+/* Setup and summary                                                    */
+
+static void log_handler(void *opaque, int level, const char *msg)
+{
+    static const char *const names[] = {
+        [APPLE_DEXT_LOG_ERROR] = "error",
+        [APPLE_DEXT_LOG_WARNING] = "warning",
+        [APPLE_DEXT_LOG_INFO] = "info",
+        [APPLE_DEXT_LOG_DEBUG] = "debug",
+    };
+    const char *name = level >= 0 && level <= APPLE_DEXT_LOG_DEBUG &&
+                       names[level] ? names[level] : "?";
+
+    fprintf(stderr, "libdext: %s: %s\n", name, msg);
+}
+
+void harness_restore_log_handler(void)
+{
+    apple_dext_set_log_handler(log_handler, NULL);
+}
+
+static void usage(const char *prog)
+{
+    fprintf(stderr, "usage: %s --transport inproc|unix\n", prog);
+    exit(2);
+}
+
+void harness_init(int argc, char **argv, const char *devices)
+{
+    const char *transport = "inproc";
+    int i;
+
+    owner_pid = getpid();
+    /* Keep the log in order when stdout and stderr share a file. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--transport") == 0 && i + 1 < argc) {
+            transport = argv[++i];
+        } else if (strncmp(argv[i], "--transport=", 12) == 0) {
+            transport = argv[i] + 12;
+        } else {
+            usage(argv[0]);
+        }
+    }
+    if (devices == NULL) {
+        devices = DEFAULT_DEVICES;
+    }
+    harness_restore_log_handler();
+
+    if (strcmp(transport, "inproc") == 0) {
+        use_unix = false;
+        snprintf(target, sizeof(target), "inproc:%s", devices);
+    } else if (strcmp(transport, "unix") == 0) {
+        use_unix = true;
+        atexit(stop_daemon_at_exit);
+        signal(SIGTERM, stop_daemon_on_signal);
+        signal(SIGINT, stop_daemon_on_signal);
+        start_daemon(devices);
+        snprintf(target, sizeof(target), "unix:%s", sock_path);
+    } else {
+        usage(argv[0]);
+    }
+    /* The seed functions use the default target: make it ours. */
+    setenv("DEXT_TARGET", target, 1);
+    printf("# %s: target %s\n", argv[0], target);
+}
+
+const char *harness_target(void)
+{
+    return target;
+}
+
+bool harness_is_unix(void)
+{
+    return use_unix;
+}
+
+pid_t harness_server_pid(void)
+{
+    return use_unix ? daemon_pid : getpid();
+}
+
+void harness_stop_daemon(void)
+{
+    stop_daemon(true);
+}
+
+int harness_finish(void)
+{
+    unsigned passed, failed;
+
+    stop_daemon(true);
+    passed = atomic_load(&checks_passed);
+    failed = atomic_load(&checks_failed);
+    printf("%u passed, %u failed\n", passed, failed);
+    if (passed == 0 && failed == 0) {
+        printf("no check ran: counted as a failure\n");
+        return 1;
+    }
+    return failed == 0 ? 0 : 1;
+}
+
+void harness_skip(const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("SKIP: ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    stop_daemon(false);
+    exit(HARNESS_EXIT_SKIP);
+}
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+
+io_connect_t harness_connect(uint8_t bus, uint8_t dev, uint8_t fn)
+{
+    io_connect_t c = IO_OBJECT_NULL;
+
+    if (!CHECK_KR(apple_dext_connect_target(harness_target(), bus, dev, fn,
+                                            &c), kIOReturnSuccess)) {
+        return IO_OBJECT_NULL;
+    }
+    CHECK(c != IO_OBJECT_NULL);
+    return c;
+}
+
+io_connect_t harness_connect_edu(void)
+{
+    return harness_connect(EDU_BUS, EDU_DEV, EDU_FN);
+}
+
+bool harness_status(AppleDextStatus *out)
+{
+    memset(out, 0, sizeof(*out));
+    return CHECK_KR(apple_dext_get_status(harness_target(), out),
+                    kIOReturnSuccess);
+}
+
+/* xorshift64*: enough to make DMA payloads that no stale data matches. */
+static uint64_t rng_state;
+static pthread_mutex_t rng_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t rng_next(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+void harness_fill_random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    size_t i;
+
+    pthread_mutex_lock(&rng_lock);
+    if (rng_state == 0) {
+        const char *env = getenv("HARNESS_SEED");
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        rng_state = env ? strtoull(env, NULL, 0)
+                        : ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
+                          ((uint64_t)getpid() << 40);
+        if (rng_state == 0) {
+            rng_state = 1;
+        }
+        printf("# random seed 0x%" PRIx64 " (set HARNESS_SEED to replay)\n",
+               rng_state);
+    }
+    for (i = 0; i < len; i += 8) {
+        uint64_t r = rng_next();
+
+        memcpy(p + i, &r, len - i < 8 ? len - i : 8);
+    }
+    pthread_mutex_unlock(&rng_lock);
+}

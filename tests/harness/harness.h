@@ -1,0 +1,159 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * A tiny harness for the libdext API tests.
+ *
+ * Every test program calls harness_init() first.  It reads
+ * "--transport inproc|unix" from the command line and makes the dext the
+ * test talks to: an in-process core ("inproc:DEVICES"), or a private
+ * dextd ($DEXTD) listening on a socket in a fresh temporary directory
+ * ("unix:PATH").  Either way $DEXT_TARGET is set, so the seed functions
+ * that use the default target (apple_dext_connect()) reach the same dext
+ * as harness_target().
+ *
+ * Checks never abort: they print file:line and what differed, count the
+ * failure and return false, so a test can skip what depends on a failed
+ * step.  harness_finish() stops the daemon (a daemon that does not exit
+ * cleanly is a failure too), prints "N passed, N failed" and returns the
+ * exit status.  Checks may run on any thread.
+ */
+
+#ifndef LIBDEXT_TESTS_HARNESS_H
+#define LIBDEXT_TESTS_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "apple-dext-client.h"
+
+/* Exit status meson reads as "skipped". */
+#define HARNESS_EXIT_SKIP 77
+
+/* Upper bound of every wait for something asynchronous, in ms. */
+#define HARNESS_WAIT_MS 5000
+
+/* The device the default "edu" spec places. */
+#define EDU_BUS 0
+#define EDU_DEV 3
+#define EDU_FN  0
+
+/**
+ * harness_init() - parse the command line and start the dext
+ * @argc: main()'s argc
+ * @argv: main()'s argv
+ * @devices: device specs joined with '+' (e.g. "edu+edu,bdf=00:07.0"),
+ *           served by both transports; NULL means "edu"
+ *
+ * Exits with status 77 if the unix transport is asked for and $DEXTD is
+ * not set, and with 1 if the daemon cannot be started.
+ */
+void harness_init(int argc, char **argv, const char *devices);
+
+/** harness_target() - the target string of the test's dext. */
+const char *harness_target(void);
+
+/** harness_is_unix() - true when the test runs over dextd. */
+bool harness_is_unix(void);
+
+/** harness_server_pid() - dextd's pid, or this process for inproc. */
+pid_t harness_server_pid(void);
+
+/**
+ * harness_stop_daemon() - SIGTERM dextd now, with harness_finish()'s checks
+ *
+ * For tests of what clients see once the daemon has gone.  Does nothing
+ * for the inproc transport or if the daemon was stopped already.
+ */
+void harness_stop_daemon(void);
+
+/**
+ * harness_finish() - stop the daemon, print the summary
+ *
+ * Return: the process exit status: 0 if every check passed (and at
+ * least one ran), else 1.
+ */
+int harness_finish(void);
+
+/** harness_skip() - stop the daemon and exit with status 77. */
+void harness_skip(const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 1, 2)));
+
+/** harness_restore_log_handler() - reinstall the "libdext:" log printer. */
+void harness_restore_log_handler(void);
+
+/** harness_section() - print a "# ..." heading into the test log. */
+void harness_section(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/** harness_failures() - failures so far, e.g. to stop a loop early. */
+unsigned harness_failures(void);
+
+bool harness_check(bool ok, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+bool harness_check_eq(uint64_t got, uint64_t want, const char *file, int line,
+                      const char *got_expr, const char *want_expr);
+bool harness_check_kr(kern_return_t got, kern_return_t want, const char *file,
+                      int line, const char *expr);
+
+/* Each returns true if the check passed. */
+#define CHECK(cond) \
+    harness_check(!!(cond), __FILE__, __LINE__, "%s", #cond)
+#define CHECK_MSG(cond, ...) \
+    harness_check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+#define CHECK_EQ(got, want) \
+    harness_check_eq((uint64_t)(got), (uint64_t)(want), __FILE__, __LINE__, \
+                     #got, #want)
+#define CHECK_KR(expr, want) \
+    harness_check_kr((expr), (want), __FILE__, __LINE__, #expr)
+
+/* ------------------------------------------------------------------ */
+/* Bounded waiting                                                      */
+
+typedef struct HarnessDeadline {
+    struct timespec end;
+} HarnessDeadline;
+
+/** harness_deadline() - a deadline @ms milliseconds from now. */
+HarnessDeadline harness_deadline(unsigned ms);
+
+/** harness_expired() - true once @d has passed. */
+bool harness_expired(const HarnessDeadline *d);
+
+/**
+ * harness_backoff() - pause between two polls of a condition
+ * @round: the caller's poll counter, starting at 0
+ *
+ * Yields at first, then sleeps up to a millisecond: polls stay cheap
+ * when the condition is met at once and do not spin when it is not.
+ * Never used to wait for an event, only to space out polls.
+ */
+void harness_backoff(unsigned *round);
+
+/* ------------------------------------------------------------------ */
+/* Helpers shared by the tests                                          */
+
+/**
+ * harness_connect() - connect to @bus:@dev.@fn of harness_target()
+ *
+ * Return: the handle, or IO_OBJECT_NULL (a failed check) on error.
+ */
+io_connect_t harness_connect(uint8_t bus, uint8_t dev, uint8_t fn);
+
+/** harness_connect_edu() - harness_connect() to the default edu. */
+io_connect_t harness_connect_edu(void);
+
+/** harness_status() - apple_dext_get_status(harness_target()), checked. */
+bool harness_status(AppleDextStatus *out);
+
+/**
+ * harness_fill_random() - fill @buf with pseudo-random bytes
+ *
+ * The generator is seeded once per process from $HARNESS_SEED, else from
+ * the time and pid; the seed is printed so a failure can be replayed.
+ */
+void harness_fill_random(void *buf, size_t len);
+
+#endif /* LIBDEXT_TESTS_HARNESS_H */
