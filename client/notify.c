@@ -29,6 +29,21 @@ struct AppleDextInterruptNotify {
     atomic_bool self_destroy;       /* destroy() called from the handler */
 };
 
+/* A close-on-exec pipe; macOS has no pipe2(), so set the flag after. */
+static int pipe_cloexec(int fds[2])
+{
+#if defined(__linux__)
+    return pipe2(fds, O_CLOEXEC);
+#else
+    if (pipe(fds) < 0) {
+        return -1;
+    }
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+#endif
+}
+
 static void notify_free(AppleDextInterruptNotify *n)
 {
     if (n->wake) {
@@ -133,7 +148,7 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
         goto fail;
     }
     if (threaded) {
-        if (pipe2(n->stop_pipe, O_CLOEXEC) < 0) {
+        if (pipe_cloexec(n->stop_pipe) < 0) {
             n->stop_pipe[0] = n->stop_pipe[1] = -1;
             goto fail;
         }

@@ -2,9 +2,9 @@
 # Install what libdext needs to build and test, if it is missing.
 # Debian/Ubuntu only; prints the command instead when not root.
 set -e
-PKGS="meson ninja-build gcc pkg-config libpci-dev pciutils valgrind"
+PKGS="meson ninja-build gcc g++ make pkg-config libpci-dev pciutils valgrind"
 missing=""
-for tool in meson ninja cc pkg-config lspci valgrind; do
+for tool in meson ninja cc c++ make pkg-config lspci valgrind; do
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 [ -f /usr/include/pci/pci.h ] || missing="$missing libpci-dev"

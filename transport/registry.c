@@ -9,9 +9,11 @@
 #include "transport/transport.h"
 
 static const DextTransportOps *const transports[] = {
+#if !defined(__APPLE__)
     &dext_transport_unix,
     &dext_transport_inproc,
-#if defined(__APPLE__)
+#endif
+#if defined(LIBDEXT_HAVE_IOKIT)
     &dext_transport_iokit,
 #endif
 };

@@ -169,9 +169,21 @@ struct DextTransportOps {
 const DextTransportOps *dext_transport_lookup(const char *target,
                                               const char **out_arg);
 
+/*
+ * Which transports a build has.  IOKit: on Darwin, and wherever the build
+ * defines LIBDEXT_HAVE_IOKIT (also the compile check on Linux, against
+ * stand-in headers).  unix and inproc rely on Linux interfaces (SOCK_SEQPACKET
+ * with peer credentials, eventfd, process_vm_readv): everywhere but Darwin.
+ */
+#if defined(__APPLE__) && !defined(LIBDEXT_HAVE_IOKIT)
+#define LIBDEXT_HAVE_IOKIT 1
+#endif
+
+#if !defined(__APPLE__)
 extern const DextTransportOps dext_transport_unix;
 extern const DextTransportOps dext_transport_inproc;
-#if defined(__APPLE__)
+#endif
+#if defined(LIBDEXT_HAVE_IOKIT)
 extern const DextTransportOps dext_transport_iokit;
 #endif
 

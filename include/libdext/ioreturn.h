@@ -4,16 +4,19 @@
  * Mach/IOKit scalar types and IOReturn codes for hosts without IOKit.
  *
  * On Darwin the real <IOKit/IOKitLib.h> is used instead and this file
- * only adds nothing.  Elsewhere it supplies the handful of types that the
- * apple_dext_* API is written in, with exactly Apple's widths and values
- * (IOKit/IOReturn.h: code = sys_iokit | sub_iokit_common | n), so a
- * caller's error handling behaves identically on every platform.
+ * only adds nothing; so it is when LIBDEXT_HAVE_IOKIT is defined, which
+ * libdext's own build does for its IOKit transport (and its compile check
+ * on Linux, against stand-in headers).  Elsewhere it supplies the handful
+ * of types that the apple_dext_* API is written in, with exactly Apple's
+ * widths and values (IOKit/IOReturn.h: code = sys_iokit |
+ * sub_iokit_common | n), so a caller's error handling behaves identically
+ * on every platform.
  */
 
 #ifndef LIBDEXT_IORETURN_H
 #define LIBDEXT_IORETURN_H
 
-#if defined(__APPLE__)
+#if defined(__APPLE__) || defined(LIBDEXT_HAVE_IOKIT)
 #include <IOKit/IOKitLib.h>
 #include <IOKit/IOReturn.h>
 #else
@@ -90,6 +93,6 @@ typedef uint64_t mach_vm_size_t;
 #define kIOReturnNotFound         LIBDEXT_IOKIT_COMMON_ERR(0x2f0)
 #define kIOReturnInvalid          LIBDEXT_IOKIT_COMMON_ERR(0x001)
 
-#endif /* !__APPLE__ */
+#endif /* !__APPLE__ && !LIBDEXT_HAVE_IOKIT */
 
 #endif /* LIBDEXT_IORETURN_H */
