@@ -24,6 +24,7 @@ typedef struct DextBackendEntry {
 
 static const DextBackendEntry backend_table[] = {
     { "edu", dext_edu_create },
+    { "host", dext_host_create },
 };
 
 void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
@@ -103,6 +104,26 @@ IOReturn dext_device_create(const char *spec, DextDevice **out)
         *out = NULL;
     }
     return ret;
+}
+
+IOReturn dext_device_create_each(const char *spec, DextDeviceSink *sink,
+                                 void *opaque)
+{
+    DextDevice *dev;
+    IOReturn ret;
+
+    if (spec == NULL || sink == NULL) {
+        return kIOReturnBadArgument;
+    }
+    /* Only a host spec can name several devices ("host", "bdf=all"). */
+    if (strncmp(spec, "host", 4) == 0 && (spec[4] == '\0' || spec[4] == ',')) {
+        return dext_host_create_each(spec[4] ? spec + 5 : "", sink, opaque);
+    }
+    ret = dext_device_create(spec, &dev);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    return sink(opaque, dev);
 }
 
 void dext_device_free(DextDevice *dev)

@@ -148,6 +148,11 @@ typedef struct DextDeviceOps {
  * @writable: false for read-only host devices: the core refuses config
  *            writes, MMIO, mapping, DMA, interrupts and reset with
  *            kIOReturnNotPermitted
+ * @no_dma: the backend cannot let the device reach client memory (a host
+ *          device without VFIO): DMA calls get kIOReturnUnsupported and a
+ *          claim leaves Bus Master Enable alone
+ * @no_irq: the backend cannot deliver the device's MSIs:
+ *          SetupInterrupts gets kIOReturnUnsupported
  */
 struct DextDevice {
     const DextDeviceOps *ops;
@@ -162,6 +167,8 @@ struct DextDevice {
     uint64_t dma_mask;
     DextBar bars[DEXT_NUM_BARS];
     bool writable;
+    bool no_dma;
+    bool no_irq;
 };
 
 /* Helpers for backends, in backends/backend.c. */
@@ -191,6 +198,28 @@ void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
 IOReturn dext_device_create(const char *spec, DextDevice **out);
 
 /**
+ * typedef DextDeviceSink - takes each device dext_device_create_each() makes
+ * @opaque: the caller's
+ * @dev: a new device, owned by the sink from now on
+ *
+ * Return: kIOReturnSuccess to go on; any other code stops the walk.
+ */
+typedef IOReturn DextDeviceSink(void *opaque, DextDevice *dev);
+
+/**
+ * dext_device_create_each() - create every device a spec names
+ * @spec: as dext_device_create(); besides, "host" without a bdf option or
+ *        with "bdf=all" names every PCI function of domain 0000 in sysfs
+ * @sink: receives each device in turn
+ * @opaque: passed to @sink
+ *
+ * Return: kIOReturnSuccess; dext_device_create()'s errors;
+ * kIOReturnNotFound when sysfs has no PCI bus; @sink's first error.
+ */
+IOReturn dext_device_create_each(const char *spec, DextDeviceSink *sink,
+                                 void *opaque);
+
+/**
  * dext_device_free() - destroy a device: calls ops->destroy, then free()s
  * @dev itself, so backends allocate DextDevice with malloc/calloc.
  * NULL is ignored.
@@ -199,5 +228,33 @@ void dext_device_free(DextDevice *dev);
 
 /* Backend constructors, each in its own file. */
 IOReturn dext_edu_create(const char *options, DextDevice **out);
+
+/**
+ * dext_host_create() - a real PCI function, through sysfs (host-sysfs.c)
+ * @options: "bdf=[0000:]BB:DD.F" (required), "writable=on|off" (default
+ *           off: the device is read-only), "sysfs=DIR" (default
+ *           /sys/bus/pci/devices)
+ * @out: receives the device
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a bad option or a
+ * domain other than 0000; kIOReturnNotFound if sysfs has no such
+ * function; kIOReturnNoDevice if it reads as all ones;
+ * kIOReturnNotPrivileged if its config file cannot be opened.
+ */
+IOReturn dext_host_create(const char *options, DextDevice **out);
+
+/**
+ * dext_host_create_each() - dext_host_create() for one or every function
+ * @options: as dext_host_create(); no bdf or "bdf=all" walks every
+ *           domain-0000 function in bus/device/function order, skipping
+ *           functions that read as all ones (writable=on is then refused:
+ *           writes must name their device)
+ * @sink: receives each device
+ * @opaque: passed to @sink
+ *
+ * Return: as dext_device_create_each().
+ */
+IOReturn dext_host_create_each(const char *options, DextDeviceSink *sink,
+                               void *opaque);
 
 #endif /* LIBDEXT_BACKEND_H */

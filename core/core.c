@@ -478,10 +478,14 @@ static IOReturn do_claim(DextSession *s)
         if (cd->dev->writable) {
             uint32_t cmd = 0;
 
-            /* Opening the IOPCIDevice turns on memory decode and mastering. */
+            /*
+             * Opening the IOPCIDevice turns on memory decode and mastering;
+             * mastering only where the device's DMA can be served at all.
+             */
             ret = config_rw_raw(cd->dev, false, PCI_COMMAND, 2, &cmd);
             if (ret == kIOReturnSuccess) {
-                cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+                cmd |= PCI_COMMAND_MEMORY |
+                       (cd->dev->no_dma ? 0 : PCI_COMMAND_MASTER);
                 ret = config_rw_raw(cd->dev, true, PCI_COMMAND, 2, &cmd);
             }
             if (ret != kIOReturnSuccess) {
@@ -737,6 +741,9 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         if (!dev->writable) {
             return kIOReturnNotPermitted;
         }
+        if (dev->no_dma) {
+            return kIOReturnUnsupported;
+        }
         ret = dma_buffer_allocate(s, in[0], in[1], out);
         if (ret == kIOReturnSuccess) {
             out[5] = dev->class_code & 0xffffff;
@@ -754,6 +761,9 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         }
         if (!dev->writable) {
             return kIOReturnNotPermitted;
+        }
+        if (dev->no_dma) {
+            return kIOReturnUnsupported;
         }
         ret = dma_register(s, in[0], in[1], in[2], out);
         if (ret == kIOReturnSuccess) {
@@ -840,6 +850,9 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         }
         if (!dev->writable) {
             return kIOReturnNotPermitted;
+        }
+        if (dev->no_irq) {
+            return kIOReturnUnsupported;
         }
         ret = irq_setup(s, &out[0]);
         if (ret == kIOReturnSuccess) {

@@ -38,6 +38,7 @@
 
 #include "libdext/version.h"
 #include "core/dext-core.h"
+#include "backends/pciemu.h"
 #include "protocol/dext-wire.h"
 
 #define DEXTD_MAX_CHANNELS  1024
@@ -1090,6 +1091,14 @@ static void usage(FILE *f)
             " edu,dma_mask=0xffffffff,\n"
             "                          edu,bdf=00:04.0 (repeatable;"
             " default: edu)\n"
+            "  -H, --host BDF|all      serve a real PCI function of this"
+            " machine, read-only\n"
+            "                          (repeatable; all = every function in"
+            " sysfs)\n"
+            "      --allow-writes BDF  let clients write to that host"
+            " function: config\n"
+            "                          writes, MMIO, BAR mapping, reset"
+            " (repeatable)\n"
             "  -l, --log-level LEVEL   error, warning, info (default) or"
             " debug\n"
             "  -h, --help              show this help\n"
@@ -1107,6 +1116,76 @@ static void raise_fd_limit(void)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* What serving the devices of one spec needs to know and count. */
+typedef struct ServeState {
+    Daemon *d;
+    const char *spec;
+    uint8_t (*allow)[3];        /* --allow-writes bus, device, function */
+    bool *allow_used;
+    int nallow;
+    bool sink_failed;
+    uint32_t served;
+} ServeState;
+
+/* dext_device_create_each()'s sink: serve one device. */
+static IOReturn serve_device(void *opaque, DextDevice *dev)
+{
+    ServeState *ss = opaque;
+    char name[sizeof(dev->name)];
+    uint64_t id;
+    IOReturn ret;
+    int i;
+
+    /* Only the operator, naming the device, lets writes reach hardware. */
+    for (i = 0; i < ss->nallow; i++) {
+        if (strcmp(dev->ops->name, "host") == 0 &&
+            ss->allow[i][0] == dev->bus && ss->allow[i][1] == dev->dev &&
+            ss->allow[i][2] == dev->fn) {
+            dev->writable = true;
+            ss->allow_used[i] = true;
+            dlog(ss->d, DEXT_LOG_WARNING, "%s: writes allowed: clients may "
+                 "change its config space and registers and reset it",
+                 dev->name);
+        }
+    }
+    memcpy(name, dev->name, sizeof(name));
+    ret = dext_core_add_device(ss->d->core, dev, &id);
+    if (ret == kIOReturnUnsupported) {
+        /* The dext refuses multimedia functions; so do we, quietly. */
+        dlog(ss->d, DEXT_LOG_WARNING, "device '%s' (%s) not served", ss->spec,
+             name);
+        return kIOReturnSuccess;
+    }
+    if (ret != kIOReturnSuccess) {
+        dlog(ss->d, DEXT_LOG_ERROR, "device '%s' (%s): cannot serve (0x%08x)",
+             ss->spec, name, (unsigned)ret);
+        ss->sink_failed = true;
+        return ret;
+    }
+    dlog(ss->d, DEXT_LOG_DEBUG, "device '%s' (%s) is service 0x%llx",
+         ss->spec, name, (unsigned long long)id);
+    ss->served++;
+    return kIOReturnSuccess;
+}
+
+/* Why a device spec could not be turned into devices, for the log. */
+static const char *create_error_reason(IOReturn ret)
+{
+    switch (ret) {
+    case kIOReturnNotFound:
+        return "no such device (unknown backend, or no such PCI function "
+               "in sysfs)";
+    case kIOReturnBadArgument:
+        return "malformed spec or option";
+    case kIOReturnNotPrivileged:
+        return "permission denied";
+    case kIOReturnNoDevice:
+        return "the function reads as all ones (gone or powered off)";
+    default:
+        return "cannot create";
     }
 }
 
@@ -1164,6 +1243,8 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "socket", required_argument, NULL, 's' },
         { "device", required_argument, NULL, 'd' },
+        { "host", required_argument, NULL, 'H' },
+        { "allow-writes", required_argument, NULL, 'W' },
         { "log-level", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -1177,17 +1258,23 @@ int main(int argc, char **argv)
     };
     const char **specs;
     int nspecs = 0;
+    char (*host_specs)[48];
+    int nhost = 0;
+    ServeState ss = { .d = &d };
     sigset_t mask;
-    uint32_t served = 0;
     int status = 1;
     int opt;
     int i;
 
     specs = calloc((size_t)argc + 1, sizeof(*specs));
-    if (specs == NULL) {
+    host_specs = calloc((size_t)argc + 1, sizeof(*host_specs));
+    ss.allow = calloc((size_t)argc + 1, sizeof(*ss.allow));
+    ss.allow_used = calloc((size_t)argc + 1, sizeof(*ss.allow_used));
+    if (specs == NULL || host_specs == NULL || ss.allow == NULL ||
+        ss.allow_used == NULL) {
         return 1;
     }
-    while ((opt = getopt_long(argc, argv, "s:d:l:hV", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "s:d:H:l:hV", opts, NULL)) != -1) {
         switch (opt) {
         case 's':
             d.path = optarg;
@@ -1195,33 +1282,61 @@ int main(int argc, char **argv)
         case 'd':
             specs[nspecs++] = optarg;
             break;
+        case 'H': {
+            uint8_t b, dv, f;
+
+            if (strcmp(optarg, "all") == 0) {
+                snprintf(host_specs[nhost], sizeof(host_specs[0]), "host");
+            } else if (pciemu_parse_bdf(optarg, &b, &dv, &f)) {
+                snprintf(host_specs[nhost], sizeof(host_specs[0]),
+                         "host,bdf=%02x:%02x.%x", b, dv, f);
+            } else {
+                fprintf(stderr, "dextd: --host '%s': expected BB:DD.F, "
+                        "0000:BB:DD.F or all (only domain 0000 is served)\n",
+                        optarg);
+                goto usage_error;
+            }
+            specs[nspecs++] = host_specs[nhost++];
+            break;
+        }
+        case 'W':
+            if (!pciemu_parse_bdf(optarg, &ss.allow[ss.nallow][0],
+                                  &ss.allow[ss.nallow][1],
+                                  &ss.allow[ss.nallow][2])) {
+                fprintf(stderr, "dextd: --allow-writes '%s': expected one "
+                        "device, BB:DD.F or 0000:BB:DD.F\n", optarg);
+                goto usage_error;
+            }
+            ss.nallow++;
+            break;
         case 'l':
             d.log_level = parse_level(optarg);
             if (d.log_level < 0) {
                 fprintf(stderr, "dextd: unknown log level '%s'\n", optarg);
-                free(specs);
-                return 2;
+                goto usage_error;
             }
             break;
         case 'h':
             usage(stdout);
-            free(specs);
-            return 0;
+            status = 0;
+            goto early_exit;
         case 'V':
             printf("dextd (libdext) %s\n", LIBDEXT_VERSION_STRING);
-            free(specs);
-            return 0;
+            status = 0;
+            goto early_exit;
         default:
             usage(stderr);
-            free(specs);
-            return 2;
+            goto usage_error;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "dextd: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
-        free(specs);
-        return 2;
+        goto usage_error;
+    }
+    if (nhost > 0 && geteuid() != 0) {
+        fprintf(stderr, "dextd: warning: not running as root: host devices "
+                "show only the first 64 bytes of config space\n");
     }
     if (nspecs == 0) {
         specs[nspecs++] = "edu";
@@ -1271,37 +1386,34 @@ int main(int argc, char **argv)
         goto out;
     }
     for (i = 0; i < nspecs; i++) {
-        DextDevice *dev = NULL;
-        uint64_t id;
         IOReturn ret;
 
-        ret = dext_device_create(specs[i], &dev);
+        /* One spec may name several devices (--host all). */
+        ss.spec = specs[i];
+        ret = dext_device_create_each(specs[i], serve_device, &ss);
         if (ret != kIOReturnSuccess) {
-            dlog(&d, DEXT_LOG_ERROR, "device '%s': cannot create (0x%08x)",
-                 specs[i], (unsigned)ret);
+            if (!ss.sink_failed) {
+                dlog(&d, DEXT_LOG_ERROR, "device '%s': %s (0x%08x)", specs[i],
+                     create_error_reason(ret), (unsigned)ret);
+            }
             goto out;
         }
-        ret = dext_core_add_device(d.core, dev, &id);
-        if (ret == kIOReturnUnsupported) {
-            /* The dext refuses multimedia functions; so do we, quietly. */
-            dlog(&d, DEXT_LOG_WARNING, "device '%s' not served", specs[i]);
-            continue;
-        }
-        if (ret != kIOReturnSuccess) {
-            dlog(&d, DEXT_LOG_ERROR, "device '%s': cannot serve (0x%08x)",
-                 specs[i], (unsigned)ret);
+    }
+    for (i = 0; i < ss.nallow; i++) {
+        if (!ss.allow_used[i]) {
+            dlog(&d, DEXT_LOG_ERROR, "--allow-writes %02x:%02x.%x: no host "
+                 "device at that address is served (add --host %02x:%02x.%x)",
+                 ss.allow[i][0], ss.allow[i][1], ss.allow[i][2],
+                 ss.allow[i][0], ss.allow[i][1], ss.allow[i][2]);
             goto out;
         }
-        dlog(&d, DEXT_LOG_DEBUG, "device '%s' is service 0x%llx", specs[i],
-             (unsigned long long)id);
-        served++;
     }
 
     if (listen_setup(&d) < 0) {
         goto out;
     }
     if (d.log_level >= DEXT_LOG_INFO) {
-        fprintf(stderr, "dextd: serving %u device(s) on %s\n", served,
+        fprintf(stderr, "dextd: serving %u device(s) on %s\n", ss.served,
                 d.path);
         fflush(stderr);
     }
@@ -1322,5 +1434,17 @@ out:
     }
     pthread_mutex_destroy(&d.lock);
     free(specs);
+    free(host_specs);
+    free(ss.allow);
+    free(ss.allow_used);
+    return status;
+
+usage_error:
+    status = 2;
+early_exit:
+    free(specs);
+    free(host_specs);
+    free(ss.allow);
+    free(ss.allow_used);
     return status;
 }

@@ -4,7 +4,8 @@
  * The in-process transport: a dext core inside the calling process.
  *
  * Target "inproc:SPEC[+SPEC...]" where each SPEC is a device spec for
- * dext_device_create() ("edu", "edu,dma_mask=0xffffffff,bdf=00:04.0").
+ * dext_device_create_each() ("edu", "edu,dma_mask=0xffffffff,bdf=00:04.0",
+ * "host,bdf=00:01.0", "host" for every PCI function in sysfs).
  * "inproc:" alone means "inproc:edu".  One core exists per distinct
  * target string and lives until the process exits, so device state
  * persists across connections as it would in a daemon.
@@ -37,6 +38,14 @@ typedef struct InprocConn {
 static pthread_mutex_t cores_lock = PTHREAD_MUTEX_INITIALIZER;
 static InprocCore *cores;
 
+static IOReturn core_add_one(void *opaque, DextDevice *dev)
+{
+    IOReturn ret = dext_core_add_device(opaque, dev, NULL);
+
+    /* A multimedia function is not served, as by dextd: not an error. */
+    return ret == kIOReturnUnsupported ? kIOReturnSuccess : ret;
+}
+
 static IOReturn core_build(const char *arg, DextCore **out)
 {
     char buf[INPROC_MAX_SPEC];
@@ -54,12 +63,8 @@ static IOReturn core_build(const char *arg, DextCore **out)
     }
     for (spec = strtok_r(buf, "+", &save); spec;
          spec = strtok_r(NULL, "+", &save)) {
-        DextDevice *dev;
-
-        ret = dext_device_create(spec, &dev);
-        if (ret == kIOReturnSuccess) {
-            ret = dext_core_add_device(core, dev, NULL);
-        }
+        /* One spec may name several devices ("host,bdf=all"). */
+        ret = dext_device_create_each(spec, core_add_one, core);
         if (ret != kIOReturnSuccess) {
             dext_core_free(core);
             return ret;

@@ -1,0 +1,61 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * dextctl reset: reset a device through the dext (function-level reset,
+ * else a hot reset; the dext restores the command register, BARs and
+ * MSI/MSI-X setup afterwards).
+ */
+
+#include "dextctl.h"
+
+int cmd_reset(Ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CTL_COMMON_LONGOPTS,
+        { NULL, 0, NULL, 0 },
+    };
+    io_connect_t c;
+    kern_return_t kr;
+    int opt, rc;
+
+    ctl_getopt_reset();
+    while ((opt = getopt_long(argc, argv, ":" CTL_COMMON_SHORTOPTS, opts,
+                              NULL)) != -1) {
+        rc = ctl_option(ctl, opt, optarg, argv);
+        if (rc != CTL_CONTINUE) {
+            return rc;
+        }
+    }
+    if (optind >= argc) {
+        return ctl_usage(ctl, "which device? Give its address, e.g. 00:03.0");
+    }
+    if (optind + 1 < argc) {
+        return ctl_usage(ctl, "unexpected argument '%s'", argv[optind + 1]);
+    }
+    rc = ctl_parse_bdf(ctl, argv[optind]);
+    if (rc != CTL_CONTINUE) {
+        return rc;
+    }
+    ctl_ready(ctl);
+
+    /* ResetDevice needs a claim. */
+    rc = ctl_connect(ctl, true, &c);
+    if (rc != CTL_CONTINUE) {
+        return rc;
+    }
+    kr = apple_dext_reset_device(c);
+    apple_dext_disconnect(c);
+    if (kr != kIOReturnSuccess) {
+        return ctl_fail(ctl, kr, CTL_WHAT_RESET, "resetting %s",
+                        ctl_bdf_str(&ctl->bdf));
+    }
+    if (ctl->json) {
+        ctl_json_begin(ctl);
+        json_kv_string(&ctl->jw, "bdf", ctl_bdf_str(&ctl->bdf));
+        json_kv_bool(&ctl->jw, "reset", true);
+        ctl_json_end(ctl);
+    } else {
+        printf("%s: reset\n", ctl_bdf_str(&ctl->bdf));
+    }
+    return CTL_EXIT_OK;
+}
