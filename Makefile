@@ -11,7 +11,7 @@ BUILD ?= build
 CHECK_BUILD ?= build-check
 MESON_OPTS ?=
 
-.PHONY: all deps demo check valgrind bench install clean
+.PHONY: all deps demo check valgrind bench plots install clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) $(MESON_OPTS)
@@ -34,8 +34,17 @@ valgrind: all
 	meson test -C $(BUILD) --suite inproc --suite unit --print-errorlogs \
 	    --wrapper 'valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=no -q'
 
+# Every benchmark, one after another; plot data lands in $(BENCH_DATA).
+BENCH_DATA ?= $(BUILD)/bench-data
 bench: all
-	meson test -C $(BUILD) --benchmark --verbose
+	mkdir -p $(BENCH_DATA)
+	BENCH_DATA_DIR=$(abspath $(BENCH_DATA)) \
+	    meson test -C $(BUILD) --benchmark --verbose
+
+# PNG plots for docs/performance.md from the last `make bench` (gnuplot).
+plots:
+	@command -v gnuplot >/dev/null || apt-get install -y gnuplot-nox
+	gnuplot -e "data='$(BENCH_DATA)'; out='docs'" bench/plots.gp
 
 install: all
 	meson install -C $(BUILD)

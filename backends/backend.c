@@ -25,6 +25,7 @@ typedef struct DextBackendEntry {
 static const DextBackendEntry backend_table[] = {
     { "edu", dext_edu_create },
     { "host", dext_host_create },
+    { "ivshmem", dext_ivshmem_create },
 };
 
 void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)

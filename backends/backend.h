@@ -257,4 +257,15 @@ IOReturn dext_host_create(const char *options, DextDevice **out);
 IOReturn dext_host_create_each(const char *options, DextDeviceSink *sink,
                                void *opaque);
 
+/**
+ * dext_ivshmem_create() - an emulated ivshmem device (backends/ivshmem.c)
+ * @options: "vectors=N" (1..256, default 256), "size=BYTES" (power of
+ *           two, 4K..1G, K/M/G suffixes, default 4M), "bdf=BB:DD.F"
+ *           (default 00:04.0)
+ * @out: receives the device
+ *
+ * Return: kIOReturnSuccess, kIOReturnBadArgument for a bad option.
+ */
+IOReturn dext_ivshmem_create(const char *options, DextDevice **out);
+
 #endif /* LIBDEXT_BACKEND_H */

@@ -486,7 +486,22 @@ static IOReturn irq_page(DextConnection *c, volatile uint64_t **out)
     mach_vm_address_t addr = 0;
     mach_vm_size_t size = 0;
     IOReturn ret = kIOReturnSuccess;
+    volatile uint64_t *page;
 
+    /*
+     * The drain's fast path: once mapped the page stays until the
+     * transport closes, so no lock is needed to find it, and a dext that
+     * cannot share it is asked once, not on every drain.
+     */
+    page = __atomic_load_n(&c->irq_page, __ATOMIC_ACQUIRE);
+    if (page != NULL) {
+        *out = page;
+        return kIOReturnSuccess;
+    }
+    if (atomic_load(&c->irq_page_unsupported)) {
+        *out = NULL;
+        return kIOReturnUnsupported;
+    }
     pthread_mutex_lock(&c->lock);
     if (c->irq_page == NULL) {
         ret = c->t->ops->map(c->t, kDextMemoryTypeInterruptPage, 0, &addr,
@@ -497,7 +512,11 @@ static IOReturn irq_page(DextConnection *c, volatile uint64_t **out)
             ret = kIOReturnIPCError;
         }
         if (ret == kIOReturnSuccess) {
-            c->irq_page = (volatile uint64_t *)(uintptr_t)addr;
+            __atomic_store_n(&c->irq_page,
+                             (volatile uint64_t *)(uintptr_t)addr,
+                             __ATOMIC_RELEASE);
+        } else if (ret == kIOReturnUnsupported) {
+            atomic_store(&c->irq_page_unsupported, true);
         }
     }
     *out = c->irq_page;

@@ -33,7 +33,9 @@ typedef struct DextConnection {
     atomic_int block_config;
 
     pthread_mutex_t lock;           /* irq_page */
-    volatile uint64_t *irq_page;
+    volatile uint64_t *irq_page;    /* set once; read without the lock */
+    /* The dext answered Unsupported to mapping the page: do not ask again. */
+    atomic_bool irq_page_unsupported;
 } DextConnection;
 
 /*

@@ -138,6 +138,9 @@ struct DextCore {
     uint64_t next_id;
     uint32_t sessions;
 
+    /* Answer like the real dext today: no selector >= 64, no type 7. */
+    bool contract_only;
+
     atomic_uint_fast64_t iommu_faults;
     atomic_uint_fast64_t irqs_raised;
     atomic_uint_fast64_t irqs_dropped;

@@ -69,6 +69,13 @@ static void core_device_free(CoreDevice *cd)
     free(cd);
 }
 
+void dext_core_set_contract_only(DextCore *core, bool on)
+{
+    if (core != NULL) {
+        core->contract_only = on;
+    }
+}
+
 void dext_core_free(DextCore *core)
 {
     uint32_t i;
@@ -924,6 +931,9 @@ IOReturn dext_session_call(DextSession *s, uint32_t selector,
         return kIOReturnBadArgument;
     }
     ret = check_args(selector, args, &room);
+    if (ret == kIOReturnSuccess && selector >= 64 && s->core->contract_only) {
+        ret = kIOReturnUnsupported;
+    }
     if (ret == kIOReturnSuccess && session_gone(s)) {
         ret = kIOReturnNoDevice;
     }
@@ -991,6 +1001,9 @@ IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
         return dma_buffer_map(s, out);
     }
     if (type == kDextMemoryTypeInterruptPage) {
+        if (s->core->contract_only) {
+            return kIOReturnUnsupported;
+        }
         return irq_map_page(s, out);
     }
     if (type < kDextMemoryTypeBAR0 || type >= kDextMemoryTypeBAR0 + DEXT_NUM_BARS) {

@@ -40,6 +40,10 @@
 #define PCI_MSIX_FLAGS_QSIZE   0x07ff
 #define PCI_MSIX_FLAGS_MASKALL 0x4000
 #define PCI_MSIX_FLAGS_ENABLE  0x8000
+#define PCI_MSIX_TABLE         4
+#define PCI_MSIX_TABLE_BIR     0x7
+#define PCI_MSIX_ENTRY_SIZE    16
+#define PCI_MSIX_ADDRESS       0xfee00000u  /* any MSI window address */
 
 static uint32_t cfg_read(DextDevice *dev, uint32_t off, uint32_t width)
 {
@@ -107,6 +111,36 @@ static IOReturn msi_enable(CoreDevice *cd)
     return cfg_write(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2, ctl);
 }
 
+/*
+ * Program and unmask the first @nvec MSI-X table entries, as the OS does
+ * when it allocates the vectors: entries come out of reset masked, and a
+ * device would otherwise hold every message in its PBA.  The message data
+ * is the vector number, which is what the device hands to raise_msi.
+ */
+static void msix_program_table(CoreDevice *cd, uint32_t nvec)
+{
+    DextDevice *dev = cd->dev;
+    uint32_t table = cfg_read(dev, cd->msix_cap + PCI_MSIX_TABLE, 4);
+    int bar = (int)(table & PCI_MSIX_TABLE_BIR);
+    uint64_t base = table & ~(uint64_t)PCI_MSIX_TABLE_BIR;
+    uint32_t v;
+
+    if (dev->ops->mmio_write == NULL || dev->bars[bar].size == 0) {
+        return;
+    }
+    for (v = 0; v < nvec; v++) {
+        uint64_t e = base + (uint64_t)v * PCI_MSIX_ENTRY_SIZE;
+
+        if (e + PCI_MSIX_ENTRY_SIZE > dev->bars[bar].size) {
+            break;
+        }
+        dev->ops->mmio_write(dev, bar, e + 0x0, 4, PCI_MSIX_ADDRESS);
+        dev->ops->mmio_write(dev, bar, e + 0x4, 4, 0);
+        dev->ops->mmio_write(dev, bar, e + 0x8, 4, v);
+        dev->ops->mmio_write(dev, bar, e + 0xc, 4, 0);
+    }
+}
+
 /* Turn message delivery on in the device; CoreDevice.lock held. */
 static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
 {
@@ -118,6 +152,7 @@ static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
         ctl = (ctl | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL;
         ret = cfg_write(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2, ctl);
         if (ret == kIOReturnSuccess) {
+            msix_program_table(cd, cd->nvectors);
             *nvec = cd->nvectors;
             return ret;
         }
@@ -183,6 +218,12 @@ void irq_restore_config(CoreDevice *cd, const uint8_t *saved)
         restore_bytes(cd, saved, cd->msi_cap + PCI_MSI_FLAGS, 2);
     }
     if (cd->msix_cap) {
+        uint32_t ctl = saved[cd->msix_cap + 2] | saved[cd->msix_cap + 3] << 8;
+
+        /* The table is device memory a reset cleared: program it again. */
+        if (ctl & PCI_MSIX_FLAGS_ENABLE) {
+            msix_program_table(cd, cd->nvectors);
+        }
         restore_bytes(cd, saved, cd->msix_cap + PCI_MSIX_FLAGS, 2);
     }
 }

@@ -1101,6 +1101,10 @@ static void usage(FILE *f)
             " (repeatable)\n"
             "  -l, --log-level LEVEL   error, warning, info (default) or"
             " debug\n"
+            "      --contract-only     answer as the real dext today:"
+            " Unsupported for\n"
+            "                          extension selectors (>= 64) and the"
+            " interrupt page\n"
             "  -h, --help              show this help\n"
             "  -V, --version           show the version\n");
 }
@@ -1246,6 +1250,7 @@ int main(int argc, char **argv)
         { "host", required_argument, NULL, 'H' },
         { "allow-writes", required_argument, NULL, 'W' },
         { "log-level", required_argument, NULL, 'l' },
+        { "contract-only", no_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -1262,6 +1267,7 @@ int main(int argc, char **argv)
     int nhost = 0;
     ServeState ss = { .d = &d };
     sigset_t mask;
+    bool contract_only = false;
     int status = 1;
     int opt;
     int i;
@@ -1315,6 +1321,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "dextd: unknown log level '%s'\n", optarg);
                 goto usage_error;
             }
+            break;
+        case 'C':
+            contract_only = true;
             break;
         case 'h':
             usage(stdout);
@@ -1385,6 +1394,7 @@ int main(int argc, char **argv)
         dlog(&d, DEXT_LOG_ERROR, "cannot create the dext core");
         goto out;
     }
+    dext_core_set_contract_only(d.core, contract_only);
     for (i = 0; i < nspecs; i++) {
         IOReturn ret;
 

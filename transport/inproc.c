@@ -22,6 +22,7 @@
 
 #define INPROC_DEFAULT "edu"
 #define INPROC_MAX_SPEC 512
+#define INPROC_CONTRACT_ONLY "contract-only"
 
 typedef struct InprocCore {
     struct InprocCore *next;
@@ -63,6 +64,11 @@ static IOReturn core_build(const char *arg, DextCore **out)
     }
     for (spec = strtok_r(buf, "+", &save); spec;
          spec = strtok_r(NULL, "+", &save)) {
+        /* Not a device: the core answers as the real dext does today. */
+        if (strcmp(spec, INPROC_CONTRACT_ONLY) == 0) {
+            dext_core_set_contract_only(core, true);
+            continue;
+        }
         /* One spec may name several devices ("host,bdf=all"). */
         ret = dext_device_create_each(spec, core_add_one, core);
         if (ret != kIOReturnSuccess) {

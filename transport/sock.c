@@ -164,14 +164,14 @@ static IOReturn channel_send(UnixChannel *ch, size_t len, int send_fd)
 }
 
 /*
- * Receive one message into @ch->rx.  Returns its length, 0 for EOF or a
- * reset peer, or -1 for any other failure; fds as dext_wire_recvmsg().
+ * Finish a receive that returned @n: a reset peer may still have queued
+ * a refusal behind the reset (see below).  @fds may be NULL when the
+ * caller takes none; any that arrive then are closed.
  */
-static ssize_t channel_recv(UnixChannel *ch, int flags, int *fds, int *nfds,
-                            bool *trunc)
+static ssize_t channel_recv_result(UnixChannel *ch, ssize_t n, int flags,
+                                   int *fds, int *nfds, bool *trunc)
 {
-    ssize_t n = dext_wire_recvmsg(ch->fd, ch->rx, sizeof(ch->rx), flags, fds,
-                                  UNIX_MAX_FDS, nfds, trunc);
+    int spare[UNIX_MAX_FDS];
 
     if (n < 0 && errno == ECONNRESET) {
         /*
@@ -181,14 +181,54 @@ static ssize_t channel_recv(UnixChannel *ch, int flags, int *fds, int *nfds,
          * reported as itself and not as a dead daemon.
          */
         n = dext_wire_recvmsg(ch->fd, ch->rx, sizeof(ch->rx),
-                              flags | MSG_DONTWAIT, fds, UNIX_MAX_FDS, nfds,
-                              trunc);
+                              flags | MSG_DONTWAIT, fds ? fds : spare,
+                              UNIX_MAX_FDS, nfds, trunc);
+        if (fds == NULL) {
+            close_fds(spare, *nfds);
+            *nfds = 0;
+        }
         return n > 0 ? n : 0;
     }
     if (n < 0) {
         return errno == ENOTCONN ? 0 : -1;
     }
     return n;
+}
+
+/*
+ * Receive one message into @ch->rx.  Returns its length, 0 for EOF or a
+ * reset peer, or -1 for any other failure; fds as dext_wire_recvmsg().
+ */
+static ssize_t channel_recv(UnixChannel *ch, int flags, int *fds, int *nfds,
+                            bool *trunc)
+{
+    ssize_t n = dext_wire_recvmsg(ch->fd, ch->rx, sizeof(ch->rx), flags, fds,
+                                  UNIX_MAX_FDS, nfds, trunc);
+
+    return channel_recv_result(ch, n, flags, fds, nfds, trunc);
+}
+
+/*
+ * channel_recv() for a reply that may not carry an fd (every CALL): a
+ * plain recv() skips the msghdr and control-message work of recvmsg(),
+ * a measurable part of a round trip.  An fd a faulty daemon attaches
+ * anyway is never installed in our table: without a control buffer the
+ * kernel drops it.  MSG_TRUNC makes recv() report the full length, so
+ * truncation is still seen.
+ */
+static ssize_t channel_recv_nofd(UnixChannel *ch, int *nfds, bool *trunc)
+{
+    ssize_t n;
+
+    do {
+        n = recv(ch->fd, ch->rx, sizeof(ch->rx), MSG_TRUNC);
+    } while (n < 0 && errno == EINTR);
+    *nfds = 0;
+    *trunc = n > (ssize_t)sizeof(ch->rx);
+    if (*trunc) {
+        n = sizeof(ch->rx);
+    }
+    return channel_recv_result(ch, n, 0, NULL, nfds, trunc);
 }
 
 /*
@@ -238,7 +278,8 @@ static IOReturn channel_roundtrip(UnixChannel *ch, size_t len, int send_fd,
         return ret;
     }
 
-    n = channel_recv(ch, 0, fds, &nfds, &trunc);
+    n = recv_fd != NULL ? channel_recv(ch, 0, fds, &nfds, &trunc)
+                        : channel_recv_nofd(ch, &nfds, &trunc);
     if (n == 0) {
         close_fds(fds, nfds);
         return kIOReturnNotResponding;

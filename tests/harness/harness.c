@@ -245,6 +245,11 @@ static void start_daemon(const char *devices)
     argv[argc++] = sock_path;
     for (spec = strtok_r(specs, "+", &save); spec && argc < 3 + 2 * MAX_DEVICES;
          spec = strtok_r(NULL, "+", &save)) {
+        /* The inproc target's "contract-only" pseudo-device is a flag here. */
+        if (strcmp(spec, "contract-only") == 0) {
+            argv[argc++] = (char *)"--contract-only";
+            continue;
+        }
         argv[argc++] = (char *)"--device";
         argv[argc++] = spec;
     }

@@ -1,0 +1,172 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Call round trip: ConfigRead of one dword through libdext over dextd's
+ * UNIX socket, against a bare request/reply of the same sizes between two
+ * processes over a SOCK_SEQPACKET socketpair (the physical limit of the
+ * transport: two context switches and two copies).  Also the in-process
+ * transport against a direct function call.
+ *
+ * Runs alternate between the library and the baseline so that drift
+ * (frequency scaling, other load) hits both alike: each figure is the
+ * median over runs of the mean per call, and the ratio the median of the
+ * ratios of adjacent runs, which other load on the machine disturbs
+ * least.
+ */
+
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "harness.h"
+#include "ivshmem.h"
+#include "protocol/dext-wire.h"
+#include "protocol/dext-selectors.h"
+
+#define RUNS        41
+#define ITERS       3000
+#define INPROC_ITERS 30000
+
+/* The sizes dextd's wire protocol uses for ConfigRead and its reply. */
+static void wire_sizes(int *req, int *rep)
+{
+    static uint8_t buf[DEXT_WIRE_MAX_MSG];
+    DextWireCall m = {
+        .selector = kDextSelectorConfigRead,
+        .scalar_in_cnt = 2,
+        .scalar_out_cap = 1,
+    };
+    DextWireCallReply r = { .scalar_out_cnt = 1 };
+
+    *req = dext_wire_encode_call(buf, sizeof(buf), DEXT_WIRE_VERSION_MAX, 1,
+                                 false, &m);
+    *rep = dext_wire_encode_call_reply(buf, sizeof(buf), DEXT_WIRE_VERSION_MAX,
+                                       1, false, &r);
+}
+
+static void echo_server(int fd, int rep_len)
+{
+    static uint8_t buf[DEXT_WIRE_MAX_MSG];
+
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+        if (n <= 0 || send(fd, buf, (size_t)rep_len, 0) != rep_len) {
+            _exit(0);
+        }
+    }
+}
+
+static double run_bare(int fd, int req_len, int rep_len)
+{
+    static uint8_t buf[DEXT_WIRE_MAX_MSG];
+    uint64_t t0 = bench_now_ns();
+    int i;
+
+    for (i = 0; i < ITERS; i++) {
+        if (send(fd, buf, (size_t)req_len, 0) != req_len ||
+            recv(fd, buf, sizeof(buf), 0) != rep_len) {
+            abort();
+        }
+    }
+    return (double)(bench_now_ns() - t0) / ITERS;
+}
+
+static double run_lib(io_connect_t c, int iters)
+{
+    uint64_t v = 0;
+    uint64_t t0 = bench_now_ns();
+    int i;
+
+    for (i = 0; i < iters; i++) {
+        if (apple_dext_config_read(c, 0, 4, &v) != kIOReturnSuccess) {
+            abort();
+        }
+    }
+    return (double)(bench_now_ns() - t0) / iters;
+}
+
+/* The baseline of the in-process path: an opaque call doing the read. */
+static uint32_t config_words[1024] = { 0x11101af4u };
+
+__attribute__((noinline)) static int direct_read(uint32_t off, uint64_t *out)
+{
+    __asm__ volatile("" ::: "memory");
+    *out = config_words[off / 4];
+    return 0;
+}
+
+static double run_direct(int (*volatile fn)(uint32_t, uint64_t *))
+{
+    uint64_t v = 0;
+    uint64_t t0 = bench_now_ns();
+    int i;
+
+    for (i = 0; i < INPROC_ITERS; i++) {
+        fn(0, &v);
+    }
+    return (double)(bench_now_ns() - t0) / INPROC_ITERS;
+}
+
+int main(int argc, char **argv)
+{
+    double lib[RUNS], bare[RUNS], inproc[RUNS], direct[RUNS];
+    double rl[RUNS], ri[RUNS];
+    io_connect_t c, ci = IO_OBJECT_NULL;
+    int req_len, rep_len, sv[2], r, status;
+    pid_t child;
+    double ml, mb, mi, md;
+
+    harness_init(argc, argv, "ivshmem");
+    wire_sizes(&req_len, &rep_len);
+    printf("# request %d bytes, reply %d bytes\n", req_len, rep_len);
+    c = harness_connect(IVSHMEM_BUS, IVSHMEM_DEV, IVSHMEM_FN);
+    if (c == IO_OBJECT_NULL ||
+        apple_dext_connect_target("inproc:ivshmem", IVSHMEM_BUS, IVSHMEM_DEV,
+                                  IVSHMEM_FN, &ci) != kIOReturnSuccess) {
+        return harness_finish();
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        return 1;
+    }
+    child = fork();
+    if (child == 0) {
+        /* Its own name, so profiles tell it from the client. */
+        prctl(PR_SET_NAME, "bench-echo");
+        close(sv[0]);
+        echo_server(sv[1], rep_len);
+    }
+    close(sv[1]);
+
+    /* Warm up both paths (pool channel, page tables, caches). */
+    run_lib(c, 2000);
+    run_bare(sv[0], req_len, rep_len);
+    for (r = 0; r < RUNS; r++) {
+        lib[r] = run_lib(c, ITERS);
+        bare[r] = run_bare(sv[0], req_len, rep_len);
+        inproc[r] = run_lib(ci, INPROC_ITERS);
+        direct[r] = run_direct(direct_read);
+        rl[r] = lib[r] / bare[r];
+        ri[r] = inproc[r] / direct[r];
+    }
+    close(sv[0]);
+    waitpid(child, &status, 0);
+
+    ml = bench_median(lib, RUNS);
+    mb = bench_median(bare, RUNS);
+    mi = bench_median(inproc, RUNS);
+    md = bench_median(direct, RUNS);
+    bench_report("roundtrip_unix_ns", ml, "ns", mb, bench_median(rl, RUNS),
+                 BENCH_AT_MOST, 1.05);
+    bench_report("roundtrip_inproc_ns", mi, "ns", md, bench_median(ri, RUNS),
+                 BENCH_INFO, 0);
+    apple_dext_disconnect(ci);
+    apple_dext_disconnect(c);
+    return harness_finish();
+}

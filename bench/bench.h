@@ -1,0 +1,78 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * A tiny timing kit shared by the benchmarks: a monotonic clock, medians
+ * and percentiles, and the one-line summaries scripts read:
+ *
+ *   bench: NAME value=V unit=U baseline=B ratio=R target<=T PASS|MISS
+ */
+
+#ifndef LIBDEXT_BENCH_H
+#define LIBDEXT_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The comparison a target makes with the ratio. */
+typedef enum BenchTarget {
+    BENCH_INFO,         /* no target: report only */
+    BENCH_AT_MOST,      /* ratio <= target */
+    BENCH_AT_LEAST,     /* ratio >= target */
+} BenchTarget;
+
+/**
+ * bench_now_ns() - CLOCK_MONOTONIC in nanoseconds
+ *
+ * The clock every figure uses, so device timestamps taken in dextd and
+ * handler timestamps taken in the client compare directly.
+ */
+uint64_t bench_now_ns(void);
+
+/**
+ * bench_median() - median of @n doubles (sorts @v in place)
+ * @v: the values
+ * @n: how many, at least 1
+ */
+double bench_median(double *v, size_t n);
+
+/**
+ * bench_percentile() - the @p-th percentile of @n samples (sorts @v)
+ * @v: the samples
+ * @n: how many, at least 1
+ * @p: 0..100
+ */
+uint64_t bench_percentile(uint64_t *v, size_t n, double p);
+
+/**
+ * bench_report() - print one summary line
+ * @name: figure name, e.g. "roundtrip_unix_ns"
+ * @value: the measured figure
+ * @unit: its unit ("ns", "MB/s", ...)
+ * @baseline: the baseline measured in the same run
+ * @ratio: how the two compare (defined per figure)
+ * @kind: what @target means
+ * @target: the target for @ratio
+ *
+ * Return: true unless a target was missed.
+ */
+bool bench_report(const char *name, double value, const char *unit,
+                  double baseline, double ratio, BenchTarget kind,
+                  double target);
+
+/**
+ * bench_data() - open $BENCH_DATA_DIR/@name for writing plot data
+ * @name: file name
+ *
+ * Return: the stream, or NULL when BENCH_DATA_DIR is not set.
+ */
+FILE *bench_data(const char *name);
+
+/**
+ * bench_pin() - keep the calling thread on one CPU when there are several
+ * @cpu: CPU number (taken modulo the CPUs available)
+ */
+void bench_pin(int cpu);
+
+#endif /* LIBDEXT_BENCH_H */
