@@ -79,7 +79,12 @@ IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
     IOReturn ret;
     uint32_t i;
 
-    if (size == 0 || va == 0 || va + size < va) {
+    /*
+     * The iova range is a key in a range tree of [start, start + len):
+     * one that wraps past 2^64 would break the tree's ordering and make
+     * lookups miss or hit the wrong region.
+     */
+    if (size == 0 || va == 0 || va + size < va || iova + size < iova) {
         return kIOReturnBadArgument;
     }
     nchunks = (size + DEXT_DMA_CHUNK_MAX - 1) / DEXT_DMA_CHUNK_MAX;
