@@ -4,14 +4,23 @@
 #                the demo client against it, stop dextd
 #   make check   build with AddressSanitizer + UBSan and run every test
 #   make         build only (build/)
+#   make valgrind  memcheck: inproc and unit tests, then dextd itself
+#   make tsan    the load suite under ThreadSanitizer (build-tsan/)
+#   make fuzz    libFuzzer targets, FUZZ_TIME seconds each (build-fuzz/)
+#                (see docs/reliability.md)
 #
 # Both install the build tools first if they are missing (Debian, root).
 
 BUILD ?= build
 CHECK_BUILD ?= build-check
+TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME ?= 30
+VALGRIND = valgrind --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite --track-fds=no -q
 MESON_OPTS ?=
 
-.PHONY: all deps demo check valgrind bench plots install clean
+.PHONY: all deps demo check valgrind tsan fuzz bench plots install clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) $(MESON_OPTS)
@@ -32,7 +41,26 @@ check: deps
 
 valgrind: all
 	meson test -C $(BUILD) --suite inproc --suite unit --print-errorlogs \
-	    --wrapper 'valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=no -q'
+	    --wrapper '$(VALGRIND)'
+	DEXTD_WRAPPER='$(VALGRIND)' meson test -C $(BUILD) --suite unix \
+	    --print-errorlogs
+
+# The load suite (many clients and threads) under ThreadSanitizer.
+tsan: deps
+	@test -f $(TSAN_BUILD)/build.ninja || \
+	    meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false \
+	        $(MESON_OPTS)
+	ninja -C $(TSAN_BUILD)
+	TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1' \
+	    meson test -C $(TSAN_BUILD) --suite load --print-errorlogs
+
+# libFuzzer targets (clang), FUZZ_TIME seconds each; see docs/reliability.md.
+fuzz: deps
+	@test -f $(FUZZ_BUILD)/build.ninja || \
+	    CC=clang meson setup $(FUZZ_BUILD) -Db_sanitize=address,undefined \
+	        -Db_lundef=false $(MESON_OPTS)
+	ninja -C $(FUZZ_BUILD) fuzzers
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
 
 # Every benchmark, one after another; plot data lands in $(BENCH_DATA).
 BENCH_DATA ?= $(BUILD)/bench-data
@@ -50,4 +78,4 @@ install: all
 	meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(CHECK_BUILD)
+	rm -rf $(BUILD) $(CHECK_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -538,6 +538,7 @@ static bool edu_parse_u64(const char *str, uint64_t *out)
 typedef struct EduOptions {
     uint64_t dma_mask;
     uint8_t bus, dev, fn;
+    bool bar64;             /* BAR0 as a 64-bit BAR (BAR1 its upper half) */
 } EduOptions;
 
 /* "key=value[,key=value...]"; empty items are skipped. */
@@ -571,6 +572,13 @@ static IOReturn edu_parse_options(const char *options, EduOptions *o)
                 break;
             }
             o->dma_mask = m;
+        } else if (strcmp(item, "bar64") == 0) {
+            /* Lets tests reach the "upper half of a 64-bit BAR" cases. */
+            if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+                ret = kIOReturnBadArgument;
+                break;
+            }
+            o->bar64 = value[0] == '1';
         } else if (strcmp(item, "bdf") == 0) {
             if (!pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
                 ret = kIOReturnBadArgument;
@@ -585,7 +593,7 @@ static IOReturn edu_parse_options(const char *options, EduOptions *o)
     return ret;
 }
 
-static IOReturn edu_init_config(PCIEmu *pci)
+static IOReturn edu_init_config(PCIEmu *pci, bool bar64)
 {
     static const PCIEmuIdent ident = {
         .vendor_id = EDU_VENDOR_ID,
@@ -600,7 +608,8 @@ static IOReturn edu_init_config(PCIEmu *pci)
 
     ret = pciemu_init(pci, DEXT_CONFIG_SIZE, &ident);
     if (ret == kIOReturnSuccess) {
-        ret = pciemu_add_bar(pci, 0, EDU_MMIO_SIZE, 0);
+        ret = pciemu_add_bar(pci, 0, EDU_MMIO_SIZE,
+                             bar64 ? DEXT_BAR_TYPE_MEM64 : 0);
     }
     if (ret == kIOReturnSuccess) {
         ret = pciemu_add_msi(pci, 1, true, false, NULL);
@@ -636,7 +645,7 @@ IOReturn dext_edu_create(const char *options, DextDevice **out)
         free(s);
         return kIOReturnNoMemory;
     }
-    ret = edu_init_config(&s->pci);
+    ret = edu_init_config(&s->pci, o.bar64);
     if (ret != kIOReturnSuccess) {
         free(dev);
         free(s);

@@ -18,14 +18,65 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "edu.h"
 
-#define ROUNDS      4
+/* Enough rounds that a per-client leak in dextd shows in /proc. */
+#define ROUNDS      100
+#define WARMUP      4
+/*
+ * Growth of dextd's RSS allowed.  A plain build stays flat to the page;
+ * under a sanitizer the allocator's quarantine and caches grow with the
+ * number of calls, whatever is freed.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RSS_SLACK_KB (64 * 1024)
+#else
+#define RSS_SLACK_KB (4 * 1024)
+#endif
 #define REGIONS     5
 #define REGION_SIZE 16384
+
+static long daemon_rss_kb(void)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status",
+             (int)harness_server_pid());
+    f = fopen(path, "r");
+    while (f != NULL && fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) {
+            break;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return kb;
+}
+
+static int daemon_fds(void)
+{
+    char path[64];
+    struct dirent *e;
+    int n = 0;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)harness_server_pid());
+    d = opendir(path);
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        n += e->d_name[0] != '.';
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return d != NULL ? n : -1;
+}
 
 /* The child's notification handler: nothing raises its interrupts. */
 static void idle_handler(void *opaque)
@@ -206,6 +257,8 @@ int main(int argc, char **argv)
     io_connect_t parent;
     uint8_t *mem;
     uint64_t bus = 0;
+    long rss0 = -1, rss1;
+    int fds0 = -1, fds1;
     int round;
 
     harness_init(argc, argv, NULL);
@@ -238,6 +291,31 @@ int main(int argc, char **argv)
 
     for (round = 0; round < ROUNDS && harness_failures() == 0; round++) {
         one_round(parent, &base, round);
+        if (round + 1 == WARMUP) {
+            rss0 = daemon_rss_kb();
+            fds0 = daemon_fds();
+        }
+    }
+    /*
+     * dextd closes a dead client's channel asynchronously, and so the
+     * status queries' own connections: allow it time to settle back.
+     */
+    {
+        HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+        unsigned r = 0;
+
+        while ((fds1 = daemon_fds()) > fds0 && !harness_expired(&d)) {
+            harness_backoff(&r);
+        }
+    }
+    rss1 = daemon_rss_kb();
+    printf("# dextd after %d and %d killed clients: VmRSS %ld -> %ld kB, "
+           "fds %d -> %d\n", WARMUP, round, rss0, rss1, fds0, fds1);
+    CHECK_MSG(fds1 <= fds0, "dextd fds grew from %d to %d", fds0, fds1);
+    /* Under a wrapper (valgrind) the RSS is the tool's, not dextd's. */
+    if (getenv("DEXTD_WRAPPER") == NULL) {
+        CHECK_MSG(rss1 - rss0 < RSS_SLACK_KB, "dextd RSS grew by %ld kB",
+                  rss1 - rss0);
     }
 
     harness_section("the parent's own state survived");

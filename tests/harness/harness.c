@@ -208,10 +208,17 @@ static bool wait_child(pid_t pid, int *status)
     }
 }
 
+#define MAX_WRAPPER_WORDS 16
+
+/* For harness_restart_daemon(): the devices of the first start. */
+static char daemon_devices[1024];
+
 static void start_daemon(const char *devices)
 {
     const char *dextd = getenv("DEXTD");
-    char *argv[4 + 2 * MAX_DEVICES + 1];
+    const char *wrapper = getenv("DEXTD_WRAPPER");
+    static char wrapper_words[1024];
+    char *argv[MAX_WRAPPER_WORDS + 4 + 2 * MAX_DEVICES + 1];
     char specs[1024];
     char *spec, *save = NULL;
     HarnessDeadline d;
@@ -238,12 +245,28 @@ static void start_daemon(const char *devices)
         exit(1);
     }
 
+    /*
+     * $DEXTD_WRAPPER (e.g. "valgrind --error-exitcode=99 ...") runs the
+     * daemon under a tool: its words go first, split at spaces.
+     */
+    if (wrapper != NULL && wrapper[0] != '\0') {
+        char *w, *wsave = NULL;
+
+        snprintf(wrapper_words, sizeof(wrapper_words), "%s", wrapper);
+        for (w = strtok_r(wrapper_words, " ", &wsave);
+             w != NULL && argc < MAX_WRAPPER_WORDS;
+             w = strtok_r(NULL, " ", &wsave)) {
+            argv[argc++] = w;
+        }
+    }
     /* One --device per spec: the same devices the inproc target serves. */
+    snprintf(daemon_devices, sizeof(daemon_devices), "%s", devices);
     snprintf(specs, sizeof(specs), "%s", devices);
     argv[argc++] = (char *)dextd;
     argv[argc++] = (char *)"--socket";
     argv[argc++] = sock_path;
-    for (spec = strtok_r(specs, "+", &save); spec && argc < 3 + 2 * MAX_DEVICES;
+    for (spec = strtok_r(specs, "+", &save);
+         spec && argc < MAX_WRAPPER_WORDS + 3 + 2 * MAX_DEVICES;
          spec = strtok_r(NULL, "+", &save)) {
         /* The inproc target's "contract-only" pseudo-device is a flag here. */
         if (strcmp(spec, "contract-only") == 0) {
@@ -269,8 +292,8 @@ static void start_daemon(const char *devices)
         if (getppid() != owner_pid) {
             _exit(127);
         }
-        execv(dextd, argv);
-        fprintf(stderr, "harness: exec %s: %s\n", dextd, strerror(errno));
+        execvp(argv[0], argv);
+        fprintf(stderr, "harness: exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
 
@@ -464,6 +487,31 @@ pid_t harness_server_pid(void)
 void harness_stop_daemon(void)
 {
     stop_daemon(true);
+}
+
+void harness_kill_daemon(void)
+{
+    pid_t pid = daemon_pid;
+
+    if (pid <= 0 || getpid() != owner_pid) {
+        return;
+    }
+    daemon_pid = -1;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    /* A killed daemon cannot remove its socket: that is the point. */
+    unlink(sock_path);
+    rmdir(sock_dir);
+}
+
+void harness_restart_daemon(void)
+{
+    if (!use_unix || daemon_pid > 0 || getpid() != owner_pid) {
+        return;
+    }
+    start_daemon(daemon_devices);
+    snprintf(target, sizeof(target), "unix:%s", sock_path);
+    setenv("DEXT_TARGET", target, 1);
 }
 
 int harness_finish(void)

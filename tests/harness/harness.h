@@ -70,6 +70,22 @@ pid_t harness_server_pid(void);
 void harness_stop_daemon(void);
 
 /**
+ * harness_kill_daemon() - SIGKILL dextd now and remove its socket
+ *
+ * For tests of a daemon that dies without cleaning up.  Does nothing for
+ * the inproc transport or if the daemon was stopped already.
+ */
+void harness_kill_daemon(void);
+
+/**
+ * harness_restart_daemon() - start a new dextd with the same devices
+ *
+ * After harness_stop_daemon() or harness_kill_daemon().  The new daemon
+ * listens on a new socket: harness_target() and $DEXT_TARGET change.
+ */
+void harness_restart_daemon(void);
+
+/**
  * harness_finish() - stop the daemon, print the summary
  *
  * Return: the process exit status: 0 if every check passed (and at
