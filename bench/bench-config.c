@@ -73,6 +73,8 @@ int main(int argc, char **argv)
 {
     io_connect_t c, ci = IO_OBJECT_NULL;
 
+    /* One placement for dextd and every baseline peer: see bench.h. */
+    bench_pin(0);
     harness_init(argc, argv, "ivshmem");
     c = harness_connect(IVSHMEM_BUS, IVSHMEM_DEV, IVSHMEM_FN);
     if (c == IO_OBJECT_NULL ||

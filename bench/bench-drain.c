@@ -41,6 +41,8 @@ int main(int argc, char **argv)
     uint32_t n;
     int r;
 
+    /* One placement for dextd and every baseline peer: see bench.h. */
+    bench_pin(0);
     harness_init(argc, argv, "ivshmem");
     c = harness_connect(IVSHMEM_BUS, IVSHMEM_DEV, IVSHMEM_FN);
     if (c == IO_OBJECT_NULL || apple_dext_claim(c) != kIOReturnSuccess ||

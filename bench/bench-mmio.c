@@ -58,6 +58,8 @@ int main(int argc, char **argv)
     double r1, r2, b1, b2;
     int r;
 
+    /* One placement for dextd and every baseline peer: see bench.h. */
+    bench_pin(0);
     harness_init(argc, argv, "ivshmem");
     c = harness_connect(IVSHMEM_BUS, IVSHMEM_DEV, IVSHMEM_FN);
     if (c == IO_OBJECT_NULL ||

@@ -6,6 +6,8 @@
 
 #define _GNU_SOURCE
 #include <sched.h>
+#include <stdio.h>
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,4 +95,31 @@ void bench_pin(int cpu)
     CPU_ZERO(&set);
     CPU_SET(cpu % n, &set);
     sched_setaffinity(0, sizeof(set), &set);
+}
+
+bool bench_pin_process(pid_t pid, int cpu)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    char path[64];
+    struct dirent *e;
+    cpu_set_t set;
+    DIR *dir;
+
+    if (n < 2) {
+        return false;
+    }
+    CPU_ZERO(&set);
+    CPU_SET(cpu % n, &set);
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    dir = opendir(path);
+    if (dir == NULL) {
+        return sched_setaffinity(pid, sizeof(set), &set) == 0;
+    }
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] != '.') {
+            sched_setaffinity((pid_t)atoi(e->d_name), sizeof(set), &set);
+        }
+    }
+    closedir(dir);
+    return true;
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 
 /* The comparison a target makes with the ratio. */
@@ -72,7 +73,25 @@ FILE *bench_data(const char *name);
 /**
  * bench_pin() - keep the calling thread on one CPU when there are several
  * @cpu: CPU number (taken modulo the CPUs available)
+ *
+ * Every benchmark calls bench_pin(0) before it starts dextd or forks a
+ * baseline peer, which then inherit the same CPU: a figure and its
+ * baseline must share one placement (see bench_pin_process()).
  */
 void bench_pin(int cpu);
+
+/**
+ * bench_pin_process() - pin every thread of process @pid to @cpu
+ * @pid: a process (dextd, a forked baseline peer)
+ * @cpu: CPU number, taken modulo the number online
+ *
+ * Threads created later inherit the mask of the thread creating them.
+ * Cross-process figures depend on placement -- on a VM, waking a halted
+ * vCPU costs tens of microseconds -- so a benchmark and its baseline must
+ * run with the same placement.
+ *
+ * Return: false if there is one CPU only (nothing to choose).
+ */
+bool bench_pin_process(pid_t pid, int cpu);
 
 #endif /* LIBDEXT_BENCH_H */
