@@ -114,10 +114,10 @@ static bool edu_raise_locked(EduState *s, uint32_t bits)
     if (s->irq_status == 0) {
         return false;
     }
-    if (pciemu_msi_enabled(&s->pci)) {
+    if (dext_pciemu_msi_enabled(&s->pci)) {
         return true;
     }
-    pciemu_set_intx(&s->pci, true);
+    dext_pciemu_set_intx(&s->pci, true);
     return false;
 }
 
@@ -279,7 +279,7 @@ static IOReturn edu_config_read(DextDevice *dev, uint32_t off, uint32_t width,
     IOReturn ret;
 
     pthread_mutex_lock(&s->lock);
-    ret = pciemu_config_read(&s->pci, off, width, val);
+    ret = dext_pciemu_config_read(&s->pci, off, width, val);
     pthread_mutex_unlock(&s->lock);
     return ret;
 }
@@ -291,7 +291,7 @@ static IOReturn edu_config_write(DextDevice *dev, uint32_t off,
     IOReturn ret;
 
     pthread_mutex_lock(&s->lock);
-    ret = pciemu_config_write(&s->pci, off, width, val);
+    ret = dext_pciemu_config_write(&s->pci, off, width, val);
     pthread_mutex_unlock(&s->lock);
     return ret;
 }
@@ -415,7 +415,7 @@ static IOReturn edu_mmio_write(DextDevice *dev, int bar, uint64_t off,
     case EDU_REG_IRQ_ACK:
         s->irq_status &= ~(uint32_t)val;
         if (s->irq_status == 0) {
-            pciemu_set_intx(&s->pci, false);
+            dext_pciemu_set_intx(&s->pci, false);
         }
         break;
     case EDU_REG_DMA_SRC:
@@ -468,7 +468,7 @@ static void edu_reset_locked(EduState *s)
     s->dma_count = 0;
     s->dma_cmd = 0;
     memset(s->dma_buf, 0, sizeof(s->dma_buf));
-    pciemu_reset(&s->pci);
+    dext_pciemu_reset(&s->pci);
 }
 
 static IOReturn edu_reset_function(DextDevice *dev)
@@ -580,7 +580,7 @@ static IOReturn edu_parse_options(const char *options, EduOptions *o)
             }
             o->bar64 = value[0] == '1';
         } else if (strcmp(item, "bdf") == 0) {
-            if (!pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
+            if (!dext_pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
                 ret = kIOReturnBadArgument;
                 break;
             }
@@ -606,13 +606,13 @@ static IOReturn edu_init_config(PCIEmu *pci, bool bar64)
     };
     IOReturn ret;
 
-    ret = pciemu_init(pci, DEXT_CONFIG_SIZE, &ident);
+    ret = dext_pciemu_init(pci, DEXT_CONFIG_SIZE, &ident);
     if (ret == kIOReturnSuccess) {
-        ret = pciemu_add_bar(pci, 0, EDU_MMIO_SIZE,
-                             bar64 ? DEXT_BAR_TYPE_MEM64 : 0);
+        ret = dext_pciemu_add_bar(pci, 0, EDU_MMIO_SIZE,
+                                  bar64 ? DEXT_BAR_TYPE_MEM64 : 0);
     }
     if (ret == kIOReturnSuccess) {
-        ret = pciemu_add_msi(pci, 1, true, false, NULL);
+        ret = dext_pciemu_add_msi(pci, 1, true, false, NULL);
     }
     return ret;
 }
@@ -661,7 +661,7 @@ IOReturn dext_edu_create(const char *options, DextDevice **out)
     dev->fn = o.fn;
     dev->dma_mask = o.dma_mask;
     dev->writable = true;
-    pciemu_describe(&s->pci, dev);
+    dext_pciemu_describe(&s->pci, dev);
     dev->bars[0].mappable = false;
 
     pthread_mutex_init(&s->lock, NULL);

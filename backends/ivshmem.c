@@ -142,7 +142,7 @@ static uint64_t width_ones(uint32_t width)
 
 static bool vector_masked_locked(const IvshmemState *s, unsigned v)
 {
-    return pciemu_msix_function_masked(&s->pci) ||
+    return dext_pciemu_msix_function_masked(&s->pci) ||
            (s->table[v].ctrl & MSIX_CTRL_MASKED) != 0;
 }
 
@@ -154,7 +154,7 @@ static bool vector_masked_locked(const IvshmemState *s, unsigned v)
  */
 static void fire_locked(IvshmemState *s, unsigned v, IvshmemFire *f)
 {
-    if (v >= s->nvectors || !pciemu_msix_enabled(&s->pci)) {
+    if (v >= s->nvectors || !dext_pciemu_msix_enabled(&s->pci)) {
         return;
     }
     if (vector_masked_locked(s, v)) {
@@ -170,8 +170,8 @@ static void release_pending_locked(IvshmemState *s, IvshmemFire *f)
 {
     unsigned v;
 
-    if (!pciemu_msix_enabled(&s->pci) ||
-        pciemu_msix_function_masked(&s->pci)) {
+    if (!dext_pciemu_msix_enabled(&s->pci) ||
+        dext_pciemu_msix_function_masked(&s->pci)) {
         return;
     }
     for (v = 0; v < s->nvectors; v++) {
@@ -215,7 +215,7 @@ static IOReturn ivshmem_config_read(DextDevice *dev, uint32_t off,
     IOReturn ret;
 
     pthread_mutex_lock(&s->lock);
-    ret = pciemu_config_read(&s->pci, off, width, val);
+    ret = dext_pciemu_config_read(&s->pci, off, width, val);
     pthread_mutex_unlock(&s->lock);
     return ret;
 }
@@ -228,7 +228,7 @@ static IOReturn ivshmem_config_write(DextDevice *dev, uint32_t off,
     IOReturn ret;
 
     pthread_mutex_lock(&s->lock);
-    ret = pciemu_config_write(&s->pci, off, width, val);
+    ret = dext_pciemu_config_write(&s->pci, off, width, val);
     /* Enabling MSI-X or clearing the function mask releases the PBA. */
     release_pending_locked(s, &f);
     pthread_mutex_unlock(&s->lock);
@@ -579,7 +579,7 @@ static void reset_locked(IvshmemState *s)
     for (v = 0; v < s->nvectors; v++) {
         s->table[v].ctrl = MSIX_CTRL_MASKED;
     }
-    pciemu_reset(&s->pci);
+    dext_pciemu_reset(&s->pci);
 }
 
 static IOReturn ivshmem_reset_function(DextDevice *dev)
@@ -699,7 +699,7 @@ static IOReturn parse_options(const char *options, IvshmemOptions *o)
             }
             o->size = n;
         } else if (strcmp(item, "bdf") == 0) {
-            if (!pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
+            if (!dext_pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
                 ret = kIOReturnBadArgument;
                 break;
             }
@@ -725,20 +725,20 @@ static IOReturn init_config(PCIEmu *pci, const IvshmemOptions *o)
     };
     IOReturn ret;
 
-    ret = pciemu_init(pci, DEXT_CONFIG_SIZE_EXT, &ident);
+    ret = dext_pciemu_init(pci, DEXT_CONFIG_SIZE_EXT, &ident);
     if (ret == kIOReturnSuccess) {
-        ret = pciemu_add_bar(pci, IVSHMEM_REG_BAR, IVSHMEM_REG_SIZE, 0);
+        ret = dext_pciemu_add_bar(pci, IVSHMEM_REG_BAR, IVSHMEM_REG_SIZE, 0);
     }
     if (ret == kIOReturnSuccess) {
-        ret = pciemu_add_bar(pci, IVSHMEM_MSIX_BAR, IVSHMEM_MSIX_SIZE, 0);
+        ret = dext_pciemu_add_bar(pci, IVSHMEM_MSIX_BAR, IVSHMEM_MSIX_SIZE, 0);
     }
     if (ret == kIOReturnSuccess) {
-        ret = pciemu_add_bar(pci, IVSHMEM_SHM_BAR, o->size,
-                             DEXT_BAR_TYPE_MEM64 | DEXT_BAR_TYPE_PREFETCH);
+        ret = dext_pciemu_add_bar(pci, IVSHMEM_SHM_BAR, o->size,
+                                  DEXT_BAR_TYPE_MEM64 | DEXT_BAR_TYPE_PREFETCH);
     }
     if (ret == kIOReturnSuccess) {
-        ret = pciemu_add_msix(pci, o->vectors, IVSHMEM_MSIX_BAR, 0,
-                              IVSHMEM_MSIX_BAR, IVSHMEM_PBA_OFFSET, NULL);
+        ret = dext_pciemu_add_msix(pci, o->vectors, IVSHMEM_MSIX_BAR, 0,
+                                   IVSHMEM_MSIX_BAR, IVSHMEM_PBA_OFFSET, NULL);
     }
     return ret;
 }
@@ -815,7 +815,7 @@ IOReturn dext_ivshmem_create(const char *options, DextDevice **out)
     dev->fn = o.fn;
     dev->dma_mask = IVSHMEM_DMA_MASK;
     dev->writable = true;
-    pciemu_describe(&s->pci, dev);
+    dext_pciemu_describe(&s->pci, dev);
     dev->bars[IVSHMEM_REG_BAR].mappable = false;
     dev->bars[IVSHMEM_MSIX_BAR].mappable = false;
     dev->bars[IVSHMEM_SHM_BAR].mappable = true;

@@ -48,7 +48,7 @@ static uint32_t get_bytes(const uint8_t *p, uint32_t width)
     return val;
 }
 
-uint32_t pciemu_get(const PCIEmu *pe, uint32_t off, uint32_t width)
+uint32_t dext_pciemu_get(const PCIEmu *pe, uint32_t off, uint32_t width)
 {
     if (!range_ok(pe, off, width)) {
         return 0;
@@ -56,31 +56,31 @@ uint32_t pciemu_get(const PCIEmu *pe, uint32_t off, uint32_t width)
     return get_bytes(pe->config + off, width);
 }
 
-void pciemu_set(PCIEmu *pe, uint32_t off, uint32_t width, uint32_t val)
+void dext_pciemu_set(PCIEmu *pe, uint32_t off, uint32_t width, uint32_t val)
 {
     if (range_ok(pe, off, width)) {
         put_bytes(pe->config + off, width, val);
     }
 }
 
-void pciemu_set_wmask(PCIEmu *pe, uint32_t off, uint32_t width,
-                      uint32_t mask)
+void dext_pciemu_set_wmask(PCIEmu *pe, uint32_t off, uint32_t width,
+                           uint32_t mask)
 {
     if (range_ok(pe, off, width)) {
         put_bytes(pe->wmask + off, width, mask);
     }
 }
 
-void pciemu_set_w1cmask(PCIEmu *pe, uint32_t off, uint32_t width,
-                        uint32_t mask)
+void dext_pciemu_set_w1cmask(PCIEmu *pe, uint32_t off, uint32_t width,
+                             uint32_t mask)
 {
     if (range_ok(pe, off, width)) {
         put_bytes(pe->w1cmask + off, width, mask);
     }
 }
 
-IOReturn pciemu_init(PCIEmu *pe, uint32_t config_size,
-                     const PCIEmuIdent *id)
+IOReturn dext_pciemu_init(PCIEmu *pe, uint32_t config_size,
+                          const PCIEmuIdent *id)
 {
     if ((config_size != DEXT_CONFIG_SIZE &&
          config_size != DEXT_CONFIG_SIZE_EXT) ||
@@ -91,22 +91,22 @@ IOReturn pciemu_init(PCIEmu *pe, uint32_t config_size,
     pe->size = config_size;
     pe->cap_free = PCIEMU_CAP_START;
 
-    pciemu_set(pe, PCIEMU_VENDOR_ID, 2, id->vendor_id);
-    pciemu_set(pe, PCIEMU_DEVICE_ID, 2, id->device_id);
-    pciemu_set(pe, PCIEMU_REVISION_ID, 4,
-               id->revision | (id->class_code << 8));
-    pciemu_set(pe, PCIEMU_HEADER_TYPE, 1, 0x00);
-    pciemu_set(pe, PCIEMU_SUBSYSTEM_VENDOR, 2, id->subsystem_vendor_id);
-    pciemu_set(pe, PCIEMU_SUBSYSTEM_ID, 2, id->subsystem_id);
-    pciemu_set(pe, PCIEMU_INTERRUPT_PIN, 1, id->interrupt_pin);
+    dext_pciemu_set(pe, PCIEMU_VENDOR_ID, 2, id->vendor_id);
+    dext_pciemu_set(pe, PCIEMU_DEVICE_ID, 2, id->device_id);
+    dext_pciemu_set(pe, PCIEMU_REVISION_ID, 4,
+                    id->revision | (id->class_code << 8));
+    dext_pciemu_set(pe, PCIEMU_HEADER_TYPE, 1, 0x00);
+    dext_pciemu_set(pe, PCIEMU_SUBSYSTEM_VENDOR, 2, id->subsystem_vendor_id);
+    dext_pciemu_set(pe, PCIEMU_SUBSYSTEM_ID, 2, id->subsystem_id);
+    dext_pciemu_set(pe, PCIEMU_INTERRUPT_PIN, 1, id->interrupt_pin);
 
-    pciemu_set_wmask(pe, PCIEMU_COMMAND, 2,
-                     PCIEMU_CMD_IO | PCIEMU_CMD_MEMORY | PCIEMU_CMD_MASTER |
-                     PCIEMU_CMD_SERR | PCIEMU_CMD_INTX_DISABLE);
-    pciemu_set_w1cmask(pe, PCIEMU_STATUS, 2, PCIEMU_STATUS_ERRORS);
+    dext_pciemu_set_wmask(pe, PCIEMU_COMMAND, 2,
+                          PCIEMU_CMD_IO | PCIEMU_CMD_MEMORY | PCIEMU_CMD_MASTER |
+                          PCIEMU_CMD_SERR | PCIEMU_CMD_INTX_DISABLE);
+    dext_pciemu_set_w1cmask(pe, PCIEMU_STATUS, 2, PCIEMU_STATUS_ERRORS);
     /* Firmware scratch registers on every real function. */
-    pciemu_set_wmask(pe, PCIEMU_CACHE_LINE_SIZE, 1, 0xff);
-    pciemu_set_wmask(pe, PCIEMU_INTERRUPT_LINE, 1, 0xff);
+    dext_pciemu_set_wmask(pe, PCIEMU_CACHE_LINE_SIZE, 1, 0xff);
+    dext_pciemu_set_wmask(pe, PCIEMU_INTERRUPT_LINE, 1, 0xff);
     return kIOReturnSuccess;
 }
 
@@ -115,7 +115,7 @@ static bool is_pow2(uint64_t v)
     return v != 0 && (v & (v - 1)) == 0;
 }
 
-IOReturn pciemu_add_bar(PCIEmu *pe, int bar, uint64_t size, uint8_t type)
+IOReturn dext_pciemu_add_bar(PCIEmu *pe, int bar, uint64_t size, uint8_t type)
 {
     uint32_t reg;
     uint64_t mask;
@@ -136,8 +136,8 @@ IOReturn pciemu_add_bar(PCIEmu *pe, int bar, uint64_t size, uint8_t type)
         if (pe->bar_used[bar]) {
             return kIOReturnExclusiveAccess;
         }
-        pciemu_set(pe, reg, 4, DEXT_BAR_TYPE_IO);
-        pciemu_set_wmask(pe, reg, 4, (uint32_t)mask & ~0x3u);
+        dext_pciemu_set(pe, reg, 4, DEXT_BAR_TYPE_IO);
+        dext_pciemu_set_wmask(pe, reg, 4, (uint32_t)mask & ~0x3u);
     } else if (type & DEXT_BAR_TYPE_MEM64) {
         if (bar == DEXT_NUM_BARS - 1 || size < PCIEMU_MEM_MIN ||
             size > (1ull << 63)) {
@@ -146,10 +146,10 @@ IOReturn pciemu_add_bar(PCIEmu *pe, int bar, uint64_t size, uint8_t type)
         if (pe->bar_used[bar] || pe->bar_used[bar + 1]) {
             return kIOReturnExclusiveAccess;
         }
-        pciemu_set(pe, reg, 4, type);
-        pciemu_set_wmask(pe, reg, 4, (uint32_t)mask & ~0xfu);
-        pciemu_set(pe, reg + 4, 4, 0);
-        pciemu_set_wmask(pe, reg + 4, 4, (uint32_t)(mask >> 32));
+        dext_pciemu_set(pe, reg, 4, type);
+        dext_pciemu_set_wmask(pe, reg, 4, (uint32_t)mask & ~0xfu);
+        dext_pciemu_set(pe, reg + 4, 4, 0);
+        dext_pciemu_set_wmask(pe, reg + 4, 4, (uint32_t)(mask >> 32));
         pe->bar_used[bar + 1] = true;
         pe->bar_size[bar + 1] = 0;
         pe->bar_type[bar + 1] = 0;
@@ -160,8 +160,8 @@ IOReturn pciemu_add_bar(PCIEmu *pe, int bar, uint64_t size, uint8_t type)
         if (pe->bar_used[bar]) {
             return kIOReturnExclusiveAccess;
         }
-        pciemu_set(pe, reg, 4, type);
-        pciemu_set_wmask(pe, reg, 4, (uint32_t)mask & ~0xfu);
+        dext_pciemu_set(pe, reg, 4, type);
+        dext_pciemu_set_wmask(pe, reg, 4, (uint32_t)mask & ~0xfu);
     }
     pe->bar_used[bar] = true;
     pe->bar_size[bar] = size;
@@ -169,7 +169,7 @@ IOReturn pciemu_add_bar(PCIEmu *pe, int bar, uint64_t size, uint8_t type)
     return kIOReturnSuccess;
 }
 
-uint64_t pciemu_bar_address(const PCIEmu *pe, int bar)
+uint64_t dext_pciemu_bar_address(const PCIEmu *pe, int bar)
 {
     uint32_t reg;
     uint64_t addr;
@@ -178,24 +178,24 @@ uint64_t pciemu_bar_address(const PCIEmu *pe, int bar)
         return 0;
     }
     reg = PCIEMU_BAR0 + 4 * (uint32_t)bar;
-    addr = pciemu_get(pe, reg, 4);
+    addr = dext_pciemu_get(pe, reg, 4);
     if (pe->bar_type[bar] & DEXT_BAR_TYPE_IO) {
         return addr & ~0x3ull;
     }
     if (pe->bar_type[bar] & DEXT_BAR_TYPE_MEM64) {
-        addr |= (uint64_t)pciemu_get(pe, reg + 4, 4) << 32;
+        addr |= (uint64_t)dext_pciemu_get(pe, reg + 4, 4) << 32;
     }
     return addr & ~0xfull;
 }
 
-void pciemu_describe(const PCIEmu *pe, DextDevice *dev)
+void dext_pciemu_describe(const PCIEmu *pe, DextDevice *dev)
 {
     int i;
 
-    dev->vendor_id = (uint16_t)pciemu_get(pe, PCIEMU_VENDOR_ID, 2);
-    dev->device_id = (uint16_t)pciemu_get(pe, PCIEMU_DEVICE_ID, 2);
-    dev->revision = (uint8_t)pciemu_get(pe, PCIEMU_REVISION_ID, 1);
-    dev->class_code = pciemu_get(pe, PCIEMU_REVISION_ID, 4) >> 8;
+    dev->vendor_id = (uint16_t)dext_pciemu_get(pe, PCIEMU_VENDOR_ID, 2);
+    dev->device_id = (uint16_t)dext_pciemu_get(pe, PCIEMU_DEVICE_ID, 2);
+    dev->revision = (uint8_t)dext_pciemu_get(pe, PCIEMU_REVISION_ID, 1);
+    dev->class_code = dext_pciemu_get(pe, PCIEMU_REVISION_ID, 4) >> 8;
     dev->config_size = pe->size;
     for (i = 0; i < DEXT_NUM_BARS; i++) {
         dev->bars[i].size = pe->bar_size[i];
@@ -203,8 +203,8 @@ void pciemu_describe(const PCIEmu *pe, DextDevice *dev)
     }
 }
 
-IOReturn pciemu_config_read(const PCIEmu *pe, uint32_t off, uint32_t width,
-                            uint32_t *val)
+IOReturn dext_pciemu_config_read(const PCIEmu *pe, uint32_t off, uint32_t width,
+                                 uint32_t *val)
 {
     if (!range_ok(pe, off, width) || off % width != 0) {
         return kIOReturnBadArgument;
@@ -213,8 +213,8 @@ IOReturn pciemu_config_read(const PCIEmu *pe, uint32_t off, uint32_t width,
     return kIOReturnSuccess;
 }
 
-IOReturn pciemu_config_write(PCIEmu *pe, uint32_t off, uint32_t width,
-                             uint32_t val)
+IOReturn dext_pciemu_config_write(PCIEmu *pe, uint32_t off, uint32_t width,
+                                  uint32_t val)
 {
     uint32_t i;
 
@@ -237,14 +237,14 @@ IOReturn pciemu_config_write(PCIEmu *pe, uint32_t off, uint32_t width,
 /* Offset of the MSI message data register; the layout depends on 64BIT. */
 static uint32_t msi_data_off(const PCIEmu *pe)
 {
-    uint32_t ctrl = pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
+    uint32_t ctrl = dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
 
     return pe->msi_cap + ((ctrl & PCIEMU_MSI_CTL_64BIT) ? 0x0c : 0x08);
 }
 
 static uint32_t msi_capable_log2(const PCIEmu *pe)
 {
-    uint32_t ctrl = pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
+    uint32_t ctrl = dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
 
     return (ctrl & PCIEMU_MSI_CTL_MMC) >> 1;
 }
@@ -252,33 +252,33 @@ static uint32_t msi_capable_log2(const PCIEmu *pe)
 static bool msi_has_pvm(const PCIEmu *pe)
 {
     return pe->msi_cap != 0 &&
-           (pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2) &
+           (dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2) &
             PCIEMU_MSI_CTL_PVM) != 0;
 }
 
-void pciemu_reset(PCIEmu *pe)
+void dext_pciemu_reset(PCIEmu *pe)
 {
     uint32_t i;
 
     for (i = 0; i < pe->size; i++) {
         pe->config[i] &= (uint8_t)~(pe->wmask[i] | pe->w1cmask[i]);
     }
-    pciemu_set_intx(pe, false);
+    dext_pciemu_set_intx(pe, false);
     if (msi_has_pvm(pe)) {
-        pciemu_set(pe, msi_data_off(pe) + 8, 4, 0);
+        dext_pciemu_set(pe, msi_data_off(pe) + 8, 4, 0);
     }
 }
 
-void pciemu_set_intx(PCIEmu *pe, bool level)
+void dext_pciemu_set_intx(PCIEmu *pe, bool level)
 {
-    uint32_t st = pciemu_get(pe, PCIEMU_STATUS, 2);
+    uint32_t st = dext_pciemu_get(pe, PCIEMU_STATUS, 2);
 
     st = level ? (st | PCIEMU_STATUS_INTX) : (st & ~PCIEMU_STATUS_INTX);
-    pciemu_set(pe, PCIEMU_STATUS, 2, st);
+    dext_pciemu_set(pe, PCIEMU_STATUS, 2, st);
 }
 
-IOReturn pciemu_add_capability(PCIEmu *pe, uint8_t cap_id, uint32_t size,
-                               uint32_t *offset)
+IOReturn dext_pciemu_add_capability(PCIEmu *pe, uint8_t cap_id, uint32_t size,
+                                    uint32_t *offset)
 {
     uint32_t off = pe->cap_free;
 
@@ -298,8 +298,8 @@ IOReturn pciemu_add_capability(PCIEmu *pe, uint8_t cap_id, uint32_t size,
     } else {
         pe->config[pe->cap_last + 1] = (uint8_t)off;
     }
-    pciemu_set(pe, PCIEMU_STATUS, 2,
-               pciemu_get(pe, PCIEMU_STATUS, 2) | PCIEMU_STATUS_CAP_LIST);
+    dext_pciemu_set(pe, PCIEMU_STATUS, 2,
+                    dext_pciemu_get(pe, PCIEMU_STATUS, 2) | PCIEMU_STATUS_CAP_LIST);
     pe->cap_last = off;
     pe->cap_free = (off + size + 3) & ~3u;
     if (offset) {
@@ -308,8 +308,8 @@ IOReturn pciemu_add_capability(PCIEmu *pe, uint8_t cap_id, uint32_t size,
     return kIOReturnSuccess;
 }
 
-IOReturn pciemu_add_msi(PCIEmu *pe, unsigned nr_vectors, bool addr64,
-                        bool per_vector_mask, uint32_t *offset)
+IOReturn dext_pciemu_add_msi(PCIEmu *pe, unsigned nr_vectors, bool addr64,
+                             bool per_vector_mask, uint32_t *offset)
 {
     uint32_t size, cap, data, ctrl, log2n = 0;
     IOReturn ret;
@@ -328,7 +328,7 @@ IOReturn pciemu_add_msi(PCIEmu *pe, unsigned nr_vectors, bool addr64,
     if (per_vector_mask) {
         size += 0x0a;
     }
-    ret = pciemu_add_capability(pe, PCIEMU_CAP_ID_MSI, size, &cap);
+    ret = dext_pciemu_add_capability(pe, PCIEMU_CAP_ID_MSI, size, &cap);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
@@ -341,20 +341,20 @@ IOReturn pciemu_add_msi(PCIEmu *pe, unsigned nr_vectors, bool addr64,
     if (per_vector_mask) {
         ctrl |= PCIEMU_MSI_CTL_PVM;
     }
-    pciemu_set(pe, cap + PCIEMU_MSI_CONTROL, 2, ctrl);
-    pciemu_set_wmask(pe, cap + PCIEMU_MSI_CONTROL, 2,
-                     PCIEMU_MSI_CTL_ENABLE |
-                     (log2n ? PCIEMU_MSI_CTL_MME : 0));
+    dext_pciemu_set(pe, cap + PCIEMU_MSI_CONTROL, 2, ctrl);
+    dext_pciemu_set_wmask(pe, cap + PCIEMU_MSI_CONTROL, 2,
+                          PCIEMU_MSI_CTL_ENABLE |
+                          (log2n ? PCIEMU_MSI_CTL_MME : 0));
     /* The address is dword aligned: bits 1:0 are hardwired zero. */
-    pciemu_set_wmask(pe, cap + PCIEMU_MSI_ADDR_LO, 4, 0xfffffffc);
+    dext_pciemu_set_wmask(pe, cap + PCIEMU_MSI_ADDR_LO, 4, 0xfffffffc);
     if (addr64) {
-        pciemu_set_wmask(pe, cap + PCIEMU_MSI_ADDR_HI, 4, 0xffffffff);
+        dext_pciemu_set_wmask(pe, cap + PCIEMU_MSI_ADDR_HI, 4, 0xffffffff);
     }
     data = msi_data_off(pe);
-    pciemu_set_wmask(pe, data, 2, 0xffff);
+    dext_pciemu_set_wmask(pe, data, 2, 0xffff);
     if (per_vector_mask) {
-        pciemu_set_wmask(pe, data + 4, 4,
-                         nr_vectors == 32 ? 0xffffffff
+        dext_pciemu_set_wmask(pe, data + 4, 4,
+                              nr_vectors == 32 ? 0xffffffff
                                           : (1u << nr_vectors) - 1);
     }
     if (offset) {
@@ -363,29 +363,29 @@ IOReturn pciemu_add_msi(PCIEmu *pe, unsigned nr_vectors, bool addr64,
     return kIOReturnSuccess;
 }
 
-bool pciemu_msi_enabled(const PCIEmu *pe)
+bool dext_pciemu_msi_enabled(const PCIEmu *pe)
 {
     return pe->msi_cap != 0 &&
-           (pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2) &
+           (dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2) &
             PCIEMU_MSI_CTL_ENABLE) != 0;
 }
 
-unsigned pciemu_msi_vectors(const PCIEmu *pe)
+unsigned dext_pciemu_msi_vectors(const PCIEmu *pe)
 {
     uint32_t ctrl, mme, mmc;
 
     if (pe->msi_cap == 0) {
         return 0;
     }
-    ctrl = pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
+    ctrl = dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
     mme = (ctrl & PCIEMU_MSI_CTL_MME) >> 4;
     mmc = msi_capable_log2(pe);
     /* A driver asking for more than offered gets what is offered. */
     return 1u << (mme < mmc ? mme : mmc);
 }
 
-bool pciemu_msi_message(const PCIEmu *pe, unsigned vector, uint64_t *addr,
-                        uint32_t *data)
+bool dext_pciemu_msi_message(const PCIEmu *pe, unsigned vector, uint64_t *addr,
+                             uint32_t *data)
 {
     uint32_t ctrl, nvec;
     uint64_t a;
@@ -393,30 +393,30 @@ bool pciemu_msi_message(const PCIEmu *pe, unsigned vector, uint64_t *addr,
     if (pe->msi_cap == 0) {
         return false;
     }
-    nvec = pciemu_msi_vectors(pe);
+    nvec = dext_pciemu_msi_vectors(pe);
     if (vector >= nvec) {
         return false;
     }
-    ctrl = pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
-    a = pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_ADDR_LO, 4);
+    ctrl = dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
+    a = dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_ADDR_LO, 4);
     if (ctrl & PCIEMU_MSI_CTL_64BIT) {
-        a |= (uint64_t)pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_ADDR_HI, 4)
+        a |= (uint64_t)dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_ADDR_HI, 4)
              << 32;
     }
     *addr = a;
-    *data = (pciemu_get(pe, msi_data_off(pe), 2) & ~(nvec - 1)) | vector;
+    *data = (dext_pciemu_get(pe, msi_data_off(pe), 2) & ~(nvec - 1)) | vector;
     return true;
 }
 
-bool pciemu_msi_masked(const PCIEmu *pe, unsigned vector)
+bool dext_pciemu_msi_masked(const PCIEmu *pe, unsigned vector)
 {
     if (!msi_has_pvm(pe) || vector >= PCIEMU_MSI_MAX_VECTORS) {
         return false;
     }
-    return (pciemu_get(pe, msi_data_off(pe) + 4, 4) >> vector) & 1;
+    return (dext_pciemu_get(pe, msi_data_off(pe) + 4, 4) >> vector) & 1;
 }
 
-void pciemu_msi_set_pending(PCIEmu *pe, unsigned vector, bool pending)
+void dext_pciemu_msi_set_pending(PCIEmu *pe, unsigned vector, bool pending)
 {
     uint32_t off, bits;
 
@@ -424,9 +424,9 @@ void pciemu_msi_set_pending(PCIEmu *pe, unsigned vector, bool pending)
         return;
     }
     off = msi_data_off(pe) + 8;
-    bits = pciemu_get(pe, off, 4);
+    bits = dext_pciemu_get(pe, off, 4);
     bits = pending ? (bits | (1u << vector)) : (bits & ~(1u << vector));
-    pciemu_set(pe, off, 4, bits);
+    dext_pciemu_set(pe, off, 4, bits);
 }
 
 /* Whether [off, off + len) lies in memory BAR @bar. */
@@ -439,9 +439,9 @@ static bool msix_fits(const PCIEmu *pe, int bar, uint32_t off, uint64_t len)
     return off < pe->bar_size[bar] && len <= pe->bar_size[bar] - off;
 }
 
-IOReturn pciemu_add_msix(PCIEmu *pe, unsigned table_size, int table_bar,
-                         uint32_t table_offset, int pba_bar,
-                         uint32_t pba_offset, uint32_t *offset)
+IOReturn dext_pciemu_add_msix(PCIEmu *pe, unsigned table_size, int table_bar,
+                              uint32_t table_offset, int pba_bar,
+                              uint32_t pba_offset, uint32_t *offset)
 {
     uint64_t pba_len = ((uint64_t)table_size + 63) / 64 * 8;
     uint32_t cap;
@@ -456,45 +456,45 @@ IOReturn pciemu_add_msix(PCIEmu *pe, unsigned table_size, int table_bar,
     if (pe->msix_cap != 0) {
         return kIOReturnExclusiveAccess;
     }
-    ret = pciemu_add_capability(pe, PCIEMU_CAP_ID_MSIX, PCIEMU_MSIX_SIZEOF,
-                                &cap);
+    ret = dext_pciemu_add_capability(pe, PCIEMU_CAP_ID_MSIX, PCIEMU_MSIX_SIZEOF,
+                                     &cap);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
     pe->msix_cap = cap;
-    pciemu_set(pe, cap + PCIEMU_MSIX_CONTROL, 2, table_size - 1);
-    pciemu_set_wmask(pe, cap + PCIEMU_MSIX_CONTROL, 2,
-                     PCIEMU_MSIX_CTL_MASKALL | PCIEMU_MSIX_CTL_ENABLE);
-    pciemu_set(pe, cap + PCIEMU_MSIX_TABLE, 4,
-               table_offset | (uint32_t)table_bar);
-    pciemu_set(pe, cap + PCIEMU_MSIX_PBA, 4,
-               pba_offset | (uint32_t)pba_bar);
+    dext_pciemu_set(pe, cap + PCIEMU_MSIX_CONTROL, 2, table_size - 1);
+    dext_pciemu_set_wmask(pe, cap + PCIEMU_MSIX_CONTROL, 2,
+                          PCIEMU_MSIX_CTL_MASKALL | PCIEMU_MSIX_CTL_ENABLE);
+    dext_pciemu_set(pe, cap + PCIEMU_MSIX_TABLE, 4,
+                    table_offset | (uint32_t)table_bar);
+    dext_pciemu_set(pe, cap + PCIEMU_MSIX_PBA, 4,
+                    pba_offset | (uint32_t)pba_bar);
     if (offset) {
         *offset = cap;
     }
     return kIOReturnSuccess;
 }
 
-bool pciemu_msix_enabled(const PCIEmu *pe)
+bool dext_pciemu_msix_enabled(const PCIEmu *pe)
 {
     return pe->msix_cap != 0 &&
-           (pciemu_get(pe, pe->msix_cap + PCIEMU_MSIX_CONTROL, 2) &
+           (dext_pciemu_get(pe, pe->msix_cap + PCIEMU_MSIX_CONTROL, 2) &
             PCIEMU_MSIX_CTL_ENABLE) != 0;
 }
 
-bool pciemu_msix_function_masked(const PCIEmu *pe)
+bool dext_pciemu_msix_function_masked(const PCIEmu *pe)
 {
     return pe->msix_cap != 0 &&
-           (pciemu_get(pe, pe->msix_cap + PCIEMU_MSIX_CONTROL, 2) &
+           (dext_pciemu_get(pe, pe->msix_cap + PCIEMU_MSIX_CONTROL, 2) &
             PCIEMU_MSIX_CTL_MASKALL) != 0;
 }
 
-unsigned pciemu_msix_table_size(const PCIEmu *pe)
+unsigned dext_pciemu_msix_table_size(const PCIEmu *pe)
 {
     if (pe->msix_cap == 0) {
         return 0;
     }
-    return (pciemu_get(pe, pe->msix_cap + PCIEMU_MSIX_CONTROL, 2) &
+    return (dext_pciemu_get(pe, pe->msix_cap + PCIEMU_MSIX_CONTROL, 2) &
             PCIEMU_MSIX_CTL_SIZE) + 1;
 }
 
@@ -518,8 +518,8 @@ static bool parse_hex_field(const char **p, unsigned max, unsigned *out)
     return true;
 }
 
-bool pciemu_parse_bdf(const char *s, uint8_t *bus, uint8_t *dev,
-                      uint8_t *fn)
+bool dext_pciemu_parse_bdf(const char *s, uint8_t *bus, uint8_t *dev,
+                           uint8_t *fn)
 {
     unsigned b, d, f, domain;
     const char *p = s;

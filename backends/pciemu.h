@@ -9,10 +9,10 @@
  * behaviour of plain registers (read-only identity, BAR sizing, the
  * writable bits of the command register, capability bodies) follows from
  * those masks, so the device code only builds the space and then hands
- * config accesses to pciemu_config_read()/pciemu_config_write().
+ * config accesses to dext_pciemu_config_read()/dext_pciemu_config_write().
  *
  * Builder rules: add BARs before an MSI-X capability that points into
- * them; every writable bit powers on as 0 (pciemu_reset() relies on it).
+ * them; every writable bit powers on as 0 (dext_pciemu_reset() relies on it).
  *
  * A PCIEmu has no lock of its own: the owning device serialises calls.
  */
@@ -122,7 +122,7 @@ typedef struct PCIEmu {
 } PCIEmu;
 
 /**
- * pciemu_init() - build an empty type-0 header
+ * dext_pciemu_init() - build an empty type-0 header
  * @pe: the space to initialise (any previous contents are discarded)
  * @config_size: DEXT_CONFIG_SIZE or DEXT_CONFIG_SIZE_EXT
  * @id: identity registers
@@ -133,11 +133,11 @@ typedef struct PCIEmu {
  *
  * Return: kIOReturnSuccess; kIOReturnBadArgument for a bad size or pin.
  */
-IOReturn pciemu_init(PCIEmu *pe, uint32_t config_size,
-                     const PCIEmuIdent *id);
+IOReturn dext_pciemu_init(PCIEmu *pe, uint32_t config_size,
+                          const PCIEmuIdent *id);
 
 /**
- * pciemu_add_bar() - declare a BAR
+ * dext_pciemu_add_bar() - declare a BAR
  * @pe: the space
  * @bar: BAR number 0..5; a 64-bit BAR also takes @bar + 1
  * @size: a power of two: 16 bytes..2 GiB for 32-bit memory, 16 bytes..
@@ -150,27 +150,27 @@ IOReturn pciemu_init(PCIEmu *pe, uint32_t config_size,
  * Return: kIOReturnSuccess; kIOReturnBadArgument for a bad number, size
  * or type; kIOReturnExclusiveAccess if the register is taken.
  */
-IOReturn pciemu_add_bar(PCIEmu *pe, int bar, uint64_t size, uint8_t type);
+IOReturn dext_pciemu_add_bar(PCIEmu *pe, int bar, uint64_t size, uint8_t type);
 
 /**
- * pciemu_bar_address() - the address a driver programmed into a BAR
+ * dext_pciemu_bar_address() - the address a driver programmed into a BAR
  * @pe: the space
  * @bar: BAR number (the lower register of a 64-bit BAR)
  *
  * Return: the base address with the type bits stripped; 0 if unused.
  */
-uint64_t pciemu_bar_address(const PCIEmu *pe, int bar);
+uint64_t dext_pciemu_bar_address(const PCIEmu *pe, int bar);
 
 /**
- * pciemu_describe() - copy identity, config size and BARs to a device
+ * dext_pciemu_describe() - copy identity, config size and BARs to a device
  * @pe: the space
  * @dev: gets vendor_id, device_id, class_code, revision, config_size
  *       and each bars[].size and .type; bars[].mappable is left alone
  */
-void pciemu_describe(const PCIEmu *pe, DextDevice *dev);
+void dext_pciemu_describe(const PCIEmu *pe, DextDevice *dev);
 
 /**
- * pciemu_config_read() - a driver's config read
+ * dext_pciemu_config_read() - a driver's config read
  * @pe: the space
  * @off: byte offset, naturally aligned for @width
  * @width: 1, 2 or 4
@@ -179,44 +179,44 @@ void pciemu_describe(const PCIEmu *pe, DextDevice *dev);
  * Return: kIOReturnSuccess; kIOReturnBadArgument for a bad width,
  * alignment or range.
  */
-IOReturn pciemu_config_read(const PCIEmu *pe, uint32_t off, uint32_t width,
-                            uint32_t *val);
+IOReturn dext_pciemu_config_read(const PCIEmu *pe, uint32_t off, uint32_t width,
+                                 uint32_t *val);
 
 /**
- * pciemu_config_write() - a driver's config write, through the masks
+ * dext_pciemu_config_write() - a driver's config write, through the masks
  * @pe: the space
  * @off: byte offset, naturally aligned for @width
  * @width: 1, 2 or 4
  * @val: the value; bits outside @wmask are ignored, bits in @w1cmask
  *       clear the corresponding set bits
  *
- * Return: as pciemu_config_read().
+ * Return: as dext_pciemu_config_read().
  */
-IOReturn pciemu_config_write(PCIEmu *pe, uint32_t off, uint32_t width,
-                             uint32_t val);
+IOReturn dext_pciemu_config_write(PCIEmu *pe, uint32_t off, uint32_t width,
+                                  uint32_t val);
 
 /**
- * pciemu_reset() - return the space to its power-on state
+ * dext_pciemu_reset() - return the space to its power-on state
  * @pe: the space
  *
  * Clears every writable and write-1-to-clear bit (command, BAR
  * addresses, interrupt line, MSI/MSI-X control, message address/data,
  * mask bits), the INTx status bit and the MSI pending bits.
  */
-void pciemu_reset(PCIEmu *pe);
+void dext_pciemu_reset(PCIEmu *pe);
 
 /**
- * pciemu_get() - read raw bytes, bypassing the masks
+ * dext_pciemu_get() - read raw bytes, bypassing the masks
  * @pe: the space
  * @off: byte offset; @off + @width must lie within @pe->size
  * @width: 1, 2 or 4
  *
  * Return: the little-endian value, or 0 if out of range.
  */
-uint32_t pciemu_get(const PCIEmu *pe, uint32_t off, uint32_t width);
+uint32_t dext_pciemu_get(const PCIEmu *pe, uint32_t off, uint32_t width);
 
 /**
- * pciemu_set() - store raw bytes, bypassing the masks
+ * dext_pciemu_set() - store raw bytes, bypassing the masks
  * @pe: the space
  * @off: byte offset
  * @width: 1, 2 or 4
@@ -224,37 +224,37 @@ uint32_t pciemu_get(const PCIEmu *pe, uint32_t off, uint32_t width);
  *
  * For device-owned read-only state and for building capability bodies.
  */
-void pciemu_set(PCIEmu *pe, uint32_t off, uint32_t width, uint32_t val);
+void dext_pciemu_set(PCIEmu *pe, uint32_t off, uint32_t width, uint32_t val);
 
 /**
- * pciemu_set_wmask() - set which bits of a register a write may change
+ * dext_pciemu_set_wmask() - set which bits of a register a write may change
  * @pe: the space
  * @off: byte offset
  * @width: 1, 2 or 4
  * @mask: writable bits
  */
-void pciemu_set_wmask(PCIEmu *pe, uint32_t off, uint32_t width,
-                      uint32_t mask);
+void dext_pciemu_set_wmask(PCIEmu *pe, uint32_t off, uint32_t width,
+                           uint32_t mask);
 
 /**
- * pciemu_set_w1cmask() - set which bits of a register are write-1-to-clear
+ * dext_pciemu_set_w1cmask() - set which bits of a register are write-1-to-clear
  * @pe: the space
  * @off: byte offset
  * @width: 1, 2 or 4
  * @mask: write-1-to-clear bits (keep them out of the write mask)
  */
-void pciemu_set_w1cmask(PCIEmu *pe, uint32_t off, uint32_t width,
-                        uint32_t mask);
+void dext_pciemu_set_w1cmask(PCIEmu *pe, uint32_t off, uint32_t width,
+                             uint32_t mask);
 
 /**
- * pciemu_set_intx() - reflect the INTx line level in the status register
+ * dext_pciemu_set_intx() - reflect the INTx line level in the status register
  * @pe: the space
  * @level: true while the function asserts its interrupt pin
  */
-void pciemu_set_intx(PCIEmu *pe, bool level);
+void dext_pciemu_set_intx(PCIEmu *pe, bool level);
 
 /**
- * pciemu_add_capability() - append a standard capability to the list
+ * dext_pciemu_add_capability() - append a standard capability to the list
  * @pe: the space
  * @cap_id: capability ID
  * @size: bytes including the two-byte header (at least 2)
@@ -267,42 +267,42 @@ void pciemu_set_intx(PCIEmu *pe, bool level);
  * Return: kIOReturnSuccess; kIOReturnNoSpace if it does not fit below
  * 0x100; kIOReturnBadArgument for a bad @size.
  */
-IOReturn pciemu_add_capability(PCIEmu *pe, uint8_t cap_id, uint32_t size,
-                               uint32_t *offset);
+IOReturn dext_pciemu_add_capability(PCIEmu *pe, uint8_t cap_id, uint32_t size,
+                                    uint32_t *offset);
 
 /**
- * pciemu_add_msi() - append an MSI capability
+ * dext_pciemu_add_msi() - append an MSI capability
  * @pe: the space (at most one MSI capability)
  * @nr_vectors: vectors requested, a power of two 1..32
  * @addr64: 64-bit message address capable
  * @per_vector_mask: per-vector masking capable (mask and pending bits)
  * @offset: receives the capability's offset (may be NULL)
  *
- * Return: as pciemu_add_capability(); kIOReturnExclusiveAccess if the
+ * Return: as dext_pciemu_add_capability(); kIOReturnExclusiveAccess if the
  * space has an MSI capability already.
  */
-IOReturn pciemu_add_msi(PCIEmu *pe, unsigned nr_vectors, bool addr64,
-                        bool per_vector_mask, uint32_t *offset);
+IOReturn dext_pciemu_add_msi(PCIEmu *pe, unsigned nr_vectors, bool addr64,
+                             bool per_vector_mask, uint32_t *offset);
 
 /**
- * pciemu_msi_enabled() - whether the driver enabled MSI
+ * dext_pciemu_msi_enabled() - whether the driver enabled MSI
  * @pe: the space
  *
  * Return: the MSI enable bit; false without an MSI capability.
  */
-bool pciemu_msi_enabled(const PCIEmu *pe);
+bool dext_pciemu_msi_enabled(const PCIEmu *pe);
 
 /**
- * pciemu_msi_vectors() - how many vectors the driver enabled
+ * dext_pciemu_msi_vectors() - how many vectors the driver enabled
  * @pe: the space
  *
  * Return: 2^(multiple message enable), capped at the capable count;
  * 0 without an MSI capability.
  */
-unsigned pciemu_msi_vectors(const PCIEmu *pe);
+unsigned dext_pciemu_msi_vectors(const PCIEmu *pe);
 
 /**
- * pciemu_msi_message() - the message a vector would send
+ * dext_pciemu_msi_message() - the message a vector would send
  * @pe: the space
  * @vector: vector number
  * @addr: receives the message address
@@ -311,20 +311,20 @@ unsigned pciemu_msi_vectors(const PCIEmu *pe);
  *
  * Return: false without an MSI capability or if @vector is not enabled.
  */
-bool pciemu_msi_message(const PCIEmu *pe, unsigned vector, uint64_t *addr,
-                        uint32_t *data);
+bool dext_pciemu_msi_message(const PCIEmu *pe, unsigned vector, uint64_t *addr,
+                             uint32_t *data);
 
 /**
- * pciemu_msi_masked() - whether a vector's mask bit is set
+ * dext_pciemu_msi_masked() - whether a vector's mask bit is set
  * @pe: the space
  * @vector: vector number
  *
  * Return: the mask bit; false without per-vector masking.
  */
-bool pciemu_msi_masked(const PCIEmu *pe, unsigned vector);
+bool dext_pciemu_msi_masked(const PCIEmu *pe, unsigned vector);
 
 /**
- * pciemu_msi_set_pending() - set or clear a vector's pending bit
+ * dext_pciemu_msi_set_pending() - set or clear a vector's pending bit
  * @pe: the space
  * @vector: vector number
  * @pending: new state
@@ -332,10 +332,10 @@ bool pciemu_msi_masked(const PCIEmu *pe, unsigned vector);
  * The pending bits are read-only to drivers; a device sets one when it
  * wants to signal a masked vector.  Ignored without per-vector masking.
  */
-void pciemu_msi_set_pending(PCIEmu *pe, unsigned vector, bool pending);
+void dext_pciemu_msi_set_pending(PCIEmu *pe, unsigned vector, bool pending);
 
 /**
- * pciemu_add_msix() - append an MSI-X capability
+ * dext_pciemu_add_msix() - append an MSI-X capability
  * @pe: the space (at most one MSI-X capability)
  * @table_size: entries, 1..2048
  * @table_bar: BIR of the table, a memory BAR already added
@@ -347,40 +347,40 @@ void pciemu_msi_set_pending(PCIEmu *pe, unsigned vector, bool pending);
  * Only the capability is built; the table and PBA are the device's to
  * serve in its BAR.
  *
- * Return: as pciemu_add_capability(); kIOReturnBadArgument if the table
+ * Return: as dext_pciemu_add_capability(); kIOReturnBadArgument if the table
  * or PBA does not fit its BAR; kIOReturnExclusiveAccess if the space has
  * an MSI-X capability already.
  */
-IOReturn pciemu_add_msix(PCIEmu *pe, unsigned table_size, int table_bar,
-                         uint32_t table_offset, int pba_bar,
-                         uint32_t pba_offset, uint32_t *offset);
+IOReturn dext_pciemu_add_msix(PCIEmu *pe, unsigned table_size, int table_bar,
+                              uint32_t table_offset, int pba_bar,
+                              uint32_t pba_offset, uint32_t *offset);
 
 /**
- * pciemu_msix_enabled() - whether the driver enabled MSI-X
+ * dext_pciemu_msix_enabled() - whether the driver enabled MSI-X
  * @pe: the space
  *
  * Return: the MSI-X enable bit; false without an MSI-X capability.
  */
-bool pciemu_msix_enabled(const PCIEmu *pe);
+bool dext_pciemu_msix_enabled(const PCIEmu *pe);
 
 /**
- * pciemu_msix_function_masked() - whether the driver masked all vectors
+ * dext_pciemu_msix_function_masked() - whether the driver masked all vectors
  * @pe: the space
  *
  * Return: the MSI-X function mask bit; false without MSI-X.
  */
-bool pciemu_msix_function_masked(const PCIEmu *pe);
+bool dext_pciemu_msix_function_masked(const PCIEmu *pe);
 
 /**
- * pciemu_msix_table_size() - the number of MSI-X table entries
+ * dext_pciemu_msix_table_size() - the number of MSI-X table entries
  * @pe: the space
  *
  * Return: the table size; 0 without an MSI-X capability.
  */
-unsigned pciemu_msix_table_size(const PCIEmu *pe);
+unsigned dext_pciemu_msix_table_size(const PCIEmu *pe);
 
 /**
- * pciemu_parse_bdf() - parse a bus/device/function address
+ * dext_pciemu_parse_bdf() - parse a bus/device/function address
  * @s: "BB:DD.F" in hex, optionally preceded by the domain "0000:"
  * @bus: receives the bus
  * @dev: receives the device (0..0x1f)
@@ -390,7 +390,7 @@ unsigned pciemu_msix_table_size(const PCIEmu *pe);
  *
  * Return: true if @s is exactly one well-formed address.
  */
-bool pciemu_parse_bdf(const char *s, uint8_t *bus, uint8_t *dev,
-                      uint8_t *fn);
+bool dext_pciemu_parse_bdf(const char *s, uint8_t *bus, uint8_t *dev,
+                           uint8_t *fn);
 
 #endif /* LIBDEXT_PCIEMU_H */

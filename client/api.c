@@ -15,19 +15,19 @@
 /* Run @expr with @c entered on @connection; bad handle -> BadArgument. */
 #define WITH_CONN(connection, c, expr)                     \
     do {                                                   \
-        DextConnection *c = conn_enter(connection);        \
+        DextConnection *c = dext_conn_enter(connection);        \
         IOReturn ret_;                                     \
         if (c == NULL) {                                   \
             return kIOReturnBadArgument;                   \
         }                                                  \
         ret_ = (expr);                                     \
-        conn_leave(c);                                     \
+        dext_conn_leave(c);                                     \
         return ret_;                                       \
     } while (0)
 
 static IOReturn call_noargs(io_connect_t connection, uint32_t selector)
 {
-    WITH_CONN(connection, c, conn_call(c, selector, NULL, 0, NULL, 0, 0));
+    WITH_CONN(connection, c, dext_conn_call(c, selector, NULL, 0, NULL, 0, 0));
 }
 
 kern_return_t apple_dext_claim(io_connect_t connection)
@@ -61,7 +61,7 @@ static IOReturn register_dma(DextConnection *c, uint64_t iova,
     uint64_t out[3] = { 0 };
     IOReturn ret;
 
-    ret = conn_call(c, kDextSelectorRegisterDMARegion, in, 3, out, 3, 3);
+    ret = dext_conn_call(c, kDextSelectorRegisterDMARegion, in, 3, out, 3, 3);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
@@ -88,7 +88,8 @@ kern_return_t apple_dext_unregister_dma(io_connect_t connection, uint64_t iova)
     uint64_t in[1] = { iova };
 
     WITH_CONN(connection, c,
-              conn_call(c, kDextSelectorUnregisterDMARegion, in, 1, NULL, 0, 0));
+              dext_conn_call(c, kDextSelectorUnregisterDMARegion, in, 1, NULL,
+                             0, 0));
 }
 
 kern_return_t apple_dext_probe_dma(io_connect_t connection, uint64_t iova,
@@ -100,7 +101,8 @@ kern_return_t apple_dext_probe_dma(io_connect_t connection, uint64_t iova,
         return kIOReturnBadArgument;
     }
     WITH_CONN(connection, c,
-              conn_call(c, kDextSelectorProbeDMARegion, in, 2, out_word, 1, 1));
+              dext_conn_call(c, kDextSelectorProbeDMARegion, in, 2, out_word,
+                             1, 1));
 }
 
 static IOReturn allocate_dma_buffer(DextConnection *c, uint64_t size,
@@ -110,7 +112,7 @@ static IOReturn allocate_dma_buffer(DextConnection *c, uint64_t size,
     uint64_t o[6] = { 0 };
     IOReturn ret;
 
-    ret = conn_call(c, kDextSelectorAllocateDMABuffer, in, 2, o, 6, 6);
+    ret = dext_conn_call(c, kDextSelectorAllocateDMABuffer, in, 2, o, 6, 6);
     if (ret == kIOReturnSuccess && out) {
         out->size = o[0];
         out->dma_flags = o[1];
@@ -163,7 +165,8 @@ kern_return_t apple_dext_config_read(io_connect_t connection, uint64_t offset,
         return kIOReturnBadArgument;
     }
     WITH_CONN(connection, c,
-              conn_call(c, kDextSelectorConfigRead, in, 2, out_value, 1, 1));
+              dext_conn_call(c, kDextSelectorConfigRead, in, 2, out_value, 1,
+                             1));
 }
 
 kern_return_t apple_dext_config_write(io_connect_t connection, uint64_t offset,
@@ -172,7 +175,7 @@ kern_return_t apple_dext_config_write(io_connect_t connection, uint64_t offset,
     uint64_t in[3] = { offset, width, value };
 
     WITH_CONN(connection, c,
-              conn_call(c, kDextSelectorConfigWrite, in, 3, NULL, 0, 0));
+              dext_conn_call(c, kDextSelectorConfigWrite, in, 3, NULL, 0, 0));
 }
 
 /* The widest naturally aligned access at @off that fits in @len. */
@@ -195,7 +198,7 @@ static IOReturn config_read_each(DextConnection *c, uint64_t off, uint8_t *dst,
         uint64_t in[2] = { off, w }, val = 0;
         IOReturn ret;
 
-        ret = conn_call(c, kDextSelectorConfigRead, in, 2, &val, 1, 1);
+        ret = dext_conn_call(c, kDextSelectorConfigRead, in, 2, &val, 1, 1);
         if (ret != kIOReturnSuccess) {
             return ret;
         }
@@ -220,7 +223,7 @@ static IOReturn config_write_each(DextConnection *c, uint64_t off,
         for (uint32_t i = 0; i < w; i++) {
             in[2] |= (uint64_t)src[i] << (8 * i);
         }
-        ret = conn_call(c, kDextSelectorConfigWrite, in, 3, NULL, 0, 0);
+        ret = dext_conn_call(c, kDextSelectorConfigWrite, in, 3, NULL, 0, 0);
         if (ret != kIOReturnSuccess) {
             return ret;
         }
@@ -239,8 +242,8 @@ static IOReturn config_read_block_call(DextConnection *c, uint64_t off,
     size_t got = len;
     IOReturn ret;
 
-    ret = conn_call_struct(c, kDextSelectorConfigReadBlock, in, 3, NULL, 0,
-                           dst, &got);
+    ret = dext_conn_call_struct(c, kDextSelectorConfigReadBlock, in, 3, NULL, 0,
+                                dst, &got);
     if (ret == kIOReturnSuccess && got != len) {
         return kIOReturnIPCError;
     }
@@ -305,8 +308,9 @@ static IOReturn config_write_block(DextConnection *c, uint64_t off,
         return kIOReturnSuccess;
     }
     if (atomic_load(&c->block_config) != 0) {
-        ret = conn_call_struct(c, kDextSelectorConfigWriteBlock, in, 1, buf,
-                               len, NULL, NULL);
+        ret = dext_conn_call_struct(c, kDextSelectorConfigWriteBlock, in, 1,
+                                    buf,
+                                    len, NULL, NULL);
         if (ret != kIOReturnUnsupported) {
             atomic_store(&c->block_config, 1);
             return ret;
@@ -337,7 +341,7 @@ static IOReturn get_bar_info(DextConnection *c, uint8_t bar,
     uint64_t out[3] = { 0 };
     IOReturn ret;
 
-    ret = conn_call(c, kDextSelectorGetBARInfo, in, 1, out, 3, 3);
+    ret = dext_conn_call(c, kDextSelectorGetBARInfo, in, 1, out, 3, 3);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
@@ -415,7 +419,7 @@ kern_return_t apple_dext_mmio_read(io_connect_t connection, uint8_t mem_idx,
         return kIOReturnBadArgument;
     }
     WITH_CONN(connection, c,
-              conn_call(c, kDextSelectorMMIORead, in, 3, out_value, 1, 1));
+              dext_conn_call(c, kDextSelectorMMIORead, in, 3, out_value, 1, 1));
 }
 
 kern_return_t apple_dext_mmio_write(io_connect_t connection, uint8_t mem_idx,
@@ -425,7 +429,7 @@ kern_return_t apple_dext_mmio_write(io_connect_t connection, uint8_t mem_idx,
     uint64_t in[4] = { mem_idx, offset, width, value };
 
     WITH_CONN(connection, c,
-              conn_call(c, kDextSelectorMMIOWrite, in, 4, NULL, 0, 0));
+              dext_conn_call(c, kDextSelectorMMIOWrite, in, 4, NULL, 0, 0));
 }
 
 /* ------------------------------------------------------------------ */
@@ -436,7 +440,7 @@ static IOReturn setup_interrupts(DextConnection *c, uint32_t *out_num_vectors)
     uint64_t out[1] = { 0 };
     IOReturn ret;
 
-    ret = conn_call(c, kDextSelectorSetupInterrupts, NULL, 0, out, 1, 1);
+    ret = dext_conn_call(c, kDextSelectorSetupInterrupts, NULL, 0, out, 1, 1);
     if (ret == kIOReturnSuccess && out_num_vectors) {
         *out_num_vectors = (uint32_t)out[0];
     }
@@ -456,7 +460,7 @@ kern_return_t apple_dext_set_irq_mask(io_connect_t connection,
         return kIOReturnBadArgument;
     }
     WITH_CONN(connection, c,
-              conn_call(c, kDextSelectorSetIRQMask, mask, 4, NULL, 0, 0));
+              dext_conn_call(c, kDextSelectorSetIRQMask, mask, 4, NULL, 0, 0));
 }
 
 static IOReturn read_pending(DextConnection *c, uint64_t pending[4])
@@ -464,7 +468,7 @@ static IOReturn read_pending(DextConnection *c, uint64_t pending[4])
     uint64_t out[4] = { 0 };
     IOReturn ret;
 
-    ret = conn_call(c, kDextSelectorCheckInterrupt, NULL, 0, out, 4, 0);
+    ret = dext_conn_call(c, kDextSelectorCheckInterrupt, NULL, 0, out, 4, 0);
     if (ret == kIOReturnSuccess) {
         memcpy(pending, out, sizeof(out));
     }
@@ -571,7 +575,7 @@ static IOReturn device_status(DextConnection *c, AppleDextDeviceStatus *out)
     uint64_t o[6] = { 0 };
     IOReturn ret;
 
-    ret = conn_call(c, kDextSelectorGetDeviceStatus, NULL, 0, o, 6, 6);
+    ret = dext_conn_call(c, kDextSelectorGetDeviceStatus, NULL, 0, o, 6, 6);
     if (ret == kIOReturnSuccess) {
         out->claims = (uint32_t)o[0];
         out->sessions = (uint32_t)o[1];

@@ -39,26 +39,27 @@ typedef struct DextConnection {
 } DextConnection;
 
 /*
- * conn_enter() - look up @handle and start a call on it.
- * Return: the connection (leave it with conn_leave()), or NULL if the
+ * dext_conn_enter() - look up @handle and start a call on it.
+ * Return: the connection (leave it with dext_conn_leave()), or NULL if the
  * handle is null, unknown or disconnected.
  */
-DextConnection *conn_enter(io_connect_t handle);
-/* conn_enter_ref() - start a call on a connection a notification holds. */
-bool conn_enter_ref(DextConnection *c);
-void conn_leave(DextConnection *c);
-void conn_ref(DextConnection *c);
-void conn_unref(DextConnection *c);
+DextConnection *dext_conn_enter(io_connect_t handle);
+/* dext_conn_enter_ref() - start a call on a connection a notification holds. */
+bool dext_conn_enter_ref(DextConnection *c);
+void dext_conn_leave(DextConnection *c);
+void dext_conn_ref(DextConnection *c);
+void dext_conn_unref(DextConnection *c);
 
 /* Scalar method call; fails with kIOReturnIPCError if the dext returned
  * fewer than @min_out outputs on success.  *@nout receives the count. */
-IOReturn conn_call(DextConnection *c, uint32_t selector, const uint64_t *in,
-                   uint32_t nin, uint64_t *out, uint32_t nout_room,
-                   uint32_t min_out);
-IOReturn conn_call_struct(DextConnection *c, uint32_t selector,
-                          const uint64_t *in, uint32_t nin,
-                          const void *sin, size_t sin_size, void *sout,
-                          size_t *sout_size);
+IOReturn dext_conn_call(DextConnection *c, uint32_t selector,
+                        const uint64_t *in,
+                        uint32_t nin, uint64_t *out, uint32_t nout_room,
+                        uint32_t min_out);
+IOReturn dext_conn_call_struct(DextConnection *c, uint32_t selector,
+                               const uint64_t *in, uint32_t nin,
+                               const void *sin, size_t sin_size, void *sout,
+                               size_t *sout_size);
 
 void dext_client_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -64,7 +64,7 @@ void dext_client_log(int level, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Handles                                                              */
 
-void conn_ref(DextConnection *c)
+void dext_conn_ref(DextConnection *c)
 {
     atomic_fetch_add(&c->refs, 1);
 }
@@ -77,7 +77,7 @@ static void conn_close_transport(DextConnection *c)
     }
 }
 
-void conn_unref(DextConnection *c)
+void dext_conn_unref(DextConnection *c)
 {
     if (atomic_fetch_sub(&c->refs, 1) == 1) {
         conn_close_transport(c);
@@ -86,7 +86,7 @@ void conn_unref(DextConnection *c)
     }
 }
 
-DextConnection *conn_enter(io_connect_t handle)
+DextConnection *dext_conn_enter(io_connect_t handle)
 {
     uint32_t slot = handle & MAX_SLOTS;
     DextConnection *c;
@@ -106,7 +106,7 @@ DextConnection *conn_enter(io_connect_t handle)
     return c;
 }
 
-bool conn_enter_ref(DextConnection *c)
+bool dext_conn_enter_ref(DextConnection *c)
 {
     bool ok;
 
@@ -120,13 +120,13 @@ bool conn_enter_ref(DextConnection *c)
     return ok;
 }
 
-void conn_leave(DextConnection *c)
+void dext_conn_leave(DextConnection *c)
 {
     /* The last call out of a disconnected connection closes it. */
     if (atomic_fetch_sub(&c->calls, 1) == 1 && atomic_load(&c->closed)) {
         conn_close_transport(c);
     }
-    conn_unref(c);
+    dext_conn_unref(c);
 }
 
 static IOReturn conn_register(DextTransport *t, io_connect_t *out)
@@ -184,15 +184,16 @@ void apple_dext_disconnect(io_connect_t connection)
     if (atomic_load(&c->calls) == 0) {
         conn_close_transport(c);
     }
-    conn_unref(c);
+    dext_conn_unref(c);
 }
 
 /* ------------------------------------------------------------------ */
 /* Calls                                                                */
 
-IOReturn conn_call(DextConnection *c, uint32_t selector, const uint64_t *in,
-                   uint32_t nin, uint64_t *out, uint32_t nout_room,
-                   uint32_t min_out)
+IOReturn dext_conn_call(DextConnection *c, uint32_t selector,
+                        const uint64_t *in,
+                        uint32_t nin, uint64_t *out, uint32_t nout_room,
+                        uint32_t min_out)
 {
     uint32_t nout = nout_room;
     DextCallArgs a = {
@@ -211,10 +212,10 @@ IOReturn conn_call(DextConnection *c, uint32_t selector, const uint64_t *in,
     return ret;
 }
 
-IOReturn conn_call_struct(DextConnection *c, uint32_t selector,
-                          const uint64_t *in, uint32_t nin,
-                          const void *sin, size_t sin_size, void *sout,
-                          size_t *sout_size)
+IOReturn dext_conn_call_struct(DextConnection *c, uint32_t selector,
+                               const uint64_t *in, uint32_t nin,
+                               const void *sin, size_t sin_size, void *sout,
+                               size_t *sout_size)
 {
     DextCallArgs a = {
         .scalar_in = in, .scalar_in_cnt = nin,
@@ -416,11 +417,11 @@ kern_return_t apple_dext_get_identity(io_connect_t connection,
     DextConnection *c;
     IOReturn ret;
 
-    if (out == NULL || (c = conn_enter(connection)) == NULL) {
+    if (out == NULL || (c = dext_conn_enter(connection)) == NULL) {
         return kIOReturnBadArgument;
     }
     ret = read_identity(c->t, out);
-    conn_leave(c);
+    dext_conn_leave(c);
     return ret;
 }
 

@@ -53,7 +53,7 @@ static void notify_free(AppleDextInterruptNotify *n)
         close(n->stop_pipe[0]);
         close(n->stop_pipe[1]);
     }
-    conn_unref(n->conn);
+    dext_conn_unref(n->conn);
     free(n);
 }
 
@@ -62,14 +62,14 @@ static IOReturn notify_arm(AppleDextInterruptNotify *n)
     DextCallArgs a = { 0 };
     IOReturn ret;
 
-    if (!conn_enter_ref(n->conn)) {
+    if (!dext_conn_enter_ref(n->conn)) {
         return kIOReturnBadArgument;
     }
     /* Clear old readiness first: a completion after the arm stays set. */
     n->ops->wake_consume(n->wake);
     ret = n->ops->call_async(n->conn->t, kDextSelectorWaitInterrupt,
                                       n->wake, &a);
-    conn_leave(n->conn);
+    dext_conn_leave(n->conn);
     return ret;
 }
 
@@ -119,16 +119,16 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
     DextConnection *c;
     IOReturn ret;
 
-    c = conn_enter(connection);
+    c = dext_conn_enter(connection);
     if (c == NULL) {
         return NULL;
     }
     n = calloc(1, sizeof(*n));
     if (n == NULL) {
-        conn_leave(c);
+        dext_conn_leave(c);
         return NULL;
     }
-    conn_ref(c);
+    dext_conn_ref(c);
     n->conn = c;
     n->ops = c->t->ops;
     n->handler_fn = handler_fn;
@@ -136,7 +136,7 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
     n->stop_pipe[0] = n->stop_pipe[1] = -1;
     atomic_init(&n->self_destroy, false);
     ret = c->t->ops->wake_create(c->t, &n->wake);
-    conn_leave(c);
+    dext_conn_leave(c);
     if (ret != kIOReturnSuccess) {
         n->wake = NULL;
         goto fail;

@@ -23,7 +23,7 @@
 #define SYS_pidfd_open 434
 #endif
 
-IOReturn client_mem_open(ClientMem *m, pid_t pid)
+IOReturn dext_client_mem_open(ClientMem *m, pid_t pid)
 {
     if (pid <= 0) {
         return kIOReturnBadArgument;
@@ -36,7 +36,7 @@ IOReturn client_mem_open(ClientMem *m, pid_t pid)
     return kIOReturnSuccess;
 }
 
-void client_mem_close(ClientMem *m)
+void dext_client_mem_close(ClientMem *m)
 {
     if (m->pidfd >= 0) {
         close(m->pidfd);
@@ -88,13 +88,13 @@ static IOReturn client_mem_xfer(ClientMem *m, uint64_t va, void *buf,
     return kIOReturnSuccess;
 }
 
-IOReturn client_mem_read(ClientMem *m, uint64_t va, void *buf, size_t len)
+IOReturn dext_client_mem_read(ClientMem *m, uint64_t va, void *buf, size_t len)
 {
     return client_mem_xfer(m, va, buf, len, false);
 }
 
-IOReturn client_mem_write(ClientMem *m, uint64_t va, const void *buf,
-                          size_t len)
+IOReturn dext_client_mem_write(ClientMem *m, uint64_t va, const void *buf,
+                               size_t len)
 {
     return client_mem_xfer(m, va, (void *)buf, len, true);
 }

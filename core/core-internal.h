@@ -44,11 +44,11 @@ typedef struct ClientMem {
     int pidfd;              /* -1 if pidfd_open is unavailable */
 } ClientMem;
 
-IOReturn client_mem_open(ClientMem *m, pid_t pid);
-void client_mem_close(ClientMem *m);
-IOReturn client_mem_read(ClientMem *m, uint64_t va, void *buf, size_t len);
-IOReturn client_mem_write(ClientMem *m, uint64_t va, const void *buf,
-                          size_t len);
+IOReturn dext_client_mem_open(ClientMem *m, pid_t pid);
+void dext_client_mem_close(ClientMem *m);
+IOReturn dext_client_mem_read(ClientMem *m, uint64_t va, void *buf, size_t len);
+IOReturn dext_client_mem_write(ClientMem *m, uint64_t va, const void *buf,
+                               size_t len);
 
 /*
  * One contiguous bus segment: [bus, bus + len) reaches either client
@@ -146,37 +146,38 @@ struct DextCore {
     atomic_uint_fast64_t irqs_dropped;
 };
 
-void core_logf(DextCore *core, int level, const char *fmt, ...)
+void dext_core_logf(DextCore *core, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* dma.c */
-IOReturn dma_device_init(CoreDevice *cd);
-void dma_device_destroy(CoreDevice *cd);
-IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
-                      uint64_t size, uint64_t out[3]);
-IOReturn dma_unregister(DextSession *s, uint64_t iova);
-IOReturn dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
-                   uint64_t *out);
-IOReturn dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
-                             uint64_t out[6]);
-void dma_buffer_free(DextSession *s);
-IOReturn dma_buffer_map(DextSession *s, DextMemory *out);
-void dma_session_release(DextSession *s);
-uint32_t dma_session_regions(DextSession *s);
-void dma_stats(CoreDevice *cd, DextCoreStats *st);
-IOReturn dma_device_read(void *opaque, uint64_t addr, void *buf, size_t len);
-IOReturn dma_device_write(void *opaque, uint64_t addr, const void *buf,
-                          size_t len);
+IOReturn dext_dma_device_init(CoreDevice *cd);
+void dext_dma_device_destroy(CoreDevice *cd);
+IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
+                           uint64_t size, uint64_t out[3]);
+IOReturn dext_dma_unregister(DextSession *s, uint64_t iova);
+IOReturn dext_dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
+                        uint64_t *out);
+IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
+                                  uint64_t out[6]);
+void dext_dma_buffer_free(DextSession *s);
+IOReturn dext_dma_buffer_map(DextSession *s, DextMemory *out);
+void dext_dma_session_release(DextSession *s);
+uint32_t dext_dma_session_regions(DextSession *s);
+void dext_dma_stats(CoreDevice *cd, DextCoreStats *st);
+IOReturn dext_dma_device_read(void *opaque, uint64_t addr, void *buf,
+                              size_t len);
+IOReturn dext_dma_device_write(void *opaque, uint64_t addr, const void *buf,
+                               size_t len);
 
 /* irq.c */
-void irq_probe_caps(CoreDevice *cd);
-IOReturn irq_setup(DextSession *s, uint64_t *out_nvec);
-IOReturn irq_check(DextSession *s, uint64_t out[4]);
-IOReturn irq_wait(DextSession *s, int wake_fd);
-IOReturn irq_set_mask(DextSession *s, const uint64_t mask[4]);
-IOReturn irq_map_page(DextSession *s, DextMemory *out);
-void irq_session_release(DextSession *s);
-void irq_device_raise(void *opaque, uint32_t vector);
-void irq_restore_config(CoreDevice *cd, const uint8_t *saved);
+void dext_irq_probe_caps(CoreDevice *cd);
+IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec);
+IOReturn dext_irq_check(DextSession *s, uint64_t out[4]);
+IOReturn dext_irq_wait(DextSession *s, int wake_fd);
+IOReturn dext_irq_set_mask(DextSession *s, const uint64_t mask[4]);
+IOReturn dext_irq_map_page(DextSession *s, DextMemory *out);
+void dext_irq_session_release(DextSession *s);
+void dext_irq_device_raise(void *opaque, uint32_t vector);
+void dext_irq_restore_config(CoreDevice *cd, const uint8_t *saved);
 
 #endif /* LIBDEXT_CORE_INTERNAL_H */

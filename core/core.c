@@ -21,7 +21,7 @@
 #define PCI_BAR5             0x24
 #define PCI_CLASS_MULTIMEDIA 0x04
 
-void core_logf(DextCore *core, int level, const char *fmt, ...)
+void dext_core_logf(DextCore *core, int level, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -39,7 +39,7 @@ static void device_log(void *opaque, int level, const char *msg)
 {
     CoreDevice *cd = opaque;
 
-    core_logf(cd->core, level, "%s: %s", cd->dev->name, msg);
+    dext_core_logf(cd->core, level, "%s: %s", cd->dev->name, msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -62,7 +62,7 @@ DextCore *dext_core_new(DextLogFn *log, void *log_opaque)
 static void core_device_free(CoreDevice *cd)
 {
     dext_device_free(cd->dev);
-    dma_device_destroy(cd);
+    dext_dma_device_destroy(cd);
     pthread_rwlock_destroy(&cd->irq_lock);
     pthread_rwlock_destroy(&cd->dma_lock);
     pthread_mutex_destroy(&cd->lock);
@@ -120,8 +120,8 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
         return kIOReturnBadArgument;
     }
     if ((dev->class_code >> 16) == PCI_CLASS_MULTIMEDIA) {
-        core_logf(core, DEXT_LOG_INFO, "%s: multimedia function, not served",
-                  dev->name);
+        dext_core_logf(core, DEXT_LOG_INFO,
+                       "%s: multimedia function, not served", dev->name);
         dext_device_free(dev);
         return kIOReturnUnsupported;
     }
@@ -137,18 +137,18 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     pthread_rwlock_init(&cd->dma_lock, NULL);
     assign_memory_indexes(cd);
 
-    dev->host.dma_read = dma_device_read;
-    dev->host.dma_write = dma_device_write;
-    dev->host.raise_msi = irq_device_raise;
+    dev->host.dma_read = dext_dma_device_read;
+    dev->host.dma_write = dext_dma_device_write;
+    dev->host.raise_msi = dext_irq_device_raise;
     dev->host.log = device_log;
     dev->host.opaque = cd;
 
-    ret = dma_device_init(cd);
+    ret = dext_dma_device_init(cd);
     if (ret != kIOReturnSuccess) {
         core_device_free(cd);
         return ret;
     }
-    irq_probe_caps(cd);
+    dext_irq_probe_caps(cd);
 
     pthread_mutex_lock(&core->lock);
     for (i = 0; i < core->ndevices; i++) {
@@ -156,8 +156,9 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
         if (!core->devices[i]->terminated && other->bus == dev->bus &&
             other->dev == dev->dev && other->fn == dev->fn) {
             pthread_mutex_unlock(&core->lock);
-            core_logf(core, DEXT_LOG_ERROR, "%s: %02x:%02x.%x is served already",
-                      dev->name, dev->bus, dev->dev, dev->fn);
+            dext_core_logf(core, DEXT_LOG_ERROR,
+                           "%s: %02x:%02x.%x is served already", dev->name,
+                           dev->bus, dev->dev, dev->fn);
             core_device_free(cd);
             return kIOReturnExclusiveAccess;
         }
@@ -171,10 +172,10 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     core->devices[core->ndevices++] = cd;
     pthread_mutex_unlock(&core->lock);
 
-    core_logf(core, DEXT_LOG_INFO,
-              "serving %s at %02x:%02x.%x [%04x:%04x] class %06x, %u vector(s)",
-              dev->name, dev->bus, dev->dev, dev->fn, dev->vendor_id,
-              dev->device_id, dev->class_code, cd->nvectors);
+    dext_core_logf(core, DEXT_LOG_INFO,
+                   "serving %s at %02x:%02x.%x [%04x:%04x] class %06x, %u vector(s)",
+                   dev->name, dev->bus, dev->dev, dev->fn, dev->vendor_id,
+                   dev->device_id, dev->class_code, cd->nvectors);
     if (out_id) {
         *out_id = cd->id;
     }
@@ -234,7 +235,7 @@ void dext_core_stats(DextCore *core, DextCoreStats *st)
             st->irq_sessions++;
         }
         pthread_rwlock_unlock(&cd->irq_lock);
-        dma_stats(cd, st);
+        dext_dma_stats(cd, st);
     }
     pthread_mutex_unlock(&core->lock);
     st->iommu_faults = atomic_load(&core->iommu_faults);
@@ -263,7 +264,7 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
     if (s == NULL) {
         return kIOReturnNoMemory;
     }
-    ret = client_mem_open(&s->mem, client_pid);
+    ret = dext_client_mem_open(&s->mem, client_pid);
     if (ret != kIOReturnSuccess) {
         free(s);
         return ret;
@@ -277,7 +278,7 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
     }
     if (cd == NULL || core->sessions >= DEXT_MAX_SESSIONS) {
         pthread_mutex_unlock(&core->lock);
-        client_mem_close(&s->mem);
+        dext_client_mem_close(&s->mem);
         free(s);
         return cd == NULL ? kIOReturnNotFound : kIOReturnNoResources;
     }
@@ -285,7 +286,7 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
     if (cd->terminated) {
         pthread_mutex_unlock(&cd->lock);
         pthread_mutex_unlock(&core->lock);
-        client_mem_close(&s->mem);
+        dext_client_mem_close(&s->mem);
         free(s);
         return kIOReturnNotFound;
     }
@@ -296,10 +297,10 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
 
     s->core = core;
     s->cd = cd;
-    range_tree_init(&s->regions);
+    dext_range_tree_init(&s->regions);
     *out = s;
-    core_logf(core, DEXT_LOG_DEBUG, "%s: session %p opened by pid %d",
-              cd->dev->name, (void *)s, (int)client_pid);
+    dext_core_logf(core, DEXT_LOG_DEBUG, "%s: session %p opened by pid %d",
+                   cd->dev->name, (void *)s, (int)client_pid);
     return kIOReturnSuccess;
 }
 
@@ -316,8 +317,8 @@ static void claim_release(DextSession *s)
             if (cd->dev->ops->close) {
                 cd->dev->ops->close(cd->dev);
             }
-            core_logf(s->core, DEXT_LOG_DEBUG, "%s: closed (last claim)",
-                      cd->dev->name);
+            dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: closed (last claim)",
+                           cd->dev->name);
         }
     }
     pthread_mutex_unlock(&cd->lock);
@@ -334,8 +335,8 @@ void dext_session_close(DextSession *s)
     core = s->core;
     cd = s->cd;
     /* The contract's order: interrupt sources, DMA regions, buffer, claim. */
-    irq_session_release(s);
-    dma_session_release(s);
+    dext_irq_session_release(s);
+    dext_dma_session_release(s);
     claim_release(s);
 
     pthread_mutex_lock(&core->lock);
@@ -345,9 +346,9 @@ void dext_session_close(DextSession *s)
     core->sessions--;
     pthread_mutex_unlock(&core->lock);
 
-    client_mem_close(&s->mem);
-    core_logf(core, DEXT_LOG_DEBUG, "%s: session %p closed", cd->dev->name,
-              (void *)s);
+    dext_client_mem_close(&s->mem);
+    dext_core_logf(core, DEXT_LOG_DEBUG, "%s: session %p closed", cd->dev->name,
+                   (void *)s);
     free(s);
 }
 
@@ -502,8 +503,8 @@ static IOReturn do_claim(DextSession *s)
                 goto out;
             }
         }
-        core_logf(s->core, DEXT_LOG_DEBUG, "%s: opened (first claim)",
-                  cd->dev->name);
+        dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: opened (first claim)",
+                       cd->dev->name);
     }
     cd->claims++;
     s->claimed = true;
@@ -519,8 +520,8 @@ static IOReturn do_terminate(DextSession *s)
     pthread_mutex_lock(&cd->lock);
     if (!cd->terminated) {
         cd->terminated = true;
-        core_logf(s->core, DEXT_LOG_INFO, "%s: terminated by a client",
-                  cd->dev->name);
+        dext_core_logf(s->core, DEXT_LOG_INFO, "%s: terminated by a client",
+                       cd->dev->name);
     }
     pthread_mutex_unlock(&cd->lock);
     return kIOReturnSuccess;
@@ -584,9 +585,9 @@ static IOReturn do_reset(DextSession *s)
         ret = dev->ops->reset_function(dev);
     }
     if (ret != kIOReturnSuccess && dev->ops->reset_bus) {
-        core_logf(s->core, DEXT_LOG_INFO,
-                  "%s: function reset failed (0x%x), trying a hot reset",
-                  dev->name, (unsigned)ret);
+        dext_core_logf(s->core, DEXT_LOG_INFO,
+                       "%s: function reset failed (0x%x), trying a hot reset",
+                       dev->name, (unsigned)ret);
         ret = dev->ops->reset_bus(dev);
     }
     if (ret == kIOReturnSuccess) {
@@ -598,7 +599,7 @@ static IOReturn do_reset(DextSession *s)
         }
         config_write_range(cd, 0x3c, save.bytes + 0x3c, 1);
         config_write_range(cd, PCI_COMMAND, save.bytes + PCI_COMMAND, 2);
-        irq_restore_config(cd, save.bytes);
+        dext_irq_restore_config(cd, save.bytes);
     }
     pthread_mutex_unlock(&cd->lock);
     return ret;
@@ -615,7 +616,7 @@ static IOReturn do_status(DextSession *s, uint64_t *out)
     out[3] = s->claimed;
     out[5] = cd->terminated;
     pthread_mutex_unlock(&cd->lock);
-    out[4] = dma_session_regions(s);
+    out[4] = dext_dma_session_regions(s);
     return kIOReturnSuccess;
 }
 
@@ -751,7 +752,7 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         if (dev->no_dma) {
             return kIOReturnUnsupported;
         }
-        ret = dma_buffer_allocate(s, in[0], in[1], out);
+        ret = dext_dma_buffer_allocate(s, in[0], in[1], out);
         if (ret == kIOReturnSuccess) {
             out[5] = dev->class_code & 0xffffff;
             *nout = 6;
@@ -759,7 +760,7 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return ret;
 
     case kDextSelectorFreeDMABuffer:
-        dma_buffer_free(s);
+        dext_dma_buffer_free(s);
         return kIOReturnSuccess;
 
     case kDextSelectorRegisterDMARegion:
@@ -772,17 +773,17 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         if (dev->no_dma) {
             return kIOReturnUnsupported;
         }
-        ret = dma_register(s, in[0], in[1], in[2], out);
+        ret = dext_dma_register(s, in[0], in[1], in[2], out);
         if (ret == kIOReturnSuccess) {
             *nout = 3;
         }
         return ret;
 
     case kDextSelectorUnregisterDMARegion:
-        return dma_unregister(s, in[0]);
+        return dext_dma_unregister(s, in[0]);
 
     case kDextSelectorProbeDMARegion:
-        ret = dma_probe(s, in[0], in[1], &out[0]);
+        ret = dext_dma_probe(s, in[0], in[1], &out[0]);
         if (ret == kIOReturnSuccess) {
             *nout = 1;
         }
@@ -861,14 +862,14 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         if (dev->no_irq) {
             return kIOReturnUnsupported;
         }
-        ret = irq_setup(s, &out[0]);
+        ret = dext_irq_setup(s, &out[0]);
         if (ret == kIOReturnSuccess) {
             *nout = 1;
         }
         return ret;
 
     case kDextSelectorCheckInterrupt:
-        ret = irq_check(s, out);
+        ret = dext_irq_check(s, out);
         if (ret == kIOReturnSuccess) {
             *nout = 4;
         }
@@ -879,7 +880,7 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return kIOReturnBadArgument;
 
     case kDextSelectorSetIRQMask:
-        return irq_set_mask(s, in);
+        return dext_irq_set_mask(s, in);
 
     case kDextSelectorResetDevice:
         if (!is_claimed(s)) {
@@ -978,7 +979,7 @@ IOReturn dext_session_call_async(DextSession *s, uint32_t selector,
     if (selector != kDextSelectorWaitInterrupt) {
         return kIOReturnBadArgument;
     }
-    return irq_wait(s, wake_fd);
+    return dext_irq_wait(s, wake_fd);
 }
 
 IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
@@ -998,13 +999,13 @@ IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
     dev = cd->dev;
     out->fd = -1;
     if (type == kDextMemoryTypeDMABuffer) {
-        return dma_buffer_map(s, out);
+        return dext_dma_buffer_map(s, out);
     }
     if (type == kDextMemoryTypeInterruptPage) {
         if (s->core->contract_only) {
             return kIOReturnUnsupported;
         }
-        return irq_map_page(s, out);
+        return dext_irq_map_page(s, out);
     }
     if (type < kDextMemoryTypeBAR0 || type >= kDextMemoryTypeBAR0 + DEXT_NUM_BARS) {
         return kIOReturnBadArgument;

@@ -21,20 +21,21 @@
 
 #include "core/core-internal.h"
 
-IOReturn dma_device_init(CoreDevice *cd)
+IOReturn dext_dma_device_init(CoreDevice *cd)
 {
     uint64_t limit = cd->dev->dma_mask;
 
-    range_tree_init(&cd->xlate);
+    dext_range_tree_init(&cd->xlate);
     if (limit < DEXT_DART_BASE + DEXT_DART_PAGE - 1) {
         return kIOReturnBadArgument;
     }
-    return iova_space_init(&cd->iova, DEXT_DART_BASE, limit, DEXT_DART_PAGE);
+    return dext_iova_space_init(&cd->iova, DEXT_DART_BASE, limit,
+                                DEXT_DART_PAGE);
 }
 
-void dma_device_destroy(CoreDevice *cd)
+void dext_dma_device_destroy(CoreDevice *cd)
 {
-    iova_space_destroy(&cd->iova);
+    dext_iova_space_destroy(&cd->iova);
 }
 
 /*
@@ -51,7 +52,7 @@ static IOReturn chunk_insert(CoreDevice *cd, DmaChunk *c, DextSession *owner,
     c->host = host;
     c->xlate.start = bus;
     c->xlate.len = len;
-    return range_tree_insert(&cd->xlate, &c->xlate) ? kIOReturnSuccess
+    return dext_range_tree_insert(&cd->xlate, &c->xlate) ? kIOReturnSuccess
                                                     : kIOReturnInternalError;
 }
 
@@ -60,17 +61,17 @@ static void region_unmap_free(CoreDevice *cd, DextSession *s, DmaRegion *r)
     uint32_t i;
 
     for (i = 0; i < r->nchunks; i++) {
-        range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
+        dext_range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
     }
-    iova_free(&cd->iova, r->iova_base, r->iova_size);
-    range_tree_remove(&s->regions, &r->node);
+    dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
+    dext_range_tree_remove(&s->regions, &r->node);
     cd->dma_regions--;
     cd->dma_region_bytes -= r->size;
     free(r);
 }
 
-IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
-                      uint64_t size, uint64_t out[3])
+IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
+                           uint64_t size, uint64_t out[3])
 {
     CoreDevice *cd = s->cd;
     uint64_t nchunks, done, page_off;
@@ -95,8 +96,9 @@ IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
      * The real dext wires the memory; we check that both ends are mapped
      * now, and a later unmapping becomes an IOMMU fault on device DMA.
      */
-    if (client_mem_read(&s->mem, va, &probe, 1) != kIOReturnSuccess ||
-        client_mem_read(&s->mem, va + size - 1, &probe, 1) != kIOReturnSuccess) {
+    if (dext_client_mem_read(&s->mem, va, &probe, 1) != kIOReturnSuccess ||
+        dext_client_mem_read(&s->mem, va + size - 1, &probe,
+                             1) != kIOReturnSuccess) {
         return kIOReturnVMError;
     }
     r = calloc(1, sizeof(*r) + nchunks * sizeof(r->chunks[0]));
@@ -109,7 +111,7 @@ IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
     r->size = size;
 
     pthread_rwlock_wrlock(&cd->dma_lock);
-    if (range_tree_find(&s->regions, iova) != NULL) {
+    if (dext_range_tree_find(&s->regions, iova) != NULL) {
         ret = kIOReturnStillOpen;
         goto fail;
     }
@@ -124,7 +126,7 @@ IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
      * device sees the client VA's offset within its page.
      */
     page_off = va & (DEXT_DART_PAGE - 1);
-    ret = iova_alloc(&cd->iova, page_off + size, 0, &r->iova_base);
+    ret = dext_iova_alloc(&cd->iova, page_off + size, 0, &r->iova_base);
     if (ret != kIOReturnSuccess) {
         goto fail;
     }
@@ -138,15 +140,15 @@ IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
         if (ret != kIOReturnSuccess) {
             /* Roll the whole region back. */
             while (i-- > 0) {
-                range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
+                dext_range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
             }
-            iova_free(&cd->iova, r->iova_base, r->iova_size);
+            dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
             goto fail;
         }
         done += len;
     }
     r->nchunks = (uint32_t)nchunks;
-    range_tree_insert(&s->regions, &r->node);
+    dext_range_tree_insert(&s->regions, &r->node);
     cd->dma_regions++;
     cd->dma_region_bytes += size;
     pthread_rwlock_unlock(&cd->dma_lock);
@@ -162,13 +164,13 @@ fail:
     return ret;
 }
 
-IOReturn dma_unregister(DextSession *s, uint64_t iova)
+IOReturn dext_dma_unregister(DextSession *s, uint64_t iova)
 {
     CoreDevice *cd = s->cd;
     RangeNode *n;
 
     pthread_rwlock_wrlock(&cd->dma_lock);
-    n = range_tree_find(&s->regions, iova);
+    n = dext_range_tree_find(&s->regions, iova);
     if (n == NULL) {
         pthread_rwlock_unlock(&cd->dma_lock);
         return kIOReturnNotFound;
@@ -178,8 +180,8 @@ IOReturn dma_unregister(DextSession *s, uint64_t iova)
     return kIOReturnSuccess;
 }
 
-IOReturn dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
-                   uint64_t *out)
+IOReturn dext_dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
+                        uint64_t *out)
 {
     CoreDevice *cd = s->cd;
     uint8_t bytes[8];
@@ -189,7 +191,7 @@ IOReturn dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
     int i;
 
     pthread_rwlock_rdlock(&cd->dma_lock);
-    n = range_tree_find(&s->regions, iova);
+    n = dext_range_tree_find(&s->regions, iova);
     if (n == NULL) {
         pthread_rwlock_unlock(&cd->dma_lock);
         return kIOReturnNotFound;
@@ -199,7 +201,7 @@ IOReturn dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
         pthread_rwlock_unlock(&cd->dma_lock);
         return kIOReturnOverrun;
     }
-    ret = client_mem_read(&s->mem, r->va + offset, bytes, sizeof(bytes));
+    ret = dext_client_mem_read(&s->mem, r->va + offset, bytes, sizeof(bytes));
     pthread_rwlock_unlock(&cd->dma_lock);
     if (ret != kIOReturnSuccess) {
         return ret;
@@ -216,16 +218,16 @@ IOReturn dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
 
 static void buffer_destroy(CoreDevice *cd, DmaBuffer *b)
 {
-    range_tree_remove(&cd->xlate, &b->chunk.xlate);
-    iova_free(&cd->iova, b->iova_base, b->size);
+    dext_range_tree_remove(&cd->xlate, &b->chunk.xlate);
+    dext_iova_free(&cd->iova, b->iova_base, b->size);
     cd->dma_buffers--;
     munmap(b->host, b->size);
     close(b->fd);
     free(b);
 }
 
-IOReturn dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
-                             uint64_t out[6])
+IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
+                                  uint64_t out[6])
 {
     CoreDevice *cd = s->cd;
     DmaBuffer *b, *old;
@@ -257,12 +259,12 @@ IOReturn dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
     }
 
     pthread_rwlock_wrlock(&cd->dma_lock);
-    ret = iova_alloc(&cd->iova, size, align > DEXT_DART_PAGE ? align : 0,
-                     &b->iova_base);
+    ret = dext_iova_alloc(&cd->iova, size, align > DEXT_DART_PAGE ? align : 0,
+                          &b->iova_base);
     if (ret == kIOReturnSuccess) {
         ret = chunk_insert(cd, &b->chunk, s, 0, b->host, b->iova_base, size);
         if (ret != kIOReturnSuccess) {
-            iova_free(&cd->iova, b->iova_base, size);
+            dext_iova_free(&cd->iova, b->iova_base, size);
         }
     }
     if (ret != kIOReturnSuccess) {
@@ -293,7 +295,7 @@ fail_fd:
     return ret == kIOReturnNotAligned ? kIOReturnNoResources : ret;
 }
 
-void dma_buffer_free(DextSession *s)
+void dext_dma_buffer_free(DextSession *s)
 {
     CoreDevice *cd = s->cd;
 
@@ -305,7 +307,7 @@ void dma_buffer_free(DextSession *s)
     pthread_rwlock_unlock(&cd->dma_lock);
 }
 
-IOReturn dma_buffer_map(DextSession *s, DextMemory *out)
+IOReturn dext_dma_buffer_map(DextSession *s, DextMemory *out)
 {
     CoreDevice *cd = s->cd;
     IOReturn ret = kIOReturnNotReady;
@@ -322,13 +324,13 @@ IOReturn dma_buffer_map(DextSession *s, DextMemory *out)
     return ret;
 }
 
-void dma_session_release(DextSession *s)
+void dext_dma_session_release(DextSession *s)
 {
     CoreDevice *cd = s->cd;
     RangeNode *n;
 
     pthread_rwlock_wrlock(&cd->dma_lock);
-    while ((n = range_tree_first(&s->regions)) != NULL) {
+    while ((n = dext_range_tree_first(&s->regions)) != NULL) {
         region_unmap_free(cd, s, RANGE_NODE_ENTRY(n, DmaRegion, node));
     }
     if (s->buffer) {
@@ -338,7 +340,7 @@ void dma_session_release(DextSession *s)
     pthread_rwlock_unlock(&cd->dma_lock);
 }
 
-uint32_t dma_session_regions(DextSession *s)
+uint32_t dext_dma_session_regions(DextSession *s)
 {
     uint32_t n;
 
@@ -348,7 +350,7 @@ uint32_t dma_session_regions(DextSession *s)
     return n;
 }
 
-void dma_stats(CoreDevice *cd, DextCoreStats *st)
+void dext_dma_stats(CoreDevice *cd, DextCoreStats *st)
 {
     pthread_rwlock_rdlock(&cd->dma_lock);
     st->dma_regions += cd->dma_regions;
@@ -368,7 +370,7 @@ void dma_stats(CoreDevice *cd, DextCoreStats *st)
 static bool dma_translate_ok(CoreDevice *cd, uint64_t addr, size_t len)
 {
     while (len > 0) {
-        RangeNode *n = range_tree_floor(&cd->xlate, addr);
+        RangeNode *n = dext_range_tree_floor(&cd->xlate, addr);
         uint64_t avail;
 
         if (n == NULL || addr - n->start >= n->len) {
@@ -397,14 +399,14 @@ static IOReturn dma_access(CoreDevice *cd, uint64_t addr, void *buf,
     if (addr + len < addr || !dma_translate_ok(cd, addr, len)) {
         pthread_rwlock_unlock(&cd->dma_lock);
         atomic_fetch_add(&cd->core->iommu_faults, 1);
-        core_logf(cd->core, DEXT_LOG_WARNING,
-                  "%s: IOMMU fault: device %s of %zu bytes at bus address "
-                  "0x%llx not mapped, dropped", cd->dev->name,
-                  write ? "write" : "read", len, (unsigned long long)addr);
+        dext_core_logf(cd->core, DEXT_LOG_WARNING,
+                       "%s: IOMMU fault: device %s of %zu bytes at bus address "
+                       "0x%llx not mapped, dropped", cd->dev->name,
+                       write ? "write" : "read", len, (unsigned long long)addr);
         return kIOReturnNotPermitted;
     }
     while (len > 0 && ret == kIOReturnSuccess) {
-        RangeNode *n = range_tree_floor(&cd->xlate, addr);
+        RangeNode *n = dext_range_tree_floor(&cd->xlate, addr);
         DmaChunk *c = RANGE_NODE_ENTRY(n, DmaChunk, xlate);
         uint64_t off = addr - n->start;
         size_t step = n->len - off < len ? (size_t)(n->len - off) : len;
@@ -416,9 +418,9 @@ static IOReturn dma_access(CoreDevice *cd, uint64_t addr, void *buf,
                 memcpy(p, c->host + off, step);
             }
         } else if (write) {
-            ret = client_mem_write(&c->owner->mem, c->va + off, p, step);
+            ret = dext_client_mem_write(&c->owner->mem, c->va + off, p, step);
         } else {
-            ret = client_mem_read(&c->owner->mem, c->va + off, p, step);
+            ret = dext_client_mem_read(&c->owner->mem, c->va + off, p, step);
         }
         p += step;
         addr += step;
@@ -427,15 +429,16 @@ static IOReturn dma_access(CoreDevice *cd, uint64_t addr, void *buf,
     pthread_rwlock_unlock(&cd->dma_lock);
     if (ret != kIOReturnSuccess) {
         atomic_fetch_add(&cd->core->iommu_faults, 1);
-        core_logf(cd->core, DEXT_LOG_WARNING,
-                  "%s: IOMMU fault: client memory behind bus address 0x%llx "
-                  "is gone", cd->dev->name, (unsigned long long)addr);
+        dext_core_logf(cd->core, DEXT_LOG_WARNING,
+                       "%s: IOMMU fault: client memory behind bus address 0x%llx "
+                       "is gone", cd->dev->name, (unsigned long long)addr);
         return kIOReturnNotPermitted;
     }
     return kIOReturnSuccess;
 }
 
-IOReturn dma_device_read(void *opaque, uint64_t addr, void *buf, size_t len)
+IOReturn dext_dma_device_read(void *opaque, uint64_t addr, void *buf,
+                              size_t len)
 {
     IOReturn ret = dma_access(opaque, addr, buf, len, false);
 
@@ -445,8 +448,8 @@ IOReturn dma_device_read(void *opaque, uint64_t addr, void *buf, size_t len)
     return ret;
 }
 
-IOReturn dma_device_write(void *opaque, uint64_t addr, const void *buf,
-                          size_t len)
+IOReturn dext_dma_device_write(void *opaque, uint64_t addr, const void *buf,
+                               size_t len)
 {
     return dma_access(opaque, addr, (void *)buf, len, true);
 }

@@ -50,13 +50,13 @@ static bool round_to_page(const IovaSpace *s, uint64_t size, uint64_t *out)
     return true;
 }
 
-IOReturn iova_space_init(IovaSpace *s, uint64_t base, uint64_t limit,
-                         uint64_t page)
+IOReturn dext_iova_space_init(IovaSpace *s, uint64_t base, uint64_t limit,
+                              uint64_t page)
 {
     uint64_t span_m1, total;
     RangeNode *n;
 
-    range_tree_init(&s->free);
+    dext_range_tree_init(&s->free);
     s->base = base;
     s->limit = limit;
     s->page = page;
@@ -81,21 +81,21 @@ IOReturn iova_space_init(IovaSpace *s, uint64_t base, uint64_t limit,
     if (!n) {
         return kIOReturnNoMemory;
     }
-    range_tree_insert(&s->free, n);
+    dext_range_tree_insert(&s->free, n);
     s->last = base + (total - 1);
     s->total_bytes = total;
     s->free_bytes = total;
     return kIOReturnSuccess;
 }
 
-void iova_space_destroy(IovaSpace *s)
+void dext_iova_space_destroy(IovaSpace *s)
 {
-    range_tree_clear(&s->free, range_delete, NULL);
+    dext_range_tree_clear(&s->free, range_delete, NULL);
     s->free_bytes = 0;
 }
 
-IOReturn iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
-                    uint64_t *out_addr)
+IOReturn dext_iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
+                         uint64_t *out_addr)
 {
     uint64_t rounded, addr, head, tail;
     RangeNode *n;
@@ -111,7 +111,7 @@ IOReturn iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
     if (!round_to_page(s, size, &rounded) || rounded > s->free_bytes) {
         return kIOReturnNoResources;
     }
-    n = range_tree_first_fit(&s->free, rounded, align, &addr);
+    n = dext_range_tree_first_fit(&s->free, rounded, align, &addr);
     if (!n) {
         return kIOReturnNotAligned;
     }
@@ -127,15 +127,15 @@ IOReturn iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
     }
 
     if (head) {
-        range_tree_update_len(&s->free, n, head);
+        dext_range_tree_update_len(&s->free, n, head);
         if (tail_node) {
-            range_tree_insert(&s->free, tail_node);
+            dext_range_tree_insert(&s->free, tail_node);
         }
     } else if (tail) {
         /* Shrinking from below keeps n between its neighbours. */
-        range_tree_update_range(&s->free, n, addr + rounded, tail);
+        dext_range_tree_update_range(&s->free, n, addr + rounded, tail);
     } else {
-        range_tree_remove(&s->free, n);
+        dext_range_tree_remove(&s->free, n);
         range_delete(n, NULL);
     }
     s->free_bytes -= rounded;
@@ -143,7 +143,7 @@ IOReturn iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
     return kIOReturnSuccess;
 }
 
-void iova_free(IovaSpace *s, uint64_t addr, uint64_t size)
+void dext_iova_free(IovaSpace *s, uint64_t addr, uint64_t size)
 {
     uint64_t rounded, end_m1;
     RangeNode *prev, *next;
@@ -159,8 +159,8 @@ void iova_free(IovaSpace *s, uint64_t addr, uint64_t size)
     }
     end_m1 = addr + (rounded - 1);
 
-    prev = range_tree_floor(&s->free, addr);
-    next = prev ? range_tree_next(prev) : range_tree_first(&s->free);
+    prev = dext_range_tree_floor(&s->free, addr);
+    next = prev ? dext_range_tree_next(prev) : dext_range_tree_first(&s->free);
 
     /* Any overlap with free space means this was freed already. */
     if (prev && addr - prev->start < prev->len) {
@@ -176,26 +176,26 @@ void iova_free(IovaSpace *s, uint64_t addr, uint64_t size)
     if (join_prev && join_next) {
         uint64_t merged = prev->len + rounded + next->len;
 
-        range_tree_remove(&s->free, next);
+        dext_range_tree_remove(&s->free, next);
         range_delete(next, NULL);
-        range_tree_update_len(&s->free, prev, merged);
+        dext_range_tree_update_len(&s->free, prev, merged);
     } else if (join_prev) {
-        range_tree_update_len(&s->free, prev, prev->len + rounded);
+        dext_range_tree_update_len(&s->free, prev, prev->len + rounded);
     } else if (join_next) {
         /* Growing downwards stays above prev's end, so order holds. */
-        range_tree_update_range(&s->free, next, addr, next->len + rounded);
+        dext_range_tree_update_range(&s->free, next, addr, next->len + rounded);
     } else {
         RangeNode *n = range_new(addr, rounded);
 
         if (!n) {
             return;
         }
-        range_tree_insert(&s->free, n);
+        dext_range_tree_insert(&s->free, n);
     }
     s->free_bytes += rounded;
 }
 
-uint64_t iova_free_bytes(const IovaSpace *s)
+uint64_t dext_iova_free_bytes(const IovaSpace *s)
 {
     return s->free_bytes;
 }

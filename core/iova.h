@@ -39,7 +39,7 @@ typedef struct IovaSpace {
 } IovaSpace;
 
 /**
- * iova_space_init() - set up an empty window
+ * dext_iova_space_init() - set up an empty window
  * @s: the space
  * @base: first address, a multiple of @page
  * @limit: last address, inclusive (e.g. the device's DMA mask); a partial
@@ -53,17 +53,17 @@ typedef struct IovaSpace {
  * unaligned @base, or a window holding no whole page; kIOReturnNoMemory
  * if the first free range cannot be allocated.
  */
-IOReturn iova_space_init(IovaSpace *s, uint64_t base, uint64_t limit,
-                         uint64_t page);
+IOReturn dext_iova_space_init(IovaSpace *s, uint64_t base, uint64_t limit,
+                              uint64_t page);
 
 /**
- * iova_space_destroy() - free the allocator's own memory
+ * dext_iova_space_destroy() - free the allocator's own memory
  * @s: the space; outstanding allocations are simply forgotten
  */
-void iova_space_destroy(IovaSpace *s);
+void dext_iova_space_destroy(IovaSpace *s);
 
 /**
- * iova_alloc() - allocate bus addresses, lowest fit first
+ * dext_iova_alloc() - allocate bus addresses, lowest fit first
  * @s: the space
  * @size: bytes, rounded up to whole pages
  * @align: alignment, a power of two; 0 or anything below the page size
@@ -76,28 +76,28 @@ void iova_space_destroy(IovaSpace *s);
  * kIOReturnNotAligned if enough bytes are free but no free range holds
  * an aligned block of that size.
  */
-IOReturn iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
-                    uint64_t *out_addr);
+IOReturn dext_iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
+                         uint64_t *out_addr);
 
 /**
- * iova_free() - return bus addresses to the space
+ * dext_iova_free() - return bus addresses to the space
  * @s: the space
- * @addr: address from iova_alloc()
- * @size: size as given to iova_alloc() (rounded the same way)
+ * @addr: address from dext_iova_alloc()
+ * @size: size as given to dext_iova_alloc() (rounded the same way)
  *
  * Frees may split or join allocations freely.  A free that overlaps free
  * space (a double free), leaves the window or is not page aligned is
  * ignored.  If memory for a new free range cannot be allocated the pages
  * stay allocated: leaked, but never handed out twice.
  */
-void iova_free(IovaSpace *s, uint64_t addr, uint64_t size);
+void dext_iova_free(IovaSpace *s, uint64_t addr, uint64_t size);
 
 /**
- * iova_free_bytes() - bytes currently free
+ * dext_iova_free_bytes() - bytes currently free
  * @s: the space
  *
  * Return: the free byte count.
  */
-uint64_t iova_free_bytes(const IovaSpace *s);
+uint64_t dext_iova_free_bytes(const IovaSpace *s);
 
 #endif /* LIBDEXT_IOVA_H */

@@ -64,7 +64,7 @@ static IOReturn cfg_write(DextDevice *dev, uint32_t off, uint32_t width,
     return dev->ops->config_write(dev, off, width, val);
 }
 
-void irq_probe_caps(CoreDevice *cd)
+void dext_irq_probe_caps(CoreDevice *cd)
 {
     DextDevice *dev = cd->dev;
     uint32_t ptr;
@@ -160,9 +160,9 @@ static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
             return ret;
         }
         /* As the dext does: MSI-X failed, fall back to one MSI vector. */
-        core_logf(cd->core, DEXT_LOG_WARNING,
-                  "%s: MSI-X setup failed, falling back to one MSI vector",
-                  cd->dev->name);
+        dext_core_logf(cd->core, DEXT_LOG_WARNING,
+                       "%s: MSI-X setup failed, falling back to one MSI vector",
+                       cd->dev->name);
         *nvec = 1;
         return msi_enable(cd);
     }
@@ -203,7 +203,7 @@ static void restore_bytes(CoreDevice *cd, const uint8_t *saved, uint32_t off,
     }
 }
 
-void irq_restore_config(CoreDevice *cd, const uint8_t *saved)
+void dext_irq_restore_config(CoreDevice *cd, const uint8_t *saved)
 {
     if (cd->msi_cap) {
         uint32_t ctl = saved[cd->msi_cap + 2] | saved[cd->msi_cap + 3] << 8;
@@ -243,7 +243,7 @@ static void irq_state_free(IrqState *irq)
     free(irq);
 }
 
-IOReturn irq_setup(DextSession *s, uint64_t *out_nvec)
+IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec)
 {
     CoreDevice *cd = s->cd;
     IrqState *irq;
@@ -317,7 +317,7 @@ static IrqState *session_irq(DextSession *s)
     return irq;
 }
 
-IOReturn irq_check(DextSession *s, uint64_t out[4])
+IOReturn dext_irq_check(DextSession *s, uint64_t out[4])
 {
     IrqState *irq = session_irq(s);
     int i;
@@ -371,7 +371,7 @@ static bool irq_any_pending(IrqState *irq)
     return false;
 }
 
-IOReturn irq_wait(DextSession *s, int wake_fd)
+IOReturn dext_irq_wait(DextSession *s, int wake_fd)
 {
     IrqState *irq = session_irq(s);
     int fd, old;
@@ -398,7 +398,7 @@ IOReturn irq_wait(DextSession *s, int wake_fd)
     return kIOReturnSuccess;
 }
 
-IOReturn irq_set_mask(DextSession *s, const uint64_t mask[4])
+IOReturn dext_irq_set_mask(DextSession *s, const uint64_t mask[4])
 {
     IrqState *irq = session_irq(s);
     int i;
@@ -413,7 +413,7 @@ IOReturn irq_set_mask(DextSession *s, const uint64_t mask[4])
     return kIOReturnSuccess;
 }
 
-IOReturn irq_map_page(DextSession *s, DextMemory *out)
+IOReturn dext_irq_map_page(DextSession *s, DextMemory *out)
 {
     IrqState *irq = session_irq(s);
 
@@ -430,7 +430,7 @@ IOReturn irq_map_page(DextSession *s, DextMemory *out)
     return kIOReturnSuccess;
 }
 
-void irq_session_release(DextSession *s)
+void dext_irq_session_release(DextSession *s)
 {
     CoreDevice *cd = s->cd;
     IrqState *irq, **pp;
@@ -459,7 +459,7 @@ void irq_session_release(DextSession *s)
     irq_state_free(irq);
 }
 
-void irq_device_raise(void *opaque, uint32_t vector)
+void dext_irq_device_raise(void *opaque, uint32_t vector)
 {
     CoreDevice *cd = opaque;
     bool delivered = false;

@@ -132,13 +132,13 @@ static void update_max_up(RangeNode *n)
     }
 }
 
-void range_tree_init(RangeTree *t)
+void dext_range_tree_init(RangeTree *t)
 {
     t->root = NULL;
     t->count = 0;
 }
 
-bool range_tree_insert(RangeTree *t, RangeNode *n)
+bool dext_range_tree_insert(RangeTree *t, RangeNode *n)
 {
     RangeNode *parent = NULL;
     RangeNode **link = &t->root;
@@ -163,7 +163,7 @@ bool range_tree_insert(RangeTree *t, RangeNode *n)
     return true;
 }
 
-void range_tree_remove(RangeTree *t, RangeNode *n)
+void dext_range_tree_remove(RangeTree *t, RangeNode *n)
 {
     RangeNode *fix;
 
@@ -197,7 +197,7 @@ void range_tree_remove(RangeTree *t, RangeNode *n)
     n->left = n->right = n->parent = NULL;
 }
 
-RangeNode *range_tree_find(const RangeTree *t, uint64_t start)
+RangeNode *dext_range_tree_find(const RangeTree *t, uint64_t start)
 {
     RangeNode *n = t->root;
 
@@ -207,7 +207,7 @@ RangeNode *range_tree_find(const RangeTree *t, uint64_t start)
     return n;
 }
 
-RangeNode *range_tree_floor(const RangeTree *t, uint64_t key)
+RangeNode *dext_range_tree_floor(const RangeTree *t, uint64_t key)
 {
     RangeNode *n = t->root;
     RangeNode *best = NULL;
@@ -223,7 +223,7 @@ RangeNode *range_tree_floor(const RangeTree *t, uint64_t key)
     return best;
 }
 
-RangeNode *range_tree_ceil(const RangeTree *t, uint64_t key)
+RangeNode *dext_range_tree_ceil(const RangeTree *t, uint64_t key)
 {
     RangeNode *n = t->root;
     RangeNode *best = NULL;
@@ -239,15 +239,15 @@ RangeNode *range_tree_ceil(const RangeTree *t, uint64_t key)
     return best;
 }
 
-RangeNode *range_tree_lookup(const RangeTree *t, uint64_t addr)
+RangeNode *dext_range_tree_lookup(const RangeTree *t, uint64_t addr)
 {
-    RangeNode *n = range_tree_floor(t, addr);
+    RangeNode *n = dext_range_tree_floor(t, addr);
 
     /* Written as a difference so start + len == 2^64 cannot wrap. */
     return n && addr - n->start < n->len ? n : NULL;
 }
 
-RangeNode *range_tree_first(const RangeTree *t)
+RangeNode *dext_range_tree_first(const RangeTree *t)
 {
     RangeNode *n = t->root;
 
@@ -257,7 +257,7 @@ RangeNode *range_tree_first(const RangeTree *t)
     return n;
 }
 
-RangeNode *range_tree_last(const RangeTree *t)
+RangeNode *dext_range_tree_last(const RangeTree *t)
 {
     RangeNode *n = t->root;
 
@@ -267,7 +267,7 @@ RangeNode *range_tree_last(const RangeTree *t)
     return n;
 }
 
-RangeNode *range_tree_next(const RangeNode *n)
+RangeNode *dext_range_tree_next(const RangeNode *n)
 {
     if (n->right) {
         n = n->right;
@@ -282,7 +282,7 @@ RangeNode *range_tree_next(const RangeNode *n)
     return n->parent;
 }
 
-RangeNode *range_tree_prev(const RangeNode *n)
+RangeNode *dext_range_tree_prev(const RangeNode *n)
 {
     if (n->left) {
         n = n->left;
@@ -339,8 +339,8 @@ static RangeNode *first_fit_in(RangeNode *n, uint64_t len, uint64_t align,
     return NULL;
 }
 
-RangeNode *range_tree_first_fit(const RangeTree *t, uint64_t len,
-                                uint64_t align, uint64_t *out_addr)
+RangeNode *dext_range_tree_first_fit(const RangeTree *t, uint64_t len,
+                                     uint64_t align, uint64_t *out_addr)
 {
     uint64_t addr = 0;
     RangeNode *n;
@@ -358,19 +358,20 @@ RangeNode *range_tree_first_fit(const RangeTree *t, uint64_t len,
     return n;
 }
 
-void range_tree_update_len(RangeTree *t, RangeNode *n, uint64_t new_len)
+void dext_range_tree_update_len(RangeTree *t, RangeNode *n, uint64_t new_len)
 {
     (void)t;
     n->len = new_len;
     update_max_up(n);
 }
 
-void range_tree_update_range(RangeTree *t, RangeNode *n, uint64_t new_start,
-                             uint64_t new_len)
+void dext_range_tree_update_range(RangeTree *t, RangeNode *n,
+                                  uint64_t new_start,
+                                  uint64_t new_len)
 {
 #ifndef NDEBUG
-    RangeNode *p = range_tree_prev(n);
-    RangeNode *s = range_tree_next(n);
+    RangeNode *p = dext_range_tree_prev(n);
+    RangeNode *s = dext_range_tree_next(n);
 
     assert(!p || p->start < new_start);
     assert(!s || s->start > new_start);
@@ -381,8 +382,8 @@ void range_tree_update_range(RangeTree *t, RangeNode *n, uint64_t new_start,
     update_max_up(n);
 }
 
-void range_tree_clear(RangeTree *t, void (*fn)(RangeNode *n, void *opaque),
-                      void *opaque)
+void dext_range_tree_clear(RangeTree *t, void (*fn)(RangeNode *n, void *opaque),
+                           void *opaque)
 {
     RangeNode *n = t->root;
 

@@ -74,59 +74,59 @@ static inline void *range_node_entry_(RangeNode *n, size_t offset)
     ((type *)range_node_entry_((ptr), offsetof(type, member)))
 
 /**
- * range_tree_init() - make @t an empty tree
+ * dext_range_tree_init() - make @t an empty tree
  * @t: the tree
  */
-void range_tree_init(RangeTree *t);
+void dext_range_tree_init(RangeTree *t);
 
 /**
- * range_tree_insert() - add a node
+ * dext_range_tree_insert() - add a node
  * @t: the tree
  * @n: node with @start and @len set; its other fields are overwritten
  *
  * Return: true; false (tree unchanged) if a node with the same start is
  * present already.
  */
-bool range_tree_insert(RangeTree *t, RangeNode *n);
+bool dext_range_tree_insert(RangeTree *t, RangeNode *n);
 
 /**
- * range_tree_remove() - take a node out of the tree
+ * dext_range_tree_remove() - take a node out of the tree
  * @t: the tree
  * @n: a node currently in @t
  *
  * The node's links are cleared; the caller may then free or reuse it.
  */
-void range_tree_remove(RangeTree *t, RangeNode *n);
+void dext_range_tree_remove(RangeTree *t, RangeNode *n);
 
 /**
- * range_tree_find() - exact lookup
+ * dext_range_tree_find() - exact lookup
  * @t: the tree
  * @start: the key
  *
  * Return: the node whose start is @start, or NULL.
  */
-RangeNode *range_tree_find(const RangeTree *t, uint64_t start);
+RangeNode *dext_range_tree_find(const RangeTree *t, uint64_t start);
 
 /**
- * range_tree_floor() - the node with the greatest start <= @key
+ * dext_range_tree_floor() - the node with the greatest start <= @key
  * @t: the tree
  * @key: the bound
  *
  * Return: that node, or NULL if every start is above @key.
  */
-RangeNode *range_tree_floor(const RangeTree *t, uint64_t key);
+RangeNode *dext_range_tree_floor(const RangeTree *t, uint64_t key);
 
 /**
- * range_tree_ceil() - the node with the least start >= @key
+ * dext_range_tree_ceil() - the node with the least start >= @key
  * @t: the tree
  * @key: the bound
  *
  * Return: that node, or NULL if every start is below @key.
  */
-RangeNode *range_tree_ceil(const RangeTree *t, uint64_t key);
+RangeNode *dext_range_tree_ceil(const RangeTree *t, uint64_t key);
 
 /**
- * range_tree_lookup() - the node whose range contains an address
+ * dext_range_tree_lookup() - the node whose range contains an address
  * @t: the tree
  * @addr: the address
  *
@@ -136,44 +136,44 @@ RangeNode *range_tree_ceil(const RangeTree *t, uint64_t key);
  * Return: the floor node of @addr if @addr lies in [start, start + len),
  * else NULL.
  */
-RangeNode *range_tree_lookup(const RangeTree *t, uint64_t addr);
+RangeNode *dext_range_tree_lookup(const RangeTree *t, uint64_t addr);
 
 /**
- * range_tree_first() - the node with the lowest start
+ * dext_range_tree_first() - the node with the lowest start
  * @t: the tree
  *
  * Return: that node, or NULL if @t is empty.
  */
-RangeNode *range_tree_first(const RangeTree *t);
+RangeNode *dext_range_tree_first(const RangeTree *t);
 
 /**
- * range_tree_last() - the node with the highest start
+ * dext_range_tree_last() - the node with the highest start
  * @t: the tree
  *
  * Return: that node, or NULL if @t is empty.
  */
-RangeNode *range_tree_last(const RangeTree *t);
+RangeNode *dext_range_tree_last(const RangeTree *t);
 
 /**
- * range_tree_next() - in-order successor
+ * dext_range_tree_next() - in-order successor
  * @n: a node in a tree
  *
  * Amortised O(1) over a full walk, O(log n) worst case.
  *
  * Return: the node with the next higher start, or NULL.
  */
-RangeNode *range_tree_next(const RangeNode *n);
+RangeNode *dext_range_tree_next(const RangeNode *n);
 
 /**
- * range_tree_prev() - in-order predecessor
+ * dext_range_tree_prev() - in-order predecessor
  * @n: a node in a tree
  *
  * Return: the node with the next lower start, or NULL.
  */
-RangeNode *range_tree_prev(const RangeNode *n);
+RangeNode *dext_range_tree_prev(const RangeNode *n);
 
 /**
- * range_tree_first_fit() - lowest-start node with room for an aligned block
+ * dext_range_tree_first_fit() - lowest node with room for an aligned block
  * @t: the tree
  * @len: block size, >= 1
  * @align: block alignment, a power of two (0 is taken as 1)
@@ -189,19 +189,19 @@ RangeNode *range_tree_prev(const RangeNode *n);
  * Return: the node, or NULL if none fits (or @len is 0 or @align is not
  * a power of two).
  */
-RangeNode *range_tree_first_fit(const RangeTree *t, uint64_t len,
-                                uint64_t align, uint64_t *out_addr);
+RangeNode *dext_range_tree_first_fit(const RangeTree *t, uint64_t len,
+                                     uint64_t align, uint64_t *out_addr);
 
 /**
- * range_tree_update_len() - change a node's length in place
+ * dext_range_tree_update_len() - change a node's length in place
  * @t: the tree
  * @n: a node in @t
  * @new_len: the new length
  */
-void range_tree_update_len(RangeTree *t, RangeNode *n, uint64_t new_len);
+void dext_range_tree_update_len(RangeTree *t, RangeNode *n, uint64_t new_len);
 
 /**
- * range_tree_update_range() - change a node's start and length in place
+ * dext_range_tree_update_range() - change a node's start and length in place
  * @t: the tree
  * @n: a node in @t
  * @new_start: the new start; must stay above the predecessor's start and
@@ -212,11 +212,12 @@ void range_tree_update_len(RangeTree *t, RangeNode *n, uint64_t new_len);
  * Lets an allocator grow or shrink a free range at its low end without a
  * remove and re-insert.
  */
-void range_tree_update_range(RangeTree *t, RangeNode *n, uint64_t new_start,
-                             uint64_t new_len);
+void dext_range_tree_update_range(RangeTree *t, RangeNode *n,
+                                  uint64_t new_start,
+                                  uint64_t new_len);
 
 /**
- * range_tree_clear() - empty the tree, visiting every node once
+ * dext_range_tree_clear() - empty the tree, visiting every node once
  * @t: the tree
  * @fn: called with each node after it has been unlinked, children before
  *      parents, so it may free the node; it must not use @t (may be NULL)
@@ -224,7 +225,7 @@ void range_tree_update_range(RangeTree *t, RangeNode *n, uint64_t new_start,
  *
  * O(n), unlike removing the nodes one by one.
  */
-void range_tree_clear(RangeTree *t, void (*fn)(RangeNode *n, void *opaque),
-                      void *opaque);
+void dext_range_tree_clear(RangeTree *t, void (*fn)(RangeNode *n, void *opaque),
+                           void *opaque);
 
 #endif /* LIBDEXT_RANGETREE_H */

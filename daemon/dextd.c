@@ -1293,7 +1293,7 @@ int main(int argc, char **argv)
 
             if (strcmp(optarg, "all") == 0) {
                 snprintf(host_specs[nhost], sizeof(host_specs[0]), "host");
-            } else if (pciemu_parse_bdf(optarg, &b, &dv, &f)) {
+            } else if (dext_pciemu_parse_bdf(optarg, &b, &dv, &f)) {
                 snprintf(host_specs[nhost], sizeof(host_specs[0]),
                          "host,bdf=%02x:%02x.%x", b, dv, f);
             } else {
@@ -1306,9 +1306,9 @@ int main(int argc, char **argv)
             break;
         }
         case 'W':
-            if (!pciemu_parse_bdf(optarg, &ss.allow[ss.nallow][0],
-                                  &ss.allow[ss.nallow][1],
-                                  &ss.allow[ss.nallow][2])) {
+            if (!dext_pciemu_parse_bdf(optarg, &ss.allow[ss.nallow][0],
+                                       &ss.allow[ss.nallow][1],
+                                       &ss.allow[ss.nallow][2])) {
                 fprintf(stderr, "dextd: --allow-writes '%s': expected one "
                         "device, BB:DD.F or 0000:BB:DD.F\n", optarg);
                 goto usage_error;

@@ -1188,159 +1188,171 @@ static void test_pciemu(void)
     bool ok;
 
     printf("# pciemu\n");
-    check(pciemu_init(pe, 512, &id) == kIOReturnBadArgument,
+    check(dext_pciemu_init(pe, 512, &id) == kIOReturnBadArgument,
           "config size must be 256 or 4096");
-    check(pciemu_init(pe, DEXT_CONFIG_SIZE_EXT, &id) == kIOReturnSuccess,
+    check(dext_pciemu_init(pe, DEXT_CONFIG_SIZE_EXT, &id) == kIOReturnSuccess,
           "4096-byte space");
-    check(pciemu_config_read(pe, 0xffc, 4, &v) == kIOReturnSuccess && v == 0 &&
-          pciemu_config_read(pe, 0x1000, 1, &v) == kIOReturnBadArgument,
+    check(dext_pciemu_config_read(pe, 0xffc, 4,
+                                  &v) == kIOReturnSuccess && v == 0 &&
+          dext_pciemu_config_read(pe, 0x1000, 1, &v) == kIOReturnBadArgument,
           "extended space readable to 0xfff");
-    check(pciemu_get(pe, 0x06, 2) == 0, "no cap list bit before caps");
+    check(dext_pciemu_get(pe, 0x06, 2) == 0, "no cap list bit before caps");
 
-    check(pciemu_add_bar(pe, 0, 32, DEXT_BAR_TYPE_IO) == kIOReturnSuccess,
+    check(dext_pciemu_add_bar(pe, 0, 32, DEXT_BAR_TYPE_IO) == kIOReturnSuccess,
           "I/O BAR0 32 bytes");
-    pciemu_config_write(pe, 0x10, 4, 0xffffffff);
-    check(pciemu_get(pe, 0x10, 4) == 0xffffffe1, "I/O BAR sizing 0xffffffe1");
-    pciemu_config_write(pe, 0x10, 4, 0xc047);
-    check(pciemu_bar_address(pe, 0) == 0xc040, "I/O BAR address");
-    check(pciemu_add_bar(pe, 2, 16ull << 30,
-                         DEXT_BAR_TYPE_MEM64 | DEXT_BAR_TYPE_PREFETCH) ==
+    dext_pciemu_config_write(pe, 0x10, 4, 0xffffffff);
+    check(dext_pciemu_get(pe, 0x10, 4) == 0xffffffe1, "I/O BAR sizing 0xffffffe1");
+    dext_pciemu_config_write(pe, 0x10, 4, 0xc047);
+    check(dext_pciemu_bar_address(pe, 0) == 0xc040, "I/O BAR address");
+    check(dext_pciemu_add_bar(pe, 2, 16ull << 30,
+                              DEXT_BAR_TYPE_MEM64 | DEXT_BAR_TYPE_PREFETCH) ==
           kIOReturnSuccess, "64-bit prefetchable BAR2 16 GiB");
-    pciemu_config_write(pe, 0x18, 4, 0xffffffff);
-    pciemu_config_write(pe, 0x1c, 4, 0xffffffff);
-    check(pciemu_get(pe, 0x18, 4) == 0x0000000c &&
-          pciemu_get(pe, 0x1c, 4) == 0xfffffffc,
+    dext_pciemu_config_write(pe, 0x18, 4, 0xffffffff);
+    dext_pciemu_config_write(pe, 0x1c, 4, 0xffffffff);
+    check(dext_pciemu_get(pe, 0x18, 4) == 0x0000000c &&
+          dext_pciemu_get(pe, 0x1c, 4) == 0xfffffffc,
           "64-bit BAR sizing: low 0x0000000c, high 0xfffffffc");
-    pciemu_config_write(pe, 0x18, 4, 0);
-    pciemu_config_write(pe, 0x1c, 4, 0x4);
-    check(pciemu_bar_address(pe, 2) == 0x400000000ull, "64-bit BAR address");
-    check(pciemu_add_bar(pe, 4, 4096, 0) == kIOReturnSuccess,
+    dext_pciemu_config_write(pe, 0x18, 4, 0);
+    dext_pciemu_config_write(pe, 0x1c, 4, 0x4);
+    check(dext_pciemu_bar_address(pe, 2) == 0x400000000ull, "64-bit BAR address");
+    check(dext_pciemu_add_bar(pe, 4, 4096, 0) == kIOReturnSuccess,
           "32-bit BAR4 4 KiB");
-    pciemu_config_write(pe, 0x20, 4, 0xffffffff);
-    check(pciemu_get(pe, 0x20, 4) == 0xfffff000, "32-bit BAR sizing");
-    check(pciemu_add_bar(pe, 3, 4096, 0) == kIOReturnExclusiveAccess &&
-          pciemu_add_bar(pe, 0, 4096, 0) == kIOReturnExclusiveAccess,
+    dext_pciemu_config_write(pe, 0x20, 4, 0xffffffff);
+    check(dext_pciemu_get(pe, 0x20, 4) == 0xfffff000, "32-bit BAR sizing");
+    check(dext_pciemu_add_bar(pe, 3, 4096, 0) == kIOReturnExclusiveAccess &&
+          dext_pciemu_add_bar(pe, 0, 4096, 0) == kIOReturnExclusiveAccess,
           "taken BAR registers refused");
-    check(pciemu_add_bar(pe, 5, 4096, DEXT_BAR_TYPE_MEM64) ==
+    check(dext_pciemu_add_bar(pe, 5, 4096, DEXT_BAR_TYPE_MEM64) ==
           kIOReturnBadArgument &&
-          pciemu_add_bar(pe, 5, 3000, 0) == kIOReturnBadArgument &&
-          pciemu_add_bar(pe, 5, 8, 0) == kIOReturnBadArgument &&
-          pciemu_add_bar(pe, 5, 1ull << 32, 0) == kIOReturnBadArgument &&
-          pciemu_add_bar(pe, 5, 512, DEXT_BAR_TYPE_IO) ==
+          dext_pciemu_add_bar(pe, 5, 3000, 0) == kIOReturnBadArgument &&
+          dext_pciemu_add_bar(pe, 5, 8, 0) == kIOReturnBadArgument &&
+          dext_pciemu_add_bar(pe, 5, 1ull << 32, 0) == kIOReturnBadArgument &&
+          dext_pciemu_add_bar(pe, 5, 512, DEXT_BAR_TYPE_IO) ==
           kIOReturnBadArgument &&
-          pciemu_add_bar(pe, 5, 64, DEXT_BAR_TYPE_IO | DEXT_BAR_TYPE_MEM64) ==
+          dext_pciemu_add_bar(pe, 5, 64,
+                              DEXT_BAR_TYPE_IO | DEXT_BAR_TYPE_MEM64) ==
           kIOReturnBadArgument &&
-          pciemu_add_bar(pe, 6, 4096, 0) == kIOReturnBadArgument,
+          dext_pciemu_add_bar(pe, 6, 4096, 0) == kIOReturnBadArgument,
           "bad BAR number, size, type refused");
-    pciemu_describe(pe, &desc);
+    dext_pciemu_describe(pe, &desc);
     check(desc.vendor_id == 0x1af4 && desc.class_code == 0x050000 &&
           desc.config_size == 4096 && desc.bars[0].size == 32 &&
           desc.bars[0].type == DEXT_BAR_TYPE_IO &&
           desc.bars[2].size == 16ull << 30 && desc.bars[2].type == 0x0c &&
           desc.bars[3].size == 0 && desc.bars[4].size == 4096 &&
-          desc.bars[1].size == 0, "pciemu_describe");
+          desc.bars[1].size == 0, "dext_pciemu_describe");
 
     /* MSI: 4 vectors, 32-bit, per-vector masking. */
-    check(pciemu_add_msi(pe, 3, false, true, &msi) == kIOReturnBadArgument,
+    check(dext_pciemu_add_msi(pe, 3, false, true, &msi) == kIOReturnBadArgument,
           "MSI vector count must be a power of two");
-    check(pciemu_add_msi(pe, 4, false, true, &msi) == kIOReturnSuccess &&
+    check(dext_pciemu_add_msi(pe, 4, false, true, &msi) == kIOReturnSuccess &&
           msi == 0x40, "MSI at 0x40");
-    check(pciemu_get(pe, 0x06, 2) & PCIEMU_STATUS_CAP_LIST,
+    check(dext_pciemu_get(pe, 0x06, 2) & PCIEMU_STATUS_CAP_LIST,
           "cap list bit set");
-    check(pciemu_get(pe, msi + 2, 2) == 0x0104,
+    check(dext_pciemu_get(pe, msi + 2, 2) == 0x0104,
           "MSI control: mmc 4 vectors, PVM, 32-bit");
-    check(!pciemu_msi_enabled(pe) && pciemu_msi_vectors(pe) == 1,
+    check(!dext_pciemu_msi_enabled(pe) && dext_pciemu_msi_vectors(pe) == 1,
           "MSI disabled, 1 vector enabled");
-    pciemu_config_write(pe, msi + 2, 2, 0xffff);
-    check(pciemu_get(pe, msi + 2, 2) == 0x0175 && pciemu_msi_enabled(pe) &&
-          pciemu_msi_vectors(pe) == 4,
+    dext_pciemu_config_write(pe, msi + 2, 2, 0xffff);
+    check(dext_pciemu_get(pe, msi + 2,
+                          2) == 0x0175 && dext_pciemu_msi_enabled(pe) &&
+          dext_pciemu_msi_vectors(pe) == 4,
           "MSI enable + MME writable, vectors capped at 4");
-    pciemu_config_write(pe, msi + 2, 2, 0x0011);
-    pciemu_config_write(pe, msi + 4, 4, 0xfee00003);
-    pciemu_config_write(pe, msi + 8, 4, 0xffff4020);
-    check(pciemu_msi_vectors(pe) == 2 &&
-          pciemu_msi_message(pe, 1, &addr, &data) &&
+    dext_pciemu_config_write(pe, msi + 2, 2, 0x0011);
+    dext_pciemu_config_write(pe, msi + 4, 4, 0xfee00003);
+    dext_pciemu_config_write(pe, msi + 8, 4, 0xffff4020);
+    check(dext_pciemu_msi_vectors(pe) == 2 &&
+          dext_pciemu_msi_message(pe, 1, &addr, &data) &&
           addr == 0xfee00000 && data == 0x4021 &&
-          !pciemu_msi_message(pe, 2, &addr, &data),
+          !dext_pciemu_msi_message(pe, 2, &addr, &data),
           "MSI message for vector 1 of 2");
-    pciemu_config_write(pe, msi + 0x0c, 4, 0xffffffff);
-    check(pciemu_get(pe, msi + 0x0c, 4) == 0xf && pciemu_msi_masked(pe, 3) &&
-          !pciemu_msi_masked(pe, 4), "mask bits writable for 4 vectors");
-    pciemu_msi_set_pending(pe, 2, true);
-    pciemu_config_write(pe, msi + 0x10, 4, 0);
-    check(pciemu_get(pe, msi + 0x10, 4) == 0x4, "pending bits read-only");
-    check(pciemu_add_msi(pe, 1, true, false, NULL) == kIOReturnExclusiveAccess,
+    dext_pciemu_config_write(pe, msi + 0x0c, 4, 0xffffffff);
+    check(dext_pciemu_get(pe, msi + 0x0c,
+                          4) == 0xf && dext_pciemu_msi_masked(pe, 3) &&
+          !dext_pciemu_msi_masked(pe, 4), "mask bits writable for 4 vectors");
+    dext_pciemu_msi_set_pending(pe, 2, true);
+    dext_pciemu_config_write(pe, msi + 0x10, 4, 0);
+    check(dext_pciemu_get(pe, msi + 0x10, 4) == 0x4, "pending bits read-only");
+    check(dext_pciemu_add_msi(pe, 1, true, false,
+                              NULL) == kIOReturnExclusiveAccess,
           "second MSI refused");
 
     /* MSI-X with table and PBA in BAR4. */
-    check(pciemu_add_msix(pe, 8, 0, 0, 4, 0x800, NULL) ==
+    check(dext_pciemu_add_msix(pe, 8, 0, 0, 4, 0x800, NULL) ==
           kIOReturnBadArgument &&
-          pciemu_add_msix(pe, 8, 3, 0, 4, 0x800, NULL) ==
+          dext_pciemu_add_msix(pe, 8, 3, 0, 4, 0x800, NULL) ==
           kIOReturnBadArgument &&
-          pciemu_add_msix(pe, 8, 4, 0xf88, 4, 0x800, NULL) ==
+          dext_pciemu_add_msix(pe, 8, 4, 0xf88, 4, 0x800, NULL) ==
           kIOReturnBadArgument &&
-          pciemu_add_msix(pe, 8, 4, 4, 4, 0x800, NULL) ==
+          dext_pciemu_add_msix(pe, 8, 4, 4, 4, 0x800, NULL) ==
           kIOReturnBadArgument &&
-          pciemu_add_msix(pe, 0, 4, 0, 4, 0x800, NULL) ==
+          dext_pciemu_add_msix(pe, 0, 4, 0, 4, 0x800, NULL) ==
           kIOReturnBadArgument,
           "MSI-X in I/O BAR, upper half, overflowing, misaligned refused");
-    check(pciemu_add_msix(pe, 8, 4, 0, 4, 0x800, &msix) == kIOReturnSuccess &&
+    check(dext_pciemu_add_msix(pe, 8, 4, 0, 4, 0x800,
+                               &msix) == kIOReturnSuccess &&
           msix == 0x54, "MSI-X at 0x54");
-    check(pciemu_get(pe, msix + 2, 2) == 0x0007 &&
-          pciemu_get(pe, msix + 4, 4) == 0x00000004 &&
-          pciemu_get(pe, msix + 8, 4) == 0x00000804 &&
-          pciemu_msix_table_size(pe) == 8,
+    check(dext_pciemu_get(pe, msix + 2, 2) == 0x0007 &&
+          dext_pciemu_get(pe, msix + 4, 4) == 0x00000004 &&
+          dext_pciemu_get(pe, msix + 8, 4) == 0x00000804 &&
+          dext_pciemu_msix_table_size(pe) == 8,
           "MSI-X control/table/PBA registers");
-    pciemu_config_write(pe, msix + 4, 4, 0);
-    pciemu_config_write(pe, msix + 2, 2, 0x4000);
-    check(pciemu_get(pe, msix + 4, 4) == 4 && !pciemu_msix_enabled(pe) &&
-          pciemu_msix_function_masked(pe), "MSI-X function mask");
-    pciemu_config_write(pe, msix + 2, 2, 0xffff);
-    check(pciemu_get(pe, msix + 2, 2) == 0xc007 && pciemu_msix_enabled(pe),
+    dext_pciemu_config_write(pe, msix + 4, 4, 0);
+    dext_pciemu_config_write(pe, msix + 2, 2, 0x4000);
+    check(dext_pciemu_get(pe, msix + 4,
+                          4) == 4 && !dext_pciemu_msix_enabled(pe) &&
+          dext_pciemu_msix_function_masked(pe), "MSI-X function mask");
+    dext_pciemu_config_write(pe, msix + 2, 2, 0xffff);
+    check(dext_pciemu_get(pe, msix + 2,
+                          2) == 0xc007 && dext_pciemu_msix_enabled(pe),
           "MSI-X enable");
 
     /* The chain as a driver walks it. */
-    check(pciemu_get(pe, 0x34, 1) == 0x40 && pciemu_get(pe, 0x40, 1) == 0x05 &&
-          pciemu_get(pe, 0x41, 1) == 0x54 && pciemu_get(pe, 0x54, 1) == 0x11 &&
-          pciemu_get(pe, 0x55, 1) == 0, "chain 0x34 -> 0x40 -> 0x54 -> end");
+    check(dext_pciemu_get(pe, 0x34, 1) == 0x40 && dext_pciemu_get(pe, 0x40,
+                                                                  1) == 0x05 &&
+          dext_pciemu_get(pe, 0x41, 1) == 0x54 && dext_pciemu_get(pe, 0x54,
+                                                                  1) == 0x11 &&
+          dext_pciemu_get(pe, 0x55, 1) == 0, "chain 0x34 -> 0x40 -> 0x54 -> end");
 
     /* Write-1-to-clear. */
-    pciemu_set(pe, 0x06, 2, pciemu_get(pe, 0x06, 2) | 0x2000);
-    pciemu_config_write(pe, 0x06, 2, 0x0010);
-    v = pciemu_get(pe, 0x06, 2);
-    pciemu_config_write(pe, 0x06, 2, 0x2000);
-    check(v == 0x2010 && pciemu_get(pe, 0x06, 2) == 0x0010,
+    dext_pciemu_set(pe, 0x06, 2, dext_pciemu_get(pe, 0x06, 2) | 0x2000);
+    dext_pciemu_config_write(pe, 0x06, 2, 0x0010);
+    v = dext_pciemu_get(pe, 0x06, 2);
+    dext_pciemu_config_write(pe, 0x06, 2, 0x2000);
+    check(v == 0x2010 && dext_pciemu_get(pe, 0x06, 2) == 0x0010,
           "status error bit write-1-to-clear");
-    pciemu_set_intx(pe, true);
-    check(pciemu_get(pe, 0x06, 2) == 0x0018, "INTx status bit");
+    dext_pciemu_set_intx(pe, true);
+    check(dext_pciemu_get(pe, 0x06, 2) == 0x0018, "INTx status bit");
 
-    pciemu_config_write(pe, 0x04, 2, 0xffff);
-    pciemu_reset(pe);
-    check(pciemu_get(pe, 0x04, 2) == 0 && pciemu_get(pe, 0x06, 2) == 0x0010 &&
-          pciemu_get(pe, 0x10, 4) == 0x1 && pciemu_get(pe, 0x1c, 4) == 0 &&
-          pciemu_get(pe, msi + 2, 2) == 0x0104 &&
-          pciemu_get(pe, msi + 4, 4) == 0 &&
-          pciemu_get(pe, msi + 0x0c, 4) == 0 &&
-          pciemu_get(pe, msi + 0x10, 4) == 0 &&
-          pciemu_get(pe, msix + 2, 2) == 0x0007 &&
-          pciemu_get(pe, 0x00, 4) == 0x11101af4,
+    dext_pciemu_config_write(pe, 0x04, 2, 0xffff);
+    dext_pciemu_reset(pe);
+    check(dext_pciemu_get(pe, 0x04, 2) == 0 && dext_pciemu_get(pe, 0x06,
+                                                               2) == 0x0010 &&
+          dext_pciemu_get(pe, 0x10, 4) == 0x1 && dext_pciemu_get(pe, 0x1c,
+                                                                 4) == 0 &&
+          dext_pciemu_get(pe, msi + 2, 2) == 0x0104 &&
+          dext_pciemu_get(pe, msi + 4, 4) == 0 &&
+          dext_pciemu_get(pe, msi + 0x0c, 4) == 0 &&
+          dext_pciemu_get(pe, msi + 0x10, 4) == 0 &&
+          dext_pciemu_get(pe, msix + 2, 2) == 0x0007 &&
+          dext_pciemu_get(pe, 0x00, 4) == 0x11101af4,
           "reset clears writable state, keeps the rest");
 
     /* Fill the capability area. */
     n = 0;
-    while (pciemu_add_capability(pe, 0x09, 16, &off) == kIOReturnSuccess) {
+    while (dext_pciemu_add_capability(pe, 0x09, 16, &off) == kIOReturnSuccess) {
         n++;
     }
     check(n == (0x100 - 0x60) / 16 && off == 0xf0,
           "capability area fills up to 0xff (%u vendor caps)", n);
-    check(pciemu_add_capability(pe, 0x09, 1, &off) == kIOReturnBadArgument,
+    check(dext_pciemu_add_capability(pe, 0x09, 1, &off) == kIOReturnBadArgument,
           "capability smaller than its header refused");
 
     ok = true;
     for (i = 0; i < sizeof(bdfs) / sizeof(bdfs[0]); i++) {
         uint8_t b = 0, d = 0, f = 0;
 
-        if (pciemu_parse_bdf(bdfs[i].s, &b, &d, &f) != bdfs[i].ok) {
+        if (dext_pciemu_parse_bdf(bdfs[i].s, &b, &d, &f) != bdfs[i].ok) {
             ok = false;
             check(false, "parse_bdf(\"%s\")", bdfs[i].s);
         }
@@ -1348,10 +1360,10 @@ static void test_pciemu(void)
     {
         uint8_t b = 0, d = 0, f = 0;
 
-        ok = ok && pciemu_parse_bdf("ff:1F.7", &b, &d, &f) && b == 0xff &&
+        ok = ok && dext_pciemu_parse_bdf("ff:1F.7", &b, &d, &f) && b == 0xff &&
              d == 0x1f && f == 7;
     }
-    check(ok, "pciemu_parse_bdf accepts and refuses as documented");
+    check(ok, "dext_pciemu_parse_bdf accepts and refuses as documented");
     free(pe);
 }
 

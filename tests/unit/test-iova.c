@@ -100,7 +100,7 @@ static bool space_valid(const IovaSpace *s)
     bool ok = true;
 
     avl_check(s->free.root, NULL, &max_len, &ok);
-    for (n = range_tree_first(&s->free); n; n = range_tree_next(n)) {
+    for (n = dext_range_tree_first(&s->free); n; n = dext_range_tree_next(n)) {
         if (n->len == 0 || (n->start | n->len) & (s->page - 1) ||
             n->start < s->base || n->len - 1 > s->last - n->start) {
             ok = false;
@@ -114,14 +114,14 @@ static bool space_valid(const IovaSpace *s)
         prev = n;
     }
     return ok && count == s->free.count && sum == s->free_bytes &&
-           s->free_bytes == iova_free_bytes(s) &&
+           s->free_bytes == dext_iova_free_bytes(s) &&
            s->free_bytes <= s->total_bytes;
 }
 
 /* True when the whole window is one free range again. */
 static bool fully_free(const IovaSpace *s)
 {
-    const RangeNode *n = range_tree_first(&s->free);
+    const RangeNode *n = dext_range_tree_first(&s->free);
 
     return s->free.count == 1 && n->start == s->base &&
            n->len == s->total_bytes && s->free_bytes == s->total_bytes;
@@ -134,31 +134,31 @@ static void test_init_args(void)
     int before = failures;
     IovaSpace s;
 
-    CHECK(iova_space_init(&s, 0, 0xffff, 0) == kIOReturnBadArgument);
-    CHECK(iova_space_init(&s, 0, 0xffff, 0x3000) == kIOReturnBadArgument);
-    CHECK(iova_space_init(&s, 0x800, 0xffff, 0x1000) ==
+    CHECK(dext_iova_space_init(&s, 0, 0xffff, 0) == kIOReturnBadArgument);
+    CHECK(dext_iova_space_init(&s, 0, 0xffff, 0x3000) == kIOReturnBadArgument);
+    CHECK(dext_iova_space_init(&s, 0x800, 0xffff, 0x1000) ==
           kIOReturnBadArgument);
-    CHECK(iova_space_init(&s, 0x2000, 0x1fff, 0x1000) ==
+    CHECK(dext_iova_space_init(&s, 0x2000, 0x1fff, 0x1000) ==
           kIOReturnBadArgument);
     /* Less than one whole page between base and limit. */
-    CHECK(iova_space_init(&s, 0x1000, 0x1ffe, 0x1000) ==
+    CHECK(dext_iova_space_init(&s, 0x1000, 0x1ffe, 0x1000) ==
           kIOReturnBadArgument);
-    iova_space_destroy(&s);     /* harmless after a failed init */
+    dext_iova_space_destroy(&s);     /* harmless after a failed init */
 
-    CHECK(iova_space_init(&s, 0x1000, 0x1fff, 0x1000) == kIOReturnSuccess);
+    CHECK(dext_iova_space_init(&s, 0x1000, 0x1fff, 0x1000) == kIOReturnSuccess);
     CHECK(s.total_bytes == 0x1000 && fully_free(&s) && space_valid(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
 
     /* A partial page under the limit is not used. */
-    CHECK(iova_space_init(&s, 0, 0x10002fff, 0x4000) == kIOReturnSuccess);
+    CHECK(dext_iova_space_init(&s, 0, 0x10002fff, 0x4000) == kIOReturnSuccess);
     CHECK(s.total_bytes == 0x10000000 && s.last == 0x0fffffff);
     CHECK(fully_free(&s) && space_valid(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
 
     /* Page size 1 is a legal power of two. */
-    CHECK(iova_space_init(&s, 3, 9, 1) == kIOReturnSuccess);
+    CHECK(dext_iova_space_init(&s, 3, 9, 1) == kIOReturnSuccess);
     CHECK(s.total_bytes == 7 && space_valid(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
     group_done("init argument checks and window trimming", before);
 }
 
@@ -169,60 +169,62 @@ static void test_basic(void)
     uint64_t a = 0, b = 0, c = 0, d = 0;
 
     /* A 28-bit device (DMA mask 0x0FFFFFFF) with 16 KiB DART pages. */
-    CHECK(iova_space_init(&s, 0, 0x0fffffff, 0x4000) == kIOReturnSuccess);
-    CHECK(iova_free_bytes(&s) == 0x10000000);
+    CHECK(dext_iova_space_init(&s, 0, 0x0fffffff, 0x4000) == kIOReturnSuccess);
+    CHECK(dext_iova_free_bytes(&s) == 0x10000000);
 
-    CHECK(iova_alloc(&s, 0, 0, &a) == kIOReturnBadArgument);
-    CHECK(iova_alloc(&s, 1, 3, &a) == kIOReturnBadArgument);
-    CHECK(iova_alloc(&s, 1, 0x6000, &a) == kIOReturnBadArgument);
-    CHECK(iova_alloc(&s, UINT64_MAX, 0, &a) == kIOReturnNoResources);
-    CHECK(iova_alloc(&s, 0x10000001, 0, &a) == kIOReturnNoResources);
+    CHECK(dext_iova_alloc(&s, 0, 0, &a) == kIOReturnBadArgument);
+    CHECK(dext_iova_alloc(&s, 1, 3, &a) == kIOReturnBadArgument);
+    CHECK(dext_iova_alloc(&s, 1, 0x6000, &a) == kIOReturnBadArgument);
+    CHECK(dext_iova_alloc(&s, UINT64_MAX, 0, &a) == kIOReturnNoResources);
+    CHECK(dext_iova_alloc(&s, 0x10000001, 0, &a) == kIOReturnNoResources);
     CHECK(space_valid(&s) && fully_free(&s));
 
     /* Lowest first, sizes rounded to pages, small aligns mean a page. */
-    CHECK(iova_alloc(&s, 1, 0, &a) == kIOReturnSuccess && a == 0);
-    CHECK(iova_alloc(&s, 0x4001, 1, &b) == kIOReturnSuccess && b == 0x4000);
-    CHECK(iova_alloc(&s, 0x4000, 0x1000, &c) == kIOReturnSuccess &&
+    CHECK(dext_iova_alloc(&s, 1, 0, &a) == kIOReturnSuccess && a == 0);
+    CHECK(dext_iova_alloc(&s, 0x4001, 1,
+                          &b) == kIOReturnSuccess && b == 0x4000);
+    CHECK(dext_iova_alloc(&s, 0x4000, 0x1000, &c) == kIOReturnSuccess &&
           c == 0xc000);
-    CHECK(iova_free_bytes(&s) == 0x10000000 - 4 * 0x4000);
+    CHECK(dext_iova_free_bytes(&s) == 0x10000000 - 4 * 0x4000);
     CHECK(space_valid(&s));
 
     /* Alignment above the page is honoured; the gap stays free. */
-    CHECK(iova_alloc(&s, 0x4000, 0x100000, &d) == kIOReturnSuccess &&
+    CHECK(dext_iova_alloc(&s, 0x4000, 0x100000, &d) == kIOReturnSuccess &&
           d == 0x100000);
     CHECK(space_valid(&s) && s.free.count == 2);
-    CHECK(iova_alloc(&s, 0x8000, 0x8000, &a) == kIOReturnSuccess &&
+    CHECK(dext_iova_alloc(&s, 0x8000, 0x8000, &a) == kIOReturnSuccess &&
           a == 0x10000);
     CHECK(space_valid(&s));
 
     /* Freeing everything in any order rebuilds the single range. */
-    iova_free(&s, d, 0x4000);
+    dext_iova_free(&s, d, 0x4000);
     CHECK(space_valid(&s));
-    iova_free(&s, 0, 1);
+    dext_iova_free(&s, 0, 1);
     CHECK(space_valid(&s));
-    iova_free(&s, c, 0x4000);
+    dext_iova_free(&s, c, 0x4000);
     CHECK(space_valid(&s));
-    iova_free(&s, a, 0x8000);
+    dext_iova_free(&s, a, 0x8000);
     CHECK(space_valid(&s));
-    iova_free(&s, b, 0x4001);
+    dext_iova_free(&s, b, 0x4001);
     CHECK(space_valid(&s) && fully_free(&s));
 
     /* The whole window in one allocation, then nothing more. */
-    CHECK(iova_alloc(&s, 0x10000000, 0x10000000, &a) == kIOReturnSuccess &&
+    CHECK(dext_iova_alloc(&s, 0x10000000, 0x10000000, &a) == kIOReturnSuccess &&
           a == 0);
-    CHECK(space_valid(&s) && s.free.count == 0 && iova_free_bytes(&s) == 0);
-    CHECK(iova_alloc(&s, 1, 0, &b) == kIOReturnNoResources);
-    iova_free(&s, a, 0x10000000);
+    CHECK(space_valid(&s) && s.free.count == 0 && dext_iova_free_bytes(&s) == 0);
+    CHECK(dext_iova_alloc(&s, 1, 0, &b) == kIOReturnNoResources);
+    dext_iova_free(&s, a, 0x10000000);
     CHECK(space_valid(&s) && fully_free(&s));
 
     /* Freeing part of an allocation, and the rest later, is allowed. */
-    CHECK(iova_alloc(&s, 0x10000, 0, &a) == kIOReturnSuccess && a == 0);
-    iova_free(&s, 0x4000, 0x8000);
+    CHECK(dext_iova_alloc(&s, 0x10000, 0, &a) == kIOReturnSuccess && a == 0);
+    dext_iova_free(&s, 0x4000, 0x8000);
     CHECK(space_valid(&s) && s.free.count == 2);
-    CHECK(iova_alloc(&s, 0x8000, 0, &b) == kIOReturnSuccess && b == 0x4000);
-    iova_free(&s, 0, 0x10000);
+    CHECK(dext_iova_alloc(&s, 0x8000, 0,
+                          &b) == kIOReturnSuccess && b == 0x4000);
+    dext_iova_free(&s, 0, 0x10000);
     CHECK(space_valid(&s) && fully_free(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
     group_done("basic alloc/free, rounding, alignment, bad arguments",
                before);
 }
@@ -237,47 +239,47 @@ static void test_fragmentation(void)
     uint64_t a = 0;
     int i;
 
-    CHECK(iova_space_init(&s, base, base + PAGES * page - 1, page) ==
+    CHECK(dext_iova_space_init(&s, base, base + PAGES * page - 1, page) ==
           kIOReturnSuccess);
     for (i = 0; i < PAGES; i++) {
-        CHECK(iova_alloc(&s, page, 0, &addr[i]) == kIOReturnSuccess);
+        CHECK(dext_iova_alloc(&s, page, 0, &addr[i]) == kIOReturnSuccess);
         CHECK(addr[i] == base + (uint64_t)i * page);
         CHECK(space_valid(&s));
     }
-    CHECK(iova_alloc(&s, page, 0, &a) == kIOReturnNoResources);
+    CHECK(dext_iova_alloc(&s, page, 0, &a) == kIOReturnNoResources);
 
     /* Free the odd pages: half the space free, no two pages together. */
     for (i = 1; i < PAGES; i += 2) {
-        iova_free(&s, addr[i], page);
+        dext_iova_free(&s, addr[i], page);
         CHECK(space_valid(&s));
     }
-    CHECK(iova_free_bytes(&s) == PAGES / 2 * page);
+    CHECK(dext_iova_free_bytes(&s) == PAGES / 2 * page);
     CHECK(s.free.count == PAGES / 2);
-    CHECK(iova_alloc(&s, 2 * page, 0, &a) == kIOReturnNotAligned);
+    CHECK(dext_iova_alloc(&s, 2 * page, 0, &a) == kIOReturnNotAligned);
     /* One page, but 8 KiB aligned: every free page is at an odd index. */
-    CHECK(iova_alloc(&s, page, 2 * page, &a) == kIOReturnNotAligned);
-    CHECK(iova_alloc(&s, (PAGES / 2 + 1) * page, 0, &a) ==
+    CHECK(dext_iova_alloc(&s, page, 2 * page, &a) == kIOReturnNotAligned);
+    CHECK(dext_iova_alloc(&s, (PAGES / 2 + 1) * page, 0, &a) ==
           kIOReturnNoResources);
     CHECK(space_valid(&s));
 
     /* Freeing page 2 joins pages 1-3 into a 3-page range. */
-    iova_free(&s, addr[2], page);
+    dext_iova_free(&s, addr[2], page);
     CHECK(space_valid(&s) && s.free.count == PAGES / 2 - 1);
-    CHECK(iova_alloc(&s, 3 * page, 0, &a) == kIOReturnSuccess &&
+    CHECK(dext_iova_alloc(&s, 3 * page, 0, &a) == kIOReturnSuccess &&
           a == addr[1]);
-    CHECK(iova_alloc(&s, page, 0, &a) == kIOReturnSuccess && a == addr[5]);
+    CHECK(dext_iova_alloc(&s, page, 0, &a) == kIOReturnSuccess && a == addr[5]);
     CHECK(space_valid(&s));
 
-    iova_free(&s, addr[1], 3 * page);
-    iova_free(&s, addr[5], page);
+    dext_iova_free(&s, addr[1], 3 * page);
+    dext_iova_free(&s, addr[5], page);
     for (i = 0; i < PAGES; i += 2) {
         if (i != 2) {
-            iova_free(&s, addr[i], page);
+            dext_iova_free(&s, addr[i], page);
         }
         CHECK(space_valid(&s));
     }
     CHECK(fully_free(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
     group_done("fragmentation (NotAligned) versus exhaustion (NoResources)",
                before);
 }
@@ -288,43 +290,44 @@ static void test_bad_frees(void)
     IovaSpace s;
     uint64_t page = 0x1000, a = 0, b = 0, c = 0, free_before;
 
-    CHECK(iova_space_init(&s, 0x100000, 0x1fffff, page) == kIOReturnSuccess);
-    CHECK(iova_alloc(&s, 4 * page, 0, &a) == kIOReturnSuccess);
-    CHECK(iova_alloc(&s, 4 * page, 0, &b) == kIOReturnSuccess);
-    CHECK(iova_alloc(&s, 4 * page, 0, &c) == kIOReturnSuccess);
-    iova_free(&s, b, 4 * page);
-    free_before = iova_free_bytes(&s);
+    CHECK(dext_iova_space_init(&s, 0x100000, 0x1fffff,
+                               page) == kIOReturnSuccess);
+    CHECK(dext_iova_alloc(&s, 4 * page, 0, &a) == kIOReturnSuccess);
+    CHECK(dext_iova_alloc(&s, 4 * page, 0, &b) == kIOReturnSuccess);
+    CHECK(dext_iova_alloc(&s, 4 * page, 0, &c) == kIOReturnSuccess);
+    dext_iova_free(&s, b, 4 * page);
+    free_before = dext_iova_free_bytes(&s);
     CHECK(space_valid(&s));
 
-    iova_free(&s, b, 4 * page);                 /* exact double free */
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
-    iova_free(&s, b + page, page);              /* inside a free range */
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
-    iova_free(&s, a + 3 * page, 2 * page);      /* straddles into it */
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
-    iova_free(&s, c - page, 2 * page);          /* straddles out of it */
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
-    iova_free(&s, a, 12 * page);                /* covers it */
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
-    iova_free(&s, c + 4 * page, page);          /* never allocated */
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
-    iova_free(&s, 0x200000 - page, 2 * page);   /* past the limit */
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
-    iova_free(&s, 0x100000 - page, page);       /* below the base */
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
-    iova_free(&s, a + 1, page);                 /* unaligned */
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
-    iova_free(&s, a, 0);                        /* empty */
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
-    iova_free(&s, UINT64_MAX - page + 1, UINT64_MAX);
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, b, 4 * page);                 /* exact double free */
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, b + page, page);              /* inside a free range */
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, a + 3 * page, 2 * page);      /* straddles into it */
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, c - page, 2 * page);          /* straddles out of it */
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, a, 12 * page);                /* covers it */
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, c + 4 * page, page);          /* never allocated */
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, 0x200000 - page, 2 * page);   /* past the limit */
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, 0x100000 - page, page);       /* below the base */
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, a + 1, page);                 /* unaligned */
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, a, 0);                        /* empty */
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
+    dext_iova_free(&s, UINT64_MAX - page + 1, UINT64_MAX);
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == free_before);
 
-    iova_free(&s, a, 4 * page);
-    iova_free(&s, c, 4 * page);
+    dext_iova_free(&s, a, 4 * page);
+    dext_iova_free(&s, c, 4 * page);
     CHECK(space_valid(&s) && fully_free(&s));
-    iova_free(&s, a, 4 * page);                 /* into a full window */
+    dext_iova_free(&s, a, 4 * page);                 /* into a full window */
     CHECK(space_valid(&s) && fully_free(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
     group_done("double and bogus frees are ignored", before);
 }
 
@@ -336,57 +339,61 @@ static void test_top_of_space(void)
     const RangeNode *last;
 
     /* The full 64-bit window above 1 MiB. */
-    CHECK(iova_space_init(&s, 0x100000, UINT64_MAX, page) ==
+    CHECK(dext_iova_space_init(&s, 0x100000, UINT64_MAX, page) ==
           kIOReturnSuccess);
     CHECK(s.total_bytes == 0 - 0x100000ull && s.last == UINT64_MAX);
     CHECK(space_valid(&s) && fully_free(&s));
 
-    CHECK(iova_alloc(&s, page, 0, &a) == kIOReturnSuccess && a == 0x100000);
-    CHECK(iova_alloc(&s, 1ull << 63, 1ull << 63, &b) == kIOReturnSuccess &&
+    CHECK(dext_iova_alloc(&s, page, 0,
+                          &a) == kIOReturnSuccess && a == 0x100000);
+    CHECK(dext_iova_alloc(&s, 1ull << 63, 1ull << 63, &b) == kIOReturnSuccess &&
           b == 1ull << 63);
     CHECK(space_valid(&s));
-    CHECK(iova_free_bytes(&s) == s.total_bytes - page - (1ull << 63));
-    CHECK(iova_alloc(&s, 1ull << 63, 0, &c) == kIOReturnNoResources);
-    CHECK(iova_alloc(&s, 1ull << 62, 1ull << 62, &c) == kIOReturnSuccess &&
+    CHECK(dext_iova_free_bytes(&s) == s.total_bytes - page - (1ull << 63));
+    CHECK(dext_iova_alloc(&s, 1ull << 63, 0, &c) == kIOReturnNoResources);
+    CHECK(dext_iova_alloc(&s, 1ull << 62, 1ull << 62, &c) == kIOReturnSuccess &&
           c == 1ull << 62);
     /* Enough bytes below 2^62 remain, but no 2^62-aligned place. */
-    CHECK(iova_alloc(&s, 1ull << 61, 1ull << 62, &c) == kIOReturnNotAligned);
-    iova_free(&s, 1ull << 62, 1ull << 62);
+    CHECK(dext_iova_alloc(&s, 1ull << 61, 1ull << 62,
+                          &c) == kIOReturnNotAligned);
+    dext_iova_free(&s, 1ull << 62, 1ull << 62);
     CHECK(space_valid(&s));
 
     /* Freeing the top half coalesces into a range ending at 2^64. */
-    iova_free(&s, b, 1ull << 63);
+    dext_iova_free(&s, b, 1ull << 63);
     CHECK(space_valid(&s) && s.free.count == 1);
-    last = range_tree_last(&s.free);
+    last = dext_range_tree_last(&s.free);
     CHECK(last->start == 0x100000 + page && last->len == 0 - last->start);
 
     /* The very top page, found by alignment; then the rest below it. */
-    CHECK(iova_alloc(&s, page, 1ull << 63, &b) == kIOReturnSuccess &&
+    CHECK(dext_iova_alloc(&s, page, 1ull << 63, &b) == kIOReturnSuccess &&
           b == 1ull << 63);
-    iova_free(&s, b, page);
-    CHECK(iova_alloc(&s, s.total_bytes - page, 0, &b) == kIOReturnSuccess &&
+    dext_iova_free(&s, b, page);
+    CHECK(dext_iova_alloc(&s, s.total_bytes - page, 0,
+                          &b) == kIOReturnSuccess &&
           b == 0x100000 + page);
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == 0);
-    CHECK(iova_alloc(&s, 1, 0, &c) == kIOReturnNoResources);
-    iova_free(&s, UINT64_MAX - page + 1, page);
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == page);
-    CHECK(iova_alloc(&s, 1, 0, &c) == kIOReturnSuccess &&
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == 0);
+    CHECK(dext_iova_alloc(&s, 1, 0, &c) == kIOReturnNoResources);
+    dext_iova_free(&s, UINT64_MAX - page + 1, page);
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == page);
+    CHECK(dext_iova_alloc(&s, 1, 0, &c) == kIOReturnSuccess &&
           c == UINT64_MAX - page + 1);
-    iova_free(&s, c, page);
-    iova_free(&s, b, s.total_bytes - 2 * page);
-    iova_free(&s, a, page);
+    dext_iova_free(&s, c, page);
+    dext_iova_free(&s, b, s.total_bytes - 2 * page);
+    dext_iova_free(&s, a, page);
     CHECK(space_valid(&s) && fully_free(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
 
     /* All 2^64 bytes asked for: the top page is dropped. */
-    CHECK(iova_space_init(&s, 0, UINT64_MAX, page) == kIOReturnSuccess);
+    CHECK(dext_iova_space_init(&s, 0, UINT64_MAX, page) == kIOReturnSuccess);
     CHECK(s.total_bytes == 0 - page && s.last == UINT64_MAX - page);
     CHECK(space_valid(&s) && fully_free(&s));
-    CHECK(iova_alloc(&s, s.total_bytes, 0, &a) == kIOReturnSuccess && a == 0);
-    CHECK(space_valid(&s) && iova_free_bytes(&s) == 0);
-    iova_free(&s, a, s.total_bytes);
+    CHECK(dext_iova_alloc(&s, s.total_bytes, 0,
+                          &a) == kIOReturnSuccess && a == 0);
+    CHECK(space_valid(&s) && dext_iova_free_bytes(&s) == 0);
+    dext_iova_free(&s, a, s.total_bytes);
     CHECK(space_valid(&s) && fully_free(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
     group_done("windows reaching the top of the 64-bit space", before);
 }
 
@@ -439,7 +446,7 @@ static IOReturn model_alloc(PageModel *m, uint64_t size, uint64_t align,
 /* Does the allocator's free list equal the bitmap's free runs? */
 static bool model_matches(const PageModel *m, const IovaSpace *s)
 {
-    const RangeNode *n = range_tree_first(&s->free);
+    const RangeNode *n = dext_range_tree_first(&s->free);
     uint64_t i = 0;
 
     while (i < MPAGES) {
@@ -455,7 +462,7 @@ static bool model_matches(const PageModel *m, const IovaSpace *s)
             n->len != run * m->page) {
             return false;
         }
-        n = range_tree_next(n);
+        n = dext_range_tree_next(n);
         i += run;
     }
     return n == NULL && s->free_bytes == m->free_pages * m->page;
@@ -475,8 +482,8 @@ static void test_differential(void)
     m.page = 0x1000;
     m.base = 0x3000;
     m.free_pages = MPAGES;
-    CHECK(iova_space_init(&s, m.base, m.base + MPAGES * m.page - 1,
-                          m.page) == kIOReturnSuccess);
+    CHECK(dext_iova_space_init(&s, m.base, m.base + MPAGES * m.page - 1,
+                               m.page) == kIOReturnSuccess);
 
     for (op = 0; op < OPS && failures == before; op++) {
         unsigned kind = (unsigned)rng_below(100);
@@ -488,7 +495,7 @@ static void test_differential(void)
                             rng_below(96 * m.page) + 1;
             uint64_t align = rng_below(3) ? 0 : 1ull << rng_below(19);
             uint64_t got = 0, want = 0;
-            IOReturn rg = iova_alloc(&s, size, align, &got);
+            IOReturn rg = dext_iova_alloc(&s, size, align, &got);
             IOReturn rw = model_alloc(&m, size, align, &want);
 
             CHECK(rg == rw);
@@ -504,14 +511,14 @@ static void test_differential(void)
             uint64_t pages = (live[k].size + m.page - 1) / m.page;
             uint64_t j;
 
-            iova_free(&s, live[k].addr, live[k].size);
+            dext_iova_free(&s, live[k].addr, live[k].size);
             for (j = 0; j < pages; j++) {
                 m.used[first + j] = false;
             }
             m.free_pages += pages;
             /* Sometimes free it twice; the repeat must change nothing. */
             if (rng_below(4) == 0) {
-                iova_free(&s, live[k].addr, live[k].size);
+                dext_iova_free(&s, live[k].addr, live[k].size);
             }
             live[k] = live[--nlive];
         } else {
@@ -525,7 +532,7 @@ static void test_differential(void)
                 touches_free |= !m.used[first + j];
             }
             if (touches_free || first + pages > MPAGES) {
-                iova_free(&s, m.base + first * m.page, pages * m.page);
+                dext_iova_free(&s, m.base + first * m.page, pages * m.page);
             }
         }
         CHECK(space_valid(&s));
@@ -536,10 +543,10 @@ static void test_differential(void)
     }
     while (nlive > 0) {
         nlive--;
-        iova_free(&s, live[nlive].addr, live[nlive].size);
+        dext_iova_free(&s, live[nlive].addr, live[nlive].size);
     }
     CHECK(space_valid(&s) && fully_free(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
     group_done("randomized differential test against a page bitmap",
                before);
 }
@@ -577,49 +584,50 @@ static void test_scale(void)
     }
 
     /* Exactly 65,536 pages of 4 KiB under a 28-bit mask: fill, drain. */
-    CHECK(iova_space_init(&s, 0, 0x0fffffff, 0x1000) == kIOReturnSuccess);
+    CHECK(dext_iova_space_init(&s, 0, 0x0fffffff, 0x1000) == kIOReturnSuccess);
     for (i = 0; i < N; i++) {
-        CHECK(iova_alloc(&s, 0x1000, 0, &addr[i]) == kIOReturnSuccess);
+        CHECK(dext_iova_alloc(&s, 0x1000, 0, &addr[i]) == kIOReturnSuccess);
         CHECK(addr[i] == (uint64_t)i * 0x1000);
     }
-    CHECK(iova_alloc(&s, 1, 0, &a) == kIOReturnNoResources);
+    CHECK(dext_iova_alloc(&s, 1, 0, &a) == kIOReturnNoResources);
     CHECK(space_valid(&s) && s.free.count == 0);
     shuffle(addr, N);
     for (i = 0; i < N; i++) {
-        iova_free(&s, addr[i], 0x1000);
+        dext_iova_free(&s, addr[i], 0x1000);
         if (i == N / 2) {
             /* Random order leaves many separate ranges half way. */
             CHECK(space_valid(&s) && s.free.count > N / 8);
         }
     }
     CHECK(space_valid(&s) && fully_free(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
 
     /* 65,536 live mixed-size allocations in a 40-bit window. */
-    CHECK(iova_space_init(&s, 0x100000, (1ull << 40) - 1, 0x4000) ==
+    CHECK(dext_iova_space_init(&s, 0x100000, (1ull << 40) - 1, 0x4000) ==
           kIOReturnSuccess);
     for (i = 0; i < N; i++) {
         size[i] = (1 + rng_below(16)) * 0x4000 - rng_below(0x4000);
-        CHECK(iova_alloc(&s, size[i], rng_below(8) ? 0 : 0x10000,
-                         &addr[i]) == kIOReturnSuccess);
+        CHECK(dext_iova_alloc(&s, size[i], rng_below(8) ? 0 : 0x10000,
+                              &addr[i]) == kIOReturnSuccess);
         /* Churn: free and reallocate an earlier one now and then. */
         if (i > 0 && rng_below(4) == 0) {
             size_t k = (size_t)rng_below(i);
 
-            iova_free(&s, addr[k], size[k]);
-            CHECK(iova_alloc(&s, size[k], 0, &addr[k]) == kIOReturnSuccess);
+            dext_iova_free(&s, addr[k], size[k]);
+            CHECK(dext_iova_alloc(&s, size[k], 0,
+                                  &addr[k]) == kIOReturnSuccess);
         }
     }
     CHECK(space_valid(&s));
     for (i = 0; i < N; i += 2) {
-        iova_free(&s, addr[i], size[i]);
+        dext_iova_free(&s, addr[i], size[i]);
     }
     CHECK(space_valid(&s) && s.free.count > N / 4);
     for (i = 1; i < N; i += 2) {
-        iova_free(&s, addr[i], size[i]);
+        dext_iova_free(&s, addr[i], size[i]);
     }
     CHECK(space_valid(&s) && fully_free(&s));
-    iova_space_destroy(&s);
+    dext_iova_space_destroy(&s);
 
     free(addr);
     free(size);

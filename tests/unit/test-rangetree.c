@@ -140,18 +140,18 @@ static void test_empty(void)
     RangeTree t;
     uint64_t addr = 42;
 
-    range_tree_init(&t);
+    dext_range_tree_init(&t);
     CHECK(tree_valid(&t));
     CHECK(t.count == 0);
-    CHECK(range_tree_first(&t) == NULL);
-    CHECK(range_tree_last(&t) == NULL);
-    CHECK(range_tree_find(&t, 0) == NULL);
-    CHECK(range_tree_floor(&t, UINT64_MAX) == NULL);
-    CHECK(range_tree_ceil(&t, 0) == NULL);
-    CHECK(range_tree_lookup(&t, 0) == NULL);
-    CHECK(range_tree_first_fit(&t, 1, 1, &addr) == NULL);
+    CHECK(dext_range_tree_first(&t) == NULL);
+    CHECK(dext_range_tree_last(&t) == NULL);
+    CHECK(dext_range_tree_find(&t, 0) == NULL);
+    CHECK(dext_range_tree_floor(&t, UINT64_MAX) == NULL);
+    CHECK(dext_range_tree_ceil(&t, 0) == NULL);
+    CHECK(dext_range_tree_lookup(&t, 0) == NULL);
+    CHECK(dext_range_tree_first_fit(&t, 1, 1, &addr) == NULL);
     CHECK(addr == 42);
-    range_tree_clear(&t, NULL, NULL);
+    dext_range_tree_clear(&t, NULL, NULL);
     CHECK(tree_valid(&t));
     group_done("empty tree", before);
 }
@@ -178,60 +178,60 @@ static void test_sequential(void)
     RangeNode *n;
     int i;
 
-    range_tree_init(&t);
+    dext_range_tree_init(&t);
     for (i = 0; i < N; i++) {
         items[i].node.start = (uint64_t)i * 0x1000;
         items[i].node.len = (uint64_t)(i % 7) * 0x1000;
-        CHECK(range_tree_insert(&t, &items[i].node));
+        CHECK(dext_range_tree_insert(&t, &items[i].node));
         CHECK(tree_valid(&t));
     }
     CHECK(t.count == N);
     dup.node.start = 5 * 0x1000;
     dup.node.len = 1;
-    CHECK(!range_tree_insert(&t, &dup.node));
+    CHECK(!dext_range_tree_insert(&t, &dup.node));
     CHECK(t.count == N && tree_valid(&t));
     CHECK(t.root->max_len == 6 * 0x1000);
 
     /* Forward and backward walks see every key once, in order. */
     i = 0;
-    for (n = range_tree_first(&t); n; n = range_tree_next(n)) {
+    for (n = dext_range_tree_first(&t); n; n = dext_range_tree_next(n)) {
         CHECK(n == &items[i].node);
         i++;
     }
     CHECK(i == N);
-    for (n = range_tree_last(&t); n; n = range_tree_prev(n)) {
+    for (n = dext_range_tree_last(&t); n; n = dext_range_tree_prev(n)) {
         i--;
         CHECK(n == &items[i].node);
     }
     CHECK(i == 0);
 
-    CHECK(range_tree_find(&t, 7 * 0x1000) == &items[7].node);
-    CHECK(range_tree_find(&t, 7 * 0x1000 + 1) == NULL);
-    CHECK(range_tree_floor(&t, 7 * 0x1000 + 5) == &items[7].node);
-    CHECK(range_tree_ceil(&t, 7 * 0x1000 + 5) == &items[8].node);
-    CHECK(range_tree_ceil(&t, (uint64_t)N * 0x1000) == NULL);
-    CHECK(range_tree_lookup(&t, 3 * 0x1000 + 0xfff) == &items[3].node);
-    CHECK(range_tree_lookup(&t, 7 * 0x1000) == NULL);   /* len 0 */
+    CHECK(dext_range_tree_find(&t, 7 * 0x1000) == &items[7].node);
+    CHECK(dext_range_tree_find(&t, 7 * 0x1000 + 1) == NULL);
+    CHECK(dext_range_tree_floor(&t, 7 * 0x1000 + 5) == &items[7].node);
+    CHECK(dext_range_tree_ceil(&t, 7 * 0x1000 + 5) == &items[8].node);
+    CHECK(dext_range_tree_ceil(&t, (uint64_t)N * 0x1000) == NULL);
+    CHECK(dext_range_tree_lookup(&t, 3 * 0x1000 + 0xfff) == &items[3].node);
+    CHECK(dext_range_tree_lookup(&t, 7 * 0x1000) == NULL);   /* len 0 */
 
     /* Remove from the root down, exercising the two-children case. */
     while (t.root) {
         n = t.root;
-        range_tree_remove(&t, n);
+        dext_range_tree_remove(&t, n);
         CHECK(n->left == NULL && n->right == NULL && n->parent == NULL);
         CHECK(tree_valid(&t));
     }
     CHECK(t.count == 0);
 
     for (i = N - 1; i >= 0; i--) {
-        CHECK(range_tree_insert(&t, &items[i].node));
+        CHECK(dext_range_tree_insert(&t, &items[i].node));
         CHECK(tree_valid(&t));
     }
     for (i = 0; i < N; i += 2) {
-        range_tree_remove(&t, &items[i].node);
+        dext_range_tree_remove(&t, &items[i].node);
         CHECK(tree_valid(&t));
     }
     for (i = N - 1; i >= 0; i -= 2) {
-        range_tree_remove(&t, &items[i].node);
+        dext_range_tree_remove(&t, &items[i].node);
         CHECK(tree_valid(&t));
     }
     CHECK(t.count == 0 && t.root == NULL);
@@ -245,57 +245,57 @@ static void test_top_of_space(void)
     Item top, last, low, big;
     uint64_t addr = 0;
 
-    range_tree_init(&t);
+    dext_range_tree_init(&t);
     top.node.start = UINT64_MAX - 0xfff;     /* ends exactly at 2^64 */
     top.node.len = 0x1000;
     last.node.start = UINT64_MAX;            /* the very last byte */
     last.node.len = 1;
     low.node.start = 0;
     low.node.len = 0x10;
-    CHECK(range_tree_insert(&t, &top.node) && tree_valid(&t));
-    CHECK(range_tree_insert(&t, &low.node) && tree_valid(&t));
+    CHECK(dext_range_tree_insert(&t, &top.node) && tree_valid(&t));
+    CHECK(dext_range_tree_insert(&t, &low.node) && tree_valid(&t));
 
-    CHECK(range_tree_lookup(&t, UINT64_MAX) == &top.node);
-    CHECK(range_tree_lookup(&t, UINT64_MAX - 0x1000) == NULL);
-    CHECK(range_tree_floor(&t, UINT64_MAX) == &top.node);
-    CHECK(range_tree_ceil(&t, UINT64_MAX - 0xffe) == NULL);
-    CHECK(range_tree_first_fit(&t, 0x1000, 0x1000, &addr) == &top.node);
+    CHECK(dext_range_tree_lookup(&t, UINT64_MAX) == &top.node);
+    CHECK(dext_range_tree_lookup(&t, UINT64_MAX - 0x1000) == NULL);
+    CHECK(dext_range_tree_floor(&t, UINT64_MAX) == &top.node);
+    CHECK(dext_range_tree_ceil(&t, UINT64_MAX - 0xffe) == NULL);
+    CHECK(dext_range_tree_first_fit(&t, 0x1000, 0x1000, &addr) == &top.node);
     CHECK(addr == UINT64_MAX - 0xfff);
     /* Rounding the start up to 8 KiB would wrap: must report no fit. */
-    CHECK(range_tree_first_fit(&t, 0x1000, 0x2000, &addr) == NULL);
-    CHECK(range_tree_first_fit(&t, 1, 1ull << 63, &addr) == &low.node);
+    CHECK(dext_range_tree_first_fit(&t, 0x1000, 0x2000, &addr) == NULL);
+    CHECK(dext_range_tree_first_fit(&t, 1, 1ull << 63, &addr) == &low.node);
     CHECK(addr == 0);
-    CHECK(range_tree_first_fit(&t, 0x11, 1, &addr) == &top.node);
+    CHECK(dext_range_tree_first_fit(&t, 0x11, 1, &addr) == &top.node);
 
-    range_tree_remove(&t, &top.node);
-    CHECK(range_tree_insert(&t, &last.node) && tree_valid(&t));
-    CHECK(range_tree_lookup(&t, UINT64_MAX) == &last.node);
-    CHECK(range_tree_first_fit(&t, 1, 1ull << 63, &addr) == &low.node);
-    range_tree_remove(&t, &low.node);
-    CHECK(range_tree_first_fit(&t, 1, 1ull << 63, &addr) == NULL);
-    CHECK(range_tree_first_fit(&t, 1, 1, &addr) == &last.node);
+    dext_range_tree_remove(&t, &top.node);
+    CHECK(dext_range_tree_insert(&t, &last.node) && tree_valid(&t));
+    CHECK(dext_range_tree_lookup(&t, UINT64_MAX) == &last.node);
+    CHECK(dext_range_tree_first_fit(&t, 1, 1ull << 63, &addr) == &low.node);
+    dext_range_tree_remove(&t, &low.node);
+    CHECK(dext_range_tree_first_fit(&t, 1, 1ull << 63, &addr) == NULL);
+    CHECK(dext_range_tree_first_fit(&t, 1, 1, &addr) == &last.node);
     CHECK(addr == UINT64_MAX);
-    CHECK(range_tree_first_fit(&t, 2, 1, &addr) == NULL);
+    CHECK(dext_range_tree_first_fit(&t, 2, 1, &addr) == NULL);
 
     /* A node covering all but the last byte of the space. */
     big.node.start = 0;
     big.node.len = UINT64_MAX;
-    CHECK(range_tree_insert(&t, &big.node) && tree_valid(&t));
+    CHECK(dext_range_tree_insert(&t, &big.node) && tree_valid(&t));
     CHECK(t.root->max_len == UINT64_MAX);
-    CHECK(range_tree_first_fit(&t, 1ull << 63, 1ull << 63, &addr) ==
+    CHECK(dext_range_tree_first_fit(&t, 1ull << 63, 1ull << 63, &addr) ==
           &big.node);
     CHECK(addr == 0);
-    range_tree_update_range(&t, &big.node, 1, UINT64_MAX - 1);
+    dext_range_tree_update_range(&t, &big.node, 1, UINT64_MAX - 1);
     CHECK(tree_valid(&t));
-    CHECK(range_tree_first_fit(&t, 1ull << 62, 1ull << 63, &addr) ==
+    CHECK(dext_range_tree_first_fit(&t, 1ull << 62, 1ull << 63, &addr) ==
           &big.node);
     CHECK(addr == 1ull << 63);
-    CHECK(range_tree_first_fit(&t, 1ull << 63, 1ull << 63, &addr) == NULL);
-    CHECK(range_tree_first_fit(&t, UINT64_MAX - 1, 1, &addr) == &big.node);
-    CHECK(range_tree_first_fit(&t, UINT64_MAX, 1, &addr) == NULL);
-    CHECK(range_tree_lookup(&t, 0) == NULL);
-    CHECK(range_tree_lookup(&t, UINT64_MAX - 1) == &big.node);
-    CHECK(range_tree_lookup(&t, UINT64_MAX) == &last.node);
+    CHECK(dext_range_tree_first_fit(&t, 1ull << 63, 1ull << 63, &addr) == NULL);
+    CHECK(dext_range_tree_first_fit(&t, UINT64_MAX - 1, 1, &addr) == &big.node);
+    CHECK(dext_range_tree_first_fit(&t, UINT64_MAX, 1, &addr) == NULL);
+    CHECK(dext_range_tree_lookup(&t, 0) == NULL);
+    CHECK(dext_range_tree_lookup(&t, UINT64_MAX - 1) == &big.node);
+    CHECK(dext_range_tree_lookup(&t, UINT64_MAX) == &last.node);
     group_done("top and bottom of the address space", before);
 }
 
@@ -308,50 +308,54 @@ static void test_first_fit_align(void)
     uint64_t addr = 0;
     int i;
 
-    range_tree_init(&t);
+    dext_range_tree_init(&t);
     /* Ranges at odd pages, growing: 1 page at page 1, 2 at page 5, ... */
     for (i = 0; i < N; i++) {
         items[i].node.start = ((uint64_t)i * 0x100 + 1) * 0x1000;
         items[i].node.len = (uint64_t)(i + 1) * 0x1000;
-        CHECK(range_tree_insert(&t, &items[i].node));
+        CHECK(dext_range_tree_insert(&t, &items[i].node));
     }
     CHECK(tree_valid(&t));
 
-    CHECK(range_tree_first_fit(&t, 0x1000, 0, &addr) == &items[0].node);
+    CHECK(dext_range_tree_first_fit(&t, 0x1000, 0, &addr) == &items[0].node);
     CHECK(addr == 0x1000);
     /* 8 KiB aligned needs a range of at least 2 pages + 1 page padding. */
-    CHECK(range_tree_first_fit(&t, 0x1000, 0x2000, &addr) == &items[1].node);
+    CHECK(dext_range_tree_first_fit(&t, 0x1000, 0x2000,
+                                    &addr) == &items[1].node);
     CHECK(addr == 0x102000);
-    CHECK(range_tree_first_fit(&t, 0x2000, 0x2000, &addr) == &items[2].node);
+    CHECK(dext_range_tree_first_fit(&t, 0x2000, 0x2000,
+                                    &addr) == &items[2].node);
     CHECK(addr == 0x202000);
     /* 1 MiB aligned: every start is 1 page past a 1 MiB line. */
-    CHECK(range_tree_first_fit(&t, 0x1000, 0x100000, &addr) == NULL);
-    CHECK(range_tree_first_fit(&t, (uint64_t)N * 0x1000, 1, &addr) ==
+    CHECK(dext_range_tree_first_fit(&t, 0x1000, 0x100000, &addr) == NULL);
+    CHECK(dext_range_tree_first_fit(&t, (uint64_t)N * 0x1000, 1, &addr) ==
           &items[N - 1].node);
-    CHECK(range_tree_first_fit(&t, (uint64_t)N * 0x1000 + 1, 1, &addr) ==
+    CHECK(dext_range_tree_first_fit(&t, (uint64_t)N * 0x1000 + 1, 1, &addr) ==
           NULL);
-    CHECK(range_tree_first_fit(&t, 0, 1, &addr) == NULL);
-    CHECK(range_tree_first_fit(&t, 1, 3, &addr) == NULL);
+    CHECK(dext_range_tree_first_fit(&t, 0, 1, &addr) == NULL);
+    CHECK(dext_range_tree_first_fit(&t, 1, 3, &addr) == NULL);
 
     /* Growing a range in place makes it the first fit. */
-    range_tree_update_len(&t, &items[3].node, 0x100000);
+    dext_range_tree_update_len(&t, &items[3].node, 0x100000);
     CHECK(tree_valid(&t));
     CHECK(t.root->max_len == 0x100000);
-    CHECK(range_tree_first_fit(&t, 0x80000, 0x1000, &addr) == &items[3].node);
+    CHECK(dext_range_tree_first_fit(&t, 0x80000, 0x1000,
+                                    &addr) == &items[3].node);
     CHECK(addr == items[3].node.start);
-    range_tree_update_len(&t, &items[3].node, 0);
+    dext_range_tree_update_len(&t, &items[3].node, 0);
     CHECK(tree_valid(&t));
-    CHECK(range_tree_first_fit(&t, 0x80000, 0x1000, &addr) == NULL);
+    CHECK(dext_range_tree_first_fit(&t, 0x80000, 0x1000, &addr) == NULL);
 
     /* Moving a start within its neighbours keeps the order. */
-    range_tree_update_range(&t, &items[10].node, items[9].node.start + 1, 5);
+    dext_range_tree_update_range(&t, &items[10].node, items[9].node.start + 1,
+                                 5);
     CHECK(tree_valid(&t));
-    CHECK(range_tree_find(&t, items[9].node.start + 1) == &items[10].node);
-    CHECK(range_tree_next(&items[9].node) == &items[10].node);
-    range_tree_update_range(&t, &items[10].node, items[11].node.start - 1,
-                            0x1000);
+    CHECK(dext_range_tree_find(&t, items[9].node.start + 1) == &items[10].node);
+    CHECK(dext_range_tree_next(&items[9].node) == &items[10].node);
+    dext_range_tree_update_range(&t, &items[10].node, items[11].node.start - 1,
+                                 0x1000);
     CHECK(tree_valid(&t));
-    CHECK(range_tree_prev(&items[11].node) == &items[10].node);
+    CHECK(dext_range_tree_prev(&items[11].node) == &items[10].node);
     group_done("first fit with alignment, update_len/update_range", before);
 }
 
@@ -381,16 +385,16 @@ static void test_clear(void)
     size_t live;
     int i;
 
-    range_tree_init(&t);
+    dext_range_tree_init(&t);
     for (i = 0; i < N; i++) {
         items[i].node.start = rng();
         items[i].node.len = 1;
-        range_tree_insert(&t, &items[i].node);
+        dext_range_tree_insert(&t, &items[i].node);
     }
     CHECK(tree_valid(&t));
     CHECK(t.count > 0);
     live = t.count;
-    range_tree_clear(&t, count_cleared, &log);
+    dext_range_tree_clear(&t, count_cleared, &log);
     CHECK(log.count == live && !log.bad);
     CHECK(t.root == NULL && t.count == 0 && tree_valid(&t));
     group_done("clear visits each node once, leaves first", before);
@@ -503,7 +507,7 @@ static void test_differential(void)
     int op;
     size_t i;
 
-    range_tree_init(&t);
+    dext_range_tree_init(&t);
     for (i = 0; i < POOL; i++) {
         free_list[nfree++] = &pool[i];
     }
@@ -521,7 +525,7 @@ static void test_differential(void)
 
             it->node.start = key;
             it->node.len = random_len(key);
-            CHECK(range_tree_insert(&t, &it->node) == !present);
+            CHECK(dext_range_tree_insert(&t, &it->node) == !present);
             if (!present) {
                 nfree--;
                 memmove(&m.items[pos + 1], &m.items[pos],
@@ -533,7 +537,7 @@ static void test_differential(void)
             size_t victim = (size_t)rng_below(m.n);
             Item *it = m.items[victim];
 
-            range_tree_remove(&t, &it->node);
+            dext_range_tree_remove(&t, &it->node);
             memmove(&m.items[victim], &m.items[victim + 1],
                     (m.n - victim - 1) * sizeof(m.items[0]));
             m.n--;
@@ -545,7 +549,7 @@ static void test_differential(void)
                 want = &m.items[rng_below(m.n)]->node;
                 key = want->start;
             }
-            CHECK(range_tree_find(&t, key) == want);
+            CHECK(dext_range_tree_find(&t, key) == want);
         } else if (kind < 75) {
             /* floor, ceil and lookup of the same key */
             RangeNode *floor = present ? &m.items[pos]->node :
@@ -554,9 +558,9 @@ static void test_differential(void)
             RangeNode *hit = floor && key - floor->start < floor->len ?
                              floor : NULL;
 
-            CHECK(range_tree_floor(&t, key) == floor);
-            CHECK(range_tree_ceil(&t, key) == ceil);
-            CHECK(range_tree_lookup(&t, key) == hit);
+            CHECK(dext_range_tree_floor(&t, key) == floor);
+            CHECK(dext_range_tree_ceil(&t, key) == ceil);
+            CHECK(dext_range_tree_lookup(&t, key) == hit);
         } else if (kind < 90) {
             uint64_t len = rng_below(3) ? rng_below(1u << 16) + 1 :
                            rng() | 1;
@@ -564,14 +568,15 @@ static void test_differential(void)
             uint64_t got = 0, want_addr = 0;
             Item *want = model_first_fit(&m, len, align ? align : 1,
                                          &want_addr);
-            RangeNode *n = range_tree_first_fit(&t, len, align, &got);
+            RangeNode *n = dext_range_tree_first_fit(&t, len, align, &got);
 
             CHECK(n == (want ? &want->node : NULL));
             CHECK(!want || got == want_addr);
         } else if (kind < 97 && m.n > 0) {
             Item *it = m.items[rng_below(m.n)];
 
-            range_tree_update_len(&t, &it->node, random_len(it->node.start));
+            dext_range_tree_update_len(&t, &it->node,
+                                       random_len(it->node.start));
         } else if (m.n > 0) {
             /* Move a start strictly between its neighbours' starts. */
             size_t k = (size_t)rng_below(m.n);
@@ -581,21 +586,21 @@ static void test_differential(void)
             uint64_t start = lo + rng_below(hi - lo == UINT64_MAX ?
                                             UINT64_MAX : hi - lo + 1);
 
-            range_tree_update_range(&t, &m.items[k]->node, start,
-                                    random_len(start));
+            dext_range_tree_update_range(&t, &m.items[k]->node, start,
+                                         random_len(start));
         }
 
         CHECK(tree_valid(&t));
         CHECK(t.count == m.n);
         if (op % 97 == 0) {
-            RangeNode *n = range_tree_first(&t);
+            RangeNode *n = dext_range_tree_first(&t);
 
-            for (i = 0; i < m.n && n; i++, n = range_tree_next(n)) {
+            for (i = 0; i < m.n && n; i++, n = dext_range_tree_next(n)) {
                 CHECK(n == &m.items[i]->node);
             }
             CHECK(i == m.n && n == NULL);
-            n = range_tree_last(&t);
-            for (i = m.n; i > 0 && n; i--, n = range_tree_prev(n)) {
+            n = dext_range_tree_last(&t);
+            for (i = m.n; i > 0 && n; i--, n = dext_range_tree_prev(n)) {
                 CHECK(n == &m.items[i - 1]->node);
             }
             CHECK(i == 0 && n == NULL);
@@ -604,7 +609,7 @@ static void test_differential(void)
     if (failures != before) {
         fprintf(stderr, "differential test stopped at op %d\n", op - 1);
     }
-    range_tree_clear(&t, NULL, NULL);
+    dext_range_tree_clear(&t, NULL, NULL);
     group_done("randomized differential test against a sorted array",
                before);
 }
@@ -627,7 +632,7 @@ static void test_scale(void)
         free(order);
         return;
     }
-    range_tree_init(&t);
+    dext_range_tree_init(&t);
     for (i = 0; i < N; i++) {
         order[i] = i;
     }
@@ -644,20 +649,21 @@ static void test_scale(void)
 
         it->node.start = (uint64_t)order[i] << 16;
         it->node.len = (1 + order[i] % 8) * 0x1000ull;
-        CHECK(range_tree_insert(&t, &it->node));
+        CHECK(dext_range_tree_insert(&t, &it->node));
     }
     CHECK(tree_valid(&t));
     CHECK(t.count == N);
     for (i = 0; i < N; i++) {
         uint64_t key = ((uint64_t)i << 16) + 0xabc;
 
-        CHECK(range_tree_floor(&t, key) == &items[i].node);
-        CHECK(range_tree_lookup(&t, key) == &items[i].node);
+        CHECK(dext_range_tree_floor(&t, key) == &items[i].node);
+        CHECK(dext_range_tree_lookup(&t, key) == &items[i].node);
     }
-    CHECK(range_tree_first_fit(&t, 0x8000, 0x1000, &addr) == &items[7].node);
+    CHECK(dext_range_tree_first_fit(&t, 0x8000, 0x1000,
+                                    &addr) == &items[7].node);
     CHECK(addr == 7ull << 16);
     for (i = 0; i < N; i++) {
-        range_tree_remove(&t, &items[i].node);
+        dext_range_tree_remove(&t, &items[i].node);
         if (i % 4096 == 0) {
             CHECK(tree_valid(&t));
         }
