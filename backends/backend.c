@@ -48,6 +48,40 @@ void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
     dev->host.log(dev->host.opaque, level, line);
 }
 
+IOReturn dext_device_for_each_option(const char *options,
+                                     IOReturn (*apply)(void *opaque,
+                                                       const char *key,
+                                                       const char *value),
+                                     void *opaque)
+{
+    char *copy, *item, *save = NULL;
+    IOReturn ret = kIOReturnSuccess;
+
+    if (options == NULL || *options == '\0') {
+        return kIOReturnSuccess;
+    }
+    copy = strdup(options);
+    if (copy == NULL) {
+        return kIOReturnNoMemory;
+    }
+    for (item = strtok_r(copy, ",", &save); item != NULL;
+         item = strtok_r(NULL, ",", &save)) {
+        char *value = strchr(item, '=');
+
+        if (value == NULL) {
+            ret = kIOReturnBadArgument;
+            break;
+        }
+        *value++ = '\0';
+        ret = apply(opaque, item, value);
+        if (ret != kIOReturnSuccess) {
+            break;
+        }
+    }
+    free(copy);
+    return ret;
+}
+
 IOReturn dext_device_create(const char *spec, DextDevice **out)
 {
     const DextBackendEntry *entry = NULL;

@@ -186,6 +186,24 @@ void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /**
+ * dext_device_for_each_option() - walk "key=value,key=value" options
+ * @options: the text after a device name's comma; NULL or "" is no options
+ * @apply: called once per option, in order; returns kIOReturnSuccess or
+ *         kIOReturnBadArgument for a key or value it does not accept
+ * @opaque: passed to @apply
+ *
+ * Every backend spells its options the same way; this is the one parser.
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for an item without '='
+ * or the first error from @apply; kIOReturnNoMemory.
+ */
+IOReturn dext_device_for_each_option(const char *options,
+                                     IOReturn (*apply)(void *opaque,
+                                                       const char *key,
+                                                       const char *value),
+                                     void *opaque);
+
+/**
  * dext_device_create() - create a backend device by spec
  * @spec: "NAME[,OPTION=VALUE...][@BB:DD.F]", e.g. "edu",
  *        "edu,dma_mask=0xffffffff", "edu,bdf=00:04.0"; "@BB:DD.F" is

@@ -542,55 +542,33 @@ typedef struct EduOptions {
 } EduOptions;
 
 /* "key=value[,key=value...]"; empty items are skipped. */
-static IOReturn edu_parse_options(const char *options, EduOptions *o)
+static IOReturn edu_apply_option(void *opaque, const char *key,
+                                 const char *value)
 {
-    char *copy, *item, *save = NULL;
-    IOReturn ret = kIOReturnSuccess;
+    EduOptions *o = opaque;
 
-    if (options == NULL || *options == '\0') {
-        return kIOReturnSuccess;
-    }
-    copy = strdup(options);
-    if (copy == NULL) {
-        return kIOReturnNoMemory;
-    }
-    for (item = strtok_r(copy, ",", &save); item != NULL;
-         item = strtok_r(NULL, ",", &save)) {
-        char *value = strchr(item, '=');
+    if (strcmp(key, "dma_mask") == 0) {
+        uint64_t m;
 
-        if (value == NULL) {
-            ret = kIOReturnBadArgument;
-            break;
+        /* A mask names the highest address: it must be 2^n - 1. */
+        if (!edu_parse_u64(value, &m) || m == 0 || (m & (m + 1)) != 0) {
+            return kIOReturnBadArgument;
         }
-        *value++ = '\0';
-        if (strcmp(item, "dma_mask") == 0) {
-            uint64_t m;
-
-            /* A mask names the highest address: it must be 2^n - 1. */
-            if (!edu_parse_u64(value, &m) || m == 0 || (m & (m + 1)) != 0) {
-                ret = kIOReturnBadArgument;
-                break;
-            }
-            o->dma_mask = m;
-        } else if (strcmp(item, "bar64") == 0) {
-            /* Lets tests reach the "upper half of a 64-bit BAR" cases. */
-            if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
-                ret = kIOReturnBadArgument;
-                break;
-            }
-            o->bar64 = value[0] == '1';
-        } else if (strcmp(item, "bdf") == 0) {
-            if (!dext_pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
-                ret = kIOReturnBadArgument;
-                break;
-            }
-        } else {
-            ret = kIOReturnBadArgument;
-            break;
+        o->dma_mask = m;
+    } else if (strcmp(key, "bar64") == 0) {
+        /* Lets tests reach the "upper half of a 64-bit BAR" cases. */
+        if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+            return kIOReturnBadArgument;
         }
+        o->bar64 = value[0] == '1';
+    } else if (strcmp(key, "bdf") == 0) {
+        if (!dext_pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
+            return kIOReturnBadArgument;
+        }
+    } else {
+        return kIOReturnBadArgument;
     }
-    free(copy);
-    return ret;
+    return kIOReturnSuccess;
 }
 
 static IOReturn edu_init_config(PCIEmu *pci, bool bar64)
@@ -633,7 +611,7 @@ IOReturn dext_edu_create(const char *options, DextDevice **out)
         return kIOReturnBadArgument;
     }
     *out = NULL;
-    ret = edu_parse_options(options, &o);
+    ret = dext_device_for_each_option(options, edu_apply_option, &o);
     if (ret != kIOReturnSuccess) {
         return ret;
     }

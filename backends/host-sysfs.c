@@ -461,44 +461,30 @@ static const DextDeviceOps host_ops = {
 /* ------------------------------------------------------------------ */
 /* Creation                                                             */
 
+static IOReturn host_apply_option(void *opaque, const char *key,
+                                  const char *value)
+{
+    HostOptions *o = opaque;
+
+    if (strcmp(key, "bdf") == 0 && strlen(value) < sizeof(o->bdf)) {
+        strcpy(o->bdf, value);
+    } else if (strcmp(key, "writable") == 0 &&
+               (strcmp(value, "on") == 0 || strcmp(value, "off") == 0)) {
+        o->writable = strcmp(value, "on") == 0;
+    } else if (strcmp(key, "sysfs") == 0 && *value != '\0' &&
+               strlen(value) < sizeof(o->sysfs)) {
+        strcpy(o->sysfs, value);
+    } else {
+        return kIOReturnBadArgument;
+    }
+    return kIOReturnSuccess;
+}
+
 static IOReturn host_parse_options(const char *options, HostOptions *o)
 {
-    char *copy, *item, *save = NULL;
-    IOReturn ret = kIOReturnSuccess;
-
     memset(o, 0, sizeof(*o));
     snprintf(o->sysfs, sizeof(o->sysfs), "%s", HOST_SYSFS_DEFAULT);
-    if (options == NULL || *options == '\0') {
-        return kIOReturnSuccess;
-    }
-    copy = strdup(options);
-    if (copy == NULL) {
-        return kIOReturnNoMemory;
-    }
-    for (item = strtok_r(copy, ",", &save); item != NULL;
-         item = strtok_r(NULL, ",", &save)) {
-        char *value = strchr(item, '=');
-
-        if (value == NULL) {
-            ret = kIOReturnBadArgument;
-            break;
-        }
-        *value++ = '\0';
-        if (strcmp(item, "bdf") == 0 && strlen(value) < sizeof(o->bdf)) {
-            strcpy(o->bdf, value);
-        } else if (strcmp(item, "writable") == 0 &&
-                   (strcmp(value, "on") == 0 || strcmp(value, "off") == 0)) {
-            o->writable = strcmp(value, "on") == 0;
-        } else if (strcmp(item, "sysfs") == 0 && *value != '\0' &&
-                   strlen(value) < sizeof(o->sysfs)) {
-            strcpy(o->sysfs, value);
-        } else {
-            ret = kIOReturnBadArgument;
-            break;
-        }
-    }
-    free(copy);
-    return ret;
+    return dext_device_for_each_option(options, host_apply_option, o);
 }
 
 /* Sizes of BARs from the "resource" file: "start end flags" per line. */

@@ -662,54 +662,32 @@ static bool parse_size(const char *str, uint64_t *out)
     return true;
 }
 
-static IOReturn parse_options(const char *options, IvshmemOptions *o)
+static IOReturn ivshmem_apply_option(void *opaque, const char *key,
+                                     const char *value)
 {
-    char *copy, *item, *save = NULL;
-    IOReturn ret = kIOReturnSuccess;
+    IvshmemOptions *o = opaque;
+    uint64_t n;
 
-    if (options == NULL || *options == '\0') {
-        return kIOReturnSuccess;
-    }
-    copy = strdup(options);
-    if (copy == NULL) {
-        return kIOReturnNoMemory;
-    }
-    for (item = strtok_r(copy, ",", &save); item != NULL;
-         item = strtok_r(NULL, ",", &save)) {
-        char *value = strchr(item, '=');
-        uint64_t n;
-
-        if (value == NULL) {
-            ret = kIOReturnBadArgument;
-            break;
+    if (strcmp(key, "vectors") == 0) {
+        if (!parse_size(value, &n) || n == 0 || n > IVSHMEM_MAX_VECTORS) {
+            return kIOReturnBadArgument;
         }
-        *value++ = '\0';
-        if (strcmp(item, "vectors") == 0) {
-            if (!parse_size(value, &n) || n == 0 || n > IVSHMEM_MAX_VECTORS) {
-                ret = kIOReturnBadArgument;
-                break;
-            }
-            o->vectors = (unsigned)n;
-        } else if (strcmp(item, "size") == 0) {
-            /* A BAR is a power of two. */
-            if (!parse_size(value, &n) || n < IVSHMEM_MIN_SIZE ||
-                n > IVSHMEM_MAX_SIZE || (n & (n - 1)) != 0) {
-                ret = kIOReturnBadArgument;
-                break;
-            }
-            o->size = n;
-        } else if (strcmp(item, "bdf") == 0) {
-            if (!dext_pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
-                ret = kIOReturnBadArgument;
-                break;
-            }
-        } else {
-            ret = kIOReturnBadArgument;
-            break;
+        o->vectors = (unsigned)n;
+    } else if (strcmp(key, "size") == 0) {
+        /* A BAR is a power of two. */
+        if (!parse_size(value, &n) || n < IVSHMEM_MIN_SIZE ||
+            n > IVSHMEM_MAX_SIZE || (n & (n - 1)) != 0) {
+            return kIOReturnBadArgument;
         }
+        o->size = n;
+    } else if (strcmp(key, "bdf") == 0) {
+        if (!dext_pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
+            return kIOReturnBadArgument;
+        }
+    } else {
+        return kIOReturnBadArgument;
     }
-    free(copy);
-    return ret;
+    return kIOReturnSuccess;
 }
 
 static IOReturn init_config(PCIEmu *pci, const IvshmemOptions *o)
@@ -779,7 +757,7 @@ IOReturn dext_ivshmem_create(const char *options, DextDevice **out)
         return kIOReturnBadArgument;
     }
     *out = NULL;
-    ret = parse_options(options, &o);
+    ret = dext_device_for_each_option(options, ivshmem_apply_option, &o);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
