@@ -70,6 +70,15 @@ static IOReturn get_status(const uint8_t *p)
  * Header
  * ------------------------------------------------------------------- */
 
+/* A fixed-size payload must be exactly its size: short or long is an error. */
+static int exact_len(size_t len, size_t want)
+{
+    if (len == want) {
+        return 0;
+    }
+    return len < want ? DEXT_WIRE_ETRUNC : DEXT_WIRE_ELENGTH;
+}
+
 static bool type_is_request(uint32_t type)
 {
     return type >= DEXT_WIRE_HELLO && type < DEXT_WIRE_ERROR;
@@ -220,9 +229,10 @@ int dext_wire_encode_hello(uint8_t *buf, size_t cap, uint64_t seq,
 int dext_wire_decode_hello(const uint8_t *buf, size_t len,
                            DextWireHello *out)
 {
-    if (len != DEXT_WIRE_HELLO_SIZE) {
-        return len < DEXT_WIRE_HELLO_SIZE ? DEXT_WIRE_ETRUNC
-                                          : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_HELLO_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     out->min_version = dext_wire_get_u16(buf);
     out->max_version = dext_wire_get_u16(buf + 2);
@@ -253,9 +263,10 @@ int dext_wire_encode_hello_reply(uint8_t *buf, size_t cap, uint64_t seq,
 int dext_wire_decode_hello_reply(const uint8_t *buf, size_t len,
                                  DextWireHelloReply *out)
 {
-    if (len != DEXT_WIRE_HELLO_REPLY_SIZE) {
-        return len < DEXT_WIRE_HELLO_REPLY_SIZE ? DEXT_WIRE_ETRUNC
-                                                : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_HELLO_REPLY_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     out->status = get_status(buf);
     out->version = dext_wire_get_u16(buf + 4);
@@ -325,9 +336,10 @@ int dext_wire_encode_status_only(uint8_t *buf, size_t cap, uint16_t version,
 int dext_wire_decode_status_only(const uint8_t *buf, size_t len,
                                  IOReturn *out)
 {
-    if (len != DEXT_WIRE_STATUS_ONLY_SIZE) {
-        return len < DEXT_WIRE_STATUS_ONLY_SIZE ? DEXT_WIRE_ETRUNC
-                                                : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_STATUS_ONLY_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     *out = get_status(buf);
     return 0;
@@ -408,9 +420,10 @@ int dext_wire_encode_open(uint8_t *buf, size_t cap, uint16_t version,
 
 int dext_wire_decode_open(const uint8_t *buf, size_t len, DextWireOpen *out)
 {
-    if (len != DEXT_WIRE_OPEN_SIZE) {
-        return len < DEXT_WIRE_OPEN_SIZE ? DEXT_WIRE_ETRUNC
-                                         : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_OPEN_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     out->service_id = dext_wire_get_u64(buf);
     out->type = dext_wire_get_u32(buf + 8);
@@ -437,9 +450,10 @@ int dext_wire_encode_open_reply(uint8_t *buf, size_t cap, uint16_t version,
 int dext_wire_decode_open_reply(const uint8_t *buf, size_t len,
                                 DextWireOpenReply *out)
 {
-    if (len != DEXT_WIRE_OPEN_REPLY_SIZE) {
-        return len < DEXT_WIRE_OPEN_REPLY_SIZE ? DEXT_WIRE_ETRUNC
-                                               : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_OPEN_REPLY_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     out->status = get_status(buf);
     memcpy(out->token, buf + 4, DEXT_WIRE_TOKEN_SIZE);
@@ -462,9 +476,10 @@ int dext_wire_encode_attach(uint8_t *buf, size_t cap, uint16_t version,
 int dext_wire_decode_attach(const uint8_t *buf, size_t len,
                             DextWireAttach *out)
 {
-    if (len != DEXT_WIRE_ATTACH_SIZE) {
-        return len < DEXT_WIRE_ATTACH_SIZE ? DEXT_WIRE_ETRUNC
-                                           : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_ATTACH_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     memcpy(out->token, buf, DEXT_WIRE_TOKEN_SIZE);
     return 0;
@@ -638,9 +653,10 @@ int dext_wire_encode_wake_reply(uint8_t *buf, size_t cap, uint16_t version,
 int dext_wire_decode_wake_reply(const uint8_t *buf, size_t len,
                                 DextWireWakeReply *out)
 {
-    if (len != DEXT_WIRE_WAKE_REPLY_SIZE) {
-        return len < DEXT_WIRE_WAKE_REPLY_SIZE ? DEXT_WIRE_ETRUNC
-                                               : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_WAKE_REPLY_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     out->status = get_status(buf);
     out->port = dext_wire_get_u32(buf + 4);
@@ -667,9 +683,10 @@ int dext_wire_encode_wake_unregister(uint8_t *buf, size_t cap,
 int dext_wire_decode_wake_unregister(const uint8_t *buf, size_t len,
                                      uint32_t *out)
 {
-    if (len != DEXT_WIRE_PORT_SIZE) {
-        return len < DEXT_WIRE_PORT_SIZE ? DEXT_WIRE_ETRUNC
-                                         : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_PORT_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     *out = dext_wire_get_u32(buf);
     return 0;
@@ -695,9 +712,10 @@ int dext_wire_encode_map(uint8_t *buf, size_t cap, uint16_t version,
 
 int dext_wire_decode_map(const uint8_t *buf, size_t len, DextWireMap *out)
 {
-    if (len != DEXT_WIRE_MAP_SIZE) {
-        return len < DEXT_WIRE_MAP_SIZE ? DEXT_WIRE_ETRUNC
-                                        : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_MAP_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     out->mem_type = dext_wire_get_u32(buf);
     out->options = dext_wire_get_u32(buf + 4);
@@ -723,9 +741,10 @@ int dext_wire_encode_map_reply(uint8_t *buf, size_t cap, uint16_t version,
 int dext_wire_decode_map_reply(const uint8_t *buf, size_t len,
                                DextWireMapReply *out)
 {
-    if (len != DEXT_WIRE_MAP_REPLY_SIZE) {
-        return len < DEXT_WIRE_MAP_REPLY_SIZE ? DEXT_WIRE_ETRUNC
-                                              : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_MAP_REPLY_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     out->status = get_status(buf);
     out->flags = dext_wire_get_u32(buf + 4);
@@ -776,9 +795,10 @@ int dext_wire_encode_status_reply(uint8_t *buf, size_t cap, uint16_t version,
 int dext_wire_decode_status_reply(const uint8_t *buf, size_t len,
                                   DextWireStatusReply *out)
 {
-    if (len != DEXT_WIRE_STATUS_REPLY_SIZE) {
-        return len < DEXT_WIRE_STATUS_REPLY_SIZE ? DEXT_WIRE_ETRUNC
-                                                 : DEXT_WIRE_ELENGTH;
+    int err = exact_len(len, DEXT_WIRE_STATUS_REPLY_SIZE);
+
+    if (err != 0) {
+        return err;
     }
     if (dext_wire_get_u16(buf + 6) != 0) {
         return DEXT_WIRE_EVALUE;
