@@ -31,6 +31,7 @@
 
 #include "apple-dext-client.h"
 #include "protocol/dext-wire.h"
+#include "transport/common.h"
 #include "transport/transport.h"
 
 /* Channels per connection; concurrent callers beyond this wait. */
@@ -52,16 +53,9 @@ typedef struct UnixChannel {
     uint8_t rx[DEXT_WIRE_MAX_MSG];
 } UnixChannel;
 
-typedef struct UnixMapping {
-    struct UnixMapping *next;
-    uint32_t type;
-    void *addr;
-    size_t size;
-} UnixMapping;
-
 typedef struct UnixConn {
     DextTransport base;
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct sockaddr_un addr;    /* dextd's socket, for new channels */
     uint8_t token[DEXT_WIRE_TOKEN_SIZE];
 
     atomic_bool dead;
@@ -77,8 +71,7 @@ typedef struct UnixConn {
     unsigned inflight;          /* wake_destroy round trips running */
     bool closed;
 
-    pthread_mutex_t map_lock;
-    UnixMapping *maps;
+    DextMappingList maps;
 } UnixConn;
 
 typedef struct UnixWake {
@@ -393,6 +386,15 @@ static IOReturn channel_open(const struct sockaddr_un *sa, UnixChannel **out)
     return kIOReturnSuccess;
 }
 
+/* channel_open() on the socket a target argument names ("" = default). */
+static IOReturn channel_connect(const char *arg, UnixChannel **out)
+{
+    struct sockaddr_un sa;
+    IOReturn ret = resolve_path(arg, &sa);
+
+    return ret == kIOReturnSuccess ? channel_open(&sa, out) : ret;
+}
+
 /* Bind a fresh channel to the session named by @token. */
 static IOReturn channel_attach(const struct sockaddr_un *sa,
                                const uint8_t *token, UnixChannel **out)
@@ -458,7 +460,6 @@ static int conn_take_idle(UnixConn *c)
 /* Slow path of conn_get(): grow the pool or wait for a free channel. */
 static IOReturn conn_get_slow(UnixConn *c, UnixChannel **out)
 {
-    struct sockaddr_un sa;
     IOReturn ret;
     int slot;
 
@@ -485,10 +486,7 @@ static IOReturn conn_get_slow(UnixConn *c, UnixChannel **out)
             slot = __builtin_ctz(~c->used);
             c->used |= 1u << slot;
             pthread_mutex_unlock(&c->lock);
-            ret = resolve_path(c->path, &sa);
-            if (ret == kIOReturnSuccess) {
-                ret = channel_attach(&sa, c->token, &ch);
-            }
+            ret = channel_attach(&c->addr, c->token, &ch);
             pthread_mutex_lock(&c->lock);
             if (ret == kIOReturnSuccess) {
                 ch->slot = slot;
@@ -586,7 +584,6 @@ static void conn_unref(UnixConn *c)
     if (atomic_fetch_sub(&c->refs, 1) == 1) {
         pthread_mutex_destroy(&c->lock);
         pthread_cond_destroy(&c->cond);
-        pthread_mutex_destroy(&c->map_lock);
         memset(c->token, 0, sizeof(c->token));
         free(c);
     }
@@ -600,7 +597,6 @@ static IOReturn unix_list_services(const char *arg, uint64_t *ids,
                                    uint32_t max, uint32_t *count)
 {
     DextWireListReply *reply;
-    struct sockaddr_un sa;
     DextWireHeader h;
     UnixChannel *ch;
     IOReturn ret;
@@ -610,11 +606,7 @@ static IOReturn unix_list_services(const char *arg, uint64_t *ids,
     if (count == NULL || (ids == NULL && max > 0)) {
         return kIOReturnBadArgument;
     }
-    ret = resolve_path(arg, &sa);
-    if (ret != kIOReturnSuccess) {
-        return ret;
-    }
-    ret = channel_open(&sa, &ch);
+    ret = channel_connect(arg, &ch);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
@@ -663,10 +655,9 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
         return kIOReturnBadArgument;
     }
     ret = resolve_path(arg, &sa);
-    if (ret != kIOReturnSuccess) {
-        return ret;
+    if (ret == kIOReturnSuccess) {
+        ret = channel_open(&sa, &ch);
     }
-    ret = channel_open(&sa, &ch);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
@@ -705,7 +696,7 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
         return kIOReturnNoMemory;
     }
     c->base.ops = &dext_transport_unix;
-    memcpy(c->path, sa.sun_path, sizeof(c->path));
+    c->addr = sa;
     memcpy(c->token, reply.token, sizeof(c->token));
     memset(&reply, 0, sizeof(reply));
     atomic_init(&c->dead, false);
@@ -714,7 +705,7 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
     atomic_init(&c->refs, 1);
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
-    pthread_mutex_init(&c->map_lock, NULL);
+    dext_mappings_init(&c->maps);
     ch->slot = 0;
     c->chans[0] = ch;
     c->used = 1u;
@@ -978,31 +969,24 @@ static IOReturn unix_map(DextTransport *t, uint32_t type, uint32_t options,
     DextWireMap m = { .mem_type = type, .options = options };
     DextWireMapReply reply;
     DextWireHeader h;
-    UnixMapping *map;
     UnixChannel *ch;
     IOReturn ret;
     long page = sysconf(_SC_PAGESIZE);
-    void *p;
+    DextMemory mem;
     int fd;
     int len;
 
     if (t == NULL || addr == NULL || size == NULL) {
         return kIOReturnBadArgument;
     }
-    map = malloc(sizeof(*map));
-    if (map == NULL) {
-        return kIOReturnNoMemory;
-    }
     ret = conn_get(c, &ch);
     if (ret != kIOReturnSuccess) {
-        free(map);
         return ret;
     }
     len = dext_wire_encode_map(ch->tx, sizeof(ch->tx), ch->version,
                                ++ch->seq, &m);
     ret = conn_exchange(c, ch, len, -1, DEXT_WIRE_MAP, &h, &fd);
     if (ret != kIOReturnSuccess) {
-        free(map);
         return ret;
     }
     /* Success comes with exactly one fd; failure with none. */
@@ -1015,62 +999,27 @@ static IOReturn unix_map(DextTransport *t, uint32_t type, uint32_t options,
             close(fd);
         }
         conn_kill(c, ch, kIOReturnIPCError);
-        free(map);
         return kIOReturnIPCError;
     }
     conn_put(c, ch);
     if (reply.status != kIOReturnSuccess) {
-        free(map);
         return reply.status;
     }
 
-    p = mmap(NULL, (size_t)reply.size,
-             PROT_READ | ((reply.flags & DEXT_WIRE_MAP_WRITABLE) ?
-                          PROT_WRITE : 0),
-             MAP_SHARED, fd, (off_t)reply.offset);
-    close(fd);
-    if (p == MAP_FAILED) {
-        free(map);
-        return kIOReturnVMError;
-    }
-    map->type = type;
-    map->addr = p;
-    map->size = (size_t)reply.size;
-    pthread_mutex_lock(&c->map_lock);
-    map->next = c->maps;
-    c->maps = map;
-    pthread_mutex_unlock(&c->map_lock);
-    *addr = (mach_vm_address_t)(uintptr_t)p;
-    *size = reply.size;
-    return kIOReturnSuccess;
+    mem.fd = fd;
+    mem.offset = reply.offset;
+    mem.size = reply.size;
+    mem.writable = (reply.flags & DEXT_WIRE_MAP_WRITABLE) != 0;
+    return dext_mappings_map(&c->maps, type, &mem, addr, size);
 }
 
 static IOReturn unix_unmap(DextTransport *t, uint32_t type,
                            mach_vm_address_t addr)
 {
-    UnixConn *c = conn_of(t);
-    UnixMapping **pp;
-    UnixMapping *map = NULL;
-
     if (t == NULL) {
         return kIOReturnBadArgument;
     }
-    pthread_mutex_lock(&c->map_lock);
-    for (pp = &c->maps; *pp != NULL; pp = &(*pp)->next) {
-        if ((*pp)->type == type &&
-            (mach_vm_address_t)(uintptr_t)(*pp)->addr == addr) {
-            map = *pp;
-            *pp = map->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&c->map_lock);
-    if (map == NULL) {
-        return kIOReturnBadArgument;
-    }
-    munmap(map->addr, map->size);
-    free(map);
-    return kIOReturnSuccess;
+    return dext_mappings_unmap(&conn_of(t)->maps, type, addr);
 }
 
 /*
@@ -1141,7 +1090,6 @@ static void close_channels_sync(UnixChannel **chans, int n)
 static void unix_close(DextTransport *t)
 {
     UnixConn *c = conn_of(t);
-    UnixMapping *map;
 
     if (t == NULL) {
         return;
@@ -1158,13 +1106,7 @@ static void unix_close(DextTransport *t)
     atomic_store(&c->dead, true);
     pthread_mutex_unlock(&c->lock);
 
-    pthread_mutex_lock(&c->map_lock);
-    while ((map = c->maps) != NULL) {
-        c->maps = map->next;
-        munmap(map->addr, map->size);
-        free(map);
-    }
-    pthread_mutex_unlock(&c->map_lock);
+    dext_mappings_destroy(&c->maps);
     conn_unref(c);
 }
 
@@ -1174,7 +1116,6 @@ static void unix_close(DextTransport *t)
 
 IOReturn dext_unix_query_status(const char *path, DextWireStatusReply *out)
 {
-    struct sockaddr_un sa;
     DextWireHeader h;
     UnixChannel *ch;
     IOReturn ret;
@@ -1183,11 +1124,7 @@ IOReturn dext_unix_query_status(const char *path, DextWireStatusReply *out)
     if (out == NULL) {
         return kIOReturnBadArgument;
     }
-    ret = resolve_path(path, &sa);
-    if (ret != kIOReturnSuccess) {
-        return ret;
-    }
-    ret = channel_open(&sa, &ch);
+    ret = channel_connect(path, &ch);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
