@@ -294,17 +294,10 @@ int cmd_dma_test(Ctl *ctl, int argc, char **argv)
             break;
         }
     }
-    if (optind >= argc) {
-        return ctl_usage(ctl, "which device? Give its address, e.g. 00:03.0");
-    }
-    if (optind + 1 < argc) {
-        return ctl_usage(ctl, "unexpected argument '%s'", argv[optind + 1]);
-    }
-    rc = ctl_parse_bdf(ctl, argv[optind]);
+    rc = ctl_only_device(ctl, argc, argv);
     if (rc != CTL_CONTINUE) {
         return rc;
     }
-    ctl_ready(ctl);
 
     /* DMA regions, the DMA buffer and MMIO all need a claim. */
     rc = ctl_connect(ctl, true, &t.c);

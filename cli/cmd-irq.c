@@ -178,17 +178,10 @@ int cmd_irq_watch(Ctl *ctl, int argc, char **argv)
             break;
         }
     }
-    if (optind >= argc) {
-        return ctl_usage(ctl, "which device? Give its address, e.g. 00:03.0");
-    }
-    if (optind + 1 < argc) {
-        return ctl_usage(ctl, "unexpected argument '%s'", argv[optind + 1]);
-    }
-    rc = ctl_parse_bdf(ctl, argv[optind]);
+    rc = ctl_only_device(ctl, argc, argv);
     if (rc != CTL_CONTINUE) {
         return rc;
     }
-    ctl_ready(ctl);
     bdf = ctl_bdf_str(&ctl->bdf);
     json_init(&w.line, stdout, false);
 

@@ -26,17 +26,10 @@ int cmd_reset(Ctl *ctl, int argc, char **argv)
             return rc;
         }
     }
-    if (optind >= argc) {
-        return ctl_usage(ctl, "which device? Give its address, e.g. 00:03.0");
-    }
-    if (optind + 1 < argc) {
-        return ctl_usage(ctl, "unexpected argument '%s'", argv[optind + 1]);
-    }
-    rc = ctl_parse_bdf(ctl, argv[optind]);
+    rc = ctl_only_device(ctl, argc, argv);
     if (rc != CTL_CONTINUE) {
         return rc;
     }
-    ctl_ready(ctl);
 
     /* ResetDevice needs a claim. */
     rc = ctl_connect(ctl, true, &c);

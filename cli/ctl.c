@@ -337,6 +337,23 @@ const char *ctl_bdf_str(const CtlBdf *bdf)
     return buf;
 }
 
+int ctl_only_device(Ctl *ctl, int argc, char **argv)
+{
+    int rc;
+
+    if (optind >= argc) {
+        return ctl_usage(ctl, "which device? Give its address, e.g. 00:03.0");
+    }
+    if (optind + 1 < argc) {
+        return ctl_usage(ctl, "unexpected argument '%s'", argv[optind + 1]);
+    }
+    rc = ctl_parse_bdf(ctl, argv[optind]);
+    if (rc == CTL_CONTINUE) {
+        ctl_ready(ctl);
+    }
+    return rc;
+}
+
 bool ctl_parse_hex(const char *s, uint64_t *out)
 {
     unsigned long long v;

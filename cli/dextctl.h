@@ -158,6 +158,19 @@ int ctl_parse_bdf(Ctl *ctl, const char *s);
 const char *ctl_bdf_str(const CtlBdf *bdf);
 
 /**
+ * ctl_only_device() - take the one operand of a per-device command
+ * @ctl: the invocation
+ * @argc: argc of the command, options already parsed (optind past them)
+ * @argv: argv of the command
+ *
+ * The operand must be the device's address and nothing may follow it;
+ * then ctl_ready() is called.
+ *
+ * Return: CTL_CONTINUE, or the exit status of a usage error.
+ */
+int ctl_only_device(Ctl *ctl, int argc, char **argv);
+
+/**
  * ctl_parse_hex() - a whole-string hexadecimal number, "0x" optional
  * Return: true on success.
  */
