@@ -17,16 +17,19 @@
 
 /*
  * One open user client.  @refs keeps the memory alive (the handle table,
- * each call in flight and each notification hold one); @calls counts
- * calls in flight so that disconnect can close the transport as soon as
- * the last of them returns, without waiting for it.
+ * each call in flight and each notification hold one).  @state counts
+ * calls in flight in its low bits and holds CONN_CLOSED once disconnected:
+ * one word, so that "disconnected and no call in flight" is seen by
+ * exactly one thread -- disconnect itself, or the last call to leave --
+ * which closes the transport without waiting for anyone.
  */
+#define CONN_CLOSED 0x40000000u
+
 typedef struct DextConnection {
     io_connect_t handle;
     DextTransport *t;
     atomic_int refs;
-    atomic_int calls;
-    atomic_bool closed;
+    atomic_uint state;
     atomic_bool transport_closed;
 
     /* -1 unknown, 0 the dext lacks block config access, 1 it has it */

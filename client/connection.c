@@ -96,11 +96,12 @@ DextConnection *dext_conn_enter(io_connect_t handle)
     }
     pthread_mutex_lock(&table_lock);
     c = table[slot];
-    if (c == NULL || c->handle != handle || atomic_load(&c->closed)) {
+    if (c == NULL || c->handle != handle ||
+        (atomic_load(&c->state) & CONN_CLOSED)) {
         pthread_mutex_unlock(&table_lock);
         return NULL;
     }
-    atomic_fetch_add(&c->calls, 1);
+    atomic_fetch_add(&c->state, 1);
     atomic_fetch_add(&c->refs, 1);
     pthread_mutex_unlock(&table_lock);
     return c;
@@ -111,9 +112,9 @@ bool dext_conn_enter_ref(DextConnection *c)
     bool ok;
 
     pthread_mutex_lock(&table_lock);
-    ok = !atomic_load(&c->closed);
+    ok = !(atomic_load(&c->state) & CONN_CLOSED);
     if (ok) {
-        atomic_fetch_add(&c->calls, 1);
+        atomic_fetch_add(&c->state, 1);
         atomic_fetch_add(&c->refs, 1);
     }
     pthread_mutex_unlock(&table_lock);
@@ -123,7 +124,7 @@ bool dext_conn_enter_ref(DextConnection *c)
 void dext_conn_leave(DextConnection *c)
 {
     /* The last call out of a disconnected connection closes it. */
-    if (atomic_fetch_sub(&c->calls, 1) == 1 && atomic_load(&c->closed)) {
+    if (atomic_fetch_sub(&c->state, 1) == (CONN_CLOSED | 1)) {
         conn_close_transport(c);
     }
     dext_conn_unref(c);
@@ -139,8 +140,7 @@ static IOReturn conn_register(DextTransport *t, io_connect_t *out)
     }
     c->t = t;
     atomic_init(&c->refs, 1);
-    atomic_init(&c->calls, 0);
-    atomic_init(&c->closed, false);
+    atomic_init(&c->state, 0);
     atomic_init(&c->transport_closed, false);
     atomic_init(&c->block_config, -1);
     pthread_mutex_init(&c->lock, NULL);
@@ -168,6 +168,7 @@ void apple_dext_disconnect(io_connect_t connection)
 {
     uint32_t slot = connection & MAX_SLOTS;
     DextConnection *c;
+    unsigned prev;
 
     if (connection == IO_OBJECT_NULL || slot == 0) {
         return;
@@ -179,9 +180,9 @@ void apple_dext_disconnect(io_connect_t connection)
         return;
     }
     table[slot] = NULL;
-    atomic_store(&c->closed, true);
+    prev = atomic_fetch_or(&c->state, CONN_CLOSED);
     pthread_mutex_unlock(&table_lock);
-    if (atomic_load(&c->calls) == 0) {
+    if (prev == 0) {
         conn_close_transport(c);
     }
     dext_conn_unref(c);
