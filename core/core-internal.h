@@ -95,7 +95,9 @@ struct CoreDevice {
     DextDevice *dev;
     uint64_t id;
 
-    pthread_mutex_t lock;   /* the fields up to irq_lock */
+    pthread_mutex_t lock;   /* the fields up to irq_lock; terminated
+                             * and claims are written under it with
+                             * atomic stores and may be read without it */
     bool terminated;
     uint32_t claims;
     uint32_t sessions;
@@ -123,7 +125,7 @@ struct DextSession {
     DextCore *core;
     CoreDevice *cd;
     ClientMem mem;
-    bool claimed;           /* CoreDevice.lock */
+    bool claimed;           /* as CoreDevice.claims */
     IrqState *irq;          /* set once under CoreDevice.lock */
     RangeTree regions;      /* CoreDevice.dma_lock */
     DmaBuffer *buffer;      /* CoreDevice.dma_lock */

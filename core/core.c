@@ -311,8 +311,8 @@ static void claim_release(DextSession *s)
 
     pthread_mutex_lock(&cd->lock);
     if (s->claimed) {
-        s->claimed = false;
-        if (--cd->claims == 0) {
+        __atomic_store_n(&s->claimed, false, __ATOMIC_RELEASE);
+        if (__atomic_sub_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL) == 0) {
             memset(cd->bar_cached, 0, sizeof(cd->bar_cached));
             if (cd->dev->ops->close) {
                 cd->dev->ops->close(cd->dev);
@@ -355,24 +355,20 @@ void dext_session_close(DextSession *s)
 /* ------------------------------------------------------------------ */
 /* Methods                                                              */
 
+/*
+ * The claim and terminated flags change under CoreDevice.lock (so opening
+ * and closing the device stays consistent with the count) but are stored
+ * atomically, so the checks every call makes read them without the lock:
+ * callers on several threads of one device are not serialised by it.
+ */
 static bool is_claimed(DextSession *s)
 {
-    bool claimed;
-
-    pthread_mutex_lock(&s->cd->lock);
-    claimed = s->claimed;
-    pthread_mutex_unlock(&s->cd->lock);
-    return claimed;
+    return __atomic_load_n(&s->claimed, __ATOMIC_ACQUIRE);
 }
 
 static bool device_open(CoreDevice *cd)
 {
-    bool open;
-
-    pthread_mutex_lock(&cd->lock);
-    open = cd->claims > 0;
-    pthread_mutex_unlock(&cd->lock);
-    return open;
+    return __atomic_load_n(&cd->claims, __ATOMIC_ACQUIRE) > 0;
 }
 
 static IOReturn config_rw_raw(DextDevice *dev, bool write, uint32_t off,
@@ -506,8 +502,8 @@ static IOReturn do_claim(DextSession *s)
         dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: opened (first claim)",
                        cd->dev->name);
     }
-    cd->claims++;
-    s->claimed = true;
+    __atomic_add_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&s->claimed, true, __ATOMIC_RELEASE);
 out:
     pthread_mutex_unlock(&cd->lock);
     return ret;
@@ -519,7 +515,7 @@ static IOReturn do_terminate(DextSession *s)
 
     pthread_mutex_lock(&cd->lock);
     if (!cd->terminated) {
-        cd->terminated = true;
+        __atomic_store_n(&cd->terminated, true, __ATOMIC_RELEASE);
         dext_core_logf(s->core, DEXT_LOG_INFO, "%s: terminated by a client",
                        cd->dev->name);
     }
@@ -707,12 +703,7 @@ static IOReturn check_args(uint32_t selector, const DextCallArgs *a,
 
 static bool session_gone(DextSession *s)
 {
-    bool gone;
-
-    pthread_mutex_lock(&s->cd->lock);
-    gone = s->cd->terminated;
-    pthread_mutex_unlock(&s->cd->lock);
-    return gone;
+    return __atomic_load_n(&s->cd->terminated, __ATOMIC_ACQUIRE);
 }
 
 static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
