@@ -39,7 +39,7 @@ static atomic_uint handler_calls;
 typedef struct Worker {
     pthread_t tid;
     int index;
-    unsigned calls;
+    atomic_uint calls;          /* polled by the main thread */
     kern_return_t first_error;
     struct timespec error_time;
     atomic_bool done;
@@ -60,7 +60,7 @@ static void *worker_main(void *opaque)
     for (;;) {
         kern_return_t kr;
 
-        switch ((w->calls + w->index) % 3) {
+        switch ((atomic_load(&w->calls) + (unsigned)w->index) % 3) {
         case 0:
             kr = apple_dext_mmio_read(shared_conn, 0, EDU_REG_ID, 4, &v);
             break;
@@ -72,7 +72,7 @@ static void *worker_main(void *opaque)
             kr = apple_dext_config_read(shared_conn, 0, 4, &v);
             break;
         }
-        w->calls++;
+        atomic_fetch_add(&w->calls, 1);
         if (kr != kIOReturnSuccess) {
             clock_gettime(CLOCK_MONOTONIC, &w->error_time);
             w->first_error = kr;
@@ -119,7 +119,7 @@ static void daemon_killed_mid_call(void)
     /* Let every thread get going, then pull the plug. */
     d = harness_deadline(HARNESS_WAIT_MS);
     for (i = 0; i < THREADS && !harness_expired(&d); ) {
-        if (w[i].calls >= 50) {
+        if (atomic_load(&w[i].calls) >= 50) {
             i++;
         } else {
             harness_backoff(&round);
@@ -146,7 +146,8 @@ static void daemon_killed_mid_call(void)
                   "thread %d failed %ld ms after the kill", i,
                   ms_between(&kill_time, &w[i].error_time));
         printf("# thread %d: %u calls, failed %ld ms after the kill\n", i,
-               w[i].calls, ms_between(&kill_time, &w[i].error_time));
+               atomic_load(&w[i].calls),
+               ms_between(&kill_time, &w[i].error_time));
     }
 
     /* Later calls fail cleanly; the notify machinery stops. */
