@@ -126,7 +126,7 @@ struct DextSession {
     CoreDevice *cd;
     ClientMem mem;
     bool claimed;           /* as CoreDevice.claims */
-    IrqState *irq;          /* set once under CoreDevice.lock */
+    IrqState *irq;          /* published once under CoreDevice.lock */
     RangeTree regions;      /* CoreDevice.dma_lock */
     DmaBuffer *buffer;      /* CoreDevice.dma_lock */
 };

@@ -298,23 +298,21 @@ IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec)
     irq->next = cd->irq_subs;
     cd->irq_subs = irq;
     pthread_rwlock_unlock(&cd->irq_lock);
-    s->irq = irq;
+    __atomic_store_n(&s->irq, irq, __ATOMIC_RELEASE);
     *out_nvec = nvec;
 out:
     pthread_mutex_unlock(&cd->lock);
     return ret;
 }
 
-/* s->irq is written once under CoreDevice.lock and never freed before
- * the session closes, so a non-locked read after setup is stable. */
+/*
+ * s->irq is published once, under CoreDevice.lock, with a release store,
+ * and freed only when the session closes (no call can be running then),
+ * so the interrupt calls find it with an acquire load and no lock.
+ */
 static IrqState *session_irq(DextSession *s)
 {
-    IrqState *irq;
-
-    pthread_mutex_lock(&s->cd->lock);
-    irq = s->irq;
-    pthread_mutex_unlock(&s->cd->lock);
-    return irq;
+    return __atomic_load_n(&s->irq, __ATOMIC_ACQUIRE);
 }
 
 IOReturn dext_irq_check(DextSession *s, uint64_t out[4])
@@ -454,7 +452,7 @@ void dext_irq_session_release(DextSession *s)
     if (last && !cd->terminated) {
         irq_disable_device(cd);
     }
-    s->irq = NULL;
+    __atomic_store_n(&s->irq, NULL, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&cd->lock);
     irq_state_free(irq);
 }
