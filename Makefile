@@ -5,7 +5,7 @@
 #   make check   build with AddressSanitizer + UBSan and run every test
 #   make         build only (build/)
 #   make valgrind  memcheck: inproc and unit tests, then dextd itself
-#   make tsan    the load suite under ThreadSanitizer (build-tsan/)
+#   make tsan    the load, api and unit suites under ThreadSanitizer
 #   make fuzz    libFuzzer targets, FUZZ_TIME seconds each (build-fuzz/)
 #                (see docs/reliability.md)
 #
@@ -52,7 +52,8 @@ tsan: deps
 	        $(MESON_OPTS)
 	ninja -C $(TSAN_BUILD)
 	TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1' \
-	    meson test -C $(TSAN_BUILD) --suite load --print-errorlogs
+	    meson test -C $(TSAN_BUILD) --suite load --suite api --suite unit \
+	        --print-errorlogs
 
 # libFuzzer targets (clang), FUZZ_TIME seconds each; see docs/reliability.md.
 fuzz: deps
