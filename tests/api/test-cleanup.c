@@ -18,7 +18,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -39,44 +38,6 @@
 #endif
 #define REGIONS     5
 #define REGION_SIZE 16384
-
-static long daemon_rss_kb(void)
-{
-    char path[64], line[256];
-    long kb = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status",
-             (int)harness_server_pid());
-    f = fopen(path, "r");
-    while (f != NULL && fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) {
-            break;
-        }
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    return kb;
-}
-
-static int daemon_fds(void)
-{
-    char path[64];
-    struct dirent *e;
-    int n = 0;
-    DIR *d;
-
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)harness_server_pid());
-    d = opendir(path);
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        n += e->d_name[0] != '.';
-    }
-    if (d != NULL) {
-        closedir(d);
-    }
-    return d != NULL ? n : -1;
-}
 
 /* The child's notification handler: nothing raises its interrupts. */
 static void idle_handler(void *opaque)
@@ -292,8 +253,8 @@ int main(int argc, char **argv)
     for (round = 0; round < ROUNDS && harness_failures() == 0; round++) {
         one_round(parent, &base, round);
         if (round + 1 == WARMUP) {
-            rss0 = daemon_rss_kb();
-            fds0 = daemon_fds();
+            rss0 = harness_rss_kb(harness_server_pid());
+            fds0 = harness_count_fds(harness_server_pid());
         }
     }
     /*
@@ -304,11 +265,12 @@ int main(int argc, char **argv)
         HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
         unsigned r = 0;
 
-        while ((fds1 = daemon_fds()) > fds0 && !harness_expired(&d)) {
+        while ((fds1 = harness_count_fds(harness_server_pid())) > fds0 &&
+               !harness_expired(&d)) {
             harness_backoff(&r);
         }
     }
-    rss1 = daemon_rss_kb();
+    rss1 = harness_rss_kb(harness_server_pid());
     printf("# dextd after %d and %d killed clients: VmRSS %ld -> %ld kB, "
            "fds %d -> %d\n", WARMUP, round, rss0, rss1, fds0, fds1);
     CHECK_MSG(fds1 <= fds0, "dextd fds grew from %d to %d", fds0, fds1);

@@ -61,6 +61,12 @@ bool harness_is_unix(void);
 /** harness_server_pid() - dextd's pid, or this process for inproc. */
 pid_t harness_server_pid(void);
 
+/** harness_rss_kb() - VmRSS of process @pid in kB, or -1. */
+long harness_rss_kb(pid_t pid);
+
+/** harness_count_fds() - open file descriptors of process @pid, or -1. */
+int harness_count_fds(pid_t pid);
+
 /**
  * harness_stop_daemon() - SIGTERM dextd now, with harness_finish()'s checks
  *

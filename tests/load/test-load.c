@@ -11,7 +11,6 @@
  */
 
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,45 +44,6 @@ typedef struct Worker {
     io_connect_t c;
     unsigned id;
 } Worker;
-
-static long proc_rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return -1;
-    }
-    while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) {
-            break;
-        }
-    }
-    fclose(f);
-    return kb;
-}
-
-static int proc_fds(pid_t pid)
-{
-    char path[64];
-    struct dirent *e;
-    int n = 0;
-    DIR *d;
-
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    d = opendir(path);
-    if (d == NULL) {
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        n += e->d_name[0] != '.';
-    }
-    closedir(d);
-    return n;
-}
 
 static void *worker_main(void *opaque)
 {
@@ -190,8 +150,8 @@ int main(int argc, char **argv)
 
     harness_section("warm-up: 500 ms");
     run_for(500);
-    rss0 = proc_rss_kb(pid);
-    fds0 = proc_fds(pid);
+    rss0 = harness_rss_kb(pid);
+    fds0 = harness_count_fds(pid);
     atomic_store(&total_calls, 0);
 
     harness_section("%d clients x %d threads for %u s", CLIENTS, THREADS,
@@ -202,11 +162,12 @@ int main(int argc, char **argv)
         HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
         unsigned r = 0;
 
-        while ((fds1 = proc_fds(pid)) > fds0 && !harness_expired(&d)) {
+        while ((fds1 = harness_count_fds(pid)) > fds0 &&
+               !harness_expired(&d)) {
             harness_backoff(&r);
         }
     }
-    rss1 = proc_rss_kb(pid);
+    rss1 = harness_rss_kb(pid);
     printf("# %lu calls, %lu per second, 0 errors expected\n",
            atomic_load(&total_calls),
            atomic_load(&total_calls) / (secs ? secs : 1));
