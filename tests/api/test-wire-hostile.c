@@ -26,6 +26,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -115,8 +116,8 @@ static int raw_session(uint8_t token[DEXT_WIRE_TOKEN_SIZE])
     return fd;
 }
 
-/* WAKE_REGISTER passing @port_fd; the reply's status. */
-static IOReturn wake_register(int fd, int port_fd)
+/* WAKE_REGISTER passing @port_fd; the reply's status (and port). */
+static IOReturn wake_register_port(int fd, int port_fd, uint32_t *port)
 {
     DextWireWakeReply wr = { .status = kIOReturnError };
     DextWireHeader h;
@@ -133,7 +134,80 @@ static IOReturn wake_register(int fd, int port_fd)
                                     &wr) != 0) {
         return kIOReturnIPCError;
     }
+    if (port != NULL) {
+        *port = wr.port;
+    }
     return wr.status;
+}
+
+static IOReturn wake_register(int fd, int port_fd)
+{
+    return wake_register_port(fd, port_fd, NULL);
+}
+
+/* WAKE_UNREGISTER of @port; the reply's status. */
+static IOReturn wake_unregister(int fd, uint32_t port)
+{
+    IOReturn st = kIOReturnIPCError;
+    DextWireHeader h;
+    int n;
+
+    n = dext_wire_encode_wake_unregister(msg, sizeof(msg), 1, next_seq++,
+                                         port);
+    dext_wire_sendmsg(fd, msg, (size_t)n, -1);
+    n = (int)raw_recv(fd, NULL);
+    if (n > 0 && dext_wire_decode_header(msg, (size_t)n, &h) == 0) {
+        dext_wire_decode_status_only(msg + DEXT_WIRE_HEADER_SIZE, h.length,
+                                     &st);
+    }
+    return st;
+}
+
+/*
+ * Open fds of dextd once its asynchronous clean-up is down to @want (it
+ * closes finished channels on its own time, so a count taken earlier may
+ * still include some from before).
+ */
+static int daemon_fds_settled(int want)
+{
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    unsigned round = 0;
+    int n;
+
+    while ((n = harness_count_fds(harness_server_pid())) > want &&
+           !harness_expired(&d)) {
+        harness_backoff(&round);
+    }
+    return n;
+}
+
+/* HELLO then ATTACH @token on a new channel; the reply's status. */
+static IOReturn attach_with(const uint8_t token[DEXT_WIRE_TOKEN_SIZE])
+{
+    DextWireHello hello = { 1, 1, DEXT_WIRE_FEATURES_V1 };
+    IOReturn st = kIOReturnNotResponding;
+    DextWireAttach at;
+    DextWireHeader h;
+    int fd = raw_connect();
+    int n;
+
+    if (fd < 0) {
+        return kIOReturnNotResponding;
+    }
+    memcpy(at.token, token, sizeof(at.token));
+    n = dext_wire_encode_hello(msg, sizeof(msg), next_seq++, &hello);
+    dext_wire_sendmsg(fd, msg, (size_t)n, -1);
+    if (raw_recv(fd, NULL) > 0) {
+        n = dext_wire_encode_attach(msg, sizeof(msg), 1, next_seq++, &at);
+        dext_wire_sendmsg(fd, msg, (size_t)n, -1);
+        n = (int)raw_recv(fd, NULL);
+        if (n > 0 && dext_wire_decode_header(msg, (size_t)n, &h) == 0) {
+            dext_wire_decode_status_only(msg + DEXT_WIRE_HEADER_SIZE,
+                                         h.length, &st);
+        }
+    }
+    close(fd);
+    return st;
 }
 
 /* True if the daemon hung up on @fd (EOF, perhaps after an ERROR). */
@@ -228,6 +302,62 @@ int main(int argc, char **argv)
         close(fd2);
     }
     close(fd);
+
+    harness_section("a stolen token from another process is refused");
+    fd = raw_session(token);
+    if (fd >= 0) {
+        pid_t child;
+        int status = 0;
+
+        /* The owner itself may attach more channels... */
+        CHECK_KR(attach_with(token), kIOReturnSuccess);
+        /* ...another process holding the right token may not. */
+        child = fork();
+        if (child == 0) {
+            _exit(attach_with(token) == kIOReturnSuccess ? 1 : 0);
+        }
+        CHECK(child > 0 && waitpid(child, &status, 0) == child &&
+              WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        close(fd);
+    }
+
+    harness_section("wake ports are capped per session, and given back");
+    {
+        int before = harness_count_fds(harness_server_pid());
+        uint32_t ports[DEXT_WIRE_MAX_PORTS];
+        unsigned i, ok = 0;
+
+        fd = raw_session(NULL);
+        for (i = 0; fd >= 0 && i < DEXT_WIRE_MAX_PORTS; i++) {
+            if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+                           sp) != 0) {
+                break;
+            }
+            ok += wake_register_port(fd, sp[0], &ports[i]) ==
+                  kIOReturnSuccess;
+            close(sp[0]);
+            close(sp[1]);
+        }
+        CHECK_EQ(ok, DEXT_WIRE_MAX_PORTS);
+        if (fd >= 0 && CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET |
+                                        SOCK_CLOEXEC, 0, sp) == 0)) {
+            CHECK_KR(wake_register(fd, sp[0]), kIOReturnNoSpace);
+            CHECK_KR(wake_unregister(fd, ports[0]), kIOReturnSuccess);
+            CHECK_KR(wake_unregister(fd, ports[0]), kIOReturnNotFound);
+            CHECK_KR(wake_register(fd, sp[0]), kIOReturnSuccess);
+            close(sp[0]);
+            close(sp[1]);
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+        /* Every port's fd went with the session: no growth. */
+        if (before >= 0) {
+            int after = daemon_fds_settled(before);
+
+            CHECK_MSG(after <= before, "dextd fds %d -> %d", before, after);
+        }
+    }
 
     harness_section("malformed messages drop the channel, nothing else");
     fd = raw_session(NULL);
