@@ -5,32 +5,56 @@
  *
  * process_vm_readv/writev respect the client's page protections and fail
  * cleanly (EFAULT) on unmapped memory, so a bad address never crashes the
- * core -- also for in-process clients, which use their own pid.  A pidfd
- * taken at open lets us refuse to touch a pid whose process has exited,
- * so a recycled pid is never written.
+ * core -- also for in-process clients, which use their own pid.
+ *
+ * They name the process by number, and numbers are recycled once a
+ * process is reaped.  The session therefore holds a pidfd of the client,
+ * taken by whoever proved the peer's identity (dextd: SO_PEERPIDFD at
+ * accept).  Every access is bracketed: the pidfd must report the process
+ * alive before the access and again after it.  A process cannot exit and
+ * come back, so "alive after" means the number named that process for the
+ * whole access; otherwise a read's bytes are thrown away and the access
+ * fails with kIOReturnNotAttached.  The one window left, between the
+ * first look and the kernel's pid lookup inside the syscall, would need
+ * the client to exit, be reaped and its number be handed out again within
+ * a few instructions (docs/reliability.md).
+ *
+ * No core lock may be held around these calls: a page of the client's
+ * can stall for ever (userfaultfd), and only that client may wait for it.
  */
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
-#include <sys/syscall.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/core-internal.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
-IOReturn dext_client_mem_open(ClientMem *m, pid_t pid)
+IOReturn dext_client_mem_open(ClientMem *m, pid_t pid, int pidfd)
 {
+    m->pid = pid;
+    m->pidfd = -1;
+    m->self = false;
     if (pid <= 0) {
         return kIOReturnBadArgument;
     }
-    m->pid = pid;
-    m->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (m->pidfd < 0 && errno == ESRCH) {
+    if (pidfd < 0) {
+        /* Only our own process needs no proof. */
+        if (pid != getpid()) {
+            return kIOReturnNotPermitted;
+        }
+        m->self = true;
+        return kIOReturnSuccess;
+    }
+    m->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 0);
+    if (m->pidfd < 0) {
+        return errno == EBADF ? kIOReturnBadArgument : kIOReturnNoResources;
+    }
+    if (!dext_client_mem_alive(m)) {
+        dext_client_mem_close(m);
         return kIOReturnNotAttached;
     }
     return kIOReturnSuccess;
@@ -44,15 +68,19 @@ void dext_client_mem_close(ClientMem *m)
     }
 }
 
-static bool client_alive(ClientMem *m)
+bool dext_client_mem_alive(ClientMem *m)
 {
     struct pollfd p = { .fd = m->pidfd, .events = POLLIN };
+    int n;
 
-    if (m->pidfd < 0) {
+    if (m->self) {
         return true;
     }
     /* A pidfd polls readable once its process has exited. */
-    return poll(&p, 1, 0) == 0;
+    do {
+        n = poll(&p, 1, 0);
+    } while (n < 0 && errno == EINTR);
+    return n == 0;
 }
 
 static IOReturn client_mem_xfer(ClientMem *m, uint64_t va, void *buf,
@@ -60,7 +88,7 @@ static IOReturn client_mem_xfer(ClientMem *m, uint64_t va, void *buf,
 {
     uint8_t *p = buf;
 
-    if (!client_alive(m)) {
+    if (!dext_client_mem_alive(m)) {
         return kIOReturnNotAttached;
     }
     while (len > 0) {
@@ -84,6 +112,12 @@ static IOReturn client_mem_xfer(ClientMem *m, uint64_t va, void *buf,
         p += n;
         va += (uint64_t)n;
         len -= (size_t)n;
+    }
+    if (!dext_client_mem_alive(m)) {
+        if (!write) {
+            memset(buf, 0, (size_t)(p - (uint8_t *)buf));
+        }
+        return kIOReturnNotAttached;
     }
     return kIOReturnSuccess;
 }

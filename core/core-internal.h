@@ -38,14 +38,22 @@ typedef struct DmaRegion DmaRegion;
 typedef struct DmaBuffer DmaBuffer;
 typedef struct IrqState IrqState;
 
-/* How the core reaches a client's memory (process_vm_readv/writev). */
+/*
+ * How the core reaches a client's memory (process_vm_readv/writev).
+ * process_vm_* name a process by number, which the kernel recycles once
+ * the process is reaped, so every access is bracketed by a look at
+ * @pidfd: if it still reports the process alive after the access, the
+ * number meant that process throughout (client-mem.c).
+ */
 typedef struct ClientMem {
     pid_t pid;
-    int pidfd;              /* -1 if pidfd_open is unavailable */
+    int pidfd;              /* -1 only when @self */
+    bool self;              /* the core's own process (in-process) */
 } ClientMem;
 
-IOReturn dext_client_mem_open(ClientMem *m, pid_t pid);
+IOReturn dext_client_mem_open(ClientMem *m, pid_t pid, int pidfd);
 void dext_client_mem_close(ClientMem *m);
+bool dext_client_mem_alive(ClientMem *m);
 IOReturn dext_client_mem_read(ClientMem *m, uint64_t va, void *buf, size_t len);
 IOReturn dext_client_mem_write(ClientMem *m, uint64_t va, const void *buf,
                                size_t len);

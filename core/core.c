@@ -247,7 +247,8 @@ void dext_core_stats(DextCore *core, DextCoreStats *st)
 /* Sessions                                                             */
 
 IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
-                        pid_t client_pid, DextSession **out)
+                        pid_t client_pid, int client_pidfd,
+                        DextSession **out)
 {
     CoreDevice *cd = NULL;
     DextSession *s;
@@ -264,7 +265,7 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
     if (s == NULL) {
         return kIOReturnNoMemory;
     }
-    ret = dext_client_mem_open(&s->mem, client_pid);
+    ret = dext_client_mem_open(&s->mem, client_pid, client_pidfd);
     if (ret != kIOReturnSuccess) {
         free(s);
         return ret;

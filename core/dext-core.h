@@ -98,13 +98,24 @@ void dext_core_stats(DextCore *core, DextCoreStats *out);
  * @type: user client type; only 0 exists
  * @client_pid: the process whose memory DMA regions name; getpid() for
  *              in-process clients
+ * @client_pidfd: a pidfd of that very process, taken while it was
+ *                provably the peer (dextd: SO_PEERPIDFD at accept); the
+ *                core keeps its own dup.  -1 is allowed only when
+ *                @client_pid is the calling process itself.
  * @out: receives the session
  *
+ * The session is bound to that process for good: once it has exited, no
+ * call touches memory by its (possibly recycled) pid again.
+ *
  * Return: kIOReturnSuccess; kIOReturnNotFound; kIOReturnUnsupported for
- * another @type; kIOReturnNoResources past the session limit.
+ * another @type; kIOReturnNoResources past the session limit or when the
+ * pidfd cannot be duplicated; kIOReturnNotPermitted for @client_pidfd -1
+ * with another process's pid; kIOReturnNotAttached if the process has
+ * exited already.
  */
 IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
-                        pid_t client_pid, DextSession **out);
+                        pid_t client_pid, int client_pidfd,
+                        DextSession **out);
 
 /**
  * dext_session_call() - a method call (IOConnectCallMethod's dext side)

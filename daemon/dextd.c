@@ -32,6 +32,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,13 @@
 #define DEXTD_MAX_FDS       4           /* received per message, then closed */
 #define DEXTD_THREAD_STACK  (1024 * 1024)
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77                 /* Linux 6.5 */
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434              /* Linux 5.3 */
+#endif
+
 typedef struct Daemon Daemon;
 
 typedef struct WakePort {
@@ -59,6 +67,7 @@ typedef struct Session {
     DextSession *cs;
     pid_t pid;                  /* the opener; ATTACH must come from it */
     uid_t uid;
+    int pidfd;                  /* the opener's, to tell it from a reuse */
     unsigned refs;              /* bound channels, under Daemon.lock */
     uint8_t token[DEXT_WIRE_TOKEN_SIZE];
     pthread_mutex_t port_lock;
@@ -70,8 +79,9 @@ typedef struct Channel {
     struct Channel *next;       /* Daemon.channels; only main unlinks */
     Daemon *d;
     int fd;                     /* -1 once closed, under Daemon.lock */
-    pid_t pid;
+    pid_t pid;                  /* the connecting process ... */
     uid_t uid;
+    int pidfd;                  /* ... bound by a pidfd taken at accept */
     pthread_t thread;
     bool done;                  /* thread finished, under Daemon.lock */
     uint16_t version;           /* 0 until HELLO */
@@ -227,6 +237,11 @@ static IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
     s->cs = cs;
     s->pid = ch->pid;
     s->uid = ch->uid;
+    s->pidfd = fcntl(ch->pidfd, F_DUPFD_CLOEXEC, 0);
+    if (s->pidfd < 0) {
+        free(s);
+        return kIOReturnNoResources;
+    }
     s->refs = 1;
     pthread_mutex_init(&s->port_lock, NULL);
     for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
@@ -268,9 +283,18 @@ static void session_unref(Daemon *d, Session *s)
         }
     }
     dlog(d, DEXT_LOG_DEBUG, "session of pid %d closed", (int)s->pid);
+    close(s->pidfd);
     pthread_mutex_destroy(&s->port_lock);
     memset(s->token, 0, sizeof(s->token));
     free(s);
+}
+
+/* A pidfd polls readable once its process has exited. */
+static bool pidfd_alive(int pidfd)
+{
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+    return pidfd >= 0 && poll(&p, 1, 0) == 0;
 }
 
 static bool token_equal(const uint8_t *a, const uint8_t *b)
@@ -447,7 +471,7 @@ static bool handle_open(Channel *ch, const DextWireHeader *h,
         r.status = kIOReturnNotPermitted;
     } else {
         r.status = dext_core_open(ch->d->core, m.service_id, m.type, ch->pid,
-                                  &cs);
+                                  ch->pidfd, &cs);
     }
     if (r.status == kIOReturnSuccess) {
         r.status = session_new(ch->d, ch, cs, &s);
@@ -493,9 +517,12 @@ static bool handle_attach(Channel *ch, const DextWireHeader *h,
         }
         /*
          * A token alone is not enough: only the opening process may add
-         * channels, so a leaked token is useless elsewhere.
+         * channels, so a leaked token is useless elsewhere.  Equal pids
+         * mean the same process only while both pidfds say it lives: a
+         * process that reused the opener's pid is someone else.
          */
-        if (s != NULL && s->pid == ch->pid && s->uid == ch->uid) {
+        if (s != NULL && s->pid == ch->pid && s->uid == ch->uid &&
+            pidfd_alive(s->pidfd) && pidfd_alive(ch->pidfd)) {
             s->refs++;
             ch->session = s;
             status = kIOReturnSuccess;
@@ -816,6 +843,8 @@ static void *channel_thread(void *opaque)
     pthread_mutex_lock(&d->lock);
     close(ch->fd);
     ch->fd = -1;
+    close(ch->pidfd);
+    ch->pidfd = -1;
     ch->done = true;
     d->nchannels--;
     pthread_mutex_unlock(&d->lock);
@@ -828,12 +857,44 @@ static void *channel_thread(void *opaque)
  * Accepting and shutting down
  * ------------------------------------------------------------------- */
 
+/*
+ * A pidfd of the process that connected on @fd, or -errno.  SO_PEERPIDFD
+ * names the very process that called connect() and fails if it has gone,
+ * so the session can never be bound to a process that reused its pid.
+ * Kernels before 6.5 lack it: pidfd_open of the SO_PEERCRED pid is then
+ * the best there is, and it is wrong if that process exited and its pid
+ * was reused between connect() and here (docs/reliability.md).
+ */
+static int peer_pidfd(Daemon *d, int fd, pid_t pid)
+{
+    static bool warned;
+    socklen_t len = sizeof(int);
+    int pidfd = -1;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0) {
+        return pidfd;
+    }
+    if (errno != ENOPROTOOPT) {
+        return errno == EINVAL ? -ESRCH : -errno;
+    }
+    if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED)) {
+        dlog(d, DEXT_LOG_WARNING, "this kernel has no SO_PEERPIDFD: a "
+             "client's pid is bound at accept, not at connect");
+    }
+    if (pid <= 0) {
+        return -ESRCH;
+    }
+    pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    return pidfd >= 0 ? pidfd : -errno;
+}
+
 static void accept_one(Daemon *d)
 {
     pthread_attr_t attr;
     struct ucred cred;
     socklen_t clen = sizeof(cred);
     Channel *ch;
+    int pidfd;
     int fd;
     int rc;
 
@@ -859,9 +920,22 @@ static void accept_one(Daemon *d)
         close(fd);
         return;
     }
+    pidfd = peer_pidfd(d, fd, cred.pid);
+    if (pidfd < 0) {
+        /* Fail closed: a session we cannot bind to its process is none. */
+        IOReturn why = pidfd == -ESRCH ? kIOReturnNotAttached
+                                       : kIOReturnNoResources;
+
+        dlog(d, DEXT_LOG_WARNING, "refused pid %d: no pidfd: %s",
+             (int)cred.pid, strerror(-pidfd));
+        send_refusal(fd, why);
+        close(fd);
+        return;
+    }
     ch = calloc(1, sizeof(*ch));
     if (ch == NULL) {
         send_refusal(fd, kIOReturnNoMemory);
+        close(pidfd);
         close(fd);
         return;
     }
@@ -869,6 +943,7 @@ static void accept_one(Daemon *d)
     ch->fd = fd;
     ch->pid = cred.pid;
     ch->uid = cred.uid;
+    ch->pidfd = pidfd;
 
     pthread_mutex_lock(&d->lock);
     if (d->nchannels >= DEXTD_MAX_CHANNELS) {
@@ -877,6 +952,7 @@ static void accept_one(Daemon *d)
              (int)cred.pid, DEXTD_MAX_CHANNELS);
         send_refusal(fd, kIOReturnNoResources);
         close(fd);
+        close(pidfd);
         free(ch);
         return;
     }
@@ -898,6 +974,7 @@ static void accept_one(Daemon *d)
         pthread_mutex_unlock(&d->lock);
         send_refusal(fd, kIOReturnNoResources);
         close(fd);
+        close(pidfd);
         free(ch);
         return;
     }

@@ -195,7 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 uint32_t type = (op & 0x80) ? (uint32_t)op : 0;
 
                 if (dext_core_open(core, (op & 0x40) ? id ^ op : id, type,
-                                   getpid(), &sess[idx]) !=
+                                   getpid(), -1, &sess[idx]) !=
                     kIOReturnSuccess) {
                     sess[idx] = NULL;
                 } else {

@@ -185,7 +185,7 @@ static IOReturn inproc_open(const char *arg, uint64_t id, uint32_t type,
     if (ic == NULL) {
         return kIOReturnNoMemory;
     }
-    ret = dext_core_open(core, id, type, getpid(), &ic->s);
+    ret = dext_core_open(core, id, type, getpid(), -1, &ic->s);
     if (ret != kIOReturnSuccess) {
         free(ic);
         return ret;
