@@ -723,12 +723,11 @@ static IOReturn init_config(PCIEmu *pci, const IvshmemOptions *o)
 
 static IOReturn init_shm(IvshmemState *s, uint64_t size)
 {
-    s->shm_fd = memfd_create("dext-ivshmem", MFD_CLOEXEC);
+    /* Sealed: BAR2 is handed to clients, and the device reads it too. */
+    s->shm_fd = dext_memfd_create("dext-ivshmem", size);
     if (s->shm_fd < 0) {
-        return kIOReturnNoResources;
-    }
-    if (ftruncate(s->shm_fd, (off_t)size) < 0) {
-        return kIOReturnNoMemory;
+        return errno == EMFILE || errno == ENFILE ? kIOReturnNoResources
+                                                  : kIOReturnNoMemory;
     }
     s->shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->shm_fd,
                   0);

@@ -247,8 +247,9 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
         return kIOReturnNoMemory;
     }
     b->size = size;
-    b->fd = memfd_create("dext-dma-buffer", MFD_CLOEXEC);
-    if (b->fd < 0 || ftruncate(b->fd, (off_t)size) < 0) {
+    /* Sealed: the client maps it, and device DMA lands in our mapping. */
+    b->fd = dext_memfd_create("dext-dma-buffer", size);
+    if (b->fd < 0) {
         ret = kIOReturnNoMemory;
         goto fail_fd;
     }

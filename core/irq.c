@@ -268,8 +268,9 @@ IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec)
     irq->wake_fd = -1;
     pthread_mutex_init(&irq->wake_lock, NULL);
     atomic_init(&irq->armed, false);
-    irq->fd = memfd_create("dext-irq-page", MFD_CLOEXEC);
-    if (irq->fd < 0 || ftruncate(irq->fd, DEXT_IRQ_PAGE_SIZE) < 0) {
+    /* Sealed: the client maps it, and we write it from device threads. */
+    irq->fd = dext_memfd_create("dext-irq-page", DEXT_IRQ_PAGE_SIZE);
+    if (irq->fd < 0) {
         irq_state_free(irq);
         ret = kIOReturnNoMemory;
         goto out;
