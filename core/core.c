@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/core-internal.h"
@@ -28,6 +29,67 @@ void dext_core_logf(DextCore *core, int level, const char *fmt, ...)
 
     if (core == NULL || core->log == NULL) {
         return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    core->log(core->log_opaque, level, msg);
+}
+
+void dext_ratelimit_init(DextRateLimit *rl)
+{
+    pthread_mutex_init(&rl->lock, NULL);
+    rl->last_ns = 0;
+    rl->tokens = DEXT_LOG_BURST;
+    rl->suppressed = 0;
+}
+
+/* Take one line from @rl's budget; *@dropped: lines dropped before it. */
+static bool ratelimit_take(DextRateLimit *rl, uint32_t *dropped)
+{
+    struct timespec ts;
+    uint64_t now;
+    bool ok;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    pthread_mutex_lock(&rl->lock);
+    if (rl->last_ns == 0) {
+        rl->last_ns = now;
+    }
+    while (now - rl->last_ns >= 1000000000ull) {
+        rl->last_ns += 1000000000ull;
+        if (rl->tokens < DEXT_LOG_BURST) {
+            rl->tokens++;
+        } else {
+            rl->last_ns = now;
+        }
+    }
+    ok = rl->tokens > 0;
+    if (ok) {
+        rl->tokens--;
+        *dropped = rl->suppressed;
+        rl->suppressed = 0;
+    } else {
+        rl->suppressed++;
+    }
+    pthread_mutex_unlock(&rl->lock);
+    return ok;
+}
+
+void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
+                           const char *fmt, ...)
+{
+    uint32_t dropped = 0;
+    char msg[512];
+    va_list ap;
+
+    if (core == NULL || core->log == NULL || !ratelimit_take(rl, &dropped)) {
+        return;
+    }
+    if (dropped > 0) {
+        dext_core_logf(core, level, "(%u similar messages suppressed)",
+                       dropped);
     }
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -55,6 +117,7 @@ DextCore *dext_core_new(DextLogFn *log, void *log_opaque)
     core->log = log;
     core->log_opaque = log_opaque;
     core->next_id = 0x100000001ull;     /* registry-entry-ID-like, never 0 */
+    core->dma_share_pct = DEXT_DMA_SHARE_DEFAULT;
     pthread_mutex_init(&core->lock, NULL);
     return core;
 }
@@ -65,6 +128,7 @@ static void core_device_free(CoreDevice *cd)
     dext_dma_device_destroy(cd);
     pthread_rwlock_destroy(&cd->irq_lock);
     pthread_rwlock_destroy(&cd->dma_lock);
+    pthread_mutex_destroy(&cd->log_limit.lock);
     pthread_mutex_destroy(&cd->lock);
     free(cd);
 }
@@ -74,6 +138,15 @@ void dext_core_set_contract_only(DextCore *core, bool on)
     if (core != NULL) {
         core->contract_only = on;
     }
+}
+
+IOReturn dext_core_set_dma_share(DextCore *core, uint32_t percent)
+{
+    if (core == NULL || percent < 1 || percent > 100) {
+        return kIOReturnBadArgument;
+    }
+    core->dma_share_pct = percent;
+    return kIOReturnSuccess;
 }
 
 void dext_core_free(DextCore *core)
@@ -135,6 +208,7 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     pthread_mutex_init(&cd->lock, NULL);
     pthread_rwlock_init(&cd->irq_lock, NULL);
     pthread_rwlock_init(&cd->dma_lock, NULL);
+    dext_ratelimit_init(&cd->log_limit);
     assign_memory_indexes(cd);
 
     dev->host.dma_read = dext_dma_device_read;
@@ -265,7 +339,7 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
     if (s == NULL) {
         return kIOReturnNoMemory;
     }
-    ret = dext_client_mem_open(&s->mem, client_pid, client_pidfd);
+    ret = dext_client_mem_new(client_pid, client_pidfd, &s->mem);
     if (ret != kIOReturnSuccess) {
         free(s);
         return ret;
@@ -279,7 +353,7 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
     }
     if (cd == NULL || core->sessions >= DEXT_MAX_SESSIONS) {
         pthread_mutex_unlock(&core->lock);
-        dext_client_mem_close(&s->mem);
+        dext_client_mem_unref(s->mem);
         free(s);
         return cd == NULL ? kIOReturnNotFound : kIOReturnNoResources;
     }
@@ -287,7 +361,7 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
     if (cd->terminated) {
         pthread_mutex_unlock(&cd->lock);
         pthread_mutex_unlock(&core->lock);
-        dext_client_mem_close(&s->mem);
+        dext_client_mem_unref(s->mem);
         free(s);
         return kIOReturnNotFound;
     }
@@ -347,7 +421,7 @@ void dext_session_close(DextSession *s)
     core->sessions--;
     pthread_mutex_unlock(&core->lock);
 
-    dext_client_mem_close(&s->mem);
+    dext_client_mem_unref(s->mem);
     dext_core_logf(core, DEXT_LOG_DEBUG, "%s: session %p closed", cd->dev->name,
                    (void *)s);
     free(s);

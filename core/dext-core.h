@@ -65,6 +65,25 @@ DextCore *dext_core_new(DextLogFn *log, void *log_opaque);
  */
 void dext_core_set_contract_only(DextCore *core, bool on);
 
+/* The default of dext_core_set_dma_share(). */
+#define DEXT_DMA_SHARE_DEFAULT 50
+
+/**
+ * dext_core_set_dma_share() - how much bus space one client may hold
+ * @core: the core, before any session is opened
+ * @percent: 1..100: the most of each device's bus space that the DMA
+ *           regions and buffers of one client process (all its sessions on
+ *           that device) may take; DEXT_DMA_SHARE_DEFAULT until set
+ *
+ * Bus space is shared by every client of a device; without a share, one
+ * client registering many small regions (each takes whole DART pages)
+ * could leave none for the others.  In-process clients are not limited.
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a @percent out of
+ * range.
+ */
+IOReturn dext_core_set_dma_share(DextCore *core, uint32_t percent);
+
 /** dext_core_free() - close every session and free every device. */
 void dext_core_free(DextCore *core);
 

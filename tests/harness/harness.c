@@ -219,7 +219,9 @@ static void start_daemon(const char *devices)
     const char *dextd = getenv("DEXTD");
     const char *wrapper = getenv("DEXTD_WRAPPER");
     static char wrapper_words[1024];
-    char *argv[MAX_WRAPPER_WORDS + 4 + 2 * MAX_DEVICES + 1];
+    const char *extra = getenv("HARNESS_DEXTD_ARGS");
+    static char extra_words[1024];
+    char *argv[2 * MAX_WRAPPER_WORDS + 4 + 2 * MAX_DEVICES + 1];
     char specs[1024];
     char *spec, *save = NULL;
     HarnessDeadline d;
@@ -276,6 +278,17 @@ static void start_daemon(const char *devices)
         }
         argv[argc++] = (char *)"--device";
         argv[argc++] = spec;
+    }
+    /* $HARNESS_DEXTD_ARGS: more options for dextd, split at spaces. */
+    if (extra != NULL && extra[0] != '\0') {
+        char *w, *wsave = NULL;
+        int limit = argc + MAX_WRAPPER_WORDS;
+
+        snprintf(extra_words, sizeof(extra_words), "%s", extra);
+        for (w = strtok_r(extra_words, " ", &wsave); w != NULL && argc < limit;
+             w = strtok_r(NULL, " ", &wsave)) {
+            argv[argc++] = w;
+        }
     }
     argv[argc] = NULL;
 
