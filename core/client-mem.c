@@ -24,6 +24,7 @@
  */
 
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -103,10 +104,15 @@ bool dext_client_mem_alive(ClientMem *m)
     return n == 0;
 }
 
+__thread unsigned dext_core_locks_held;
+
 static IOReturn client_mem_xfer(ClientMem *m, uint64_t va, void *buf,
                                 size_t len, bool write)
 {
     uint8_t *p = buf;
+
+    /* The rule this file's header states, checked on every access. */
+    assert(dext_core_locks_held == 0);
 
     if (!dext_client_mem_alive(m)) {
         return kIOReturnNotAttached;

@@ -33,6 +33,44 @@
 /* dmaFlags reported by AllocateDMABuffer: kIOMemoryDirectionInOut. */
 #define DEXT_DMA_FLAGS_INOUT 3
 
+/*
+ * Every core lock is taken through these wrappers, which count the locks
+ * the calling thread holds.  The rule that no core lock is held across an
+ * access to client memory (which may stall for ever) is then checked, not
+ * just stated: client-mem.c asserts the count is zero.
+ */
+extern __thread unsigned dext_core_locks_held;
+
+static inline void core_mutex_lock(pthread_mutex_t *m)
+{
+    pthread_mutex_lock(m);
+    dext_core_locks_held++;
+}
+
+static inline void core_mutex_unlock(pthread_mutex_t *m)
+{
+    dext_core_locks_held--;
+    pthread_mutex_unlock(m);
+}
+
+static inline void core_rwlock_rdlock(pthread_rwlock_t *l)
+{
+    pthread_rwlock_rdlock(l);
+    dext_core_locks_held++;
+}
+
+static inline void core_rwlock_wrlock(pthread_rwlock_t *l)
+{
+    pthread_rwlock_wrlock(l);
+    dext_core_locks_held++;
+}
+
+static inline void core_rwlock_unlock(pthread_rwlock_t *l)
+{
+    dext_core_locks_held--;
+    pthread_rwlock_unlock(l);
+}
+
 typedef struct CoreDevice CoreDevice;
 typedef struct DmaShare DmaShare;
 typedef struct DmaRegion DmaRegion;

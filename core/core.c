@@ -53,7 +53,7 @@ static bool ratelimit_take(DextRateLimit *rl, uint32_t *dropped)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    pthread_mutex_lock(&rl->lock);
+    core_mutex_lock(&rl->lock);
     if (rl->last_ns == 0) {
         rl->last_ns = now;
     }
@@ -73,7 +73,7 @@ static bool ratelimit_take(DextRateLimit *rl, uint32_t *dropped)
     } else {
         rl->suppressed++;
     }
-    pthread_mutex_unlock(&rl->lock);
+    core_mutex_unlock(&rl->lock);
     return ok;
 }
 
@@ -224,12 +224,12 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     }
     dext_irq_probe_caps(cd);
 
-    pthread_mutex_lock(&core->lock);
+    core_mutex_lock(&core->lock);
     for (i = 0; i < core->ndevices; i++) {
         DextDevice *other = core->devices[i]->dev;
         if (!core->devices[i]->terminated && other->bus == dev->bus &&
             other->dev == dev->dev && other->fn == dev->fn) {
-            pthread_mutex_unlock(&core->lock);
+            core_mutex_unlock(&core->lock);
             dext_core_logf(core, DEXT_LOG_ERROR,
                            "%s: %02x:%02x.%x is served already", dev->name,
                            dev->bus, dev->dev, dev->fn);
@@ -238,13 +238,13 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
         }
     }
     if (core->ndevices == DEXT_MAX_DEVICES) {
-        pthread_mutex_unlock(&core->lock);
+        core_mutex_unlock(&core->lock);
         core_device_free(cd);
         return kIOReturnNoResources;
     }
     cd->id = core->next_id++;
     core->devices[core->ndevices++] = cd;
-    pthread_mutex_unlock(&core->lock);
+    core_mutex_unlock(&core->lock);
 
     dext_core_logf(core, DEXT_LOG_INFO,
                    "serving %s at %02x:%02x.%x [%04x:%04x] class %06x, %u vector(s)",
@@ -263,14 +263,14 @@ uint32_t dext_core_list(DextCore *core, uint64_t *ids, uint32_t max)
     if (core == NULL) {
         return 0;
     }
-    pthread_mutex_lock(&core->lock);
+    core_mutex_lock(&core->lock);
     for (i = 0; i < core->ndevices; i++) {
         CoreDevice *cd = core->devices[i];
         bool gone;
 
-        pthread_mutex_lock(&cd->lock);
+        core_mutex_lock(&cd->lock);
         gone = cd->terminated;
-        pthread_mutex_unlock(&cd->lock);
+        core_mutex_unlock(&cd->lock);
         if (gone) {
             continue;
         }
@@ -279,7 +279,7 @@ uint32_t dext_core_list(DextCore *core, uint64_t *ids, uint32_t max)
         }
         n++;
     }
-    pthread_mutex_unlock(&core->lock);
+    core_mutex_unlock(&core->lock);
     return n;
 }
 
@@ -291,27 +291,27 @@ void dext_core_stats(DextCore *core, DextCoreStats *st)
     if (core == NULL) {
         return;
     }
-    pthread_mutex_lock(&core->lock);
+    core_mutex_lock(&core->lock);
     st->sessions = core->sessions;
     for (i = 0; i < core->ndevices; i++) {
         CoreDevice *cd = core->devices[i];
         IrqState *irq;
 
-        pthread_mutex_lock(&cd->lock);
+        core_mutex_lock(&cd->lock);
         if (!cd->terminated) {
             st->devices++;
         }
         st->claims += cd->claims;
-        pthread_mutex_unlock(&cd->lock);
+        core_mutex_unlock(&cd->lock);
 
-        pthread_rwlock_rdlock(&cd->irq_lock);
+        core_rwlock_rdlock(&cd->irq_lock);
         for (irq = cd->irq_subs; irq; irq = irq->next) {
             st->irq_sessions++;
         }
-        pthread_rwlock_unlock(&cd->irq_lock);
+        core_rwlock_unlock(&cd->irq_lock);
         dext_dma_stats(cd, st);
     }
-    pthread_mutex_unlock(&core->lock);
+    core_mutex_unlock(&core->lock);
     st->iommu_faults = atomic_load(&core->iommu_faults);
     st->irqs_raised = atomic_load(&core->irqs_raised);
     st->irqs_dropped = atomic_load(&core->irqs_dropped);
@@ -345,30 +345,30 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
         return ret;
     }
 
-    pthread_mutex_lock(&core->lock);
+    core_mutex_lock(&core->lock);
     for (i = 0; i < core->ndevices; i++) {
         if (core->devices[i]->id == id) {
             cd = core->devices[i];
         }
     }
     if (cd == NULL || core->sessions >= DEXT_MAX_SESSIONS) {
-        pthread_mutex_unlock(&core->lock);
+        core_mutex_unlock(&core->lock);
         dext_client_mem_unref(s->mem);
         free(s);
         return cd == NULL ? kIOReturnNotFound : kIOReturnNoResources;
     }
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     if (cd->terminated) {
-        pthread_mutex_unlock(&cd->lock);
-        pthread_mutex_unlock(&core->lock);
+        core_mutex_unlock(&cd->lock);
+        core_mutex_unlock(&core->lock);
         dext_client_mem_unref(s->mem);
         free(s);
         return kIOReturnNotFound;
     }
     cd->sessions++;
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     core->sessions++;
-    pthread_mutex_unlock(&core->lock);
+    core_mutex_unlock(&core->lock);
 
     s->core = core;
     s->cd = cd;
@@ -384,7 +384,7 @@ static void claim_release(DextSession *s)
 {
     CoreDevice *cd = s->cd;
 
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     if (s->claimed) {
         __atomic_store_n(&s->claimed, false, __ATOMIC_RELEASE);
         if (__atomic_sub_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL) == 0) {
@@ -396,7 +396,7 @@ static void claim_release(DextSession *s)
                            cd->dev->name);
         }
     }
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
 }
 
 void dext_session_close(DextSession *s)
@@ -414,12 +414,12 @@ void dext_session_close(DextSession *s)
     dext_dma_session_release(s);
     claim_release(s);
 
-    pthread_mutex_lock(&core->lock);
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&core->lock);
+    core_mutex_lock(&cd->lock);
     cd->sessions--;
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     core->sessions--;
-    pthread_mutex_unlock(&core->lock);
+    core_mutex_unlock(&core->lock);
 
     dext_client_mem_unref(s->mem);
     dext_core_logf(core, DEXT_LOG_DEBUG, "%s: session %p closed", cd->dev->name,
@@ -543,7 +543,7 @@ static IOReturn do_claim(DextSession *s)
     CoreDevice *cd = s->cd;
     IOReturn ret = kIOReturnSuccess;
 
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     if (s->claimed) {
         goto out;
     }
@@ -580,7 +580,7 @@ static IOReturn do_claim(DextSession *s)
     __atomic_add_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&s->claimed, true, __ATOMIC_RELEASE);
 out:
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     return ret;
 }
 
@@ -588,13 +588,13 @@ static IOReturn do_terminate(DextSession *s)
 {
     CoreDevice *cd = s->cd;
 
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     if (!cd->terminated) {
         __atomic_store_n(&cd->terminated, true, __ATOMIC_RELEASE);
         dext_core_logf(s->core, DEXT_LOG_INFO, "%s: terminated by a client",
                        cd->dev->name);
     }
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     return kIOReturnSuccess;
 }
 
@@ -647,7 +647,7 @@ static IOReturn do_reset(DextSession *s)
     if (!dev->writable) {
         return kIOReturnNotPermitted;
     }
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     if (config_read_range(cd, 0, save.bytes, sizeof(save.bytes), true) !=
         kIOReturnSuccess) {
         memset(save.bytes, 0, sizeof(save.bytes));
@@ -672,7 +672,7 @@ static IOReturn do_reset(DextSession *s)
         config_write_range(cd, PCI_COMMAND, save.bytes + PCI_COMMAND, 2);
         dext_irq_restore_config(cd, save.bytes);
     }
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     return ret;
 }
 
@@ -680,13 +680,13 @@ static IOReturn do_status(DextSession *s, uint64_t *out)
 {
     CoreDevice *cd = s->cd;
 
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     out[0] = cd->claims;
     out[1] = cd->sessions;
     out[2] = s->irq ? s->irq->nvectors : 0;
     out[3] = s->claimed;
     out[5] = cd->terminated;
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     out[4] = dext_dma_session_regions(s);
     return kIOReturnSuccess;
 }
@@ -1086,16 +1086,16 @@ IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
     if (!dev->writable) {
         return kIOReturnNotPermitted;
     }
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     /* Non-claimers reach a BAR only through the claimer's cached mapping. */
     if (!s->claimed && !cd->bar_cached[bar]) {
-        pthread_mutex_unlock(&cd->lock);
+        core_mutex_unlock(&cd->lock);
         return kIOReturnNotOpen;
     }
     ret = dev->ops->map_bar(dev, bar, out);
     if (ret == kIOReturnSuccess) {
         cd->bar_cached[bar] = true;
     }
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     return ret;
 }

@@ -219,7 +219,7 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
     r->va = va;
     r->size = size;
 
-    pthread_rwlock_wrlock(&cd->dma_lock);
+    core_rwlock_wrlock(&cd->dma_lock);
     if (dext_range_tree_find(&s->regions, iova) != NULL) {
         ret = kIOReturnStillOpen;
         goto fail;
@@ -273,11 +273,11 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
     out[0] = 1;
     out[1] = r->chunks[0].xlate.start;
     out[2] = r->chunks[0].xlate.len;
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     return kIOReturnSuccess;
 
 fail:
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     free(r);
     return ret;
 }
@@ -287,14 +287,14 @@ IOReturn dext_dma_unregister(DextSession *s, uint64_t iova)
     CoreDevice *cd = s->cd;
     RangeNode *n;
 
-    pthread_rwlock_wrlock(&cd->dma_lock);
+    core_rwlock_wrlock(&cd->dma_lock);
     n = dext_range_tree_find(&s->regions, iova);
     if (n == NULL) {
-        pthread_rwlock_unlock(&cd->dma_lock);
+        core_rwlock_unlock(&cd->dma_lock);
         return kIOReturnNotFound;
     }
     region_unmap_free(cd, s, RANGE_NODE_ENTRY(n, DmaRegion, node));
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     return kIOReturnSuccess;
 }
 
@@ -309,19 +309,19 @@ IOReturn dext_dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
     IOReturn ret;
     int i;
 
-    pthread_rwlock_rdlock(&cd->dma_lock);
+    core_rwlock_rdlock(&cd->dma_lock);
     n = dext_range_tree_find(&s->regions, iova);
     if (n == NULL) {
-        pthread_rwlock_unlock(&cd->dma_lock);
+        core_rwlock_unlock(&cd->dma_lock);
         return kIOReturnNotFound;
     }
     r = RANGE_NODE_ENTRY(n, DmaRegion, node);
     if (r->size < 8 || offset > r->size - 8) {
-        pthread_rwlock_unlock(&cd->dma_lock);
+        core_rwlock_unlock(&cd->dma_lock);
         return kIOReturnOverrun;
     }
     va = r->va + offset;
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
 
     /* The caller's own memory, read with no lock held: it may stall. */
     ret = dext_client_mem_read(s->mem, va, bytes, sizeof(bytes));
@@ -395,7 +395,7 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
         goto fail_fd;
     }
 
-    pthread_rwlock_wrlock(&cd->dma_lock);
+    core_rwlock_wrlock(&cd->dma_lock);
     ret = dext_iova_alloc(&cd->iova, size, align > DEXT_DART_PAGE ? align : 0,
                           &b->iova_base);
     if (ret == kIOReturnSuccess) {
@@ -412,7 +412,7 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
         }
     }
     if (ret != kIOReturnSuccess) {
-        pthread_rwlock_unlock(&cd->dma_lock);
+        core_rwlock_unlock(&cd->dma_lock);
         munmap(b->host, size);
         goto fail_fd;
     }
@@ -428,7 +428,7 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
     out[2] = 1;
     out[3] = b->chunk.xlate.start;
     out[4] = size;
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     if (old) {
         buffer_unref(old);
     }
@@ -447,13 +447,13 @@ void dext_dma_buffer_free(DextSession *s)
     CoreDevice *cd = s->cd;
     DmaBuffer *b;
 
-    pthread_rwlock_wrlock(&cd->dma_lock);
+    core_rwlock_wrlock(&cd->dma_lock);
     b = s->buffer;
     s->buffer = NULL;
     if (b) {
         buffer_unlink(cd, s, b);
     }
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     if (b) {
         buffer_unref(b);
     }
@@ -464,7 +464,7 @@ IOReturn dext_dma_buffer_map(DextSession *s, DextMemory *out)
     CoreDevice *cd = s->cd;
     IOReturn ret = kIOReturnNotReady;
 
-    pthread_rwlock_rdlock(&cd->dma_lock);
+    core_rwlock_rdlock(&cd->dma_lock);
     if (s->buffer) {
         out->fd = fcntl(s->buffer->fd, F_DUPFD_CLOEXEC, 0);
         out->offset = 0;
@@ -472,7 +472,7 @@ IOReturn dext_dma_buffer_map(DextSession *s, DextMemory *out)
         out->writable = true;
         ret = out->fd >= 0 ? kIOReturnSuccess : kIOReturnNoResources;
     }
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     return ret;
 }
 
@@ -482,7 +482,7 @@ void dext_dma_session_release(DextSession *s)
     RangeNode *n;
     DmaBuffer *b;
 
-    pthread_rwlock_wrlock(&cd->dma_lock);
+    core_rwlock_wrlock(&cd->dma_lock);
     while ((n = dext_range_tree_first(&s->regions)) != NULL) {
         region_unmap_free(cd, s, RANGE_NODE_ENTRY(n, DmaRegion, node));
     }
@@ -492,7 +492,7 @@ void dext_dma_session_release(DextSession *s)
         buffer_unlink(cd, s, b);
     }
     share_put(cd, s);
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     if (b) {
         buffer_unref(b);
     }
@@ -502,19 +502,19 @@ uint32_t dext_dma_session_regions(DextSession *s)
 {
     uint32_t n;
 
-    pthread_rwlock_rdlock(&s->cd->dma_lock);
+    core_rwlock_rdlock(&s->cd->dma_lock);
     n = (uint32_t)s->regions.count;
-    pthread_rwlock_unlock(&s->cd->dma_lock);
+    core_rwlock_unlock(&s->cd->dma_lock);
     return n;
 }
 
 void dext_dma_stats(CoreDevice *cd, DextCoreStats *st)
 {
-    pthread_rwlock_rdlock(&cd->dma_lock);
+    core_rwlock_rdlock(&cd->dma_lock);
     st->dma_regions += cd->dma_regions;
     st->dma_region_bytes += cd->dma_region_bytes;
     st->dma_buffers += cd->dma_buffers;
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -618,11 +618,11 @@ static IOReturn dma_access(CoreDevice *cd, uint64_t addr, void *buf,
     if (len == 0) {
         return kIOReturnSuccess;
     }
-    pthread_rwlock_rdlock(&cd->dma_lock);
+    core_rwlock_rdlock(&cd->dma_lock);
     if (addr + len >= addr) {
         n = dma_translate(cd, addr, len, &segs);
     }
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     if (n <= 0) {
         atomic_fetch_add(&cd->core->iommu_faults, 1);
         dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
