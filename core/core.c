@@ -97,11 +97,13 @@ void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
     core->log(core->log_opaque, level, msg);
 }
 
+/* Devices log what clients make them do (guest errors): rate-limited. */
 static void device_log(void *opaque, int level, const char *msg)
 {
     CoreDevice *cd = opaque;
 
-    dext_core_logf(cd->core, level, "%s: %s", cd->dev->name, msg);
+    dext_core_ratelimited(cd->core, &cd->log_limit, level, "%s: %s",
+                          cd->dev->name, msg);
 }
 
 /* ------------------------------------------------------------------ */
