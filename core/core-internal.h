@@ -150,6 +150,8 @@ struct DextCore {
 
     /* Answer like the real dext today: no selector >= 64, no type 7. */
     bool contract_only;
+    /* DEXT_POLICY_* bits: what sessions without a claim may do. */
+    unsigned policy;
 
     atomic_uint_fast64_t iommu_faults;
     atomic_uint_fast64_t irqs_raised;
