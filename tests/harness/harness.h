@@ -6,10 +6,11 @@
  * Every test program calls harness_init() first.  It reads
  * "--transport inproc|unix" from the command line and makes the dext the
  * test talks to: an in-process core ("inproc:DEVICES"), or a private
- * dextd ($DEXTD) listening on a socket in a fresh temporary directory
- * ("unix:PATH").  Either way $DEXT_TARGET is set, so the seed functions
- * that use the default target (apple_dext_connect()) reach the same dext
- * as harness_target().
+ * dextd ($DEXTD, with the space-separated words of $HARNESS_DEXTD_ARGS
+ * appended to its command line) listening on a socket in a fresh
+ * temporary directory ("unix:PATH").  Either way $DEXT_TARGET is set, so
+ * the seed functions that use the default target (apple_dext_connect())
+ * reach the same dext as harness_target().
  *
  * Checks never abort: they print file:line and what differed, count the
  * failure and return false, so a test can skip what depends on a failed
