@@ -17,22 +17,6 @@
 #define DEVICES  "edu+edu,bdf=00:07.0"
 #define VICTIM   7
 
-static bool listed(uint8_t dev, uint32_t *count)
-{
-    AppleDextDeviceInfo list[8];
-    uint32_t n = 0, i;
-    bool found = false;
-
-    CHECK_KR(apple_dext_list_devices(harness_target(), list, 8, &n),
-             kIOReturnSuccess);
-    for (i = 0; i < n && i < 8; i++) {
-        found |= list[i].bus == 0 && list[i].device == dev &&
-                 list[i].function == 0;
-    }
-    *count = n;
-    return found;
-}
-
 /* Every call on a connection to a terminated device. */
 static void check_no_device(io_connect_t c, void *mem)
 {
@@ -99,7 +83,7 @@ int main(int argc, char **argv)
     }
 
     harness_section("before terminate");
-    CHECK(listed(VICTIM, &count));
+    CHECK(harness_listed(VICTIM, &count));
     CHECK_EQ(count, 2);
     CHECK_KR(apple_dext_claim(keep), kIOReturnSuccess);
     /*
@@ -119,9 +103,9 @@ int main(int argc, char **argv)
 
     harness_section("terminate");
     CHECK_KR(apple_dext_terminate(victim), kIOReturnSuccess);
-    CHECK(!listed(VICTIM, &count));
+    CHECK(!harness_listed(VICTIM, &count));
     CHECK_EQ(count, 1);
-    CHECK(listed(EDU_DEV, &count));
+    CHECK(harness_listed(EDU_DEV, &count));
     if (harness_status(&st)) {
         CHECK_EQ(st.devices, 1);
     }

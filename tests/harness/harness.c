@@ -583,6 +583,24 @@ io_connect_t harness_connect_edu(void)
     return harness_connect(EDU_BUS, EDU_DEV, EDU_FN);
 }
 
+bool harness_listed(uint8_t dev, uint32_t *count)
+{
+    AppleDextDeviceInfo list[16];
+    uint32_t n = 0, i;
+    bool found = false;
+
+    CHECK_KR(apple_dext_list_devices(harness_target(), list, 16, &n),
+             kIOReturnSuccess);
+    for (i = 0; i < n && i < 16; i++) {
+        found |= list[i].bus == 0 && list[i].device == dev &&
+                 list[i].function == 0;
+    }
+    if (count != NULL) {
+        *count = n;
+    }
+    return found;
+}
+
 bool harness_status(AppleDextStatus *out)
 {
     memset(out, 0, sizeof(*out));

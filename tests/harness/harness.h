@@ -168,6 +168,15 @@ io_connect_t harness_connect(uint8_t bus, uint8_t dev, uint8_t fn);
 /** harness_connect_edu() - harness_connect() to the default edu. */
 io_connect_t harness_connect_edu(void);
 
+/**
+ * harness_listed() - whether harness_target() lists device 00:@dev.0
+ * @dev: PCI device number on bus 0, function 0
+ * @count: receives the number of devices listed (may be NULL)
+ *
+ * The listing is checked; among the first 16 devices only.
+ */
+bool harness_listed(uint8_t dev, uint32_t *count);
+
 /** harness_status() - apple_dext_get_status(harness_target()), checked. */
 bool harness_status(AppleDextStatus *out);
 
