@@ -18,11 +18,13 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -184,6 +186,46 @@ static void test_map(io_connect_t ui, io_connect_t ki)
     CHECK_KR(apple_dext_unmap_bar(ki, IVSHMEM_BAR_SHM, a), kIOReturnSuccess);
 }
 
+/*
+ * In process only (the limit is this process's): the dext has no fd left
+ * for the read-only copy of BAR2's fd.  The map fails cleanly, leaks no
+ * fd and works again once fds are available.
+ */
+static void test_map_no_fd(io_connect_t ui)
+{
+    mach_vm_address_t b = 0;
+    mach_vm_size_t sb = 0;
+    struct rlimit was, low;
+    int lowest, before;
+    kern_return_t kr;
+
+    if (harness_is_unix()) {
+        return;
+    }
+    harness_section("without a claim: no fd left for the read-only copy");
+    /* The backend's dup gets the lowest free fd; the reopen finds none. */
+    lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (!CHECK(lowest >= 0) || !CHECK(getrlimit(RLIMIT_NOFILE, &was) == 0)) {
+        return;
+    }
+    close(lowest);
+    before = harness_count_fds(getpid());
+    low = was;
+    low.rlim_cur = (rlim_t)lowest + 1;
+    if (!CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0)) {
+        return;
+    }
+    kr = apple_dext_map_bar(ui, IVSHMEM_BAR_SHM, &b, &sb, NULL);
+    CHECK(setrlimit(RLIMIT_NOFILE, &was) == 0);
+    CHECK_KR(kr, kIOReturnNoResources);
+    CHECK_EQ(harness_count_fds(getpid()), before);
+    if (CHECK_KR(apple_dext_map_bar(ui, IVSHMEM_BAR_SHM, &b, &sb, NULL),
+                 kIOReturnSuccess)) {
+        CHECK_KR(apple_dext_unmap_bar(ui, IVSHMEM_BAR_SHM, b),
+                 kIOReturnSuccess);
+    }
+}
+
 static void test_terminate(void)
 {
     io_connect_t u, c, x, y;
@@ -247,6 +289,7 @@ int main(int argc, char **argv)
     test_reads(u, k);
     test_writes(u, k);
     test_map(ui, ki);
+    test_map_no_fd(ui);
     test_terminate();
 
     apple_dext_disconnect(u);
