@@ -224,6 +224,8 @@ struct DextCore {
     bool contract_only;
     /* Percent of a device's bus space one client process may hold. */
     uint32_t dma_share_pct;
+    /* DEXT_POLICY_* bits: what sessions without a claim may do. */
+    unsigned policy;
 
     atomic_uint_fast64_t iommu_faults;
     atomic_uint_fast64_t irqs_raised;

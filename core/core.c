@@ -6,11 +6,13 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core-internal.h"
@@ -149,6 +151,13 @@ IOReturn dext_core_set_dma_share(DextCore *core, uint32_t percent)
     }
     core->dma_share_pct = percent;
     return kIOReturnSuccess;
+}
+
+void dext_core_set_policy(DextCore *core, unsigned flags)
+{
+    if (core != NULL) {
+        core->policy = flags;
+    }
 }
 
 void dext_core_free(DextCore *core)
@@ -443,6 +452,16 @@ static bool is_claimed(DextSession *s)
     return __atomic_load_n(&s->claimed, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Whether @s may change the device: write config space or registers, map
+ * a BAR writable, terminate.  The one test of the access model
+ * (dext_core_set_policy()), used by dispatch and by BAR mapping.
+ */
+static bool session_may_write(DextSession *s)
+{
+    return is_claimed(s) || (s->core->policy & DEXT_POLICY_UNCLAIMED_WRITES);
+}
+
 static bool device_open(CoreDevice *cd)
 {
     return __atomic_load_n(&cd->claims, __ATOMIC_ACQUIRE) > 0;
@@ -591,6 +610,11 @@ static IOReturn do_terminate(DextSession *s)
     CoreDevice *cd = s->cd;
 
     core_mutex_lock(&cd->lock);
+    /* Dispatch let only a claimer through: others' claims stand in the way. */
+    if (!(s->core->policy & DEXT_POLICY_UNCLAIMED_WRITES) && cd->claims > 1) {
+        core_mutex_unlock(&cd->lock);
+        return kIOReturnBusy;
+    }
     if (!cd->terminated) {
         __atomic_store_n(&cd->terminated, true, __ATOMIC_RELEASE);
         dext_core_logf(s->core, DEXT_LOG_INFO, "%s: terminated by a client",
@@ -710,40 +734,49 @@ static IOReturn get_bar_info(CoreDevice *cd, uint64_t bar, uint64_t *out)
     return kIOReturnSuccess;
 }
 
+/* Who may make a call: the access model (dext_core_set_policy()). */
+typedef enum MethodAccess {
+    ACCESS_ANY,             /* every session */
+    ACCESS_CLAIM,           /* a claimer, under every policy */
+    ACCESS_WRITE,           /* a claimer, or anyone under
+                             * DEXT_POLICY_UNCLAIMED_WRITES */
+} MethodAccess;
+
 /*
- * The method table: the contract's argument counts are checked here, once,
- * for every selector.
+ * The method table: the contract's argument counts, and who may call,
+ * are checked here, once, for every selector.
  */
 typedef struct MethodDesc {
     uint8_t in;             /* scalar inputs needed */
     uint8_t out;            /* scalar output room needed */
+    MethodAccess access;
 } MethodDesc;
 
 static const MethodDesc methods[] = {
-    [kDextSelectorGetIdentity] = { 0, 6 },
-    [kDextSelectorClaim] = { 0, 0 },
-    [kDextSelectorTerminate] = { 0, 0 },
-    [kDextSelectorAllocateDMABuffer] = { 2, 6 },
-    [kDextSelectorFreeDMABuffer] = { 0, 0 },
-    [kDextSelectorRegisterDMARegion] = { 3, 3 },
-    [kDextSelectorUnregisterDMARegion] = { 1, 0 },
-    [kDextSelectorProbeDMARegion] = { 2, 1 },
-    [kDextSelectorConfigRead] = { 2, 1 },
-    [kDextSelectorConfigWrite] = { 3, 0 },
-    [kDextSelectorGetBARInfo] = { 1, 3 },
-    [kDextSelectorMMIORead] = { 3, 1 },
-    [kDextSelectorMMIOWrite] = { 4, 0 },
-    [kDextSelectorSetupInterrupts] = { 0, 1 },
-    [kDextSelectorCheckInterrupt] = { 0, 4 },
-    [kDextSelectorWaitInterrupt] = { 0, 0 },
-    [kDextSelectorSetIRQMask] = { 4, 0 },
-    [kDextSelectorResetDevice] = { 0, 0 },
+    [kDextSelectorGetIdentity] = { 0, 6, ACCESS_ANY },
+    [kDextSelectorClaim] = { 0, 0, ACCESS_ANY },
+    [kDextSelectorTerminate] = { 0, 0, ACCESS_WRITE },
+    [kDextSelectorAllocateDMABuffer] = { 2, 6, ACCESS_CLAIM },
+    [kDextSelectorFreeDMABuffer] = { 0, 0, ACCESS_ANY },
+    [kDextSelectorRegisterDMARegion] = { 3, 3, ACCESS_CLAIM },
+    [kDextSelectorUnregisterDMARegion] = { 1, 0, ACCESS_ANY },
+    [kDextSelectorProbeDMARegion] = { 2, 1, ACCESS_ANY },
+    [kDextSelectorConfigRead] = { 2, 1, ACCESS_ANY },
+    [kDextSelectorConfigWrite] = { 3, 0, ACCESS_WRITE },
+    [kDextSelectorGetBARInfo] = { 1, 3, ACCESS_ANY },
+    [kDextSelectorMMIORead] = { 3, 1, ACCESS_ANY },
+    [kDextSelectorMMIOWrite] = { 4, 0, ACCESS_WRITE },
+    [kDextSelectorSetupInterrupts] = { 0, 1, ACCESS_CLAIM },
+    [kDextSelectorCheckInterrupt] = { 0, 4, ACCESS_ANY },
+    [kDextSelectorWaitInterrupt] = { 0, 0, ACCESS_ANY },
+    [kDextSelectorSetIRQMask] = { 4, 0, ACCESS_ANY },
+    [kDextSelectorResetDevice] = { 0, 0, ACCESS_CLAIM },
 };
 
 static const MethodDesc ext_methods[] = {
-    [kDextSelectorConfigReadBlock - 64] = { 3, 0 },
-    [kDextSelectorConfigWriteBlock - 64] = { 1, 0 },
-    [kDextSelectorGetDeviceStatus - 64] = { 0, 6 },
+    [kDextSelectorConfigReadBlock - 64] = { 3, 0, ACCESS_ANY },
+    [kDextSelectorConfigWriteBlock - 64] = { 1, 0, ACCESS_WRITE },
+    [kDextSelectorGetDeviceStatus - 64] = { 0, 6, ACCESS_ANY },
 };
 
 static const MethodDesc *method_desc(uint32_t selector)
@@ -783,6 +816,21 @@ static bool session_gone(DextSession *s)
     return __atomic_load_n(&s->cd->terminated, __ATOMIC_ACQUIRE);
 }
 
+/* kIOReturnNotOpen when @s may not make a call of @selector. */
+static IOReturn check_access(DextSession *s, uint32_t selector)
+{
+    const MethodDesc *m = method_desc(selector);
+
+    switch (m->access) {
+    case ACCESS_CLAIM:
+        return is_claimed(s) ? kIOReturnSuccess : kIOReturnNotOpen;
+    case ACCESS_WRITE:
+        return session_may_write(s) ? kIOReturnSuccess : kIOReturnNotOpen;
+    default:
+        return kIOReturnSuccess;
+    }
+}
+
 static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
                          uint64_t *out, uint32_t *nout)
 {
@@ -811,9 +859,6 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return do_terminate(s);
 
     case kDextSelectorAllocateDMABuffer:
-        if (!is_claimed(s)) {
-            return kIOReturnNotOpen;
-        }
         if (!dev->writable) {
             return kIOReturnNotPermitted;
         }
@@ -832,9 +877,6 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return kIOReturnSuccess;
 
     case kDextSelectorRegisterDMARegion:
-        if (!is_claimed(s)) {
-            return kIOReturnNotOpen;
-        }
         if (!dev->writable) {
             return kIOReturnNotPermitted;
         }
@@ -921,9 +963,6 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return dev->ops->mmio_write(dev, bar, in[1], (uint32_t)in[2], in[3]);
 
     case kDextSelectorSetupInterrupts:
-        if (!is_claimed(s)) {
-            return kIOReturnNotOpen;
-        }
         if (!dev->writable) {
             return kIOReturnNotPermitted;
         }
@@ -951,9 +990,6 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return dext_irq_set_mask(s, in);
 
     case kDextSelectorResetDevice:
-        if (!is_claimed(s)) {
-            return kIOReturnNotOpen;
-        }
         return do_reset(s);
 
     case kDextSelectorConfigReadBlock:
@@ -1007,6 +1043,9 @@ IOReturn dext_session_call(DextSession *s, uint32_t selector,
         ret = kIOReturnNoDevice;
     }
     if (ret == kIOReturnSuccess) {
+        ret = check_access(s, selector);
+    }
+    if (ret == kIOReturnSuccess) {
         ret = dispatch(s, selector, args, out, &nout);
     }
     if (ret != kIOReturnSuccess || nout > room) {
@@ -1048,6 +1087,55 @@ IOReturn dext_session_call_async(DextSession *s, uint32_t selector,
         return kIOReturnBadArgument;
     }
     return dext_irq_wait(s, wake_fd);
+}
+
+/*
+ * Make @mem a read-only view of the same memory: a new open file
+ * description of the same file, opened O_RDONLY through /proc/self/fd.
+ * Whoever receives the fd can then map it MAP_SHARED with PROT_READ only
+ * (mmap and mprotect refuse PROT_WRITE on a shared mapping of a file not
+ * open for writing); the writable flag alone would bind only a client
+ * that chose to obey it.  Only regular files are reopened (memfds, sysfs
+ * resource files): opening anything else could block or have side
+ * effects, and a socket or an anonymous inode cannot be reopened at all.
+ * Fails closed: on any error @mem->fd is closed and set to -1.
+ */
+static IOReturn memory_make_read_only(CoreDevice *cd, DextMemory *mem)
+{
+    char path[64];
+    struct stat was, now;
+    const char *why = NULL;
+    int fd = -1, err = 0;
+
+    if (fstat(mem->fd, &was) != 0) {
+        err = errno;
+    } else if (!S_ISREG(was.st_mode)) {
+        why = "not a regular file";
+    } else {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", mem->fd);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            err = errno;
+        } else if (fstat(fd, &now) != 0 || now.st_dev != was.st_dev ||
+                   now.st_ino != was.st_ino) {
+            /* Not the same file (a /proc of another namespace?): refuse. */
+            why = "/proc/self/fd reopened another file";
+            close(fd);
+            fd = -1;
+        }
+    }
+    close(mem->fd);
+    mem->fd = fd;
+    mem->writable = false;
+    if (fd >= 0) {
+        return kIOReturnSuccess;
+    }
+    /* Debug only: a client could repeat the call as often as it likes. */
+    dext_core_logf(cd->core, DEXT_LOG_DEBUG,
+                   "%s: cannot map a BAR read-only for a client without a "
+                   "claim: %s", cd->dev->name, why ? why : strerror(err));
+    return err == EMFILE || err == ENFILE || err == ENOMEM ?
+           kIOReturnNoResources : kIOReturnNotOpen;
 }
 
 IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
@@ -1099,5 +1187,8 @@ IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
         cd->bar_cached[bar] = true;
     }
     core_mutex_unlock(&cd->lock);
+    if (ret == kIOReturnSuccess && out->writable && !session_may_write(s)) {
+        ret = memory_make_read_only(cd, out);
+    }
     return ret;
 }

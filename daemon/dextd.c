@@ -1186,6 +1186,12 @@ static void usage(FILE *f)
             " client process\n"
             "                          may hold with DMA regions and buffers"
             " (default 50)\n"
+            "      --unclaimed-writes  the real dext's access model: clients"
+            " without a\n"
+            "                          claim may write config space and"
+            " MMIO, map BARs\n"
+            "                          writable and terminate (default: they"
+            " may only read)\n"
             "  -h, --help              show this help\n"
             "  -V, --version           show the version\n");
 }
@@ -1333,6 +1339,7 @@ int main(int argc, char **argv)
         { "log-level", required_argument, NULL, 'l' },
         { "contract-only", no_argument, NULL, 'C' },
         { "dma-share", required_argument, NULL, 'S' },
+        { "unclaimed-writes", no_argument, NULL, 'U' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -1351,6 +1358,7 @@ int main(int argc, char **argv)
     sigset_t mask;
     bool contract_only = false;
     unsigned long dma_share = DEXT_DMA_SHARE_DEFAULT;
+    unsigned policy = 0;
     int status = 1;
     int opt;
     int i;
@@ -1421,6 +1429,9 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 'U':
+            policy |= DEXT_POLICY_UNCLAIMED_WRITES;
+            break;
         case 'h':
             usage(stdout);
             status = 0;
@@ -1492,6 +1503,14 @@ int main(int argc, char **argv)
     }
     dext_core_set_contract_only(d.core, contract_only);
     dext_core_set_dma_share(d.core, (uint32_t)dma_share);
+    dext_core_set_policy(d.core, policy);
+    if (policy & DEXT_POLICY_UNCLAIMED_WRITES) {
+        dlog(&d, DEXT_LOG_WARNING, "--unclaimed-writes: clients that have "
+             "not claimed a device may write its config space and "
+             "registers, map its BARs writable and terminate it; through "
+             "the device's DMA they can read and overwrite the memory "
+             "every claimer registered");
+    }
     for (i = 0; i < nspecs; i++) {
         IOReturn ret;
 
