@@ -309,25 +309,146 @@ static bool token_equal(const uint8_t *a, const uint8_t *b)
     return diff == 0;
 }
 
-/*
- * Wake ports must be message sockets: the core completes a wait with a
- * send(MSG_DONTWAIT), which never blocks whatever the client does to its
- * end (an eventfd would share O_NONBLOCK with the client, who could clear
- * it and fill the counter to wedge a daemon thread).
- */
-static bool is_wake_socket(int fd)
+/* getsockopt() of an int at SOL_SOCKET level, or -1. */
+static int sockopt_int(int fd, int opt)
 {
-    struct stat st;
     socklen_t len = sizeof(int);
-    int type = 0;
+    int v;
+
+    return getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
+}
+
+/*
+ * wake_port_refusal() - why @fd cannot be a wake port, or NULL
+ *
+ * The core completes a wait with a send(MSG_DONTWAIT) on it, which
+ * nothing the client does to its end can turn into a blocking one: so a
+ * message socket (an eventfd would share O_NONBLOCK with the client, who
+ * could clear it and fill the counter to wedge a daemon thread), a local
+ * one (not a datagram socket of some network), connected, not listening,
+ * and not a way back into dextd: a client's own channel as its wake port
+ * would keep that channel, and so its session, open for ever.
+ */
+static const char *wake_port_refusal(int fd)
+{
+    struct sockaddr_storage sa;
+    struct ucred cred;
+    socklen_t len;
+    struct stat st;
+    int type;
 
     if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        return "not a socket";
+    }
+    if (sockopt_int(fd, SO_DOMAIN) != AF_UNIX) {
+        return "not an AF_UNIX socket";
+    }
+    type = sockopt_int(fd, SO_TYPE);
+    if (type != SOCK_SEQPACKET && type != SOCK_DGRAM) {
+        return "not a SEQPACKET or DGRAM socket";
+    }
+    if (sockopt_int(fd, SO_ACCEPTCONN) != 0) {
+        return "a listening socket";
+    }
+    len = sizeof(sa);
+    if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0) {
+        return "not connected";
+    }
+    len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        return "no peer credentials";
+    }
+    if (cred.pid == getpid()) {
+        return "its peer is dextd itself";
+    }
+    return NULL;
+}
+
+/*
+ * The fds in flight in @fd's receive queue (fdinfo's scm_fds, Linux 5.7),
+ * or -1 if the kernel does not say.
+ */
+static int queued_fds(int fd)
+{
+    char path[64];
+    char line[128];
+    int n = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+    f = fopen(path, "re");
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "scm_fds: %d", &n) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+/*
+ * wake_port_seal() - make @fd a port dextd only sends on
+ *
+ * Shut for reading, nothing more can be queued on it (the peer's sends
+ * fail with EPIPE, SEQPACKET and DGRAM alike); then what was queued is
+ * discarded, closing the fds in it, so no fd parked in a wake port (a
+ * channel to dextd, say) can keep anything open.  A SEQPACKET socket
+ * reads an empty message exactly as its end of file, so the kernel's
+ * count of fds in flight says when nothing that matters is left.
+ *
+ * Return: false if @fd cannot be shut or emptied.
+ */
+static bool wake_port_seal(int fd)
+{
+    unsigned errors = 0;
+
+    if (shutdown(fd, SHUT_RD) < 0) {
         return false;
     }
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
-        return false;
+    for (;;) {
+        union {
+            struct cmsghdr hdr;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } cbuf;
+        uint8_t byte;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr msg = {
+            .msg_iov = &iov, .msg_iovlen = 1,
+            .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
+        };
+        struct cmsghdr *cm;
+        bool got_fds = false;
+        ssize_t n;
+
+        n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || ++errors > 8) {
+                break;
+            }
+            continue;                   /* EINTR, or a pending error */
+        }
+        for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+             cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                size_t i, cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                for (i = 0; i < cnt; i++) {
+                    int rfd;
+
+                    memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(rfd));
+                    close(rfd);
+                    got_fds = true;
+                }
+            }
+        }
+        if (n == 0 && !got_fds && queued_fds(fd) <= 0) {
+            break;              /* the end, or empty messages and no fds */
+        }
     }
-    return type == SOCK_SEQPACKET || type == SOCK_DGRAM;
+    return queued_fds(fd) <= 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -612,6 +733,7 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
 {
     DextWireWakeReply r = { .status = kIOReturnBadArgument };
     Session *s = ch->session;
+    const char *why;
     int err;
     int i;
 
@@ -625,7 +747,15 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
     }
     if (s == NULL) {
         r.status = kIOReturnNotAttached;
-    } else if (fd >= 0 && is_wake_socket(fd)) {
+    } else if (fd < 0) {
+        /* None or several fds: BadArgument. */
+    } else if ((why = wake_port_refusal(fd)) != NULL) {
+        dlog(ch->d, DEXT_LOG_WARNING, "pid %d: wake port refused: %s",
+             (int)ch->pid, why);
+    } else if (!wake_port_seal(fd)) {
+        dlog(ch->d, DEXT_LOG_WARNING, "pid %d: wake port refused: cannot "
+             "shut it for reading and empty it", (int)ch->pid);
+    } else {
         r.status = kIOReturnNoSpace;
         pthread_mutex_lock(&s->port_lock);
         for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {

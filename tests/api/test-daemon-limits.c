@@ -1,0 +1,357 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * dextd's limits against a hostile local client speaking the wire
+ * protocol by hand ([reliability] issue 9: findings 3, 6 and 7, and the
+ * log flood).  Each section restarts dextd as it needs it and ends by
+ * checking that its fds and threads are back where they were.
+ *
+ *  - Wake ports: only a connected AF_UNIX SEQPACKET or DGRAM socket whose
+ *    peer is not dextd.  dextd shuts it for reading (the peer's sends
+ *    fail) and discards what was queued on it: a channel parked in it no
+ *    longer keeps that channel open.
+ *
+ * Unix transport only (skipped in process).
+ */
+
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "protocol/dext-wire.h"
+
+static uint8_t msg[DEXT_WIRE_MAX_MSG];
+static uint64_t next_seq = 1;
+
+/* One message from @fd into msg: its length, 0 at EOF, -1 if none came. */
+static ssize_t raw_recv(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    bool trunc;
+    ssize_t n;
+    int nfds;
+
+    if (poll(&p, 1, HARNESS_WAIT_MS) != 1) {
+        return -1;
+    }
+    n = dext_wire_recvmsg(fd, msg, sizeof(msg), MSG_DONTWAIT, NULL, 0, &nfds,
+                          &trunc);
+    if (n < 0 && errno == ECONNRESET) {
+        /*
+         * dextd refused us and closed with our request unread: the reset
+         * comes first, then the ERROR it sent.
+         */
+        n = dext_wire_recvmsg(fd, msg, sizeof(msg), MSG_DONTWAIT, NULL, 0,
+                              &nfds, &trunc);
+    }
+    return n;
+}
+
+/*
+ * The status of the reply to a @type request on @fd, decoded into @out
+ * (the reply struct of that type): the reply's own status, an ERROR's,
+ * kIOReturnNotResponding if nothing came in time, kIOReturnIPCError for
+ * end of file or anything else.
+ */
+static IOReturn raw_reply(int fd, uint16_t type, void *out)
+{
+    const uint8_t *p = msg + DEXT_WIRE_HEADER_SIZE;
+    IOReturn st = kIOReturnIPCError;
+    DextWireHeader h;
+    ssize_t n = raw_recv(fd);
+    int err = -1;
+
+    if (n < 0) {
+        return kIOReturnNotResponding;
+    }
+    if (n == 0 || dext_wire_decode_header(msg, (size_t)n, &h) != 0) {
+        return kIOReturnIPCError;
+    }
+    if (h.type == DEXT_WIRE_ERROR) {
+        err = dext_wire_decode_status_only(p, h.length, &st);
+        return err == 0 ? st : kIOReturnIPCError;
+    }
+    if (h.type != type) {
+        return kIOReturnIPCError;
+    }
+    switch (type) {
+    case DEXT_WIRE_HELLO:
+        err = dext_wire_decode_hello_reply(p, h.length, out);
+        st = ((DextWireHelloReply *)out)->status;
+        break;
+    case DEXT_WIRE_LIST:
+        err = dext_wire_decode_list_reply(p, h.length, out);
+        st = ((DextWireListReply *)out)->status;
+        break;
+    case DEXT_WIRE_OPEN:
+        err = dext_wire_decode_open_reply(p, h.length, out);
+        st = ((DextWireOpenReply *)out)->status;
+        break;
+    case DEXT_WIRE_WAKE_REGISTER:
+        err = dext_wire_decode_wake_reply(p, h.length, out);
+        st = ((DextWireWakeReply *)out)->status;
+        break;
+    case DEXT_WIRE_STATUS:
+        err = dext_wire_decode_status_reply(p, h.length, out);
+        st = ((DextWireStatusReply *)out)->status;
+        break;
+    }
+    return err == 0 ? st : kIOReturnIPCError;
+}
+
+/* HELLO on @fd; the answer's status. */
+static IOReturn raw_hello(int fd)
+{
+    DextWireHello hello = { 1, 1, DEXT_WIRE_FEATURES_V1 };
+    DextWireHelloReply r;
+    int n = dext_wire_encode_hello(msg, sizeof(msg), next_seq++, &hello);
+
+    /* A refused connection may be closed already: its ERROR still reads. */
+    (void)dext_wire_sendmsg(fd, msg, (size_t)n, -1);
+    return raw_reply(fd, DEXT_WIRE_HELLO, &r);
+}
+
+/* A new connection that said HELLO, or -1 with the status in *@st. */
+static int raw_greeted(IOReturn *st)
+{
+    int fd = harness_raw_connect();
+
+    *st = fd >= 0 ? raw_hello(fd) : kIOReturnNotResponding;
+    if (fd >= 0 && *st != kIOReturnSuccess) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* A channel with a session on the edu, or -1 with the status in *@st. */
+static int raw_session(IOReturn *st)
+{
+    DextWireListReply lr;
+    DextWireOpenReply orep;
+    DextWireOpen op = { 0 };
+    int fd = raw_greeted(st);
+    int n;
+
+    if (fd < 0) {
+        return -1;
+    }
+    n = dext_wire_encode_empty(msg, sizeof(msg), 1, next_seq++,
+                               DEXT_WIRE_LIST);
+    (void)dext_wire_sendmsg(fd, msg, (size_t)n, -1);
+    *st = raw_reply(fd, DEXT_WIRE_LIST, &lr);
+    if (*st == kIOReturnSuccess && lr.count >= 1) {
+        op.service_id = lr.ids[0];
+        n = dext_wire_encode_open(msg, sizeof(msg), 1, next_seq++, &op);
+        (void)dext_wire_sendmsg(fd, msg, (size_t)n, -1);
+        *st = raw_reply(fd, DEXT_WIRE_OPEN, &orep);
+    }
+    if (*st != kIOReturnSuccess) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* WAKE_REGISTER of @port_fd on the session channel @fd; the status. */
+static IOReturn wake_register(int fd, int port_fd)
+{
+    DextWireWakeReply wr;
+    int n = dext_wire_encode_empty(msg, sizeof(msg), 1, next_seq++,
+                                   DEXT_WIRE_WAKE_REGISTER);
+
+    if (dext_wire_sendmsg(fd, msg, (size_t)n, port_fd) != n) {
+        return kIOReturnIPCError;
+    }
+    return raw_reply(fd, DEXT_WIRE_WAKE_REGISTER, &wr);
+}
+
+/* Channels dextd has open (this one included), asked on @fd; or -1. */
+static int daemon_channels(int fd)
+{
+    DextWireStatusReply r;
+    int n = dext_wire_encode_empty(msg, sizeof(msg), 1, next_seq++,
+                                   DEXT_WIRE_STATUS);
+
+    (void)dext_wire_sendmsg(fd, msg, (size_t)n, -1);
+    return raw_reply(fd, DEXT_WIRE_STATUS, &r) == kIOReturnSuccess ?
+           (int)r.channels : -1;
+}
+
+/* Wait (bounded) until @ctl is dextd's only channel. */
+static void wait_only_channel(int ctl)
+{
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    unsigned round = 0;
+
+    while (daemon_channels(ctl) != 1 && !harness_expired(&d)) {
+        harness_backoff(&round);
+    }
+}
+
+typedef struct Usage {
+    int fds;
+    int threads;
+} Usage;
+
+/*
+ * dextd's fds and threads at rest, after a warm-up session: the least
+ * seen over a moment (it reaps finished channels on its own time).
+ */
+static Usage daemon_at_rest(void)
+{
+    HarnessDeadline d;
+    Usage u = { INT_MAX, INT_MAX };
+    pid_t pid = harness_server_pid();
+    unsigned round = 0;
+    IOReturn st;
+    int fd = raw_session(&st);
+
+    if (CHECK_KR(st, kIOReturnSuccess)) {
+        close(fd);
+    }
+    d = harness_deadline(200);
+    do {
+        int f = harness_count_fds(pid);
+        int t = harness_count_threads(pid);
+
+        u.fds = f >= 0 && f < u.fds ? f : u.fds;
+        u.threads = t >= 0 && t < u.threads ? t : u.threads;
+        harness_backoff(&round);
+    } while (!harness_expired(&d));
+    return u;
+}
+
+/* Wait (bounded) for dextd to be back at @rest, and check it is. */
+static void check_at_rest(const Usage *rest, const char *after)
+{
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    pid_t pid = harness_server_pid();
+    unsigned round = 0;
+    int f, t;
+
+    for (;;) {
+        f = harness_count_fds(pid);
+        t = harness_count_threads(pid);
+        if ((f <= rest->fds && t <= rest->threads) || harness_expired(&d)) {
+            break;
+        }
+        harness_backoff(&round);
+    }
+    printf("# after %s: dextd fds %d (%d before), threads %d (%d before)\n",
+           after, f, rest->fds, t, rest->threads);
+    CHECK_MSG(f <= rest->fds, "after %s: dextd holds %d fds, %d before",
+              after, f, rest->fds);
+    CHECK_MSG(t <= rest->threads, "after %s: dextd runs %d threads, %d "
+              "before", after, t, rest->threads);
+}
+
+static void test_wake_ports(void)
+{
+    static const int types[] = { SOCK_SEQPACKET, SOCK_DGRAM };
+    Usage rest = daemon_at_rest();
+    struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(9) };
+    sa_family_t unnamed = AF_UNIX;
+    IOReturn st;
+    int fd, other, s, sp[2], before;
+    unsigned i;
+
+    harness_section("wake ports: connected AF_UNIX message sockets, not "
+                    "dextd, shut for reading");
+    fd = raw_session(&st);
+    if (!CHECK_KR(st, kIOReturnSuccess)) {
+        return;
+    }
+    /* Its own channel: dextd would hold itself open (finding 3). */
+    CHECK_KR(wake_register(fd, fd), kIOReturnBadArgument);
+    other = raw_greeted(&st);
+    if (other >= 0) {
+        CHECK_KR(wake_register(fd, other), kIOReturnBadArgument);
+        close(other);
+    }
+    /* A datagram socket of another family. */
+    s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (CHECK(s >= 0 && connect(s, (struct sockaddr *)&in, sizeof(in)) == 0)) {
+        CHECK_KR(wake_register(fd, s), kIOReturnBadArgument);
+    }
+    close(s);
+    /* Not connected; listening. */
+    s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    CHECK_KR(wake_register(fd, s), kIOReturnBadArgument);
+    close(s);
+    s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (CHECK(s >= 0 && bind(s, (struct sockaddr *)&unnamed,
+                             sizeof(unnamed)) == 0 && listen(s, 1) == 0)) {
+        CHECK_KR(wake_register(fd, s), kIOReturnBadArgument);
+    }
+    close(s);
+
+    /* Accepted, and then nothing can be queued on dextd's end. */
+    for (i = 0; i < 2; i++) {
+        if (!CHECK(socketpair(AF_UNIX, types[i] | SOCK_CLOEXEC, 0,
+                              sp) == 0)) {
+            continue;
+        }
+        if (CHECK_KR(wake_register(fd, sp[0]), kIOReturnSuccess)) {
+            ssize_t n = send(sp[1], "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+            CHECK_MSG(n < 0 && errno == EPIPE, "%s: the peer could still "
+                      "send to a registered wake port (%zd, %s)",
+                      i == 0 ? "SEQPACKET" : "DGRAM", n,
+                      n < 0 ? strerror(errno) : "sent");
+        }
+        close(sp[0]);
+        close(sp[1]);
+    }
+
+    /*
+     * A channel parked in a wake port's queue: once the client lets go
+     * of it, dextd must see it close.  Only the port itself stays.
+     */
+    wait_only_channel(fd);
+    before = harness_count_fds(harness_server_pid());
+    other = raw_greeted(&st);
+    if (other >= 0 && CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET |
+                                       SOCK_CLOEXEC, 0, sp) == 0)) {
+        HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+        unsigned round = 0;
+        int now;
+
+        CHECK(dext_wire_sendmsg(sp[1], "x", 1, other) == 1);
+        CHECK_KR(wake_register(fd, sp[0]), kIOReturnSuccess);
+        close(other);
+        close(sp[0]);
+        close(sp[1]);
+        while ((now = harness_count_fds(harness_server_pid())) > before + 1 &&
+               !harness_expired(&d)) {
+            harness_backoff(&round);
+        }
+        CHECK_MSG(now <= before + 1, "a channel parked in a wake port stays "
+                  "open: dextd fds %d -> %d", before, now);
+    }
+    close(fd);
+    check_at_rest(&rest, "the wake ports");
+}
+
+int main(int argc, char **argv)
+{
+    harness_init(argc, argv, NULL);
+    if (!harness_is_unix()) {
+        harness_skip("hand-made wire messages need dextd: unix only");
+    }
+    test_wake_ports();
+    return harness_finish();
+}
