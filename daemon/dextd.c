@@ -10,7 +10,8 @@
  * sendmsg, so a request costs exactly one receive and one send.  A
  * session (user client) lives while any channel bound to it is open.
  * Clients are never trusted: every field is checked, and a client that
- * misbehaves loses its channel and nothing else.
+ * misbehaves loses its channel and nothing else, and what it can make
+ * dextd log is rate-limited.
  */
 
 #define _GNU_SOURCE
@@ -47,6 +48,10 @@
 #define DEXTD_MAX_FDS       4           /* received per message, then closed */
 #define DEXTD_THREAD_STACK  (1024 * 1024)
 
+/* Warnings a client can trigger: a burst of 10, then one a second. */
+#define DEXTD_LOG_BURST     10
+#define DEXTD_LOG_PERIOD_MS 1000
+
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77                 /* Linux 6.5 */
 #endif
@@ -61,6 +66,15 @@ typedef struct WakePort {
     int fd;
 } WakePort;
 
+/*
+ * A token bucket for log lines, kept as the time its next token is due
+ * (a theoretical arrival time): lock-free, and one word to share.
+ */
+typedef struct RateLimit {
+    uint64_t due_ms;            /* atomic */
+    unsigned suppressed;        /* atomic: lines dropped since the last */
+} RateLimit;
+
 /* One user client, shared by the channels bound to it. */
 typedef struct Session {
     struct Session *next;       /* Daemon.sessions, under Daemon.lock */
@@ -73,6 +87,7 @@ typedef struct Session {
     pthread_mutex_t port_lock;
     uint32_t next_port;
     WakePort ports[DEXT_WIRE_MAX_PORTS];
+    RateLimit log_rl;           /* warnings about its channels */
 } Session;
 
 typedef struct Channel {
@@ -102,6 +117,7 @@ struct Daemon {
     struct timespec start;
     dev_t sock_dev;
     ino_t sock_ino;
+    RateLimit log_rl;           /* clients without a session; accept */
 
     pthread_mutex_t lock;       /* channels, sessions and their counts */
     Channel *channels;
@@ -146,21 +162,96 @@ static void daemon_log(void *opaque, int level, const char *msg)
             ts.tv_nsec / 1000000, (int)getpid(), level_name(level), msg);
 }
 
+static void vdlog(Daemon *d, int level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vdlog(Daemon *d, int level, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    daemon_log(d, level, msg);
+}
+
 static void dlog(Daemon *d, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void dlog(Daemon *d, int level, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
 
     if (level > d->log_level) {
         return;
     }
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vdlog(d, level, fmt, ap);
     va_end(ap);
-    daemon_log(d, level, msg);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * ratelimit_take() - may one more line go out through @rl?
+ * @rl: the bucket
+ * @suppressed: set to the lines dropped since the last one that went out
+ *
+ * A bucket of DEXTD_LOG_BURST tokens refilled at one per
+ * DEXTD_LOG_PERIOD_MS, kept as the time the next token is due: a line
+ * may go out while that time is less than a full bucket ahead of now.
+ */
+static bool ratelimit_take(RateLimit *rl, unsigned *suppressed)
+{
+    const uint64_t span = (uint64_t)(DEXTD_LOG_BURST - 1) *
+                          DEXTD_LOG_PERIOD_MS;
+    uint64_t now = now_ms();
+    uint64_t due = __atomic_load_n(&rl->due_ms, __ATOMIC_RELAXED);
+    uint64_t from;
+
+    do {
+        from = due > now ? due : now;
+        if (from - now > span) {
+            __atomic_fetch_add(&rl->suppressed, 1, __ATOMIC_RELAXED);
+            return false;
+        }
+    } while (!__atomic_compare_exchange_n(&rl->due_ms, &due,
+                                          from + DEXTD_LOG_PERIOD_MS, true,
+                                          __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    *suppressed = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
+    return true;
+}
+
+/*
+ * dlog_limited() - log a line a client can trigger, through @rl
+ *
+ * A client must not be able to flood the log: past the burst, lines are
+ * counted, and the next one that goes out says how many were dropped.
+ */
+static void dlog_limited(Daemon *d, RateLimit *rl, int level,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void dlog_limited(Daemon *d, RateLimit *rl, int level,
+                         const char *fmt, ...)
+{
+    unsigned suppressed;
+    va_list ap;
+
+    if (level > d->log_level || !ratelimit_take(rl, &suppressed)) {
+        return;
+    }
+    if (suppressed > 0) {
+        dlog(d, level, "%u messages suppressed", suppressed);
+    }
+    va_start(ap, fmt);
+    vdlog(d, level, fmt, ap);
+    va_end(ap);
 }
 
 /* ---------------------------------------------------------------------
@@ -469,14 +560,24 @@ static IOReturn codec_status(int err)
     }
 }
 
+/*
+ * Where a channel's warnings are counted: its session's bucket, or the
+ * one all clients without a session share (a channel is cheap to make,
+ * so a bucket of its own would limit nothing).
+ */
+static RateLimit *channel_log_rl(Channel *ch)
+{
+    return ch->session != NULL ? &ch->session->log_rl : &ch->d->log_rl;
+}
+
 /* Answer a request that breaks the protocol, and drop the channel. */
 static bool channel_violation(Channel *ch, uint64_t seq, IOReturn status,
                               const char *why)
 {
     int len;
 
-    dlog(ch->d, DEXT_LOG_WARNING, "pid %d: dropping channel: %s",
-         (int)ch->pid, why);
+    dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
+                 "pid %d: dropping channel: %s", (int)ch->pid, why);
     len = dext_wire_encode_status_only(ch->tx, sizeof(ch->tx),
                                        ch->version ? ch->version
                                                    : DEXT_WIRE_VERSION_HELLO,
@@ -511,10 +612,10 @@ static bool handle_hello(Channel *ch, const DextWireHeader *h,
         return false;
     }
     if (r.version == 0) {
-        dlog(ch->d, DEXT_LOG_WARNING,
-             "pid %d speaks protocol %u-%u only, we speak %u-%u",
-             (int)ch->pid, m.min_version, m.max_version,
-             DEXT_WIRE_VERSION_MIN, DEXT_WIRE_VERSION_MAX);
+        dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
+                     "pid %d speaks protocol %u-%u only, we speak %u-%u",
+                     (int)ch->pid, m.min_version, m.max_version,
+                     DEXT_WIRE_VERSION_MIN, DEXT_WIRE_VERSION_MAX);
         return false;
     }
     ch->version = r.version;
@@ -650,7 +751,8 @@ static bool handle_attach(Channel *ch, const DextWireHeader *h,
         }
         pthread_mutex_unlock(&d->lock);
         if (status != kIOReturnSuccess) {
-            dlog(d, DEXT_LOG_WARNING, "pid %d: ATTACH refused", (int)ch->pid);
+            dlog_limited(d, channel_log_rl(ch), DEXT_LOG_WARNING,
+                         "pid %d: ATTACH refused", (int)ch->pid);
         }
     }
     memset(&m, 0, sizeof(m));
@@ -750,11 +852,12 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
     } else if (fd < 0) {
         /* None or several fds: BadArgument. */
     } else if ((why = wake_port_refusal(fd)) != NULL) {
-        dlog(ch->d, DEXT_LOG_WARNING, "pid %d: wake port refused: %s",
-             (int)ch->pid, why);
+        dlog_limited(ch->d, &s->log_rl, DEXT_LOG_WARNING,
+                     "pid %d: wake port refused: %s", (int)ch->pid, why);
     } else if (!wake_port_seal(fd)) {
-        dlog(ch->d, DEXT_LOG_WARNING, "pid %d: wake port refused: cannot "
-             "shut it for reading and empty it", (int)ch->pid);
+        dlog_limited(ch->d, &s->log_rl, DEXT_LOG_WARNING,
+                     "pid %d: wake port refused: cannot shut it for reading "
+                     "and empty it", (int)ch->pid);
     } else {
         r.status = kIOReturnNoSpace;
         pthread_mutex_lock(&s->port_lock);
@@ -1032,7 +1135,8 @@ static void accept_one(Daemon *d)
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
             errno == ENOMEM) {
-            dlog(d, DEXT_LOG_WARNING, "accept: %s", strerror(errno));
+            dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING, "accept: %s",
+                         strerror(errno));
             /* Let some fds go before trying again, without spinning. */
             usleep(100 * 1000);
         }
@@ -1043,9 +1147,9 @@ static void accept_one(Daemon *d)
         return;
     }
     if (cred.uid != d->euid && cred.uid != 0) {
-        dlog(d, DEXT_LOG_WARNING, "refused pid %d: uid %u is neither ours "
-             "(%u) nor root", (int)cred.pid, (unsigned)cred.uid,
-             (unsigned)d->euid);
+        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING, "refused pid %d: uid "
+                     "%u is neither ours (%u) nor root", (int)cred.pid,
+                     (unsigned)cred.uid, (unsigned)d->euid);
         send_refusal(fd, kIOReturnNotPermitted);
         close(fd);
         return;
@@ -1056,8 +1160,9 @@ static void accept_one(Daemon *d)
         IOReturn why = pidfd == -ESRCH ? kIOReturnNotAttached
                                        : kIOReturnNoResources;
 
-        dlog(d, DEXT_LOG_WARNING, "refused pid %d: no pidfd: %s",
-             (int)cred.pid, strerror(-pidfd));
+        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING,
+                     "refused pid %d: no pidfd: %s", (int)cred.pid,
+                     strerror(-pidfd));
         send_refusal(fd, why);
         close(fd);
         return;
@@ -1078,8 +1183,9 @@ static void accept_one(Daemon *d)
     pthread_mutex_lock(&d->lock);
     if (d->nchannels >= DEXTD_MAX_CHANNELS) {
         pthread_mutex_unlock(&d->lock);
-        dlog(d, DEXT_LOG_WARNING, "refused pid %d: %u channels open",
-             (int)cred.pid, DEXTD_MAX_CHANNELS);
+        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING,
+                     "refused pid %d: %u channels open", (int)cred.pid,
+                     DEXTD_MAX_CHANNELS);
         send_refusal(fd, kIOReturnNoResources);
         close(fd);
         close(pidfd);
@@ -1096,8 +1202,9 @@ static void accept_one(Daemon *d)
     rc = pthread_create(&ch->thread, &attr, channel_thread, ch);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        dlog(d, DEXT_LOG_WARNING, "refused pid %d: no thread: %s",
-             (int)cred.pid, strerror(rc));
+        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING,
+                     "refused pid %d: no thread: %s", (int)cred.pid,
+                     strerror(rc));
         pthread_mutex_lock(&d->lock);
         d->channels = ch->next;     /* only main adds, so still the head */
         d->nchannels--;

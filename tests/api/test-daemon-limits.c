@@ -10,6 +10,8 @@
  *    peer is not dextd.  dextd shuts it for reading (the peer's sends
  *    fail) and discards what was queued on it: a channel parked in it no
  *    longer keeps that channel open.
+ *  - Client-triggered warnings are rate-limited, with a count of the
+ *    suppressed ones.
  *
  * Unix transport only (skipped in process).
  */
@@ -31,6 +33,9 @@
 
 #include "harness.h"
 #include "protocol/dext-wire.h"
+
+/* dextd's documented limits (docs/man/dextd.8, RESOURCE LIMITS). */
+#define LOG_BURST       10
 
 static uint8_t msg[DEXT_WIRE_MAX_MSG];
 static uint64_t next_seq = 1;
@@ -258,6 +263,31 @@ static void check_at_rest(const Usage *rest, const char *after)
               "before", after, t, rest->threads);
 }
 
+/*
+ * Restart dextd with $HARNESS_DEXTD_@name set to @value, and @name2 to
+ * @value2 if not NULL (the harness reads them at each start).
+ */
+static void restart_with(const char *name, const char *value,
+                         const char *name2, const char *value2)
+{
+    static const char *const names[] = { "ARGS", "NOFILE", "LOG", "UID" };
+    char var[64];
+    unsigned i;
+
+    harness_stop_daemon();
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(var, sizeof(var), "HARNESS_DEXTD_%s", names[i]);
+        if (strcmp(names[i], name) == 0) {
+            setenv(var, value, 1);
+        } else if (name2 != NULL && strcmp(names[i], name2) == 0) {
+            setenv(var, value2, 1);
+        } else {
+            unsetenv(var);
+        }
+    }
+    harness_restart_daemon();
+}
+
 static void test_wake_ports(void)
 {
     static const int types[] = { SOCK_SEQPACKET, SOCK_DGRAM };
@@ -346,6 +376,87 @@ static void test_wake_ports(void)
     check_at_rest(&rest, "the wake ports");
 }
 
+/* Lines of @path that contain @what. */
+static unsigned count_lines(const char *path, const char *what)
+{
+    char line[1024];
+    unsigned n = 0;
+    FILE *f = fopen(path, "r");
+
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        n += strstr(line, what) != NULL;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return n;
+}
+
+/* A connection that sends garbage; true once dextd has dropped it. */
+static bool one_violation(void)
+{
+    int fd = harness_raw_connect();
+    ssize_t n = -1;
+
+    if (fd >= 0) {
+        memset(msg, 0xff, 64);
+        (void)send(fd, msg, 64, MSG_NOSIGNAL);
+        /* An ERROR, then end of file. */
+        while ((n = raw_recv(fd)) > 0) {
+        }
+        close(fd);
+    }
+    return n == 0;
+}
+
+static void test_log_rate(void)
+{
+    const unsigned flood = 60;
+    char path[] = "/tmp/libdext-limits-log-XXXXXX";
+    struct timespec pause = { 1, 100000000L };
+    HarnessDeadline d;
+    uint64_t start, elapsed_ms;
+    struct timespec ts;
+    unsigned i, lines, allowed, round = 0;
+    Usage rest;
+    int fd = mkstemp(path);
+
+    if (!CHECK(fd >= 0)) {
+        return;
+    }
+    close(fd);
+    restart_with("LOG", path, NULL, NULL);
+    rest = daemon_at_rest();
+    harness_section("client-triggered warnings are rate-limited");
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    start = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (i = 0; i < flood; i++) {
+        CHECK(one_violation());
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    elapsed_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 -
+                 start;
+    /* A burst, then one a second (and one more for a partial second). */
+    allowed = LOG_BURST + (unsigned)(elapsed_ms / 1000) + 1;
+    lines = count_lines(path, "dropping channel");
+    printf("# %u violations in %llu ms: %u warnings logged (at most %u)\n",
+           flood, (unsigned long long)elapsed_ms, lines, allowed);
+    CHECK_MSG(lines <= allowed, "%u warnings for %u violations in %llu ms",
+              lines, flood, (unsigned long long)elapsed_ms);
+    /* Once a token is back, the next warning says what was dropped. */
+    nanosleep(&pause, NULL);
+    CHECK(one_violation());
+    d = harness_deadline(HARNESS_WAIT_MS);
+    while (count_lines(path, "messages suppressed") == 0 &&
+           !harness_expired(&d)) {
+        harness_backoff(&round);
+    }
+    CHECK_MSG(count_lines(path, "messages suppressed") >= 1,
+              "no \"messages suppressed\" line in dextd's log");
+    check_at_rest(&rest, "the log flood");
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     harness_init(argc, argv, NULL);
@@ -353,5 +464,6 @@ int main(int argc, char **argv)
         harness_skip("hand-made wire messages need dextd: unix only");
     }
     test_wake_ports();
+    test_log_rate();
     return harness_finish();
 }
