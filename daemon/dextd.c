@@ -10,12 +10,14 @@
  * sendmsg, so a request costs exactly one receive and one send.  A
  * session (user client) lives while any channel bound to it is open.
  * Clients are never trusted: every field is checked, and a client that
- * misbehaves loses its channel and nothing else, and what it can make
- * dextd log is rate-limited.
+ * misbehaves loses its channel and nothing else.  What clients can make
+ * dextd hold is capped by an fd budget sized from RLIMIT_NOFILE, and what
+ * they can make it log is rate-limited.
  */
 
 #define _GNU_SOURCE
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -47,6 +49,23 @@
 #define DEXTD_BACKLOG       128
 #define DEXTD_MAX_FDS       4           /* received per message, then closed */
 #define DEXTD_THREAD_STACK  (1024 * 1024)
+#define DEXTD_ACCEPT_PAUSE_MS 100       /* accept() out of fds or memory */
+
+/*
+ * The fd budget: every fd a client can make dextd hold is charged when
+ * it is taken and given back when it is closed.  A channel is its socket,
+ * its pidfd and room for what one request holds for a moment (the fds
+ * received with it, a MAP reply, a DMA buffer or armed wake socket being
+ * replaced); a session is dextd's pidfd and the core's: its pidfd, DMA
+ * buffer, interrupt page and armed wake socket; a wake port is its
+ * socket.  The reserve is never charged: the accept path (a socket and
+ * its pidfd, or a refusal), the log and the core's own.  A device may
+ * open more on first use (a host function: config twice, six BARs).
+ */
+#define DEXTD_CHANNEL_FDS   (2 + DEXTD_MAX_FDS)
+#define DEXTD_SESSION_FDS   5
+#define DEXTD_FD_RESERVE    32
+#define DEXTD_DEVICE_FDS    8
 
 /* Warnings a client can trigger: a burst of 10, then one a second. */
 #define DEXTD_LOG_BURST     10
@@ -117,11 +136,20 @@ struct Daemon {
     struct timespec start;
     dev_t sock_dev;
     ino_t sock_ino;
+
+    int spare_fd;               /* given up to answer when out of fds */
+    bool accept_paused;         /* main thread only */
+    uint64_t accept_resume;     /* CLOCK_MONOTONIC ms */
     RateLimit log_rl;           /* clients without a session; accept */
+
+    /* Set once at start from RLIMIT_NOFILE. */
+    unsigned fd_budget;         /* fds clients may make us hold */
+    unsigned max_channels;      /* min(DEXTD_MAX_CHANNELS, the budget) */
 
     pthread_mutex_t lock;       /* channels, sessions and their counts */
     Channel *channels;
     unsigned nchannels;         /* not yet finished */
+    unsigned fd_charged;        /* of fd_budget */
     Session *sessions;
 };
 
@@ -255,6 +283,92 @@ static void dlog_limited(Daemon *d, RateLimit *rl, int level,
 }
 
 /* ---------------------------------------------------------------------
+ * The fd budget
+ * ------------------------------------------------------------------- */
+
+/* Charge @n fds to the budget; false (and nothing charged) if over it. */
+static bool fd_charge(Daemon *d, unsigned n)
+{
+    bool ok;
+
+    pthread_mutex_lock(&d->lock);
+    ok = d->fd_budget - d->fd_charged >= n;
+    if (ok) {
+        d->fd_charged += n;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return ok;
+}
+
+/* Give back @n fds, once they are closed. */
+static void fd_release(Daemon *d, unsigned n)
+{
+    pthread_mutex_lock(&d->lock);
+    d->fd_charged -= n;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* The fds this process has open, or -1 if /proc cannot say. */
+static int count_open_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    if (dir == NULL) {
+        return -1;
+    }
+    while ((e = readdir(dir)) != NULL) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(dir);
+    return n - 1;                       /* the directory's own */
+}
+
+/*
+ * fd_budget_setup() - size the fd budget from RLIMIT_NOFILE
+ * @d: the daemon, its devices served and its socket listening
+ * @devices: how many devices are served
+ *
+ * What is open now stays open; the reserve is for the accept path and
+ * internal use; the rest is what clients may make dextd hold.  Called
+ * after raise_fd_limit().
+ *
+ * Return: 0, or -1 if the limit leaves no room for a single client.
+ */
+static int fd_budget_setup(Daemon *d, uint32_t devices)
+{
+    uint64_t need, limit = 1u << 30;
+    struct rlimit rl;
+    int open_now = count_open_fds();
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < limit) {
+        limit = rl.rlim_cur;
+    }
+    /* Without /proc, guess generously: a smaller budget is still safe. */
+    need = (uint64_t)(open_now >= 0 ? open_now : 64) + DEXTD_FD_RESERVE +
+           (uint64_t)DEXTD_DEVICE_FDS * devices;
+    if (limit < need + DEXTD_CHANNEL_FDS + DEXTD_SESSION_FDS) {
+        dlog(d, DEXT_LOG_ERROR, "RLIMIT_NOFILE (%llu) is too low: serving "
+             "one client needs %llu fds", (unsigned long long)limit,
+             (unsigned long long)(need + DEXTD_CHANNEL_FDS +
+                                  DEXTD_SESSION_FDS));
+        return -1;
+    }
+    d->fd_budget = (unsigned)(limit - need);
+    /* Room for every channel to open a session. */
+    d->max_channels = d->fd_budget / (DEXTD_CHANNEL_FDS + DEXTD_SESSION_FDS);
+    if (d->max_channels > DEXTD_MAX_CHANNELS) {
+        d->max_channels = DEXTD_MAX_CHANNELS;
+    }
+    dlog(d, DEXT_LOG_DEBUG, "RLIMIT_NOFILE %llu: %u fds for clients, at most "
+         "%u channels", (unsigned long long)limit, d->fd_budget,
+         d->max_channels);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
  * Sending and receiving
  * ------------------------------------------------------------------- */
 
@@ -346,9 +460,13 @@ static IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
     return kIOReturnSuccess;
 }
 
-/* Drop one channel's hold; the last one closes the user client. */
+/*
+ * Drop one channel's hold; the last one closes the user client and gives
+ * its fds back to the budget.
+ */
 static void session_unref(Daemon *d, Session *s)
 {
+    unsigned nports = 0;
     Session **pp;
     bool last;
     int i;
@@ -371,10 +489,12 @@ static void session_unref(Daemon *d, Session *s)
     for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
         if (s->ports[i].fd >= 0) {
             close(s->ports[i].fd);
+            nports++;
         }
     }
     dlog(d, DEXT_LOG_DEBUG, "session of pid %d closed", (int)s->pid);
     close(s->pidfd);
+    fd_release(d, DEXTD_SESSION_FDS + nports);
     pthread_mutex_destroy(&s->port_lock);
     memset(s->token, 0, sizeof(s->token));
     free(s);
@@ -691,19 +811,27 @@ static bool handle_open(Channel *ch, const DextWireHeader *h,
     } else if (ch->pid <= 0) {
         /* A peer in a pid namespace we cannot see: no DMA possible. */
         r.status = kIOReturnNotPermitted;
+    } else if (!fd_charge(ch->d, DEXTD_SESSION_FDS)) {
+        r.status = kIOReturnNoResources;
+        dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
+                     "pid %d: OPEN refused: out of file descriptors",
+                     (int)ch->pid);
     } else {
         r.status = dext_core_open(ch->d->core, m.service_id, m.type, ch->pid,
                                   ch->pidfd, &cs);
-    }
-    if (r.status == kIOReturnSuccess) {
-        r.status = session_new(ch->d, ch, cs, &s);
+        if (r.status == kIOReturnSuccess) {
+            r.status = session_new(ch->d, ch, cs, &s);
+            if (r.status != kIOReturnSuccess) {
+                dext_session_close(cs);
+            }
+        }
         if (r.status == kIOReturnSuccess) {
             ch->session = s;
             memcpy(r.token, s->token, sizeof(r.token));
             dlog(ch->d, DEXT_LOG_DEBUG, "pid %d opened service 0x%llx",
                  (int)ch->pid, (unsigned long long)m.service_id);
         } else {
-            dext_session_close(cs);
+            fd_release(ch->d, DEXTD_SESSION_FDS);
         }
     }
     ok = send_msg(ch->fd, ch->tx,
@@ -835,6 +963,8 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
 {
     DextWireWakeReply r = { .status = kIOReturnBadArgument };
     Session *s = ch->session;
+    Daemon *d = ch->d;
+    bool charged = false;
     const char *why;
     int err;
     int i;
@@ -852,10 +982,15 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
     } else if (fd < 0) {
         /* None or several fds: BadArgument. */
     } else if ((why = wake_port_refusal(fd)) != NULL) {
-        dlog_limited(ch->d, &s->log_rl, DEXT_LOG_WARNING,
+        dlog_limited(d, &s->log_rl, DEXT_LOG_WARNING,
                      "pid %d: wake port refused: %s", (int)ch->pid, why);
+    } else if (!(charged = fd_charge(d, 1))) {
+        r.status = kIOReturnNoResources;
+        dlog_limited(d, &s->log_rl, DEXT_LOG_WARNING,
+                     "pid %d: wake port refused: out of file descriptors",
+                     (int)ch->pid);
     } else if (!wake_port_seal(fd)) {
-        dlog_limited(ch->d, &s->log_rl, DEXT_LOG_WARNING,
+        dlog_limited(d, &s->log_rl, DEXT_LOG_WARNING,
                      "pid %d: wake port refused: cannot shut it for reading "
                      "and empty it", (int)ch->pid);
     } else {
@@ -878,6 +1013,9 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
     }
     if (fd >= 0) {
         close(fd);
+        if (charged) {
+            fd_release(d, 1);
+        }
     }
     return send_msg(ch->fd, ch->tx,
                     dext_wire_encode_wake_reply(ch->tx, sizeof(ch->tx),
@@ -917,6 +1055,7 @@ static bool handle_wake_unregister(Channel *ch, const DextWireHeader *h,
     }
     if (fd >= 0) {
         close(fd);
+        fd_release(ch->d, 1);
     }
     return send_msg(ch->fd, ch->tx,
                     dext_wire_encode_status_only(ch->tx, sizeof(ch->tx),
@@ -1080,6 +1219,7 @@ static void *channel_thread(void *opaque)
     ch->pidfd = -1;
     ch->done = true;
     d->nchannels--;
+    d->fd_charged -= DEXTD_CHANNEL_FDS;
     pthread_mutex_unlock(&d->lock);
     dlog(d, DEXT_LOG_DEBUG, "pid %d: channel closed", (int)ch->pid);
     (void)eventfd_write(d->reap_fd, 1);
@@ -1121,11 +1261,86 @@ static int peer_pidfd(Daemon *d, int fd, pid_t pid)
     return pidfd >= 0 ? pidfd : -errno;
 }
 
+/*
+ * channel_admit_locked() - may one more channel be accepted?
+ *
+ * Checks the global cap and the fd budget.  Under Daemon.lock.
+ *
+ * Return: NULL, with the channel and its fds charged; else why not.
+ */
+static const char *channel_admit_locked(Daemon *d)
+{
+    if (d->nchannels >= d->max_channels) {
+        return "the channel cap is reached";
+    }
+    if (d->fd_budget - d->fd_charged < DEXTD_CHANNEL_FDS) {
+        return "out of file descriptors";
+    }
+    d->nchannels++;
+    d->fd_charged += DEXTD_CHANNEL_FDS;
+    return NULL;
+}
+
+/* Undo channel_admit_locked() for a channel that never started. */
+static void channel_unadmit(Daemon *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->nchannels--;
+    d->fd_charged -= DEXTD_CHANNEL_FDS;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Refuse the connection @fd with an ERROR, then close it. */
+static void refuse(Daemon *d, int fd, pid_t pid, IOReturn status,
+                   const char *why)
+{
+    dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING, "refused pid %d: %s",
+                 (int)pid, why);
+    send_refusal(fd, status);
+    close(fd);
+}
+
+/*
+ * accept() failed with @err.  Out of fds should not happen (the reserve
+ * is for the accept path); if it does, a spare fd let go for a moment
+ * answers the client instead of leaving it waiting.  Out of memory, or
+ * still out of fds: stop accepting for a moment, without blocking the
+ * loop that also handles signals and reaps channels.
+ */
+static void accept_failed(Daemon *d, int err)
+{
+    struct ucred cred = { .pid = 0 };
+    socklen_t clen = sizeof(cred);
+    int fd;
+
+    if ((err == EMFILE || err == ENFILE) && d->spare_fd >= 0) {
+        close(d->spare_fd);
+        fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            err = errno;
+        } else {
+            (void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
+            refuse(d, fd, cred.pid, kIOReturnNoResources, strerror(err));
+        }
+        d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            return;
+        }
+    }
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING, "accept: %s",
+                     strerror(err));
+        d->accept_paused = true;
+        d->accept_resume = now_ms() + DEXTD_ACCEPT_PAUSE_MS;
+    }
+}
+
 static void accept_one(Daemon *d)
 {
     pthread_attr_t attr;
     struct ucred cred;
     socklen_t clen = sizeof(cred);
+    const char *why;
     Channel *ch;
     int pidfd;
     int fd;
@@ -1133,13 +1348,7 @@ static void accept_one(Daemon *d)
 
     fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-            errno == ENOMEM) {
-            dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING, "accept: %s",
-                         strerror(errno));
-            /* Let some fds go before trying again, without spinning. */
-            usleep(100 * 1000);
-        }
+        accept_failed(d, errno);
         return;
     }
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
@@ -1154,24 +1363,30 @@ static void accept_one(Daemon *d)
         close(fd);
         return;
     }
+    pthread_mutex_lock(&d->lock);
+    why = channel_admit_locked(d);
+    pthread_mutex_unlock(&d->lock);
+    if (why != NULL) {
+        refuse(d, fd, cred.pid, kIOReturnNoResources, why);
+        return;
+    }
     pidfd = peer_pidfd(d, fd, cred.pid);
     if (pidfd < 0) {
-        /* Fail closed: a session we cannot bind to its process is none. */
-        IOReturn why = pidfd == -ESRCH ? kIOReturnNotAttached
-                                       : kIOReturnNoResources;
+        char why_buf[64];
 
-        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING,
-                     "refused pid %d: no pidfd: %s", (int)cred.pid,
-                     strerror(-pidfd));
-        send_refusal(fd, why);
-        close(fd);
+        /* Fail closed: a session we cannot bind to its process is none. */
+        snprintf(why_buf, sizeof(why_buf), "no pidfd: %s", strerror(-pidfd));
+        refuse(d, fd, cred.pid, pidfd == -ESRCH ? kIOReturnNotAttached
+                                                : kIOReturnNoResources,
+               why_buf);
+        channel_unadmit(d);
         return;
     }
     ch = calloc(1, sizeof(*ch));
     if (ch == NULL) {
-        send_refusal(fd, kIOReturnNoMemory);
         close(pidfd);
-        close(fd);
+        refuse(d, fd, cred.pid, kIOReturnNoMemory, "out of memory");
+        channel_unadmit(d);
         return;
     }
     ch->d = d;
@@ -1181,18 +1396,6 @@ static void accept_one(Daemon *d)
     ch->pidfd = pidfd;
 
     pthread_mutex_lock(&d->lock);
-    if (d->nchannels >= DEXTD_MAX_CHANNELS) {
-        pthread_mutex_unlock(&d->lock);
-        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING,
-                     "refused pid %d: %u channels open", (int)cred.pid,
-                     DEXTD_MAX_CHANNELS);
-        send_refusal(fd, kIOReturnNoResources);
-        close(fd);
-        close(pidfd);
-        free(ch);
-        return;
-    }
-    d->nchannels++;
     ch->next = d->channels;
     d->channels = ch;
     pthread_mutex_unlock(&d->lock);
@@ -1202,17 +1405,16 @@ static void accept_one(Daemon *d)
     rc = pthread_create(&ch->thread, &attr, channel_thread, ch);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING,
-                     "refused pid %d: no thread: %s", (int)cred.pid,
-                     strerror(rc));
+        char why_buf[64];
+
         pthread_mutex_lock(&d->lock);
         d->channels = ch->next;     /* only main adds, so still the head */
-        d->nchannels--;
         pthread_mutex_unlock(&d->lock);
-        send_refusal(fd, kIOReturnNoResources);
-        close(fd);
         close(pidfd);
         free(ch);
+        snprintf(why_buf, sizeof(why_buf), "no thread: %s", strerror(rc));
+        refuse(d, fd, cred.pid, kIOReturnNoResources, why_buf);
+        channel_unadmit(d);
         return;
     }
     dlog(d, DEXT_LOG_DEBUG, "pid %d uid %u: channel accepted", (int)cred.pid,
@@ -1331,7 +1533,8 @@ static int listen_setup(Daemon *d)
         unlink(d->path);
     }
 
-    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a connection gone before accept() must not hang it. */
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         dlog(d, DEXT_LOG_ERROR, "socket: %s", strerror(errno));
         return -1;
@@ -1530,10 +1733,24 @@ static int serve(Daemon *d)
     struct signalfd_siginfo si;
 
     for (;;) {
+        int timeout = -1;
+        nfds_t n = 3;
+
+        /* While accepting is paused, the listening socket sits out. */
+        if (d->accept_paused) {
+            uint64_t now = now_ms();
+
+            if (now < d->accept_resume) {
+                timeout = (int)(d->accept_resume - now);
+                n = 2;
+            } else {
+                d->accept_paused = false;
+            }
+        }
         pfd[0] = (struct pollfd){ .fd = d->sig_fd, .events = POLLIN };
         pfd[1] = (struct pollfd){ .fd = d->reap_fd, .events = POLLIN };
         pfd[2] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
-        if (poll(pfd, 3, -1) < 0) {
+        if (poll(pfd, n, timeout) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -1549,8 +1766,9 @@ static int serve(Daemon *d)
         }
         if (pfd[1].revents & POLLIN) {
             reap_channels(d);
+            d->accept_paused = false;   /* a channel gave its fds back */
         }
-        if (pfd[2].revents & POLLIN) {
+        if (n == 3 && (pfd[2].revents & POLLIN)) {
             accept_one(d);
         }
     }
@@ -1574,6 +1792,7 @@ int main(int argc, char **argv)
         .listen_fd = -1,
         .sig_fd = -1,
         .reap_fd = -1,
+        .spare_fd = -1,
     };
     const char **specs;
     int nspecs = 0;
@@ -1733,7 +1952,9 @@ int main(int argc, char **argv)
         }
     }
 
-    if (listen_setup(&d) < 0) {
+    /* Kept to be let go of, to answer a client if fds ever run out. */
+    d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (listen_setup(&d) < 0 || fd_budget_setup(&d, ss.served) < 0) {
         goto out;
     }
     if (d.log_level >= DEXT_LOG_INFO) {
@@ -1755,6 +1976,9 @@ out:
     }
     if (d.reap_fd >= 0) {
         close(d.reap_fd);
+    }
+    if (d.spare_fd >= 0) {
+        close(d.spare_fd);
     }
     pthread_mutex_destroy(&d.lock);
     free(specs);
