@@ -11,8 +11,9 @@
  * session (user client) lives while any channel bound to it is open.
  * Clients are never trusted: every field is checked, and a client that
  * misbehaves loses its channel and nothing else.  What clients can make
- * dextd hold is capped by an fd budget sized from RLIMIT_NOFILE, and what
- * they can make it log is rate-limited.
+ * dextd hold is capped (channels per process and per user, a handshake
+ * deadline, an fd budget sized from RLIMIT_NOFILE), and what they can
+ * make it log is rate-limited.
  */
 
 #define _GNU_SOURCE
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -46,6 +48,9 @@
 #include "protocol/dext-wire.h"
 
 #define DEXTD_MAX_CHANNELS  1024
+#define DEXTD_PID_CHANNELS  256         /* per connecting process */
+#define DEXTD_PID_PENDING   16          /* per process, not yet past HELLO */
+#define DEXTD_HANDSHAKE_S   5           /* default --handshake-timeout */
 #define DEXTD_BACKLOG       128
 #define DEXTD_MAX_FDS       4           /* received per message, then closed */
 #define DEXTD_THREAD_STACK  (1024 * 1024)
@@ -118,6 +123,8 @@ typedef struct Channel {
     int pidfd;                  /* ... bound by a pidfd taken at accept */
     pthread_t thread;
     bool done;                  /* thread finished, under Daemon.lock */
+    bool greeted;               /* HELLO answered, under Daemon.lock */
+    uint64_t hello_deadline;    /* CLOCK_MONOTONIC ms: HELLO by then */
     uint16_t version;           /* 0 until HELLO */
     Session *session;
     uint8_t rx[DEXT_WIRE_MAX_MSG];
@@ -137,6 +144,7 @@ struct Daemon {
     dev_t sock_dev;
     ino_t sock_ino;
 
+    unsigned handshake_ms;      /* --handshake-timeout */
     int spare_fd;               /* given up to answer when out of fds */
     bool accept_paused;         /* main thread only */
     uint64_t accept_resume;     /* CLOCK_MONOTONIC ms */
@@ -145,6 +153,7 @@ struct Daemon {
     /* Set once at start from RLIMIT_NOFILE. */
     unsigned fd_budget;         /* fds clients may make us hold */
     unsigned max_channels;      /* min(DEXTD_MAX_CHANNELS, the budget) */
+    unsigned uid_channels;      /* for one uid other than root */
 
     pthread_mutex_t lock;       /* channels, sessions and their counts */
     Channel *channels;
@@ -362,9 +371,14 @@ static int fd_budget_setup(Daemon *d, uint32_t devices)
     if (d->max_channels > DEXTD_MAX_CHANNELS) {
         d->max_channels = DEXTD_MAX_CHANNELS;
     }
+    d->uid_channels = d->max_channels * 3 / 4;
+    if (d->uid_channels == 0) {
+        d->uid_channels = 1;
+    }
     dlog(d, DEXT_LOG_DEBUG, "RLIMIT_NOFILE %llu: %u fds for clients, at most "
-         "%u channels", (unsigned long long)limit, d->fd_budget,
-         d->max_channels);
+         "%u channels (%u for a user other than root)",
+         (unsigned long long)limit, d->fd_budget, d->max_channels,
+         d->uid_channels);
     return 0;
 }
 
@@ -739,6 +753,9 @@ static bool handle_hello(Channel *ch, const DextWireHeader *h,
         return false;
     }
     ch->version = r.version;
+    pthread_mutex_lock(&ch->d->lock);
+    ch->greeted = true;
+    pthread_mutex_unlock(&ch->d->lock);
     return true;
 }
 
@@ -1189,6 +1206,31 @@ static bool channel_handle(Channel *ch, size_t n, int *fds, int nfds,
     }
 }
 
+/*
+ * Wait for a new channel's first message until its handshake deadline,
+ * so a connection that never says HELLO does not hold a channel (and a
+ * thread) for ever.  False once the deadline has passed.
+ */
+static bool await_hello(Channel *ch)
+{
+    struct pollfd p = { .fd = ch->fd, .events = POLLIN };
+
+    for (;;) {
+        uint64_t now = now_ms();
+        uint64_t left;
+        int rc;
+
+        if (now >= ch->hello_deadline) {
+            return false;
+        }
+        left = ch->hello_deadline - now;
+        rc = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (rc > 0 || (rc < 0 && errno != EINTR)) {
+            return true;                /* the receive says what it was */
+        }
+    }
+}
+
 static void *channel_thread(void *opaque)
 {
     Channel *ch = opaque;
@@ -1199,6 +1241,12 @@ static void *channel_thread(void *opaque)
     ssize_t n;
 
     for (;;) {
+        if (ch->version == 0 && !await_hello(ch)) {
+            dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING,
+                         "pid %d: no HELLO within %u ms, closing the channel",
+                         (int)ch->pid, d->handshake_ms);
+            break;
+        }
         n = recv_msg(ch, fds, &nfds, &trunc);
         if (n <= 0) {
             close_fds(fds, nfds);
@@ -1262,19 +1310,45 @@ static int peer_pidfd(Daemon *d, int fd, pid_t pid)
 }
 
 /*
- * channel_admit_locked() - may one more channel be accepted?
+ * channel_admit_locked() - may a channel from @cred be accepted?
  *
- * Checks the global cap and the fd budget.  Under Daemon.lock.
+ * Checks the caps: the global one, the fd budget, and per connecting
+ * process (DEXTD_PID_PENDING before HELLO, DEXTD_PID_CHANNELS in all) and
+ * per user other than root (3/4 of the global cap, so root always has
+ * room).  Under Daemon.lock; only the main thread adds channels, so what
+ * it counts cannot grow before the channel is added.
  *
  * Return: NULL, with the channel and its fds charged; else why not.
  */
-static const char *channel_admit_locked(Daemon *d)
+static const char *channel_admit_locked(Daemon *d, const struct ucred *cred)
 {
+    unsigned pid_all = 0, pid_pending = 0, uid_all = 0;
+    Channel *ch;
+
     if (d->nchannels >= d->max_channels) {
         return "the channel cap is reached";
     }
     if (d->fd_budget - d->fd_charged < DEXTD_CHANNEL_FDS) {
         return "out of file descriptors";
+    }
+    for (ch = d->channels; ch != NULL; ch = ch->next) {
+        if (ch->done) {
+            continue;
+        }
+        if (ch->pid == cred->pid) {
+            pid_all++;
+            pid_pending += !ch->greeted;
+        }
+        uid_all += ch->uid == cred->uid;
+    }
+    if (pid_pending >= DEXTD_PID_PENDING) {
+        return "too many of its channels have not said HELLO";
+    }
+    if (pid_all >= DEXTD_PID_CHANNELS) {
+        return "too many channels from one process";
+    }
+    if (cred->uid != 0 && uid_all >= d->uid_channels) {
+        return "its user holds 3/4 of the channels";
     }
     d->nchannels++;
     d->fd_charged += DEXTD_CHANNEL_FDS;
@@ -1364,7 +1438,7 @@ static void accept_one(Daemon *d)
         return;
     }
     pthread_mutex_lock(&d->lock);
-    why = channel_admit_locked(d);
+    why = channel_admit_locked(d, &cred);
     pthread_mutex_unlock(&d->lock);
     if (why != NULL) {
         refuse(d, fd, cred.pid, kIOReturnNoResources, why);
@@ -1394,6 +1468,7 @@ static void accept_one(Daemon *d)
     ch->pid = cred.pid;
     ch->uid = cred.uid;
     ch->pidfd = pidfd;
+    ch->hello_deadline = now_ms() + d->handshake_ms;
 
     pthread_mutex_lock(&d->lock);
     ch->next = d->channels;
@@ -1622,6 +1697,10 @@ static void usage(FILE *f)
             " Unsupported for\n"
             "                          extension selectors (>= 64) and the"
             " interrupt page\n"
+            "      --handshake-timeout SECONDS\n"
+            "                          close a connection that has not said"
+            " HELLO by then\n"
+            "                          (default: 5)\n"
             "  -h, --help              show this help\n"
             "  -V, --version           show the version\n");
 }
@@ -1783,6 +1862,7 @@ int main(int argc, char **argv)
         { "allow-writes", required_argument, NULL, 'W' },
         { "log-level", required_argument, NULL, 'l' },
         { "contract-only", no_argument, NULL, 'C' },
+        { "handshake-timeout", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -1793,6 +1873,7 @@ int main(int argc, char **argv)
         .sig_fd = -1,
         .reap_fd = -1,
         .spare_fd = -1,
+        .handshake_ms = DEXTD_HANDSHAKE_S * 1000,
     };
     const char **specs;
     int nspecs = 0;
@@ -1858,6 +1939,21 @@ int main(int argc, char **argv)
         case 'C':
             contract_only = true;
             break;
+        case 'T': {
+            char *end;
+            unsigned long v;
+
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || v == 0 ||
+                v > 3600 || optarg[0] == '-') {
+                fprintf(stderr, "dextd: --handshake-timeout '%s': expected "
+                        "1 to 3600 seconds\n", optarg);
+                goto usage_error;
+            }
+            d.handshake_ms = (unsigned)v * 1000;
+            break;
+        }
         case 'h':
             usage(stdout);
             status = 0;

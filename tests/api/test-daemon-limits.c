@@ -10,11 +10,17 @@
  *    peer is not dextd.  dextd shuts it for reading (the peer's sends
  *    fail) and discards what was queued on it: a channel parked in it no
  *    longer keeps that channel open.
+ *  - Per process: 16 channels before HELLO, 256 in all; the next one is
+ *    answered kIOReturnNoResources, and other processes still get in.
  *  - The fd budget (RLIMIT_NOFILE 256): wake ports run into
  *    kIOReturnNoResources before dextd's fds do, and a newcomer is
  *    answered, never left waiting.
+ *  - Per user (dextd runs as nobody): nobody's channels stop at 3/4 of
+ *    the cap and root still gets in.
  *  - Client-triggered warnings are rate-limited, with a count of the
  *    suppressed ones.
+ *  - A connection that never says HELLO is closed after the handshake
+ *    timeout; one that did is kept.
  *
  * Unix transport only (skipped in process).
  */
@@ -38,6 +44,8 @@
 #include "protocol/dext-wire.h"
 
 /* dextd's documented limits (docs/man/dextd.8, RESOURCE LIMITS). */
+#define PID_PENDING     16
+#define PID_CHANNELS    256
 #define LOG_BURST       10
 
 static uint8_t msg[DEXT_WIRE_MAX_MSG];
@@ -307,6 +315,22 @@ static void restart_with(const char *name, const char *value,
     harness_restart_daemon();
 }
 
+/* Fork a child that says HELLO on a new connection; true if it could. */
+static bool other_process_gets_in(void)
+{
+    int status = 0;
+    pid_t child = fork();
+
+    if (child == 0) {
+        IOReturn st;
+        int fd = raw_greeted(&st);
+
+        _exit(fd >= 0 ? 0 : 1);
+    }
+    return child > 0 && waitpid(child, &status, 0) == child &&
+           WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static void test_wake_ports(void)
 {
     static const int types[] = { SOCK_SEQPACKET, SOCK_DGRAM };
@@ -395,6 +419,70 @@ static void test_wake_ports(void)
     check_at_rest(&rest, "the wake ports");
 }
 
+static void test_pid_caps(void)
+{
+    int idle[PID_PENDING];
+    int open_fds[PID_CHANNELS];
+    DextWireHelloReply hr;
+    struct rlimit rl;
+    unsigned n = 0;
+    Usage rest;
+    IOReturn st = kIOReturnSuccess;
+    int ctl, extra, i;
+
+    /* Enough fds for dextd's global cap to be above the process cap. */
+    restart_with("NOFILE", "4096", NULL, NULL);
+    rest = daemon_at_rest();
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1024 &&
+        rl.rlim_max >= 1024) {
+        rl.rlim_cur = 1024;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    harness_section("per process: %d channels before HELLO", PID_PENDING);
+    ctl = raw_greeted(&st);
+    if (!CHECK_KR(st, kIOReturnSuccess)) {
+        return;
+    }
+    wait_only_channel(ctl);
+    for (i = 0; i < PID_PENDING; i++) {
+        idle[i] = harness_raw_connect();
+        CHECK(idle[i] >= 0);
+    }
+    /* Refused before it says anything: the ERROR is already there. */
+    extra = harness_raw_connect();
+    CHECK_KR(raw_reply(extra, DEXT_WIRE_HELLO, &hr), kIOReturnNoResources);
+    close(extra);
+    CHECK_MSG(other_process_gets_in(), "another process was locked out");
+    /* The ones waiting were not harmed. */
+    CHECK_KR(raw_hello(idle[0]), kIOReturnSuccess);
+    for (i = 0; i < PID_PENDING; i++) {
+        close(idle[i]);
+    }
+
+    harness_section("per process: %d channels in all", PID_CHANNELS);
+    wait_only_channel(ctl);
+    /* @ctl is one of them. */
+    while (n < PID_CHANNELS) {
+        int fd = raw_greeted(&st);
+
+        if (fd < 0) {
+            break;
+        }
+        open_fds[n++] = fd;
+    }
+    printf("# %u channels from this process, then: %s\n", n + 1,
+           apple_dext_strerror(st));
+    CHECK_EQ(n + 1, PID_CHANNELS);
+    CHECK_KR(st, kIOReturnNoResources);
+    CHECK_MSG(other_process_gets_in(), "another process was locked out");
+    while (n > 0) {
+        close(open_fds[--n]);
+    }
+    close(ctl);
+    check_at_rest(&rest, "the per-process caps");
+}
+
 static void test_fd_budget(void)
 {
     static const char limit[] = "256";
@@ -460,6 +548,68 @@ static void test_fd_budget(void)
     }
     check_at_rest(&rest, "the fd budget");
     still_serving();
+}
+
+static void test_uid_cap(void)
+{
+    static const char nobody[] = "65534";
+    int report[2], done[2];
+    IOReturn got[2] = { 0, kIOReturnSuccess };
+    struct pollfd p;
+    Usage rest;
+    IOReturn st;
+    pid_t child;
+    int fd, status = 0;
+    char go = 0;
+
+    harness_section("per user: 3/4 of the channels, root always gets in");
+    if (geteuid() != 0) {
+        printf("# not root: cannot run dextd as another user, skipped\n");
+        return;
+    }
+    restart_with("UID", nobody, "NOFILE", "256");
+    rest = daemon_at_rest();
+    if (!CHECK(pipe(report) == 0 && pipe(done) == 0)) {
+        return;
+    }
+    child = fork();
+    if (child == 0) {
+        uid_t uid = (uid_t)atoi(nobody);
+
+        /* As nobody, open channels until dextd says no; then hold them. */
+        if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) {
+            _exit(1);
+        }
+        while (got[0] < 1000 && raw_greeted(&got[1]) >= 0) {
+            got[0]++;
+        }
+        (void)!write(report[1], got, sizeof(got));
+        (void)!read(done[0], &go, 1);
+        _exit(0);
+    }
+    close(report[1]);
+    close(done[0]);
+    p = (struct pollfd){ .fd = report[0], .events = POLLIN };
+    /* Each refusal or timeout of the child's is bounded by the harness. */
+    if (CHECK(child > 0 && poll(&p, 1, 4 * HARNESS_WAIT_MS) == 1 &&
+              read(report[0], got, sizeof(got)) == sizeof(got))) {
+        printf("# nobody got %d channels, then: %s\n", got[0],
+               apple_dext_strerror(got[1]));
+        CHECK(got[0] >= 1);
+        CHECK_KR(got[1], kIOReturnNoResources);
+        /* Root is never held to the user's share. */
+        fd = raw_session(&st);
+        if (CHECK_KR(st, kIOReturnSuccess)) {
+            close(fd);
+        }
+    }
+    (void)!write(done[1], &go, 1);
+    close(done[1]);
+    close(report[0]);
+    if (child > 0) {
+        waitpid(child, &status, 0);
+    }
+    check_at_rest(&rest, "the per-user cap");
 }
 
 /* Lines of @path that contain @what. */
@@ -543,6 +693,32 @@ static void test_log_rate(void)
     unlink(path);
 }
 
+static void test_handshake_timeout(void)
+{
+    DextWireHelloReply hr;
+    Usage rest;
+    IOReturn st;
+    int idle, greeted;
+
+    restart_with("ARGS", "--handshake-timeout 1", NULL, NULL);
+    rest = daemon_at_rest();
+    harness_section("a connection that never says HELLO is closed");
+    idle = harness_raw_connect();
+    greeted = raw_greeted(&st);
+    CHECK_KR(st, kIOReturnSuccess);
+    if (CHECK(idle >= 0)) {
+        /* Closed, with nothing said: end of file, within the bound. */
+        CHECK_KR(raw_reply(idle, DEXT_WIRE_HELLO, &hr), kIOReturnIPCError);
+        close(idle);
+    }
+    if (greeted >= 0) {
+        CHECK_MSG(daemon_channels(greeted) >= 1, "a channel past HELLO was "
+                  "closed too");
+        close(greeted);
+    }
+    check_at_rest(&rest, "the handshake timeout");
+}
+
 int main(int argc, char **argv)
 {
     harness_init(argc, argv, NULL);
@@ -550,7 +726,11 @@ int main(int argc, char **argv)
         harness_skip("hand-made wire messages need dextd: unix only");
     }
     test_wake_ports();
+    test_pid_caps();
     test_fd_budget();
     test_log_rate();
+    test_uid_cap();
+    /* Last: a dextd without the option cannot even start. */
+    test_handshake_timeout();
     return harness_finish();
 }
