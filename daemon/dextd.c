@@ -46,6 +46,7 @@
 #include "core/dext-core.h"
 #include "backends/pciemu.h"
 #include "protocol/dext-wire.h"
+#include "support/ratelimit.h"
 
 #define DEXTD_MAX_CHANNELS  1024
 #define DEXTD_PID_CHANNELS  256         /* per connecting process */
@@ -73,8 +74,6 @@
 #define DEXTD_DEVICE_FDS    8
 
 /* Warnings a client can trigger: a burst of 10, then one a second. */
-#define DEXTD_LOG_BURST     10
-#define DEXTD_LOG_PERIOD_MS 1000
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77                 /* Linux 6.5 */
@@ -90,14 +89,6 @@ typedef struct WakePort {
     int fd;
 } WakePort;
 
-/*
- * A token bucket for log lines, kept as the time its next token is due
- * (a theoretical arrival time): lock-free, and one word to share.
- */
-typedef struct RateLimit {
-    uint64_t due_ms;            /* atomic */
-    unsigned suppressed;        /* atomic: lines dropped since the last */
-} RateLimit;
 
 /* One user client, shared by the channels bound to it. */
 typedef struct Session {
@@ -111,7 +102,7 @@ typedef struct Session {
     pthread_mutex_t port_lock;
     uint32_t next_port;
     WakePort ports[DEXT_WIRE_MAX_PORTS];
-    RateLimit log_rl;           /* warnings about its channels */
+    DextRateLimit log_rl;           /* warnings about its channels */
 } Session;
 
 typedef struct Channel {
@@ -148,7 +139,7 @@ struct Daemon {
     int spare_fd;               /* given up to answer when out of fds */
     bool accept_paused;         /* main thread only */
     uint64_t accept_resume;     /* CLOCK_MONOTONIC ms */
-    RateLimit log_rl;           /* clients without a session; accept */
+    DextRateLimit log_rl;           /* clients without a session; accept */
 
     /* Set once at start from RLIMIT_NOFILE. */
     unsigned fd_budget;         /* fds clients may make us hold */
@@ -234,53 +225,22 @@ static uint64_t now_ms(void)
 }
 
 /*
- * ratelimit_take() - may one more line go out through @rl?
- * @rl: the bucket
- * @suppressed: set to the lines dropped since the last one that went out
- *
- * A bucket of DEXTD_LOG_BURST tokens refilled at one per
- * DEXTD_LOG_PERIOD_MS, kept as the time the next token is due: a line
- * may go out while that time is less than a full bucket ahead of now.
- */
-static bool ratelimit_take(RateLimit *rl, unsigned *suppressed)
-{
-    const uint64_t span = (uint64_t)(DEXTD_LOG_BURST - 1) *
-                          DEXTD_LOG_PERIOD_MS;
-    uint64_t now = now_ms();
-    uint64_t due = __atomic_load_n(&rl->due_ms, __ATOMIC_RELAXED);
-    uint64_t from;
-
-    do {
-        from = due > now ? due : now;
-        if (from - now > span) {
-            __atomic_fetch_add(&rl->suppressed, 1, __ATOMIC_RELAXED);
-            return false;
-        }
-    } while (!__atomic_compare_exchange_n(&rl->due_ms, &due,
-                                          from + DEXTD_LOG_PERIOD_MS, true,
-                                          __ATOMIC_RELAXED,
-                                          __ATOMIC_RELAXED));
-    *suppressed = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
-    return true;
-}
-
-/*
  * dlog_limited() - log a line a client can trigger, through @rl
  *
  * A client must not be able to flood the log: past the burst, lines are
  * counted, and the next one that goes out says how many were dropped.
  */
-static void dlog_limited(Daemon *d, RateLimit *rl, int level,
+static void dlog_limited(Daemon *d, DextRateLimit *rl, int level,
                          const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void dlog_limited(Daemon *d, RateLimit *rl, int level,
+static void dlog_limited(Daemon *d, DextRateLimit *rl, int level,
                          const char *fmt, ...)
 {
     unsigned suppressed;
     va_list ap;
 
-    if (level > d->log_level || !ratelimit_take(rl, &suppressed)) {
+    if (level > d->log_level || !dext_ratelimit_take(rl, &suppressed)) {
         return;
     }
     if (suppressed > 0) {
@@ -699,7 +659,7 @@ static IOReturn codec_status(int err)
  * one all clients without a session share (a channel is cheap to make,
  * so a bucket of its own would limit nothing).
  */
-static RateLimit *channel_log_rl(Channel *ch)
+static DextRateLimit *channel_log_rl(Channel *ch)
 {
     return ch->session != NULL ? &ch->session->log_rl : &ch->d->log_rl;
 }
