@@ -127,6 +127,7 @@ struct Daemon {
     DextCore *core;
     int log_level;
     const char *path;
+    int exit_status;            /* for the shutdown watchdog */
     int listen_fd;
     int sig_fd;
     int reap_fd;                /* eventfd: some channel thread finished */
@@ -1504,6 +1505,41 @@ static void shutdown_channels(Daemon *d)
     }
 }
 
+/*
+ * Shutdown joins every channel thread and then stops the devices' engines.
+ * A thread blocked on a client's page that never arrives (userfaultfd)
+ * would make that wait last for ever, so a watchdog ends the process
+ * after DEXTD_SHUTDOWN_GRACE_S anyway, leaving what those threads hold to
+ * the kernel.  The socket is gone by then: no client can notice.
+ */
+#define DEXTD_SHUTDOWN_GRACE_S 10
+
+static void *shutdown_watchdog(void *opaque)
+{
+    Daemon *d = opaque;
+
+    sleep(DEXTD_SHUTDOWN_GRACE_S);
+    dlog(d, DEXT_LOG_WARNING, "shutdown still waits after %d s for threads "
+         "held by a client's memory; exiting without them",
+         DEXTD_SHUTDOWN_GRACE_S);
+    _exit(d->exit_status);
+}
+
+static void start_shutdown_watchdog(Daemon *d, int status)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+
+    d->exit_status = status;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, shutdown_watchdog, d) != 0) {
+        dlog(d, DEXT_LOG_WARNING, "no shutdown watchdog: a stalled client "
+             "could delay exit");
+    }
+    pthread_attr_destroy(&attr);
+}
+
 /* Is a daemon answering at @sa? */
 static bool socket_is_live(const struct sockaddr_un *sa)
 {
@@ -2061,6 +2097,7 @@ int main(int argc, char **argv)
 
     /* Stop accepting first, so no channel appears behind our back. */
     listen_cleanup(&d);
+    start_shutdown_watchdog(&d, status);
     shutdown_channels(&d);
 
 out:
