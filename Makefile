@@ -63,7 +63,7 @@ tsan: deps
 # the annotations of support/locks.h, every warning an error.
 tsa: deps
 	@test -f $(TSA_BUILD)/build.ninja || \
-	    CC=clang meson setup $(TSA_BUILD) -Dwerror=true \
+	    CC=clang meson setup $(TSA_BUILD) -Dwerror=true -Dwarning_level=3 \
 	        -Dc_args=-Wthread-safety $(MESON_OPTS)
 	ninja -C $(TSA_BUILD)
 

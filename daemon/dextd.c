@@ -775,7 +775,7 @@ static bool handle_open(Channel *ch, const DextWireHeader *h,
     DextWireOpen m;
     DextWireOpenReply r = { 0 };
     DextSession *cs = NULL;
-    Session *s;
+    Session *s = NULL;
     bool ok;
     int err;
 

@@ -43,8 +43,9 @@
 static int failures;
 static int steps;
 
-#define STEP(fmt, ...) printf("\n[%d] " fmt "\n", ++steps, ##__VA_ARGS__)
-#define SAY(fmt, ...) printf("    " fmt "\n", ##__VA_ARGS__)
+#define STEP(...) (printf("\n[%d] ", ++steps), printf(__VA_ARGS__), \
+                   printf("\n"))
+#define SAY(...) (printf("    "), printf(__VA_ARGS__), printf("\n"))
 
 static bool ok(kern_return_t kr, const char *what)
 {

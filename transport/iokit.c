@@ -355,7 +355,8 @@ static void iokit_wake_destroy(DextWake *wake)
      */
     IONotificationPortDestroy(w->port);
     dispatch_sync_f(w->queue, NULL, iokit_wake_drained);
-    dispatch_release(w->queue);
+    /* dispatch_object_t is a GNU transparent union in C. */
+    __extension__ dispatch_release(w->queue);
     close(w->base.fd);
     close(w->wfd);
     free(w);

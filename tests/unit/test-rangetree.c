@@ -13,6 +13,9 @@
 
 #include "core/rangetree.h"
 
+/* Sums of two 64-bit ends, without overflow. */
+__extension__ typedef unsigned __int128 u128;
+
 /* ---- harness ---- */
 
 static int failures;
@@ -435,9 +438,9 @@ static Item *model_first_fit(const Model *m, uint64_t len, uint64_t align,
     size_t i;
 
     for (i = 0; i < m->n; i++) {
-        unsigned __int128 s = m->items[i]->node.start;
-        unsigned __int128 end = s + m->items[i]->node.len;
-        unsigned __int128 a = (s + align - 1) / align * align;
+        u128 s = m->items[i]->node.start;
+        u128 end = s + m->items[i]->node.len;
+        u128 a = (s + align - 1) / align * align;
 
         if (a + len <= end) {
             *out = (uint64_t)a;
