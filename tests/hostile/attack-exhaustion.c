@@ -49,12 +49,6 @@
 #define CHANNELS_PER_HOG    256
 #define HOLD_MS             30000   /* a hog waits this long for release */
 
-static bool is_answer(IOReturn st)
-{
-    return st != RAW_NO_ANSWER && st != RAW_HUNG_UP && st != RAW_GARBLED &&
-           st != RAW_SEND_FAILED;
-}
-
 /* ------------------------------------------------------------------ */
 /* Finding 3: 1,021 clients that leave their channel with dextd         */
 
@@ -218,7 +212,7 @@ static void attack_fd_budget(void)
                "fd budget: want kIOReturnNoResources, got 0x%x",
                r.port_fail);
         HCHECK(r.channel_fail != kIOReturnSuccess &&
-               is_answer(r.channel_fail), "a channel over the fd budget: "
+               raw_is_answer(r.channel_fail), "a channel over the fd budget: "
                "want an ERROR, got 0x%x (%s)", r.channel_fail,
                r.channel_fail == RAW_NO_ANSWER ? "HELLO never answered" :
                "no refusal");
@@ -232,7 +226,7 @@ static void attack_fd_budget(void)
             return;
         }
         st = raw_hello(c);
-        HCHECK(is_answer(st),
+        HCHECK(raw_is_answer(st),
                "a new client got no answer to HELLO within %u ms (0x%x)",
                HOSTILE_ANSWER_MS, st);
         hostile_note("newcomer: 0x%x after %.0f ms", st,
@@ -470,7 +464,7 @@ static void attack_dma_buffer_limits(void)
         in[0] = bad[i].size;
         in[1] = bad[i].align;
         st = raw_call(c, kDextSelectorAllocateDMABuffer, in, 2, out, 6);
-        HCHECK(st != kIOReturnSuccess && is_answer(st),
+        HCHECK(st != kIOReturnSuccess && raw_is_answer(st),
                "AllocateDMABuffer of %s: 0x%x", bad[i].what, st);
     }
     /* Each allocation replaces the last: nothing may pile up. */
@@ -484,7 +478,7 @@ static void attack_dma_buffer_limits(void)
     st = raw_call(c, kDextSelectorFreeDMABuffer, NULL, 0, NULL, 0);
     HCHECK(st == kIOReturnSuccess, "FreeDMABuffer: 0x%x", st);
     st = raw_call(c, kDextSelectorFreeDMABuffer, NULL, 0, NULL, 0);
-    HCHECK(is_answer(st), "second FreeDMABuffer: 0x%x", st);
+    HCHECK(raw_is_answer(st), "second FreeDMABuffer: 0x%x", st);
     raw_close(c);
 }
 

@@ -175,15 +175,6 @@ static int udp_socket(bool connected, int *peer)
     return fd;
 }
 
-/* Pass @fd over @via into its peer's queue; true if it was sent. */
-static bool park_fd(int via, int fd)
-{
-    RawChan tmp = { .fd = via };
-    uint8_t b = 0;
-
-    return raw_send(&tmp, &b, 1, &fd, 1) == 1;
-}
-
 typedef struct WakeKind {
     const char *what;
     int fd;
@@ -319,13 +310,13 @@ static void parked(int type, bool park_first)
     }
     if (park_first) {
         /* Into sp[0]'s queue, then sp[0] goes to dextd. */
-        HCHECK(park_fd(sp[1], c->fd), "cannot park the channel: %s",
+        HCHECK(raw_pass_fd(sp[1], c->fd), "cannot park the channel: %s",
                strerror(errno));
         st = raw_wake_register(c, sp[0], NULL);
     } else {
         /* sp[1] goes to dextd, then the channel into its queue. */
         st = raw_wake_register(c, sp[1], NULL);
-        if (st == kIOReturnSuccess && !park_fd(sp[0], c->fd)) {
+        if (st == kIOReturnSuccess && !raw_pass_fd(sp[0], c->fd)) {
             hostile_note("parking after registration refused: %s",
                          strerror(errno));
         }

@@ -23,6 +23,12 @@
 /* Replies in flight while registering many regions. */
 #define REGISTER_WINDOW 32
 
+bool raw_is_answer(IOReturn st)
+{
+    return st != RAW_NO_ANSWER && st != RAW_HUNG_UP && st != RAW_GARBLED &&
+           st != RAW_SEND_FAILED;
+}
+
 int raw_socket(void)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -658,6 +664,22 @@ unsigned raw_register_many(RawChan *c, uint64_t iova0, uint64_t stride,
     return ok;
 }
 
+bool raw_pass_fd(int via, int fd)
+{
+    RawChan tmp = { .fd = via };
+    uint8_t b = 0;
+
+    return raw_send(&tmp, &b, 1, &fd, 1) == 1;
+}
+
+int raw_take_fd(int via, unsigned ms)
+{
+    RawChan tmp = { .fd = via };
+    int fd = -1;
+
+    return raw_recv(&tmp, ms, &fd) > 0 ? fd : -1;
+}
+
 IOReturn raw_claim(RawChan *c)
 {
     return raw_call(c, kDextSelectorClaim, NULL, 0, NULL, 0);
@@ -730,11 +752,27 @@ IOReturn raw_setup_interrupts(RawChan *c, uint64_t *nvec)
     return raw_call(c, kDextSelectorSetupInterrupts, NULL, 0, nvec, 1);
 }
 
-IOReturn raw_edu_dma(RawChan *c, uint64_t src, uint64_t dst, uint64_t count,
-                     bool to_ram, bool wait)
+IOReturn raw_edu_wait_idle(RawChan *c)
 {
     double end = hostile_now_ms() + c->timeout_ms;
     uint64_t cmd = 0;
+    IOReturn st;
+
+    for (;;) {
+        st = raw_mmio_read(c, EDU_MEM_IDX, EDU_REG_DMA_CMD, 8, &cmd);
+        if (st != kIOReturnSuccess || !(cmd & EDU_DMA_RUN)) {
+            return st;
+        }
+        if (hostile_now_ms() > end) {
+            return kIOReturnTimeout;
+        }
+        hostile_sleep_ms(0);
+    }
+}
+
+IOReturn raw_edu_dma(RawChan *c, uint64_t src, uint64_t dst, uint64_t count,
+                     bool to_ram, bool wait)
+{
     IOReturn st;
 
     st = raw_mmio_write(c, EDU_MEM_IDX, EDU_REG_DMA_SRC, 8, src);
@@ -748,17 +786,7 @@ IOReturn raw_edu_dma(RawChan *c, uint64_t src, uint64_t dst, uint64_t count,
         st = raw_mmio_write(c, EDU_MEM_IDX, EDU_REG_DMA_CMD, 8,
                             EDU_DMA_RUN | (to_ram ? EDU_DMA_TO_RAM : 0));
     }
-    while (st == kIOReturnSuccess && wait) {
-        st = raw_mmio_read(c, EDU_MEM_IDX, EDU_REG_DMA_CMD, 8, &cmd);
-        if (st != kIOReturnSuccess || !(cmd & EDU_DMA_RUN)) {
-            break;
-        }
-        if (hostile_now_ms() > end) {
-            return kIOReturnTimeout;
-        }
-        hostile_sleep_ms(0);
-    }
-    return st;
+    return st == kIOReturnSuccess && wait ? raw_edu_wait_idle(c) : st;
 }
 
 IOReturn raw_edu_raise_irq(RawChan *c)

@@ -28,6 +28,15 @@
 #define RAW_SEND_FAILED ((IOReturn)0xfee10004)  /* sendmsg() failed */
 
 /**
+ * raw_is_answer() - did an outcome come from dextd?
+ * @st: what a raw_* call returned
+ *
+ * Return: false for the RAW_* outcomes (no answer, hang-up, garbage,
+ * failed send), true for any status dextd sent.
+ */
+bool raw_is_answer(IOReturn st);
+
+/**
  * RawChan - one hand-driven channel
  * @fd: the socket
  * @version: negotiated by HELLO; 0 before
@@ -318,6 +327,24 @@ unsigned raw_register_many(RawChan *c, uint64_t iova0, uint64_t stride,
                            uint64_t va, uint64_t size, unsigned max,
                            IOReturn *fail);
 
+/**
+ * raw_pass_fd() - send @fd over the AF_UNIX socket @via (one byte with it)
+ * @via: a connected socket
+ * @fd: the fd to pass
+ *
+ * Return: true if it was sent.
+ */
+bool raw_pass_fd(int via, int fd);
+
+/**
+ * raw_take_fd() - receive an fd raw_pass_fd() sent
+ * @via: the other end
+ * @ms: bound on the wait
+ *
+ * Return: the fd, or -1.
+ */
+int raw_take_fd(int via, unsigned ms);
+
 /* Register helpers: a CALL each, the reply's status returned. */
 IOReturn raw_claim(RawChan *c);
 IOReturn raw_register(RawChan *c, uint64_t iova, const void *va,
@@ -348,6 +375,15 @@ IOReturn raw_setup_interrupts(RawChan *c, uint64_t *nvec);
  */
 IOReturn raw_edu_dma(RawChan *c, uint64_t src, uint64_t dst, uint64_t count,
                      bool to_ram, bool wait);
+
+/**
+ * raw_edu_wait_idle() - poll until edu's DMA engine is idle
+ * @c: a session on edu
+ *
+ * Return: the first failing read's status, or kIOReturnTimeout if the
+ * engine stayed busy for the channel's timeout.
+ */
+IOReturn raw_edu_wait_idle(RawChan *c);
 
 /**
  * raw_edu_raise_irq() - make edu send one MSI
