@@ -6,6 +6,7 @@
 #   make         build only (build/)
 #   make valgrind  memcheck: inproc and unit tests, then dextd itself
 #   make tsan    the load, api and unit suites under ThreadSanitizer
+#   make hostile the hostile suite: attacks on a private dextd (build/)
 #   make fuzz    libFuzzer targets, FUZZ_TIME seconds each (build-fuzz/)
 #                (see docs/reliability.md)
 #
@@ -20,7 +21,7 @@ VALGRIND = valgrind --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite --track-fds=no -q
 MESON_OPTS ?=
 
-.PHONY: all deps demo check valgrind tsan fuzz bench plots install clean
+.PHONY: all deps demo check valgrind tsan hostile fuzz bench plots install clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) $(MESON_OPTS)
@@ -54,6 +55,10 @@ tsan: deps
 	TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1' \
 	    meson test -C $(TSAN_BUILD) --suite load --suite api --suite unit \
 	        --print-errorlogs
+
+# Attacks on a private dextd over the raw protocol (tests/README.md).
+hostile: all
+	meson test -C $(BUILD) --suite hostile --print-errorlogs
 
 # libFuzzer targets (clang), FUZZ_TIME seconds each; see docs/reliability.md.
 fuzz: deps
