@@ -5,7 +5,7 @@
 #   make check   build with AddressSanitizer + UBSan and run every test
 #   make         build only (build/)
 #   make valgrind  memcheck: inproc and unit tests, then dextd itself
-#   make tsan    the load, api and unit suites under ThreadSanitizer
+#   make tsan    the load, race, api and unit suites under ThreadSanitizer
 #   make hostile the hostile suite: attacks on a private dextd (build/)
 #   make fuzz    libFuzzer targets, FUZZ_TIME seconds each (build-fuzz/)
 #                (see docs/reliability.md)
@@ -46,15 +46,16 @@ valgrind: all
 	DEXTD_WRAPPER='$(VALGRIND)' meson test -C $(BUILD) --suite unix \
 	    --print-errorlogs
 
-# The load suite (many clients and threads) under ThreadSanitizer.
+# The load and race suites (many clients and threads, several threads on
+# one session) under ThreadSanitizer, with the api and unit suites.
 tsan: deps
 	@test -f $(TSAN_BUILD)/build.ninja || \
 	    meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false \
 	        $(MESON_OPTS)
 	ninja -C $(TSAN_BUILD)
 	TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1' \
-	    meson test -C $(TSAN_BUILD) --suite load --suite api --suite unit \
-	        --print-errorlogs
+	    meson test -C $(TSAN_BUILD) --suite load --suite race --suite api \
+	        --suite unit --print-errorlogs
 
 # Attacks on a private dextd over the raw protocol (tests/README.md).
 hostile: all

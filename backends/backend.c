@@ -5,10 +5,15 @@
  * string "NAME[,OPTIONS][@BB:DD.F]".
  */
 
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backends/backend.h"
 
@@ -27,6 +32,24 @@ static const DextBackendEntry backend_table[] = {
     { "host", dext_host_create },
     { "ivshmem", dext_ivshmem_create },
 };
+
+int dext_memfd_create(const char *name, uint64_t size)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int saved;
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (size > (uint64_t)INT64_MAX || ftruncate(fd, (off_t)size) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
 
 void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
 {

@@ -186,6 +186,19 @@ void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /**
+ * dext_memfd_create() - shared memory that may be handed to a client
+ * @name: shown in /proc/PID/maps
+ * @size: bytes, fixed for the memory's life
+ *
+ * The memory is sealed against shrinking and growing (and against
+ * further seals) before anyone else can hold it: a client given the fd
+ * can never truncate it and make a mapping of ours fault with SIGBUS.
+ *
+ * Return: a close-on-exec fd, or -1 with errno set.
+ */
+int dext_memfd_create(const char *name, uint64_t size);
+
+/**
  * dext_device_for_each_option() - walk "key=value,key=value" options
  * @options: the text after a device name's comma; NULL or "" is no options
  * @apply: called once per option, in order; returns kIOReturnSuccess or

@@ -6,8 +6,11 @@
  * check, a factorial unit, an interrupt status register and a DMA engine
  * with a 4 KiB on-device buffer, all behind a 1 MiB register BAR.
  *
- * Factorials and DMA transfers run on a per-device worker thread, so a
- * driver sees them complete asynchronously, as on the reference model.
+ * Factorials and DMA transfers run on two worker threads of the device,
+ * one per engine, so a driver sees them complete asynchronously, as on
+ * the reference model -- and a transfer stalled on a client's page (it
+ * can stall for ever: userfaultfd) holds up only the DMA engine, never
+ * the factorial unit or a reset.
  * Interrupts are delivered only as MSI; with MSI disabled the device
  * merely shows INTx as asserted in its config status register.
  *
@@ -66,15 +69,26 @@
 
 typedef struct EduState {
     DextDevice *dev;
-    pthread_t worker;
+    pthread_t fact_worker;
+    pthread_t dma_worker;
 
-    /* @lock guards all below; @work wakes the worker, @idle a reset. */
+    /*
+     * @lock guards all below; @fact_work and @dma_work wake the engines,
+     * @idle tells a reset that the factorial unit has finished.
+     */
     pthread_mutex_t lock;
-    pthread_cond_t work;
+    pthread_cond_t fact_work;
+    pthread_cond_t dma_work;
     pthread_cond_t idle;
     bool stopping;
-    bool worker_busy;           /* a job is running, effects included */
+    bool fact_busy;             /* a factorial runs, effects included */
     unsigned resetting;         /* resets waiting: MMIO writes dropped */
+    /*
+     * Bumped by every reset.  A reset does not wait for a transfer in
+     * flight (it may never end); the transfer, once back, sees the epoch
+     * moved and drops its effects, as if the reset had aborted it.
+     */
+    uint64_t dma_epoch;
 
     PCIEmu pci;
     uint32_t liveness;          /* already inverted */
@@ -87,7 +101,7 @@ typedef struct EduState {
     uint64_t dma_cmd;
     uint8_t dma_buf[EDU_DMA_BUF_SIZE];
 
-    /* Worker only: lets host DMA run without @lock. */
+    /* DMA worker only: lets host DMA run without @lock. */
     uint8_t bounce[EDU_DMA_BUF_SIZE];
 } EduState;
 
@@ -180,6 +194,7 @@ static bool edu_run_dma(EduState *s)
     uint64_t bus_addr = to_ram ? s->dma_dst : s->dma_src;
     uint64_t bus = bus_addr & dev->dma_mask;
     bool in_range = edu_buf_range_ok(buf_addr, len);
+    uint64_t epoch = s->dma_epoch;
     IOReturn ret = kIOReturnSuccess;
 
     if (in_range && to_ram) {
@@ -225,6 +240,10 @@ static bool edu_run_dma(EduState *s)
     }
 
     pthread_mutex_lock(&s->lock);
+    if (epoch != s->dma_epoch) {
+        /* Reset while we were away: the device has forgotten us. */
+        return false;
+    }
     if (in_range && !to_ram && ret == kIOReturnSuccess) {
         memcpy(s->dma_buf + (buf_addr - EDU_DMA_BUF_ADDR), s->bounce, len);
     }
@@ -235,40 +254,66 @@ static bool edu_run_dma(EduState *s)
     return false;
 }
 
-static bool edu_has_work(const EduState *s)
+/*
+ * One engine's thread: wait for @has_work, run @run with @lock held (it
+ * drops the lock itself while it works), send the MSI it asks for.
+ */
+static void edu_engine(EduState *s, pthread_cond_t *work, bool *busy,
+                       bool (*has_work)(const EduState *s),
+                       bool (*run)(EduState *s))
 {
-    return (s->status & EDU_STATUS_COMPUTING) || (s->dma_cmd & EDU_DMA_RUN);
-}
-
-static void *edu_worker(void *opaque)
-{
-    EduState *s = opaque;
-
     pthread_mutex_lock(&s->lock);
     for (;;) {
         bool msi;
 
-        while (!s->stopping && !edu_has_work(s)) {
-            pthread_cond_wait(&s->work, &s->lock);
+        while (!s->stopping && !has_work(s)) {
+            pthread_cond_wait(work, &s->lock);
         }
         if (s->stopping) {
             break;
         }
-        s->worker_busy = true;
-        if (s->status & EDU_STATUS_COMPUTING) {
-            msi = edu_run_factorial(s);
-        } else {
-            msi = edu_run_dma(s);
+        if (busy) {
+            *busy = true;
         }
+        msi = run(s);
         if (msi) {
             pthread_mutex_unlock(&s->lock);
             edu_send_msi(s);
             pthread_mutex_lock(&s->lock);
         }
-        s->worker_busy = false;
-        pthread_cond_broadcast(&s->idle);
+        if (busy) {
+            *busy = false;
+            pthread_cond_broadcast(&s->idle);
+        }
     }
     pthread_mutex_unlock(&s->lock);
+}
+
+static bool edu_fact_pending(const EduState *s)
+{
+    return (s->status & EDU_STATUS_COMPUTING) != 0;
+}
+
+static bool edu_dma_pending(const EduState *s)
+{
+    return (s->dma_cmd & EDU_DMA_RUN) != 0;
+}
+
+static void *edu_fact_worker(void *opaque)
+{
+    EduState *s = opaque;
+
+    edu_engine(s, &s->fact_work, &s->fact_busy, edu_fact_pending,
+               edu_run_factorial);
+    return NULL;
+}
+
+/* Nobody waits for this engine: see @dma_epoch. */
+static void *edu_dma_worker(void *opaque)
+{
+    EduState *s = opaque;
+
+    edu_engine(s, &s->dma_work, NULL, edu_dma_pending, edu_run_dma);
     return NULL;
 }
 
@@ -402,7 +447,7 @@ static IOReturn edu_mmio_write(DextDevice *dev, int bar, uint64_t off,
         if (!(s->status & EDU_STATUS_COMPUTING)) {
             s->fact = (uint32_t)val;
             s->status |= EDU_STATUS_COMPUTING;
-            pthread_cond_signal(&s->work);
+            pthread_cond_signal(&s->fact_work);
         }
         break;
     case EDU_REG_STATUS:
@@ -431,7 +476,7 @@ static IOReturn edu_mmio_write(DextDevice *dev, int bar, uint64_t off,
         /* Only a write that starts a transfer does anything. */
         if ((val & EDU_DMA_RUN) && !(s->dma_cmd & EDU_DMA_RUN)) {
             s->dma_cmd = val;
-            pthread_cond_signal(&s->work);
+            pthread_cond_signal(&s->dma_work);
         }
         break;
     case EDU_REG_ID:
@@ -477,10 +522,15 @@ static IOReturn edu_reset_function(DextDevice *dev)
 
     pthread_mutex_lock(&s->lock);
     s->resetting++;
-    /* Let an in-flight factorial or transfer finish, effects included. */
-    while (s->worker_busy || edu_has_work(s)) {
+    /*
+     * Let a factorial finish, effects included: it takes microseconds.
+     * A transfer is not waited for -- its client's memory may never
+     * answer -- but aborted: the new epoch drops whatever it would do.
+     */
+    while (s->fact_busy || edu_fact_pending(s)) {
         pthread_cond_wait(&s->idle, &s->lock);
     }
+    s->dma_epoch++;
     edu_reset_locked(s);
     s->resetting--;
     pthread_mutex_unlock(&s->lock);
@@ -496,12 +546,15 @@ static void edu_destroy(DextDevice *dev)
     }
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
-    pthread_cond_broadcast(&s->work);
+    pthread_cond_broadcast(&s->fact_work);
+    pthread_cond_broadcast(&s->dma_work);
     pthread_mutex_unlock(&s->lock);
-    pthread_join(s->worker, NULL);
+    pthread_join(s->fact_worker, NULL);
+    pthread_join(s->dma_worker, NULL);
 
     pthread_cond_destroy(&s->idle);
-    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->dma_work);
+    pthread_cond_destroy(&s->fact_work);
     pthread_mutex_destroy(&s->lock);
     free(s);
     dev->priv = NULL;
@@ -643,16 +696,29 @@ IOReturn dext_edu_create(const char *options, DextDevice **out)
     dev->bars[0].mappable = false;
 
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->fact_work, NULL);
+    pthread_cond_init(&s->dma_work, NULL);
     pthread_cond_init(&s->idle, NULL);
-    if (pthread_create(&s->worker, NULL, edu_worker, s) != 0) {
-        pthread_cond_destroy(&s->idle);
-        pthread_cond_destroy(&s->work);
-        pthread_mutex_destroy(&s->lock);
-        free(s);
-        free(dev);
-        return kIOReturnNoResources;
+    if (pthread_create(&s->fact_worker, NULL, edu_fact_worker, s) != 0) {
+        goto fail_threads;
+    }
+    if (pthread_create(&s->dma_worker, NULL, edu_dma_worker, s) != 0) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_broadcast(&s->fact_work);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->fact_worker, NULL);
+        goto fail_threads;
     }
     *out = dev;
     return kIOReturnSuccess;
+
+fail_threads:
+    pthread_cond_destroy(&s->idle);
+    pthread_cond_destroy(&s->dma_work);
+    pthread_cond_destroy(&s->fact_work);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    free(dev);
+    return kIOReturnNoResources;
 }

@@ -110,6 +110,7 @@ typedef struct IvshmemState {
     uint64_t dma_len;
     uint32_t dma_cmd;
     uint32_t dma_vector;
+    uint64_t dma_epoch;         /* bumped by reset: see run_dma() */
     uint64_t fire_time;
     uint64_t fire_count;
     IvshmemMsixEntry table[IVSHMEM_MAX_VECTORS];
@@ -305,6 +306,7 @@ static void run_dma(IvshmemState *s, IvshmemFire *f)
     DextDevice *dev = s->dev;
     bool to_bus = (s->dma_cmd & IVSHMEM_DMA_TO_BUS) != 0;
     uint64_t shm = s->dma_shm, bus = s->dma_bus, len = s->dma_len;
+    uint64_t epoch = s->dma_epoch;
     IOReturn ret = kIOReturnSuccess;
 
     if (shm > s->shm_size || len > s->shm_size - shm) {
@@ -331,6 +333,13 @@ static void run_dma(IvshmemState *s, IvshmemFire *f)
     }
 
     pthread_mutex_lock(&s->lock);
+    if (epoch != s->dma_epoch) {
+        /*
+         * A reset came while the client's memory kept us (it may stall
+         * for ever, so a reset never waits): the transfer was aborted.
+         */
+        return;
+    }
     s->dma_cmd &= ~IVSHMEM_DMA_RUN;
     if (ret != kIOReturnSuccess) {
         s->dma_cmd |= IVSHMEM_DMA_ERROR;
@@ -573,6 +582,7 @@ static void reset_locked(IvshmemState *s)
     s->dma_shm = s->dma_bus = s->dma_len = 0;
     s->dma_cmd = 0;
     s->dma_vector = 0;
+    s->dma_epoch++;
     memset(s->table, 0, sizeof(s->table));
     memset(s->pba, 0, sizeof(s->pba));
     /* MSI-X entries come out of reset masked (PCI spec). */
@@ -723,12 +733,11 @@ static IOReturn init_config(PCIEmu *pci, const IvshmemOptions *o)
 
 static IOReturn init_shm(IvshmemState *s, uint64_t size)
 {
-    s->shm_fd = memfd_create("dext-ivshmem", MFD_CLOEXEC);
+    /* Sealed: BAR2 is handed to clients, and the device reads it too. */
+    s->shm_fd = dext_memfd_create("dext-ivshmem", size);
     if (s->shm_fd < 0) {
-        return kIOReturnNoResources;
-    }
-    if (ftruncate(s->shm_fd, (off_t)size) < 0) {
-        return kIOReturnNoMemory;
+        return errno == EMFILE || errno == ENFILE ? kIOReturnNoResources
+                                                  : kIOReturnNoMemory;
     }
     s->shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->shm_fd,
                   0);

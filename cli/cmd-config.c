@@ -306,7 +306,7 @@ int cmd_config(Ctl *ctl, int argc, char **argv)
         CTL_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    bool raw = false, domain = false;
+    bool raw = false, domain = false, writes = false;
     int level = 0;
     RegOp *ops = NULL;
     int nops = 0;
@@ -360,7 +360,11 @@ int cmd_config(Ctl *ctl, int argc, char **argv)
     }
     ctl_ready(ctl);
 
-    rc = ctl_connect(ctl, false, &c);
+    /* Reads need no claim; writes do (a dext's default access model). */
+    for (int i = 0; i < nops; i++) {
+        writes |= ops[i].write;
+    }
+    rc = ctl_connect(ctl, writes, &c);
     if (rc == CTL_CONTINUE) {
         rc = nops > 0 ? do_registers(ctl, c, raw, ops, nops)
                       : do_dump(ctl, c, raw, level ? level : 3, domain);

@@ -24,48 +24,69 @@
  */
 
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/core-internal.h"
 
-IOReturn dext_client_mem_open(ClientMem *m, pid_t pid, int pidfd)
+IOReturn dext_client_mem_new(pid_t pid, int pidfd, ClientMem **out)
 {
-    m->pid = pid;
-    m->pidfd = -1;
-    m->self = false;
+    ClientMem *m;
+
     if (pid <= 0) {
         return kIOReturnBadArgument;
     }
-    if (pidfd < 0) {
-        /* Only our own process needs no proof. */
-        if (pid != getpid()) {
-            return kIOReturnNotPermitted;
+    /* Only our own process needs no proof. */
+    if (pidfd < 0 && pid != getpid()) {
+        return kIOReturnNotPermitted;
+    }
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        return kIOReturnNoMemory;
+    }
+    m->refs = 1;
+    m->pid = pid;
+    m->pidfd = -1;
+    m->self = pidfd < 0;
+    if (!m->self) {
+        m->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 0);
+        if (m->pidfd < 0) {
+            IOReturn ret = errno == EBADF ? kIOReturnBadArgument
+                                          : kIOReturnNoResources;
+
+            free(m);
+            return ret;
         }
-        m->self = true;
-        return kIOReturnSuccess;
+        if (!dext_client_mem_alive(m)) {
+            dext_client_mem_unref(m);
+            return kIOReturnNotAttached;
+        }
     }
-    m->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 0);
-    if (m->pidfd < 0) {
-        return errno == EBADF ? kIOReturnBadArgument : kIOReturnNoResources;
-    }
-    if (!dext_client_mem_alive(m)) {
-        dext_client_mem_close(m);
-        return kIOReturnNotAttached;
-    }
+    *out = m;
     return kIOReturnSuccess;
 }
 
-void dext_client_mem_close(ClientMem *m)
+ClientMem *dext_client_mem_ref(ClientMem *m)
 {
+    __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+    return m;
+}
+
+void dext_client_mem_unref(ClientMem *m)
+{
+    if (m == NULL || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+        return;
+    }
     if (m->pidfd >= 0) {
         close(m->pidfd);
-        m->pidfd = -1;
     }
+    free(m);
 }
 
 bool dext_client_mem_alive(ClientMem *m)
@@ -83,10 +104,15 @@ bool dext_client_mem_alive(ClientMem *m)
     return n == 0;
 }
 
+__thread unsigned dext_core_locks_held;
+
 static IOReturn client_mem_xfer(ClientMem *m, uint64_t va, void *buf,
                                 size_t len, bool write)
 {
     uint8_t *p = buf;
+
+    /* The rule this file's header states, checked on every access. */
+    assert(dext_core_locks_held == 0);
 
     if (!dext_client_mem_alive(m)) {
         return kIOReturnNotAttached;

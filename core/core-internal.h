@@ -33,7 +33,46 @@
 /* dmaFlags reported by AllocateDMABuffer: kIOMemoryDirectionInOut. */
 #define DEXT_DMA_FLAGS_INOUT 3
 
+/*
+ * Every core lock is taken through these wrappers, which count the locks
+ * the calling thread holds.  The rule that no core lock is held across an
+ * access to client memory (which may stall for ever) is then checked, not
+ * just stated: client-mem.c asserts the count is zero.
+ */
+extern __thread unsigned dext_core_locks_held;
+
+static inline void core_mutex_lock(pthread_mutex_t *m)
+{
+    pthread_mutex_lock(m);
+    dext_core_locks_held++;
+}
+
+static inline void core_mutex_unlock(pthread_mutex_t *m)
+{
+    dext_core_locks_held--;
+    pthread_mutex_unlock(m);
+}
+
+static inline void core_rwlock_rdlock(pthread_rwlock_t *l)
+{
+    pthread_rwlock_rdlock(l);
+    dext_core_locks_held++;
+}
+
+static inline void core_rwlock_wrlock(pthread_rwlock_t *l)
+{
+    pthread_rwlock_wrlock(l);
+    dext_core_locks_held++;
+}
+
+static inline void core_rwlock_unlock(pthread_rwlock_t *l)
+{
+    dext_core_locks_held--;
+    pthread_rwlock_unlock(l);
+}
+
 typedef struct CoreDevice CoreDevice;
+typedef struct DmaShare DmaShare;
 typedef struct DmaRegion DmaRegion;
 typedef struct DmaBuffer DmaBuffer;
 typedef struct IrqState IrqState;
@@ -46,13 +85,15 @@ typedef struct IrqState IrqState;
  * number meant that process throughout (client-mem.c).
  */
 typedef struct ClientMem {
+    uint32_t refs;          /* the session, and each transfer in flight */
     pid_t pid;
     int pidfd;              /* -1 only when @self */
     bool self;              /* the core's own process (in-process) */
 } ClientMem;
 
-IOReturn dext_client_mem_open(ClientMem *m, pid_t pid, int pidfd);
-void dext_client_mem_close(ClientMem *m);
+IOReturn dext_client_mem_new(pid_t pid, int pidfd, ClientMem **out);
+ClientMem *dext_client_mem_ref(ClientMem *m);
+void dext_client_mem_unref(ClientMem *m);
 bool dext_client_mem_alive(ClientMem *m);
 IOReturn dext_client_mem_read(ClientMem *m, uint64_t va, void *buf, size_t len);
 IOReturn dext_client_mem_write(ClientMem *m, uint64_t va, const void *buf,
@@ -80,12 +121,39 @@ struct DmaRegion {
 };
 
 struct DmaBuffer {
+    uint32_t refs;          /* the session, and each transfer in flight */
     int fd;
     uint8_t *host;
     uint64_t size;
     uint64_t iova_base;
     DmaChunk chunk;
 };
+
+/* The bus space one client process holds on a device (dma_lock). */
+struct DmaShare {
+    DmaShare *next;         /* CoreDevice.shares */
+    pid_t pid;
+    uint32_t sessions;      /* sessions of that process that hold it */
+    uint64_t bytes;         /* bus bytes of their regions and buffers */
+};
+
+/*
+ * A log line budget: a burst of DEXT_LOG_BURST lines, then one a second;
+ * what is dropped is counted and reported with the next line let through.
+ */
+#define DEXT_LOG_BURST 10
+
+typedef struct DextRateLimit {
+    pthread_mutex_t lock;
+    uint64_t last_ns;       /* CLOCK_MONOTONIC of the last refill */
+    uint32_t tokens;
+    uint32_t suppressed;
+} DextRateLimit;
+
+void dext_ratelimit_init(DextRateLimit *rl);
+void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 struct IrqState {
     IrqState *next;         /* CoreDevice.irq_subs */
@@ -127,16 +195,20 @@ struct CoreDevice {
     uint32_t dma_regions;       /* counters for DextCoreStats */
     uint64_t dma_region_bytes;
     uint32_t dma_buffers;
+    DmaShare *shares;           /* per client process */
+
+    DextRateLimit log_limit;    /* client-triggered lines (IOMMU faults) */
 };
 
 struct DextSession {
     DextCore *core;
     CoreDevice *cd;
-    ClientMem mem;
+    ClientMem *mem;         /* referenced by transfers in flight too */
     bool claimed;           /* as CoreDevice.claims */
     IrqState *irq;          /* published once under CoreDevice.lock */
     RangeTree regions;      /* CoreDevice.dma_lock */
     DmaBuffer *buffer;      /* CoreDevice.dma_lock */
+    DmaShare *share;        /* CoreDevice.dma_lock; NULL until used */
 };
 
 struct DextCore {
@@ -150,6 +222,10 @@ struct DextCore {
 
     /* Answer like the real dext today: no selector >= 64, no type 7. */
     bool contract_only;
+    /* Percent of a device's bus space one client process may hold. */
+    uint32_t dma_share_pct;
+    /* DEXT_POLICY_* bits: what sessions without a claim may do. */
+    unsigned policy;
 
     atomic_uint_fast64_t iommu_faults;
     atomic_uint_fast64_t irqs_raised;

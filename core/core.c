@@ -6,10 +6,13 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core-internal.h"
@@ -35,11 +38,74 @@ void dext_core_logf(DextCore *core, int level, const char *fmt, ...)
     core->log(core->log_opaque, level, msg);
 }
 
+void dext_ratelimit_init(DextRateLimit *rl)
+{
+    pthread_mutex_init(&rl->lock, NULL);
+    rl->last_ns = 0;
+    rl->tokens = DEXT_LOG_BURST;
+    rl->suppressed = 0;
+}
+
+/* Take one line from @rl's budget; *@dropped: lines dropped before it. */
+static bool ratelimit_take(DextRateLimit *rl, uint32_t *dropped)
+{
+    struct timespec ts;
+    uint64_t now;
+    bool ok;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    core_mutex_lock(&rl->lock);
+    if (rl->last_ns == 0) {
+        rl->last_ns = now;
+    }
+    while (now - rl->last_ns >= 1000000000ull) {
+        rl->last_ns += 1000000000ull;
+        if (rl->tokens < DEXT_LOG_BURST) {
+            rl->tokens++;
+        } else {
+            rl->last_ns = now;
+        }
+    }
+    ok = rl->tokens > 0;
+    if (ok) {
+        rl->tokens--;
+        *dropped = rl->suppressed;
+        rl->suppressed = 0;
+    } else {
+        rl->suppressed++;
+    }
+    core_mutex_unlock(&rl->lock);
+    return ok;
+}
+
+void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
+                           const char *fmt, ...)
+{
+    uint32_t dropped = 0;
+    char msg[512];
+    va_list ap;
+
+    if (core == NULL || core->log == NULL || !ratelimit_take(rl, &dropped)) {
+        return;
+    }
+    if (dropped > 0) {
+        dext_core_logf(core, level, "(%u similar messages suppressed)",
+                       dropped);
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    core->log(core->log_opaque, level, msg);
+}
+
+/* Devices log what clients make them do (guest errors): rate-limited. */
 static void device_log(void *opaque, int level, const char *msg)
 {
     CoreDevice *cd = opaque;
 
-    dext_core_logf(cd->core, level, "%s: %s", cd->dev->name, msg);
+    dext_core_ratelimited(cd->core, &cd->log_limit, level, "%s: %s",
+                          cd->dev->name, msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -55,6 +121,7 @@ DextCore *dext_core_new(DextLogFn *log, void *log_opaque)
     core->log = log;
     core->log_opaque = log_opaque;
     core->next_id = 0x100000001ull;     /* registry-entry-ID-like, never 0 */
+    core->dma_share_pct = DEXT_DMA_SHARE_DEFAULT;
     pthread_mutex_init(&core->lock, NULL);
     return core;
 }
@@ -65,6 +132,7 @@ static void core_device_free(CoreDevice *cd)
     dext_dma_device_destroy(cd);
     pthread_rwlock_destroy(&cd->irq_lock);
     pthread_rwlock_destroy(&cd->dma_lock);
+    pthread_mutex_destroy(&cd->log_limit.lock);
     pthread_mutex_destroy(&cd->lock);
     free(cd);
 }
@@ -73,6 +141,22 @@ void dext_core_set_contract_only(DextCore *core, bool on)
 {
     if (core != NULL) {
         core->contract_only = on;
+    }
+}
+
+IOReturn dext_core_set_dma_share(DextCore *core, uint32_t percent)
+{
+    if (core == NULL || percent < 1 || percent > 100) {
+        return kIOReturnBadArgument;
+    }
+    core->dma_share_pct = percent;
+    return kIOReturnSuccess;
+}
+
+void dext_core_set_policy(DextCore *core, unsigned flags)
+{
+    if (core != NULL) {
+        core->policy = flags;
     }
 }
 
@@ -135,6 +219,7 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     pthread_mutex_init(&cd->lock, NULL);
     pthread_rwlock_init(&cd->irq_lock, NULL);
     pthread_rwlock_init(&cd->dma_lock, NULL);
+    dext_ratelimit_init(&cd->log_limit);
     assign_memory_indexes(cd);
 
     dev->host.dma_read = dext_dma_device_read;
@@ -150,12 +235,12 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     }
     dext_irq_probe_caps(cd);
 
-    pthread_mutex_lock(&core->lock);
+    core_mutex_lock(&core->lock);
     for (i = 0; i < core->ndevices; i++) {
         DextDevice *other = core->devices[i]->dev;
         if (!core->devices[i]->terminated && other->bus == dev->bus &&
             other->dev == dev->dev && other->fn == dev->fn) {
-            pthread_mutex_unlock(&core->lock);
+            core_mutex_unlock(&core->lock);
             dext_core_logf(core, DEXT_LOG_ERROR,
                            "%s: %02x:%02x.%x is served already", dev->name,
                            dev->bus, dev->dev, dev->fn);
@@ -164,13 +249,13 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
         }
     }
     if (core->ndevices == DEXT_MAX_DEVICES) {
-        pthread_mutex_unlock(&core->lock);
+        core_mutex_unlock(&core->lock);
         core_device_free(cd);
         return kIOReturnNoResources;
     }
     cd->id = core->next_id++;
     core->devices[core->ndevices++] = cd;
-    pthread_mutex_unlock(&core->lock);
+    core_mutex_unlock(&core->lock);
 
     dext_core_logf(core, DEXT_LOG_INFO,
                    "serving %s at %02x:%02x.%x [%04x:%04x] class %06x, %u vector(s)",
@@ -189,14 +274,14 @@ uint32_t dext_core_list(DextCore *core, uint64_t *ids, uint32_t max)
     if (core == NULL) {
         return 0;
     }
-    pthread_mutex_lock(&core->lock);
+    core_mutex_lock(&core->lock);
     for (i = 0; i < core->ndevices; i++) {
         CoreDevice *cd = core->devices[i];
         bool gone;
 
-        pthread_mutex_lock(&cd->lock);
+        core_mutex_lock(&cd->lock);
         gone = cd->terminated;
-        pthread_mutex_unlock(&cd->lock);
+        core_mutex_unlock(&cd->lock);
         if (gone) {
             continue;
         }
@@ -205,7 +290,7 @@ uint32_t dext_core_list(DextCore *core, uint64_t *ids, uint32_t max)
         }
         n++;
     }
-    pthread_mutex_unlock(&core->lock);
+    core_mutex_unlock(&core->lock);
     return n;
 }
 
@@ -217,27 +302,27 @@ void dext_core_stats(DextCore *core, DextCoreStats *st)
     if (core == NULL) {
         return;
     }
-    pthread_mutex_lock(&core->lock);
+    core_mutex_lock(&core->lock);
     st->sessions = core->sessions;
     for (i = 0; i < core->ndevices; i++) {
         CoreDevice *cd = core->devices[i];
         IrqState *irq;
 
-        pthread_mutex_lock(&cd->lock);
+        core_mutex_lock(&cd->lock);
         if (!cd->terminated) {
             st->devices++;
         }
         st->claims += cd->claims;
-        pthread_mutex_unlock(&cd->lock);
+        core_mutex_unlock(&cd->lock);
 
-        pthread_rwlock_rdlock(&cd->irq_lock);
+        core_rwlock_rdlock(&cd->irq_lock);
         for (irq = cd->irq_subs; irq; irq = irq->next) {
             st->irq_sessions++;
         }
-        pthread_rwlock_unlock(&cd->irq_lock);
+        core_rwlock_unlock(&cd->irq_lock);
         dext_dma_stats(cd, st);
     }
-    pthread_mutex_unlock(&core->lock);
+    core_mutex_unlock(&core->lock);
     st->iommu_faults = atomic_load(&core->iommu_faults);
     st->irqs_raised = atomic_load(&core->irqs_raised);
     st->irqs_dropped = atomic_load(&core->irqs_dropped);
@@ -265,36 +350,36 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
     if (s == NULL) {
         return kIOReturnNoMemory;
     }
-    ret = dext_client_mem_open(&s->mem, client_pid, client_pidfd);
+    ret = dext_client_mem_new(client_pid, client_pidfd, &s->mem);
     if (ret != kIOReturnSuccess) {
         free(s);
         return ret;
     }
 
-    pthread_mutex_lock(&core->lock);
+    core_mutex_lock(&core->lock);
     for (i = 0; i < core->ndevices; i++) {
         if (core->devices[i]->id == id) {
             cd = core->devices[i];
         }
     }
     if (cd == NULL || core->sessions >= DEXT_MAX_SESSIONS) {
-        pthread_mutex_unlock(&core->lock);
-        dext_client_mem_close(&s->mem);
+        core_mutex_unlock(&core->lock);
+        dext_client_mem_unref(s->mem);
         free(s);
         return cd == NULL ? kIOReturnNotFound : kIOReturnNoResources;
     }
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     if (cd->terminated) {
-        pthread_mutex_unlock(&cd->lock);
-        pthread_mutex_unlock(&core->lock);
-        dext_client_mem_close(&s->mem);
+        core_mutex_unlock(&cd->lock);
+        core_mutex_unlock(&core->lock);
+        dext_client_mem_unref(s->mem);
         free(s);
         return kIOReturnNotFound;
     }
     cd->sessions++;
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     core->sessions++;
-    pthread_mutex_unlock(&core->lock);
+    core_mutex_unlock(&core->lock);
 
     s->core = core;
     s->cd = cd;
@@ -310,7 +395,7 @@ static void claim_release(DextSession *s)
 {
     CoreDevice *cd = s->cd;
 
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     if (s->claimed) {
         __atomic_store_n(&s->claimed, false, __ATOMIC_RELEASE);
         if (__atomic_sub_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL) == 0) {
@@ -322,7 +407,7 @@ static void claim_release(DextSession *s)
                            cd->dev->name);
         }
     }
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
 }
 
 void dext_session_close(DextSession *s)
@@ -340,14 +425,14 @@ void dext_session_close(DextSession *s)
     dext_dma_session_release(s);
     claim_release(s);
 
-    pthread_mutex_lock(&core->lock);
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&core->lock);
+    core_mutex_lock(&cd->lock);
     cd->sessions--;
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     core->sessions--;
-    pthread_mutex_unlock(&core->lock);
+    core_mutex_unlock(&core->lock);
 
-    dext_client_mem_close(&s->mem);
+    dext_client_mem_unref(s->mem);
     dext_core_logf(core, DEXT_LOG_DEBUG, "%s: session %p closed", cd->dev->name,
                    (void *)s);
     free(s);
@@ -365,6 +450,16 @@ void dext_session_close(DextSession *s)
 static bool is_claimed(DextSession *s)
 {
     return __atomic_load_n(&s->claimed, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Whether @s may change the device: write config space or registers, map
+ * a BAR writable, terminate.  The one test of the access model
+ * (dext_core_set_policy()), used by dispatch and by BAR mapping.
+ */
+static bool session_may_write(DextSession *s)
+{
+    return is_claimed(s) || (s->core->policy & DEXT_POLICY_UNCLAIMED_WRITES);
 }
 
 static bool device_open(CoreDevice *cd)
@@ -469,7 +564,7 @@ static IOReturn do_claim(DextSession *s)
     CoreDevice *cd = s->cd;
     IOReturn ret = kIOReturnSuccess;
 
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     if (s->claimed) {
         goto out;
     }
@@ -506,7 +601,7 @@ static IOReturn do_claim(DextSession *s)
     __atomic_add_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&s->claimed, true, __ATOMIC_RELEASE);
 out:
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     return ret;
 }
 
@@ -514,13 +609,18 @@ static IOReturn do_terminate(DextSession *s)
 {
     CoreDevice *cd = s->cd;
 
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
+    /* Dispatch let only a claimer through: others' claims stand in the way. */
+    if (!(s->core->policy & DEXT_POLICY_UNCLAIMED_WRITES) && cd->claims > 1) {
+        core_mutex_unlock(&cd->lock);
+        return kIOReturnBusy;
+    }
     if (!cd->terminated) {
         __atomic_store_n(&cd->terminated, true, __ATOMIC_RELEASE);
         dext_core_logf(s->core, DEXT_LOG_INFO, "%s: terminated by a client",
                        cd->dev->name);
     }
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     return kIOReturnSuccess;
 }
 
@@ -573,7 +673,7 @@ static IOReturn do_reset(DextSession *s)
     if (!dev->writable) {
         return kIOReturnNotPermitted;
     }
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     if (config_read_range(cd, 0, save.bytes, sizeof(save.bytes), true) !=
         kIOReturnSuccess) {
         memset(save.bytes, 0, sizeof(save.bytes));
@@ -598,7 +698,7 @@ static IOReturn do_reset(DextSession *s)
         config_write_range(cd, PCI_COMMAND, save.bytes + PCI_COMMAND, 2);
         dext_irq_restore_config(cd, save.bytes);
     }
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     return ret;
 }
 
@@ -606,13 +706,13 @@ static IOReturn do_status(DextSession *s, uint64_t *out)
 {
     CoreDevice *cd = s->cd;
 
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     out[0] = cd->claims;
     out[1] = cd->sessions;
     out[2] = s->irq ? s->irq->nvectors : 0;
     out[3] = s->claimed;
     out[5] = cd->terminated;
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     out[4] = dext_dma_session_regions(s);
     return kIOReturnSuccess;
 }
@@ -634,40 +734,49 @@ static IOReturn get_bar_info(CoreDevice *cd, uint64_t bar, uint64_t *out)
     return kIOReturnSuccess;
 }
 
+/* Who may make a call: the access model (dext_core_set_policy()). */
+typedef enum MethodAccess {
+    ACCESS_ANY,             /* every session */
+    ACCESS_CLAIM,           /* a claimer, under every policy */
+    ACCESS_WRITE,           /* a claimer, or anyone under
+                             * DEXT_POLICY_UNCLAIMED_WRITES */
+} MethodAccess;
+
 /*
- * The method table: the contract's argument counts are checked here, once,
- * for every selector.
+ * The method table: the contract's argument counts, and who may call,
+ * are checked here, once, for every selector.
  */
 typedef struct MethodDesc {
     uint8_t in;             /* scalar inputs needed */
     uint8_t out;            /* scalar output room needed */
+    MethodAccess access;
 } MethodDesc;
 
 static const MethodDesc methods[] = {
-    [kDextSelectorGetIdentity] = { 0, 6 },
-    [kDextSelectorClaim] = { 0, 0 },
-    [kDextSelectorTerminate] = { 0, 0 },
-    [kDextSelectorAllocateDMABuffer] = { 2, 6 },
-    [kDextSelectorFreeDMABuffer] = { 0, 0 },
-    [kDextSelectorRegisterDMARegion] = { 3, 3 },
-    [kDextSelectorUnregisterDMARegion] = { 1, 0 },
-    [kDextSelectorProbeDMARegion] = { 2, 1 },
-    [kDextSelectorConfigRead] = { 2, 1 },
-    [kDextSelectorConfigWrite] = { 3, 0 },
-    [kDextSelectorGetBARInfo] = { 1, 3 },
-    [kDextSelectorMMIORead] = { 3, 1 },
-    [kDextSelectorMMIOWrite] = { 4, 0 },
-    [kDextSelectorSetupInterrupts] = { 0, 1 },
-    [kDextSelectorCheckInterrupt] = { 0, 4 },
-    [kDextSelectorWaitInterrupt] = { 0, 0 },
-    [kDextSelectorSetIRQMask] = { 4, 0 },
-    [kDextSelectorResetDevice] = { 0, 0 },
+    [kDextSelectorGetIdentity] = { 0, 6, ACCESS_ANY },
+    [kDextSelectorClaim] = { 0, 0, ACCESS_ANY },
+    [kDextSelectorTerminate] = { 0, 0, ACCESS_WRITE },
+    [kDextSelectorAllocateDMABuffer] = { 2, 6, ACCESS_CLAIM },
+    [kDextSelectorFreeDMABuffer] = { 0, 0, ACCESS_ANY },
+    [kDextSelectorRegisterDMARegion] = { 3, 3, ACCESS_CLAIM },
+    [kDextSelectorUnregisterDMARegion] = { 1, 0, ACCESS_ANY },
+    [kDextSelectorProbeDMARegion] = { 2, 1, ACCESS_ANY },
+    [kDextSelectorConfigRead] = { 2, 1, ACCESS_ANY },
+    [kDextSelectorConfigWrite] = { 3, 0, ACCESS_WRITE },
+    [kDextSelectorGetBARInfo] = { 1, 3, ACCESS_ANY },
+    [kDextSelectorMMIORead] = { 3, 1, ACCESS_ANY },
+    [kDextSelectorMMIOWrite] = { 4, 0, ACCESS_WRITE },
+    [kDextSelectorSetupInterrupts] = { 0, 1, ACCESS_CLAIM },
+    [kDextSelectorCheckInterrupt] = { 0, 4, ACCESS_ANY },
+    [kDextSelectorWaitInterrupt] = { 0, 0, ACCESS_ANY },
+    [kDextSelectorSetIRQMask] = { 4, 0, ACCESS_ANY },
+    [kDextSelectorResetDevice] = { 0, 0, ACCESS_CLAIM },
 };
 
 static const MethodDesc ext_methods[] = {
-    [kDextSelectorConfigReadBlock - 64] = { 3, 0 },
-    [kDextSelectorConfigWriteBlock - 64] = { 1, 0 },
-    [kDextSelectorGetDeviceStatus - 64] = { 0, 6 },
+    [kDextSelectorConfigReadBlock - 64] = { 3, 0, ACCESS_ANY },
+    [kDextSelectorConfigWriteBlock - 64] = { 1, 0, ACCESS_WRITE },
+    [kDextSelectorGetDeviceStatus - 64] = { 0, 6, ACCESS_ANY },
 };
 
 static const MethodDesc *method_desc(uint32_t selector)
@@ -707,6 +816,21 @@ static bool session_gone(DextSession *s)
     return __atomic_load_n(&s->cd->terminated, __ATOMIC_ACQUIRE);
 }
 
+/* kIOReturnNotOpen when @s may not make a call of @selector. */
+static IOReturn check_access(DextSession *s, uint32_t selector)
+{
+    const MethodDesc *m = method_desc(selector);
+
+    switch (m->access) {
+    case ACCESS_CLAIM:
+        return is_claimed(s) ? kIOReturnSuccess : kIOReturnNotOpen;
+    case ACCESS_WRITE:
+        return session_may_write(s) ? kIOReturnSuccess : kIOReturnNotOpen;
+    default:
+        return kIOReturnSuccess;
+    }
+}
+
 static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
                          uint64_t *out, uint32_t *nout)
 {
@@ -735,9 +859,6 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return do_terminate(s);
 
     case kDextSelectorAllocateDMABuffer:
-        if (!is_claimed(s)) {
-            return kIOReturnNotOpen;
-        }
         if (!dev->writable) {
             return kIOReturnNotPermitted;
         }
@@ -756,9 +877,6 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return kIOReturnSuccess;
 
     case kDextSelectorRegisterDMARegion:
-        if (!is_claimed(s)) {
-            return kIOReturnNotOpen;
-        }
         if (!dev->writable) {
             return kIOReturnNotPermitted;
         }
@@ -845,9 +963,6 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return dev->ops->mmio_write(dev, bar, in[1], (uint32_t)in[2], in[3]);
 
     case kDextSelectorSetupInterrupts:
-        if (!is_claimed(s)) {
-            return kIOReturnNotOpen;
-        }
         if (!dev->writable) {
             return kIOReturnNotPermitted;
         }
@@ -875,9 +990,6 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return dext_irq_set_mask(s, in);
 
     case kDextSelectorResetDevice:
-        if (!is_claimed(s)) {
-            return kIOReturnNotOpen;
-        }
         return do_reset(s);
 
     case kDextSelectorConfigReadBlock:
@@ -931,6 +1043,9 @@ IOReturn dext_session_call(DextSession *s, uint32_t selector,
         ret = kIOReturnNoDevice;
     }
     if (ret == kIOReturnSuccess) {
+        ret = check_access(s, selector);
+    }
+    if (ret == kIOReturnSuccess) {
         ret = dispatch(s, selector, args, out, &nout);
     }
     if (ret != kIOReturnSuccess || nout > room) {
@@ -974,6 +1089,55 @@ IOReturn dext_session_call_async(DextSession *s, uint32_t selector,
     return dext_irq_wait(s, wake_fd);
 }
 
+/*
+ * Make @mem a read-only view of the same memory: a new open file
+ * description of the same file, opened O_RDONLY through /proc/self/fd.
+ * Whoever receives the fd can then map it MAP_SHARED with PROT_READ only
+ * (mmap and mprotect refuse PROT_WRITE on a shared mapping of a file not
+ * open for writing); the writable flag alone would bind only a client
+ * that chose to obey it.  Only regular files are reopened (memfds, sysfs
+ * resource files): opening anything else could block or have side
+ * effects, and a socket or an anonymous inode cannot be reopened at all.
+ * Fails closed: on any error @mem->fd is closed and set to -1.
+ */
+static IOReturn memory_make_read_only(CoreDevice *cd, DextMemory *mem)
+{
+    char path[64];
+    struct stat was, now;
+    const char *why = NULL;
+    int fd = -1, err = 0;
+
+    if (fstat(mem->fd, &was) != 0) {
+        err = errno;
+    } else if (!S_ISREG(was.st_mode)) {
+        why = "not a regular file";
+    } else {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", mem->fd);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            err = errno;
+        } else if (fstat(fd, &now) != 0 || now.st_dev != was.st_dev ||
+                   now.st_ino != was.st_ino) {
+            /* Not the same file (a /proc of another namespace?): refuse. */
+            why = "/proc/self/fd reopened another file";
+            close(fd);
+            fd = -1;
+        }
+    }
+    close(mem->fd);
+    mem->fd = fd;
+    mem->writable = false;
+    if (fd >= 0) {
+        return kIOReturnSuccess;
+    }
+    /* Debug only: a client could repeat the call as often as it likes. */
+    dext_core_logf(cd->core, DEXT_LOG_DEBUG,
+                   "%s: cannot map a BAR read-only for a client without a "
+                   "claim: %s", cd->dev->name, why ? why : strerror(err));
+    return err == EMFILE || err == ENFILE || err == ENOMEM ?
+           kIOReturnNoResources : kIOReturnNotOpen;
+}
+
 IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
 {
     CoreDevice *cd;
@@ -1012,16 +1176,19 @@ IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
     if (!dev->writable) {
         return kIOReturnNotPermitted;
     }
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     /* Non-claimers reach a BAR only through the claimer's cached mapping. */
     if (!s->claimed && !cd->bar_cached[bar]) {
-        pthread_mutex_unlock(&cd->lock);
+        core_mutex_unlock(&cd->lock);
         return kIOReturnNotOpen;
     }
     ret = dev->ops->map_bar(dev, bar, out);
     if (ret == kIOReturnSuccess) {
         cd->bar_cached[bar] = true;
     }
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
+    if (ret == kIOReturnSuccess && out->writable && !session_may_write(s)) {
+        ret = memory_make_read_only(cd, out);
+    }
     return ret;
 }

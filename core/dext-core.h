@@ -65,6 +65,55 @@ DextCore *dext_core_new(DextLogFn *log, void *log_opaque);
  */
 void dext_core_set_contract_only(DextCore *core, bool on);
 
+/* The default of dext_core_set_dma_share(). */
+#define DEXT_DMA_SHARE_DEFAULT 50
+
+/**
+ * dext_core_set_dma_share() - how much bus space one client may hold
+ * @core: the core, before any session is opened
+ * @percent: 1..100: the most of each device's bus space that the DMA
+ *           regions and buffers of one client process (all its sessions on
+ *           that device) may take; DEXT_DMA_SHARE_DEFAULT until set
+ *
+ * Bus space is shared by every client of a device; without a share, one
+ * client registering many small regions (each takes whole DART pages)
+ * could leave none for the others.  In-process clients are not limited.
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a @percent out of
+ * range.
+ */
+IOReturn dext_core_set_dma_share(DextCore *core, uint32_t percent);
+/*
+ * Policy flags for dext_core_set_policy().
+ *
+ * DEXT_POLICY_UNCLAIMED_WRITES: the real dext's access model.  Any
+ * session may write config space (ConfigWrite, ConfigWriteBlock), write
+ * MMIO, map BARs writable and Terminate, claimed or not, and Terminate is
+ * not refused while other sessions hold claims.  Without it (the default)
+ * those need a claim: see dext_core_set_policy().
+ */
+#define DEXT_POLICY_UNCLAIMED_WRITES 0x1u
+
+/**
+ * dext_core_set_policy() - choose what sessions without a claim may do
+ * @core: the core, before any session is opened
+ * @flags: DEXT_POLICY_* bits; 0 is the default policy
+ *
+ * By default a session that has not claimed may only look: GetIdentity,
+ * config reads, GetBARInfo, MMIO reads (while some session holds a claim,
+ * as for claimers), BAR mappings that are read-only (DextMemory.writable
+ * false, and the fd is open O_RDONLY so that no MAP_SHARED PROT_WRITE
+ * mapping of it can be made), device status and its own per-session
+ * state.  ConfigWrite, ConfigWriteBlock, MMIOWrite and Terminate answer
+ * kIOReturnNotOpen without a claim, and Terminate answers kIOReturnBusy
+ * while another session holds a claim: a client that did not claim must
+ * not be able to program the device (its DMA engine reaches every
+ * claimer's registered memory) or pull it from under the claimers.
+ * RegisterDMARegion, AllocateDMABuffer, SetupInterrupts and ResetDevice
+ * need a claim under every policy, as in the contract.
+ */
+void dext_core_set_policy(DextCore *core, unsigned flags);
+
 /** dext_core_free() - close every session and free every device. */
 void dext_core_free(DextCore *core);
 
@@ -142,9 +191,15 @@ IOReturn dext_session_call_async(DextSession *s, uint32_t selector,
  * dext_session_map() - memory for IOConnectMapMemory64 of @type
  * @out: receives a new fd (caller owns), offset, size and writability
  *
+ * A BAR mapped by a session that may not write (no claim, default
+ * policy: dext_core_set_policy()) comes back with @out->writable false
+ * and an fd reopened O_RDONLY, so the receiver cannot map it writable.
+ *
  * Return: kIOReturnSuccess; kIOReturnNotReady (no DMA buffer, no
  * interrupts); kIOReturnBadArgument for an unknown type; the BAR errors
- * of apple_dext_map_bar().
+ * of apple_dext_map_bar(); for a read-only BAR mapping,
+ * kIOReturnNoResources when no fd is left and kIOReturnNotOpen when the
+ * backend's fd cannot be reopened read-only (only a claimer may map it).
  */
 IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out);
 

@@ -9,11 +9,25 @@
  * device's DMA mask, and a translation tree maps them back to chunks.
  * Each session keys its regions by the caller's iova.  All lookups are
  * O(log n) trees, never scans, so cost stays flat up to 65,536 regions.
+ *
+ * No lock is held across an access to client memory: a client's page can
+ * stall for ever (userfaultfd), and only that client may wait for it.
+ * Device DMA translates its whole transfer under dma_lock into segments,
+ * each holding a reference on what it reaches (the client's ClientMem, or
+ * the DMA buffer whose mapping it copies into), and copies after the lock
+ * is dropped.  So nothing ever waits for a transfer: an unregistered
+ * region's in-flight transfer still lands in its own client's memory, and
+ * a freed buffer's mapping lives until its last transfer is done.
+ *
+ * Bus space is shared by every client of a device; each client process
+ * may hold at most DextCore.dma_share_pct percent of it (its share), so
+ * one client cannot starve the others.
  */
 
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -36,6 +50,100 @@ IOReturn dext_dma_device_init(CoreDevice *cd)
 void dext_dma_device_destroy(CoreDevice *cd)
 {
     dext_iova_space_destroy(&cd->iova);
+}
+
+/* Bus bytes an allocation of @size at page offset @off really takes. */
+static uint64_t bus_pages(uint64_t off, uint64_t size)
+{
+    return (off + size + DEXT_DART_PAGE - 1) & ~(DEXT_DART_PAGE - 1);
+}
+
+/*
+ * The share record of @s's process, found or made on first use;
+ * dma_lock held for writing.  NULL (no limit) for in-process clients.
+ */
+static DmaShare *share_get(CoreDevice *cd, DextSession *s)
+{
+    DmaShare *sh;
+
+    if (s->share != NULL || s->mem->self) {
+        return s->share;
+    }
+    for (sh = cd->shares; sh != NULL; sh = sh->next) {
+        if (sh->pid == s->mem->pid) {
+            break;
+        }
+    }
+    if (sh == NULL) {
+        sh = calloc(1, sizeof(*sh));
+        if (sh == NULL) {
+            return NULL;
+        }
+        sh->pid = s->mem->pid;
+        sh->next = cd->shares;
+        cd->shares = sh;
+    }
+    sh->sessions++;
+    s->share = sh;
+    return sh;
+}
+
+/* Drop @s's hold on its share record; dma_lock held for writing. */
+static void share_put(CoreDevice *cd, DextSession *s)
+{
+    DmaShare **pp;
+    DmaShare *sh = s->share;
+
+    if (sh == NULL) {
+        return;
+    }
+    s->share = NULL;
+    if (--sh->sessions > 0) {
+        return;
+    }
+    for (pp = &cd->shares; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == sh) {
+            *pp = sh->next;
+            break;
+        }
+    }
+    free(sh);
+}
+
+/*
+ * May @s's process take @bytes more bus space?  dma_lock held for
+ * writing.  The refusal is logged, rate-limited per device.
+ */
+static IOReturn share_charge(CoreDevice *cd, DextSession *s, uint64_t bytes)
+{
+    DmaShare *sh = share_get(cd, s);
+    uint64_t limit = cd->iova.total_bytes / 100 * s->core->dma_share_pct;
+
+    if (s->mem->self) {
+        return kIOReturnSuccess;
+    }
+    if (sh == NULL) {
+        return kIOReturnNoMemory;
+    }
+    if (bytes > limit || sh->bytes > limit - bytes) {
+        dext_core_ratelimited(s->core, &cd->log_limit, DEXT_LOG_WARNING,
+                              "%s: pid %d: bus space share used up (%llu of "
+                              "%llu bytes, %u%% of the device's; dextd "
+                              "--dma-share)", cd->dev->name, (int)sh->pid,
+                              (unsigned long long)sh->bytes,
+                              (unsigned long long)limit,
+                              s->core->dma_share_pct);
+        return kIOReturnNoSpace;
+    }
+    sh->bytes += bytes;
+    return kIOReturnSuccess;
+}
+
+static void share_uncharge(DextSession *s, uint64_t bytes)
+{
+    if (s->share != NULL) {
+        s->share->bytes -= bytes;
+    }
 }
 
 /*
@@ -64,6 +172,7 @@ static void region_unmap_free(CoreDevice *cd, DextSession *s, DmaRegion *r)
         dext_range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
     }
     dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
+    share_uncharge(s, bus_pages(0, r->iova_size));
     dext_range_tree_remove(&s->regions, &r->node);
     cd->dma_regions--;
     cd->dma_region_bytes -= r->size;
@@ -96,8 +205,8 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
      * The real dext wires the memory; we check that both ends are mapped
      * now, and a later unmapping becomes an IOMMU fault on device DMA.
      */
-    if (dext_client_mem_read(&s->mem, va, &probe, 1) != kIOReturnSuccess ||
-        dext_client_mem_read(&s->mem, va + size - 1, &probe,
+    if (dext_client_mem_read(s->mem, va, &probe, 1) != kIOReturnSuccess ||
+        dext_client_mem_read(s->mem, va + size - 1, &probe,
                              1) != kIOReturnSuccess) {
         return kIOReturnVMError;
     }
@@ -110,7 +219,7 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
     r->va = va;
     r->size = size;
 
-    pthread_rwlock_wrlock(&cd->dma_lock);
+    core_rwlock_wrlock(&cd->dma_lock);
     if (dext_range_tree_find(&s->regions, iova) != NULL) {
         ret = kIOReturnStillOpen;
         goto fail;
@@ -130,6 +239,13 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
     if (ret != kIOReturnSuccess) {
         goto fail;
     }
+    /* Only space that exists counts against the share: a region too big
+     * for the device at all keeps its own error. */
+    ret = share_charge(cd, s, bus_pages(page_off, size));
+    if (ret != kIOReturnSuccess) {
+        dext_iova_free(&cd->iova, r->iova_base, page_off + size);
+        goto fail;
+    }
     r->iova_size = page_off + size;
     for (i = 0, done = 0; i < nchunks; i++) {
         uint64_t len = size - done < DEXT_DMA_CHUNK_MAX ? size - done
@@ -143,6 +259,7 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
                 dext_range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
             }
             dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
+            share_uncharge(s, bus_pages(0, r->iova_size));
             goto fail;
         }
         done += len;
@@ -151,15 +268,16 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
     dext_range_tree_insert(&s->regions, &r->node);
     cd->dma_regions++;
     cd->dma_region_bytes += size;
-    pthread_rwlock_unlock(&cd->dma_lock);
-
+    /* Under the lock: another channel may unregister it the moment we
+     * let go. */
     out[0] = 1;
     out[1] = r->chunks[0].xlate.start;
     out[2] = r->chunks[0].xlate.len;
+    core_rwlock_unlock(&cd->dma_lock);
     return kIOReturnSuccess;
 
 fail:
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     free(r);
     return ret;
 }
@@ -169,14 +287,14 @@ IOReturn dext_dma_unregister(DextSession *s, uint64_t iova)
     CoreDevice *cd = s->cd;
     RangeNode *n;
 
-    pthread_rwlock_wrlock(&cd->dma_lock);
+    core_rwlock_wrlock(&cd->dma_lock);
     n = dext_range_tree_find(&s->regions, iova);
     if (n == NULL) {
-        pthread_rwlock_unlock(&cd->dma_lock);
+        core_rwlock_unlock(&cd->dma_lock);
         return kIOReturnNotFound;
     }
     region_unmap_free(cd, s, RANGE_NODE_ENTRY(n, DmaRegion, node));
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     return kIOReturnSuccess;
 }
 
@@ -187,22 +305,26 @@ IOReturn dext_dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
     uint8_t bytes[8];
     RangeNode *n;
     DmaRegion *r;
+    uint64_t va;
     IOReturn ret;
     int i;
 
-    pthread_rwlock_rdlock(&cd->dma_lock);
+    core_rwlock_rdlock(&cd->dma_lock);
     n = dext_range_tree_find(&s->regions, iova);
     if (n == NULL) {
-        pthread_rwlock_unlock(&cd->dma_lock);
+        core_rwlock_unlock(&cd->dma_lock);
         return kIOReturnNotFound;
     }
     r = RANGE_NODE_ENTRY(n, DmaRegion, node);
     if (r->size < 8 || offset > r->size - 8) {
-        pthread_rwlock_unlock(&cd->dma_lock);
+        core_rwlock_unlock(&cd->dma_lock);
         return kIOReturnOverrun;
     }
-    ret = dext_client_mem_read(&s->mem, r->va + offset, bytes, sizeof(bytes));
-    pthread_rwlock_unlock(&cd->dma_lock);
+    va = r->va + offset;
+    core_rwlock_unlock(&cd->dma_lock);
+
+    /* The caller's own memory, read with no lock held: it may stall. */
+    ret = dext_client_mem_read(s->mem, va, bytes, sizeof(bytes));
     if (ret != kIOReturnSuccess) {
         return ret;
     }
@@ -216,14 +338,27 @@ IOReturn dext_dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
 /* ------------------------------------------------------------------ */
 /* DMA buffer                                                           */
 
-static void buffer_destroy(CoreDevice *cd, DmaBuffer *b)
+static void buffer_unref(DmaBuffer *b)
 {
-    dext_range_tree_remove(&cd->xlate, &b->chunk.xlate);
-    dext_iova_free(&cd->iova, b->iova_base, b->size);
-    cd->dma_buffers--;
+    if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+        return;
+    }
     munmap(b->host, b->size);
     close(b->fd);
     free(b);
+}
+
+/*
+ * Take @b out of the bus space; dma_lock held for writing.  The caller
+ * drops the table's reference with buffer_unref() once it has let go of
+ * the lock; transfers in flight keep the mapping until they are done.
+ */
+static void buffer_unlink(CoreDevice *cd, DextSession *s, DmaBuffer *b)
+{
+    dext_range_tree_remove(&cd->xlate, &b->chunk.xlate);
+    dext_iova_free(&cd->iova, b->iova_base, b->size);
+    share_uncharge(s, bus_pages(0, b->size));
+    cd->dma_buffers--;
 }
 
 IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
@@ -247,8 +382,10 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
         return kIOReturnNoMemory;
     }
     b->size = size;
-    b->fd = memfd_create("dext-dma-buffer", MFD_CLOEXEC);
-    if (b->fd < 0 || ftruncate(b->fd, (off_t)size) < 0) {
+    b->refs = 1;
+    /* Sealed: the client maps it, and device DMA lands in our mapping. */
+    b->fd = dext_memfd_create("dext-dma-buffer", size);
+    if (b->fd < 0) {
         ret = kIOReturnNoMemory;
         goto fail_fd;
     }
@@ -258,17 +395,24 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
         goto fail_fd;
     }
 
-    pthread_rwlock_wrlock(&cd->dma_lock);
+    core_rwlock_wrlock(&cd->dma_lock);
     ret = dext_iova_alloc(&cd->iova, size, align > DEXT_DART_PAGE ? align : 0,
                           &b->iova_base);
     if (ret == kIOReturnSuccess) {
-        ret = chunk_insert(cd, &b->chunk, s, 0, b->host, b->iova_base, size);
+        ret = share_charge(cd, s, bus_pages(0, size));
         if (ret != kIOReturnSuccess) {
             dext_iova_free(&cd->iova, b->iova_base, size);
         }
     }
+    if (ret == kIOReturnSuccess) {
+        ret = chunk_insert(cd, &b->chunk, s, 0, b->host, b->iova_base, size);
+        if (ret != kIOReturnSuccess) {
+            dext_iova_free(&cd->iova, b->iova_base, size);
+            share_uncharge(s, bus_pages(0, size));
+        }
+    }
     if (ret != kIOReturnSuccess) {
-        pthread_rwlock_unlock(&cd->dma_lock);
+        core_rwlock_unlock(&cd->dma_lock);
         munmap(b->host, size);
         goto fail_fd;
     }
@@ -276,15 +420,18 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
     old = s->buffer;
     s->buffer = b;
     if (old) {
-        buffer_destroy(cd, old);
+        buffer_unlink(cd, s, old);
     }
-    pthread_rwlock_unlock(&cd->dma_lock);
-
+    /* Under the lock: another channel may free it the moment we let go. */
     out[0] = size;
     out[1] = DEXT_DMA_FLAGS_INOUT;
     out[2] = 1;
     out[3] = b->chunk.xlate.start;
     out[4] = size;
+    core_rwlock_unlock(&cd->dma_lock);
+    if (old) {
+        buffer_unref(old);
+    }
     return kIOReturnSuccess;
 
 fail_fd:
@@ -298,13 +445,18 @@ fail_fd:
 void dext_dma_buffer_free(DextSession *s)
 {
     CoreDevice *cd = s->cd;
+    DmaBuffer *b;
 
-    pthread_rwlock_wrlock(&cd->dma_lock);
-    if (s->buffer) {
-        buffer_destroy(cd, s->buffer);
-        s->buffer = NULL;
+    core_rwlock_wrlock(&cd->dma_lock);
+    b = s->buffer;
+    s->buffer = NULL;
+    if (b) {
+        buffer_unlink(cd, s, b);
     }
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
+    if (b) {
+        buffer_unref(b);
+    }
 }
 
 IOReturn dext_dma_buffer_map(DextSession *s, DextMemory *out)
@@ -312,7 +464,7 @@ IOReturn dext_dma_buffer_map(DextSession *s, DextMemory *out)
     CoreDevice *cd = s->cd;
     IOReturn ret = kIOReturnNotReady;
 
-    pthread_rwlock_rdlock(&cd->dma_lock);
+    core_rwlock_rdlock(&cd->dma_lock);
     if (s->buffer) {
         out->fd = fcntl(s->buffer->fd, F_DUPFD_CLOEXEC, 0);
         out->offset = 0;
@@ -320,7 +472,7 @@ IOReturn dext_dma_buffer_map(DextSession *s, DextMemory *out)
         out->writable = true;
         ret = out->fd >= 0 ? kIOReturnSuccess : kIOReturnNoResources;
     }
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
     return ret;
 }
 
@@ -328,110 +480,186 @@ void dext_dma_session_release(DextSession *s)
 {
     CoreDevice *cd = s->cd;
     RangeNode *n;
+    DmaBuffer *b;
 
-    pthread_rwlock_wrlock(&cd->dma_lock);
+    core_rwlock_wrlock(&cd->dma_lock);
     while ((n = dext_range_tree_first(&s->regions)) != NULL) {
         region_unmap_free(cd, s, RANGE_NODE_ENTRY(n, DmaRegion, node));
     }
-    if (s->buffer) {
-        buffer_destroy(cd, s->buffer);
-        s->buffer = NULL;
+    b = s->buffer;
+    s->buffer = NULL;
+    if (b) {
+        buffer_unlink(cd, s, b);
     }
-    pthread_rwlock_unlock(&cd->dma_lock);
+    share_put(cd, s);
+    core_rwlock_unlock(&cd->dma_lock);
+    if (b) {
+        buffer_unref(b);
+    }
 }
 
 uint32_t dext_dma_session_regions(DextSession *s)
 {
     uint32_t n;
 
-    pthread_rwlock_rdlock(&s->cd->dma_lock);
+    core_rwlock_rdlock(&s->cd->dma_lock);
     n = (uint32_t)s->regions.count;
-    pthread_rwlock_unlock(&s->cd->dma_lock);
+    core_rwlock_unlock(&s->cd->dma_lock);
     return n;
 }
 
 void dext_dma_stats(CoreDevice *cd, DextCoreStats *st)
 {
-    pthread_rwlock_rdlock(&cd->dma_lock);
+    core_rwlock_rdlock(&cd->dma_lock);
     st->dma_regions += cd->dma_regions;
     st->dma_region_bytes += cd->dma_region_bytes;
     st->dma_buffers += cd->dma_buffers;
-    pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_unlock(&cd->dma_lock);
 }
 
 /* ------------------------------------------------------------------ */
 /* Device DMA through the IOMMU                                         */
 
 /*
- * Walk [addr, addr + len) over consecutive chunks.  Returns false, having
- * done nothing, if any byte is not mapped: the IOMMU faults the whole
- * transfer.  dma_lock is held for reading by the caller.
+ * One piece of a device transfer, translated under dma_lock and copied
+ * after it is dropped.  Exactly one of @mem and @buf is set, and holds a
+ * reference until the copy is done.
  */
-static bool dma_translate_ok(CoreDevice *cd, uint64_t addr, size_t len)
-{
-    while (len > 0) {
-        RangeNode *n = dext_range_tree_floor(&cd->xlate, addr);
-        uint64_t avail;
+typedef struct DmaSeg {
+    ClientMem *mem;         /* client memory at @va */
+    DmaBuffer *buf;         /* the DMA buffer's mapping at offset @va */
+    uint64_t va;
+    size_t len;
+} DmaSeg;
 
-        if (n == NULL || addr - n->start >= n->len) {
-            return false;
+#define DMA_SEGS_INLINE 8
+
+/* Drop the references of @n segments. */
+static void dma_segs_release(DmaSeg *segs, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (segs[i].buf) {
+            buffer_unref(segs[i].buf);
+        } else {
+            dext_client_mem_unref(segs[i].mem);
         }
-        avail = n->len - (addr - n->start);
-        if (avail >= len) {
-            return true;
-        }
-        addr += avail;
-        len -= avail;
     }
-    return true;
+}
+
+/*
+ * Translate [addr, addr + len) into segments, referencing each; dma_lock
+ * held for reading.  *@segs starts as an array of DMA_SEGS_INLINE and is
+ * replaced by a heap array if more are needed.  Returns the count, 0 if
+ * any byte is not mapped (the IOMMU faults the whole transfer), or -1 if
+ * memory ran short; on 0 and -1 nothing stays referenced.
+ */
+static int dma_translate(CoreDevice *cd, uint64_t addr, size_t len,
+                         DmaSeg **segs)
+{
+    int cap = DMA_SEGS_INLINE;
+    int n = 0;
+
+    while (len > 0) {
+        RangeNode *node = dext_range_tree_floor(&cd->xlate, addr);
+        DmaChunk *c;
+        uint64_t off;
+        size_t step;
+
+        if (node == NULL || addr - node->start >= node->len) {
+            dma_segs_release(*segs, n);
+            return 0;
+        }
+        if (n == cap) {
+            DmaSeg *bigger = malloc(sizeof(**segs) * (size_t)cap * 2);
+
+            if (bigger == NULL) {
+                dma_segs_release(*segs, n);
+                return -1;
+            }
+            memcpy(bigger, *segs, sizeof(**segs) * (size_t)n);
+            if (cap > DMA_SEGS_INLINE) {
+                free(*segs);
+            }
+            *segs = bigger;
+            cap *= 2;
+        }
+        c = RANGE_NODE_ENTRY(node, DmaChunk, xlate);
+        off = addr - node->start;
+        step = node->len - off < len ? (size_t)(node->len - off) : len;
+        if (c->host) {
+            DmaBuffer *b = (DmaBuffer *)((char *)c -
+                                         offsetof(DmaBuffer, chunk));
+
+            __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+            (*segs)[n] = (DmaSeg){ .buf = b, .va = off, .len = step };
+        } else {
+            (*segs)[n] = (DmaSeg){ .mem = dext_client_mem_ref(c->owner->mem),
+                                   .va = c->va + off, .len = step };
+        }
+        n++;
+        addr += step;
+        len -= step;
+    }
+    return n;
 }
 
 static IOReturn dma_access(CoreDevice *cd, uint64_t addr, void *buf,
                            size_t len, bool write)
 {
-    uint8_t *p = buf;
+    DmaSeg inline_segs[DMA_SEGS_INLINE];
+    DmaSeg *segs = inline_segs;
     IOReturn ret = kIOReturnSuccess;
+    uint8_t *p = buf;
+    int n = 0;
+    int i;
 
     if (len == 0) {
         return kIOReturnSuccess;
     }
-    pthread_rwlock_rdlock(&cd->dma_lock);
-    if (addr + len < addr || !dma_translate_ok(cd, addr, len)) {
-        pthread_rwlock_unlock(&cd->dma_lock);
+    core_rwlock_rdlock(&cd->dma_lock);
+    if (addr + len >= addr) {
+        n = dma_translate(cd, addr, len, &segs);
+    }
+    core_rwlock_unlock(&cd->dma_lock);
+    if (n <= 0) {
         atomic_fetch_add(&cd->core->iommu_faults, 1);
-        dext_core_logf(cd->core, DEXT_LOG_WARNING,
-                       "%s: IOMMU fault: device %s of %zu bytes at bus address "
-                       "0x%llx not mapped, dropped", cd->dev->name,
-                       write ? "write" : "read", len, (unsigned long long)addr);
+        dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
+                              "%s: IOMMU fault: device %s of %zu bytes at "
+                              "bus address 0x%llx %s, dropped", cd->dev->name,
+                              write ? "write" : "read", len,
+                              (unsigned long long)addr,
+                              n < 0 ? "(no memory to translate)"
+                                    : "not mapped");
         return kIOReturnNotPermitted;
     }
-    while (len > 0 && ret == kIOReturnSuccess) {
-        RangeNode *n = dext_range_tree_floor(&cd->xlate, addr);
-        DmaChunk *c = RANGE_NODE_ENTRY(n, DmaChunk, xlate);
-        uint64_t off = addr - n->start;
-        size_t step = n->len - off < len ? (size_t)(n->len - off) : len;
 
-        if (c->host) {
-            if (write) {
-                memcpy(c->host + off, p, step);
-            } else {
-                memcpy(p, c->host + off, step);
-            }
+    /* No lock held from here: client memory may stall (userfaultfd). */
+    for (i = 0; i < n && ret == kIOReturnSuccess; i++) {
+        DmaSeg *g = &segs[i];
+
+        if (g->buf && write) {
+            memcpy(g->buf->host + g->va, p, g->len);
+        } else if (g->buf) {
+            memcpy(p, g->buf->host + g->va, g->len);
         } else if (write) {
-            ret = dext_client_mem_write(&c->owner->mem, c->va + off, p, step);
+            ret = dext_client_mem_write(g->mem, g->va, p, g->len);
         } else {
-            ret = dext_client_mem_read(&c->owner->mem, c->va + off, p, step);
+            ret = dext_client_mem_read(g->mem, g->va, p, g->len);
         }
-        p += step;
-        addr += step;
-        len -= step;
+        p += g->len;
     }
-    pthread_rwlock_unlock(&cd->dma_lock);
+    dma_segs_release(segs, n);
+    if (segs != inline_segs) {
+        free(segs);
+    }
     if (ret != kIOReturnSuccess) {
         atomic_fetch_add(&cd->core->iommu_faults, 1);
-        dext_core_logf(cd->core, DEXT_LOG_WARNING,
-                       "%s: IOMMU fault: client memory behind bus address 0x%llx "
-                       "is gone", cd->dev->name, (unsigned long long)addr);
+        dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
+                              "%s: IOMMU fault: client memory behind bus "
+                              "address 0x%llx is gone", cd->dev->name,
+                              (unsigned long long)addr);
         return kIOReturnNotPermitted;
     }
     return kIOReturnSuccess;

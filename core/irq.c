@@ -250,7 +250,7 @@ IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec)
     uint32_t nvec = 0, v;
     IOReturn ret;
 
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     if (s->irq) {
         ret = kIOReturnStillOpen;
         goto out;
@@ -268,8 +268,9 @@ IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec)
     irq->wake_fd = -1;
     pthread_mutex_init(&irq->wake_lock, NULL);
     atomic_init(&irq->armed, false);
-    irq->fd = memfd_create("dext-irq-page", MFD_CLOEXEC);
-    if (irq->fd < 0 || ftruncate(irq->fd, DEXT_IRQ_PAGE_SIZE) < 0) {
+    /* Sealed: the client maps it, and we write it from device threads. */
+    irq->fd = dext_memfd_create("dext-irq-page", DEXT_IRQ_PAGE_SIZE);
+    if (irq->fd < 0) {
         irq_state_free(irq);
         ret = kIOReturnNoMemory;
         goto out;
@@ -294,14 +295,14 @@ IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec)
         irq->page[DEXT_IRQ_ENABLED_OFFSET / 8 + v / 64] |= 1ull << (v % 64);
     }
 
-    pthread_rwlock_wrlock(&cd->irq_lock);
+    core_rwlock_wrlock(&cd->irq_lock);
     irq->next = cd->irq_subs;
     cd->irq_subs = irq;
-    pthread_rwlock_unlock(&cd->irq_lock);
+    core_rwlock_unlock(&cd->irq_lock);
     __atomic_store_n(&s->irq, irq, __ATOMIC_RELEASE);
     *out_nvec = nvec;
 out:
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     return ret;
 }
 
@@ -338,7 +339,7 @@ static void irq_complete(IrqState *irq)
     if (!atomic_exchange(&irq->armed, false)) {
         return;
     }
-    pthread_mutex_lock(&irq->wake_lock);
+    core_mutex_lock(&irq->wake_lock);
     if (irq->wake_fd >= 0) {
         /*
          * A socket target takes a per-call MSG_DONTWAIT, so a client can
@@ -353,7 +354,7 @@ static void irq_complete(IrqState *irq)
         }
         (void)n;
     }
-    pthread_mutex_unlock(&irq->wake_lock);
+    core_mutex_unlock(&irq->wake_lock);
 }
 
 static bool irq_any_pending(IrqState *irq)
@@ -381,10 +382,10 @@ IOReturn dext_irq_wait(DextSession *s, int wake_fd)
     if (fd < 0) {
         return kIOReturnBadArgument;
     }
-    pthread_mutex_lock(&irq->wake_lock);
+    core_mutex_lock(&irq->wake_lock);
     old = irq->wake_fd;
     irq->wake_fd = fd;
-    pthread_mutex_unlock(&irq->wake_lock);
+    core_mutex_unlock(&irq->wake_lock);
     if (old >= 0) {
         close(old);
     }
@@ -434,13 +435,13 @@ void dext_irq_session_release(DextSession *s)
     IrqState *irq, **pp;
     bool last;
 
-    pthread_mutex_lock(&cd->lock);
+    core_mutex_lock(&cd->lock);
     irq = s->irq;
     if (irq == NULL) {
-        pthread_mutex_unlock(&cd->lock);
+        core_mutex_unlock(&cd->lock);
         return;
     }
-    pthread_rwlock_wrlock(&cd->irq_lock);
+    core_rwlock_wrlock(&cd->irq_lock);
     for (pp = &cd->irq_subs; *pp; pp = &(*pp)->next) {
         if (*pp == irq) {
             *pp = irq->next;
@@ -448,12 +449,12 @@ void dext_irq_session_release(DextSession *s)
         }
     }
     last = cd->irq_subs == NULL;
-    pthread_rwlock_unlock(&cd->irq_lock);
+    core_rwlock_unlock(&cd->irq_lock);
     if (last && !cd->terminated) {
         irq_disable_device(cd);
     }
     __atomic_store_n(&s->irq, NULL, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&cd->lock);
+    core_mutex_unlock(&cd->lock);
     irq_state_free(irq);
 }
 
@@ -464,7 +465,7 @@ void dext_irq_device_raise(void *opaque, uint32_t vector)
     IrqState *irq;
 
     atomic_fetch_add(&cd->core->irqs_raised, 1);
-    pthread_rwlock_rdlock(&cd->irq_lock);
+    core_rwlock_rdlock(&cd->irq_lock);
     for (irq = cd->irq_subs; irq; irq = irq->next) {
         uint64_t bit = 1ull << (vector % 64);
         uint32_t word = vector / 64;
@@ -479,7 +480,7 @@ void dext_irq_device_raise(void *opaque, uint32_t vector)
         irq_complete(irq);
         delivered = true;
     }
-    pthread_rwlock_unlock(&cd->irq_lock);
+    core_rwlock_unlock(&cd->irq_lock);
     if (!delivered) {
         atomic_fetch_add(&cd->core->irqs_dropped, 1);
     }

@@ -1182,6 +1182,16 @@ static void usage(FILE *f)
             " Unsupported for\n"
             "                          extension selectors (>= 64) and the"
             " interrupt page\n"
+            "      --dma-share PERCENT the most of a device's bus space one"
+            " client process\n"
+            "                          may hold with DMA regions and buffers"
+            " (default 50)\n"
+            "      --unclaimed-writes  the real dext's access model: clients"
+            " without a\n"
+            "                          claim may write config space and"
+            " MMIO, map BARs\n"
+            "                          writable and terminate (default: they"
+            " may only read)\n"
             "  -h, --help              show this help\n"
             "  -V, --version           show the version\n");
 }
@@ -1328,6 +1338,8 @@ int main(int argc, char **argv)
         { "allow-writes", required_argument, NULL, 'W' },
         { "log-level", required_argument, NULL, 'l' },
         { "contract-only", no_argument, NULL, 'C' },
+        { "dma-share", required_argument, NULL, 'S' },
+        { "unclaimed-writes", no_argument, NULL, 'U' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -1345,6 +1357,8 @@ int main(int argc, char **argv)
     ServeState ss = { .d = &d };
     sigset_t mask;
     bool contract_only = false;
+    unsigned long dma_share = DEXT_DMA_SHARE_DEFAULT;
+    unsigned policy = 0;
     int status = 1;
     int opt;
     int i;
@@ -1401,6 +1415,22 @@ int main(int argc, char **argv)
             break;
         case 'C':
             contract_only = true;
+            break;
+        case 'S': {
+            char *end;
+
+            errno = 0;
+            dma_share = strtoul(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' ||
+                dma_share < 1 || dma_share > 100) {
+                fprintf(stderr, "dextd: --dma-share '%s': expected a percent, "
+                        "1 to 100\n", optarg);
+                goto usage_error;
+            }
+            break;
+        }
+        case 'U':
+            policy |= DEXT_POLICY_UNCLAIMED_WRITES;
             break;
         case 'h':
             usage(stdout);
@@ -1472,6 +1502,15 @@ int main(int argc, char **argv)
         goto out;
     }
     dext_core_set_contract_only(d.core, contract_only);
+    dext_core_set_dma_share(d.core, (uint32_t)dma_share);
+    dext_core_set_policy(d.core, policy);
+    if (policy & DEXT_POLICY_UNCLAIMED_WRITES) {
+        dlog(&d, DEXT_LOG_WARNING, "--unclaimed-writes: clients that have "
+             "not claimed a device may write its config space and "
+             "registers, map its BARs writable and terminate it; through "
+             "the device's DMA they can read and overwrite the memory "
+             "every claimer registered");
+    }
     for (i = 0; i < nspecs; i++) {
         IOReturn ret;
 

@@ -29,6 +29,15 @@
  *                          dead and every later call fails the same way
  *   kIOReturnUnsupported   the dext does not implement the selector
  *
+ * Access model: a connection that has not claimed the device may look but
+ * not change it: identity, config reads, BAR info, MMIO reads (while the
+ * device is claimed by someone), read-only BAR mappings, status, and its
+ * own DMA regions, buffer and interrupt state.  Config writes, MMIO
+ * writes, writable BAR mappings and Terminate need a claim.  That is the
+ * rule of libdext's dexts (dextd, the in-process core); the macOS dext,
+ * and dextd started with --unclaimed-writes, let any connection write
+ * (docs/reliability.md, "Access model").
+ *
  * Thread safety: every function may be called from any thread, and calls
  * on one connection from several threads run concurrently.
  */
@@ -89,7 +98,9 @@ APPLE_DEXT_EXPORT void apple_dext_disconnect(io_connect_t connection);
  *
  * The claim is shared and reference counted.  The first claimer opens the
  * device, which sets Memory Space Enable and Bus Master Enable.  Claiming
- * twice on one connection succeeds and changes nothing.
+ * twice on one connection succeeds and changes nothing.  Claimers may
+ * change the device (see "Access model" above) and trust each other: the
+ * device's DMA reaches every claimer's registered memory.
  *
  * Return: kIOReturnSuccess, kIOReturnBadArgument, or the open's error.
  */
@@ -175,12 +186,14 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_config_read(io_connect_t connection,
 
 /**
  * apple_dext_config_write() - write PCI configuration space
- * @connection: open connection
+ * @connection: open, claimed connection
  * @offset: byte offset, naturally aligned for @width
  * @width: 1, 2 or 4
  * @value: value to write (only the low @width bytes are used)
  *
- * Return: kIOReturnSuccess, or kIOReturnBadArgument as for reads.
+ * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim (checked
+ * before the arguments; the macOS dext and dextd --unclaimed-writes do
+ * not ask for one); kIOReturnBadArgument as for reads.
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_config_write(io_connect_t connection,
                                                         uint64_t offset,
@@ -235,14 +248,19 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_get_bar_info(io_connect_t connection,
  *
  * Prefetchable BARs are mapped write-combined, others with the default
  * cache mode.  A connection that has not claimed may map a BAR only after
- * a claimer has mapped it.  Register BARs of emulated devices (edu BAR0)
- * cannot be mapped, because plain loads and stores could not reach the
- * device model: they return kIOReturnUnsupported and are reached through
+ * a claimer has mapped it, and then only read-only: the mapping is
+ * PROT_READ (a store faults) and cannot be made writable (mprotect()
+ * fails with EACCES), because the dext hands over a file opened read-only.
+ * (The macOS dext and dextd --unclaimed-writes map it writable.)
+ * Register BARs of emulated devices (edu BAR0) cannot be mapped, because
+ * plain loads and stores could not reach the device model: they return
+ * kIOReturnUnsupported and are reached through
  * apple_dext_mmio_read()/apple_dext_mmio_write().
  *
  * Return: kIOReturnSuccess; kIOReturnBadArgument; kIOReturnNotFound for an
- * unused BAR; kIOReturnNotOpen if no claimer has mapped it yet;
- * kIOReturnUnsupported for a BAR that cannot be mapped.
+ * unused BAR; kIOReturnNotOpen if no claimer has mapped it yet, or (rare)
+ * if the dext cannot give this BAR to a connection without a claim
+ * read-only; kIOReturnUnsupported for a BAR that cannot be mapped.
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_map_bar(io_connect_t connection,
                                                    uint8_t bar,
@@ -265,7 +283,7 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_unmap_bar(io_connect_t connection,
 
 /**
  * apple_dext_mmio_read() - read a BAR register through the dext
- * @connection: open connection
+ * @connection: open connection; it need not hold a claim itself
  * @mem_idx: memory index from apple_dext_get_bar_info()
  * @offset: byte offset within the BAR, naturally aligned
  * @width: 1, 2, 4 or 8
@@ -282,13 +300,16 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_mmio_read(io_connect_t connection,
 
 /**
  * apple_dext_mmio_write() - write a BAR register through the dext
- * @connection: open connection
+ * @connection: open, claimed connection
  * @mem_idx: memory index from apple_dext_get_bar_info()
  * @offset: byte offset within the BAR, naturally aligned
  * @width: 1, 2, 4 or 8
  * @value: value to write
  *
- * Return: as apple_dext_mmio_read().
+ * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim (checked
+ * before the arguments; the macOS dext and dextd --unclaimed-writes only
+ * need the device claimed by someone); kIOReturnBadArgument as for
+ * apple_dext_mmio_read().
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_mmio_write(io_connect_t connection,
                                                       uint8_t mem_idx,
@@ -482,7 +503,7 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_get_identity(io_connect_t connection,
 
 /**
  * apple_dext_config_write_block() - write a range of configuration space
- * @connection: open connection
+ * @connection: open, claimed connection
  * @offset: starting byte offset
  * @buf: source, @len bytes
  * @len: number of bytes
@@ -490,7 +511,8 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_get_identity(io_connect_t connection,
  * One round trip where the dext supports block writes, else aligned
  * dword writes with narrower writes at unaligned edges.
  *
- * Return: kIOReturnSuccess, or kIOReturnBadArgument if the range leaves
+ * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim, as
+ * apple_dext_config_write(); kIOReturnBadArgument if the range leaves
  * config space or @buf is NULL.
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_config_write_block(io_connect_t connection,
@@ -632,12 +654,16 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_unmap_dma_buffer(io_connect_t connect
 
 /**
  * apple_dext_terminate() - hand the device back to the operating system
- * @connection: open connection
+ * @connection: open, claimed connection; no other connection may hold a
+ *              claim
  *
  * The service stops; this and every other connection to it then fail
  * with kIOReturnNoDevice, and it is no longer listed.
  *
- * Return: kIOReturnSuccess, kIOReturnBadArgument.
+ * Return: kIOReturnSuccess; kIOReturnBadArgument; kIOReturnNotOpen
+ * without a claim; kIOReturnBusy while another connection holds a claim.
+ * (The macOS dext and dextd --unclaimed-writes let any connection
+ * terminate, whoever holds claims.)
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_terminate(io_connect_t connection);
 

@@ -8,7 +8,10 @@
  * "host,bdf=00:01.0", "host" for every PCI function in sysfs).
  * "inproc:" alone means "inproc:edu".  One core exists per distinct
  * target string and lives until the process exits, so device state
- * persists across connections as it would in a daemon.
+ * persists across connections as it would in a daemon.  The core keeps
+ * the default access policy (dext_core_set_policy()): connections
+ * without a claim may not write, as with dextd without
+ * --unclaimed-writes; there is no pseudo-device to change that.
  */
 
 #define _GNU_SOURCE

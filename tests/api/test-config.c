@@ -100,7 +100,13 @@ static void test_read_errors(io_connect_t c)
     CHECK_KR(apple_dext_config_read(c, UINT64_MAX - 3, 4, &v),
              kIOReturnBadArgument);
     CHECK_KR(apple_dext_config_read(c, 0, 4, NULL), kIOReturnBadArgument);
+}
 
+static void test_write_errors(io_connect_t c)
+{
+    uint8_t ref[4] = { 0 };
+
+    harness_section("config write argument errors");
     CHECK_KR(apple_dext_config_write(c, PCI_INT_LINE, 3, 0),
              kIOReturnBadArgument);
     CHECK_KR(apple_dext_config_write(c, PCI_INT_LINE, 8, 0),
@@ -112,6 +118,12 @@ static void test_read_errors(io_connect_t c)
     CHECK_KR(apple_dext_config_write(c, CONFIG_SIZE, 1, 0),
              kIOReturnBadArgument);
     CHECK_KR(apple_dext_config_write(c, 1ull << 40, 1, 0),
+             kIOReturnBadArgument);
+    CHECK_KR(apple_dext_config_write_block(c, CONFIG_SIZE - 1, ref, 2),
+             kIOReturnBadArgument);
+    CHECK_KR(apple_dext_config_write_block(c, 4096, ref, 1),
+             kIOReturnBadArgument);
+    CHECK_KR(apple_dext_config_write_block(c, PCI_INT_LINE, NULL, 1),
              kIOReturnBadArgument);
 }
 
@@ -251,12 +263,6 @@ static void test_read_block(io_connect_t c)
     CHECK_KR(apple_dext_config_read_raw(c, 0, NULL, 4), kIOReturnBadArgument);
     CHECK_KR(apple_dext_config_read_raw(c, 4095, ref, 2),
              kIOReturnBadArgument);
-    CHECK_KR(apple_dext_config_write_block(c, CONFIG_SIZE - 1, ref, 2),
-             kIOReturnBadArgument);
-    CHECK_KR(apple_dext_config_write_block(c, 4096, ref, 1),
-             kIOReturnBadArgument);
-    CHECK_KR(apple_dext_config_write_block(c, PCI_INT_LINE, NULL, 1),
-             kIOReturnBadArgument);
 }
 
 static uint64_t find_msi_cap(io_connect_t c)
@@ -350,11 +356,13 @@ int main(int argc, char **argv)
     harness_init(argc, argv, NULL);
     c = harness_connect_edu();
     if (c != IO_OBJECT_NULL) {
-        /* Config space needs no claim. */
+        /* Config reads need no claim; writes do (test-access.c). */
         test_read_widths(c);
         test_read_errors(c);
-        test_bars(c);
         test_read_block(c);
+        CHECK_KR(apple_dext_claim(c), kIOReturnSuccess);
+        test_write_errors(c);
+        test_bars(c);
         test_writes(c);
         apple_dext_disconnect(c);
     }

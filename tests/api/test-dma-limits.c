@@ -271,6 +271,8 @@ int main(int argc, char **argv)
     AppleDextStatus st;
     uint8_t *mem;
 
+    /* These fill a device's whole bus space from one client. */
+    setenv("HARNESS_DEXTD_ARGS", "--dma-share 100", 0);
     harness_init(argc, argv, DEVICES);
     mem = mmap(NULL, 16384, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -354,11 +355,11 @@ static void test_read_only(void)
              kIOReturnNotFound);
 
     harness_section("read-only device: everything that writes is refused");
+    /* A claim writes nothing to a read-only device, so it is allowed. */
+    CHECK_KR(apple_dext_claim(c), kIOReturnSuccess);
     CHECK_KR(apple_dext_config_write(c, 0x3c, 1, 0x55), kIOReturnNotPermitted);
     CHECK_KR(apple_dext_config_write_block(c, 0x3c, "\x55", 1),
              kIOReturnNotPermitted);
-    /* A claim writes nothing to a read-only device, so it is allowed. */
-    CHECK_KR(apple_dext_claim(c), kIOReturnSuccess);
     CHECK_KR(apple_dext_mmio_read(c, 0, 0, 4, &v), kIOReturnNotPermitted);
     CHECK_KR(apple_dext_mmio_write(c, 0, 0, 4, 1), kIOReturnNotPermitted);
     CHECK_KR(apple_dext_map_bar(c, 0, &addr, &msize, NULL),
@@ -408,6 +409,40 @@ static void test_short_and_ext(void)
         CHECK_EQ(v, 0x00010001);
         apple_dext_disconnect(c);
     }
+}
+
+/*
+ * A client without a claim maps the writable device's BAR3 (a plain file,
+ * reopened read-only by the dext, not a memfd): it sees the claimer's
+ * stores, and its mapping cannot be made writable.
+ */
+static void test_unclaimed_map(mach_vm_address_t claimer_addr)
+{
+    volatile uint32_t *mine = (volatile uint32_t *)(uintptr_t)claimer_addr;
+    mach_vm_address_t addr = 0;
+    mach_vm_size_t msize = 0;
+    io_connect_t other;
+
+    harness_section("writable device: a BAR mapping without a claim is "
+                    "read-only");
+    other = connect_to(0x0a);
+    if (other == IO_OBJECT_NULL) {
+        return;
+    }
+    if (CHECK_KR(apple_dext_map_bar(other, 3, &addr, &msize, NULL),
+                 kIOReturnSuccess)) {
+        volatile uint32_t *p = (volatile uint32_t *)(uintptr_t)addr;
+
+        CHECK_EQ(msize, BAR3_SIZE);
+        mine[5] = 0x600df00d;
+        CHECK_EQ(p[5], 0x600df00d);
+        errno = 0;
+        CHECK(mprotect((void *)(uintptr_t)addr, (size_t)msize,
+                       PROT_READ | PROT_WRITE) != 0);
+        CHECK_EQ(errno, EACCES);
+        CHECK_KR(apple_dext_unmap_bar(other, 3, addr), kIOReturnSuccess);
+    }
+    apple_dext_disconnect(other);
 }
 
 static void test_writable(void)
@@ -470,6 +505,7 @@ static void test_writable(void)
         CHECK_EQ(file_value(DEV_RW, "resource3", 0x10, 4), 0xdeadbeef);
         CHECK_KR(apple_dext_mmio_read(c, 2, 0x10, 4, &v), kIOReturnSuccess);
         CHECK_EQ(v, 0xdeadbeef);
+        test_unclaimed_map(addr);
         CHECK_KR(apple_dext_unmap_bar(c, 3, addr), kIOReturnSuccess);
     }
 

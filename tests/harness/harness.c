@@ -210,6 +210,7 @@ static bool wait_child(pid_t pid, int *status)
 }
 
 #define MAX_WRAPPER_WORDS 16
+#define MAX_EXTRA_WORDS   16
 
 /* For harness_restart_daemon(): the devices of the first start. */
 static char daemon_devices[1024];
@@ -218,8 +219,10 @@ static void start_daemon(const char *devices)
 {
     const char *dextd = getenv("DEXTD");
     const char *wrapper = getenv("DEXTD_WRAPPER");
+    const char *extra = getenv("HARNESS_DEXTD_ARGS");
     static char wrapper_words[1024];
-    char *argv[MAX_WRAPPER_WORDS + 4 + 2 * MAX_DEVICES + 1];
+    static char extra_words[1024];
+    char *argv[MAX_WRAPPER_WORDS + 4 + 2 * MAX_DEVICES + MAX_EXTRA_WORDS + 1];
     char specs[1024];
     char *spec, *save = NULL;
     HarnessDeadline d;
@@ -276,6 +279,22 @@ static void start_daemon(const char *devices)
         }
         argv[argc++] = (char *)"--device";
         argv[argc++] = spec;
+    }
+    /* $HARNESS_DEXTD_ARGS: more dextd options, split at spaces, last. */
+    if (extra != NULL && extra[0] != '\0') {
+        char *w, *esave = NULL;
+        int first = argc;
+
+        snprintf(extra_words, sizeof(extra_words), "%s", extra);
+        for (w = strtok_r(extra_words, " ", &esave); w != NULL;
+             w = strtok_r(NULL, " ", &esave)) {
+            if (argc - first == MAX_EXTRA_WORDS) {
+                fprintf(stderr, "harness: HARNESS_DEXTD_ARGS: more than %d "
+                        "words\n", MAX_EXTRA_WORDS);
+                exit(1);
+            }
+            argv[argc++] = w;
+        }
     }
     argv[argc] = NULL;
 
@@ -562,6 +581,24 @@ io_connect_t harness_connect(uint8_t bus, uint8_t dev, uint8_t fn)
 io_connect_t harness_connect_edu(void)
 {
     return harness_connect(EDU_BUS, EDU_DEV, EDU_FN);
+}
+
+bool harness_listed(uint8_t dev, uint32_t *count)
+{
+    AppleDextDeviceInfo list[16];
+    uint32_t n = 0, i;
+    bool found = false;
+
+    CHECK_KR(apple_dext_list_devices(harness_target(), list, 16, &n),
+             kIOReturnSuccess);
+    for (i = 0; i < n && i < 16; i++) {
+        found |= list[i].bus == 0 && list[i].device == dev &&
+                 list[i].function == 0;
+    }
+    if (count != NULL) {
+        *count = n;
+    }
+    return found;
 }
 
 bool harness_status(AppleDextStatus *out)

@@ -6,10 +6,11 @@
  * Every test program calls harness_init() first.  It reads
  * "--transport inproc|unix" from the command line and makes the dext the
  * test talks to: an in-process core ("inproc:DEVICES"), or a private
- * dextd ($DEXTD) listening on a socket in a fresh temporary directory
- * ("unix:PATH").  Either way $DEXT_TARGET is set, so the seed functions
- * that use the default target (apple_dext_connect()) reach the same dext
- * as harness_target().
+ * dextd ($DEXTD, with the space-separated words of $HARNESS_DEXTD_ARGS
+ * appended to its command line) listening on a socket in a fresh
+ * temporary directory ("unix:PATH").  Either way $DEXT_TARGET is set, so
+ * the seed functions that use the default target (apple_dext_connect())
+ * reach the same dext as harness_target().
  *
  * Checks never abort: they print file:line and what differed, count the
  * failure and return false, so a test can skip what depends on a failed
@@ -166,6 +167,15 @@ io_connect_t harness_connect(uint8_t bus, uint8_t dev, uint8_t fn);
 
 /** harness_connect_edu() - harness_connect() to the default edu. */
 io_connect_t harness_connect_edu(void);
+
+/**
+ * harness_listed() - whether harness_target() lists device 00:@dev.0
+ * @dev: PCI device number on bus 0, function 0
+ * @count: receives the number of devices listed (may be NULL)
+ *
+ * The listing is checked; among the first 16 devices only.
+ */
+bool harness_listed(uint8_t dev, uint32_t *count);
 
 /** harness_status() - apple_dext_get_status(harness_target()), checked. */
 bool harness_status(AppleDextStatus *out);
