@@ -384,8 +384,12 @@ static void while_stalled(void)
     if (st == kIOReturnSuccess) {
         st = raw_factorial(c, 10, &fact);
     }
+    /*
+     * Only that it answered: the factorial unit is the device's, and the
+     * bystander's factorials may overwrite ours (it checks its own).
+     */
     stalled_check("another client's factorial on edu", st, t0);
-    HCHECK(st != kIOReturnSuccess || fact == 3628800, "10! = %u", fact);
+    (void)fact;
     raw_close(c);
 
     t0 = hostile_now_ms();
