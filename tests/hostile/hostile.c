@@ -999,7 +999,6 @@ static Result run_attack(const HostileAttack *a)
     Snapshot base, after;
     double p50b, p99b, p50d, p99d;
     unsigned log0 = 0, log1;
-    bool settled = false;
     double t0, t1;
     Result res;
     int ph;
@@ -1027,7 +1026,7 @@ static Result run_attack(const HostileAttack *a)
                "bystander got no answer during the attack");
         atomic_store(&by.phase, PH_AFTER);
         if (check_alive()) {
-            settled = settle_after(&base, &after);
+            settle_after(&base, &after);
             HCHECK(bystander_wait_answers(PH_AFTER, 1, HOSTILE_ANSWER_MS),
                    "bystander got no answer after the attack");
         }
@@ -1077,7 +1076,6 @@ static Result run_attack(const HostileAttack *a)
     daemon_stop();
     HCHECK(!log_has_sanitizer_report(), "sanitizer report in dextd's log");
     hostile_note("log +%u lines", log1 - log0);
-    (void)settled;
 
     if (hostile_failed()) {
         print_log_tail(8);
