@@ -634,11 +634,17 @@ static void attack_log_flood(void)
             break;
         }
     }
+    /* A second later one more gets through, and says what was dropped. */
+    hostile_sleep_ms(1100);
+    fill_random(token, sizeof(token));
+    raw_attach(c, token);
     raw_close(c);
     /* Let dextd write what it is going to write. */
     hostile_sleep_ms(200);
     secs = (hostile_now_ms() - t0) / 1000.0;
     lines = hostile_log_lines() - before;
+    HCHECK(hostile_log_has("suppressed"), "no \"suppressed\" line after "
+           "%u refusals", FLOOD_REQUESTS);
     /* Burst, one a second, and a "suppressed" line for each of those. */
     allowed = 10 + 2 * ((unsigned)secs + 2) + 2;
     HCHECK(lines <= allowed, "%u refused requests on one channel in %.1f s "

@@ -260,6 +260,21 @@ unsigned hostile_log_lines(void)
     return n;
 }
 
+bool hostile_log_has(const char *needle)
+{
+    char line[512];
+    bool found = false;
+    FILE *f = fopen(dd.log, "re");
+
+    while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL) {
+        found = strstr(line, needle) != NULL;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return found;
+}
+
 /* Print the last @max lines of dextd's log, after a failure. */
 static void print_log_tail(unsigned max)
 {

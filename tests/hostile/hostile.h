@@ -160,6 +160,14 @@ uint64_t hostile_service(uint16_t bdf);
 unsigned hostile_log_lines(void);
 
 /**
+ * hostile_log_has() - has dextd logged a line containing @needle?
+ * @needle: the text
+ *
+ * Return: true if a line of its log contains it.
+ */
+bool hostile_log_has(const char *needle);
+
+/**
  * hostile_count_threads() - threads of a process
  * @pid: the process
  *
