@@ -21,6 +21,7 @@
 #include "core/dext-core.h"
 #include "core/iova.h"
 #include "core/rangetree.h"
+#include "support/ratelimit.h"
 
 #define DEXT_MAX_DEVICES   64
 #define DEXT_MAX_SESSIONS  4096
@@ -137,20 +138,6 @@ struct DmaShare {
     uint64_t bytes;         /* bus bytes of their regions and buffers */
 };
 
-/*
- * A log line budget: a burst of DEXT_LOG_BURST lines, then one a second;
- * what is dropped is counted and reported with the next line let through.
- */
-#define DEXT_LOG_BURST 10
-
-typedef struct DextRateLimit {
-    pthread_mutex_t lock;
-    uint64_t last_ns;       /* CLOCK_MONOTONIC of the last refill */
-    uint32_t tokens;
-    uint32_t suppressed;
-} DextRateLimit;
-
-void dext_ratelimit_init(DextRateLimit *rl);
 void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
                            const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

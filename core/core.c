@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,60 +37,19 @@ void dext_core_logf(DextCore *core, int level, const char *fmt, ...)
     core->log(core->log_opaque, level, msg);
 }
 
-void dext_ratelimit_init(DextRateLimit *rl)
-{
-    pthread_mutex_init(&rl->lock, NULL);
-    rl->last_ns = 0;
-    rl->tokens = DEXT_LOG_BURST;
-    rl->suppressed = 0;
-}
-
-/* Take one line from @rl's budget; *@dropped: lines dropped before it. */
-static bool ratelimit_take(DextRateLimit *rl, uint32_t *dropped)
-{
-    struct timespec ts;
-    uint64_t now;
-    bool ok;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    core_mutex_lock(&rl->lock);
-    if (rl->last_ns == 0) {
-        rl->last_ns = now;
-    }
-    while (now - rl->last_ns >= 1000000000ull) {
-        rl->last_ns += 1000000000ull;
-        if (rl->tokens < DEXT_LOG_BURST) {
-            rl->tokens++;
-        } else {
-            rl->last_ns = now;
-        }
-    }
-    ok = rl->tokens > 0;
-    if (ok) {
-        rl->tokens--;
-        *dropped = rl->suppressed;
-        rl->suppressed = 0;
-    } else {
-        rl->suppressed++;
-    }
-    core_mutex_unlock(&rl->lock);
-    return ok;
-}
-
 void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
                            const char *fmt, ...)
 {
-    uint32_t dropped = 0;
+    unsigned dropped = 0;
     char msg[512];
     va_list ap;
 
-    if (core == NULL || core->log == NULL || !ratelimit_take(rl, &dropped)) {
+    if (core == NULL || core->log == NULL ||
+        !dext_ratelimit_take(rl, &dropped)) {
         return;
     }
     if (dropped > 0) {
-        dext_core_logf(core, level, "(%u similar messages suppressed)",
-                       dropped);
+        dext_core_logf(core, level, "%u messages suppressed", dropped);
     }
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -132,7 +90,6 @@ static void core_device_free(CoreDevice *cd)
     dext_dma_device_destroy(cd);
     pthread_rwlock_destroy(&cd->irq_lock);
     pthread_rwlock_destroy(&cd->dma_lock);
-    pthread_mutex_destroy(&cd->log_limit.lock);
     pthread_mutex_destroy(&cd->lock);
     free(cd);
 }
@@ -219,7 +176,6 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     pthread_mutex_init(&cd->lock, NULL);
     pthread_rwlock_init(&cd->irq_lock, NULL);
     pthread_rwlock_init(&cd->dma_lock, NULL);
-    dext_ratelimit_init(&cd->log_limit);
     assign_memory_indexes(cd);
 
     dev->host.dma_read = dext_dma_device_read;

@@ -10,14 +10,19 @@
  * sendmsg, so a request costs exactly one receive and one send.  A
  * session (user client) lives while any channel bound to it is open.
  * Clients are never trusted: every field is checked, and a client that
- * misbehaves loses its channel and nothing else.
+ * misbehaves loses its channel and nothing else.  What clients can make
+ * dextd hold is capped (channels per process and per user, a handshake
+ * deadline, an fd budget sized from RLIMIT_NOFILE), and what they can
+ * make it log is rate-limited.
  */
 
 #define _GNU_SOURCE
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -41,11 +46,34 @@
 #include "core/dext-core.h"
 #include "backends/pciemu.h"
 #include "protocol/dext-wire.h"
+#include "support/ratelimit.h"
 
 #define DEXTD_MAX_CHANNELS  1024
+#define DEXTD_PID_CHANNELS  256         /* per connecting process */
+#define DEXTD_PID_PENDING   16          /* per process, not yet past HELLO */
+#define DEXTD_HANDSHAKE_S   5           /* default --handshake-timeout */
 #define DEXTD_BACKLOG       128
 #define DEXTD_MAX_FDS       4           /* received per message, then closed */
 #define DEXTD_THREAD_STACK  (1024 * 1024)
+#define DEXTD_ACCEPT_PAUSE_MS 100       /* accept() out of fds or memory */
+
+/*
+ * The fd budget: every fd a client can make dextd hold is charged when
+ * it is taken and given back when it is closed.  A channel is its socket,
+ * its pidfd and room for what one request holds for a moment (the fds
+ * received with it, a MAP reply, a DMA buffer or armed wake socket being
+ * replaced); a session is dextd's pidfd and the core's: its pidfd, DMA
+ * buffer, interrupt page and armed wake socket; a wake port is its
+ * socket.  The reserve is never charged: the accept path (a socket and
+ * its pidfd, or a refusal), the log and the core's own.  A device may
+ * open more on first use (a host function: config twice, six BARs).
+ */
+#define DEXTD_CHANNEL_FDS   (2 + DEXTD_MAX_FDS)
+#define DEXTD_SESSION_FDS   5
+#define DEXTD_FD_RESERVE    32
+#define DEXTD_DEVICE_FDS    8
+
+/* Warnings a client can trigger: a burst of 10, then one a second. */
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77                 /* Linux 6.5 */
@@ -61,6 +89,7 @@ typedef struct WakePort {
     int fd;
 } WakePort;
 
+
 /* One user client, shared by the channels bound to it. */
 typedef struct Session {
     struct Session *next;       /* Daemon.sessions, under Daemon.lock */
@@ -73,6 +102,7 @@ typedef struct Session {
     pthread_mutex_t port_lock;
     uint32_t next_port;
     WakePort ports[DEXT_WIRE_MAX_PORTS];
+    DextRateLimit log_rl;           /* warnings about its channels */
 } Session;
 
 typedef struct Channel {
@@ -84,6 +114,8 @@ typedef struct Channel {
     int pidfd;                  /* ... bound by a pidfd taken at accept */
     pthread_t thread;
     bool done;                  /* thread finished, under Daemon.lock */
+    bool greeted;               /* HELLO answered, under Daemon.lock */
+    uint64_t hello_deadline;    /* CLOCK_MONOTONIC ms: HELLO by then */
     uint16_t version;           /* 0 until HELLO */
     Session *session;
     uint8_t rx[DEXT_WIRE_MAX_MSG];
@@ -95,6 +127,7 @@ struct Daemon {
     DextCore *core;
     int log_level;
     const char *path;
+    int exit_status;            /* for the shutdown watchdog */
     int listen_fd;
     int sig_fd;
     int reap_fd;                /* eventfd: some channel thread finished */
@@ -103,9 +136,21 @@ struct Daemon {
     dev_t sock_dev;
     ino_t sock_ino;
 
+    unsigned handshake_ms;      /* --handshake-timeout */
+    int spare_fd;               /* given up to answer when out of fds */
+    bool accept_paused;         /* main thread only */
+    uint64_t accept_resume;     /* CLOCK_MONOTONIC ms */
+    DextRateLimit log_rl;           /* clients without a session; accept */
+
+    /* Set once at start from RLIMIT_NOFILE. */
+    unsigned fd_budget;         /* fds clients may make us hold */
+    unsigned max_channels;      /* min(DEXTD_MAX_CHANNELS, the budget) */
+    unsigned uid_channels;      /* for one uid other than root */
+
     pthread_mutex_t lock;       /* channels, sessions and their counts */
     Channel *channels;
     unsigned nchannels;         /* not yet finished */
+    unsigned fd_charged;        /* of fd_budget */
     Session *sessions;
 };
 
@@ -146,21 +191,156 @@ static void daemon_log(void *opaque, int level, const char *msg)
             ts.tv_nsec / 1000000, (int)getpid(), level_name(level), msg);
 }
 
+static void vdlog(Daemon *d, int level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vdlog(Daemon *d, int level, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    daemon_log(d, level, msg);
+}
+
 static void dlog(Daemon *d, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void dlog(Daemon *d, int level, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
 
     if (level > d->log_level) {
         return;
     }
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vdlog(d, level, fmt, ap);
     va_end(ap);
-    daemon_log(d, level, msg);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * dlog_limited() - log a line a client can trigger, through @rl
+ *
+ * A client must not be able to flood the log: past the burst, lines are
+ * counted, and the next one that goes out says how many were dropped.
+ */
+static void dlog_limited(Daemon *d, DextRateLimit *rl, int level,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void dlog_limited(Daemon *d, DextRateLimit *rl, int level,
+                         const char *fmt, ...)
+{
+    unsigned suppressed;
+    va_list ap;
+
+    if (level > d->log_level || !dext_ratelimit_take(rl, &suppressed)) {
+        return;
+    }
+    if (suppressed > 0) {
+        dlog(d, level, "%u messages suppressed", suppressed);
+    }
+    va_start(ap, fmt);
+    vdlog(d, level, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------------
+ * The fd budget
+ * ------------------------------------------------------------------- */
+
+/* Charge @n fds to the budget; false (and nothing charged) if over it. */
+static bool fd_charge(Daemon *d, unsigned n)
+{
+    bool ok;
+
+    pthread_mutex_lock(&d->lock);
+    ok = d->fd_budget - d->fd_charged >= n;
+    if (ok) {
+        d->fd_charged += n;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return ok;
+}
+
+/* Give back @n fds, once they are closed. */
+static void fd_release(Daemon *d, unsigned n)
+{
+    pthread_mutex_lock(&d->lock);
+    d->fd_charged -= n;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* The fds this process has open, or -1 if /proc cannot say. */
+static int count_open_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    if (dir == NULL) {
+        return -1;
+    }
+    while ((e = readdir(dir)) != NULL) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(dir);
+    return n - 1;                       /* the directory's own */
+}
+
+/*
+ * fd_budget_setup() - size the fd budget from RLIMIT_NOFILE
+ * @d: the daemon, its devices served and its socket listening
+ * @devices: how many devices are served
+ *
+ * What is open now stays open; the reserve is for the accept path and
+ * internal use; the rest is what clients may make dextd hold.  Called
+ * after raise_fd_limit().
+ *
+ * Return: 0, or -1 if the limit leaves no room for a single client.
+ */
+static int fd_budget_setup(Daemon *d, uint32_t devices)
+{
+    uint64_t need, limit = 1u << 30;
+    struct rlimit rl;
+    int open_now = count_open_fds();
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < limit) {
+        limit = rl.rlim_cur;
+    }
+    /* Without /proc, guess generously: a smaller budget is still safe. */
+    need = (uint64_t)(open_now >= 0 ? open_now : 64) + DEXTD_FD_RESERVE +
+           (uint64_t)DEXTD_DEVICE_FDS * devices;
+    if (limit < need + DEXTD_CHANNEL_FDS + DEXTD_SESSION_FDS) {
+        dlog(d, DEXT_LOG_ERROR, "RLIMIT_NOFILE (%llu) is too low: serving "
+             "one client needs %llu fds", (unsigned long long)limit,
+             (unsigned long long)(need + DEXTD_CHANNEL_FDS +
+                                  DEXTD_SESSION_FDS));
+        return -1;
+    }
+    d->fd_budget = (unsigned)(limit - need);
+    /* Room for every channel to open a session. */
+    d->max_channels = d->fd_budget / (DEXTD_CHANNEL_FDS + DEXTD_SESSION_FDS);
+    if (d->max_channels > DEXTD_MAX_CHANNELS) {
+        d->max_channels = DEXTD_MAX_CHANNELS;
+    }
+    d->uid_channels = d->max_channels * 3 / 4;
+    if (d->uid_channels == 0) {
+        d->uid_channels = 1;
+    }
+    dlog(d, DEXT_LOG_DEBUG, "RLIMIT_NOFILE %llu: %u fds for clients, at most "
+         "%u channels (%u for a user other than root)",
+         (unsigned long long)limit, d->fd_budget, d->max_channels,
+         d->uid_channels);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -255,9 +435,13 @@ static IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
     return kIOReturnSuccess;
 }
 
-/* Drop one channel's hold; the last one closes the user client. */
+/*
+ * Drop one channel's hold; the last one closes the user client and gives
+ * its fds back to the budget.
+ */
 static void session_unref(Daemon *d, Session *s)
 {
+    unsigned nports = 0;
     Session **pp;
     bool last;
     int i;
@@ -280,10 +464,12 @@ static void session_unref(Daemon *d, Session *s)
     for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
         if (s->ports[i].fd >= 0) {
             close(s->ports[i].fd);
+            nports++;
         }
     }
     dlog(d, DEXT_LOG_DEBUG, "session of pid %d closed", (int)s->pid);
     close(s->pidfd);
+    fd_release(d, DEXTD_SESSION_FDS + nports);
     pthread_mutex_destroy(&s->port_lock);
     memset(s->token, 0, sizeof(s->token));
     free(s);
@@ -309,25 +495,146 @@ static bool token_equal(const uint8_t *a, const uint8_t *b)
     return diff == 0;
 }
 
-/*
- * Wake ports must be message sockets: the core completes a wait with a
- * send(MSG_DONTWAIT), which never blocks whatever the client does to its
- * end (an eventfd would share O_NONBLOCK with the client, who could clear
- * it and fill the counter to wedge a daemon thread).
- */
-static bool is_wake_socket(int fd)
+/* getsockopt() of an int at SOL_SOCKET level, or -1. */
+static int sockopt_int(int fd, int opt)
 {
-    struct stat st;
     socklen_t len = sizeof(int);
-    int type = 0;
+    int v;
+
+    return getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
+}
+
+/*
+ * wake_port_refusal() - why @fd cannot be a wake port, or NULL
+ *
+ * The core completes a wait with a send(MSG_DONTWAIT) on it, which
+ * nothing the client does to its end can turn into a blocking one: so a
+ * message socket (an eventfd would share O_NONBLOCK with the client, who
+ * could clear it and fill the counter to wedge a daemon thread), a local
+ * one (not a datagram socket of some network), connected, not listening,
+ * and not a way back into dextd: a client's own channel as its wake port
+ * would keep that channel, and so its session, open for ever.
+ */
+static const char *wake_port_refusal(int fd)
+{
+    struct sockaddr_storage sa;
+    struct ucred cred;
+    socklen_t len;
+    struct stat st;
+    int type;
 
     if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        return "not a socket";
+    }
+    if (sockopt_int(fd, SO_DOMAIN) != AF_UNIX) {
+        return "not an AF_UNIX socket";
+    }
+    type = sockopt_int(fd, SO_TYPE);
+    if (type != SOCK_SEQPACKET && type != SOCK_DGRAM) {
+        return "not a SEQPACKET or DGRAM socket";
+    }
+    if (sockopt_int(fd, SO_ACCEPTCONN) != 0) {
+        return "a listening socket";
+    }
+    len = sizeof(sa);
+    if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0) {
+        return "not connected";
+    }
+    len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        return "no peer credentials";
+    }
+    if (cred.pid == getpid()) {
+        return "its peer is dextd itself";
+    }
+    return NULL;
+}
+
+/*
+ * The fds in flight in @fd's receive queue (fdinfo's scm_fds, Linux 5.7),
+ * or -1 if the kernel does not say.
+ */
+static int queued_fds(int fd)
+{
+    char path[64];
+    char line[128];
+    int n = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+    f = fopen(path, "re");
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "scm_fds: %d", &n) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+/*
+ * wake_port_seal() - make @fd a port dextd only sends on
+ *
+ * Shut for reading, nothing more can be queued on it (the peer's sends
+ * fail with EPIPE, SEQPACKET and DGRAM alike); then what was queued is
+ * discarded, closing the fds in it, so no fd parked in a wake port (a
+ * channel to dextd, say) can keep anything open.  A SEQPACKET socket
+ * reads an empty message exactly as its end of file, so the kernel's
+ * count of fds in flight says when nothing that matters is left.
+ *
+ * Return: false if @fd cannot be shut or emptied.
+ */
+static bool wake_port_seal(int fd)
+{
+    unsigned errors = 0;
+
+    if (shutdown(fd, SHUT_RD) < 0) {
         return false;
     }
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
-        return false;
+    for (;;) {
+        union {
+            struct cmsghdr hdr;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } cbuf;
+        uint8_t byte;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr msg = {
+            .msg_iov = &iov, .msg_iovlen = 1,
+            .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
+        };
+        struct cmsghdr *cm;
+        bool got_fds = false;
+        ssize_t n;
+
+        n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || ++errors > 8) {
+                break;
+            }
+            continue;                   /* EINTR, or a pending error */
+        }
+        for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+             cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                size_t i, cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                for (i = 0; i < cnt; i++) {
+                    int rfd;
+
+                    memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(rfd));
+                    close(rfd);
+                    got_fds = true;
+                }
+            }
+        }
+        if (n == 0 && !got_fds && queued_fds(fd) <= 0) {
+            break;              /* the end, or empty messages and no fds */
+        }
     }
-    return type == SOCK_SEQPACKET || type == SOCK_DGRAM;
+    return queued_fds(fd) <= 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -348,14 +655,24 @@ static IOReturn codec_status(int err)
     }
 }
 
+/*
+ * Where a channel's warnings are counted: its session's bucket, or the
+ * one all clients without a session share (a channel is cheap to make,
+ * so a bucket of its own would limit nothing).
+ */
+static DextRateLimit *channel_log_rl(Channel *ch)
+{
+    return ch->session != NULL ? &ch->session->log_rl : &ch->d->log_rl;
+}
+
 /* Answer a request that breaks the protocol, and drop the channel. */
 static bool channel_violation(Channel *ch, uint64_t seq, IOReturn status,
                               const char *why)
 {
     int len;
 
-    dlog(ch->d, DEXT_LOG_WARNING, "pid %d: dropping channel: %s",
-         (int)ch->pid, why);
+    dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
+                 "pid %d: dropping channel: %s", (int)ch->pid, why);
     len = dext_wire_encode_status_only(ch->tx, sizeof(ch->tx),
                                        ch->version ? ch->version
                                                    : DEXT_WIRE_VERSION_HELLO,
@@ -390,13 +707,16 @@ static bool handle_hello(Channel *ch, const DextWireHeader *h,
         return false;
     }
     if (r.version == 0) {
-        dlog(ch->d, DEXT_LOG_WARNING,
-             "pid %d speaks protocol %u-%u only, we speak %u-%u",
-             (int)ch->pid, m.min_version, m.max_version,
-             DEXT_WIRE_VERSION_MIN, DEXT_WIRE_VERSION_MAX);
+        dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
+                     "pid %d speaks protocol %u-%u only, we speak %u-%u",
+                     (int)ch->pid, m.min_version, m.max_version,
+                     DEXT_WIRE_VERSION_MIN, DEXT_WIRE_VERSION_MAX);
         return false;
     }
     ch->version = r.version;
+    pthread_mutex_lock(&ch->d->lock);
+    ch->greeted = true;
+    pthread_mutex_unlock(&ch->d->lock);
     return true;
 }
 
@@ -469,19 +789,27 @@ static bool handle_open(Channel *ch, const DextWireHeader *h,
     } else if (ch->pid <= 0) {
         /* A peer in a pid namespace we cannot see: no DMA possible. */
         r.status = kIOReturnNotPermitted;
+    } else if (!fd_charge(ch->d, DEXTD_SESSION_FDS)) {
+        r.status = kIOReturnNoResources;
+        dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
+                     "pid %d: OPEN refused: out of file descriptors",
+                     (int)ch->pid);
     } else {
         r.status = dext_core_open(ch->d->core, m.service_id, m.type, ch->pid,
                                   ch->pidfd, &cs);
-    }
-    if (r.status == kIOReturnSuccess) {
-        r.status = session_new(ch->d, ch, cs, &s);
+        if (r.status == kIOReturnSuccess) {
+            r.status = session_new(ch->d, ch, cs, &s);
+            if (r.status != kIOReturnSuccess) {
+                dext_session_close(cs);
+            }
+        }
         if (r.status == kIOReturnSuccess) {
             ch->session = s;
             memcpy(r.token, s->token, sizeof(r.token));
             dlog(ch->d, DEXT_LOG_DEBUG, "pid %d opened service 0x%llx",
                  (int)ch->pid, (unsigned long long)m.service_id);
         } else {
-            dext_session_close(cs);
+            fd_release(ch->d, DEXTD_SESSION_FDS);
         }
     }
     ok = send_msg(ch->fd, ch->tx,
@@ -529,7 +857,8 @@ static bool handle_attach(Channel *ch, const DextWireHeader *h,
         }
         pthread_mutex_unlock(&d->lock);
         if (status != kIOReturnSuccess) {
-            dlog(d, DEXT_LOG_WARNING, "pid %d: ATTACH refused", (int)ch->pid);
+            dlog_limited(d, channel_log_rl(ch), DEXT_LOG_WARNING,
+                         "pid %d: ATTACH refused", (int)ch->pid);
         }
     }
     memset(&m, 0, sizeof(m));
@@ -612,6 +941,9 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
 {
     DextWireWakeReply r = { .status = kIOReturnBadArgument };
     Session *s = ch->session;
+    Daemon *d = ch->d;
+    bool charged = false;
+    const char *why;
     int err;
     int i;
 
@@ -625,7 +957,21 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
     }
     if (s == NULL) {
         r.status = kIOReturnNotAttached;
-    } else if (fd >= 0 && is_wake_socket(fd)) {
+    } else if (fd < 0) {
+        /* None or several fds: BadArgument. */
+    } else if ((why = wake_port_refusal(fd)) != NULL) {
+        dlog_limited(d, &s->log_rl, DEXT_LOG_WARNING,
+                     "pid %d: wake port refused: %s", (int)ch->pid, why);
+    } else if (!(charged = fd_charge(d, 1))) {
+        r.status = kIOReturnNoResources;
+        dlog_limited(d, &s->log_rl, DEXT_LOG_WARNING,
+                     "pid %d: wake port refused: out of file descriptors",
+                     (int)ch->pid);
+    } else if (!wake_port_seal(fd)) {
+        dlog_limited(d, &s->log_rl, DEXT_LOG_WARNING,
+                     "pid %d: wake port refused: cannot shut it for reading "
+                     "and empty it", (int)ch->pid);
+    } else {
         r.status = kIOReturnNoSpace;
         pthread_mutex_lock(&s->port_lock);
         for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
@@ -645,6 +991,9 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
     }
     if (fd >= 0) {
         close(fd);
+        if (charged) {
+            fd_release(d, 1);
+        }
     }
     return send_msg(ch->fd, ch->tx,
                     dext_wire_encode_wake_reply(ch->tx, sizeof(ch->tx),
@@ -684,6 +1033,7 @@ static bool handle_wake_unregister(Channel *ch, const DextWireHeader *h,
     }
     if (fd >= 0) {
         close(fd);
+        fd_release(ch->d, 1);
     }
     return send_msg(ch->fd, ch->tx,
                     dext_wire_encode_status_only(ch->tx, sizeof(ch->tx),
@@ -817,6 +1167,31 @@ static bool channel_handle(Channel *ch, size_t n, int *fds, int nfds,
     }
 }
 
+/*
+ * Wait for a new channel's first message until its handshake deadline,
+ * so a connection that never says HELLO does not hold a channel (and a
+ * thread) for ever.  False once the deadline has passed.
+ */
+static bool await_hello(Channel *ch)
+{
+    struct pollfd p = { .fd = ch->fd, .events = POLLIN };
+
+    for (;;) {
+        uint64_t now = now_ms();
+        uint64_t left;
+        int rc;
+
+        if (now >= ch->hello_deadline) {
+            return false;
+        }
+        left = ch->hello_deadline - now;
+        rc = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (rc > 0 || (rc < 0 && errno != EINTR)) {
+            return true;                /* the receive says what it was */
+        }
+    }
+}
+
 static void *channel_thread(void *opaque)
 {
     Channel *ch = opaque;
@@ -827,6 +1202,12 @@ static void *channel_thread(void *opaque)
     ssize_t n;
 
     for (;;) {
+        if (ch->version == 0 && !await_hello(ch)) {
+            dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING,
+                         "pid %d: no HELLO within %u ms, closing the channel",
+                         (int)ch->pid, d->handshake_ms);
+            break;
+        }
         n = recv_msg(ch, fds, &nfds, &trunc);
         if (n <= 0) {
             close_fds(fds, nfds);
@@ -847,6 +1228,7 @@ static void *channel_thread(void *opaque)
     ch->pidfd = -1;
     ch->done = true;
     d->nchannels--;
+    d->fd_charged -= DEXTD_CHANNEL_FDS;
     pthread_mutex_unlock(&d->lock);
     dlog(d, DEXT_LOG_DEBUG, "pid %d: channel closed", (int)ch->pid);
     (void)eventfd_write(d->reap_fd, 1);
@@ -888,11 +1270,112 @@ static int peer_pidfd(Daemon *d, int fd, pid_t pid)
     return pidfd >= 0 ? pidfd : -errno;
 }
 
+/*
+ * channel_admit_locked() - may a channel from @cred be accepted?
+ *
+ * Checks the caps: the global one, the fd budget, and per connecting
+ * process (DEXTD_PID_PENDING before HELLO, DEXTD_PID_CHANNELS in all) and
+ * per user other than root (3/4 of the global cap, so root always has
+ * room).  Under Daemon.lock; only the main thread adds channels, so what
+ * it counts cannot grow before the channel is added.
+ *
+ * Return: NULL, with the channel and its fds charged; else why not.
+ */
+static const char *channel_admit_locked(Daemon *d, const struct ucred *cred)
+{
+    unsigned pid_all = 0, pid_pending = 0, uid_all = 0;
+    Channel *ch;
+
+    if (d->nchannels >= d->max_channels) {
+        return "the channel cap is reached";
+    }
+    if (d->fd_budget - d->fd_charged < DEXTD_CHANNEL_FDS) {
+        return "out of file descriptors";
+    }
+    for (ch = d->channels; ch != NULL; ch = ch->next) {
+        if (ch->done) {
+            continue;
+        }
+        if (ch->pid == cred->pid) {
+            pid_all++;
+            pid_pending += !ch->greeted;
+        }
+        uid_all += ch->uid == cred->uid;
+    }
+    if (pid_pending >= DEXTD_PID_PENDING) {
+        return "too many of its channels have not said HELLO";
+    }
+    if (pid_all >= DEXTD_PID_CHANNELS) {
+        return "too many channels from one process";
+    }
+    if (cred->uid != 0 && uid_all >= d->uid_channels) {
+        return "its user holds 3/4 of the channels";
+    }
+    d->nchannels++;
+    d->fd_charged += DEXTD_CHANNEL_FDS;
+    return NULL;
+}
+
+/* Undo channel_admit_locked() for a channel that never started. */
+static void channel_unadmit(Daemon *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->nchannels--;
+    d->fd_charged -= DEXTD_CHANNEL_FDS;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Refuse the connection @fd with an ERROR, then close it. */
+static void refuse(Daemon *d, int fd, pid_t pid, IOReturn status,
+                   const char *why)
+{
+    dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING, "refused pid %d: %s",
+                 (int)pid, why);
+    send_refusal(fd, status);
+    close(fd);
+}
+
+/*
+ * accept() failed with @err.  Out of fds should not happen (the reserve
+ * is for the accept path); if it does, a spare fd let go for a moment
+ * answers the client instead of leaving it waiting.  Out of memory, or
+ * still out of fds: stop accepting for a moment, without blocking the
+ * loop that also handles signals and reaps channels.
+ */
+static void accept_failed(Daemon *d, int err)
+{
+    struct ucred cred = { .pid = 0 };
+    socklen_t clen = sizeof(cred);
+    int fd;
+
+    if ((err == EMFILE || err == ENFILE) && d->spare_fd >= 0) {
+        close(d->spare_fd);
+        fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            err = errno;
+        } else {
+            (void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
+            refuse(d, fd, cred.pid, kIOReturnNoResources, strerror(err));
+        }
+        d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            return;
+        }
+    }
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING, "accept: %s",
+                     strerror(err));
+        d->accept_paused = true;
+        d->accept_resume = now_ms() + DEXTD_ACCEPT_PAUSE_MS;
+    }
+}
+
 static void accept_one(Daemon *d)
 {
     pthread_attr_t attr;
     struct ucred cred;
     socklen_t clen = sizeof(cred);
+    const char *why;
     Channel *ch;
     int pidfd;
     int fd;
@@ -900,12 +1383,7 @@ static void accept_one(Daemon *d)
 
     fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-            errno == ENOMEM) {
-            dlog(d, DEXT_LOG_WARNING, "accept: %s", strerror(errno));
-            /* Let some fds go before trying again, without spinning. */
-            usleep(100 * 1000);
-        }
+        accept_failed(d, errno);
         return;
     }
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
@@ -913,30 +1391,37 @@ static void accept_one(Daemon *d)
         return;
     }
     if (cred.uid != d->euid && cred.uid != 0) {
-        dlog(d, DEXT_LOG_WARNING, "refused pid %d: uid %u is neither ours "
-             "(%u) nor root", (int)cred.pid, (unsigned)cred.uid,
-             (unsigned)d->euid);
+        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING, "refused pid %d: uid "
+                     "%u is neither ours (%u) nor root", (int)cred.pid,
+                     (unsigned)cred.uid, (unsigned)d->euid);
         send_refusal(fd, kIOReturnNotPermitted);
         close(fd);
         return;
     }
+    pthread_mutex_lock(&d->lock);
+    why = channel_admit_locked(d, &cred);
+    pthread_mutex_unlock(&d->lock);
+    if (why != NULL) {
+        refuse(d, fd, cred.pid, kIOReturnNoResources, why);
+        return;
+    }
     pidfd = peer_pidfd(d, fd, cred.pid);
     if (pidfd < 0) {
-        /* Fail closed: a session we cannot bind to its process is none. */
-        IOReturn why = pidfd == -ESRCH ? kIOReturnNotAttached
-                                       : kIOReturnNoResources;
+        char why_buf[64];
 
-        dlog(d, DEXT_LOG_WARNING, "refused pid %d: no pidfd: %s",
-             (int)cred.pid, strerror(-pidfd));
-        send_refusal(fd, why);
-        close(fd);
+        /* Fail closed: a session we cannot bind to its process is none. */
+        snprintf(why_buf, sizeof(why_buf), "no pidfd: %s", strerror(-pidfd));
+        refuse(d, fd, cred.pid, pidfd == -ESRCH ? kIOReturnNotAttached
+                                                : kIOReturnNoResources,
+               why_buf);
+        channel_unadmit(d);
         return;
     }
     ch = calloc(1, sizeof(*ch));
     if (ch == NULL) {
-        send_refusal(fd, kIOReturnNoMemory);
         close(pidfd);
-        close(fd);
+        refuse(d, fd, cred.pid, kIOReturnNoMemory, "out of memory");
+        channel_unadmit(d);
         return;
     }
     ch->d = d;
@@ -944,19 +1429,9 @@ static void accept_one(Daemon *d)
     ch->pid = cred.pid;
     ch->uid = cred.uid;
     ch->pidfd = pidfd;
+    ch->hello_deadline = now_ms() + d->handshake_ms;
 
     pthread_mutex_lock(&d->lock);
-    if (d->nchannels >= DEXTD_MAX_CHANNELS) {
-        pthread_mutex_unlock(&d->lock);
-        dlog(d, DEXT_LOG_WARNING, "refused pid %d: %u channels open",
-             (int)cred.pid, DEXTD_MAX_CHANNELS);
-        send_refusal(fd, kIOReturnNoResources);
-        close(fd);
-        close(pidfd);
-        free(ch);
-        return;
-    }
-    d->nchannels++;
     ch->next = d->channels;
     d->channels = ch;
     pthread_mutex_unlock(&d->lock);
@@ -966,16 +1441,16 @@ static void accept_one(Daemon *d)
     rc = pthread_create(&ch->thread, &attr, channel_thread, ch);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        dlog(d, DEXT_LOG_WARNING, "refused pid %d: no thread: %s",
-             (int)cred.pid, strerror(rc));
+        char why_buf[64];
+
         pthread_mutex_lock(&d->lock);
         d->channels = ch->next;     /* only main adds, so still the head */
-        d->nchannels--;
         pthread_mutex_unlock(&d->lock);
-        send_refusal(fd, kIOReturnNoResources);
-        close(fd);
         close(pidfd);
         free(ch);
+        snprintf(why_buf, sizeof(why_buf), "no thread: %s", strerror(rc));
+        refuse(d, fd, cred.pid, kIOReturnNoResources, why_buf);
+        channel_unadmit(d);
         return;
     }
     dlog(d, DEXT_LOG_DEBUG, "pid %d uid %u: channel accepted", (int)cred.pid,
@@ -1028,6 +1503,41 @@ static void shutdown_channels(Daemon *d)
         pthread_join(ch->thread, NULL);
         free(ch);
     }
+}
+
+/*
+ * Shutdown joins every channel thread and then stops the devices' engines.
+ * A thread blocked on a client's page that never arrives (userfaultfd)
+ * would make that wait last for ever, so a watchdog ends the process
+ * after DEXTD_SHUTDOWN_GRACE_S anyway, leaving what those threads hold to
+ * the kernel.  The socket is gone by then: no client can notice.
+ */
+#define DEXTD_SHUTDOWN_GRACE_S 10
+
+static void *shutdown_watchdog(void *opaque)
+{
+    Daemon *d = opaque;
+
+    sleep(DEXTD_SHUTDOWN_GRACE_S);
+    dlog(d, DEXT_LOG_WARNING, "shutdown still waits after %d s for threads "
+         "held by a client's memory; exiting without them",
+         DEXTD_SHUTDOWN_GRACE_S);
+    _exit(d->exit_status);
+}
+
+static void start_shutdown_watchdog(Daemon *d, int status)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+
+    d->exit_status = status;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, shutdown_watchdog, d) != 0) {
+        dlog(d, DEXT_LOG_WARNING, "no shutdown watchdog: a stalled client "
+             "could delay exit");
+    }
+    pthread_attr_destroy(&attr);
 }
 
 /* Is a daemon answering at @sa? */
@@ -1094,7 +1604,8 @@ static int listen_setup(Daemon *d)
         unlink(d->path);
     }
 
-    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a connection gone before accept() must not hang it. */
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         dlog(d, DEXT_LOG_ERROR, "socket: %s", strerror(errno));
         return -1;
@@ -1192,6 +1703,10 @@ static void usage(FILE *f)
             " MMIO, map BARs\n"
             "                          writable and terminate (default: they"
             " may only read)\n"
+            "      --handshake-timeout SECONDS\n"
+            "                          close a connection that has not said"
+            " HELLO by then\n"
+            "                          (default: 5)\n"
             "  -h, --help              show this help\n"
             "  -V, --version           show the version\n");
 }
@@ -1303,10 +1818,24 @@ static int serve(Daemon *d)
     struct signalfd_siginfo si;
 
     for (;;) {
+        int timeout = -1;
+        nfds_t n = 3;
+
+        /* While accepting is paused, the listening socket sits out. */
+        if (d->accept_paused) {
+            uint64_t now = now_ms();
+
+            if (now < d->accept_resume) {
+                timeout = (int)(d->accept_resume - now);
+                n = 2;
+            } else {
+                d->accept_paused = false;
+            }
+        }
         pfd[0] = (struct pollfd){ .fd = d->sig_fd, .events = POLLIN };
         pfd[1] = (struct pollfd){ .fd = d->reap_fd, .events = POLLIN };
         pfd[2] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
-        if (poll(pfd, 3, -1) < 0) {
+        if (poll(pfd, n, timeout) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -1322,8 +1851,9 @@ static int serve(Daemon *d)
         }
         if (pfd[1].revents & POLLIN) {
             reap_channels(d);
+            d->accept_paused = false;   /* a channel gave its fds back */
         }
-        if (pfd[2].revents & POLLIN) {
+        if (n == 3 && (pfd[2].revents & POLLIN)) {
             accept_one(d);
         }
     }
@@ -1340,6 +1870,7 @@ int main(int argc, char **argv)
         { "contract-only", no_argument, NULL, 'C' },
         { "dma-share", required_argument, NULL, 'S' },
         { "unclaimed-writes", no_argument, NULL, 'U' },
+        { "handshake-timeout", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -1349,6 +1880,8 @@ int main(int argc, char **argv)
         .listen_fd = -1,
         .sig_fd = -1,
         .reap_fd = -1,
+        .spare_fd = -1,
+        .handshake_ms = DEXTD_HANDSHAKE_S * 1000,
     };
     const char **specs;
     int nspecs = 0;
@@ -1432,6 +1965,21 @@ int main(int argc, char **argv)
         case 'U':
             policy |= DEXT_POLICY_UNCLAIMED_WRITES;
             break;
+        case 'T': {
+            char *end;
+            unsigned long v;
+
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || v == 0 ||
+                v > 3600 || optarg[0] == '-') {
+                fprintf(stderr, "dextd: --handshake-timeout '%s': expected "
+                        "1 to 3600 seconds\n", optarg);
+                goto usage_error;
+            }
+            d.handshake_ms = (unsigned)v * 1000;
+            break;
+        }
         case 'h':
             usage(stdout);
             status = 0;
@@ -1535,7 +2083,9 @@ int main(int argc, char **argv)
         }
     }
 
-    if (listen_setup(&d) < 0) {
+    /* Kept to be let go of, to answer a client if fds ever run out. */
+    d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (listen_setup(&d) < 0 || fd_budget_setup(&d, ss.served) < 0) {
         goto out;
     }
     if (d.log_level >= DEXT_LOG_INFO) {
@@ -1547,6 +2097,7 @@ int main(int argc, char **argv)
 
     /* Stop accepting first, so no channel appears behind our back. */
     listen_cleanup(&d);
+    start_shutdown_watchdog(&d, status);
     shutdown_channels(&d);
 
 out:
@@ -1557,6 +2108,9 @@ out:
     }
     if (d.reap_fd >= 0) {
         close(d.reap_fd);
+    }
+    if (d.spare_fd >= 0) {
+        close(d.spare_fd);
     }
     pthread_mutex_destroy(&d.lock);
     free(specs);

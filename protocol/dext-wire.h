@@ -762,7 +762,7 @@ ssize_t dext_wire_sendmsg(int sock, const void *buf, size_t len, int pass_fd);
  * @max_fds: room in @fds, at most 16
  * @nfds: receives how many fds were stored
  * @trunc: set if the message or its fds did not fit; surplus fds are
- *         closed here, never leaked
+ *         not even installed (the kernel drops them), never leaked
  *
  * Return: the message length, 0 at EOF, or -1 with errno set.
  */

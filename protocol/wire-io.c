@@ -66,12 +66,22 @@ ssize_t dext_wire_recvmsg(int sock, void *buf, size_t cap, int flags,
 
     *nfds = 0;
     *trunc = false;
+    if (max_fds < 0) {
+        max_fds = 0;
+    } else if (max_fds > WIRE_IO_MAX_FDS) {
+        max_fds = WIRE_IO_MAX_FDS;
+    }
     do {
         memset(&msg, 0, sizeof(msg));
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.buf;
-        msg.msg_controllen = sizeof(cbuf.buf);
+        /*
+         * Room for the caller's fds only: the kernel installs no more
+         * than fit and reports the rest as MSG_CTRUNC, so a peer cannot
+         * make us hold (even for a moment) more fds than we take.
+         */
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)max_fds);
         n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {

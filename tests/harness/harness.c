@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -18,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -212,6 +215,59 @@ static bool wait_child(pid_t pid, int *status)
 #define MAX_WRAPPER_WORDS 16
 #define MAX_EXTRA_WORDS   16
 
+/* $HARNESS_DEXTD_UID: run the daemon as this uid (and gid), or -1. */
+static long daemon_uid(void)
+{
+    const char *env = getenv("HARNESS_DEXTD_UID");
+    char *end;
+    long v;
+
+    if (env == NULL || env[0] == '\0') {
+        return -1;
+    }
+    v = strtol(env, &end, 10);
+    return *end == '\0' && v >= 0 ? v : -1;
+}
+
+/*
+ * In the daemon's child, before exec: what $HARNESS_DEXTD_NOFILE,
+ * $HARNESS_DEXTD_LOG and $HARNESS_DEXTD_UID ask for.  Exits on failure:
+ * a daemon started otherwise would test something else.
+ */
+static void daemon_child_setup(void)
+{
+    const char *nofile = getenv("HARNESS_DEXTD_NOFILE");
+    const char *log = getenv("HARNESS_DEXTD_LOG");
+    long uid = daemon_uid();
+
+    if (nofile != NULL && nofile[0] != '\0') {
+        struct rlimit rl;
+
+        rl.rlim_cur = rl.rlim_max = strtoul(nofile, NULL, 10);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            fprintf(stderr, "harness: RLIMIT_NOFILE %s: %s\n", nofile,
+                    strerror(errno));
+            _exit(127);
+        }
+    }
+    if (log != NULL && log[0] != '\0') {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+            fprintf(stderr, "harness: %s: %s\n", log, strerror(errno));
+            _exit(127);
+        }
+        close(fd);
+    }
+    if (uid >= 0 && (setgroups(0, NULL) != 0 ||
+                     setresgid((gid_t)uid, (gid_t)uid, (gid_t)uid) != 0 ||
+                     setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0)) {
+        fprintf(stderr, "harness: run as uid %ld: %s\n", uid,
+                strerror(errno));
+        _exit(127);
+    }
+}
+
 /* For harness_restart_daemon(): the devices of the first start. */
 static char daemon_devices[1024];
 
@@ -241,6 +297,12 @@ static void start_daemon(const char *devices)
     snprintf(sock_dir, sizeof(sock_dir), "/tmp/libdext-test-XXXXXX");
     if (mkdtemp(sock_dir) == NULL) {
         fprintf(stderr, "harness: mkdtemp: %s\n", strerror(errno));
+        exit(1);
+    }
+    if (daemon_uid() >= 0 &&
+        chown(sock_dir, (uid_t)daemon_uid(), (gid_t)daemon_uid()) != 0) {
+        fprintf(stderr, "harness: chown %s: %s\n", sock_dir, strerror(errno));
+        rmdir(sock_dir);
         exit(1);
     }
     if ((size_t)snprintf(sock_path, sizeof(sock_path), "%s/dextd.sock",
@@ -306,8 +368,10 @@ static void start_daemon(const char *devices)
         exit(1);
     }
     if (daemon_pid == 0) {
+        daemon_child_setup();
         /* Never outlive a test that crashed; SIGTERM lets the daemon
-         * remove its socket on the way out. */
+         * remove its socket on the way out.  (After any change of uid,
+         * which clears it.) */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != owner_pid) {
             _exit(127);
@@ -668,14 +732,32 @@ long harness_rss_kb(pid_t pid)
     return kb;
 }
 
-int harness_count_fds(pid_t pid)
+int harness_raw_connect(void)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (!use_unix) {
+        return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Entries of /proc/@pid/@what (fds, threads), or -1. */
+static int count_proc_entries(pid_t pid, const char *what)
 {
     char path[64];
     struct dirent *e;
     int n = 0;
     DIR *d;
 
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
     d = opendir(path);
     if (d == NULL) {
         return -1;
@@ -685,4 +767,14 @@ int harness_count_fds(pid_t pid)
     }
     closedir(d);
     return n;
+}
+
+int harness_count_threads(pid_t pid)
+{
+    return count_proc_entries(pid, "task");
+}
+
+int harness_count_fds(pid_t pid)
+{
+    return count_proc_entries(pid, "fd");
 }

@@ -17,6 +17,14 @@
  * step.  harness_finish() stops the daemon (a daemon that does not exit
  * cleanly is a failure too), prints "N passed, N failed" and returns the
  * exit status.  Checks may run on any thread.
+ *
+ * How the daemon is started can be changed through the environment, read
+ * at every start (so a test may set them before harness_restart_daemon()):
+ *   DEXTD_WRAPPER         words to run the daemon under (valgrind ...)
+ *   HARNESS_DEXTD_ARGS    more dextd options, split at spaces
+ *   HARNESS_DEXTD_NOFILE  its RLIMIT_NOFILE, soft and hard
+ *   HARNESS_DEXTD_LOG     a file its standard error is appended to
+ *   HARNESS_DEXTD_UID     run it as this uid and gid (the test is root)
  */
 
 #ifndef LIBDEXT_TESTS_HARNESS_H
@@ -67,6 +75,18 @@ long harness_rss_kb(pid_t pid);
 
 /** harness_count_fds() - open file descriptors of process @pid, or -1. */
 int harness_count_fds(pid_t pid);
+
+/** harness_count_threads() - threads of process @pid, or -1. */
+int harness_count_threads(pid_t pid);
+
+/**
+ * harness_raw_connect() - a new connection to dextd, nothing said on it
+ *
+ * For tests that speak the wire protocol by hand.
+ *
+ * Return: a SOCK_SEQPACKET socket, or -1 (also for inproc).
+ */
+int harness_raw_connect(void);
 
 /**
  * harness_stop_daemon() - SIGTERM dextd now, with harness_finish()'s checks

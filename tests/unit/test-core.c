@@ -46,7 +46,7 @@ static void count_log(void *opaque, int level, const char *msg)
 
     pthread_mutex_lock(&log_lock);
     log_lines++;
-    if (sscanf(msg, "(%u similar messages suppressed)", &n) == 1) {
+    if (sscanf(msg, "%u messages suppressed", &n) == 1) {
         log_suppressed += n;
     }
     pthread_mutex_unlock(&log_lock);
