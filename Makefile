@@ -6,6 +6,8 @@
 #   make         build only (build/)
 #   make valgrind  memcheck: inproc and unit tests, then dextd itself
 #   make tsan    the load, race, api and unit suites under ThreadSanitizer
+#   make tsa     clang's thread-safety analysis of the whole tree
+#                (-Wthread-safety -Werror; a build, no tests)
 #   make hostile the hostile suite: attacks on a private dextd (build/)
 #   make fuzz    libFuzzer targets, FUZZ_TIME seconds each (build-fuzz/)
 #                (see docs/reliability.md)
@@ -15,13 +17,14 @@
 BUILD ?= build
 CHECK_BUILD ?= build-check
 TSAN_BUILD ?= build-tsan
+TSA_BUILD ?= build-tsa
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME ?= 30
 VALGRIND = valgrind --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite --track-fds=no -q
 MESON_OPTS ?=
 
-.PHONY: all deps demo check valgrind tsan hostile fuzz bench plots install clean
+.PHONY: all deps demo check valgrind tsan tsa hostile fuzz bench plots install clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) $(MESON_OPTS)
@@ -57,6 +60,14 @@ tsan: deps
 	    meson test -C $(TSAN_BUILD) --suite load --suite race --suite api \
 	        --suite unit --print-errorlogs
 
+# Lock discipline checked at compile time: clang's -Wthread-safety over
+# the annotations of support/locks.h, every warning an error.
+tsa: deps
+	@test -f $(TSA_BUILD)/build.ninja || \
+	    CC=clang meson setup $(TSA_BUILD) -Dwerror=true \
+	        -Dc_args=-Wthread-safety $(MESON_OPTS)
+	ninja -C $(TSA_BUILD)
+
 # Attacks on a private dextd over the raw protocol (tests/README.md).
 hostile: all
 	meson test -C $(BUILD) --suite hostile --print-errorlogs
@@ -85,4 +96,4 @@ install: all
 	meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(CHECK_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(CHECK_BUILD) $(TSAN_BUILD) $(TSA_BUILD) $(FUZZ_BUILD)

@@ -20,6 +20,8 @@
 #include <stdint.h>
 
 #include "libdext/ioreturn.h"
+#include "support/dext-call.h"
+#include "support/log.h"
 
 #define DEXT_NUM_BARS        6
 #define DEXT_CONFIG_SIZE     256
@@ -30,13 +32,6 @@
 #define DEXT_BAR_TYPE_MEM64    0x04
 #define DEXT_BAR_TYPE_PREFETCH 0x08
 
-/* Log levels (syslog numbering). */
-enum {
-    DEXT_LOG_ERROR = 3,
-    DEXT_LOG_WARNING = 4,
-    DEXT_LOG_INFO = 6,
-    DEXT_LOG_DEBUG = 7,
-};
 
 typedef struct DextDevice DextDevice;
 
@@ -52,17 +47,6 @@ typedef struct DextBar {
     uint8_t type;
     bool mappable;
 } DextBar;
-
-/**
- * struct DextMemory - memory a client may map: @size bytes at @offset of
- * file @fd.  The receiver of a DextMemory owns @fd.
- */
-typedef struct DextMemory {
-    int fd;
-    uint64_t offset;
-    uint64_t size;
-    bool writable;
-} DextMemory;
 
 /**
  * struct DextDeviceHost - the core's services to a device.  Set by

@@ -615,7 +615,7 @@ static IOReturn edu_apply_option(void *opaque, const char *key,
         }
         o->bar64 = value[0] == '1';
     } else if (strcmp(key, "bdf") == 0) {
-        if (!dext_pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
+        if (!dext_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
             return kIOReturnBadArgument;
         }
     } else {

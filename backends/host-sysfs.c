@@ -607,7 +607,7 @@ IOReturn dext_host_create(const char *options, DextDevice **out)
         return kIOReturnNoMemory;
     }
     /* A domain other than 0000 fails to parse, on purpose (see above). */
-    if (!dext_pciemu_parse_bdf(o.bdf, &dev->bus, &dev->dev, &dev->fn)) {
+    if (!dext_parse_bdf(o.bdf, &dev->bus, &dev->dev, &dev->fn)) {
         free(dev);
         free(s);
         return kIOReturnBadArgument;

@@ -691,7 +691,7 @@ static IOReturn ivshmem_apply_option(void *opaque, const char *key,
         }
         o->size = n;
     } else if (strcmp(key, "bdf") == 0) {
-        if (!dext_pciemu_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
+        if (!dext_parse_bdf(value, &o->bus, &o->dev, &o->fn)) {
             return kIOReturnBadArgument;
         }
     } else {

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "backends/backend.h"
+#include "support/bdf.h"
 
 /* Type-0 header offsets. */
 #define PCIEMU_VENDOR_ID        0x00
@@ -378,19 +379,5 @@ bool dext_pciemu_msix_function_masked(const PCIEmu *pe);
  * Return: the table size; 0 without an MSI-X capability.
  */
 unsigned dext_pciemu_msix_table_size(const PCIEmu *pe);
-
-/**
- * dext_pciemu_parse_bdf() - parse a bus/device/function address
- * @s: "BB:DD.F" in hex, optionally preceded by the domain "0000:"
- * @bus: receives the bus
- * @dev: receives the device (0..0x1f)
- * @fn: receives the function (0..7)
- *
- * For the "bdf=" option that emulated devices accept.
- *
- * Return: true if @s is exactly one well-formed address.
- */
-bool dext_pciemu_parse_bdf(const char *s, uint8_t *bus, uint8_t *dev,
-                           uint8_t *fn);
 
 #endif /* LIBDEXT_PCIEMU_H */

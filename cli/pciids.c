@@ -30,7 +30,10 @@ static struct pci_access *pacc;
  * hook must not return and is reached only when libpci runs out of
  * memory.  Both say where the message comes from.
  */
-static void pciids_error(char *msg, ...) __attribute__((noreturn));
+static void pciids_error(char *msg, ...)
+    __attribute__((noreturn, format(printf, 1, 2)));
+static void pciids_warning(char *msg, ...)
+    __attribute__((format(printf, 1, 2)));
 
 static void pciids_error(char *msg, ...)
 {

@@ -22,14 +22,12 @@
 
 #include "libdext/ioreturn.h"
 #include "protocol/dext-selectors.h"
-#include "transport/transport.h"
+#include "support/dext-call.h"
+#include "support/log.h"
 #include "backends/backend.h"
 
 typedef struct DextCore DextCore;
 typedef struct DextSession DextSession;
-
-/** Log sink: @level is DEXT_LOG_*, @msg one line without newline. */
-typedef void DextLogFn(void *opaque, int level, const char *msg);
 
 /**
  * struct DextCoreStats - counters for status reports and leak checks.

@@ -44,7 +44,7 @@
 
 #include "libdext/version.h"
 #include "core/dext-core.h"
-#include "backends/pciemu.h"
+#include "support/bdf.h"
 #include "protocol/dext-wire.h"
 #include "support/ratelimit.h"
 
@@ -1917,7 +1917,7 @@ int main(int argc, char **argv)
 
             if (strcmp(optarg, "all") == 0) {
                 snprintf(host_specs[nhost], sizeof(host_specs[0]), "host");
-            } else if (dext_pciemu_parse_bdf(optarg, &b, &dv, &f)) {
+            } else if (dext_parse_bdf(optarg, &b, &dv, &f)) {
                 snprintf(host_specs[nhost], sizeof(host_specs[0]),
                          "host,bdf=%02x:%02x.%x", b, dv, f);
             } else {
@@ -1930,7 +1930,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'W':
-            if (!dext_pciemu_parse_bdf(optarg, &ss.allow[ss.nallow][0],
+            if (!dext_parse_bdf(optarg, &ss.allow[ss.nallow][0],
                                        &ss.allow[ss.nallow][1],
                                        &ss.allow[ss.nallow][2])) {
                 fprintf(stderr, "dextd: --allow-writes '%s': expected one "

@@ -26,7 +26,7 @@
 #include <sys/types.h>
 
 #include "libdext/ioreturn.h"
-#include "transport/transport.h"
+#include "support/dext-call.h"
 
 /* "dext" as it appears on the wire (bytes 64 65 78 74). */
 #define DEXT_WIRE_MAGIC         0x74786564u

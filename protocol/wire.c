@@ -820,29 +820,3 @@ int dext_wire_decode_status_reply(const uint8_t *buf, size_t len,
     out->irqs_dropped = dext_wire_get_u64(buf + 72);
     return 0;
 }
-
-/* ---------------------------------------------------------------------
- * Socket path
- * ------------------------------------------------------------------- */
-
-const char *dext_wire_default_socket_path(void)
-{
-    /* Per thread, so concurrent callers never see each other's writes. */
-    static __thread char path[256];
-    const char *env = getenv("DEXT_SOCKET");
-
-    if (env != NULL && env[0] != '\0') {
-        return env;
-    }
-    if (geteuid() == 0) {
-        return "/run/dextd.sock";
-    }
-    env = getenv("XDG_RUNTIME_DIR");
-    if (env != NULL && env[0] != '\0') {
-        snprintf(path, sizeof(path), "%s/dextd.sock", env);
-    } else {
-        snprintf(path, sizeof(path), "/tmp/dextd-%u.sock",
-                 (unsigned)geteuid());
-    }
-    return path;
-}

@@ -10,7 +10,6 @@
 
 #include <pthread.h>
 
-#include "backends/backend.h"
 #include "transport/transport.h"
 
 typedef struct DextMapping DextMapping;

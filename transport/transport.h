@@ -20,34 +20,7 @@
 #include <stdint.h>
 
 #include "libdext/ioreturn.h"
-
-/* Limits shared by every transport (IOKit's own limits for inband data). */
-#define DEXT_MAX_SCALARS     16
-#define DEXT_MAX_STRUCT      4096
-#define DEXT_MAX_SERVICES    256
-
-/* Options for the map hook, as IOKit's kIOMap* bits. */
-#define DEXT_MAP_WRITE_COMBINE  0x400u
-
-/**
- * DextCallArgs - the arguments of one method call, as IOConnectCallMethod.
- * @scalar_in: @scalar_in_cnt inputs (<= DEXT_MAX_SCALARS)
- * @struct_in: @struct_in_size bytes (<= DEXT_MAX_STRUCT), may be NULL if 0
- * @scalar_out: room for *@scalar_out_cnt outputs; on return the count
- *              written.  @scalar_out_cnt may be NULL for no outputs.
- * @struct_out: room for *@struct_out_size bytes; on return the size
- *              written.  @struct_out_size may be NULL for none.
- */
-typedef struct DextCallArgs {
-    const uint64_t *scalar_in;
-    uint32_t scalar_in_cnt;
-    const void *struct_in;
-    size_t struct_in_size;
-    uint64_t *scalar_out;
-    uint32_t *scalar_out_cnt;
-    void *struct_out;
-    size_t *struct_out_size;
-} DextCallArgs;
+#include "support/dext-call.h"
 
 typedef struct DextTransport DextTransport;
 typedef struct DextWake DextWake;

@@ -49,6 +49,9 @@ static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 /* Checks                                                               */
 
 static void report_failure(const char *file, int line, const char *fmt,
+                           va_list ap) __attribute__((format(printf, 3, 0)));
+
+static void report_failure(const char *file, int line, const char *fmt,
                            va_list ap)
 {
     char msg[1024];

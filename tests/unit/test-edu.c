@@ -1351,7 +1351,7 @@ static void test_pciemu(void)
     for (i = 0; i < sizeof(bdfs) / sizeof(bdfs[0]); i++) {
         uint8_t b = 0, d = 0, f = 0;
 
-        if (dext_pciemu_parse_bdf(bdfs[i].s, &b, &d, &f) != bdfs[i].ok) {
+        if (dext_parse_bdf(bdfs[i].s, &b, &d, &f) != bdfs[i].ok) {
             ok = false;
             check(false, "parse_bdf(\"%s\")", bdfs[i].s);
         }
@@ -1359,10 +1359,10 @@ static void test_pciemu(void)
     {
         uint8_t b = 0, d = 0, f = 0;
 
-        ok = ok && dext_pciemu_parse_bdf("ff:1F.7", &b, &d, &f) && b == 0xff &&
+        ok = ok && dext_parse_bdf("ff:1F.7", &b, &d, &f) && b == 0xff &&
              d == 0x1f && f == 7;
     }
-    check(ok, "dext_pciemu_parse_bdf accepts and refuses as documented");
+    check(ok, "dext_parse_bdf accepts and refuses as documented");
     free(pe);
 }
 
