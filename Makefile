@@ -8,6 +8,7 @@
 #   make tsan    the load, race, api and unit suites under ThreadSanitizer
 #   make tsa     clang's thread-safety analysis of the whole tree
 #                (-Wthread-safety -Werror; a build, no tests)
+#   make hostile the hostile suite: attacks on a private dextd (build/)
 #   make fuzz    libFuzzer targets, FUZZ_TIME seconds each (build-fuzz/)
 #                (see docs/reliability.md)
 #
@@ -23,7 +24,7 @@ VALGRIND = valgrind --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite --track-fds=no -q
 MESON_OPTS ?=
 
-.PHONY: all deps demo check valgrind tsan tsa fuzz bench plots install clean
+.PHONY: all deps demo check valgrind tsan tsa hostile fuzz bench plots install clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) $(MESON_OPTS)
@@ -66,6 +67,10 @@ tsa: deps
 	    CC=clang meson setup $(TSA_BUILD) -Dwerror=true -Dwarning_level=3 \
 	        -Dc_args=-Wthread-safety $(MESON_OPTS)
 	ninja -C $(TSA_BUILD)
+
+# Attacks on a private dextd over the raw protocol (tests/README.md).
+hostile: all
+	meson test -C $(BUILD) --suite hostile --print-errorlogs
 
 # libFuzzer targets (clang), FUZZ_TIME seconds each; see docs/reliability.md.
 fuzz: deps
