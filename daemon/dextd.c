@@ -117,6 +117,7 @@ typedef struct Channel {
     bool greeted;               /* HELLO answered, under Daemon.lock */
     uint64_t hello_deadline;    /* CLOCK_MONOTONIC ms: HELLO by then */
     uint16_t version;           /* 0 until HELLO */
+    pid_t sender;               /* of the message being handled, or -1 */
     Session *session;
     uint8_t rx[DEXT_WIRE_MAX_MSG];
     uint8_t tx[DEXT_WIRE_MAX_MSG];
@@ -381,8 +382,9 @@ static void send_refusal(int fd, IOReturn status)
  */
 static ssize_t recv_msg(Channel *ch, int *fds, int *nfds, bool *trunc)
 {
-    ssize_t n = dext_wire_recvmsg(ch->fd, ch->rx, sizeof(ch->rx), 0, fds,
-                                  DEXTD_MAX_FDS, nfds, trunc);
+    ssize_t n = dext_wire_recvmsg_cred(ch->fd, ch->rx, sizeof(ch->rx), 0,
+                                       fds, DEXTD_MAX_FDS, nfds, trunc,
+                                       &ch->sender);
 
     return n < 0 ? 0 : n;
 }
@@ -869,6 +871,33 @@ static bool handle_attach(Channel *ch, const DextWireHeader *h,
                     -1);
 }
 
+/*
+ * A region's addresses are the opening process's: the core reads and
+ * writes that process's memory.  A channel can outlive its opener's
+ * hold on it -- a forked child inherits it, a process can pass it on --
+ * and such a holder must not make dextd touch the opener's memory in its
+ * name (a child that may not ptrace its parent could read it through
+ * us).  So calls that name client memory must come from the opener
+ * itself, as the kernel vouches for each message (SO_PASSCRED).
+ */
+static bool sender_may_name_memory(Channel *ch, uint32_t selector)
+{
+    Session *s = ch->session;
+
+    if (selector != kDextSelectorRegisterDMARegion &&
+        selector != kDextSelectorProbeDMARegion) {
+        return true;
+    }
+    if (ch->sender > 0 && ch->sender == s->pid) {
+        return true;
+    }
+    dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
+                 "pid %d: DMA call on the session of pid %d refused: "
+                 "regions name the opener's memory", (int)ch->sender,
+                 (int)s->pid);
+    return false;
+}
+
 static bool handle_call(Channel *ch, const DextWireHeader *h,
                         const uint8_t *p, bool async)
 {
@@ -898,6 +927,10 @@ static bool handle_call(Channel *ch, const DextWireHeader *h,
 
     if (s == NULL) {
         r.status = kIOReturnNotAttached;
+        scalar_cnt = 0;
+        struct_size = 0;
+    } else if (!async && !sender_may_name_memory(ch, m.selector)) {
+        r.status = kIOReturnNotPermitted;
         scalar_cnt = 0;
         struct_size = 0;
     } else if (!async) {
@@ -1429,6 +1462,13 @@ static void accept_one(Daemon *d)
     ch->pid = cred.pid;
     ch->uid = cred.uid;
     ch->pidfd = pidfd;
+    ch->sender = -1;
+    /* Every message then says which process sent it (sender_may_name_memory). */
+    {
+        int on = 1;
+
+        (void)setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
+    }
     ch->hello_deadline = now_ms() + d->handshake_ms;
 
     pthread_mutex_lock(&d->lock);

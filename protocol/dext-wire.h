@@ -769,4 +769,19 @@ ssize_t dext_wire_sendmsg(int sock, const void *buf, size_t len, int pass_fd);
 ssize_t dext_wire_recvmsg(int sock, void *buf, size_t cap, int flags,
                           int *fds, int max_fds, int *nfds, bool *trunc);
 
+/**
+ * dext_wire_recvmsg_cred() - dext_wire_recvmsg(), and who sent it
+ * @sender: receives the sending process's pid as the kernel vouches for
+ *          it (SCM_CREDENTIALS; @sock must have SO_PASSCRED set), or -1
+ *          if the message carried none
+ *
+ * The pid is the sender's at the time it sent, not the connecting
+ * process's: a socket can be inherited or passed on.
+ *
+ * Return: as dext_wire_recvmsg().
+ */
+ssize_t dext_wire_recvmsg_cred(int sock, void *buf, size_t cap, int flags,
+                               int *fds, int max_fds, int *nfds, bool *trunc,
+                               pid_t *sender);
+
 #endif /* LIBDEXT_DEXT_WIRE_H */

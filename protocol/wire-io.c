@@ -55,9 +55,18 @@ ssize_t dext_wire_sendmsg(int sock, const void *buf, size_t len, int pass_fd)
 ssize_t dext_wire_recvmsg(int sock, void *buf, size_t cap, int flags,
                           int *fds, int max_fds, int *nfds, bool *trunc)
 {
+    return dext_wire_recvmsg_cred(sock, buf, cap, flags, fds, max_fds, nfds,
+                                  trunc, NULL);
+}
+
+ssize_t dext_wire_recvmsg_cred(int sock, void *buf, size_t cap, int flags,
+                               int *fds, int max_fds, int *nfds, bool *trunc,
+                               pid_t *sender)
+{
     union {
         struct cmsghdr hdr;
-        char buf[CMSG_SPACE(sizeof(int) * WIRE_IO_MAX_FDS)];
+        char buf[CMSG_SPACE(sizeof(struct ucred)) +
+                 CMSG_SPACE(sizeof(int) * WIRE_IO_MAX_FDS)];
     } cbuf;
     struct iovec iov = { .iov_base = buf, .iov_len = cap };
     struct msghdr msg;
@@ -81,16 +90,28 @@ ssize_t dext_wire_recvmsg(int sock, void *buf, size_t cap, int flags,
          * than fit and reports the rest as MSG_CTRUNC, so a peer cannot
          * make us hold (even for a moment) more fds than we take.
          */
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)max_fds);
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)max_fds) +
+                             (sender ? CMSG_SPACE(sizeof(struct ucred)) : 0);
         n = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         return -1;
     }
+    if (sender != NULL) {
+        *sender = -1;
+    }
     /* Keep what the caller has room for; never leak the rest. */
     for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
         size_t cnt, i;
 
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
+            sender != NULL && cm->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred uc;
+
+            memcpy(&uc, CMSG_DATA(cm), sizeof(uc));
+            *sender = uc.pid;
+            continue;
+        }
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
             continue;
         }

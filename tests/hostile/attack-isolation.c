@@ -471,6 +471,85 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* An inherited channel                                                  */
+
+/*
+ * A channel outlives its opener's sole hold on it: a forked child has it
+ * too.  Such a holder must not make dextd read or write the opener's
+ * memory in its name -- a child that may not ptrace its parent (Yama)
+ * could otherwise read it through dextd.  Regions name the opener's
+ * memory, so RegisterDMARegion and ProbeDMARegion must come from the
+ * opener itself.
+ */
+static RawChan *inherited;
+static uint8_t *inherited_page;     /* the same address in parent and child */
+
+typedef struct InheritedReport {
+    IOReturn reg;
+    IOReturn probe;
+    uint64_t value;
+} InheritedReport;
+
+static void inheriting_child(void *arg)
+{
+    InheritedReport r = { .reg = kIOReturnError, .probe = kIOReturnError };
+    uint64_t bus;
+
+    (void)arg;
+    /* Our copy of the page now differs from the parent's. */
+    memset(inherited_page, 0x11, PAGE);
+    r.reg = raw_register(inherited, 0x3000, inherited_page, PAGE, &bus);
+    r.probe = raw_probe(inherited, 0x1000, 0, &r.value);
+    hostile_child_send(&r, sizeof(r));
+}
+
+static void attack_inherited_channel(void)
+{
+    InheritedReport r = { 0 };
+    HostileChild child;
+    uint64_t bus, v = 0;
+    IOReturn st;
+
+    inherited_page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    inherited = raw_connect_hello();
+    if (!HCHECK(inherited_page != MAP_FAILED, "mmap") ||
+        !HCHECK(inherited != NULL, "connect")) {
+        goto out;
+    }
+    memset(inherited_page, 0xee, PAGE);
+    st = raw_open(inherited, hostile_service(HOSTILE_EDU_BDF), NULL);
+    if (!HCHECK(st == kIOReturnSuccess, "OPEN: 0x%x", st) ||
+        !HCHECK(raw_claim(inherited) == kIOReturnSuccess, "claim") ||
+        !HCHECK(raw_register(inherited, 0x1000, inherited_page, PAGE,
+                             &bus) == kIOReturnSuccess, "register")) {
+        goto out;
+    }
+    if (!HCHECK(hostile_child_start(&child, inheriting_child, NULL,
+                                    &inherited->fd, 1), "fork")) {
+        goto out;
+    }
+    HCHECK(hostile_child_read(&child, &r, sizeof(r), HARNESS_WAIT_MS),
+           "no report from the child");
+    hostile_child_reap(&child, HOSTILE_ANSWER_MS);
+    HCHECK(r.reg == kIOReturnNotPermitted, "the child registered a region "
+           "on its parent's session: 0x%x", r.reg);
+    HCHECK(r.probe == kIOReturnNotPermitted, "the child probed its parent's "
+           "region: 0x%x, read 0x%016llx", r.probe,
+           (unsigned long long)r.value);
+    /* The opener itself is still served. */
+    HCHECK(raw_probe(inherited, 0x1000, 0, &v) == kIOReturnSuccess &&
+           v == 0xeeeeeeeeeeeeeeeeull, "the opener's own probe: 0x%016llx",
+           (unsigned long long)v);
+out:
+    raw_close(inherited);
+    inherited = NULL;
+    if (inherited_page != MAP_FAILED) {
+        munmap(inherited_page, PAGE);
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* ATTACH tokens                                                         */
 
 static uint8_t stolen[DEXT_WIRE_TOKEN_SIZE];
@@ -551,6 +630,7 @@ static const HostileAttack attacks[] = {
     { .name = "isolation/recycled-pid", .finding = "F4",
       .run = attack_recycled_pid },
     { .name = "isolation/attach-token-theft", .run = attack_attach_token },
+    { .name = "isolation/inherited-channel", .run = attack_inherited_channel },
 };
 
 int main(int argc, char **argv)
