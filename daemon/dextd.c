@@ -1618,6 +1618,32 @@ static int bind_listen(int fd, const char *path)
     return 0;
 }
 
+/*
+ * A directory others may write to, without the sticky bit, lets them
+ * remove our socket and put their own in its place.  Clients refuse a
+ * daemon that is neither root nor their own user, so the harm is denial
+ * of service, not impersonation; say so, once, at start.
+ */
+static void warn_unsafe_dir(Daemon *d)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    const char *slash = strrchr(d->path, '/');
+    struct stat st;
+
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else if (slash == d->path) {
+        snprintf(dir, sizeof(dir), "/");
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - d->path), d->path);
+    }
+    if (stat(dir, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
+        !(st.st_mode & S_ISVTX)) {
+        dlog(d, DEXT_LOG_WARNING, "%s is writable by other users and not "
+             "sticky: they can remove or replace this socket", dir);
+    }
+}
+
 static int listen_setup(Daemon *d)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1643,6 +1669,8 @@ static int listen_setup(Daemon *d)
         dlog(d, DEXT_LOG_INFO, "removing stale socket %s", d->path);
         unlink(d->path);
     }
+
+    warn_unsafe_dir(d);
 
     /* Non-blocking: a connection gone before accept() must not hang it. */
     fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -301,13 +301,15 @@ static void attack_world_writable_dir(void)
                "uid %d got a HELLO through the socket", NOBODY);
     }
     /*
-     * The plan asks only for the mode.  Worth knowing: in a directory
-     * others may write that has no sticky bit, any uid can unlink the
-     * socket and bind its own in its place (the library's peer-uid check
-     * is then the only defence); say whether dextd warned about it.
+     * In a directory others may write that has no sticky bit, any uid can
+     * unlink the socket and bind its own in its place (the library's
+     * peer-uid check is then the only defence): dextd must say so.
      */
     if (stat(hostile_socket_dir(), &dst) == 0 &&
         (dst.st_mode & S_IWOTH) && !(dst.st_mode & S_ISVTX)) {
+        HCHECK(hostile_log_has("not sticky"), "dextd did not warn that "
+               "other users can replace its socket in a %04o directory",
+               (unsigned)(dst.st_mode & 07777));
         hostile_note("socket dir %04o: other uids can replace the socket",
                      (unsigned)(dst.st_mode & 07777));
     }
