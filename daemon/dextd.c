@@ -142,6 +142,7 @@ struct Daemon {
     bool accept_paused;         /* main thread only */
     uint64_t accept_resume;     /* CLOCK_MONOTONIC ms */
     DextRateLimit log_rl;           /* clients without a session; accept */
+    DextRateLimit all_clients_rl;   /* every client-caused line, too */
 
     /* Set once at start from RLIMIT_NOFILE. */
     unsigned fd_budget;         /* fds clients may make us hold */
@@ -239,12 +240,21 @@ static void dlog_limited(Daemon *d, DextRateLimit *rl, int level,
 static void dlog_limited(Daemon *d, DextRateLimit *rl, int level,
                          const char *fmt, ...)
 {
-    unsigned suppressed;
+    unsigned suppressed, also;
     va_list ap;
 
     if (level > d->log_level || !dext_ratelimit_take(rl, &suppressed)) {
         return;
     }
+    /*
+     * And the daemon-wide budget: a thousand processes get a thousand
+     * budgets of their own, but the log must not take a thousand bursts.
+     */
+    if (!dext_ratelimit_take(&d->all_clients_rl, &also)) {
+        __atomic_fetch_add(&rl->suppressed, suppressed + 1, __ATOMIC_RELAXED);
+        return;
+    }
+    suppressed += also;
     if (suppressed > 0) {
         dlog(d, level, "%u messages suppressed", suppressed);
     }
