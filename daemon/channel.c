@@ -21,18 +21,27 @@ bool send_msg(int fd, const uint8_t *buf, int len, int pass_fd)
 }
 
 /*
- * Receive one request into @ch->rx.  Returns its length, or 0 for EOF
- * and any failure.  Up to DEXTD_MAX_FDS fds that came with it are in
- * @fds; *@trunc is set if the message or its fds did not fit (any
- * surplus fds are closed here).
+ * Receive one request into @ch->rx, described by @req, whose @fds has
+ * room for DEXTD_MAX_FDS.  False at EOF and on any failure.
  */
-static ssize_t recv_msg(Channel *ch, int *fds, int *nfds, bool *trunc)
+static bool recv_request(Channel *ch, DextdRequest *req)
 {
     ssize_t n = dext_wire_recvmsg_cred(ch->fd, ch->rx, sizeof(ch->rx), 0,
-                                       fds, DEXTD_MAX_FDS, nfds, trunc,
-                                       &ch->sender);
+                                       req->fds, DEXTD_MAX_FDS, &req->nfds,
+                                       &req->trunc, &req->sender);
 
-    return n < 0 ? 0 : n;
+    req->buf = ch->rx;
+    req->len = n > 0 ? (size_t)n : 0;
+    return n > 0;
+}
+
+/* Send @rep, if there is one; false if it could not be. */
+static bool send_reply(Channel *ch, DextdReply *rep)
+{
+    bool ok = rep->len == 0 || send_msg(ch->fd, rep->buf, rep->len, rep->fd);
+
+    reply_done(rep);
+    return ok;
 }
 
 /*
@@ -65,23 +74,24 @@ void *channel_thread(void *opaque)
     Channel *ch = opaque;
     Daemon *d = ch->d;
     int fds[DEXTD_MAX_FDS];
-    int nfds;
-    bool trunc;
-    ssize_t n;
 
     for (;;) {
+        DextdRequest req = { .fds = fds };
+        DextdReply rep = { .buf = ch->tx, .cap = sizeof(ch->tx), .fd = -1 };
+        bool keep;
+
         if (ch->version == 0 && !await_hello(ch)) {
             dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING,
                          "pid %d: no HELLO within %u ms, closing the channel",
                          (int)ch->pid, d->handshake_ms);
             break;
         }
-        n = recv_msg(ch, fds, &nfds, &trunc);
-        if (n <= 0) {
-            close_fds(fds, nfds);
+        if (!recv_request(ch, &req)) {
+            close_fds(fds, req.nfds);
             break;
         }
-        if (!channel_handle(ch, (size_t)n, fds, nfds, trunc)) {
+        keep = handle_request(ch, &req, &rep);
+        if (!send_reply(ch, &rep) || !keep) {
             break;
         }
     }

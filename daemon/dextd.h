@@ -101,12 +101,46 @@ typedef struct Channel {
     bool greeted;               /* HELLO answered, under Daemon.lock */
     uint64_t hello_deadline;    /* CLOCK_MONOTONIC ms: HELLO by then */
     uint16_t version;           /* 0 until HELLO */
-    pid_t sender;               /* of the message being handled, or -1 */
     Session *session;
     uint8_t rx[DEXT_WIRE_MAX_MSG];
     uint8_t tx[DEXT_WIRE_MAX_MSG];
     uint8_t sout[DEXT_MAX_STRUCT];
 } Channel;
+
+/**
+ * struct DextdRequest - one request, as the channel received it
+ * @buf: the message
+ * @len: its length
+ * @fds: the fds that came with it; handle_request() keeps or closes each
+ * @nfds: how many
+ * @trunc: the message or its fds did not fit (any surplus fds are gone)
+ * @sender: the sending process as the kernel vouches for it, or -1
+ */
+typedef struct DextdRequest {
+    const uint8_t *buf;
+    size_t len;
+    int *fds;
+    int nfds;
+    bool trunc;
+    pid_t sender;
+} DextdRequest;
+
+/**
+ * struct DextdReply - the reply to one request, for the channel to send
+ * @buf: where the handler encodes it
+ * @cap: room in @buf (DEXT_WIRE_MAX_MSG)
+ * @len: its length; 0 for no reply, negative if encoding failed (the
+ *       channel is then dropped)
+ * @fd: an fd to pass with it, or -1; whoever sends the reply closes it
+ * @secret: @buf holds a session token: wipe it once sent
+ */
+typedef struct DextdReply {
+    uint8_t *buf;
+    size_t cap;
+    int len;
+    int fd;
+    bool secret;
+} DextdReply;
 
 struct Daemon {
     DextCore *core;
@@ -117,6 +151,8 @@ struct Daemon {
     int sig_fd;
     int reap_fd;                /* eventfd: some channel thread finished */
     uid_t euid;
+    pid_t pid;                  /* ours: told to clients, and no wake port
+                                   may lead back to it */
     struct timespec start;
     dev_t sock_dev;
     ino_t sock_ino;
@@ -269,26 +305,24 @@ IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
 void session_unref(Daemon *d, Session *s);
 
 /**
- * pidfd_alive() - is the process of @pidfd still running?
- * @pidfd: a pidfd, or -1
+ * session_attach() - bind @ch to the session whose token is @token
+ * @d: the daemon
+ * @ch: a channel without a session
+ * @token: DEXT_WIRE_TOKEN_SIZE bytes from an ATTACH
  *
- * Return: true if it is (a pidfd polls readable once it has exited).
- */
-bool pidfd_alive(int pidfd);
-
-/**
- * token_equal() - compare two session tokens in constant time
- * @a: a token of DEXT_WIRE_TOKEN_SIZE bytes
- * @b: another
+ * Only the opener may attach: the channel's process must be the
+ * session's, and both pidfds must say it still lives.
  *
- * Return: true if they are equal.
+ * Return: kIOReturnSuccess with a reference taken for @ch, else
+ * kIOReturnNotPermitted.
  */
-bool token_equal(const uint8_t *a, const uint8_t *b);
+IOReturn session_attach(Daemon *d, Channel *ch, const uint8_t *token);
 
 /* wake-port.c */
 
 /**
  * wake_port_refusal() - why @fd cannot be a wake port
+ * @d: the daemon
  * @fd: an fd a client sent with WAKE_REGISTER
  *
  * The core completes a wait with a send(MSG_DONTWAIT) on it, which
@@ -301,7 +335,7 @@ bool token_equal(const uint8_t *a, const uint8_t *b);
  *
  * Return: NULL if it may be one, else the reason, for the log.
  */
-const char *wake_port_refusal(int fd);
+const char *wake_port_refusal(Daemon *d, int fd);
 
 /**
  * wake_port_seal() - make @fd a port dextd only sends on
@@ -315,19 +349,81 @@ const char *wake_port_refusal(int fd);
  */
 bool wake_port_seal(int fd);
 
+/**
+ * wake_ports_init() - a new session's empty wake port table
+ * @s: the session
+ *
+ * Return: nothing.
+ */
+void wake_ports_init(Session *s);
+
+/**
+ * wake_ports_close() - close a finished session's wake ports
+ * @s: the session, no longer reachable by any channel
+ *
+ * Return: how many were closed, to give back to the fd budget.
+ */
+unsigned wake_ports_close(Session *s);
+
+/**
+ * wake_port_add() - give a sealed wake port an id in @s
+ * @s: the session
+ * @fd: the port; the session's on success, still the caller's otherwise
+ * @id: receives its id (never 0)
+ *
+ * Return: kIOReturnSuccess, or kIOReturnNoSpace if every slot is taken.
+ */
+IOReturn wake_port_add(Session *s, int fd, uint32_t *id);
+
+/**
+ * wake_port_remove() - take wake port @id out of @s
+ * @s: the session
+ * @id: the port's id, not 0
+ *
+ * Return: its fd, now the caller's to close and give back, or -1 if @s
+ * has no such port.
+ */
+int wake_port_remove(Session *s, uint32_t id);
+
+/**
+ * wake_port_call_async() - an asynchronous call that wakes port @id
+ * @s: the session
+ * @id: the wake port's id
+ * @selector: the call's selector
+ * @args: its arguments, as for dext_session_call_async()
+ * @status: receives the call's result if the port exists
+ *
+ * The port cannot be unregistered and closed while the core takes its
+ * own copy.
+ *
+ * Return: false if @s has no port @id (nothing called).
+ */
+bool wake_port_call_async(Session *s, uint32_t id, uint32_t selector,
+                          DextCallArgs *args, IOReturn *status);
+
 /* handlers.c */
 
 /**
- * channel_handle() - handle the request in @ch->rx and send the reply
- * @ch: the channel
- * @n: the request's length
- * @fds: the fds received with it, each closed or kept here
- * @nfds: how many
- * @trunc: the request or its fds did not fit
+ * handle_request() - handle one request of @ch, on buffers
+ * @ch: the channel it came on (its protocol state and session)
+ * @req: the request and its fds, which are kept or closed here
+ * @rep: where the reply goes: @rep->buf and @rep->cap set, @rep->len 0,
+ *       @rep->fd -1 and @rep->secret false on entry
  *
- * Return: false if the channel must be dropped.
+ * No socket I/O: the caller sends @rep (then closes @rep->fd and wipes
+ * a secret) whatever is returned.
+ *
+ * Return: false if the channel must be dropped once the reply is sent.
  */
-bool channel_handle(Channel *ch, size_t n, int *fds, int nfds, bool trunc);
+bool handle_request(Channel *ch, const DextdRequest *req, DextdReply *rep);
+
+/**
+ * reply_done() - let go of what a sent (or unsent) reply holds
+ * @rep: the reply: its fd is closed, a secret in its buffer wiped
+ *
+ * Return: nothing.
+ */
+void reply_done(DextdReply *rep);
 
 /* channel.c */
 

@@ -1,8 +1,13 @@
 /*
  * SPDX-License-Identifier: MIT
  *
- * dextd's request handlers, one per request type.  Each returns false
- * to drop the channel.
+ * dextd's request handlers, one per request type.  They work on buffers,
+ * never on the channel's socket: a handler gets the decoded header, the
+ * payload and the fd that came with it, encodes its reply into
+ * DextdReply (with at most one fd), and returns false to have the
+ * channel dropped once that reply is sent.  The channel thread does the
+ * I/O (channel.c); the fuzzer drives the same code in-process
+ * (fuzz/fuzz-dextd.c).
  */
 
 #define _GNU_SOURCE
@@ -11,6 +16,14 @@
 #include <unistd.h>
 
 #include "daemon/dextd.h"
+
+/* A request past the header checks, as a handler sees it. */
+typedef struct Request {
+    DextWireHeader h;
+    const uint8_t *p;           /* the payload, h.length bytes */
+    int fd;                     /* WAKE_REGISTER's one fd, or -1 */
+    pid_t sender;               /* as the kernel vouches, or -1 */
+} Request;
 
 static IOReturn codec_status(int err)
 {
@@ -37,46 +50,46 @@ static DextRateLimit *channel_log_rl(Channel *ch)
 }
 
 /* Answer a request that breaks the protocol, and drop the channel. */
-static bool channel_violation(Channel *ch, uint64_t seq, IOReturn status,
-                              const char *why)
+static bool channel_violation(Channel *ch, DextdReply *rep, uint64_t seq,
+                              IOReturn status, const char *why)
 {
-    int len;
-
     dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
                  "pid %d: dropping channel: %s", (int)ch->pid, why);
-    len = dext_wire_encode_status_only(ch->tx, sizeof(ch->tx),
-                                       ch->version ? ch->version
-                                                   : DEXT_WIRE_VERSION_HELLO,
-                                       seq, DEXT_WIRE_ERROR, status);
-    (void)send_msg(ch->fd, ch->tx, len, -1);
+    rep->len = dext_wire_encode_status_only(rep->buf, rep->cap,
+                                            ch->version ? ch->version
+                                                : DEXT_WIRE_VERSION_HELLO,
+                                            seq, DEXT_WIRE_ERROR, status);
     return false;
 }
 
-static bool handle_hello(Channel *ch, const DextWireHeader *h,
-                         const uint8_t *p)
+/* A payload the codec refused: answer why, and drop the channel. */
+static bool codec_violation(Channel *ch, const Request *rq, DextdReply *rep,
+                            int err)
+{
+    return channel_violation(ch, rep, rq->h.seq, codec_status(err),
+                             dext_wire_strerror(err));
+}
+
+static bool handle_hello(Channel *ch, const Request *rq, DextdReply *rep)
 {
     DextWireHello m;
     DextWireHelloReply r = { 0 };
     int err;
 
     if (ch->version != 0) {
-        return channel_violation(ch, h->seq, kIOReturnBadMessageID,
+        return channel_violation(ch, rep, rq->h.seq, kIOReturnBadMessageID,
                                  "second HELLO");
     }
-    err = dext_wire_decode_hello(p, h->length, &m);
+    err = dext_wire_decode_hello(rq->p, rq->h.length, &m);
     if (err != 0) {
-        return channel_violation(ch, h->seq, codec_status(err),
-                                 dext_wire_strerror(err));
+        return codec_violation(ch, rq, rep, err);
     }
     r.version = dext_wire_choose_version(&m);
     r.status = r.version ? kIOReturnSuccess : kIOReturnUnsupported;
-    r.pid = (uint32_t)getpid();
+    r.pid = (uint32_t)ch->d->pid;
     r.features = DEXT_WIRE_FEATURES_V1;
-    if (!send_msg(ch->fd, ch->tx,
-                  dext_wire_encode_hello_reply(ch->tx, sizeof(ch->tx),
-                                               h->seq, &r), -1)) {
-        return false;
-    }
+    rep->len = dext_wire_encode_hello_reply(rep->buf, rep->cap, rq->h.seq,
+                                            &r);
     if (r.version == 0) {
         dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
                      "pid %d speaks protocol %u-%u only, we speak %u-%u",
@@ -91,33 +104,42 @@ static bool handle_hello(Channel *ch, const DextWireHeader *h,
     return true;
 }
 
-static bool handle_list(Channel *ch, const DextWireHeader *h)
+static bool handle_list(Channel *ch, const Request *rq, DextdReply *rep)
 {
     DextWireListReply r;
     uint32_t total;
+    int err;
 
+    err = dext_wire_decode_empty(rq->p, rq->h.length);
+    if (err != 0) {
+        return codec_violation(ch, rq, rep, err);
+    }
     total = dext_core_list(ch->d->core, r.ids, DEXT_MAX_SERVICES);
     r.status = kIOReturnSuccess;
     r.total = total;
     r.count = total < DEXT_MAX_SERVICES ? total : DEXT_MAX_SERVICES;
-    return send_msg(ch->fd, ch->tx,
-                    dext_wire_encode_list_reply(ch->tx, sizeof(ch->tx),
-                                                ch->version, h->seq, &r),
-                    -1);
+    rep->len = dext_wire_encode_list_reply(rep->buf, rep->cap, ch->version,
+                                           rq->h.seq, &r);
+    return true;
 }
 
-static bool handle_status(Channel *ch, const DextWireHeader *h)
+static bool handle_status(Channel *ch, const Request *rq, DextdReply *rep)
 {
     Daemon *d = ch->d;
     DextWireStatusReply r = { 0 };
     DextCoreStats st;
     struct timespec now;
+    int err;
 
+    err = dext_wire_decode_empty(rq->p, rq->h.length);
+    if (err != 0) {
+        return codec_violation(ch, rq, rep, err);
+    }
     dext_core_stats(d->core, &st);
     clock_gettime(CLOCK_MONOTONIC, &now);
     r.status = kIOReturnSuccess;
     r.version = ch->version;
-    r.pid = (uint32_t)getpid();
+    r.pid = (uint32_t)d->pid;
     r.uptime_ms = (uint64_t)(now.tv_sec - d->start.tv_sec) * 1000 +
                   (uint64_t)(now.tv_nsec / 1000000) -
                   (uint64_t)(d->start.tv_nsec / 1000000);
@@ -134,26 +156,22 @@ static bool handle_status(Channel *ch, const DextWireHeader *h)
     r.iommu_faults = st.iommu_faults;
     r.irqs_raised = st.irqs_raised;
     r.irqs_dropped = st.irqs_dropped;
-    return send_msg(ch->fd, ch->tx,
-                    dext_wire_encode_status_reply(ch->tx, sizeof(ch->tx),
-                                                  ch->version, h->seq, &r),
-                    -1);
+    rep->len = dext_wire_encode_status_reply(rep->buf, rep->cap, ch->version,
+                                             rq->h.seq, &r);
+    return true;
 }
 
-static bool handle_open(Channel *ch, const DextWireHeader *h,
-                        const uint8_t *p)
+static bool handle_open(Channel *ch, const Request *rq, DextdReply *rep)
 {
     DextWireOpen m;
     DextWireOpenReply r = { 0 };
     DextSession *cs = NULL;
     Session *s = NULL;
-    bool ok;
     int err;
 
-    err = dext_wire_decode_open(p, h->length, &m);
+    err = dext_wire_decode_open(rq->p, rq->h.length, &m);
     if (err != 0) {
-        return channel_violation(ch, h->seq, codec_status(err),
-                                 dext_wire_strerror(err));
+        return codec_violation(ch, rq, rep, err);
     }
     if (ch->session != NULL) {
         r.status = kIOReturnStillOpen;
@@ -183,61 +201,37 @@ static bool handle_open(Channel *ch, const DextWireHeader *h,
             fd_release(ch->d, DEXTD_SESSION_FDS);
         }
     }
-    ok = send_msg(ch->fd, ch->tx,
-                  dext_wire_encode_open_reply(ch->tx, sizeof(ch->tx),
-                                              ch->version, h->seq, &r), -1);
+    rep->len = dext_wire_encode_open_reply(rep->buf, rep->cap, ch->version,
+                                           rq->h.seq, &r);
+    rep->secret = true;
     memset(&r, 0, sizeof(r));
-    memset(ch->tx, 0, DEXT_WIRE_HEADER_SIZE + DEXT_WIRE_OPEN_REPLY_SIZE);
-    return ok;
+    return true;
 }
 
-static bool handle_attach(Channel *ch, const DextWireHeader *h,
-                          const uint8_t *p)
+static bool handle_attach(Channel *ch, const Request *rq, DextdReply *rep)
 {
-    Daemon *d = ch->d;
     DextWireAttach m;
-    IOReturn status = kIOReturnNotPermitted;
-    Session *s;
+    IOReturn status;
     int err;
 
-    err = dext_wire_decode_attach(p, h->length, &m);
+    err = dext_wire_decode_attach(rq->p, rq->h.length, &m);
     if (err != 0) {
-        return channel_violation(ch, h->seq, codec_status(err),
-                                 dext_wire_strerror(err));
+        return codec_violation(ch, rq, rep, err);
     }
     if (ch->session != NULL) {
         status = kIOReturnStillOpen;
     } else {
-        pthread_mutex_lock(&d->lock);
-        for (s = d->sessions; s != NULL; s = s->next) {
-            if (token_equal(s->token, m.token)) {
-                break;
-            }
-        }
-        /*
-         * A token alone is not enough: only the opening process may add
-         * channels, so a leaked token is useless elsewhere.  Equal pids
-         * mean the same process only while both pidfds say it lives: a
-         * process that reused the opener's pid is someone else.
-         */
-        if (s != NULL && s->pid == ch->pid && s->uid == ch->uid &&
-            pidfd_alive(s->pidfd) && pidfd_alive(ch->pidfd)) {
-            s->refs++;
-            ch->session = s;
-            status = kIOReturnSuccess;
-        }
-        pthread_mutex_unlock(&d->lock);
+        status = session_attach(ch->d, ch, m.token);
         if (status != kIOReturnSuccess) {
-            dlog_limited(d, channel_log_rl(ch), DEXT_LOG_WARNING,
+            dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
                          "pid %d: ATTACH refused", (int)ch->pid);
         }
     }
     memset(&m, 0, sizeof(m));
-    return send_msg(ch->fd, ch->tx,
-                    dext_wire_encode_status_only(ch->tx, sizeof(ch->tx),
-                                                 ch->version, h->seq,
-                                                 DEXT_WIRE_ATTACH, status),
-                    -1);
+    rep->len = dext_wire_encode_status_only(rep->buf, rep->cap, ch->version,
+                                            rq->h.seq, DEXT_WIRE_ATTACH,
+                                            status);
+    return true;
 }
 
 /*
@@ -249,7 +243,8 @@ static bool handle_attach(Channel *ch, const DextWireHeader *h,
  * us).  So calls that name client memory must come from the opener
  * itself, as the kernel vouches for each message (SO_PASSCRED).
  */
-static bool sender_may_name_memory(Channel *ch, uint32_t selector)
+static bool sender_may_name_memory(Channel *ch, pid_t sender,
+                                   uint32_t selector)
 {
     Session *s = ch->session;
 
@@ -257,18 +252,18 @@ static bool sender_may_name_memory(Channel *ch, uint32_t selector)
         selector != kDextSelectorProbeDMARegion) {
         return true;
     }
-    if (ch->sender > 0 && ch->sender == s->pid) {
+    if (sender > 0 && sender == s->pid) {
         return true;
     }
     dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
                  "pid %d: DMA call on the session of pid %d refused: "
-                 "regions name the opener's memory", (int)ch->sender,
+                 "regions name the opener's memory", (int)sender,
                  (int)s->pid);
     return false;
 }
 
-static bool handle_call(Channel *ch, const DextWireHeader *h,
-                        const uint8_t *p, bool async)
+static bool handle_call(Channel *ch, const Request *rq, DextdReply *rep,
+                        bool async)
 {
     DextWireCall m;
     DextWireCallReply r = { 0 };
@@ -278,10 +273,9 @@ static bool handle_call(Channel *ch, const DextWireHeader *h,
     Session *s = ch->session;
     int err;
 
-    err = dext_wire_decode_call(p, h->length, async, &m);
+    err = dext_wire_decode_call(rq->p, rq->h.length, async, &m);
     if (err != 0) {
-        return channel_violation(ch, h->seq, codec_status(err),
-                                 dext_wire_strerror(err));
+        return codec_violation(ch, rq, rep, err);
     }
     scalar_cnt = m.scalar_out_cap;
     struct_size = m.struct_out_cap;
@@ -298,70 +292,63 @@ static bool handle_call(Channel *ch, const DextWireHeader *h,
         r.status = kIOReturnNotAttached;
         scalar_cnt = 0;
         struct_size = 0;
-    } else if (!async && !sender_may_name_memory(ch, m.selector)) {
+    } else if (!async && !sender_may_name_memory(ch, rq->sender,
+                                                 m.selector)) {
         r.status = kIOReturnNotPermitted;
         scalar_cnt = 0;
         struct_size = 0;
     } else if (!async) {
         r.status = dext_session_call(s->cs, m.selector, &args);
-    } else {
-        int i;
-
+    } else if (!wake_port_call_async(s, m.port, m.selector, &args,
+                                     &r.status)) {
         r.status = kIOReturnBadArgument;
-        pthread_mutex_lock(&s->port_lock);
-        for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
-            if (s->ports[i].id != 0 && s->ports[i].id == m.port) {
-                break;
-            }
-        }
-        /*
-         * Held across the call so an UNREGISTER cannot close the fd
-         * before the core has taken its own copy.
-         */
-        if (i < DEXT_WIRE_MAX_PORTS) {
-            r.status = dext_session_call_async(s->cs, m.selector,
-                                               s->ports[i].fd, &args);
-        } else {
-            scalar_cnt = 0;
-            struct_size = 0;
-        }
-        pthread_mutex_unlock(&s->port_lock);
+        scalar_cnt = 0;
+        struct_size = 0;
     }
     /* The core is trusted, but the wire limits are not negotiable. */
     r.scalar_out_cnt = scalar_cnt <= m.scalar_out_cap ? scalar_cnt : 0;
     r.struct_out_len = struct_size <= m.struct_out_cap ?
                        (uint32_t)struct_size : 0;
     r.struct_out = ch->sout;
-    return send_msg(ch->fd, ch->tx,
-                    dext_wire_encode_call_reply(ch->tx, sizeof(ch->tx),
-                                                ch->version, h->seq, async,
-                                                &r), -1);
+    rep->len = dext_wire_encode_call_reply(rep->buf, rep->cap, ch->version,
+                                           rq->h.seq, async, &r);
+    return true;
 }
 
-static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
-                                 const uint8_t *p, int fd)
+static bool handle_call_sync(Channel *ch, const Request *rq, DextdReply *rep)
+{
+    return handle_call(ch, rq, rep, false);
+}
+
+static bool handle_call_async(Channel *ch, const Request *rq,
+                              DextdReply *rep)
+{
+    return handle_call(ch, rq, rep, true);
+}
+
+static bool handle_wake_register(Channel *ch, const Request *rq,
+                                 DextdReply *rep)
 {
     DextWireWakeReply r = { .status = kIOReturnBadArgument };
     Session *s = ch->session;
     Daemon *d = ch->d;
     bool charged = false;
     const char *why;
+    int fd = rq->fd;
     int err;
-    int i;
 
-    err = dext_wire_decode_empty(p, h->length);
+    err = dext_wire_decode_empty(rq->p, rq->h.length);
     if (err != 0) {
         if (fd >= 0) {
             close(fd);
         }
-        return channel_violation(ch, h->seq, codec_status(err),
-                                 dext_wire_strerror(err));
+        return codec_violation(ch, rq, rep, err);
     }
     if (s == NULL) {
         r.status = kIOReturnNotAttached;
     } else if (fd < 0) {
         /* None or several fds: BadArgument. */
-    } else if ((why = wake_port_refusal(fd)) != NULL) {
+    } else if ((why = wake_port_refusal(d, fd)) != NULL) {
         dlog_limited(d, &s->log_rl, DEXT_LOG_WARNING,
                      "pid %d: wake port refused: %s", (int)ch->pid, why);
     } else if (!(charged = fd_charge(d, 1))) {
@@ -374,22 +361,10 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
                      "pid %d: wake port refused: cannot shut it for reading "
                      "and empty it", (int)ch->pid);
     } else {
-        r.status = kIOReturnNoSpace;
-        pthread_mutex_lock(&s->port_lock);
-        for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
-            if (s->ports[i].id == 0) {
-                if (++s->next_port == 0) {
-                    s->next_port = 1;
-                }
-                s->ports[i].id = s->next_port;
-                s->ports[i].fd = fd;
-                fd = -1;
-                r.port = s->ports[i].id;
-                r.status = kIOReturnSuccess;
-                break;
-            }
+        r.status = wake_port_add(s, fd, &r.port);
+        if (r.status == kIOReturnSuccess) {
+            fd = -1;
         }
-        pthread_mutex_unlock(&s->port_lock);
     }
     if (fd >= 0) {
         close(fd);
@@ -397,66 +372,50 @@ static bool handle_wake_register(Channel *ch, const DextWireHeader *h,
             fd_release(d, 1);
         }
     }
-    return send_msg(ch->fd, ch->tx,
-                    dext_wire_encode_wake_reply(ch->tx, sizeof(ch->tx),
-                                                ch->version, h->seq, &r),
-                    -1);
+    rep->len = dext_wire_encode_wake_reply(rep->buf, rep->cap, ch->version,
+                                           rq->h.seq, &r);
+    return true;
 }
 
-static bool handle_wake_unregister(Channel *ch, const DextWireHeader *h,
-                                   const uint8_t *p)
+static bool handle_wake_unregister(Channel *ch, const Request *rq,
+                                   DextdReply *rep)
 {
     IOReturn status = kIOReturnNotFound;
     Session *s = ch->session;
     uint32_t port;
     int fd = -1;
     int err;
-    int i;
 
-    err = dext_wire_decode_wake_unregister(p, h->length, &port);
+    err = dext_wire_decode_wake_unregister(rq->p, rq->h.length, &port);
     if (err != 0) {
-        return channel_violation(ch, h->seq, codec_status(err),
-                                 dext_wire_strerror(err));
+        return codec_violation(ch, rq, rep, err);
     }
     if (s == NULL) {
         status = kIOReturnNotAttached;
     } else if (port != 0) {
-        pthread_mutex_lock(&s->port_lock);
-        for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
-            if (s->ports[i].id == port) {
-                fd = s->ports[i].fd;
-                s->ports[i].id = 0;
-                s->ports[i].fd = -1;
-                status = kIOReturnSuccess;
-                break;
-            }
-        }
-        pthread_mutex_unlock(&s->port_lock);
+        fd = wake_port_remove(s, port);
     }
     if (fd >= 0) {
         close(fd);
         fd_release(ch->d, 1);
+        status = kIOReturnSuccess;
     }
-    return send_msg(ch->fd, ch->tx,
-                    dext_wire_encode_status_only(ch->tx, sizeof(ch->tx),
-                                                 ch->version, h->seq,
-                                                 DEXT_WIRE_WAKE_UNREGISTER,
-                                                 status), -1);
+    rep->len = dext_wire_encode_status_only(rep->buf, rep->cap, ch->version,
+                                            rq->h.seq,
+                                            DEXT_WIRE_WAKE_UNREGISTER, status);
+    return true;
 }
 
-static bool handle_map(Channel *ch, const DextWireHeader *h,
-                       const uint8_t *p)
+static bool handle_map(Channel *ch, const Request *rq, DextdReply *rep)
 {
     DextWireMap m;
     DextWireMapReply r = { 0 };
     DextMemory mem = { .fd = -1 };
-    bool ok;
     int err;
 
-    err = dext_wire_decode_map(p, h->length, &m);
+    err = dext_wire_decode_map(rq->p, rq->h.length, &m);
     if (err != 0) {
-        return channel_violation(ch, h->seq, codec_status(err),
-                                 dext_wire_strerror(err));
+        return codec_violation(ch, rq, rep, err);
     }
     /* @m.options (cache mode) cannot be honoured by mmap; ignored. */
     if (ch->session == NULL) {
@@ -473,98 +432,125 @@ static bool handle_map(Channel *ch, const DextWireHeader *h,
         r.flags = mem.writable ? DEXT_WIRE_MAP_WRITABLE : 0;
         r.offset = mem.offset;
         r.size = mem.size;
-    }
-    ok = send_msg(ch->fd, ch->tx,
-                  dext_wire_encode_map_reply(ch->tx, sizeof(ch->tx),
-                                             ch->version, h->seq, &r),
-                  r.status == kIOReturnSuccess ? mem.fd : -1);
-    if (mem.fd >= 0) {
+        rep->fd = mem.fd;
+    } else if (mem.fd >= 0) {
         close(mem.fd);
     }
-    return ok;
+    rep->len = dext_wire_encode_map_reply(rep->buf, rep->cap, ch->version,
+                                          rq->h.seq, &r);
+    return true;
 }
 
-/* Handle the @n-byte message in @ch->rx; false drops the channel. */
-bool channel_handle(Channel *ch, size_t n, int *fds, int nfds,
-                    bool trunc)
+static bool handle_unexpected(Channel *ch, const Request *rq,
+                              DextdReply *rep)
 {
-    uint64_t seq = dext_wire_peek_seq(ch->rx, n);
-    const uint8_t *p = ch->rx + DEXT_WIRE_HEADER_SIZE;
-    DextWireHeader h;
-    int fd = -1;
+    /* ERROR is reply-only; the header check let it through as one. */
+    return channel_violation(ch, rep, rq->h.seq, kIOReturnBadMessageID,
+                             "unexpected message type");
+}
+
+/*
+ * The checks every request passes before its handler: a whole message
+ * with a valid header, fds only with WAKE_REGISTER (its one fd goes to
+ * @rq->fd, any other are closed), a request and not a reply, and the
+ * channel's protocol version.  False, with the violation answered in
+ * @rep, if the channel must be dropped.
+ */
+static bool request_check(Channel *ch, const DextdRequest *req,
+                          Request *rq, DextdReply *rep)
+{
+    uint64_t seq = dext_wire_peek_seq(req->buf, req->len);
     int err;
 
-    if (trunc) {
-        close_fds(fds, nfds);
-        return channel_violation(ch, seq, kIOReturnMessageTooLarge,
+    if (req->trunc) {
+        close_fds(req->fds, req->nfds);
+        return channel_violation(ch, rep, seq, kIOReturnMessageTooLarge,
                                  "message or fds truncated");
     }
-    err = dext_wire_decode_header(ch->rx, n, &h);
+    err = dext_wire_decode_header(req->buf, req->len, &rq->h);
     if (err != 0) {
-        close_fds(fds, nfds);
-        return channel_violation(ch, seq, codec_status(err),
+        close_fds(req->fds, req->nfds);
+        return channel_violation(ch, rep, seq, codec_status(err),
                                  dext_wire_strerror(err));
     }
-    if (h.type == DEXT_WIRE_WAKE_REGISTER) {
-        if (nfds == 1) {
-            fd = fds[0];
+    rq->p = req->buf + DEXT_WIRE_HEADER_SIZE;
+    rq->sender = req->sender;
+    rq->fd = -1;
+    if (rq->h.type == DEXT_WIRE_WAKE_REGISTER) {
+        if (req->nfds == 1) {
+            rq->fd = req->fds[0];
         } else {
             /* Zero or several fds: reply BadArgument, keep none. */
-            close_fds(fds, nfds);
+            close_fds(req->fds, req->nfds);
         }
-    } else if (nfds > 0) {
-        close_fds(fds, nfds);
-        return channel_violation(ch, h.seq, kIOReturnBadArgument,
+    } else if (req->nfds > 0) {
+        close_fds(req->fds, req->nfds);
+        return channel_violation(ch, rep, rq->h.seq, kIOReturnBadArgument,
                                  "unexpected fds");
     }
-    if (h.flags & DEXT_WIRE_FLAG_REPLY) {
-        if (fd >= 0) {
-            close(fd);
+    if (rq->h.flags & DEXT_WIRE_FLAG_REPLY) {
+        if (rq->fd >= 0) {
+            close(rq->fd);
         }
-        return channel_violation(ch, h.seq, kIOReturnIPCError,
+        return channel_violation(ch, rep, rq->h.seq, kIOReturnIPCError,
                                  "reply sent to the daemon");
     }
-    if (h.type == DEXT_WIRE_HELLO ? h.version != DEXT_WIRE_VERSION_HELLO
-                                  : h.version != ch->version) {
-        if (fd >= 0) {
-            close(fd);
+    if (rq->h.type == DEXT_WIRE_HELLO ?
+        rq->h.version != DEXT_WIRE_VERSION_HELLO :
+        rq->h.version != ch->version) {
+        if (rq->fd >= 0) {
+            close(rq->fd);
         }
-        return channel_violation(ch, h.seq,
+        return channel_violation(ch, rep, rq->h.seq,
                                  ch->version ? kIOReturnUnsupported
                                              : kIOReturnNotReady,
                                  ch->version ? "wrong protocol version"
                                              : "request before HELLO");
     }
+    return true;
+}
 
-    switch (h.type) {
-    case DEXT_WIRE_HELLO:
-        return handle_hello(ch, &h, p);
-    case DEXT_WIRE_LIST:
-    case DEXT_WIRE_STATUS:
-        err = dext_wire_decode_empty(p, h.length);
-        if (err != 0) {
-            return channel_violation(ch, h.seq, codec_status(err),
-                                     dext_wire_strerror(err));
-        }
-        return h.type == DEXT_WIRE_LIST ? handle_list(ch, &h)
-                                        : handle_status(ch, &h);
-    case DEXT_WIRE_OPEN:
-        return handle_open(ch, &h, p);
-    case DEXT_WIRE_ATTACH:
-        return handle_attach(ch, &h, p);
-    case DEXT_WIRE_CALL:
-        return handle_call(ch, &h, p, false);
-    case DEXT_WIRE_CALL_ASYNC:
-        return handle_call(ch, &h, p, true);
-    case DEXT_WIRE_WAKE_REGISTER:
-        return handle_wake_register(ch, &h, p, fd);
-    case DEXT_WIRE_WAKE_UNREGISTER:
-        return handle_wake_unregister(ch, &h, p);
-    case DEXT_WIRE_MAP:
-        return handle_map(ch, &h, p);
-    default:
-        /* ERROR is reply-only; the header check let it through as one. */
-        return channel_violation(ch, h.seq, kIOReturnBadMessageID,
-                                 "unexpected message type");
+bool handle_request(Channel *ch, const DextdRequest *req, DextdReply *rep)
+{
+    Request rq;
+
+    if (!request_check(ch, req, &rq, rep)) {
+        return false;
     }
+    switch (rq.h.type) {
+    case DEXT_WIRE_HELLO:
+        return handle_hello(ch, &rq, rep);
+    case DEXT_WIRE_LIST:
+        return handle_list(ch, &rq, rep);
+    case DEXT_WIRE_STATUS:
+        return handle_status(ch, &rq, rep);
+    case DEXT_WIRE_OPEN:
+        return handle_open(ch, &rq, rep);
+    case DEXT_WIRE_ATTACH:
+        return handle_attach(ch, &rq, rep);
+    case DEXT_WIRE_CALL:
+        return handle_call_sync(ch, &rq, rep);
+    case DEXT_WIRE_CALL_ASYNC:
+        return handle_call_async(ch, &rq, rep);
+    case DEXT_WIRE_WAKE_REGISTER:
+        return handle_wake_register(ch, &rq, rep);
+    case DEXT_WIRE_WAKE_UNREGISTER:
+        return handle_wake_unregister(ch, &rq, rep);
+    case DEXT_WIRE_MAP:
+        return handle_map(ch, &rq, rep);
+    default:
+        return handle_unexpected(ch, &rq, rep);
+    }
+}
+
+void reply_done(DextdReply *rep)
+{
+    if (rep->fd >= 0) {
+        close(rep->fd);
+        rep->fd = -1;
+    }
+    if (rep->secret && rep->len > 0) {
+        memset(rep->buf, 0, (size_t)rep->len);
+    }
+    rep->secret = false;
 }

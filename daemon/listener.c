@@ -233,7 +233,6 @@ static void accept_one(Daemon *d)
     ch->pid = cred.pid;
     ch->uid = cred.uid;
     ch->pidfd = pidfd;
-    ch->sender = -1;
     /* Every message then says which process sent it (sender_may_name_memory). */
     {
         int on = 1;

@@ -324,6 +324,7 @@ int main(int argc, char **argv)
         d.path = dext_wire_default_socket_path();
     }
     d.euid = geteuid();
+    d.pid = getpid();
     clock_gettime(CLOCK_MONOTONIC, &d.start);
     raise_fd_limit();
     pthread_mutex_init(&d.lock, NULL);

@@ -22,7 +22,6 @@ IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
 {
     Session *s = calloc(1, sizeof(*s));
     size_t got = 0;
-    int i;
 
     if (s == NULL) {
         return kIOReturnNoMemory;
@@ -49,10 +48,7 @@ IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
         return kIOReturnNoResources;
     }
     s->refs = 1;
-    pthread_mutex_init(&s->port_lock, NULL);
-    for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
-        s->ports[i].fd = -1;
-    }
+    wake_ports_init(s);
     pthread_mutex_lock(&d->lock);
     s->next = d->sessions;
     d->sessions = s;
@@ -67,10 +63,9 @@ IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
  */
 void session_unref(Daemon *d, Session *s)
 {
-    unsigned nports = 0;
+    unsigned nports;
     Session **pp;
     bool last;
-    int i;
 
     pthread_mutex_lock(&d->lock);
     last = --s->refs == 0;
@@ -87,29 +82,23 @@ void session_unref(Daemon *d, Session *s)
         return;
     }
     dext_session_close(s->cs);
-    for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
-        if (s->ports[i].fd >= 0) {
-            close(s->ports[i].fd);
-            nports++;
-        }
-    }
+    nports = wake_ports_close(s);
     dlog(d, DEXT_LOG_DEBUG, "session of pid %d closed", (int)s->pid);
     close(s->pidfd);
     fd_release(d, DEXTD_SESSION_FDS + nports);
-    pthread_mutex_destroy(&s->port_lock);
     memset(s->token, 0, sizeof(s->token));
     free(s);
 }
 
 /* A pidfd polls readable once its process has exited. */
-bool pidfd_alive(int pidfd)
+static bool pidfd_alive(int pidfd)
 {
     struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
     return pidfd >= 0 && poll(&p, 1, 0) == 0;
 }
 
-bool token_equal(const uint8_t *a, const uint8_t *b)
+static bool token_equal(const uint8_t *a, const uint8_t *b)
 {
     uint8_t diff = 0;
     int i;
@@ -119,4 +108,31 @@ bool token_equal(const uint8_t *a, const uint8_t *b)
         diff |= a[i] ^ b[i];
     }
     return diff == 0;
+}
+
+IOReturn session_attach(Daemon *d, Channel *ch, const uint8_t *token)
+{
+    IOReturn status = kIOReturnNotPermitted;
+    Session *s;
+
+    pthread_mutex_lock(&d->lock);
+    for (s = d->sessions; s != NULL; s = s->next) {
+        if (token_equal(s->token, token)) {
+            break;
+        }
+    }
+    /*
+     * A token alone is not enough: only the opening process may add
+     * channels, so a leaked token is useless elsewhere.  Equal pids
+     * mean the same process only while both pidfds say it lives: a
+     * process that reused the opener's pid is someone else.
+     */
+    if (s != NULL && s->pid == ch->pid && s->uid == ch->uid &&
+        pidfd_alive(s->pidfd) && pidfd_alive(ch->pidfd)) {
+        s->refs++;
+        ch->session = s;
+        status = kIOReturnSuccess;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return status;
 }

@@ -26,7 +26,7 @@ static int sockopt_int(int fd, int opt)
 }
 
 /* What the core's send(MSG_DONTWAIT) can rely on: see dextd.h. */
-const char *wake_port_refusal(int fd)
+const char *wake_port_refusal(Daemon *d, int fd)
 {
     struct sockaddr_storage sa;
     struct ucred cred;
@@ -55,7 +55,7 @@ const char *wake_port_refusal(int fd)
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
         return "no peer credentials";
     }
-    if (cred.pid == getpid()) {
+    if (cred.pid == d->pid) {
         return "its peer is dextd itself";
     }
     return NULL;
@@ -140,4 +140,94 @@ bool wake_port_seal(int fd)
         }
     }
     return queued_fds(fd) <= 0;
+}
+
+void wake_ports_init(Session *s)
+{
+    int i;
+
+    pthread_mutex_init(&s->port_lock, NULL);
+    for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
+        s->ports[i].fd = -1;
+    }
+}
+
+unsigned wake_ports_close(Session *s)
+{
+    unsigned n = 0;
+    int i;
+
+    for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
+        if (s->ports[i].fd >= 0) {
+            close(s->ports[i].fd);
+            n++;
+        }
+    }
+    pthread_mutex_destroy(&s->port_lock);
+    return n;
+}
+
+IOReturn wake_port_add(Session *s, int fd, uint32_t *id)
+{
+    IOReturn status = kIOReturnNoSpace;
+    int i;
+
+    pthread_mutex_lock(&s->port_lock);
+    for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
+        if (s->ports[i].id == 0) {
+            if (++s->next_port == 0) {
+                s->next_port = 1;
+            }
+            s->ports[i].id = s->next_port;
+            s->ports[i].fd = fd;
+            *id = s->ports[i].id;
+            status = kIOReturnSuccess;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->port_lock);
+    return status;
+}
+
+int wake_port_remove(Session *s, uint32_t id)
+{
+    int fd = -1;
+    int i;
+
+    pthread_mutex_lock(&s->port_lock);
+    for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
+        if (s->ports[i].id == id) {
+            fd = s->ports[i].fd;
+            s->ports[i].id = 0;
+            s->ports[i].fd = -1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->port_lock);
+    return fd;
+}
+
+bool wake_port_call_async(Session *s, uint32_t id, uint32_t selector,
+                          DextCallArgs *args, IOReturn *status)
+{
+    bool found = false;
+    int i;
+
+    pthread_mutex_lock(&s->port_lock);
+    for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
+        if (s->ports[i].id != 0 && s->ports[i].id == id) {
+            found = true;
+            break;
+        }
+    }
+    /*
+     * Held across the call so an UNREGISTER cannot close the fd before
+     * the core has taken its own copy.
+     */
+    if (found) {
+        *status = dext_session_call_async(s->cs, selector, s->ports[i].fd,
+                                          args);
+    }
+    pthread_mutex_unlock(&s->port_lock);
+    return found;
 }
