@@ -99,7 +99,7 @@ void *channel_thread(void *opaque)
         session_unref(d, ch->session);
         ch->session = NULL;
     }
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     close(ch->fd);
     ch->fd = -1;
     close(ch->pidfd);
@@ -107,7 +107,7 @@ void *channel_thread(void *opaque)
     ch->done = true;
     d->nchannels--;
     d->fd_charged -= DEXTD_CHANNEL_FDS;
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
     dlog(d, DEXT_LOG_DEBUG, "pid %d: channel closed", (int)ch->pid);
     (void)eventfd_write(d->reap_fd, 1);
     return NULL;

@@ -40,6 +40,7 @@
 
 #include "core/dext-core.h"
 #include "protocol/dext-wire.h"
+#include "support/locks.h"
 #include "support/ratelimit.h"
 
 #define DEXTD_MAX_CHANNELS  1024
@@ -67,6 +68,25 @@
 #define DEXTD_FD_RESERVE    32
 #define DEXTD_DEVICE_FDS    8
 
+/*
+ * Locks, outermost first:
+ *
+ *   Session.port_lock    a session's wake port table; held across
+ *                        dext_session_call_async(), so the core's locks
+ *                        nest inside it (that call only arms the wake
+ *                        port: no client memory, nothing that blocks)
+ *   Daemon.lock          channels, sessions and their counts; innermost:
+ *                        no other lock is taken, no core call and nothing
+ *                        that blocks is made while it is held
+ *
+ * The two are never held together.  Fields say which lock guards them
+ * (DEXT_GUARDED_BY is documentation in C); functions that take a lock
+ * are DEXT_EXCLUDES it, those that need it held DEXT_REQUIRES it, and
+ * clang's -Wthread-safety (make tsa) checks both.  What is shared
+ * without a lock (the log budgets, a warned-once flag) uses GCC's
+ * __atomic builtins on plain fields, as the rest of the tree does.
+ */
+
 typedef struct Daemon Daemon;
 
 typedef struct WakePort {
@@ -76,29 +96,29 @@ typedef struct WakePort {
 
 /* One user client, shared by the channels bound to it. */
 typedef struct Session {
-    struct Session *next;       /* Daemon.sessions, under Daemon.lock */
+    struct Session *next DEXT_GUARDED_BY(Daemon.lock);  /* .sessions */
     DextSession *cs;
     pid_t pid;                  /* the opener; ATTACH must come from it */
     uid_t uid;
     int pidfd;                  /* the opener's, to tell it from a reuse */
-    unsigned refs;              /* bound channels, under Daemon.lock */
+    unsigned refs DEXT_GUARDED_BY(Daemon.lock);  /* bound channels */
     uint8_t token[DEXT_WIRE_TOKEN_SIZE];
-    pthread_mutex_t port_lock;
-    uint32_t next_port;
-    WakePort ports[DEXT_WIRE_MAX_PORTS];
+    DextMutex port_lock;        /* before the core's locks */
+    uint32_t next_port DEXT_GUARDED_BY(port_lock);
+    WakePort ports[DEXT_WIRE_MAX_PORTS] DEXT_GUARDED_BY(port_lock);
     DextRateLimit log_rl;           /* warnings about its channels */
 } Session;
 
 typedef struct Channel {
     struct Channel *next;       /* Daemon.channels; only main unlinks */
     Daemon *d;
-    int fd;                     /* -1 once closed, under Daemon.lock */
+    int fd DEXT_GUARDED_BY(Daemon.lock);    /* -1 once closed */
     pid_t pid;                  /* the connecting process ... */
     uid_t uid;
     int pidfd;                  /* ... bound by a pidfd taken at accept */
     pthread_t thread;
-    bool done;                  /* thread finished, under Daemon.lock */
-    bool greeted;               /* HELLO answered, under Daemon.lock */
+    bool done DEXT_GUARDED_BY(Daemon.lock);     /* thread finished */
+    bool greeted DEXT_GUARDED_BY(Daemon.lock);  /* HELLO answered */
     uint64_t hello_deadline;    /* CLOCK_MONOTONIC ms: HELLO by then */
     uint16_t version;           /* 0 until HELLO */
     Session *session;
@@ -169,11 +189,12 @@ struct Daemon {
     unsigned max_channels;      /* min(DEXTD_MAX_CHANNELS, the budget) */
     unsigned uid_channels;      /* for one uid other than root */
 
-    pthread_mutex_t lock;       /* channels, sessions and their counts */
-    Channel *channels;
-    unsigned nchannels;         /* not yet finished */
-    unsigned fd_charged;        /* of fd_budget */
-    Session *sessions;
+    /* Innermost: see the lock order above. */
+    DextMutex lock;
+    Channel *channels DEXT_GUARDED_BY(lock);
+    unsigned nchannels DEXT_GUARDED_BY(lock);   /* not yet finished */
+    unsigned fd_charged DEXT_GUARDED_BY(lock);  /* of fd_budget */
+    Session *sessions DEXT_GUARDED_BY(lock);
 };
 
 /**
@@ -243,7 +264,7 @@ void dlog_limited(Daemon *d, DextRateLimit *rl, int level,
  *
  * Return: true if charged; false (and nothing charged) if over budget.
  */
-bool fd_charge(Daemon *d, unsigned n);
+bool fd_charge(Daemon *d, unsigned n) DEXT_EXCLUDES(d->lock);
 
 /**
  * fd_release() - give back @n fds, once they are closed
@@ -252,7 +273,7 @@ bool fd_charge(Daemon *d, unsigned n);
  *
  * Return: nothing.
  */
-void fd_release(Daemon *d, unsigned n);
+void fd_release(Daemon *d, unsigned n) DEXT_EXCLUDES(d->lock);
 
 /**
  * fd_budget_setup() - size the fd budget from RLIMIT_NOFILE
@@ -290,7 +311,7 @@ void close_fds(int *fds, int n);
  * @cs is still the caller's.
  */
 IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
-                     Session **out);
+                     Session **out) DEXT_EXCLUDES(d->lock);
 
 /**
  * session_unref() - drop one channel's hold on @s
@@ -302,7 +323,8 @@ IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
  *
  * Return: nothing.
  */
-void session_unref(Daemon *d, Session *s);
+void session_unref(Daemon *d, Session *s)
+    DEXT_EXCLUDES(d->lock, s->port_lock);
 
 /**
  * session_attach() - bind @ch to the session whose token is @token
@@ -316,7 +338,8 @@ void session_unref(Daemon *d, Session *s);
  * Return: kIOReturnSuccess with a reference taken for @ch, else
  * kIOReturnNotPermitted.
  */
-IOReturn session_attach(Daemon *d, Channel *ch, const uint8_t *token);
+IOReturn session_attach(Daemon *d, Channel *ch, const uint8_t *token)
+    DEXT_EXCLUDES(d->lock);
 
 /* wake-port.c */
 
@@ -363,7 +386,7 @@ void wake_ports_init(Session *s);
  *
  * Return: how many were closed, to give back to the fd budget.
  */
-unsigned wake_ports_close(Session *s);
+unsigned wake_ports_close(Session *s) DEXT_EXCLUDES(s->port_lock);
 
 /**
  * wake_port_add() - give a sealed wake port an id in @s
@@ -373,7 +396,8 @@ unsigned wake_ports_close(Session *s);
  *
  * Return: kIOReturnSuccess, or kIOReturnNoSpace if every slot is taken.
  */
-IOReturn wake_port_add(Session *s, int fd, uint32_t *id);
+IOReturn wake_port_add(Session *s, int fd, uint32_t *id)
+    DEXT_EXCLUDES(s->port_lock);
 
 /**
  * wake_port_remove() - take wake port @id out of @s
@@ -383,7 +407,7 @@ IOReturn wake_port_add(Session *s, int fd, uint32_t *id);
  * Return: its fd, now the caller's to close and give back, or -1 if @s
  * has no such port.
  */
-int wake_port_remove(Session *s, uint32_t id);
+int wake_port_remove(Session *s, uint32_t id) DEXT_EXCLUDES(s->port_lock);
 
 /**
  * wake_port_call_async() - an asynchronous call that wakes port @id
@@ -399,7 +423,8 @@ int wake_port_remove(Session *s, uint32_t id);
  * Return: false if @s has no port @id (nothing called).
  */
 bool wake_port_call_async(Session *s, uint32_t id, uint32_t selector,
-                          DextCallArgs *args, IOReturn *status);
+                          DextCallArgs *args, IOReturn *status)
+    DEXT_EXCLUDES(s->port_lock);
 
 /* handlers.c */
 
@@ -415,7 +440,8 @@ bool wake_port_call_async(Session *s, uint32_t id, uint32_t selector,
  *
  * Return: false if the channel must be dropped once the reply is sent.
  */
-bool handle_request(Channel *ch, const DextdRequest *req, DextdReply *rep);
+bool handle_request(Channel *ch, const DextdRequest *req, DextdReply *rep)
+    DEXT_EXCLUDES(ch->d->lock);
 
 /**
  * reply_done() - let go of what a sent (or unsent) reply holds
@@ -489,7 +515,7 @@ void listen_cleanup(Daemon *d);
  *
  * Return: 0 after SIGTERM or SIGINT, 1 if poll() fails.
  */
-int serve(Daemon *d);
+int serve(Daemon *d) DEXT_EXCLUDES(d->lock);
 
 /**
  * start_shutdown_watchdog() - end the process if shutdown stalls
@@ -506,6 +532,6 @@ void start_shutdown_watchdog(Daemon *d, int status);
  *
  * Return: nothing.
  */
-void shutdown_channels(Daemon *d);
+void shutdown_channels(Daemon *d) DEXT_EXCLUDES(d->lock);
 
 #endif /* DEXTD_DEXTD_H */

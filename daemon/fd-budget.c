@@ -18,20 +18,20 @@ bool fd_charge(Daemon *d, unsigned n)
 {
     bool ok;
 
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     ok = d->fd_budget - d->fd_charged >= n;
     if (ok) {
         d->fd_charged += n;
     }
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
     return ok;
 }
 
 void fd_release(Daemon *d, unsigned n)
 {
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     d->fd_charged -= n;
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
 }
 
 /* The fds this process has open, or -1 if /proc cannot say. */

@@ -71,6 +71,7 @@ static bool codec_violation(Channel *ch, const Request *rq, DextdReply *rep,
 }
 
 static bool handle_hello(Channel *ch, const Request *rq, DextdReply *rep)
+    DEXT_EXCLUDES(ch->d->lock)
 {
     DextWireHello m;
     DextWireHelloReply r = { 0 };
@@ -98,9 +99,9 @@ static bool handle_hello(Channel *ch, const Request *rq, DextdReply *rep)
         return false;
     }
     ch->version = r.version;
-    pthread_mutex_lock(&ch->d->lock);
+    dext_mutex_lock(&ch->d->lock);
     ch->greeted = true;
-    pthread_mutex_unlock(&ch->d->lock);
+    dext_mutex_unlock(&ch->d->lock);
     return true;
 }
 
@@ -124,6 +125,7 @@ static bool handle_list(Channel *ch, const Request *rq, DextdReply *rep)
 }
 
 static bool handle_status(Channel *ch, const Request *rq, DextdReply *rep)
+    DEXT_EXCLUDES(ch->d->lock)
 {
     Daemon *d = ch->d;
     DextWireStatusReply r = { 0 };
@@ -143,9 +145,9 @@ static bool handle_status(Channel *ch, const Request *rq, DextdReply *rep)
     r.uptime_ms = (uint64_t)(now.tv_sec - d->start.tv_sec) * 1000 +
                   (uint64_t)(now.tv_nsec / 1000000) -
                   (uint64_t)(d->start.tv_nsec / 1000000);
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     r.channels = d->nchannels;
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
     r.devices = st.devices;
     r.sessions = st.sessions;
     r.claims = st.claims;

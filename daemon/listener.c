@@ -86,6 +86,7 @@ static int peer_pidfd(Daemon *d, int fd, pid_t pid)
  * Return: NULL, with the channel and its fds charged; else why not.
  */
 static const char *channel_admit_locked(Daemon *d, const struct ucred *cred)
+    DEXT_REQUIRES(d->lock)
 {
     unsigned pid_all = 0, pid_pending = 0, uid_all = 0;
     Channel *ch;
@@ -121,12 +122,12 @@ static const char *channel_admit_locked(Daemon *d, const struct ucred *cred)
 }
 
 /* Undo channel_admit_locked() for a channel that never started. */
-static void channel_unadmit(Daemon *d)
+static void channel_unadmit(Daemon *d) DEXT_EXCLUDES(d->lock)
 {
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     d->nchannels--;
     d->fd_charged -= DEXTD_CHANNEL_FDS;
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
 }
 
 /* Refuse the connection @fd with an ERROR, then close it. */
@@ -174,7 +175,7 @@ static void accept_failed(Daemon *d, int err)
     }
 }
 
-static void accept_one(Daemon *d)
+static void accept_one(Daemon *d) DEXT_EXCLUDES(d->lock)
 {
     pthread_attr_t attr;
     struct ucred cred;
@@ -202,9 +203,9 @@ static void accept_one(Daemon *d)
         close(fd);
         return;
     }
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     why = channel_admit_locked(d, &cred);
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
     if (why != NULL) {
         refuse(d, fd, cred.pid, kIOReturnNoResources, why);
         return;
@@ -241,10 +242,10 @@ static void accept_one(Daemon *d)
     }
     ch->hello_deadline = now_ms() + d->handshake_ms;
 
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     ch->next = d->channels;
     d->channels = ch;
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
 
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, DEXTD_THREAD_STACK);
@@ -253,9 +254,9 @@ static void accept_one(Daemon *d)
     if (rc != 0) {
         char why_buf[64];
 
-        pthread_mutex_lock(&d->lock);
+        dext_mutex_lock(&d->lock);
         d->channels = ch->next;     /* only main adds, so still the head */
-        pthread_mutex_unlock(&d->lock);
+        dext_mutex_unlock(&d->lock);
         close(pidfd);
         free(ch);
         snprintf(why_buf, sizeof(why_buf), "no thread: %s", strerror(rc));
@@ -268,7 +269,7 @@ static void accept_one(Daemon *d)
 }
 
 /* Join and free the channels whose threads have finished. */
-static void reap_channels(Daemon *d)
+static void reap_channels(Daemon *d) DEXT_EXCLUDES(d->lock)
 {
     Channel *dead = NULL;
     Channel **pp;
@@ -276,7 +277,7 @@ static void reap_channels(Daemon *d)
     eventfd_t v;
 
     (void)eventfd_read(d->reap_fd, &v);
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     pp = &d->channels;
     while ((ch = *pp) != NULL) {
         if (ch->done) {
@@ -287,7 +288,7 @@ static void reap_channels(Daemon *d)
             pp = &ch->next;
         }
     }
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
     while ((ch = dead) != NULL) {
         dead = ch->next;
         pthread_join(ch->thread, NULL);
@@ -300,13 +301,13 @@ void shutdown_channels(Daemon *d)
     Channel *ch;
 
     /* Wake every channel thread out of its recvmsg (or a stuck send). */
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     for (ch = d->channels; ch != NULL; ch = ch->next) {
         if (ch->fd >= 0) {
             shutdown(ch->fd, SHUT_RDWR);
         }
     }
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
     /* Threads never unlink themselves, so the list is stable here. */
     while ((ch = d->channels) != NULL) {
         d->channels = ch->next;

@@ -327,7 +327,7 @@ int main(int argc, char **argv)
     d.pid = getpid();
     clock_gettime(CLOCK_MONOTONIC, &d.start);
     raise_fd_limit();
-    pthread_mutex_init(&d.lock, NULL);
+    dext_mutex_init(&d.lock);
 
     /*
      * Blocked before any thread exists, so every thread inherits the
@@ -427,7 +427,7 @@ out:
     if (d.spare_fd >= 0) {
         close(d.spare_fd);
     }
-    pthread_mutex_destroy(&d.lock);
+    dext_mutex_destroy(&d.lock);
     free(specs);
     free(host_specs);
     free(ss.allow);

@@ -49,10 +49,10 @@ IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
     }
     s->refs = 1;
     wake_ports_init(s);
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     s->next = d->sessions;
     d->sessions = s;
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
     *out = s;
     return kIOReturnSuccess;
 }
@@ -67,7 +67,7 @@ void session_unref(Daemon *d, Session *s)
     Session **pp;
     bool last;
 
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     last = --s->refs == 0;
     if (last) {
         for (pp = &d->sessions; *pp != NULL; pp = &(*pp)->next) {
@@ -77,7 +77,7 @@ void session_unref(Daemon *d, Session *s)
             }
         }
     }
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
     if (!last) {
         return;
     }
@@ -115,7 +115,7 @@ IOReturn session_attach(Daemon *d, Channel *ch, const uint8_t *token)
     IOReturn status = kIOReturnNotPermitted;
     Session *s;
 
-    pthread_mutex_lock(&d->lock);
+    dext_mutex_lock(&d->lock);
     for (s = d->sessions; s != NULL; s = s->next) {
         if (token_equal(s->token, token)) {
             break;
@@ -133,6 +133,6 @@ IOReturn session_attach(Daemon *d, Channel *ch, const uint8_t *token)
         ch->session = s;
         status = kIOReturnSuccess;
     }
-    pthread_mutex_unlock(&d->lock);
+    dext_mutex_unlock(&d->lock);
     return status;
 }

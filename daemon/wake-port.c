@@ -146,7 +146,7 @@ void wake_ports_init(Session *s)
 {
     int i;
 
-    pthread_mutex_init(&s->port_lock, NULL);
+    dext_mutex_init(&s->port_lock);
     for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
         s->ports[i].fd = -1;
     }
@@ -163,7 +163,7 @@ unsigned wake_ports_close(Session *s)
             n++;
         }
     }
-    pthread_mutex_destroy(&s->port_lock);
+    dext_mutex_destroy(&s->port_lock);
     return n;
 }
 
@@ -172,7 +172,7 @@ IOReturn wake_port_add(Session *s, int fd, uint32_t *id)
     IOReturn status = kIOReturnNoSpace;
     int i;
 
-    pthread_mutex_lock(&s->port_lock);
+    dext_mutex_lock(&s->port_lock);
     for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
         if (s->ports[i].id == 0) {
             if (++s->next_port == 0) {
@@ -185,7 +185,7 @@ IOReturn wake_port_add(Session *s, int fd, uint32_t *id)
             break;
         }
     }
-    pthread_mutex_unlock(&s->port_lock);
+    dext_mutex_unlock(&s->port_lock);
     return status;
 }
 
@@ -194,7 +194,7 @@ int wake_port_remove(Session *s, uint32_t id)
     int fd = -1;
     int i;
 
-    pthread_mutex_lock(&s->port_lock);
+    dext_mutex_lock(&s->port_lock);
     for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
         if (s->ports[i].id == id) {
             fd = s->ports[i].fd;
@@ -203,7 +203,7 @@ int wake_port_remove(Session *s, uint32_t id)
             break;
         }
     }
-    pthread_mutex_unlock(&s->port_lock);
+    dext_mutex_unlock(&s->port_lock);
     return fd;
 }
 
@@ -213,7 +213,7 @@ bool wake_port_call_async(Session *s, uint32_t id, uint32_t selector,
     bool found = false;
     int i;
 
-    pthread_mutex_lock(&s->port_lock);
+    dext_mutex_lock(&s->port_lock);
     for (i = 0; i < DEXT_WIRE_MAX_PORTS; i++) {
         if (s->ports[i].id != 0 && s->ports[i].id == id) {
             found = true;
@@ -228,6 +228,6 @@ bool wake_port_call_async(Session *s, uint32_t id, uint32_t selector,
         *status = dext_session_call_async(s->cs, selector, s->ports[i].fd,
                                           args);
     }
-    pthread_mutex_unlock(&s->port_lock);
+    dext_mutex_unlock(&s->port_lock);
     return found;
 }
