@@ -289,6 +289,13 @@ void fd_release(Daemon *d, unsigned n) DEXT_EXCLUDES(d->lock);
 int fd_budget_setup(Daemon *d, uint32_t devices);
 
 /**
+ * count_open_fds() - how many fds this process has open
+ *
+ * Return: the count, or -1 if /proc cannot say.
+ */
+int count_open_fds(void);
+
+/**
  * close_fds() - close every fd of an array
  * @fds: the fds
  * @n: how many

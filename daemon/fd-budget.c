@@ -34,8 +34,7 @@ void fd_release(Daemon *d, unsigned n)
     dext_mutex_unlock(&d->lock);
 }
 
-/* The fds this process has open, or -1 if /proc cannot say. */
-static int count_open_fds(void)
+int count_open_fds(void)
 {
     DIR *dir = opendir("/proc/self/fd");
     struct dirent *e;
