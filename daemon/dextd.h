@@ -167,6 +167,8 @@ struct Daemon {
     int log_level;
     const char *path;
     int exit_status;            /* for the shutdown watchdog */
+    pthread_t watchdog;
+    bool watchdog_on;
     int listen_fd;
     int sig_fd;
     int reap_fd;                /* eventfd: some channel thread finished */
@@ -532,6 +534,14 @@ int serve(Daemon *d) DEXT_EXCLUDES(d->lock);
  * Return: nothing.
  */
 void start_shutdown_watchdog(Daemon *d, int status);
+
+/**
+ * stop_shutdown_watchdog() - shutdown finished in time: end the watchdog
+ * @d: the daemon
+ *
+ * Return: nothing.
+ */
+void stop_shutdown_watchdog(Daemon *d);
 
 /**
  * shutdown_channels() - wake every channel thread, join and free them

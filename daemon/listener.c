@@ -338,17 +338,23 @@ static void *shutdown_watchdog(void *opaque)
 
 void start_shutdown_watchdog(Daemon *d, int status)
 {
-    pthread_attr_t attr;
-    pthread_t t;
-
     d->exit_status = status;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &attr, shutdown_watchdog, d) != 0) {
+    d->watchdog_on = pthread_create(&d->watchdog, NULL, shutdown_watchdog,
+                                    d) == 0;
+    if (!d->watchdog_on) {
         dlog(d, DEXT_LOG_WARNING, "no shutdown watchdog: a stalled client "
              "could delay exit");
     }
-    pthread_attr_destroy(&attr);
+}
+
+void stop_shutdown_watchdog(Daemon *d)
+{
+    /* It sleeps, a cancellation point; joined, it leaves nothing behind. */
+    if (d->watchdog_on) {
+        pthread_cancel(d->watchdog);
+        pthread_join(d->watchdog, NULL);
+        d->watchdog_on = false;
+    }
 }
 
 /* Is a daemon answering at @sa? */

@@ -418,6 +418,7 @@ int main(int argc, char **argv)
 out:
     listen_cleanup(&d);
     dext_core_free(d.core);
+    stop_shutdown_watchdog(&d);
     if (d.sig_fd >= 0) {
         close(d.sig_fd);
     }
