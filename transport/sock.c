@@ -31,6 +31,7 @@
 
 #include "apple-dext-client.h"
 #include "protocol/dext-wire.h"
+#include "support/fds.h"
 #include "transport/common.h"
 #include "transport/transport.h"
 
@@ -122,15 +123,6 @@ static int connect_finish(int fd)
     return 0;
 }
 
-static void close_fds(int *fds, int n)
-{
-    int i;
-
-    for (i = 0; i < n; i++) {
-        close(fds[i]);
-    }
-}
-
 static void channel_free(UnixChannel *ch)
 {
     if (ch != NULL) {
@@ -139,21 +131,6 @@ static void channel_free(UnixChannel *ch)
         }
         free(ch);
     }
-}
-
-/* Send the @len-byte request in @ch->tx, with @send_fd if >= 0. */
-static IOReturn channel_send(UnixChannel *ch, size_t len, int send_fd)
-{
-    ssize_t n = dext_wire_sendmsg(ch->fd, ch->tx, len, send_fd);
-
-    if (n < 0) {
-        if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
-            return kIOReturnNotResponding;
-        }
-        return kIOReturnIPCError;
-    }
-    /* SEQPACKET sends are atomic; anything else is a broken socket. */
-    return (size_t)n == len ? kIOReturnSuccess : kIOReturnIPCError;
 }
 
 /*
@@ -177,7 +154,7 @@ static ssize_t channel_recv_result(UnixChannel *ch, ssize_t n, int flags,
                               flags | MSG_DONTWAIT, fds ? fds : spare,
                               UNIX_MAX_FDS, nfds, trunc);
         if (fds == NULL) {
-            close_fds(spare, *nfds);
+            dext_close_fds(spare, *nfds);
             *nfds = 0;
         }
         return n > 0 ? n : 0;
@@ -250,14 +227,14 @@ static IOReturn channel_roundtrip(UnixChannel *ch, size_t len, int send_fd,
     if (recv_fd != NULL) {
         *recv_fd = -1;
     }
-    ret = channel_send(ch, len, send_fd);
+    ret = dext_wire_send(ch->fd, ch->tx, (int)len, send_fd);
     if (ret == kIOReturnNotResponding) {
         /*
          * A daemon that refuses us sends an ERROR and closes at once;
          * pick that up rather than reporting a vanished daemon.
          */
         n = channel_recv(ch, MSG_DONTWAIT, fds, &nfds, &trunc);
-        close_fds(fds, nfds);
+        dext_close_fds(fds, nfds);
         if (n > 0 && !trunc && dext_wire_decode_header(ch->rx, n, h) == 0 &&
             h->type == DEXT_WIRE_ERROR &&
             dext_wire_decode_status_only(ch->rx + DEXT_WIRE_HEADER_SIZE,
@@ -274,15 +251,15 @@ static IOReturn channel_roundtrip(UnixChannel *ch, size_t len, int send_fd,
     n = recv_fd != NULL ? channel_recv(ch, 0, fds, &nfds, &trunc)
                         : channel_recv_nofd(ch, &nfds, &trunc);
     if (n == 0) {
-        close_fds(fds, nfds);
+        dext_close_fds(fds, nfds);
         return kIOReturnNotResponding;
     }
     if (n < 0 || trunc || dext_wire_decode_header(ch->rx, n, h) != 0) {
-        close_fds(fds, nfds);
+        dext_close_fds(fds, nfds);
         return kIOReturnIPCError;
     }
     if (h->type == DEXT_WIRE_ERROR) {
-        close_fds(fds, nfds);
+        dext_close_fds(fds, nfds);
         if ((h->seq != seq && h->seq != 0) ||
             dext_wire_decode_status_only(ch->rx + DEXT_WIRE_HEADER_SIZE,
                                          h->length, &ret) != 0 ||
@@ -294,7 +271,7 @@ static IOReturn channel_roundtrip(UnixChannel *ch, size_t len, int send_fd,
     if (h->type != type || h->seq != seq || h->version != want_version ||
         !(h->flags & DEXT_WIRE_FLAG_REPLY) ||
         nfds > (recv_fd != NULL ? 1 : 0)) {
-        close_fds(fds, nfds);
+        dext_close_fds(fds, nfds);
         return kIOReturnIPCError;
     }
     if (nfds == 1) {
@@ -1071,7 +1048,7 @@ static void close_channels_sync(UnixChannel **chans, int n)
 
                 eof = channel_recv(ch, MSG_DONTWAIT, fds, &nfds, &trunc) == 0
                       || eof;
-                close_fds(fds, nfds);
+                dext_close_fds(fds, nfds);
             }
             if (eof) {
                 pfd[i] = pfd[left - 1];
@@ -1114,7 +1091,8 @@ static void unix_close(DextTransport *t)
  * Tools
  * ------------------------------------------------------------------- */
 
-IOReturn dext_unix_query_status(const char *path, DextWireStatusReply *out)
+/* The counters of the dextd at @path ("" or NULL: the default socket). */
+static IOReturn query_status(const char *path, DextWireStatusReply *out)
 {
     DextWireHeader h;
     UnixChannel *ch;
@@ -1152,7 +1130,7 @@ static IOReturn unix_status(const char *arg, AppleDextStatus *out)
     if (out == NULL) {
         return kIOReturnBadArgument;
     }
-    ret = dext_unix_query_status(arg, &st);
+    ret = query_status(arg, &st);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
