@@ -13,6 +13,7 @@
 
 #include "apple-dext-client.h"
 #include "protocol/dext-selectors.h"
+#include "support/log.h"
 #include "transport/transport.h"
 
 /*
@@ -63,8 +64,5 @@ IOReturn dext_conn_call_struct(DextConnection *c, uint32_t selector,
                                const uint64_t *in, uint32_t nin,
                                const void *sin, size_t sin_size, void *sout,
                                size_t *sout_size);
-
-void dext_client_log(int level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 #endif /* LIBDEXT_CLIENT_INTERNAL_H */

@@ -11,7 +11,6 @@
 
 #define _GNU_SOURCE
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,38 +26,19 @@ static DextConnection *table[MAX_SLOTS + 1];
 static uint32_t generation = 1;
 
 /* ------------------------------------------------------------------ */
-/* Logging: the library never prints on its own.                       */
+/* Logging: the library never prints on its own (support/log.h).       */
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static void (*log_fn)(void *opaque, int level, const char *msg);
-static void *log_opaque;
+_Static_assert((int)APPLE_DEXT_LOG_ERROR == (int)DEXT_LOG_ERROR &&
+               (int)APPLE_DEXT_LOG_WARNING == (int)DEXT_LOG_WARNING &&
+               (int)APPLE_DEXT_LOG_INFO == (int)DEXT_LOG_INFO &&
+               (int)APPLE_DEXT_LOG_DEBUG == (int)DEXT_LOG_DEBUG,
+               "the public log levels are the internal ones");
 
 void apple_dext_set_log_handler(void (*fn)(void *opaque, int level,
                                            const char *msg),
                                 void *opaque)
 {
-    pthread_mutex_lock(&log_lock);
-    log_fn = fn;
-    log_opaque = opaque;
-    pthread_mutex_unlock(&log_lock);
-}
-
-void dext_client_log(int level, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    if (level >= APPLE_DEXT_LOG_DEBUG && getenv("DEXT_DEBUG") == NULL) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&log_lock);
-    if (log_fn) {
-        log_fn(log_opaque, level, msg);
-    }
-    pthread_mutex_unlock(&log_lock);
+    dext_log_set_handler(fn, opaque);
 }
 
 /* ------------------------------------------------------------------ */
@@ -205,9 +185,9 @@ IOReturn dext_conn_call(DextConnection *c, uint32_t selector,
 
     ret = c->t->ops->call(c->t, selector, &a);
     if (ret == kIOReturnSuccess && out && nout < min_out) {
-        dext_client_log(APPLE_DEXT_LOG_ERROR,
-                        "selector %u returned %u outputs, expected %u",
-                        selector, nout, min_out);
+        dext_log(DEXT_LOG_ERROR,
+                 "selector %u returned %u outputs, expected %u",
+                 selector, nout, min_out);
         return kIOReturnIPCError;
     }
     return ret;
@@ -294,13 +274,13 @@ static IOReturn for_each_service(const char *target,
     }
     ops = dext_transport_lookup(target, &arg);
     if (ops == NULL) {
-        dext_client_log(APPLE_DEXT_LOG_ERROR, "unknown target '%s'", target);
+        dext_log(DEXT_LOG_ERROR, "unknown target '%s'", target);
         return kIOReturnBadArgument;
     }
     ret = ops->list_services(arg, ids, DEXT_MAX_SERVICES, &n);
     if (ret != kIOReturnSuccess) {
-        dext_client_log(APPLE_DEXT_LOG_INFO, "cannot list services of %s: %s",
-                        target, apple_dext_strerror(ret));
+        dext_log(DEXT_LOG_INFO, "cannot list services of %s: %s",
+                 target, apple_dext_strerror(ret));
         return ret;
     }
     if (n > DEXT_MAX_SERVICES) {
@@ -357,9 +337,9 @@ kern_return_t apple_dext_connect_target(const char *target, uint8_t bus,
         return ret;
     }
     if (m.found == NULL) {
-        dext_client_log(APPLE_DEXT_LOG_INFO,
-                        "no device %02x:%02x.%x is served", bus, device,
-                        function);
+        dext_log(DEXT_LOG_INFO,
+                 "no device %02x:%02x.%x is served", bus, device,
+                 function);
         return kIOReturnNotFound;
     }
     ret = conn_register(m.found, out_connection);

@@ -143,8 +143,8 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
     }
     ret = notify_arm(n);
     if (ret != kIOReturnSuccess) {
-        dext_client_log(APPLE_DEXT_LOG_INFO, "cannot arm notification: %s",
-                        apple_dext_strerror(ret));
+        dext_log(DEXT_LOG_INFO, "cannot arm notification: %s",
+                 apple_dext_strerror(ret));
         goto fail;
     }
     if (threaded) {
