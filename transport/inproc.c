@@ -11,7 +11,9 @@
  * persists across connections as it would in a daemon.  The core keeps
  * the default access policy (dext_core_set_policy()): connections
  * without a claim may not write, as with dextd without
- * --unclaimed-writes; there is no pseudo-device to change that.
+ * --unclaimed-writes; there is no pseudo-device to change that.  What
+ * the core logs goes to the library's log handler
+ * (apple_dext_set_log_handler()).
  */
 
 #define _GNU_SOURCE
@@ -21,6 +23,7 @@
 
 #include "apple-dext-client.h"
 #include "core/dext-core.h"
+#include "support/log.h"
 #include "transport/common.h"
 
 #define INPROC_DEFAULT "edu"
@@ -61,7 +64,9 @@ static IOReturn core_build(const char *arg, DextCore **out)
         return kIOReturnBadArgument;
     }
     strcpy(buf, arg[0] ? arg : INPROC_DEFAULT);
-    core = dext_core_new(NULL, NULL);
+    /* The core's lines (device errors, IOMMU faults) go where the
+     * application's log handler is, as dextd's go to its log. */
+    core = dext_core_new(dext_log_sink, NULL);
     if (core == NULL) {
         return kIOReturnNoMemory;
     }
