@@ -17,8 +17,7 @@
 
 struct AppleDextInterruptNotify {
     DextConnection *conn;           /* a reference */
-    const DextTransportOps *ops;    /* wakes outlive a closed transport */
-    DextWake *wake;
+    DextWake *wake;                 /* may outlive the transport */
     void (*handler_fn)(void *opaque);
     void *opaque;
 
@@ -46,9 +45,7 @@ static int pipe_cloexec(int fds[2])
 
 static void notify_free(AppleDextInterruptNotify *n)
 {
-    if (n->wake) {
-        n->ops->wake_destroy(n->wake);
-    }
+    dext_wake_destroy(n->wake);
     if (n->stop_pipe[0] >= 0) {
         close(n->stop_pipe[0]);
         close(n->stop_pipe[1]);
@@ -66,9 +63,10 @@ static IOReturn notify_arm(AppleDextInterruptNotify *n)
         return kIOReturnBadArgument;
     }
     /* Clear old readiness first: a completion after the arm stays set. */
-    n->ops->wake_consume(n->wake);
-    ret = n->ops->call_async(n->conn->t, kDextSelectorWaitInterrupt,
-                                      n->wake, &a);
+    dext_wake_consume(n->wake);
+    ret = n->conn->t->ops->call_async(n->conn->t,
+                                      kDextSelectorWaitInterrupt, n->wake,
+                                      &a);
     dext_conn_leave(n->conn);
     return ret;
 }
@@ -98,7 +96,7 @@ static void *notify_thread(void *opaque)
             continue;
         }
         if (fds[0].revents & POLLIN) {
-            if (n->ops->wake_consume(n->wake) == 0) {
+            if (dext_wake_consume(n->wake) == 0) {
                 continue;
             }
             n->handler_fn(n->opaque);
@@ -130,7 +128,6 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
     }
     dext_conn_ref(c);
     n->conn = c;
-    n->ops = c->t->ops;
     n->handler_fn = handler_fn;
     n->opaque = opaque;
     n->stop_pipe[0] = n->stop_pipe[1] = -1;

@@ -89,23 +89,7 @@ void dext_mappings_destroy(DextMappingList *l)
     pthread_mutex_destroy(&l->lock);
 }
 
-IOReturn dext_eventfd_wake_create(DextWake **out)
-{
-    DextWake *w = malloc(sizeof(*w));
-
-    if (w == NULL) {
-        return kIOReturnNoMemory;
-    }
-    w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->fd < 0) {
-        free(w);
-        return kIOReturnNoResources;
-    }
-    *out = w;
-    return kIOReturnSuccess;
-}
-
-uint64_t dext_eventfd_wake_consume(DextWake *wake)
+static uint64_t eventfd_wake_consume(DextWake *wake)
 {
     uint64_t v = 0;
 
@@ -115,10 +99,30 @@ uint64_t dext_eventfd_wake_consume(DextWake *wake)
     return v;
 }
 
-void dext_eventfd_wake_destroy(DextWake *wake)
+static void eventfd_wake_destroy(DextWake *wake)
 {
-    if (wake != NULL) {
-        close(wake->fd);
-        free(wake);
+    close(wake->fd);
+    free(wake);
+}
+
+static const DextWakeOps eventfd_wake_ops = {
+    .consume = eventfd_wake_consume,
+    .destroy = eventfd_wake_destroy,
+};
+
+IOReturn dext_eventfd_wake_create(DextWake **out)
+{
+    DextWake *w = malloc(sizeof(*w));
+
+    if (w == NULL) {
+        return kIOReturnNoMemory;
     }
+    w->ops = &eventfd_wake_ops;
+    w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->fd < 0) {
+        free(w);
+        return kIOReturnNoResources;
+    }
+    *out = w;
+    return kIOReturnSuccess;
 }

@@ -46,11 +46,12 @@ IOReturn dext_mappings_unmap(DextMappingList *l, uint32_t type,
 /** dext_mappings_destroy() - munmap everything left */
 void dext_mappings_destroy(DextMappingList *l);
 
-/** dext_eventfd_wake_create() - a wake backed by a non-blocking eventfd */
+/**
+ * dext_eventfd_wake_create() - a wake backed by a non-blocking eventfd
+ * @out: receives the wake; its ops read and reset the counter, and close
+ *
+ * Return: kIOReturnSuccess, kIOReturnNoMemory or kIOReturnNoResources.
+ */
 IOReturn dext_eventfd_wake_create(DextWake **out);
-/** dext_eventfd_wake_consume() - read and reset the counter; 0 if none */
-uint64_t dext_eventfd_wake_consume(DextWake *wake);
-/** dext_eventfd_wake_destroy() - close and free; NULL is ignored */
-void dext_eventfd_wake_destroy(DextWake *wake);
 
 #endif /* LIBDEXT_TRANSPORT_COMMON_H */

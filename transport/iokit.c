@@ -274,47 +274,6 @@ static bool iokit_fd_setup(int fd)
            fcntl(fd, F_SETFD, FD_CLOEXEC) == 0;
 }
 
-static IOReturn iokit_wake_create(DextTransport *t, DextWake **out)
-{
-    IokitWake *w = calloc(1, sizeof(*w));
-    int p[2];
-
-    (void)t;
-    if (w == NULL) {
-        return kIOReturnNoMemory;
-    }
-    /* macOS has no pipe2(): set the flags after the fact. */
-    if (pipe(p) < 0) {
-        free(w);
-        return kIOReturnNoResources;
-    }
-    if (!iokit_fd_setup(p[0]) || !iokit_fd_setup(p[1])) {
-        goto fail_pipe;
-    }
-    w->base.fd = p[0];
-    w->wfd = p[1];
-    w->port = IONotificationPortCreate(kIOMainPortDefault);
-    if (w->port == NULL) {
-        goto fail_pipe;
-    }
-    w->queue = dispatch_queue_create("org.libdext.iokit.wake",
-                                     DISPATCH_QUEUE_SERIAL);
-    if (w->queue == NULL) {
-        IONotificationPortDestroy(w->port);
-        goto fail_pipe;
-    }
-    IONotificationPortSetDispatchQueue(w->port, w->queue);
-    w->wake_port = IONotificationPortGetMachPort(w->port);
-    *out = &w->base;
-    return kIOReturnSuccess;
-
-fail_pipe:
-    close(p[0]);
-    close(p[1]);
-    free(w);
-    return kIOReturnNoResources;
-}
-
 static uint64_t iokit_wake_consume(DextWake *wake)
 {
     uint8_t buf[64];
@@ -344,9 +303,6 @@ static void iokit_wake_destroy(DextWake *wake)
 {
     IokitWake *w = (IokitWake *)wake;
 
-    if (w == NULL) {
-        return;
-    }
     /*
      * Destroying the port cancels its dispatch source, so no callback
      * starts after it; one may be running, and the queue is serial, so
@@ -360,6 +316,53 @@ static void iokit_wake_destroy(DextWake *wake)
     close(w->base.fd);
     close(w->wfd);
     free(w);
+}
+
+static const DextWakeOps iokit_wake_ops = {
+    .consume = iokit_wake_consume,
+    .destroy = iokit_wake_destroy,
+};
+
+static IOReturn iokit_wake_create(DextTransport *t, DextWake **out)
+{
+    IokitWake *w = calloc(1, sizeof(*w));
+    int p[2];
+
+    (void)t;
+    if (w == NULL) {
+        return kIOReturnNoMemory;
+    }
+    /* macOS has no pipe2(): set the flags after the fact. */
+    if (pipe(p) < 0) {
+        free(w);
+        return kIOReturnNoResources;
+    }
+    if (!iokit_fd_setup(p[0]) || !iokit_fd_setup(p[1])) {
+        goto fail_pipe;
+    }
+    w->base.ops = &iokit_wake_ops;
+    w->base.fd = p[0];
+    w->wfd = p[1];
+    w->port = IONotificationPortCreate(kIOMainPortDefault);
+    if (w->port == NULL) {
+        goto fail_pipe;
+    }
+    w->queue = dispatch_queue_create("org.libdext.iokit.wake",
+                                     DISPATCH_QUEUE_SERIAL);
+    if (w->queue == NULL) {
+        IONotificationPortDestroy(w->port);
+        goto fail_pipe;
+    }
+    IONotificationPortSetDispatchQueue(w->port, w->queue);
+    w->wake_port = IONotificationPortGetMachPort(w->port);
+    *out = &w->base;
+    return kIOReturnSuccess;
+
+fail_pipe:
+    close(p[0]);
+    close(p[1]);
+    free(w);
+    return kIOReturnNoResources;
 }
 
 /* ------------------------------------------------------------------ */
@@ -451,8 +454,6 @@ const DextTransportOps dext_transport_iokit = {
     .call = iokit_call,
     .call_async = iokit_call_async,
     .wake_create = iokit_wake_create,
-    .wake_consume = iokit_wake_consume,
-    .wake_destroy = iokit_wake_destroy,
     .map = iokit_map,
     .unmap = iokit_unmap,
     .close = iokit_close,

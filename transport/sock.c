@@ -790,6 +790,74 @@ static IOReturn unix_call_async(DextTransport *t, uint32_t selector,
     return unix_do_call(conn_of(t), selector, true, w->port, args);
 }
 
+/* Each completion is one message; read them all. */
+static uint64_t unix_wake_consume(DextWake *wake)
+{
+    uint64_t v, count = 0;
+    ssize_t n;
+
+    for (;;) {
+        n = recv(wake->fd, &v, sizeof(v), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return count;
+        }
+        count++;
+    }
+}
+
+static void unix_wake_destroy(DextWake *wake)
+{
+    UnixWake *w = (UnixWake *)wake;
+    UnixConn *c = w->conn;
+    bool live;
+
+    pthread_mutex_lock(&c->lock);
+    live = !c->closed && !atomic_load(&c->dead);
+    if (live) {
+        c->inflight++;
+    }
+    pthread_mutex_unlock(&c->lock);
+
+    if (live) {
+        DextWireHeader h;
+        UnixChannel *ch;
+        IOReturn status;
+
+        /* Best effort: the port also goes when the session closes. */
+        if (conn_get(c, &ch) == kIOReturnSuccess) {
+            int len = dext_wire_encode_wake_unregister(ch->tx, sizeof(ch->tx),
+                                                       ch->version, ++ch->seq,
+                                                       w->port);
+
+            if (conn_exchange(c, ch, len, -1, DEXT_WIRE_WAKE_UNREGISTER, &h,
+                              NULL) == kIOReturnSuccess) {
+                if (dext_wire_decode_status_only(reply_payload(ch), h.length,
+                                                 &status) == 0) {
+                    conn_put(c, ch);
+                } else {
+                    conn_kill(c, ch, kIOReturnIPCError);
+                }
+            }
+        }
+        pthread_mutex_lock(&c->lock);
+        c->inflight--;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+    }
+    close(w->base.fd);
+    close(w->peer);
+    free(w);
+    conn_unref(c);
+}
+
+static const DextWakeOps unix_wake_ops = {
+    .consume = unix_wake_consume,
+    .destroy = unix_wake_destroy,
+};
+
 /*
  * A wake target is one end of a SOCK_SEQPACKET socketpair; the other end
  * is registered once with the session as a numbered port, so each re-arm
@@ -821,6 +889,7 @@ static IOReturn unix_wake_create(DextTransport *t, DextWake **out)
         free(w);
         return kIOReturnNoResources;
     }
+    w->base.ops = &unix_wake_ops;
     w->base.fd = pair[0];
     ret = conn_get(c, &ch);
     if (ret != kIOReturnSuccess) {
@@ -867,76 +936,6 @@ fail:
     }
     free(w);
     return ret;
-}
-
-/* Each completion is one message; read them all. */
-static uint64_t unix_wake_consume(DextWake *wake)
-{
-    uint64_t v, count = 0;
-    ssize_t n;
-
-    if (wake == NULL) {
-        return 0;
-    }
-    for (;;) {
-        n = recv(wake->fd, &v, sizeof(v), MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return count;
-        }
-        count++;
-    }
-}
-
-static void unix_wake_destroy(DextWake *wake)
-{
-    UnixWake *w = (UnixWake *)wake;
-    UnixConn *c;
-    bool live;
-
-    if (w == NULL) {
-        return;
-    }
-    c = w->conn;
-    pthread_mutex_lock(&c->lock);
-    live = !c->closed && !atomic_load(&c->dead);
-    if (live) {
-        c->inflight++;
-    }
-    pthread_mutex_unlock(&c->lock);
-
-    if (live) {
-        DextWireHeader h;
-        UnixChannel *ch;
-        IOReturn status;
-
-        /* Best effort: the port also goes when the session closes. */
-        if (conn_get(c, &ch) == kIOReturnSuccess) {
-            int len = dext_wire_encode_wake_unregister(ch->tx, sizeof(ch->tx),
-                                                       ch->version, ++ch->seq,
-                                                       w->port);
-
-            if (conn_exchange(c, ch, len, -1, DEXT_WIRE_WAKE_UNREGISTER, &h,
-                              NULL) == kIOReturnSuccess) {
-                if (dext_wire_decode_status_only(reply_payload(ch), h.length,
-                                                 &status) == 0) {
-                    conn_put(c, ch);
-                } else {
-                    conn_kill(c, ch, kIOReturnIPCError);
-                }
-            }
-        }
-        pthread_mutex_lock(&c->lock);
-        c->inflight--;
-        pthread_cond_broadcast(&c->cond);
-        pthread_mutex_unlock(&c->lock);
-    }
-    close(w->base.fd);
-    close(w->peer);
-    free(w);
-    conn_unref(c);
 }
 
 static IOReturn unix_map(DextTransport *t, uint32_t type, uint32_t options,
@@ -1159,8 +1158,6 @@ const DextTransportOps dext_transport_unix = {
     .call = unix_call,
     .call_async = unix_call_async,
     .wake_create = unix_wake_create,
-    .wake_consume = unix_wake_consume,
-    .wake_destroy = unix_wake_destroy,
     .map = unix_map,
     .unmap = unix_unmap,
     .close = unix_close,

@@ -24,6 +24,7 @@
 
 typedef struct DextTransport DextTransport;
 typedef struct DextWake DextWake;
+typedef struct DextWakeOps DextWakeOps;
 struct AppleDextStatus;
 typedef struct DextTransportOps DextTransportOps;
 
@@ -36,12 +37,56 @@ struct DextTransport {
 };
 
 /**
+ * struct DextWakeOps - what can be done with a wake target, whatever
+ * transport made it (wakes outlive the transport: see @destroy).
+ */
+struct DextWakeOps {
+    /**
+     * @consume: clear the wake's readiness; returns the number of
+     * completions seen (0 if none).  Never blocks.
+     */
+    uint64_t (*consume)(DextWake *wake);
+
+    /**
+     * @destroy: release the wake target.  May be called after @close of
+     * the transport that made it.
+     */
+    void (*destroy)(DextWake *wake);
+};
+
+/**
  * struct DextWake - a wake target for async calls: completions make
- * @fd readable.  Created by the transport; transports embed it first.
+ * @fd readable.  Created by a transport's @wake_create, which sets @ops;
+ * transports embed it first.
  */
 struct DextWake {
+    const DextWakeOps *ops;
     int fd;
 };
+
+/**
+ * dext_wake_consume() - clear @wake's readiness
+ * @wake: a wake target
+ *
+ * Return: the number of completions seen (0 if none).
+ */
+static inline uint64_t dext_wake_consume(DextWake *wake)
+{
+    return wake->ops->consume(wake);
+}
+
+/**
+ * dext_wake_destroy() - release @wake (NULL is ignored)
+ * @wake: a wake target or NULL
+ *
+ * Return: nothing.
+ */
+static inline void dext_wake_destroy(DextWake *wake)
+{
+    if (wake != NULL) {
+        wake->ops->destroy(wake);
+    }
+}
 
 /**
  * struct DextTransportOps - the hooks of one transport.
@@ -98,18 +143,6 @@ struct DextTransportOps {
      * non-blocking and readable once per completion (or coalesced).
      */
     IOReturn (*wake_create)(DextTransport *t, DextWake **out);
-
-    /**
-     * @wake_consume: clear @wake's readiness; returns the number of
-     * completions seen (0 if none).  Never blocks.
-     */
-    uint64_t (*wake_consume)(DextWake *wake);
-
-    /**
-     * @wake_destroy: release a wake target.  NULL is ignored.  May be
-     * called after @close of the transport that made it.
-     */
-    void (*wake_destroy)(DextWake *wake);
 
     /**
      * @map: map memory @type into this process (as IOConnectMapMemory64
