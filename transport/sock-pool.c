@@ -252,17 +252,28 @@ static void close_channels_sync(UnixChannel **chans, int n)
 
 void dext_unix_pool_close(UnixPool *p)
 {
+    UnixChannel *chans[UNIX_MAX_CHANNELS];
+
     pthread_mutex_lock(&p->lock);
     p->closed = true;
+    /* A wake_destroy() round trip may still hold a channel: let it end. */
     while (p->late > 0) {
         pthread_cond_wait(&p->cond, &p->lock);
     }
-    /* Closing the sockets is what tells dextd to end the session. */
-    close_channels_sync(p->chans, UNIX_MAX_CHANNELS);
+    /*
+     * Take every channel out of the pool and mark it dead, so nothing
+     * can reach a channel any more; then hang up and wait for dextd
+     * with no lock held.
+     */
+    memcpy(chans, p->chans, sizeof(chans));
+    memset(p->chans, 0, sizeof(p->chans));
     p->used = 0;
     atomic_store(&p->idle, 0);
     atomic_store(&p->dead, true);
     pthread_mutex_unlock(&p->lock);
+
+    /* Closing the sockets is what tells dextd to end the session. */
+    close_channels_sync(chans, UNIX_MAX_CHANNELS);
 }
 
 void dext_unix_pool_destroy(UnixPool *p)

@@ -145,8 +145,19 @@ void dext_unix_pool_leave(UnixPool *p);
  * release the session
  * @p: the pool
  *
- * Blocks until dextd has hung up every channel, for at most
- * UNIX_CLOSE_TIMEOUT_MS.  Afterwards the pool is dead.
+ * For the transport's close hook: no other user of the pool may be
+ * running or start, except those of dext_unix_pool_enter(), which close
+ * waits out first (on the condition variable, so not holding the lock).
+ * It then takes every channel out of the pool and marks the pool dead,
+ * under the lock; and only then, with no lock held, hangs the channels
+ * up and waits until dextd has hung up each of them, for at most
+ * UNIX_CLOSE_TIMEOUT_MS in all.
+ *
+ * Meanwhile the pool is dead: dext_unix_pool_enter() fails at once (so
+ * a wake destroyed now skips its best-effort unregister and never
+ * blocks) and dext_unix_pool_get() returns kIOReturnNotResponding.
+ * dextd counts the session until it has seen every channel go, so its
+ * status may still show it until close returns.
  *
  * Return: nothing.
  */
