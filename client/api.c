@@ -258,14 +258,14 @@ static IOReturn config_read_block(DextConnection *c, uint64_t off, void *buf,
     if (len == 0) {
         return kIOReturnSuccess;
     }
-    if (atomic_load(&c->block_config) != 0) {
+    if (__atomic_load_n(&c->block_config, __ATOMIC_SEQ_CST) != 0) {
         ret = config_read_block_call(c, off, buf, len,
                                      raw ? DEXT_CONFIG_BLOCK_RAW : 0);
         if (ret != kIOReturnUnsupported) {
-            atomic_store(&c->block_config, 1);
+            __atomic_store_n(&c->block_config, 1, __ATOMIC_SEQ_CST);
             return ret;
         }
-        atomic_store(&c->block_config, 0);
+        __atomic_store_n(&c->block_config, 0, __ATOMIC_SEQ_CST);
     }
     if (raw) {
         return kIOReturnUnsupported;
@@ -307,15 +307,15 @@ static IOReturn config_write_block(DextConnection *c, uint64_t off,
     if (len == 0) {
         return kIOReturnSuccess;
     }
-    if (atomic_load(&c->block_config) != 0) {
+    if (__atomic_load_n(&c->block_config, __ATOMIC_SEQ_CST) != 0) {
         ret = dext_conn_call_struct(c, kDextSelectorConfigWriteBlock, in, 1,
                                     buf,
                                     len, NULL, NULL);
         if (ret != kIOReturnUnsupported) {
-            atomic_store(&c->block_config, 1);
+            __atomic_store_n(&c->block_config, 1, __ATOMIC_SEQ_CST);
             return ret;
         }
-        atomic_store(&c->block_config, 0);
+        __atomic_store_n(&c->block_config, 0, __ATOMIC_SEQ_CST);
     }
     return config_write_each(c, off, buf, len);
 }
@@ -502,11 +502,11 @@ static IOReturn irq_page(DextConnection *c, volatile uint64_t **out)
         *out = page;
         return kIOReturnSuccess;
     }
-    if (atomic_load(&c->irq_page_unsupported)) {
+    if (__atomic_load_n(&c->irq_page_unsupported, __ATOMIC_SEQ_CST)) {
         *out = NULL;
         return kIOReturnUnsupported;
     }
-    pthread_mutex_lock(&c->lock);
+    dext_mutex_lock(&c->lock);
     if (c->irq_page == NULL) {
         ret = c->t->ops->map(c->t, kDextMemoryTypeInterruptPage, 0, &addr,
                              &size);
@@ -520,11 +520,11 @@ static IOReturn irq_page(DextConnection *c, volatile uint64_t **out)
                              (volatile uint64_t *)(uintptr_t)addr,
                              __ATOMIC_RELEASE);
         } else if (ret == kIOReturnUnsupported) {
-            atomic_store(&c->irq_page_unsupported, true);
+            __atomic_store_n(&c->irq_page_unsupported, true, __ATOMIC_SEQ_CST);
         }
     }
     *out = c->irq_page;
-    pthread_mutex_unlock(&c->lock);
+    dext_mutex_unlock(&c->lock);
     return ret;
 }
 

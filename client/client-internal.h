@@ -8,11 +8,11 @@
 #ifndef LIBDEXT_CLIENT_INTERNAL_H
 #define LIBDEXT_CLIENT_INTERNAL_H
 
-#include <pthread.h>
-#include <stdatomic.h>
+#include <stdbool.h>
 
 #include "apple-dext-client.h"
 #include "protocol/dext-selectors.h"
+#include "support/locks.h"
 #include "support/log.h"
 #include "transport/transport.h"
 
@@ -22,24 +22,25 @@
  * calls in flight in its low bits and holds CONN_CLOSED once disconnected:
  * one word, so that "disconnected and no call in flight" is seen by
  * exactly one thread -- disconnect itself, or the last call to leave --
- * which closes the transport without waiting for anyone.
+ * which closes the transport without waiting for anyone.  Both, and the
+ * fields marked so, are atomics (__atomic builtins on plain fields).
  */
 #define CONN_CLOSED 0x40000000u
 
 typedef struct DextConnection {
     io_connect_t handle;
     DextTransport *t;
-    atomic_int refs;
-    atomic_uint state;
-    atomic_bool transport_closed;
+    int refs;
+    unsigned state;
+    bool transport_closed;          /* atomic */
 
     /* -1 unknown, 0 the dext lacks block config access, 1 it has it */
-    atomic_int block_config;
+    int block_config;               /* atomic */
 
-    pthread_mutex_t lock;           /* irq_page */
+    DextMutex lock;                 /* irq_page */
     volatile uint64_t *irq_page;    /* set once; read without the lock */
     /* The dext answered Unsupported to mapping the page: do not ask again. */
-    atomic_bool irq_page_unsupported;
+    bool irq_page_unsupported;      /* atomic */
 } DextConnection;
 
 /*

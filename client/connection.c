@@ -21,9 +21,9 @@
 #define SLOT_BITS   12
 #define MAX_SLOTS   ((1u << SLOT_BITS) - 1)   /* slot 0 is never used */
 
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static DextConnection *table[MAX_SLOTS + 1];
-static uint32_t generation = 1;
+static DextMutex table_lock = DEXT_MUTEX_INITIALIZER;
+static DextConnection *table[MAX_SLOTS + 1] DEXT_GUARDED_BY(table_lock);
+static uint32_t generation DEXT_GUARDED_BY(table_lock) = 1;
 
 /* ------------------------------------------------------------------ */
 /* Logging: the library never prints on its own (support/log.h).       */
@@ -46,12 +46,12 @@ void apple_dext_set_log_handler(void (*fn)(void *opaque, int level,
 
 void dext_conn_ref(DextConnection *c)
 {
-    atomic_fetch_add(&c->refs, 1);
+    __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
 }
 
 static void conn_close_transport(DextConnection *c)
 {
-    if (!atomic_exchange(&c->transport_closed, true)) {
+    if (!__atomic_exchange_n(&c->transport_closed, true, __ATOMIC_SEQ_CST)) {
         c->t->ops->close(c->t);
         c->t = NULL;
     }
@@ -59,14 +59,16 @@ static void conn_close_transport(DextConnection *c)
 
 void dext_conn_unref(DextConnection *c)
 {
-    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+    if (__atomic_fetch_sub(&c->refs, 1, __ATOMIC_SEQ_CST) == 1) {
         conn_close_transport(c);
-        pthread_mutex_destroy(&c->lock);
+        dext_mutex_destroy(&c->lock);
         free(c);
     }
 }
 
-DextConnection *dext_conn_enter(io_connect_t handle)
+/* The connection @handle names, or NULL for a null, made-up or stale one. */
+static DextConnection *table_find(io_connect_t handle)
+    DEXT_REQUIRES(&table_lock)
 {
     uint32_t slot = handle & MAX_SLOTS;
     DextConnection *c;
@@ -74,16 +76,24 @@ DextConnection *dext_conn_enter(io_connect_t handle)
     if (handle == IO_OBJECT_NULL || slot == 0) {
         return NULL;
     }
-    pthread_mutex_lock(&table_lock);
     c = table[slot];
-    if (c == NULL || c->handle != handle ||
-        (atomic_load(&c->state) & CONN_CLOSED)) {
-        pthread_mutex_unlock(&table_lock);
+    return c != NULL && c->handle == handle ? c : NULL;
+}
+
+DextConnection *dext_conn_enter(io_connect_t handle)
+{
+    DextConnection *c;
+
+    dext_mutex_lock(&table_lock);
+    c = table_find(handle);
+    if (c == NULL ||
+        (__atomic_load_n(&c->state, __ATOMIC_SEQ_CST) & CONN_CLOSED)) {
+        dext_mutex_unlock(&table_lock);
         return NULL;
     }
-    atomic_fetch_add(&c->state, 1);
-    atomic_fetch_add(&c->refs, 1);
-    pthread_mutex_unlock(&table_lock);
+    __atomic_fetch_add(&c->state, 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
+    dext_mutex_unlock(&table_lock);
     return c;
 }
 
@@ -91,20 +101,21 @@ bool dext_conn_enter_ref(DextConnection *c)
 {
     bool ok;
 
-    pthread_mutex_lock(&table_lock);
-    ok = !(atomic_load(&c->state) & CONN_CLOSED);
+    dext_mutex_lock(&table_lock);
+    ok = !(__atomic_load_n(&c->state, __ATOMIC_SEQ_CST) & CONN_CLOSED);
     if (ok) {
-        atomic_fetch_add(&c->state, 1);
-        atomic_fetch_add(&c->refs, 1);
+        __atomic_fetch_add(&c->state, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
     }
-    pthread_mutex_unlock(&table_lock);
+    dext_mutex_unlock(&table_lock);
     return ok;
 }
 
 void dext_conn_leave(DextConnection *c)
 {
     /* The last call out of a disconnected connection closes it. */
-    if (atomic_fetch_sub(&c->state, 1) == (CONN_CLOSED | 1)) {
+    if (__atomic_fetch_sub(&c->state, 1, __ATOMIC_SEQ_CST) ==
+        (CONN_CLOSED | 1)) {
         conn_close_transport(c);
     }
     dext_conn_unref(c);
@@ -119,18 +130,18 @@ static IOReturn conn_register(DextTransport *t, io_connect_t *out)
         return kIOReturnNoMemory;
     }
     c->t = t;
-    atomic_init(&c->refs, 1);
-    atomic_init(&c->state, 0);
-    atomic_init(&c->transport_closed, false);
-    atomic_init(&c->block_config, -1);
-    pthread_mutex_init(&c->lock, NULL);
+    c->refs = 1;
+    c->state = 0;
+    c->transport_closed = false;
+    c->block_config = -1;
+    dext_mutex_init(&c->lock);
 
-    pthread_mutex_lock(&table_lock);
+    dext_mutex_lock(&table_lock);
     for (slot = 1; slot <= MAX_SLOTS && table[slot]; slot++) {
     }
     if (slot > MAX_SLOTS) {
-        pthread_mutex_unlock(&table_lock);
-        pthread_mutex_destroy(&c->lock);
+        dext_mutex_unlock(&table_lock);
+        dext_mutex_destroy(&c->lock);
         free(c);
         return kIOReturnNoResources;
     }
@@ -139,29 +150,25 @@ static IOReturn conn_register(DextTransport *t, io_connect_t *out)
     }
     c->handle = (generation << SLOT_BITS) | slot;
     table[slot] = c;
-    pthread_mutex_unlock(&table_lock);
+    dext_mutex_unlock(&table_lock);
     *out = c->handle;
     return kIOReturnSuccess;
 }
 
 void apple_dext_disconnect(io_connect_t connection)
 {
-    uint32_t slot = connection & MAX_SLOTS;
     DextConnection *c;
     unsigned prev;
 
-    if (connection == IO_OBJECT_NULL || slot == 0) {
+    dext_mutex_lock(&table_lock);
+    c = table_find(connection);
+    if (c == NULL) {
+        dext_mutex_unlock(&table_lock);
         return;
     }
-    pthread_mutex_lock(&table_lock);
-    c = table[slot];
-    if (c == NULL || c->handle != connection) {
-        pthread_mutex_unlock(&table_lock);
-        return;
-    }
-    table[slot] = NULL;
-    prev = atomic_fetch_or(&c->state, CONN_CLOSED);
-    pthread_mutex_unlock(&table_lock);
+    table[connection & MAX_SLOTS] = NULL;
+    prev = __atomic_fetch_or(&c->state, CONN_CLOSED, __ATOMIC_SEQ_CST);
+    dext_mutex_unlock(&table_lock);
     if (prev == 0) {
         conn_close_transport(c);
     }

@@ -25,7 +25,7 @@ struct AppleDextInterruptNotify {
     bool threaded;
     pthread_t thread;
     int stop_pipe[2];
-    atomic_bool self_destroy;       /* destroy() called from the handler */
+    bool self_destroy;      /* destroy() called from the handler (atomic) */
 };
 
 /* A close-on-exec pipe; macOS has no pipe2(), so set the flag after. */
@@ -100,7 +100,7 @@ static void *notify_thread(void *opaque)
                 continue;
             }
             n->handler_fn(n->opaque);
-            if (atomic_load(&n->self_destroy)) {
+            if (__atomic_load_n(&n->self_destroy, __ATOMIC_SEQ_CST)) {
                 notify_free(n);
                 return NULL;
             }
@@ -131,7 +131,7 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
     n->handler_fn = handler_fn;
     n->opaque = opaque;
     n->stop_pipe[0] = n->stop_pipe[1] = -1;
-    atomic_init(&n->self_destroy, false);
+    n->self_destroy = false;
     ret = c->t->ops->wake_create(c->t, &n->wake);
     dext_conn_leave(c);
     if (ret != kIOReturnSuccess) {
@@ -203,7 +203,7 @@ void apple_dext_interrupt_notify_destroy(AppleDextInterruptNotify *notify)
         if (pthread_equal(pthread_self(), notify->thread)) {
             /* From the handler: the thread frees us when it returns. */
             pthread_detach(notify->thread);
-            atomic_store(&notify->self_destroy, true);
+            __atomic_store_n(&notify->self_destroy, true, __ATOMIC_SEQ_CST);
             return;
         }
         if (write(notify->stop_pipe[1], "x", 1) < 0) {

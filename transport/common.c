@@ -22,7 +22,7 @@ struct DextMapping {
 
 void dext_mappings_init(DextMappingList *l)
 {
-    pthread_mutex_init(&l->lock, NULL);
+    dext_mutex_init(&l->lock);
     l->head = NULL;
 }
 
@@ -46,10 +46,10 @@ IOReturn dext_mappings_map(DextMappingList *l, uint32_t type, DextMemory *mem,
     m->type = type;
     m->addr = p;
     m->size = (size_t)mem->size;
-    pthread_mutex_lock(&l->lock);
+    dext_mutex_lock(&l->lock);
     m->next = l->head;
     l->head = m;
-    pthread_mutex_unlock(&l->lock);
+    dext_mutex_unlock(&l->lock);
     *addr = (mach_vm_address_t)(uintptr_t)p;
     *size = mem->size;
     return kIOReturnSuccess;
@@ -60,7 +60,7 @@ IOReturn dext_mappings_unmap(DextMappingList *l, uint32_t type,
 {
     DextMapping **pp, *m = NULL;
 
-    pthread_mutex_lock(&l->lock);
+    dext_mutex_lock(&l->lock);
     for (pp = &l->head; *pp; pp = &(*pp)->next) {
         if ((*pp)->type == type && (uintptr_t)(*pp)->addr == addr) {
             m = *pp;
@@ -68,7 +68,7 @@ IOReturn dext_mappings_unmap(DextMappingList *l, uint32_t type,
             break;
         }
     }
-    pthread_mutex_unlock(&l->lock);
+    dext_mutex_unlock(&l->lock);
     if (m == NULL) {
         return kIOReturnBadArgument;
     }
@@ -86,7 +86,7 @@ void dext_mappings_destroy(DextMappingList *l)
         munmap(m->addr, m->size);
         free(m);
     }
-    pthread_mutex_destroy(&l->lock);
+    dext_mutex_destroy(&l->lock);
 }
 
 static uint64_t eventfd_wake_consume(DextWake *wake)

@@ -23,6 +23,7 @@
 
 #include "apple-dext-client.h"
 #include "core/dext-core.h"
+#include "support/locks.h"
 #include "support/log.h"
 #include "transport/common.h"
 
@@ -42,8 +43,8 @@ typedef struct InprocConn {
     DextMappingList maps;
 } InprocConn;
 
-static pthread_mutex_t cores_lock = PTHREAD_MUTEX_INITIALIZER;
-static InprocCore *cores;
+static DextMutex cores_lock = DEXT_MUTEX_INITIALIZER;
+static InprocCore *cores DEXT_GUARDED_BY(cores_lock);
 
 static IOReturn core_add_one(void *opaque, DextDevice *dev)
 {
@@ -88,36 +89,52 @@ static IOReturn core_build(const char *arg, DextCore **out)
     return kIOReturnSuccess;
 }
 
+/* The core made for target argument @arg, or NULL. */
+static DextCore *core_find(const char *arg) DEXT_REQUIRES(&cores_lock)
+{
+    InprocCore *ic;
+
+    for (ic = cores; ic; ic = ic->next) {
+        if (strcmp(ic->arg, arg) == 0) {
+            return ic->core;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The core for @arg, made on first use.  Made under the lock, so that
+ * two first users get one core; building one creates its devices (for
+ * "host", reads sysfs) but waits on nobody.
+ */
 static IOReturn core_get(const char *arg, DextCore **out)
 {
     InprocCore *ic;
     IOReturn ret;
 
-    pthread_mutex_lock(&cores_lock);
-    for (ic = cores; ic; ic = ic->next) {
-        if (strcmp(ic->arg, arg) == 0) {
-            *out = ic->core;
-            pthread_mutex_unlock(&cores_lock);
-            return kIOReturnSuccess;
-        }
+    dext_mutex_lock(&cores_lock);
+    *out = core_find(arg);
+    if (*out != NULL) {
+        dext_mutex_unlock(&cores_lock);
+        return kIOReturnSuccess;
     }
     ic = calloc(1, sizeof(*ic));
     if (ic == NULL || (ic->arg = strdup(arg)) == NULL) {
         free(ic);
-        pthread_mutex_unlock(&cores_lock);
+        dext_mutex_unlock(&cores_lock);
         return kIOReturnNoMemory;
     }
     ret = core_build(arg, &ic->core);
     if (ret != kIOReturnSuccess) {
         free(ic->arg);
         free(ic);
-        pthread_mutex_unlock(&cores_lock);
+        dext_mutex_unlock(&cores_lock);
         return ret;
     }
     ic->next = cores;
     cores = ic;
     *out = ic->core;
-    pthread_mutex_unlock(&cores_lock);
+    dext_mutex_unlock(&cores_lock);
     return kIOReturnSuccess;
 }
 
@@ -126,7 +143,7 @@ __attribute__((destructor)) static void inproc_cleanup(void)
 {
     InprocCore *ic;
 
-    pthread_mutex_lock(&cores_lock);
+    dext_mutex_lock(&cores_lock);
     while ((ic = cores) != NULL) {
         DextCoreStats st;
 
@@ -140,7 +157,7 @@ __attribute__((destructor)) static void inproc_cleanup(void)
         free(ic->arg);
         free(ic);
     }
-    pthread_mutex_unlock(&cores_lock);
+    dext_mutex_unlock(&cores_lock);
 }
 
 static IOReturn inproc_list(const char *arg, uint64_t *ids, uint32_t max,

@@ -21,8 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +31,7 @@
 #include <dispatch/dispatch.h>
 #include <mach/mach.h>
 
+#include "support/locks.h"
 #include "transport/transport.h"
 
 /* What the dext registers as (see ../shared/dext-contract.md). */
@@ -54,11 +53,11 @@ typedef struct IokitMapping {
 typedef struct IokitConn {
     DextTransport base;
     io_connect_t connect;
-    /* Set once a call finds the user client's port dead. */
-    atomic_bool dead;
+    /* Set once a call finds the user client's port dead (atomic). */
+    bool dead;
 
-    pthread_mutex_t map_lock;
-    IokitMapping *maps;
+    DextMutex map_lock;
+    IokitMapping *maps DEXT_GUARDED_BY(map_lock);
 } IokitConn;
 
 typedef struct IokitWake {
@@ -77,7 +76,7 @@ typedef struct IokitWake {
 static IOReturn iokit_result(IokitConn *c, kern_return_t kr)
 {
     if (kr == MACH_SEND_INVALID_DEST) {
-        atomic_store(&c->dead, true);
+        __atomic_store_n(&c->dead, true, __ATOMIC_SEQ_CST);
         return kIOReturnNotResponding;
     }
     return kr;
@@ -188,8 +187,8 @@ static IOReturn iokit_open(const char *arg, uint64_t id, uint32_t type,
     }
     c->base.ops = &dext_transport_iokit;
     c->connect = connect;
-    atomic_init(&c->dead, false);
-    pthread_mutex_init(&c->map_lock, NULL);
+    c->dead = false;
+    dext_mutex_init(&c->map_lock);
     c->maps = NULL;
     *out = &c->base;
     return kIOReturnSuccess;
@@ -204,7 +203,7 @@ static IOReturn iokit_call(DextTransport *t, uint32_t selector,
     IokitConn *c = (IokitConn *)t;
     kern_return_t kr;
 
-    if (atomic_load(&c->dead)) {
+    if (__atomic_load_n(&c->dead, __ATOMIC_SEQ_CST)) {
         return kIOReturnNotResponding;
     }
     kr = IOConnectCallMethod(c->connect, selector,
@@ -248,7 +247,7 @@ static IOReturn iokit_call_async(DextTransport *t, uint32_t selector,
     if (wake == NULL) {
         return kIOReturnBadArgument;
     }
-    if (atomic_load(&c->dead)) {
+    if (__atomic_load_n(&c->dead, __ATOMIC_SEQ_CST)) {
         return kIOReturnNotResponding;
     }
     memset(ref, 0, sizeof(ref));
@@ -377,7 +376,7 @@ static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
     mach_vm_size_t s = 0;
     kern_return_t kr;
 
-    if (atomic_load(&c->dead)) {
+    if (__atomic_load_n(&c->dead, __ATOMIC_SEQ_CST)) {
         return kIOReturnNotResponding;
     }
     m = malloc(sizeof(*m));
@@ -393,10 +392,10 @@ static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
     m->type = type;
     m->addr = a;
     m->size = s;
-    pthread_mutex_lock(&c->map_lock);
+    dext_mutex_lock(&c->map_lock);
     m->next = c->maps;
     c->maps = m;
-    pthread_mutex_unlock(&c->map_lock);
+    dext_mutex_unlock(&c->map_lock);
     *addr = a;
     *size = s;
     return kIOReturnSuccess;
@@ -411,7 +410,7 @@ static IOReturn iokit_unmap(DextTransport *t, uint32_t type,
 
     /* The lock is held across the call so that two unmaps of one
      * mapping cannot both reach the kernel. */
-    pthread_mutex_lock(&c->map_lock);
+    dext_mutex_lock(&c->map_lock);
     for (pp = &c->maps; *pp != NULL; pp = &(*pp)->next) {
         if ((*pp)->type == type && (*pp)->addr == addr) {
             m = *pp;
@@ -426,7 +425,7 @@ static IOReturn iokit_unmap(DextTransport *t, uint32_t type,
             free(m);
         }
     }
-    pthread_mutex_unlock(&c->map_lock);
+    dext_mutex_unlock(&c->map_lock);
     return m == NULL ? kIOReturnBadArgument : iokit_result(c, kr);
 }
 
@@ -442,7 +441,7 @@ static void iokit_close(DextTransport *t)
         free(m);
     }
     IOServiceClose(c->connect);
-    pthread_mutex_destroy(&c->map_lock);
+    dext_mutex_destroy(&c->map_lock);
     free(c);
 }
 

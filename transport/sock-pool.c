@@ -20,10 +20,10 @@ void dext_unix_pool_init(UnixPool *p, const struct sockaddr_un *addr,
 {
     p->addr = *addr;
     memcpy(p->token, token, sizeof(p->token));
-    atomic_init(&p->dead, false);
-    atomic_init(&p->idle, 1u);
-    atomic_init(&p->waiters, 0);
-    pthread_mutex_init(&p->lock, NULL);
+    p->dead = false;
+    p->idle = 1u;
+    p->waiters = 0;
+    dext_mutex_init(&p->lock);
     pthread_cond_init(&p->cond, NULL);
     memset(p->chans, 0, sizeof(p->chans));
     first->slot = 0;
@@ -36,32 +36,50 @@ void dext_unix_pool_init(UnixPool *p, const struct sockaddr_un *addr,
 
 static int take_idle(UnixPool *p)
 {
-    unsigned m = atomic_load(&p->idle);
+    unsigned m = __atomic_load_n(&p->idle, __ATOMIC_SEQ_CST);
 
     while (m != 0) {
         unsigned bit = m & -m;
 
-        if (atomic_compare_exchange_weak(&p->idle, &m, m & ~bit)) {
+        if (__atomic_compare_exchange_n(&p->idle, &m, m & ~bit, true,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
             return __builtin_ctz(bit);
         }
     }
     return -1;
 }
 
+/*
+ * Give up @slot (its channel, if any, is the caller's to free); with no
+ * channel left the session has gone too.  Wakes the waiters either way:
+ * one of them may attach a channel in the slot.
+ */
+static void drop_slot(UnixPool *p, int slot) DEXT_REQUIRES(&p->lock)
+{
+    p->chans[slot] = NULL;
+    p->used &= ~(1u << slot);
+    if (p->used == 0) {
+        /* The last channel held the session; it is gone with it. */
+        __atomic_store_n(&p->dead, true, __ATOMIC_SEQ_CST);
+    }
+    pthread_cond_broadcast(&p->cond);
+}
+
 /* Slow path of dext_unix_pool_get(): grow the pool or wait for a channel. */
 static IOReturn get_slow(UnixPool *p, UnixChannel **out)
+    DEXT_EXCLUDES(&p->lock)
 {
     IOReturn ret;
     int slot;
 
-    pthread_mutex_lock(&p->lock);
+    dext_mutex_lock(&p->lock);
     /*
      * Count ourselves as a waiter before looking again, so a channel
      * released after that look sees us and wakes us.
      */
-    atomic_fetch_add(&p->waiters, 1);
+    __atomic_fetch_add(&p->waiters, 1, __ATOMIC_SEQ_CST);
     for (;;) {
-        if (atomic_load(&p->dead)) {
+        if (__atomic_load_n(&p->dead, __ATOMIC_SEQ_CST)) {
             ret = kIOReturnNotResponding;
             break;
         }
@@ -76,20 +94,19 @@ static IOReturn get_slow(UnixPool *p, UnixChannel **out)
 
             slot = __builtin_ctz(~p->used);
             p->used |= 1u << slot;
-            pthread_mutex_unlock(&p->lock);
+            dext_mutex_unlock(&p->lock);
             ret = dext_unix_channel_attach(&p->addr, p->token, &ch);
-            pthread_mutex_lock(&p->lock);
+            dext_mutex_lock(&p->lock);
             if (ret == kIOReturnSuccess) {
                 ch->slot = slot;
                 p->chans[slot] = ch;
                 *out = ch;
                 break;
             }
-            p->used &= ~(1u << slot);
-            pthread_cond_broadcast(&p->cond);
+            drop_slot(p, slot);
             if (p->used == 0 || ret == kIOReturnNotResponding) {
                 /* dextd is gone, or with no channel left so is the session. */
-                atomic_store(&p->dead, true);
+                __atomic_store_n(&p->dead, true, __ATOMIC_SEQ_CST);
                 ret = kIOReturnNotResponding;
                 break;
             }
@@ -97,10 +114,10 @@ static IOReturn get_slow(UnixPool *p, UnixChannel **out)
             p->cap = __builtin_popcount(p->used);
             continue;
         }
-        pthread_cond_wait(&p->cond, &p->lock);
+        dext_cond_wait(&p->cond, &p->lock);
     }
-    atomic_fetch_sub(&p->waiters, 1);
-    pthread_mutex_unlock(&p->lock);
+    __atomic_fetch_sub(&p->waiters, 1, __ATOMIC_SEQ_CST);
+    dext_mutex_unlock(&p->lock);
     return ret;
 }
 
@@ -108,7 +125,7 @@ IOReturn dext_unix_pool_get(UnixPool *p, UnixChannel **out)
 {
     int slot;
 
-    if (atomic_load(&p->dead)) {
+    if (__atomic_load_n(&p->dead, __ATOMIC_SEQ_CST)) {
         return kIOReturnNotResponding;
     }
     slot = take_idle(p);
@@ -121,28 +138,22 @@ IOReturn dext_unix_pool_get(UnixPool *p, UnixChannel **out)
 
 void dext_unix_pool_put(UnixPool *p, UnixChannel *ch)
 {
-    atomic_fetch_or(&p->idle, 1u << ch->slot);
-    if (atomic_load(&p->waiters) != 0) {
-        pthread_mutex_lock(&p->lock);
+    __atomic_fetch_or(&p->idle, 1u << ch->slot, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST) != 0) {
+        dext_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->cond);
-        pthread_mutex_unlock(&p->lock);
+        dext_mutex_unlock(&p->lock);
     }
 }
 
 void dext_unix_pool_kill(UnixPool *p, UnixChannel *ch, IOReturn why)
 {
     if (why == kIOReturnNotResponding) {
-        atomic_store(&p->dead, true);
+        __atomic_store_n(&p->dead, true, __ATOMIC_SEQ_CST);
     }
-    pthread_mutex_lock(&p->lock);
-    p->chans[ch->slot] = NULL;
-    p->used &= ~(1u << ch->slot);
-    if (p->used == 0) {
-        /* The last channel held the session; it is gone with it. */
-        atomic_store(&p->dead, true);
-    }
-    pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
+    dext_mutex_lock(&p->lock);
+    drop_slot(p, ch->slot);
+    dext_mutex_unlock(&p->lock);
     dext_unix_channel_free(ch);
 }
 
@@ -168,21 +179,21 @@ bool dext_unix_pool_enter(UnixPool *p)
 {
     bool live;
 
-    pthread_mutex_lock(&p->lock);
-    live = !p->closed && !atomic_load(&p->dead);
+    dext_mutex_lock(&p->lock);
+    live = !p->closed && !__atomic_load_n(&p->dead, __ATOMIC_SEQ_CST);
     if (live) {
         p->late++;
     }
-    pthread_mutex_unlock(&p->lock);
+    dext_mutex_unlock(&p->lock);
     return live;
 }
 
 void dext_unix_pool_leave(UnixPool *p)
 {
-    pthread_mutex_lock(&p->lock);
+    dext_mutex_lock(&p->lock);
     p->late--;
     pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
+    dext_mutex_unlock(&p->lock);
 }
 
 /*
@@ -254,11 +265,11 @@ void dext_unix_pool_close(UnixPool *p)
 {
     UnixChannel *chans[UNIX_MAX_CHANNELS];
 
-    pthread_mutex_lock(&p->lock);
+    dext_mutex_lock(&p->lock);
     p->closed = true;
     /* A wake_destroy() round trip may still hold a channel: let it end. */
     while (p->late > 0) {
-        pthread_cond_wait(&p->cond, &p->lock);
+        dext_cond_wait(&p->cond, &p->lock);
     }
     /*
      * Take every channel out of the pool and mark it dead, so nothing
@@ -268,9 +279,9 @@ void dext_unix_pool_close(UnixPool *p)
     memcpy(chans, p->chans, sizeof(chans));
     memset(p->chans, 0, sizeof(p->chans));
     p->used = 0;
-    atomic_store(&p->idle, 0);
-    atomic_store(&p->dead, true);
-    pthread_mutex_unlock(&p->lock);
+    __atomic_store_n(&p->idle, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&p->dead, true, __ATOMIC_SEQ_CST);
+    dext_mutex_unlock(&p->lock);
 
     /* Closing the sockets is what tells dextd to end the session. */
     close_channels_sync(chans, UNIX_MAX_CHANNELS);
@@ -278,7 +289,7 @@ void dext_unix_pool_close(UnixPool *p)
 
 void dext_unix_pool_destroy(UnixPool *p)
 {
-    pthread_mutex_destroy(&p->lock);
+    dext_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     memset(p->token, 0, sizeof(p->token));
 }

@@ -16,11 +16,11 @@
 #define LIBDEXT_TRANSPORT_SOCK_POOL_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/un.h>
 
+#include "support/locks.h"
 #include "transport/sock-channel.h"
 
 /* Channels per connection; concurrent callers beyond this wait. */
@@ -32,24 +32,26 @@
 /**
  * struct UnixPool - the channels of one session; fields private.
  *
- * @dead, @idle and @waiters are read without the lock; @lock protects
- * the rest (and is what @cond waits on).
+ * @dead, @idle and @waiters are atomics (__atomic builtins), read
+ * without the lock; @lock protects the rest and is what @cond waits on.
+ * A channel taken from @idle belongs to its taker alone until given
+ * back: no lock covers a round trip.
  */
 typedef struct UnixPool {
     struct sockaddr_un addr;    /* dextd's socket, for new channels */
     uint8_t token[DEXT_WIRE_TOKEN_SIZE];
 
-    atomic_bool dead;
-    atomic_uint idle;           /* bit i: chans[i] is open and free */
-    atomic_uint waiters;        /* callers sleeping on @cond */
+    bool dead;
+    unsigned idle;              /* bit i: chans[i] is open and free */
+    unsigned waiters;           /* callers sleeping on @cond */
 
-    pthread_mutex_t lock;
+    DextMutex lock;
     pthread_cond_t cond;
-    UnixChannel *chans[UNIX_MAX_CHANNELS];
-    uint32_t used;              /* bit i: slot i holds or is getting one */
-    unsigned cap;               /* lowered when the daemon refuses more */
-    unsigned late;              /* dext_unix_pool_enter() users inside */
-    bool closed;
+    UnixChannel *chans[UNIX_MAX_CHANNELS] DEXT_GUARDED_BY(lock);
+    uint32_t used DEXT_GUARDED_BY(lock);    /* bit i: slot i is taken */
+    unsigned cap DEXT_GUARDED_BY(lock);     /* lowered if dextd refuses */
+    unsigned late DEXT_GUARDED_BY(lock);    /* dext_unix_pool_enter()s */
+    bool closed DEXT_GUARDED_BY(lock);
 } UnixPool;
 
 /**
@@ -77,7 +79,8 @@ void dext_unix_pool_init(UnixPool *p, const struct sockaddr_un *addr,
  * Return: kIOReturnSuccess, or kIOReturnNotResponding once the pool is
  * dead (dextd gone, or no channel left to hold the session).
  */
-IOReturn dext_unix_pool_get(UnixPool *p, UnixChannel **out);
+IOReturn dext_unix_pool_get(UnixPool *p, UnixChannel **out)
+    DEXT_EXCLUDES(&p->lock);
 
 /**
  * dext_unix_pool_put() - give back a channel that is fit for more
@@ -86,7 +89,8 @@ IOReturn dext_unix_pool_get(UnixPool *p, UnixChannel **out);
  *
  * Return: nothing.
  */
-void dext_unix_pool_put(UnixPool *p, UnixChannel *ch);
+void dext_unix_pool_put(UnixPool *p, UnixChannel *ch)
+    DEXT_EXCLUDES(&p->lock);
 
 /**
  * dext_unix_pool_kill() - drop a channel that can no longer be trusted
@@ -96,7 +100,8 @@ void dext_unix_pool_put(UnixPool *p, UnixChannel *ch);
  *
  * Return: nothing.
  */
-void dext_unix_pool_kill(UnixPool *p, UnixChannel *ch, IOReturn why);
+void dext_unix_pool_kill(UnixPool *p, UnixChannel *ch, IOReturn why)
+    DEXT_EXCLUDES(&p->lock);
 
 /**
  * dext_unix_pool_exchange() - dext_unix_channel_roundtrip() on a pooled
@@ -117,7 +122,8 @@ void dext_unix_pool_kill(UnixPool *p, UnixChannel *ch, IOReturn why);
  */
 IOReturn dext_unix_pool_exchange(UnixPool *p, UnixChannel *ch, int len,
                                  int send_fd, uint16_t type,
-                                 DextWireHeader *h, int *recv_fd);
+                                 DextWireHeader *h, int *recv_fd)
+    DEXT_EXCLUDES(&p->lock);
 
 /**
  * dext_unix_pool_enter() - announce a round trip that may run beside
@@ -130,7 +136,8 @@ IOReturn dext_unix_pool_exchange(UnixPool *p, UnixChannel *ch, int len,
  * Return: true if the pool is open and alive (then call
  * dext_unix_pool_leave() when done); false if it is closing or dead.
  */
-bool dext_unix_pool_enter(UnixPool *p);
+bool dext_unix_pool_enter(UnixPool *p)
+    DEXT_EXCLUDES(&p->lock);
 
 /**
  * dext_unix_pool_leave() - the round trip of dext_unix_pool_enter() is over
@@ -138,7 +145,8 @@ bool dext_unix_pool_enter(UnixPool *p);
  *
  * Return: nothing.
  */
-void dext_unix_pool_leave(UnixPool *p);
+void dext_unix_pool_leave(UnixPool *p)
+    DEXT_EXCLUDES(&p->lock);
 
 /**
  * dext_unix_pool_close() - hang up every channel and wait for dextd to
@@ -161,7 +169,8 @@ void dext_unix_pool_leave(UnixPool *p);
  *
  * Return: nothing.
  */
-void dext_unix_pool_close(UnixPool *p);
+void dext_unix_pool_close(UnixPool *p)
+    DEXT_EXCLUDES(&p->lock);
 
 /**
  * dext_unix_pool_destroy() - free what a closed pool still holds

@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +30,7 @@
 typedef struct UnixConn {
     DextTransport base;
     UnixPool pool;
-    atomic_int refs;            /* the transport + each live wake */
+    int refs;                   /* the transport + each wake (atomic) */
     DextMappingList maps;
 } UnixConn;
 
@@ -53,7 +52,7 @@ static UnixConn *conn_of(DextTransport *t)
 
 static void conn_unref(UnixConn *c)
 {
-    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+    if (__atomic_fetch_sub(&c->refs, 1, __ATOMIC_SEQ_CST) == 1) {
         dext_unix_pool_destroy(&c->pool);
         free(c);
     }
@@ -162,7 +161,7 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
     c->base.ops = &dext_transport_unix;
     dext_unix_pool_init(&c->pool, &sa, reply.token, ch);
     memset(&reply, 0, sizeof(reply));
-    atomic_init(&c->refs, 1);
+    c->refs = 1;
     dext_mappings_init(&c->maps);
     *out = &c->base;
     return kIOReturnSuccess;
@@ -390,7 +389,7 @@ static IOReturn unix_wake_create(DextTransport *t, DextWake **out)
     }
     w->port = reply.port;
     w->conn = c;
-    atomic_fetch_add(&c->refs, 1);
+    __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
     *out = &w->base;
     return kIOReturnSuccess;
 
