@@ -8,6 +8,7 @@
 #ifndef LIBDEXT_CLIENT_INTERNAL_H
 #define LIBDEXT_CLIENT_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "apple-dext-client.h"
@@ -37,7 +38,14 @@ typedef struct DextConnection {
     /* -1 unknown, 0 the dext lacks block config access, 1 it has it */
     int block_config;               /* atomic */
 
-    DextMutex lock;                 /* irq_page */
+    /*
+     * The interrupt state page, mapped once and kept until the transport
+     * closes.  One caller maps it, with no lock held across the round
+     * trip (@irq_page_busy); others wait on @irq_page_cond meanwhile.
+     */
+    DextMutex lock;
+    pthread_cond_t irq_page_cond;
+    bool irq_page_busy DEXT_GUARDED_BY(lock);
     volatile uint64_t *irq_page;    /* set once; read without the lock */
     /* The dext answered Unsupported to mapping the page: do not ask again. */
     bool irq_page_unsupported;      /* atomic */

@@ -62,6 +62,7 @@ void dext_conn_unref(DextConnection *c)
     if (__atomic_fetch_sub(&c->refs, 1, __ATOMIC_SEQ_CST) == 1) {
         conn_close_transport(c);
         dext_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->irq_page_cond);
         free(c);
     }
 }
@@ -135,6 +136,7 @@ static IOReturn conn_register(DextTransport *t, io_connect_t *out)
     c->transport_closed = false;
     c->block_config = -1;
     dext_mutex_init(&c->lock);
+    pthread_cond_init(&c->irq_page_cond, NULL);
 
     dext_mutex_lock(&table_lock);
     for (slot = 1; slot <= MAX_SLOTS && table[slot]; slot++) {
@@ -142,6 +144,7 @@ static IOReturn conn_register(DextTransport *t, io_connect_t *out)
     if (slot > MAX_SLOTS) {
         dext_mutex_unlock(&table_lock);
         dext_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->irq_page_cond);
         free(c);
         return kIOReturnNoResources;
     }
