@@ -367,6 +367,31 @@ fail_pipe:
 /* ------------------------------------------------------------------ */
 /* Memory                                                               */
 
+static void iokit_add_mapping(IokitConn *c, IokitMapping *m)
+    DEXT_EXCLUDES(&c->map_lock)
+{
+    dext_mutex_lock(&c->map_lock);
+    m->next = c->maps;
+    c->maps = m;
+    dext_mutex_unlock(&c->map_lock);
+}
+
+/* Take the mapping of @type at @addr out of the list; NULL if none. */
+static IokitMapping *iokit_take_mapping(IokitConn *c, uint32_t type,
+                                        mach_vm_address_t addr)
+    DEXT_REQUIRES(&c->map_lock)
+{
+    IokitMapping **pp, *m;
+
+    for (pp = &c->maps; (m = *pp) != NULL; pp = &m->next) {
+        if (m->type == type && m->addr == addr) {
+            *pp = m->next;
+            return m;
+        }
+    }
+    return NULL;
+}
+
 static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
                           mach_vm_address_t *addr, mach_vm_size_t *size)
 {
@@ -392,10 +417,7 @@ static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
     m->type = type;
     m->addr = a;
     m->size = s;
-    dext_mutex_lock(&c->map_lock);
-    m->next = c->maps;
-    c->maps = m;
-    dext_mutex_unlock(&c->map_lock);
+    iokit_add_mapping(c, m);
     *addr = a;
     *size = s;
     return kIOReturnSuccess;
@@ -405,28 +427,29 @@ static IOReturn iokit_unmap(DextTransport *t, uint32_t type,
                             mach_vm_address_t addr)
 {
     IokitConn *c = (IokitConn *)t;
-    IokitMapping **pp, *m = NULL;
-    kern_return_t kr = kIOReturnBadArgument;
+    IokitMapping *m;
+    kern_return_t kr;
 
-    /* The lock is held across the call so that two unmaps of one
-     * mapping cannot both reach the kernel. */
+    /*
+     * Out of the list before the call, so that two unmaps of one mapping
+     * cannot both reach the kernel, and the call (a message to the
+     * dext) is made with no lock held.
+     */
     dext_mutex_lock(&c->map_lock);
-    for (pp = &c->maps; *pp != NULL; pp = &(*pp)->next) {
-        if ((*pp)->type == type && (*pp)->addr == addr) {
-            m = *pp;
-            break;
-        }
-    }
-    if (m != NULL) {
-        kr = IOConnectUnmapMemory64(c->connect, type, mach_task_self(), addr);
-        /* A dead user client took its mappings with it. */
-        if (kr == KERN_SUCCESS || kr == MACH_SEND_INVALID_DEST) {
-            *pp = m->next;
-            free(m);
-        }
-    }
+    m = iokit_take_mapping(c, type, addr);
     dext_mutex_unlock(&c->map_lock);
-    return m == NULL ? kIOReturnBadArgument : iokit_result(c, kr);
+    if (m == NULL) {
+        return kIOReturnBadArgument;
+    }
+    kr = IOConnectUnmapMemory64(c->connect, type, mach_task_self(), addr);
+    /* A dead user client took its mappings with it. */
+    if (kr == KERN_SUCCESS || kr == MACH_SEND_INVALID_DEST) {
+        free(m);
+    } else {
+        /* Still mapped: keep it for another unmap, or close. */
+        iokit_add_mapping(c, m);
+    }
+    return iokit_result(c, kr);
 }
 
 static void iokit_close(DextTransport *t)
