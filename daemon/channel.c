@@ -14,12 +14,6 @@
 
 #include "daemon/dextd.h"
 
-/* Send @len bytes from @buf on @fd, with @pass_fd if >= 0. */
-bool send_msg(int fd, const uint8_t *buf, int len, int pass_fd)
-{
-    return len >= 0 && dext_wire_sendmsg(fd, buf, (size_t)len, pass_fd) == len;
-}
-
 /*
  * Receive one request into @ch->rx, described by @req, whose @fds has
  * room for DEXTD_MAX_FDS.  False at EOF and on any failure.
@@ -38,7 +32,9 @@ static bool recv_request(Channel *ch, DextdRequest *req)
 /* Send @rep, if there is one; false if it could not be. */
 static bool send_reply(Channel *ch, DextdReply *rep)
 {
-    bool ok = rep->len == 0 || send_msg(ch->fd, rep->buf, rep->len, rep->fd);
+    bool ok = rep->len == 0 ||
+              dext_wire_send(ch->fd, rep->buf, rep->len, rep->fd) ==
+              kIOReturnSuccess;
 
     reply_done(rep);
     return ok;
@@ -87,7 +83,7 @@ void *channel_thread(void *opaque)
             break;
         }
         if (!recv_request(ch, &req)) {
-            close_fds(fds, req.nfds);
+            dext_close_fds(fds, req.nfds);
             break;
         }
         keep = handle_request(ch, &req, &rep);

@@ -40,6 +40,7 @@
 
 #include "core/dext-core.h"
 #include "protocol/dext-wire.h"
+#include "support/fds.h"
 #include "support/locks.h"
 #include "support/ratelimit.h"
 
@@ -297,15 +298,6 @@ int fd_budget_setup(Daemon *d, uint32_t devices);
  */
 int count_open_fds(void);
 
-/**
- * close_fds() - close every fd of an array
- * @fds: the fds
- * @n: how many
- *
- * Return: nothing.
- */
-void close_fds(int *fds, int n);
-
 /* session.c */
 
 /**
@@ -461,17 +453,6 @@ bool handle_request(Channel *ch, const DextdRequest *req, DextdReply *rep)
 void reply_done(DextdReply *rep);
 
 /* channel.c */
-
-/**
- * send_msg() - send one message, with an fd
- * @fd: the socket
- * @buf: the encoded message
- * @len: its length, or the encoder's negative error
- * @pass_fd: an fd to pass with it, or -1
- *
- * Return: true if all of it was sent.
- */
-bool send_msg(int fd, const uint8_t *buf, int len, int pass_fd);
 
 /**
  * channel_thread() - a channel's life: requests until it ends

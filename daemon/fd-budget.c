@@ -87,12 +87,3 @@ int fd_budget_setup(Daemon *d, uint32_t devices)
          d->uid_channels);
     return 0;
 }
-
-void close_fds(int *fds, int n)
-{
-    int i;
-
-    for (i = 0; i < n; i++) {
-        close(fds[i]);
-    }
-}

@@ -465,13 +465,13 @@ static bool request_check(Channel *ch, const DextdRequest *req,
     int err;
 
     if (req->trunc) {
-        close_fds(req->fds, req->nfds);
+        dext_close_fds(req->fds, req->nfds);
         return channel_violation(ch, rep, seq, kIOReturnMessageTooLarge,
                                  "message or fds truncated");
     }
     err = dext_wire_decode_header(req->buf, req->len, &rq->h);
     if (err != 0) {
-        close_fds(req->fds, req->nfds);
+        dext_close_fds(req->fds, req->nfds);
         return channel_violation(ch, rep, seq, codec_status(err),
                                  dext_wire_strerror(err));
     }
@@ -483,10 +483,10 @@ static bool request_check(Channel *ch, const DextdRequest *req,
             rq->fd = req->fds[0];
         } else {
             /* Zero or several fds: reply BadArgument, keep none. */
-            close_fds(req->fds, req->nfds);
+            dext_close_fds(req->fds, req->nfds);
         }
     } else if (req->nfds > 0) {
-        close_fds(req->fds, req->nfds);
+        dext_close_fds(req->fds, req->nfds);
         return channel_violation(ch, rep, rq->h.seq, kIOReturnBadArgument,
                                  "unexpected fds");
     }

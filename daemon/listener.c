@@ -39,7 +39,7 @@ static void send_refusal(int fd, IOReturn status)
                                            DEXT_WIRE_VERSION_HELLO, 0,
                                            DEXT_WIRE_ERROR, status);
 
-    (void)send_msg(fd, buf, len, -1);
+    (void)dext_wire_send(fd, buf, len, -1);
 }
 
 
