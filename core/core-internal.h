@@ -207,7 +207,7 @@ struct DextCore {
     uint64_t next_id;
     uint32_t sessions;
 
-    /* Answer like the real dext today: no selector >= 64, no type 7. */
+    /* Answer like the real dext today: no extension selector, no type 7. */
     bool contract_only;
     /* Percent of a device's bus space one client process may hold. */
     uint32_t dma_share_pct;

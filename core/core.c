@@ -729,10 +729,12 @@ static const MethodDesc methods[] = {
     [kDextSelectorResetDevice] = { 0, 0, ACCESS_CLAIM },
 };
 
+#define EXT(sel) ((sel) - kDextSelectorExtensionBase)
+
 static const MethodDesc ext_methods[] = {
-    [kDextSelectorConfigReadBlock - 64] = { 3, 0, ACCESS_ANY },
-    [kDextSelectorConfigWriteBlock - 64] = { 1, 0, ACCESS_WRITE },
-    [kDextSelectorGetDeviceStatus - 64] = { 0, 6, ACCESS_ANY },
+    [EXT(kDextSelectorConfigReadBlock)] = { 3, 0, ACCESS_ANY },
+    [EXT(kDextSelectorConfigWriteBlock)] = { 1, 0, ACCESS_WRITE },
+    [EXT(kDextSelectorGetDeviceStatus)] = { 0, 6, ACCESS_ANY },
 };
 
 static const MethodDesc *method_desc(uint32_t selector)
@@ -740,9 +742,9 @@ static const MethodDesc *method_desc(uint32_t selector)
     if (selector < kDextSelectorContractCount) {
         return &methods[selector];
     }
-    if (selector >= 64 && selector - 64 < sizeof(ext_methods) /
-                                          sizeof(ext_methods[0])) {
-        return &ext_methods[selector - 64];
+    if (selector >= kDextSelectorExtensionBase &&
+        EXT(selector) < sizeof(ext_methods) / sizeof(ext_methods[0])) {
+        return &ext_methods[EXT(selector)];
     }
     return NULL;
 }
@@ -992,7 +994,8 @@ IOReturn dext_session_call(DextSession *s, uint32_t selector,
         return kIOReturnBadArgument;
     }
     ret = check_args(selector, args, &room);
-    if (ret == kIOReturnSuccess && selector >= 64 && s->core->contract_only) {
+    if (ret == kIOReturnSuccess && selector >= kDextSelectorExtensionBase &&
+        s->core->contract_only) {
         ret = kIOReturnUnsupported;
     }
     if (ret == kIOReturnSuccess && session_gone(s)) {

@@ -55,8 +55,9 @@ DextCore *dext_core_new(DextLogFn *log, void *log_opaque);
 /**
  * dext_core_set_contract_only() - behave as a dext without our extensions
  * @core: the core, before any session is opened
- * @on: true to answer kIOReturnUnsupported for every selector >= 64 and
- *      for mapping memory type 7 (the interrupt state page)
+ * @on: true to answer kIOReturnUnsupported for every extension selector
+ *      (kDextSelectorExtensionBase and up) and for mapping memory type 7
+ *      (the interrupt state page)
  *
  * Lets tests and benchmarks prove that the library's fallbacks to the
  * seed's per-access calls give identical results.
