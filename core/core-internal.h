@@ -138,10 +138,6 @@ struct DmaShare {
     uint64_t bytes;         /* bus bytes of their regions and buffers */
 };
 
-void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
-                           const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 struct IrqState {
     IrqState *next;         /* CoreDevice.irq_subs */
     DextSession *owner;
@@ -219,8 +215,45 @@ struct DextCore {
     atomic_uint_fast64_t irqs_dropped;
 };
 
+/* log.c */
+
+/**
+ * dext_core_logf() - one line to the core's log sink
+ * @core: the core; NULL or a core without a sink drops the line
+ * @level: DEXT_LOG_*
+ * @fmt: printf format, no trailing newline
+ *
+ * May be called with any core lock held: the sink must not call into the
+ * core.
+ */
 void dext_core_logf(DextCore *core, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/**
+ * dext_core_ratelimited() - dext_core_logf() under the budget @rl
+ * @core: the core
+ * @rl: the budget; lines it drops are counted and reported with the next
+ *      line it lets through
+ * @level: DEXT_LOG_*
+ * @fmt: printf format
+ *
+ * For every line a client can cause (guest errors, IOMMU faults, refused
+ * shares), so that no client can flood the log.
+ */
+void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
+                           const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/**
+ * dext_core_device_log() - DextDeviceHost.log of every device
+ * @opaque: the CoreDevice
+ * @level: DEXT_LOG_*
+ * @msg: one line
+ *
+ * Devices log what clients make them do (guest errors): the line is
+ * prefixed with the device's name and rate-limited per device.
+ */
+void dext_core_device_log(void *opaque, int level, const char *msg);
 
 /* dma.c */
 IOReturn dext_dma_device_init(CoreDevice *cd);

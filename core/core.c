@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,49 +21,6 @@
 #define PCI_BAR0             0x10
 #define PCI_BAR5             0x24
 #define PCI_CLASS_MULTIMEDIA 0x04
-
-void dext_core_logf(DextCore *core, int level, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    if (core == NULL || core->log == NULL) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    core->log(core->log_opaque, level, msg);
-}
-
-void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
-                           const char *fmt, ...)
-{
-    unsigned dropped = 0;
-    char msg[512];
-    va_list ap;
-
-    if (core == NULL || core->log == NULL ||
-        !dext_ratelimit_take(rl, &dropped)) {
-        return;
-    }
-    if (dropped > 0) {
-        dext_core_logf(core, level, "%u messages suppressed", dropped);
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    core->log(core->log_opaque, level, msg);
-}
-
-/* Devices log what clients make them do (guest errors): rate-limited. */
-static void device_log(void *opaque, int level, const char *msg)
-{
-    CoreDevice *cd = opaque;
-
-    dext_core_ratelimited(cd->core, &cd->log_limit, level, "%s: %s",
-                          cd->dev->name, msg);
-}
 
 /* ------------------------------------------------------------------ */
 /* Core and services                                                    */
@@ -181,7 +137,7 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     dev->host.dma_read = dext_dma_device_read;
     dev->host.dma_write = dext_dma_device_write;
     dev->host.raise_msi = dext_irq_device_raise;
-    dev->host.log = device_log;
+    dev->host.log = dext_core_device_log;
     dev->host.opaque = cd;
 
     ret = dext_dma_device_init(cd);
