@@ -34,6 +34,36 @@
 /* dmaFlags reported by AllocateDMABuffer: kIOMemoryDirectionInOut. */
 #define DEXT_DMA_FLAGS_INOUT 3
 
+/* The PCI registers and bits the core itself touches. */
+#define PCI_COMMAND             0x04
+#define PCI_COMMAND_MEMORY      0x2
+#define PCI_COMMAND_MASTER      0x4
+#define PCI_STATUS              0x06
+#define PCI_STATUS_CAP_LIST     0x10
+#define PCI_BAR0                0x10
+#define PCI_BAR5                0x24
+#define PCI_CAPABILITY_LIST     0x34
+#define PCI_INTERRUPT_LINE      0x3c
+#define PCI_CLASS_MULTIMEDIA    0x04
+
+#define PCI_CAP_ID_MSI          0x05
+#define PCI_CAP_ID_MSIX         0x11
+
+#define PCI_MSI_FLAGS           2
+#define PCI_MSI_FLAGS_ENABLE    0x0001
+#define PCI_MSI_FLAGS_QMASK     0x000e  /* multiple message capable */
+#define PCI_MSI_FLAGS_QSIZE     0x0070  /* multiple message enable */
+#define PCI_MSI_FLAGS_64BIT     0x0080
+#define PCI_MSI_FLAGS_MASKBIT   0x0100  /* per-vector masking */
+
+#define PCI_MSIX_FLAGS          2
+#define PCI_MSIX_FLAGS_QSIZE    0x07ff
+#define PCI_MSIX_FLAGS_MASKALL  0x4000
+#define PCI_MSIX_FLAGS_ENABLE   0x8000
+#define PCI_MSIX_TABLE          4
+#define PCI_MSIX_TABLE_BIR      0x7
+#define PCI_MSIX_ENTRY_SIZE     16
+
 /*
  * Every core lock is taken through these wrappers, which count the locks
  * the calling thread holds.  The rule that no core lock is held across an
@@ -255,6 +285,115 @@ void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
  */
 void dext_core_device_log(void *opaque, int level, const char *msg);
 
+/* config.c */
+
+/**
+ * dext_config_read_raw() - read config space as the device has it
+ * @dev: the device
+ * @off: offset, checked by the caller
+ * @width: 1, 2 or 4, naturally aligned
+ * @val: receives the value
+ *
+ * Return: the config_read hook's IOReturn.
+ */
+IOReturn dext_config_read_raw(DextDevice *dev, uint32_t off, uint32_t width,
+                              uint32_t *val);
+
+/**
+ * dext_config_write_raw() - write config space
+ * @dev: the device
+ * @off: offset, checked by the caller
+ * @width: 1, 2 or 4, naturally aligned
+ * @val: the value
+ *
+ * Return: the config_write hook's IOReturn; kIOReturnNotWritable for a
+ * device without one.
+ */
+IOReturn dext_config_write_raw(DextDevice *dev, uint32_t off, uint32_t width,
+                               uint32_t val);
+
+/**
+ * dext_config_access_ok() - is a client's config access well formed?
+ * @dev: the device
+ * @off: offset
+ * @width: bytes
+ *
+ * Return: true for a width of 1, 2 or 4, naturally aligned, inside the
+ * device's config space.
+ */
+bool dext_config_access_ok(const DextDevice *dev, uint64_t off,
+                           uint64_t width);
+
+/**
+ * dext_config_read() - read config space as a client sees it
+ * @dev: the device
+ * @off: offset, checked with dext_config_access_ok()
+ * @width: 1, 2 or 4
+ * @val: receives the value
+ *
+ * A BAR register dword shows the BAR's type bits only, as the real dext
+ * hides the addresses it assigned.
+ *
+ * Return: kIOReturnSuccess or the config_read hook's error.
+ */
+IOReturn dext_config_read(DextDevice *dev, uint32_t off, uint32_t width,
+                          uint32_t *val);
+
+/**
+ * dext_config_read_block() - read [@off, @off + @len) of config space
+ * @dev: the device
+ * @off: first byte, the range checked by the caller
+ * @buf: receives @len bytes
+ * @len: bytes
+ * @raw: true for the device's own BAR registers, false for the client's
+ *       view (dext_config_read())
+ *
+ * Reads with the widest naturally aligned accesses that fit.
+ *
+ * Return: kIOReturnSuccess or the first access's error.
+ */
+IOReturn dext_config_read_block(DextDevice *dev, uint32_t off, uint8_t *buf,
+                                uint32_t len, bool raw);
+
+/**
+ * dext_config_write_block() - write [@off, @off + @len) of config space
+ * @dev: the device
+ * @off: first byte, the range checked by the caller
+ * @buf: @len bytes
+ * @len: bytes
+ *
+ * Writes with the widest naturally aligned accesses that fit.
+ *
+ * Return: kIOReturnSuccess or the first access's error (the accesses
+ * before it have been made).
+ */
+IOReturn dext_config_write_block(DextDevice *dev, uint32_t off,
+                                 const uint8_t *buf, uint32_t len);
+
+/* Config space as saved around a function reset. */
+typedef struct DextConfigSave {
+    uint8_t bytes[DEXT_CONFIG_SIZE];
+} DextConfigSave;
+
+/**
+ * dext_config_save() - save the standard config space before a reset
+ * @dev: the device
+ * @save: receives its 256 bytes (all zero if they cannot be read)
+ */
+void dext_config_save(DextDevice *dev, DextConfigSave *save);
+
+/**
+ * dext_config_restore() - restore what an OS restores after a reset
+ * @dev: the device, just reset
+ * @save: from dext_config_save()
+ *
+ * Writes back the BARs, the interrupt line and the command register, in
+ * that order, as pci_restore_state does; the interrupt capabilities are
+ * dext_irq_restore_config()'s.  Errors are ignored: a register that does
+ * not take its old value is the device's business.
+ */
+void dext_config_restore(DextDevice *dev, const DextConfigSave *save);
+
 /* dma.c */
 IOReturn dext_dma_device_init(CoreDevice *cd);
 void dext_dma_device_destroy(CoreDevice *cd);
@@ -284,6 +423,6 @@ IOReturn dext_irq_set_mask(DextSession *s, const uint64_t mask[4]);
 IOReturn dext_irq_map_page(DextSession *s, DextMemory *out);
 void dext_irq_session_release(DextSession *s);
 void dext_irq_device_raise(void *opaque, uint32_t vector);
-void dext_irq_restore_config(CoreDevice *cd, const uint8_t *saved);
+void dext_irq_restore_config(CoreDevice *cd, const DextConfigSave *save);
 
 #endif /* LIBDEXT_CORE_INTERNAL_H */

@@ -15,13 +15,6 @@
 
 #include "core/core-internal.h"
 
-#define PCI_COMMAND          0x04
-#define PCI_COMMAND_MEMORY   0x2
-#define PCI_COMMAND_MASTER   0x4
-#define PCI_BAR0             0x10
-#define PCI_BAR5             0x24
-#define PCI_CLASS_MULTIMEDIA 0x04
-
 /* ------------------------------------------------------------------ */
 /* Core and services                                                    */
 
@@ -379,98 +372,6 @@ static bool device_open(CoreDevice *cd)
     return __atomic_load_n(&cd->claims, __ATOMIC_ACQUIRE) > 0;
 }
 
-static IOReturn config_rw_raw(DextDevice *dev, bool write, uint32_t off,
-                              uint32_t width, uint32_t *val)
-{
-    if (write) {
-        if (dev->ops->config_write == NULL) {
-            return kIOReturnNotWritable;
-        }
-        return dev->ops->config_write(dev, off, width, *val);
-    }
-    return dev->ops->config_read(dev, off, width, val);
-}
-
-static bool config_access_ok(DextDevice *dev, uint64_t off, uint64_t width)
-{
-    return (width == 1 || width == 2 || width == 4) &&
-           off < dev->config_size && off + width <= dev->config_size &&
-           (off & (width - 1)) == 0;
-}
-
-/*
- * The value a client sees for the BAR register dword at @off: the real
- * dext hides DART-assigned addresses and reports the type bits only.
- */
-static uint32_t bar_register_view(CoreDevice *cd, uint32_t off)
-{
-    int bar = (int)(off - PCI_BAR0) / 4;
-    const DextBar *b = &cd->dev->bars[bar];
-
-    if (b->size == 0) {
-        return 0;
-    }
-    return b->type & ((b->type & DEXT_BAR_TYPE_IO) ? 0x3 : 0xf);
-}
-
-static bool is_bar_dword(uint32_t off)
-{
-    return off >= PCI_BAR0 && off <= PCI_BAR5 && (off & 3) == 0;
-}
-
-/* Read [off, off + len) with naturally aligned accesses. */
-static IOReturn config_read_range(CoreDevice *cd, uint32_t off, uint8_t *buf,
-                                  uint32_t len, bool raw)
-{
-    while (len > 0) {
-        uint32_t width = 4, val = 0;
-        IOReturn ret;
-
-        while ((off & (width - 1)) != 0 || width > len) {
-            width >>= 1;
-        }
-        if (width == 4 && !raw && is_bar_dword(off)) {
-            val = bar_register_view(cd, off);
-        } else {
-            ret = config_rw_raw(cd->dev, false, off, width, &val);
-            if (ret != kIOReturnSuccess) {
-                return ret;
-            }
-        }
-        for (uint32_t i = 0; i < width; i++) {
-            buf[i] = (uint8_t)(val >> (8 * i));
-        }
-        buf += width;
-        off += width;
-        len -= width;
-    }
-    return kIOReturnSuccess;
-}
-
-static IOReturn config_write_range(CoreDevice *cd, uint32_t off,
-                                   const uint8_t *buf, uint32_t len)
-{
-    while (len > 0) {
-        uint32_t width = 4, val = 0;
-        IOReturn ret;
-
-        while ((off & (width - 1)) != 0 || width > len) {
-            width >>= 1;
-        }
-        for (uint32_t i = 0; i < width; i++) {
-            val |= (uint32_t)buf[i] << (8 * i);
-        }
-        ret = config_rw_raw(cd->dev, true, off, width, &val);
-        if (ret != kIOReturnSuccess) {
-            return ret;
-        }
-        buf += width;
-        off += width;
-        len -= width;
-    }
-    return kIOReturnSuccess;
-}
-
 static IOReturn do_claim(DextSession *s)
 {
     CoreDevice *cd = s->cd;
@@ -494,11 +395,11 @@ static IOReturn do_claim(DextSession *s)
              * Opening the IOPCIDevice turns on memory decode and mastering;
              * mastering only where the device's DMA can be served at all.
              */
-            ret = config_rw_raw(cd->dev, false, PCI_COMMAND, 2, &cmd);
+            ret = dext_config_read_raw(cd->dev, PCI_COMMAND, 2, &cmd);
             if (ret == kIOReturnSuccess) {
                 cmd |= PCI_COMMAND_MEMORY |
                        (cd->dev->no_dma ? 0 : PCI_COMMAND_MASTER);
-                ret = config_rw_raw(cd->dev, true, PCI_COMMAND, 2, &cmd);
+                ret = dext_config_write_raw(cd->dev, PCI_COMMAND, 2, cmd);
             }
             if (ret != kIOReturnSuccess) {
                 if (cd->dev->ops->close) {
@@ -570,26 +471,18 @@ static IOReturn mmio_check(CoreDevice *cd, uint64_t mem_idx, uint64_t off,
     return kIOReturnSuccess;
 }
 
-/* Save what an OS restores around a function reset. */
-typedef struct ConfigSave {
-    uint8_t bytes[DEXT_CONFIG_SIZE];
-} ConfigSave;
-
 static IOReturn do_reset(DextSession *s)
 {
     CoreDevice *cd = s->cd;
     DextDevice *dev = cd->dev;
-    ConfigSave save;
+    DextConfigSave save;
     IOReturn ret = kIOReturnUnsupported;
 
     if (!dev->writable) {
         return kIOReturnNotPermitted;
     }
     core_mutex_lock(&cd->lock);
-    if (config_read_range(cd, 0, save.bytes, sizeof(save.bytes), true) !=
-        kIOReturnSuccess) {
-        memset(save.bytes, 0, sizeof(save.bytes));
-    }
+    dext_config_save(dev, &save);
     if (dev->ops->reset_function) {
         ret = dev->ops->reset_function(dev);
     }
@@ -600,15 +493,8 @@ static IOReturn do_reset(DextSession *s)
         ret = dev->ops->reset_bus(dev);
     }
     if (ret == kIOReturnSuccess) {
-        /* BARs, interrupt line, command, MSI/MSI-X: as pci_restore_state. */
-        uint32_t off;
-
-        for (off = PCI_BAR0; off <= PCI_BAR5; off += 4) {
-            config_write_range(cd, off, save.bytes + off, 4);
-        }
-        config_write_range(cd, 0x3c, save.bytes + 0x3c, 1);
-        config_write_range(cd, PCI_COMMAND, save.bytes + PCI_COMMAND, 2);
-        dext_irq_restore_config(cd, save.bytes);
+        dext_config_restore(dev, &save);
+        dext_irq_restore_config(cd, &save);
     }
     core_mutex_unlock(&cd->lock);
     return ret;
@@ -814,24 +700,19 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         return ret;
 
     case kDextSelectorConfigRead:
-        if (!config_access_ok(dev, in[0], in[1])) {
+        if (!dext_config_access_ok(dev, in[0], in[1])) {
             return kIOReturnBadArgument;
         }
-        if (in[1] == 4 && is_bar_dword((uint32_t)in[0])) {
-            val32 = bar_register_view(cd, (uint32_t)in[0]);
-        } else {
-            ret = config_rw_raw(dev, false, (uint32_t)in[0], (uint32_t)in[1],
-                                &val32);
-            if (ret != kIOReturnSuccess) {
-                return ret;
-            }
+        ret = dext_config_read(dev, (uint32_t)in[0], (uint32_t)in[1], &val32);
+        if (ret != kIOReturnSuccess) {
+            return ret;
         }
         out[0] = val32;
         *nout = 1;
         return kIOReturnSuccess;
 
     case kDextSelectorConfigWrite:
-        if (!config_access_ok(dev, in[0], in[1])) {
+        if (!dext_config_access_ok(dev, in[0], in[1])) {
             return kIOReturnBadArgument;
         }
         if (!dev->writable) {
@@ -841,8 +722,8 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         if (in[1] < 4) {
             val32 &= (1u << (8 * in[1])) - 1;
         }
-        return config_rw_raw(dev, true, (uint32_t)in[0], (uint32_t)in[1],
-                             &val32);
+        return dext_config_write_raw(dev, (uint32_t)in[0], (uint32_t)in[1],
+                                     val32);
 
     case kDextSelectorGetBARInfo:
         ret = get_bar_info(cd, in[0], out);
@@ -913,9 +794,9 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
             *a->struct_out_size < in[1]) {
             return kIOReturnBadArgument;
         }
-        ret = config_read_range(cd, (uint32_t)in[0], a->struct_out,
-                                (uint32_t)in[1],
-                                (in[2] & DEXT_CONFIG_BLOCK_RAW) != 0);
+        ret = dext_config_read_block(dev, (uint32_t)in[0], a->struct_out,
+                                     (uint32_t)in[1],
+                                     (in[2] & DEXT_CONFIG_BLOCK_RAW) != 0);
         if (ret == kIOReturnSuccess) {
             *a->struct_out_size = in[1];
         }
@@ -929,8 +810,8 @@ static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
         if (!dev->writable) {
             return kIOReturnNotPermitted;
         }
-        return config_write_range(cd, (uint32_t)in[0], a->struct_in,
-                                  (uint32_t)a->struct_in_size);
+        return dext_config_write_block(dev, (uint32_t)in[0], a->struct_in,
+                                       (uint32_t)a->struct_in_size);
 
     case kDextSelectorGetDeviceStatus:
         *nout = 6;
