@@ -245,6 +245,56 @@ struct DextCore {
     atomic_uint_fast64_t irqs_dropped;
 };
 
+/*
+ * The claim and terminated flags change under CoreDevice.lock (so opening
+ * and closing the device stays consistent with the count), and so does
+ * CoreDevice.writable, but all are stored atomically, so the checks every
+ * call makes read them without the lock: callers on several threads of
+ * one device are not serialised by it.
+ */
+static inline bool core_session_claimed(DextSession *s)
+{
+    return __atomic_load_n(&s->claimed, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Whether @s may change the device: write config space or registers, map
+ * a BAR writable, terminate.  The one test of the access model
+ * (dext_core_set_policy()).
+ */
+static inline bool core_session_may_write(DextSession *s)
+{
+    return core_session_claimed(s) ||
+           (s->core->policy & DEXT_POLICY_UNCLAIMED_WRITES);
+}
+
+/* Whether clients may change @cd at all (the write policy). */
+static inline bool core_device_writable(CoreDevice *cd)
+{
+    return cd->dev->writable;
+}
+
+/* Terminated: every call but close answers kIOReturnNoDevice. */
+static inline bool core_device_gone(CoreDevice *cd)
+{
+    return __atomic_load_n(&cd->terminated, __ATOMIC_ACQUIRE);
+}
+
+/* core.c */
+
+/**
+ * dext_core_claim() - the Claim method: take a share of the device
+ * @s: the session; a second claim is a no-op
+ *
+ * The first claim opens the device: on a device clients may change,
+ * memory decode and (where DMA can be served) bus mastering are turned
+ * on, as opening the IOPCIDevice does.  Takes CoreDevice.lock.
+ *
+ * Return: kIOReturnSuccess, or the error of the first claim's config
+ * accesses.
+ */
+IOReturn dext_core_claim(DextSession *s);
+
 /* log.c */
 
 /**
