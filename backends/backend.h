@@ -129,9 +129,15 @@ typedef struct DextDeviceOps {
  * @config_size: 256 or 4096
  * @dma_mask: highest bus address the device can emit (e.g. 2^28 - 1)
  * @bars: BAR descriptions
- * @writable: false for read-only host devices: the core refuses config
- *            writes, MMIO, mapping, DMA, interrupts and reset with
- *            kIOReturnNotPermitted
+ * @hardware: a real device, not an emulation: what clients do reaches
+ *            hardware, so the core lets them change it (config writes,
+ *            MMIO, BAR mappings, DMA, interrupts, reset) only where the
+ *            operator allowed it (@allow_writes or
+ *            dext_core_allow_writes()), and otherwise refuses those calls
+ *            with kIOReturnNotPermitted before any hook runs.  Backends
+ *            rely on that and do not check again.
+ * @allow_writes: the operator's consent to writes, given with the device
+ *            (the host backend's "writable=on"); only read with @hardware
  * @no_dma: the backend cannot let the device reach client memory (a host
  *          device without VFIO): DMA calls get kIOReturnUnsupported and a
  *          claim leaves Bus Master Enable alone
@@ -150,7 +156,8 @@ struct DextDevice {
     uint32_t config_size;
     uint64_t dma_mask;
     DextBar bars[DEXT_NUM_BARS];
-    bool writable;
+    bool hardware;
+    bool allow_writes;
     bool no_dma;
     bool no_irq;
 };

@@ -188,6 +188,7 @@ struct CoreDevice {
                              * and claims are written under it with
                              * atomic stores and may be read without it */
     bool terminated;
+    bool writable;          /* the write policy: clients may change it */
     uint32_t claims;
     uint32_t sessions;
     bool bar_cached[DEXT_NUM_BARS];
@@ -268,10 +269,14 @@ static inline bool core_session_may_write(DextSession *s)
            (s->core->policy & DEXT_POLICY_UNCLAIMED_WRITES);
 }
 
-/* Whether clients may change @cd at all (the write policy). */
+/*
+ * Whether clients may change @cd at all: the write policy, decided when
+ * the device is added (emulated, or hardware with the operator's consent
+ * in its spec) or later by dext_core_allow_writes().
+ */
 static inline bool core_device_writable(CoreDevice *cd)
 {
-    return cd->dev->writable;
+    return __atomic_load_n(&cd->writable, __ATOMIC_ACQUIRE);
 }
 
 /* Terminated: every call but close answers kIOReturnNoDevice. */

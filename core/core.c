@@ -118,6 +118,7 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     }
     cd->core = core;
     cd->dev = dev;
+    cd->writable = !dev->hardware || dev->allow_writes;
     pthread_mutex_init(&cd->lock, NULL);
     pthread_rwlock_init(&cd->irq_lock, NULL);
     pthread_rwlock_init(&cd->dma_lock, NULL);
@@ -165,6 +166,40 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     if (out_id) {
         *out_id = cd->id;
     }
+    return kIOReturnSuccess;
+}
+
+IOReturn dext_core_allow_writes(DextCore *core, uint8_t bus, uint8_t dev,
+                                uint8_t fn)
+{
+    CoreDevice *found = NULL;
+    uint32_t i;
+
+    if (core == NULL) {
+        return kIOReturnBadArgument;
+    }
+    core_mutex_lock(&core->lock);
+    for (i = 0; i < core->ndevices && found == NULL; i++) {
+        CoreDevice *cd = core->devices[i];
+
+        if (cd->dev->hardware && !core_device_gone(cd) &&
+            cd->dev->bus == bus && cd->dev->dev == dev &&
+            cd->dev->fn == fn) {
+            found = cd;
+        }
+    }
+    if (found != NULL) {
+        core_mutex_lock(&found->lock);
+        __atomic_store_n(&found->writable, true, __ATOMIC_RELEASE);
+        core_mutex_unlock(&found->lock);
+    }
+    core_mutex_unlock(&core->lock);
+    if (found == NULL) {
+        return kIOReturnNotFound;
+    }
+    dext_core_logf(core, DEXT_LOG_WARNING, "%s: writes allowed: clients may "
+                   "change its config space and registers and reset it",
+                   found->dev->name);
     return kIOReturnSuccess;
 }
 

@@ -131,6 +131,29 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
                               uint64_t *out_id);
 
 /**
+ * dext_core_allow_writes() - let clients change a real device
+ * @core: the core
+ * @bus: the device's bus number
+ * @dev: its device number
+ * @fn: its function number
+ *
+ * The write policy.  A device whose backend declares it real hardware
+ * (DextDevice.hardware) is read-only to clients unless the operator says
+ * otherwise: its spec (DextDevice.allow_writes) or this call.  Until
+ * then the core answers everything that could disturb it (config writes,
+ * MMIO, BAR mappings, DMA, interrupts, reset) kIOReturnNotPermitted, and
+ * no backend hook sees such a call.  Emulated devices are always
+ * writable.  Call it after dext_core_add_device() and before serving
+ * clients: sessions opened earlier see the change too, but may have been
+ * refused before it.  The change is logged as a warning.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotFound when no real device at
+ * that address is served; kIOReturnBadArgument for a NULL @core.
+ */
+IOReturn dext_core_allow_writes(DextCore *core, uint8_t bus, uint8_t dev,
+                                uint8_t fn);
+
+/**
  * dext_core_list() - service IDs of the devices served (not terminated)
  * Return: the total number; up to @max IDs are stored in @ids.
  */

@@ -381,7 +381,7 @@ static void test_identity(void)
           "default address 00:03.0");
     check(dev->config_size == 256, "config size 256");
     check(dev->dma_mask == (1ull << 28) - 1, "default dma_mask 2^28-1");
-    check(dev->writable, "writable");
+    check(!dev->hardware, "emulated: not hardware, clients may change it");
     check(dev->bars[0].size == (1u << 20) && dev->bars[0].type == 0 &&
           !dev->bars[0].mappable, "BAR0 1 MiB mem32 register BAR");
     check(dev->bars[1].size == 0 && dev->bars[2].size == 0 &&
