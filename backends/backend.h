@@ -162,7 +162,14 @@ struct DextDevice {
     bool no_irq;
 };
 
-/* Helpers for backends, in backends/backend.c. */
+/* Helpers every backend uses, in backends/device.c. */
+
+/**
+ * dext_device_free() - destroy a device: calls ops->destroy, then free()s
+ * @dev itself, so backends allocate DextDevice with malloc/calloc.
+ * NULL is ignored.
+ */
+void dext_device_free(DextDevice *dev);
 
 /**
  * dext_device_logf() - log one line through the device's host
@@ -207,6 +214,8 @@ IOReturn dext_device_for_each_option(const char *options,
                                                        const char *value),
                                      void *opaque);
 
+/* Devices by spec, in backends/backend.c (above every backend). */
+
 /**
  * dext_device_create() - create a backend device by spec
  * @spec: "NAME[,OPTION=VALUE...][@BB:DD.F]", e.g. "edu",
@@ -240,13 +249,6 @@ typedef IOReturn DextDeviceSink(void *opaque, DextDevice *dev);
  */
 IOReturn dext_device_create_each(const char *spec, DextDeviceSink *sink,
                                  void *opaque);
-
-/**
- * dext_device_free() - destroy a device: calls ops->destroy, then free()s
- * @dev itself, so backends allocate DextDevice with malloc/calloc.
- * NULL is ignored.
- */
-void dext_device_free(DextDevice *dev);
 
 /* Backend constructors, each in its own file. */
 IOReturn dext_edu_create(const char *options, DextDevice **out);
