@@ -339,12 +339,6 @@ IOReturn dext_core_claim(DextSession *s)
         goto out;
     }
     if (cd->claims == 0) {
-        if (cd->dev->ops->open) {
-            ret = cd->dev->ops->open(cd->dev);
-            if (ret != kIOReturnSuccess) {
-                goto out;
-            }
-        }
         if (core_device_writable(cd)) {
             uint32_t cmd = 0;
 
@@ -359,9 +353,6 @@ IOReturn dext_core_claim(DextSession *s)
                 ret = dext_config_write_raw(cd->dev, PCI_COMMAND, 2, cmd);
             }
             if (ret != kIOReturnSuccess) {
-                if (cd->dev->ops->close) {
-                    cd->dev->ops->close(cd->dev);
-                }
                 goto out;
             }
         }
@@ -385,9 +376,6 @@ static void claim_release(DextSession *s)
         __atomic_store_n(&s->claimed, false, __ATOMIC_RELEASE);
         if (__atomic_sub_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL) == 0) {
             memset(cd->bar_cached, 0, sizeof(cd->bar_cached));
-            if (cd->dev->ops->close) {
-                cd->dev->ops->close(cd->dev);
-            }
             dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: closed (last claim)",
                            cd->dev->name);
         }

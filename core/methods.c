@@ -265,20 +265,15 @@ static IOReturn m_reset_device(DextSession *s, const uint64_t *in,
     CoreDevice *cd = s->cd;
     DextDevice *dev = cd->dev;
     DextConfigSave save;
-    IOReturn ret = kIOReturnUnsupported;
+    IOReturn ret;
 
+    if (dev->ops->reset_function == NULL) {
+        return kIOReturnUnsupported;
+    }
     /* Under the lock: a claim or interrupt setup must not interleave. */
     core_mutex_lock(&cd->lock);
     dext_config_save(dev, &save);
-    if (dev->ops->reset_function) {
-        ret = dev->ops->reset_function(dev);
-    }
-    if (ret != kIOReturnSuccess && dev->ops->reset_bus) {
-        dext_core_logf(s->core, DEXT_LOG_INFO,
-                       "%s: function reset failed (0x%x), trying a hot reset",
-                       dev->name, (unsigned)ret);
-        ret = dev->ops->reset_bus(dev);
-    }
+    ret = dev->ops->reset_function(dev);
     if (ret == kIOReturnSuccess) {
         dext_config_restore(dev, &save);
         dext_irq_restore_config(cd, &save);

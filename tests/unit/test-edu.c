@@ -387,9 +387,8 @@ static void test_identity(void)
     check(dev->bars[1].size == 0 && dev->bars[2].size == 0 &&
           dev->bars[3].size == 0 && dev->bars[4].size == 0 &&
           dev->bars[5].size == 0, "no other BARs");
-    check(dev->ops->reset_function != NULL && dev->ops->reset_bus == NULL &&
-          dev->ops->open == NULL && dev->ops->close == NULL &&
-          dev->ops->map_bar == NULL, "hook set");
+    check(dev->ops->reset_function != NULL && dev->ops->map_bar == NULL,
+          "hook set");
 
     check(cfg_rd(dev, 0x00, 4) == 0x11e81234, "config vendor/device");
     check(cfg_rd(dev, 0x08, 4) == 0xff000010, "config class/revision");
