@@ -16,7 +16,6 @@
 #define LIBDEXT_CORE_INTERNAL_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 
 #include "core/dext-core.h"
 #include "core/iova.h"
@@ -174,7 +173,7 @@ struct IrqState {
     int fd;                 /* memfd of the page */
     uint64_t *page;         /* pending[4] then enabled[4] */
     uint32_t nvectors;
-    atomic_bool armed;
+    bool armed;             /* __atomic, sequentially consistent */
     pthread_mutex_t wake_lock;
     int wake_fd;            /* dup of the client's target, -1 if none */
 };
@@ -241,9 +240,10 @@ struct DextCore {
     /* DEXT_POLICY_* bits: what sessions without a claim may do. */
     unsigned policy;
 
-    atomic_uint_fast64_t iommu_faults;
-    atomic_uint_fast64_t irqs_raised;
-    atomic_uint_fast64_t irqs_dropped;
+    /* Statistics: __atomic, relaxed (counts, ordered with nothing). */
+    uint64_t iommu_faults;
+    uint64_t irqs_raised;
+    uint64_t irqs_dropped;
 };
 
 /*

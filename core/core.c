@@ -259,9 +259,9 @@ void dext_core_stats(DextCore *core, DextCoreStats *st)
         dext_dma_stats(cd, st);
     }
     core_mutex_unlock(&core->lock);
-    st->iommu_faults = atomic_load(&core->iommu_faults);
-    st->irqs_raised = atomic_load(&core->irqs_raised);
-    st->irqs_dropped = atomic_load(&core->irqs_dropped);
+    st->iommu_faults = __atomic_load_n(&core->iommu_faults, __ATOMIC_RELAXED);
+    st->irqs_raised = __atomic_load_n(&core->irqs_raised, __ATOMIC_RELAXED);
+    st->irqs_dropped = __atomic_load_n(&core->irqs_dropped, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------ */

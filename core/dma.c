@@ -624,7 +624,7 @@ static IOReturn dma_access(CoreDevice *cd, uint64_t addr, void *buf,
     }
     core_rwlock_unlock(&cd->dma_lock);
     if (n <= 0) {
-        atomic_fetch_add(&cd->core->iommu_faults, 1);
+        __atomic_fetch_add(&cd->core->iommu_faults, 1, __ATOMIC_RELAXED);
         dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
                               "%s: IOMMU fault: device %s of %zu bytes at "
                               "bus address 0x%llx %s, dropped", cd->dev->name,
@@ -655,7 +655,7 @@ static IOReturn dma_access(CoreDevice *cd, uint64_t addr, void *buf,
         free(segs);
     }
     if (ret != kIOReturnSuccess) {
-        atomic_fetch_add(&cd->core->iommu_faults, 1);
+        __atomic_fetch_add(&cd->core->iommu_faults, 1, __ATOMIC_RELAXED);
         dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
                               "%s: IOMMU fault: client memory behind bus "
                               "address 0x%llx is gone", cd->dev->name,

@@ -230,7 +230,6 @@ IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec)
     irq->owner = s;
     irq->wake_fd = -1;
     pthread_mutex_init(&irq->wake_lock, NULL);
-    atomic_init(&irq->armed, false);
     /* Sealed: the client maps it, and we write it from device threads. */
     irq->fd = dext_memfd_create("dext-irq-page", DEXT_IRQ_PAGE_SIZE);
     if (irq->fd < 0) {
@@ -299,7 +298,7 @@ static void irq_complete(IrqState *irq)
     static const uint64_t one = 1;
     ssize_t n;
 
-    if (!atomic_exchange(&irq->armed, false)) {
+    if (!__atomic_exchange_n(&irq->armed, false, __ATOMIC_SEQ_CST)) {
         return;
     }
     core_mutex_lock(&irq->wake_lock);
@@ -353,7 +352,7 @@ IOReturn dext_irq_wait(DextSession *s, int wake_fd)
         close(old);
     }
     /* Replaces any armed notification; completes at once if pending. */
-    atomic_store(&irq->armed, true);
+    __atomic_store_n(&irq->armed, true, __ATOMIC_SEQ_CST);
     if (irq_any_pending(irq)) {
         irq_complete(irq);
     }
@@ -427,7 +426,7 @@ void dext_irq_device_raise(void *opaque, uint32_t vector)
     bool delivered = false;
     IrqState *irq;
 
-    atomic_fetch_add(&cd->core->irqs_raised, 1);
+    __atomic_fetch_add(&cd->core->irqs_raised, 1, __ATOMIC_RELAXED);
     core_rwlock_rdlock(&cd->irq_lock);
     for (irq = cd->irq_subs; irq; irq = irq->next) {
         uint64_t bit = 1ull << (vector % 64);
@@ -445,6 +444,6 @@ void dext_irq_device_raise(void *opaque, uint32_t vector)
     }
     core_rwlock_unlock(&cd->irq_lock);
     if (!delivered) {
-        atomic_fetch_add(&cd->core->irqs_dropped, 1);
+        __atomic_fetch_add(&cd->core->irqs_dropped, 1, __ATOMIC_RELAXED);
     }
 }
