@@ -1,25 +1,21 @@
 /*
  * SPDX-License-Identifier: MIT
  *
- * Dext core internals shared by core.c (services, sessions, dispatch),
- * dma.c (DMA region table, DMA buffer, device DMA through the IOMMU),
- * irq.c (interrupt state pages and delivery) and client-mem.c.
- *
- * Lock order: CoreDevice.lock, then CoreDevice.irq_lock or
- * CoreDevice.dma_lock.  Device hooks other than open/close/reset run with
- * no core lock held; device upcalls (DMA, MSI) take only dma_lock or
- * irq_lock, never CoreDevice.lock, so a device thread can never deadlock
- * against a client call.
+ * Dext core internals shared by core.c (services, sessions, the claim),
+ * methods.c (the method table and memory mapping), config.c (config
+ * space view, reset save/restore), dma.c (DMA region table, DMA buffer,
+ * device DMA through the IOMMU), irq.c (interrupt state pages and
+ * delivery), client-mem.c and log.c.  The lock order is below, with the
+ * lock wrappers.
  */
 
 #ifndef LIBDEXT_CORE_INTERNAL_H
 #define LIBDEXT_CORE_INTERNAL_H
 
-#include <pthread.h>
-
 #include "core/dext-core.h"
 #include "core/iova.h"
 #include "core/rangetree.h"
+#include "support/locks.h"
 #include "support/ratelimit.h"
 
 #define DEXT_MAX_DEVICES   64
@@ -64,41 +60,68 @@
 #define PCI_MSIX_ENTRY_SIZE     16
 
 /*
+ * The core's locks, in the order they are taken (a thread holding one
+ * takes only locks further down the list):
+ *
+ *  1. DextCore.lock: the device table and the session count.
+ *  2. CoreDevice.lock: a device's claim state, session count, BAR
+ *     mapping cache and each session's interrupt state pointer.  It
+ *     serialises Claim, Terminate, ResetDevice, SetupInterrupts and
+ *     interrupt teardown, BAR mapping and GetDeviceStatus on a device.
+ *     These device hooks run under it: config_read/config_write for the
+ *     first claim's command register, for reset's save and restore and
+ *     for interrupt setup and teardown; mmio_write to program an MSI-X
+ *     table (setup, reset); reset_function; map_bar.  Every other hook
+ *     runs with no core lock held.
+ *  3. Backend locks, taken inside hooks (backends/backend.h).
+ *  4. CoreDevice.irq_lock or CoreDevice.dma_lock, never both.  Device
+ *     upcalls (raise_msi, dma_read, dma_write) take them from device
+ *     threads or from inside hooks, with backend locks held; so no hook
+ *     is ever called with either held.  A device thread thus never waits
+ *     for CoreDevice.lock, and cannot deadlock against a client's call.
+ *  5. IrqState.wake_lock: a session's wake target, taken under irq_lock
+ *     when an interrupt is delivered.
+ *
+ * The log sink may be called with any of them held.  None is held across
+ * an access to client memory, which may stall for ever, nor across a
+ * wait for a client.
+ *
  * Every core lock is taken through these wrappers, which count the locks
- * the calling thread holds.  The rule that no core lock is held across an
- * access to client memory (which may stall for ever) is then checked, not
- * just stated: client-mem.c asserts the count is zero.
+ * the calling thread holds, so the client memory rule is checked, not
+ * just stated: client-mem.c asserts the count is zero.  The clang
+ * thread-safety annotations let `make tsa` check that every function
+ * marked DEXT_REQUIRES() is called with its lock held.
  */
 extern __thread unsigned dext_core_locks_held;
 
-static inline void core_mutex_lock(pthread_mutex_t *m)
+static inline void core_mutex_lock(DextMutex *m) DEXT_ACQUIRE(m)
 {
-    pthread_mutex_lock(m);
+    dext_mutex_lock(m);
     dext_core_locks_held++;
 }
 
-static inline void core_mutex_unlock(pthread_mutex_t *m)
+static inline void core_mutex_unlock(DextMutex *m) DEXT_RELEASE(m)
 {
     dext_core_locks_held--;
-    pthread_mutex_unlock(m);
+    dext_mutex_unlock(m);
 }
 
-static inline void core_rwlock_rdlock(pthread_rwlock_t *l)
+static inline void core_rwlock_rdlock(DextRwLock *l) DEXT_ACQUIRE_SHARED(l)
 {
-    pthread_rwlock_rdlock(l);
+    dext_rwlock_rdlock(l);
     dext_core_locks_held++;
 }
 
-static inline void core_rwlock_wrlock(pthread_rwlock_t *l)
+static inline void core_rwlock_wrlock(DextRwLock *l) DEXT_ACQUIRE(l)
 {
-    pthread_rwlock_wrlock(l);
+    dext_rwlock_wrlock(l);
     dext_core_locks_held++;
 }
 
-static inline void core_rwlock_unlock(pthread_rwlock_t *l)
+static inline void core_rwlock_unlock(DextRwLock *l) DEXT_RELEASE_GENERIC(l)
 {
     dext_core_locks_held--;
-    pthread_rwlock_unlock(l);
+    dext_rwlock_unlock(l);
 }
 
 typedef struct CoreDevice CoreDevice;
@@ -174,8 +197,9 @@ struct IrqState {
     uint64_t *page;         /* pending[4] then enabled[4] */
     uint32_t nvectors;
     bool armed;             /* __atomic, sequentially consistent */
-    pthread_mutex_t wake_lock;
-    int wake_fd;            /* dup of the client's target, -1 if none */
+    DextMutex wake_lock;    /* lock order 5 */
+    int wake_fd DEXT_GUARDED_BY(wake_lock); /* the client's target, a dup;
+                                             * -1 if none */
 };
 
 struct CoreDevice {
@@ -183,14 +207,17 @@ struct CoreDevice {
     DextDevice *dev;
     uint64_t id;
 
-    pthread_mutex_t lock;   /* the fields up to irq_lock; terminated
-                             * and claims are written under it with
-                             * atomic stores and may be read without it */
-    bool terminated;
-    bool writable;          /* the write policy: clients may change it */
-    uint32_t claims;
-    uint32_t sessions;
-    bool bar_cached[DEXT_NUM_BARS];
+    /*
+     * Lock order 2.  Guards the fields up to irq_lock; terminated,
+     * writable and claims are written under it with atomic stores and
+     * may be read without it.
+     */
+    DextMutex lock;
+    bool terminated DEXT_GUARDED_BY(lock);
+    bool writable DEXT_GUARDED_BY(lock);    /* the write policy */
+    uint32_t claims DEXT_GUARDED_BY(lock);
+    uint32_t sessions DEXT_GUARDED_BY(lock);
+    bool bar_cached[DEXT_NUM_BARS] DEXT_GUARDED_BY(lock);
     int8_t mem_index_bar[DEXT_NUM_BARS];    /* memoryIndex -> BAR */
     int8_t bar_mem_index[DEXT_NUM_BARS];    /* BAR -> memoryIndex */
 
@@ -199,16 +226,18 @@ struct CoreDevice {
     uint8_t msi_cap;
     uint8_t msix_cap;
 
-    pthread_rwlock_t irq_lock;  /* irq_subs */
-    IrqState *irq_subs;
+    DextRwLock irq_lock;        /* lock order 4 */
+    IrqState *irq_subs DEXT_GUARDED_BY(irq_lock);
 
-    pthread_rwlock_t dma_lock;  /* iova, xlate, sessions' regions/buffer */
-    IovaSpace iova;
-    RangeTree xlate;
-    uint32_t dma_regions;       /* counters for DextCoreStats */
-    uint64_t dma_region_bytes;
-    uint32_t dma_buffers;
-    DmaShare *shares;           /* per client process */
+    /* Lock order 4: also guards the sessions' regions, buffer, share. */
+    DextRwLock dma_lock;
+    IovaSpace iova DEXT_GUARDED_BY(dma_lock);
+    RangeTree xlate DEXT_GUARDED_BY(dma_lock);
+    /* Counters for DextCoreStats. */
+    uint32_t dma_regions DEXT_GUARDED_BY(dma_lock);
+    uint64_t dma_region_bytes DEXT_GUARDED_BY(dma_lock);
+    uint32_t dma_buffers DEXT_GUARDED_BY(dma_lock);
+    DmaShare *shares DEXT_GUARDED_BY(dma_lock);    /* per client process */
 
     DextRateLimit log_limit;    /* client-triggered lines (IOMMU faults) */
 };
@@ -227,11 +256,11 @@ struct DextSession {
 struct DextCore {
     DextLogFn *log;
     void *log_opaque;
-    pthread_mutex_t lock;   /* devices[], ndevices, sessions */
-    CoreDevice *devices[DEXT_MAX_DEVICES];
-    uint32_t ndevices;
-    uint64_t next_id;
-    uint32_t sessions;
+    DextMutex lock;         /* lock order 1 */
+    CoreDevice *devices[DEXT_MAX_DEVICES] DEXT_GUARDED_BY(lock);
+    uint32_t ndevices DEXT_GUARDED_BY(lock);
+    uint64_t next_id DEXT_GUARDED_BY(lock);
+    uint32_t sessions DEXT_GUARDED_BY(lock);
 
     /* Answer like the real dext today: no extension selector, no type 7. */
     bool contract_only;
@@ -478,6 +507,7 @@ IOReturn dext_irq_set_mask(DextSession *s, const uint64_t mask[4]);
 IOReturn dext_irq_map_page(DextSession *s, DextMemory *out);
 void dext_irq_session_release(DextSession *s);
 void dext_irq_device_raise(void *opaque, uint32_t vector);
-void dext_irq_restore_config(CoreDevice *cd, const DextConfigSave *save);
+void dext_irq_restore_config(CoreDevice *cd, const DextConfigSave *save)
+    DEXT_REQUIRES(cd->lock);
 
 #endif /* LIBDEXT_CORE_INTERNAL_H */

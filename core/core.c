@@ -25,7 +25,7 @@ DextCore *dext_core_new(DextLogFn *log, void *log_opaque)
     core->log_opaque = log_opaque;
     core->next_id = 0x100000001ull;     /* registry-entry-ID-like, never 0 */
     core->dma_share_pct = DEXT_DMA_SHARE_DEFAULT;
-    pthread_mutex_init(&core->lock, NULL);
+    dext_mutex_init(&core->lock);
     return core;
 }
 
@@ -33,9 +33,9 @@ static void core_device_free(CoreDevice *cd)
 {
     dext_device_free(cd->dev);
     dext_dma_device_destroy(cd);
-    pthread_rwlock_destroy(&cd->irq_lock);
-    pthread_rwlock_destroy(&cd->dma_lock);
-    pthread_mutex_destroy(&cd->lock);
+    dext_rwlock_destroy(&cd->irq_lock);
+    dext_rwlock_destroy(&cd->dma_lock);
+    dext_mutex_destroy(&cd->lock);
     free(cd);
 }
 
@@ -73,7 +73,7 @@ void dext_core_free(DextCore *core)
     for (i = 0; i < core->ndevices; i++) {
         core_device_free(core->devices[i]);
     }
-    pthread_mutex_destroy(&core->lock);
+    dext_mutex_destroy(&core->lock);
     free(core);
 }
 
@@ -119,9 +119,9 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     cd->core = core;
     cd->dev = dev;
     cd->writable = !dev->hardware || dev->allow_writes;
-    pthread_mutex_init(&cd->lock, NULL);
-    pthread_rwlock_init(&cd->irq_lock, NULL);
-    pthread_rwlock_init(&cd->dma_lock, NULL);
+    dext_mutex_init(&cd->lock);
+    dext_rwlock_init(&cd->irq_lock);
+    dext_rwlock_init(&cd->dma_lock);
     assign_memory_indexes(cd);
 
     dev->host.dma_read = dext_dma_device_read;

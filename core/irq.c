@@ -77,6 +77,7 @@ void dext_irq_probe_caps(CoreDevice *cd)
 }
 
 static IOReturn msi_enable(CoreDevice *cd)
+    DEXT_REQUIRES(cd->lock)
 {
     uint32_t ctl = cfg_read(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2);
     uint32_t mmc = (ctl & PCI_MSI_FLAGS_QMASK) >> 1;
@@ -93,6 +94,7 @@ static IOReturn msi_enable(CoreDevice *cd)
  * is the vector number, which is what the device hands to raise_msi.
  */
 static void msix_program_table(CoreDevice *cd, uint32_t nvec)
+    DEXT_REQUIRES(cd->lock)
 {
     DextDevice *dev = cd->dev;
     uint32_t table = cfg_read(dev, cd->msix_cap + PCI_MSIX_TABLE, 4);
@@ -116,8 +118,9 @@ static void msix_program_table(CoreDevice *cd, uint32_t nvec)
     }
 }
 
-/* Turn message delivery on in the device; CoreDevice.lock held. */
+/* Turn message delivery on in the device. */
 static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
+    DEXT_REQUIRES(cd->lock)
 {
     IOReturn ret;
 
@@ -146,6 +149,7 @@ static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
 }
 
 static void irq_disable_device(CoreDevice *cd)
+    DEXT_REQUIRES(cd->lock)
 {
     if (cd->msix_cap) {
         uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2);
@@ -160,6 +164,7 @@ static void irq_disable_device(CoreDevice *cd)
 }
 
 void dext_irq_restore_config(CoreDevice *cd, const DextConfigSave *save)
+    DEXT_REQUIRES(cd->lock)
 {
     const uint8_t *saved = save->bytes;
 
@@ -202,7 +207,7 @@ static void irq_state_free(IrqState *irq)
     if (irq->fd >= 0) {
         close(irq->fd);
     }
-    pthread_mutex_destroy(&irq->wake_lock);
+    dext_mutex_destroy(&irq->wake_lock);
     free(irq);
 }
 
@@ -229,7 +234,7 @@ IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec)
     }
     irq->owner = s;
     irq->wake_fd = -1;
-    pthread_mutex_init(&irq->wake_lock, NULL);
+    dext_mutex_init(&irq->wake_lock);
     /* Sealed: the client maps it, and we write it from device threads. */
     irq->fd = dext_memfd_create("dext-irq-page", DEXT_IRQ_PAGE_SIZE);
     if (irq->fd < 0) {
