@@ -102,7 +102,9 @@ static void msix_program_table(CoreDevice *cd, uint32_t nvec)
     uint64_t base = table & ~(uint64_t)PCI_MSIX_TABLE_BIR;
     uint32_t v;
 
-    if (dev->ops->mmio_write == NULL || dev->bars[bar].size == 0) {
+    /* BIR 6 and 7 are reserved: no BAR to program. */
+    if (dev->ops->mmio_write == NULL || bar >= DEXT_NUM_BARS ||
+        dev->bars[bar].size == 0) {
         return;
     }
     for (v = 0; v < nvec; v++) {
