@@ -144,11 +144,66 @@ typedef struct ClientMem {
     bool self;              /* the core's own process (in-process) */
 } ClientMem;
 
+/**
+ * dext_client_mem_new() - bind to a client process
+ * @pid: the process
+ * @pidfd: a pidfd of it (a dup is kept), or -1 for this very process
+ * @out: receives the binding, one reference
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a bad @pid or
+ * @pidfd; kIOReturnNotPermitted for -1 with another process's pid;
+ * kIOReturnNoMemory, kIOReturnNoResources; kIOReturnNotAttached if the
+ * process has exited.
+ */
 IOReturn dext_client_mem_new(pid_t pid, int pidfd, ClientMem **out);
+
+/**
+ * dext_client_mem_ref() - one more reference (a transfer in flight)
+ * @m: the binding
+ *
+ * Return: @m.
+ */
 ClientMem *dext_client_mem_ref(ClientMem *m);
+
+/** dext_client_mem_unref() - drop a reference; NULL is ignored. */
 void dext_client_mem_unref(ClientMem *m);
+
+/**
+ * dext_client_mem_alive() - has the process not exited yet?
+ * @m: the binding
+ *
+ * Return: true while the process lives (always for this process).
+ */
 bool dext_client_mem_alive(ClientMem *m);
+
+/**
+ * dext_client_mem_read() - copy @len bytes at the client's @va into @buf
+ * @m: the binding
+ * @va: address in the client
+ * @buf: receives the bytes
+ * @len: bytes
+ *
+ * May stall for as long as the client's page does: no core lock may be
+ * held (asserted).
+ *
+ * Return: kIOReturnSuccess; kIOReturnVMError for memory the client does
+ * not have readable; kIOReturnNotAttached once the process has exited
+ * (@buf is then cleared).
+ */
 IOReturn dext_client_mem_read(ClientMem *m, uint64_t va, void *buf, size_t len);
+
+/**
+ * dext_client_mem_write() - copy @len bytes of @buf to the client's @va
+ * @m: the binding
+ * @va: address in the client
+ * @buf: the bytes
+ * @len: bytes
+ *
+ * As dext_client_mem_read().
+ *
+ * Return: kIOReturnSuccess; kIOReturnVMError for memory the client does
+ * not have writable; kIOReturnNotAttached once the process has exited.
+ */
 IOReturn dext_client_mem_write(ClientMem *m, uint64_t va, const void *buf,
                                size_t len);
 
@@ -282,15 +337,27 @@ struct DextCore {
  * call makes read them without the lock: callers on several threads of
  * one device are not serialised by it.
  */
+
+/**
+ * core_session_claimed() - does @s hold a claim?
+ * @s: the session
+ *
+ * Return: true while it does.
+ */
 static inline bool core_session_claimed(DextSession *s)
 {
     return __atomic_load_n(&s->claimed, __ATOMIC_ACQUIRE);
 }
 
-/*
- * Whether @s may change the device: write config space or registers, map
- * a BAR writable, terminate.  The one test of the access model
- * (dext_core_set_policy()).
+/**
+ * core_session_may_write() - may @s change the device?
+ * @s: the session
+ *
+ * Write config space or registers, map a BAR writable, terminate: the
+ * one test of the access model (dext_core_set_policy()).
+ *
+ * Return: true for a claimer, or anyone under the unclaimed-writes
+ * policy.
  */
 static inline bool core_session_may_write(DextSession *s)
 {
@@ -298,17 +365,28 @@ static inline bool core_session_may_write(DextSession *s)
            (s->core->policy & DEXT_POLICY_UNCLAIMED_WRITES);
 }
 
-/*
- * Whether clients may change @cd at all: the write policy, decided when
- * the device is added (emulated, or hardware with the operator's consent
- * in its spec) or later by dext_core_allow_writes().
+/**
+ * core_device_writable() - may clients change @cd at all?
+ * @cd: the device
+ *
+ * The write policy, decided when the device is added (emulated, or
+ * hardware with the operator's consent in its spec) or later by
+ * dext_core_allow_writes().
+ *
+ * Return: true if they may.
  */
 static inline bool core_device_writable(CoreDevice *cd)
 {
     return __atomic_load_n(&cd->writable, __ATOMIC_ACQUIRE);
 }
 
-/* Terminated: every call but close answers kIOReturnNoDevice. */
+/**
+ * core_device_gone() - has a client terminated @cd?
+ * @cd: the device
+ *
+ * Return: true once it has: every call but close answers
+ * kIOReturnNoDevice.
+ */
 static inline bool core_device_gone(CoreDevice *cd)
 {
     return __atomic_load_n(&cd->terminated, __ATOMIC_ACQUIRE);
@@ -478,35 +556,211 @@ void dext_config_save(DextDevice *dev, DextConfigSave *save);
  */
 void dext_config_restore(DextDevice *dev, const DextConfigSave *save);
 
-/* dma.c */
+/* dma.c: the handlers of the DMA methods take CoreDevice.dma_lock. */
+
+/**
+ * dext_dma_device_init() - the bus space of a new device
+ * @cd: the device, its DextDevice.dma_mask set
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a DMA mask that
+ * reaches no whole page above DEXT_DART_BASE; kIOReturnNoMemory.
+ */
 IOReturn dext_dma_device_init(CoreDevice *cd);
+
+/** dext_dma_device_destroy() - free the bus space; no session is left. */
 void dext_dma_device_destroy(CoreDevice *cd);
+
+/**
+ * dext_dma_register() - RegisterDMARegion
+ * @s: the session
+ * @iova: the client's key for the region
+ * @va: the client's address of @size bytes, both ends mapped now
+ * @size: bytes
+ * @out: receives the segment count (1), bus address and length
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for an empty, NULL or
+ * wrapping range; kIOReturnVMError if either end is not mapped;
+ * kIOReturnStillOpen for an @iova in use; kIOReturnNoSpace past the
+ * region limit, the chunk limit or the process's share; kIOReturnNoMemory;
+ * dext_iova_alloc()'s errors when the bus space is full.
+ */
 IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
                            uint64_t size, uint64_t out[3]);
+
+/**
+ * dext_dma_unregister() - UnregisterDMARegion
+ * @s: the session
+ * @iova: the region's key
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotFound.
+ */
 IOReturn dext_dma_unregister(DextSession *s, uint64_t iova);
+
+/**
+ * dext_dma_probe() - ProbeDMARegion: 8 bytes at @offset of a region
+ * @s: the session
+ * @iova: the region's key
+ * @offset: byte offset into the region
+ * @out: receives the bytes, little-endian
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotFound; kIOReturnOverrun past the
+ * region's end; dext_client_mem_read()'s errors.
+ */
 IOReturn dext_dma_probe(DextSession *s, uint64_t iova, uint64_t offset,
                         uint64_t *out);
+
+/**
+ * dext_dma_buffer_allocate() - AllocateDMABuffer (replaces the old one)
+ * @s: the session
+ * @size: bytes
+ * @align: bus address alignment, a power of two; 0 is 4096
+ * @out: receives size, dmaFlags, segment count (1), bus address, length
+ *       in out[0..4]; out[5] is the caller's
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a bad @size or
+ * @align; kIOReturnNoMemory; kIOReturnNoResources when the bus space
+ * holds no such range; kIOReturnNoSpace past the process's share.
+ */
 IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
                                   uint64_t out[6]);
+
+/** dext_dma_buffer_free() - FreeDMABuffer; no buffer is no error. */
 void dext_dma_buffer_free(DextSession *s);
+
+/**
+ * dext_dma_buffer_map() - memory type 0: the DMA buffer
+ * @s: the session
+ * @out: receives a new fd of the buffer, writable
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotReady without a buffer;
+ * kIOReturnNoResources when no fd is left.
+ */
 IOReturn dext_dma_buffer_map(DextSession *s, DextMemory *out);
+
+/** dext_dma_session_release() - drop every region and the buffer of @s. */
 void dext_dma_session_release(DextSession *s);
+
+/**
+ * dext_dma_session_regions() - regions @s holds
+ * @s: the session
+ *
+ * Return: their number.
+ */
 uint32_t dext_dma_session_regions(DextSession *s);
+
+/** dext_dma_stats() - add @cd's DMA counters to @st. */
 void dext_dma_stats(CoreDevice *cd, DextCoreStats *st);
+
+/**
+ * dext_dma_device_read() - DextDeviceHost.dma_read of every device
+ * @opaque: the CoreDevice
+ * @addr: bus address
+ * @buf: receives @len bytes
+ * @len: bytes
+ *
+ * Translates under dma_lock, copies with no lock held.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotPermitted for an IOMMU fault
+ * (counted, logged, @buf cleared).
+ */
 IOReturn dext_dma_device_read(void *opaque, uint64_t addr, void *buf,
                               size_t len);
+
+/**
+ * dext_dma_device_write() - DextDeviceHost.dma_write of every device
+ * @opaque: the CoreDevice
+ * @addr: bus address
+ * @buf: @len bytes
+ * @len: bytes
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotPermitted for an IOMMU fault
+ * (counted, logged; nothing written).
+ */
 IOReturn dext_dma_device_write(void *opaque, uint64_t addr, const void *buf,
                                size_t len);
 
 /* irq.c */
+
+/** dext_irq_probe_caps() - find MSI/MSI-X and the vector count at add. */
 void dext_irq_probe_caps(CoreDevice *cd);
+
+/**
+ * dext_irq_setup() - SetupInterrupts: this session's state page
+ * @s: the session
+ * @out_nvec: receives the vectors enabled
+ *
+ * Takes CoreDevice.lock; turns delivery on in the device.
+ *
+ * Return: kIOReturnSuccess; kIOReturnStillOpen if @s has them already;
+ * kIOReturnNotFound for a device without MSI/MSI-X or one that refuses
+ * them; kIOReturnNoMemory.
+ */
 IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec);
+
+/**
+ * dext_irq_check() - CheckInterrupt: take the pending bits
+ * @s: the session
+ * @out: receives pending[4], which are cleared
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotReady without interrupts.
+ */
 IOReturn dext_irq_check(DextSession *s, uint64_t out[4]);
+
+/**
+ * dext_irq_wait() - WaitInterrupt (async): arm a completion
+ * @s: the session
+ * @wake_fd: the target; a dup is kept, replacing the last one
+ *
+ * Completes at once if something is pending.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotReady without interrupts;
+ * kIOReturnBadArgument if @wake_fd cannot be duplicated.
+ */
 IOReturn dext_irq_wait(DextSession *s, int wake_fd);
+
+/**
+ * dext_irq_set_mask() - SetIRQMask: the enabled vectors
+ * @s: the session
+ * @mask: enabled[4]
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotReady without interrupts.
+ */
 IOReturn dext_irq_set_mask(DextSession *s, const uint64_t mask[4]);
+
+/**
+ * dext_irq_map_page() - memory type 7: the interrupt state page
+ * @s: the session
+ * @out: receives a new fd of the page, writable
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotReady without interrupts;
+ * kIOReturnNoResources when no fd is left.
+ */
 IOReturn dext_irq_map_page(DextSession *s, DextMemory *out);
+
+/**
+ * dext_irq_session_release() - drop @s's interrupts; the last session's
+ * teardown turns delivery off in the device.  Takes CoreDevice.lock.
+ */
 void dext_irq_session_release(DextSession *s);
+
+/**
+ * dext_irq_device_raise() - DextDeviceHost.raise_msi of every device
+ * @opaque: the CoreDevice
+ * @vector: the message
+ *
+ * Sets @vector pending in every session that has it enabled and
+ * completes their armed waits; counted as dropped if none has.
+ */
 void dext_irq_device_raise(void *opaque, uint32_t vector);
+
+/**
+ * dext_irq_restore_config() - the interrupt half of a reset's restore
+ * @cd: the device, just reset
+ * @save: config space saved before the reset
+ *
+ * MSI message then control, as an OS restores them; an enabled MSI-X
+ * table is programmed again (a reset clears it).
+ */
 void dext_irq_restore_config(CoreDevice *cd, const DextConfigSave *save)
     DEXT_REQUIRES(cd->lock);
 

@@ -122,6 +122,10 @@ void dext_core_free(DextCore *core);
  * @dev: device from a backend
  * @out_id: receives its service ID (may be NULL)
  *
+ * The device's write policy is decided here: clients may change an
+ * emulated device, and a real one (DextDevice.hardware) only with
+ * DextDevice.allow_writes set or after dext_core_allow_writes().
+ *
  * Return: kIOReturnSuccess; kIOReturnExclusiveAccess if a device with
  * the same BDF is served already; kIOReturnUnsupported for a multimedia
  * function (class 0x04), which the dext refuses to attach to (@dev is
