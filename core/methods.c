@@ -18,8 +18,10 @@
 #include "core/core-internal.h"
 
 /*
- * Policy flags, checked by dext_session_call() in this order before the
- * handler runs; the first that fails answers the call.
+ * Policy flags, checked by check_policy() in this order (after the
+ * scalar counts, and with a terminated device answering
+ * kIOReturnNoDevice after M_EXTENSION) before the handler runs; the
+ * first that fails answers the call.  M_STRUCT_OUT is not a check.
  */
 enum {
     /* kIOReturnUnsupported in contract-only mode: a libdext extension. */
@@ -335,6 +337,11 @@ static IOReturn m_get_device_status(DextSession *s, const uint64_t *in,
 /* ------------------------------------------------------------------ */
 /* The method table                                                     */
 
+/*
+ * Columns: handler, async handler, scalars in, scalars out, policy
+ * flags.  tests/unit/test-core-policy.c holds its own copy of the
+ * contract to check these rows against.
+ */
 static const MethodDesc contract_methods[kDextSelectorContractCount] = {
     [kDextSelectorGetIdentity] = { m_get_identity, NULL, 0, 6, 0 },
     [kDextSelectorClaim] = { m_claim, NULL, 0, 0, 0 },
