@@ -258,14 +258,14 @@ static IOReturn config_read_block(DextConnection *c, uint64_t off, void *buf,
     if (len == 0) {
         return kIOReturnSuccess;
     }
-    if (atomic_load(&c->block_config) != 0) {
+    if (__atomic_load_n(&c->block_config, __ATOMIC_SEQ_CST) != 0) {
         ret = config_read_block_call(c, off, buf, len,
                                      raw ? DEXT_CONFIG_BLOCK_RAW : 0);
         if (ret != kIOReturnUnsupported) {
-            atomic_store(&c->block_config, 1);
+            __atomic_store_n(&c->block_config, 1, __ATOMIC_SEQ_CST);
             return ret;
         }
-        atomic_store(&c->block_config, 0);
+        __atomic_store_n(&c->block_config, 0, __ATOMIC_SEQ_CST);
     }
     if (raw) {
         return kIOReturnUnsupported;
@@ -307,15 +307,15 @@ static IOReturn config_write_block(DextConnection *c, uint64_t off,
     if (len == 0) {
         return kIOReturnSuccess;
     }
-    if (atomic_load(&c->block_config) != 0) {
+    if (__atomic_load_n(&c->block_config, __ATOMIC_SEQ_CST) != 0) {
         ret = dext_conn_call_struct(c, kDextSelectorConfigWriteBlock, in, 1,
                                     buf,
                                     len, NULL, NULL);
         if (ret != kIOReturnUnsupported) {
-            atomic_store(&c->block_config, 1);
+            __atomic_store_n(&c->block_config, 1, __ATOMIC_SEQ_CST);
             return ret;
         }
-        atomic_store(&c->block_config, 0);
+        __atomic_store_n(&c->block_config, 0, __ATOMIC_SEQ_CST);
     }
     return config_write_each(c, off, buf, len);
 }
@@ -489,8 +489,8 @@ static IOReturn irq_page(DextConnection *c, volatile uint64_t **out)
 {
     mach_vm_address_t addr = 0;
     mach_vm_size_t size = 0;
-    IOReturn ret = kIOReturnSuccess;
     volatile uint64_t *page;
+    IOReturn ret;
 
     /*
      * The drain's fast path: once mapped the page stays until the
@@ -502,29 +502,46 @@ static IOReturn irq_page(DextConnection *c, volatile uint64_t **out)
         *out = page;
         return kIOReturnSuccess;
     }
-    if (atomic_load(&c->irq_page_unsupported)) {
+    if (__atomic_load_n(&c->irq_page_unsupported, __ATOMIC_SEQ_CST)) {
         *out = NULL;
         return kIOReturnUnsupported;
     }
-    pthread_mutex_lock(&c->lock);
-    if (c->irq_page == NULL) {
-        ret = c->t->ops->map(c->t, kDextMemoryTypeInterruptPage, 0, &addr,
-                             &size);
-        if (ret == kIOReturnSuccess && size < DEXT_IRQ_ENABLED_OFFSET +
-                                              DEXT_IRQ_WORDS * 8) {
-            c->t->ops->unmap(c->t, kDextMemoryTypeInterruptPage, addr);
-            ret = kIOReturnIPCError;
-        }
-        if (ret == kIOReturnSuccess) {
-            __atomic_store_n(&c->irq_page,
-                             (volatile uint64_t *)(uintptr_t)addr,
-                             __ATOMIC_RELEASE);
-        } else if (ret == kIOReturnUnsupported) {
-            atomic_store(&c->irq_page_unsupported, true);
-        }
+
+    /* Wait for another caller's attempt, or make our own. */
+    dext_mutex_lock(&c->lock);
+    while (c->irq_page_busy) {
+        dext_cond_wait(&c->irq_page_cond, &c->lock);
     }
-    *out = c->irq_page;
-    pthread_mutex_unlock(&c->lock);
+    page = __atomic_load_n(&c->irq_page, __ATOMIC_ACQUIRE);
+    if (page != NULL ||
+        __atomic_load_n(&c->irq_page_unsupported, __ATOMIC_SEQ_CST)) {
+        dext_mutex_unlock(&c->lock);
+        *out = page;
+        return page != NULL ? kIOReturnSuccess : kIOReturnUnsupported;
+    }
+    c->irq_page_busy = true;
+    dext_mutex_unlock(&c->lock);
+
+    /* A round trip: no lock held. */
+    ret = c->t->ops->map(c->t, kDextMemoryTypeInterruptPage, 0, &addr, &size);
+    if (ret == kIOReturnSuccess && size < DEXT_IRQ_ENABLED_OFFSET +
+                                          DEXT_IRQ_WORDS * 8) {
+        c->t->ops->unmap(c->t, kDextMemoryTypeInterruptPage, addr);
+        ret = kIOReturnIPCError;
+    }
+
+    page = NULL;
+    dext_mutex_lock(&c->lock);
+    if (ret == kIOReturnSuccess) {
+        page = (volatile uint64_t *)(uintptr_t)addr;
+        __atomic_store_n(&c->irq_page, page, __ATOMIC_RELEASE);
+    } else if (ret == kIOReturnUnsupported) {
+        __atomic_store_n(&c->irq_page_unsupported, true, __ATOMIC_SEQ_CST);
+    }
+    c->irq_page_busy = false;
+    pthread_cond_broadcast(&c->irq_page_cond);
+    dext_mutex_unlock(&c->lock);
+    *out = page;
     return ret;
 }
 

@@ -9,10 +9,12 @@
 #define LIBDEXT_CLIENT_INTERNAL_H
 
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdbool.h>
 
 #include "apple-dext-client.h"
 #include "protocol/dext-selectors.h"
+#include "support/locks.h"
+#include "support/log.h"
 #include "transport/transport.h"
 
 /*
@@ -21,24 +23,32 @@
  * calls in flight in its low bits and holds CONN_CLOSED once disconnected:
  * one word, so that "disconnected and no call in flight" is seen by
  * exactly one thread -- disconnect itself, or the last call to leave --
- * which closes the transport without waiting for anyone.
+ * which closes the transport without waiting for anyone.  Both, and the
+ * fields marked so, are atomics (__atomic builtins on plain fields).
  */
 #define CONN_CLOSED 0x40000000u
 
 typedef struct DextConnection {
     io_connect_t handle;
     DextTransport *t;
-    atomic_int refs;
-    atomic_uint state;
-    atomic_bool transport_closed;
+    int refs;
+    unsigned state;
+    bool transport_closed;          /* atomic */
 
     /* -1 unknown, 0 the dext lacks block config access, 1 it has it */
-    atomic_int block_config;
+    int block_config;               /* atomic */
 
-    pthread_mutex_t lock;           /* irq_page */
+    /*
+     * The interrupt state page, mapped once and kept until the transport
+     * closes.  One caller maps it, with no lock held across the round
+     * trip (@irq_page_busy); others wait on @irq_page_cond meanwhile.
+     */
+    DextMutex lock;
+    pthread_cond_t irq_page_cond;
+    bool irq_page_busy DEXT_GUARDED_BY(lock);
     volatile uint64_t *irq_page;    /* set once; read without the lock */
     /* The dext answered Unsupported to mapping the page: do not ask again. */
-    atomic_bool irq_page_unsupported;
+    bool irq_page_unsupported;      /* atomic */
 } DextConnection;
 
 /*
@@ -63,8 +73,5 @@ IOReturn dext_conn_call_struct(DextConnection *c, uint32_t selector,
                                const uint64_t *in, uint32_t nin,
                                const void *sin, size_t sin_size, void *sout,
                                size_t *sout_size);
-
-void dext_client_log(int level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 #endif /* LIBDEXT_CLIENT_INTERNAL_H */

@@ -11,7 +11,6 @@
 
 #define _GNU_SOURCE
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,43 +21,24 @@
 #define SLOT_BITS   12
 #define MAX_SLOTS   ((1u << SLOT_BITS) - 1)   /* slot 0 is never used */
 
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static DextConnection *table[MAX_SLOTS + 1];
-static uint32_t generation = 1;
+static DextMutex table_lock = DEXT_MUTEX_INITIALIZER;
+static DextConnection *table[MAX_SLOTS + 1] DEXT_GUARDED_BY(table_lock);
+static uint32_t generation DEXT_GUARDED_BY(table_lock) = 1;
 
 /* ------------------------------------------------------------------ */
-/* Logging: the library never prints on its own.                       */
+/* Logging: the library never prints on its own (support/log.h).       */
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static void (*log_fn)(void *opaque, int level, const char *msg);
-static void *log_opaque;
+_Static_assert((int)APPLE_DEXT_LOG_ERROR == (int)DEXT_LOG_ERROR &&
+               (int)APPLE_DEXT_LOG_WARNING == (int)DEXT_LOG_WARNING &&
+               (int)APPLE_DEXT_LOG_INFO == (int)DEXT_LOG_INFO &&
+               (int)APPLE_DEXT_LOG_DEBUG == (int)DEXT_LOG_DEBUG,
+               "the public log levels are the internal ones");
 
 void apple_dext_set_log_handler(void (*fn)(void *opaque, int level,
                                            const char *msg),
                                 void *opaque)
 {
-    pthread_mutex_lock(&log_lock);
-    log_fn = fn;
-    log_opaque = opaque;
-    pthread_mutex_unlock(&log_lock);
-}
-
-void dext_client_log(int level, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    if (level >= APPLE_DEXT_LOG_DEBUG && getenv("DEXT_DEBUG") == NULL) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&log_lock);
-    if (log_fn) {
-        log_fn(log_opaque, level, msg);
-    }
-    pthread_mutex_unlock(&log_lock);
+    dext_log_set_handler(fn, opaque);
 }
 
 /* ------------------------------------------------------------------ */
@@ -66,12 +46,12 @@ void dext_client_log(int level, const char *fmt, ...)
 
 void dext_conn_ref(DextConnection *c)
 {
-    atomic_fetch_add(&c->refs, 1);
+    __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
 }
 
 static void conn_close_transport(DextConnection *c)
 {
-    if (!atomic_exchange(&c->transport_closed, true)) {
+    if (!__atomic_exchange_n(&c->transport_closed, true, __ATOMIC_SEQ_CST)) {
         c->t->ops->close(c->t);
         c->t = NULL;
     }
@@ -79,14 +59,17 @@ static void conn_close_transport(DextConnection *c)
 
 void dext_conn_unref(DextConnection *c)
 {
-    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+    if (__atomic_fetch_sub(&c->refs, 1, __ATOMIC_SEQ_CST) == 1) {
         conn_close_transport(c);
-        pthread_mutex_destroy(&c->lock);
+        dext_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->irq_page_cond);
         free(c);
     }
 }
 
-DextConnection *dext_conn_enter(io_connect_t handle)
+/* The connection @handle names, or NULL for a null, made-up or stale one. */
+static DextConnection *table_find(io_connect_t handle)
+    DEXT_REQUIRES(&table_lock)
 {
     uint32_t slot = handle & MAX_SLOTS;
     DextConnection *c;
@@ -94,16 +77,24 @@ DextConnection *dext_conn_enter(io_connect_t handle)
     if (handle == IO_OBJECT_NULL || slot == 0) {
         return NULL;
     }
-    pthread_mutex_lock(&table_lock);
     c = table[slot];
-    if (c == NULL || c->handle != handle ||
-        (atomic_load(&c->state) & CONN_CLOSED)) {
-        pthread_mutex_unlock(&table_lock);
+    return c != NULL && c->handle == handle ? c : NULL;
+}
+
+DextConnection *dext_conn_enter(io_connect_t handle)
+{
+    DextConnection *c;
+
+    dext_mutex_lock(&table_lock);
+    c = table_find(handle);
+    if (c == NULL ||
+        (__atomic_load_n(&c->state, __ATOMIC_SEQ_CST) & CONN_CLOSED)) {
+        dext_mutex_unlock(&table_lock);
         return NULL;
     }
-    atomic_fetch_add(&c->state, 1);
-    atomic_fetch_add(&c->refs, 1);
-    pthread_mutex_unlock(&table_lock);
+    __atomic_fetch_add(&c->state, 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
+    dext_mutex_unlock(&table_lock);
     return c;
 }
 
@@ -111,20 +102,21 @@ bool dext_conn_enter_ref(DextConnection *c)
 {
     bool ok;
 
-    pthread_mutex_lock(&table_lock);
-    ok = !(atomic_load(&c->state) & CONN_CLOSED);
+    dext_mutex_lock(&table_lock);
+    ok = !(__atomic_load_n(&c->state, __ATOMIC_SEQ_CST) & CONN_CLOSED);
     if (ok) {
-        atomic_fetch_add(&c->state, 1);
-        atomic_fetch_add(&c->refs, 1);
+        __atomic_fetch_add(&c->state, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
     }
-    pthread_mutex_unlock(&table_lock);
+    dext_mutex_unlock(&table_lock);
     return ok;
 }
 
 void dext_conn_leave(DextConnection *c)
 {
     /* The last call out of a disconnected connection closes it. */
-    if (atomic_fetch_sub(&c->state, 1) == (CONN_CLOSED | 1)) {
+    if (__atomic_fetch_sub(&c->state, 1, __ATOMIC_SEQ_CST) ==
+        (CONN_CLOSED | 1)) {
         conn_close_transport(c);
     }
     dext_conn_unref(c);
@@ -139,18 +131,20 @@ static IOReturn conn_register(DextTransport *t, io_connect_t *out)
         return kIOReturnNoMemory;
     }
     c->t = t;
-    atomic_init(&c->refs, 1);
-    atomic_init(&c->state, 0);
-    atomic_init(&c->transport_closed, false);
-    atomic_init(&c->block_config, -1);
-    pthread_mutex_init(&c->lock, NULL);
+    c->refs = 1;
+    c->state = 0;
+    c->transport_closed = false;
+    c->block_config = -1;
+    dext_mutex_init(&c->lock);
+    pthread_cond_init(&c->irq_page_cond, NULL);
 
-    pthread_mutex_lock(&table_lock);
+    dext_mutex_lock(&table_lock);
     for (slot = 1; slot <= MAX_SLOTS && table[slot]; slot++) {
     }
     if (slot > MAX_SLOTS) {
-        pthread_mutex_unlock(&table_lock);
-        pthread_mutex_destroy(&c->lock);
+        dext_mutex_unlock(&table_lock);
+        dext_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->irq_page_cond);
         free(c);
         return kIOReturnNoResources;
     }
@@ -159,29 +153,25 @@ static IOReturn conn_register(DextTransport *t, io_connect_t *out)
     }
     c->handle = (generation << SLOT_BITS) | slot;
     table[slot] = c;
-    pthread_mutex_unlock(&table_lock);
+    dext_mutex_unlock(&table_lock);
     *out = c->handle;
     return kIOReturnSuccess;
 }
 
 void apple_dext_disconnect(io_connect_t connection)
 {
-    uint32_t slot = connection & MAX_SLOTS;
     DextConnection *c;
     unsigned prev;
 
-    if (connection == IO_OBJECT_NULL || slot == 0) {
+    dext_mutex_lock(&table_lock);
+    c = table_find(connection);
+    if (c == NULL) {
+        dext_mutex_unlock(&table_lock);
         return;
     }
-    pthread_mutex_lock(&table_lock);
-    c = table[slot];
-    if (c == NULL || c->handle != connection) {
-        pthread_mutex_unlock(&table_lock);
-        return;
-    }
-    table[slot] = NULL;
-    prev = atomic_fetch_or(&c->state, CONN_CLOSED);
-    pthread_mutex_unlock(&table_lock);
+    table[connection & MAX_SLOTS] = NULL;
+    prev = __atomic_fetch_or(&c->state, CONN_CLOSED, __ATOMIC_SEQ_CST);
+    dext_mutex_unlock(&table_lock);
     if (prev == 0) {
         conn_close_transport(c);
     }
@@ -205,9 +195,9 @@ IOReturn dext_conn_call(DextConnection *c, uint32_t selector,
 
     ret = c->t->ops->call(c->t, selector, &a);
     if (ret == kIOReturnSuccess && out && nout < min_out) {
-        dext_client_log(APPLE_DEXT_LOG_ERROR,
-                        "selector %u returned %u outputs, expected %u",
-                        selector, nout, min_out);
+        dext_log(DEXT_LOG_ERROR,
+                 "selector %u returned %u outputs, expected %u",
+                 selector, nout, min_out);
         return kIOReturnIPCError;
     }
     return ret;
@@ -294,13 +284,13 @@ static IOReturn for_each_service(const char *target,
     }
     ops = dext_transport_lookup(target, &arg);
     if (ops == NULL) {
-        dext_client_log(APPLE_DEXT_LOG_ERROR, "unknown target '%s'", target);
+        dext_log(DEXT_LOG_ERROR, "unknown target '%s'", target);
         return kIOReturnBadArgument;
     }
     ret = ops->list_services(arg, ids, DEXT_MAX_SERVICES, &n);
     if (ret != kIOReturnSuccess) {
-        dext_client_log(APPLE_DEXT_LOG_INFO, "cannot list services of %s: %s",
-                        target, apple_dext_strerror(ret));
+        dext_log(DEXT_LOG_INFO, "cannot list services of %s: %s",
+                 target, apple_dext_strerror(ret));
         return ret;
     }
     if (n > DEXT_MAX_SERVICES) {
@@ -357,9 +347,9 @@ kern_return_t apple_dext_connect_target(const char *target, uint8_t bus,
         return ret;
     }
     if (m.found == NULL) {
-        dext_client_log(APPLE_DEXT_LOG_INFO,
-                        "no device %02x:%02x.%x is served", bus, device,
-                        function);
+        dext_log(DEXT_LOG_INFO,
+                 "no device %02x:%02x.%x is served", bus, device,
+                 function);
         return kIOReturnNotFound;
     }
     ret = conn_register(m.found, out_connection);

@@ -17,8 +17,7 @@
 
 struct AppleDextInterruptNotify {
     DextConnection *conn;           /* a reference */
-    const DextTransportOps *ops;    /* wakes outlive a closed transport */
-    DextWake *wake;
+    DextWake *wake;                 /* may outlive the transport */
     void (*handler_fn)(void *opaque);
     void *opaque;
 
@@ -26,7 +25,7 @@ struct AppleDextInterruptNotify {
     bool threaded;
     pthread_t thread;
     int stop_pipe[2];
-    atomic_bool self_destroy;       /* destroy() called from the handler */
+    bool self_destroy;      /* destroy() called from the handler (atomic) */
 };
 
 /* A close-on-exec pipe; macOS has no pipe2(), so set the flag after. */
@@ -46,9 +45,7 @@ static int pipe_cloexec(int fds[2])
 
 static void notify_free(AppleDextInterruptNotify *n)
 {
-    if (n->wake) {
-        n->ops->wake_destroy(n->wake);
-    }
+    dext_wake_destroy(n->wake);
     if (n->stop_pipe[0] >= 0) {
         close(n->stop_pipe[0]);
         close(n->stop_pipe[1]);
@@ -66,9 +63,10 @@ static IOReturn notify_arm(AppleDextInterruptNotify *n)
         return kIOReturnBadArgument;
     }
     /* Clear old readiness first: a completion after the arm stays set. */
-    n->ops->wake_consume(n->wake);
-    ret = n->ops->call_async(n->conn->t, kDextSelectorWaitInterrupt,
-                                      n->wake, &a);
+    dext_wake_consume(n->wake);
+    ret = n->conn->t->ops->call_async(n->conn->t,
+                                      kDextSelectorWaitInterrupt, n->wake,
+                                      &a);
     dext_conn_leave(n->conn);
     return ret;
 }
@@ -98,11 +96,11 @@ static void *notify_thread(void *opaque)
             continue;
         }
         if (fds[0].revents & POLLIN) {
-            if (n->ops->wake_consume(n->wake) == 0) {
+            if (dext_wake_consume(n->wake) == 0) {
                 continue;
             }
             n->handler_fn(n->opaque);
-            if (atomic_load(&n->self_destroy)) {
+            if (__atomic_load_n(&n->self_destroy, __ATOMIC_SEQ_CST)) {
                 notify_free(n);
                 return NULL;
             }
@@ -130,11 +128,10 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
     }
     dext_conn_ref(c);
     n->conn = c;
-    n->ops = c->t->ops;
     n->handler_fn = handler_fn;
     n->opaque = opaque;
     n->stop_pipe[0] = n->stop_pipe[1] = -1;
-    atomic_init(&n->self_destroy, false);
+    n->self_destroy = false;
     ret = c->t->ops->wake_create(c->t, &n->wake);
     dext_conn_leave(c);
     if (ret != kIOReturnSuccess) {
@@ -143,8 +140,8 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
     }
     ret = notify_arm(n);
     if (ret != kIOReturnSuccess) {
-        dext_client_log(APPLE_DEXT_LOG_INFO, "cannot arm notification: %s",
-                        apple_dext_strerror(ret));
+        dext_log(DEXT_LOG_INFO, "cannot arm notification: %s",
+                 apple_dext_strerror(ret));
         goto fail;
     }
     if (threaded) {
@@ -206,7 +203,7 @@ void apple_dext_interrupt_notify_destroy(AppleDextInterruptNotify *notify)
         if (pthread_equal(pthread_self(), notify->thread)) {
             /* From the handler: the thread frees us when it returns. */
             pthread_detach(notify->thread);
-            atomic_store(&notify->self_destroy, true);
+            __atomic_store_n(&notify->self_destroy, true, __ATOMIC_SEQ_CST);
             return;
         }
         if (write(notify->stop_pipe[1], "x", 1) < 0) {

@@ -32,6 +32,7 @@
 #include "backends/backend.h"
 #include "core/dext-core.h"
 #include "protocol/dext-wire.h"
+#include "fuzz/fuzz-script.h"
 
 #define MAX_SESSIONS 3
 #define ARENA_SIZE   (256 * 1024)
@@ -39,61 +40,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-typedef struct Script {
-    const uint8_t *p;
-    size_t left;
-} Script;
-
 static uint8_t *arena;
-
-static int take_u8(Script *s)
-{
-    if (s->left == 0) {
-        return -1;
-    }
-    s->left--;
-    return *s->p++;
-}
-
-/* A length-prefixed blob; NULL when the script has run out. */
-static const uint8_t *take_blob(Script *s, size_t *len)
-{
-    const uint8_t *b;
-    size_t n;
-
-    if (s->left < 2) {
-        return NULL;
-    }
-    n = (size_t)s->p[0] | (size_t)s->p[1] << 8;
-    s->p += 2;
-    s->left -= 2;
-    if (n > s->left) {
-        n = s->left;
-    }
-    b = s->p;
-    s->p += n;
-    s->left -= n;
-    *len = n;
-    return b;
-}
-
-static void fold_into_arena(DextWireCall *c)
-{
-    uint64_t off, room;
-
-    if (c->selector != kDextSelectorRegisterDMARegion ||
-        c->scalar_in_cnt < 3 || c->scalar_in[1] == 0) {
-        return;
-    }
-    off = c->scalar_in[1] % ARENA_SIZE;
-    room = ARENA_SIZE - off;
-    c->scalar_in[1] = (uint64_t)(uintptr_t)arena + off;
-    /* Keep size 0 and wrapping sizes: those must be refused as given. */
-    if (c->scalar_in[1] + c->scalar_in[2] >= c->scalar_in[1] &&
-        c->scalar_in[2] > room) {
-        c->scalar_in[2] = room;
-    }
-}
 
 static void do_call(DextSession *sess, const uint8_t *payload, size_t len,
                     bool async, int wake_fd)
@@ -108,7 +55,7 @@ static void do_call(DextSession *sess, const uint8_t *payload, size_t len,
     if (dext_wire_decode_call(payload, len, async, &c) != 0) {
         return;
     }
-    fold_into_arena(&c);
+    fuzz_fold_into_arena(&c, arena, ARENA_SIZE);
     nout = c.scalar_out_cap;
     sout_len = c.struct_out_cap;
     a = (DextCallArgs) {
@@ -153,7 +100,7 @@ static void check_stats(DextCore *core, uint32_t sessions)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    Script s = { data, size };
+    FuzzScript s = { data, size };
     DextSession *sess[MAX_SESSIONS] = { NULL };
     DextCore *core;
     DextDevice *dev;
@@ -179,8 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    while ((op = take_u8(&s)) >= 0 && nops++ < MAX_OPS) {
-        int idx = take_u8(&s);
+    while ((op = fuzz_take_u8(&s)) >= 0 && nops++ < MAX_OPS) {
+        int idx = fuzz_take_u8(&s);
         const uint8_t *blob;
         size_t len;
         DextMemory mem;
@@ -213,13 +160,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2:
         case 3:
         case 4:     /* CALL */
-            blob = take_blob(&s, &len);
+            blob = fuzz_take_blob(&s, &len);
             if (blob != NULL && sess[idx] != NULL) {
                 do_call(sess[idx], blob, len, false, -1);
             }
             break;
         case 5:     /* CALL_ASYNC with a wake port */
-            blob = take_blob(&s, &len);
+            blob = fuzz_take_blob(&s, &len);
             if (blob != NULL && sess[idx] != NULL) {
                 do_call(sess[idx], blob, len, true, wake[0]);
             }

@@ -148,7 +148,82 @@ def sock_scripts():
     write('sock', 'hangup', auto * 12)
 
 
+def dextd_scripts():
+    # Two set-up bytes, then ops: byte (channel | kind << 2); a request
+    # (kind 0) is a flags byte, a u16-prefixed message and a byte per fd.
+    # See fuzz-dextd.c.
+    setup = bytes([0x3f, 0])
+    seq = [0]
+
+    def req(ch, mtype, payload, flags=0, fds=()):
+        seq[0] += 1
+        m = msg(mtype, payload, seq=seq[0])
+        return (bytes([ch, flags | len(fds)]) + struct.pack('<H', len(m)) +
+                m + bytes(fds))
+
+    hello = lambda ch: req(ch, T['HELLO'], struct.pack('<HHI', 1, 1, 7))
+    opn = lambda ch: req(ch, T['OPEN'], struct.pack('<QII', 0x100000001, 0, 0))
+    call = lambda ch, sel, sc=(), **kw: req(ch, T['CALL'],
+                                            call_payload(sel, sc), **kw)
+    hangup = lambda ch: bytes([ch | 5 << 2])
+    dies = lambda ch: bytes([ch | 6 << 2])
+    drain = bytes([7 << 2])
+    region = (5, (0x40000, 0x1000, 0x4000))
+    SEQPACKET, DGRAM, STREAM, EVENTFD, STUFFED, UNCONNECTED, LISTENING, \
+        INET = range(8)
+
+    write('dextd', 'hello-list-status',
+          setup + hello(0) + req(0, T['LIST'], b'') +
+          req(0, T['STATUS'], b''))
+    write('dextd', 'session',
+          setup + hello(0) + opn(0) + call(0, 1) + call(0, *region) +
+          call(0, 12, (0, 0x80, 8, 0x40000)) + call(0, 12, (0, 0x88, 8, 0x40000)) +
+          call(0, 12, (0, 0x90, 4, 64)) + call(0, 12, (0, 0x98, 4, 1)) +
+          call(0, 7, (0x40000, 8)) + call(0, 8, (0, 4)) + call(0, 11, (0, 0, 4)) +
+          call(0, 3, (8192, 0)) + req(0, T['MAP'], struct.pack('<II', 0, 0)) +
+          req(0, T['MAP'], struct.pack('<II', 7, 0)) + call(0, 6, (0x40000,)) +
+          call(0, 17) + hangup(0))
+    write('dextd', 'attach',
+          setup + hello(0) + opn(0) + call(0, 1) + hello(1) +
+          req(1, T['ATTACH'], bytes(16), flags=0x20) + call(1, 0) +
+          hangup(0) + call(1, 8, (0, 4)) + opn(1) + hangup(1))
+    write('dextd', 'wake-ports',
+          setup + hello(0) + opn(0) + call(0, 1) + call(0, 13) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[SEQPACKET]) +
+          req(0, T['CALL_ASYNC'], call_payload(15, port=1)) +
+          call(0, 12, (0, 0x60, 4, 1)) + drain +
+          req(0, T['WAKE_UNREGISTER'], struct.pack('<I', 1)) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[DGRAM]) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[STUFFED]) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[STREAM]) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[EVENTFD]) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[UNCONNECTED]) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[LISTENING]) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[INET]) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[SEQPACKET, DGRAM]) +
+          req(0, T['CALL_ASYNC'], call_payload(15, port=2)) + drain)
+    write('dextd', 'violations',
+          setup + req(0, T['LIST'], b'') + hello(1) +
+          req(1, T['LIST'], b'', flags=0) + hello(1) +
+          req(2, T['HELLO'], struct.pack('<HHI', 1, 1, 7), fds=[EVENTFD]) +
+          hello(3) + req(3, T['STATUS'], b'', flags=0x80) +
+          hello(0) + req(0, T['ERROR'], struct.pack('<I', 0)) +
+          req(2, T['HELLO'], struct.pack('<HHI', 9, 9, 7)))
+    write('dextd', 'other-processes',
+          setup + hello(0) + opn(0) + call(0, 1) +
+          call(0, *region, flags=0x08) + call(0, *region, flags=0x10) +
+          dies(1) + hello(1) + req(1, T['ATTACH'], bytes(16), flags=0x20) +
+          dies(2) + hello(2) + opn(2) + call(2, 1) + call(2, *region))
+    write('dextd', 'fd-budget',
+          bytes([0x07, 2]) + hello(0) + opn(0) + hello(1) + opn(1) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[SEQPACKET]) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[SEQPACKET]) +
+          req(0, T['WAKE_REGISTER'], b'', fds=[SEQPACKET]) + hangup(0) +
+          opn(1) + hello(2) + opn(2))
+
+
 requests()
 replies()
 core_scripts()
 sock_scripts()
+dextd_scripts()

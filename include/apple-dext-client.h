@@ -732,6 +732,10 @@ enum {
  *
  * The library never prints on its own; messages at or below
  * APPLE_DEXT_LOG_INFO go to @fn (DEBUG too when $DEXT_DEBUG is set).
+ * With an in-process target ("inproc:") the dext core's own lines
+ * (device errors, IOMMU faults) come here too, on whichever thread
+ * logs them (a device's worker thread, say); @fn must not call back
+ * into the library.
  */
 APPLE_DEXT_EXPORT void apple_dext_set_log_handler(void (*fn)(void *opaque, int level,
                                                              const char *msg),

@@ -727,19 +727,6 @@ uint16_t dext_wire_choose_version(const DextWireHello *hello);
 const char *dext_wire_default_socket_path(void);
 
 /**
- * dext_unix_query_status() - ask a dextd for its status
- * @path: socket path; NULL or "" for the default
- * @out: receives the reply
- *
- * Implemented by the unix transport (transport/sock.c), for tools.
- *
- * Return: kIOReturnSuccess, kIOReturnNotResponding if no daemon answers,
- * kIOReturnNotPermitted if the daemon refused us or is not trusted,
- * kIOReturnIPCError for a malformed answer.
- */
-IOReturn dext_unix_query_status(const char *path, DextWireStatusReply *out);
-
-/**
  * dext_wire_sendmsg() - send one message, with an fd
  * @sock: a SOCK_SEQPACKET socket
  * @buf: the encoded message
@@ -751,6 +738,23 @@ IOReturn dext_unix_query_status(const char *path, DextWireStatusReply *out);
  * Return: bytes sent, or -1 with errno set.
  */
 ssize_t dext_wire_sendmsg(int sock, const void *buf, size_t len, int pass_fd);
+
+/**
+ * dext_wire_send() - send one whole encoded message, with an fd
+ * @sock: a SOCK_SEQPACKET socket
+ * @buf: the encoded message
+ * @len: its length as the encoder returned it; negative (the encoder
+ *       failed) sends nothing
+ * @pass_fd: an fd to pass with SCM_RIGHTS, or -1
+ *
+ * dext_wire_sendmsg() for the two ends of the protocol, which both want
+ * to know only whether the message went and, if not, whose fault it was.
+ *
+ * Return: kIOReturnSuccess; kIOReturnInternalError for a negative @len;
+ * kIOReturnNotResponding if the peer has gone (EPIPE, ECONNRESET,
+ * ENOTCONN); kIOReturnIPCError for any other failure or a short send.
+ */
+IOReturn dext_wire_send(int sock, const void *buf, int len, int pass_fd);
 
 /**
  * dext_wire_recvmsg() - receive one message and the fds sent with it

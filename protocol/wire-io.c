@@ -52,6 +52,24 @@ ssize_t dext_wire_sendmsg(int sock, const void *buf, size_t len, int pass_fd)
     return n;
 }
 
+IOReturn dext_wire_send(int sock, const void *buf, int len, int pass_fd)
+{
+    ssize_t n;
+
+    if (len < 0) {
+        return kIOReturnInternalError;
+    }
+    n = dext_wire_sendmsg(sock, buf, (size_t)len, pass_fd);
+    if (n < 0) {
+        if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
+            return kIOReturnNotResponding;
+        }
+        return kIOReturnIPCError;
+    }
+    /* SEQPACKET sends are atomic; anything else is a broken socket. */
+    return n == len ? kIOReturnSuccess : kIOReturnIPCError;
+}
+
 ssize_t dext_wire_recvmsg(int sock, void *buf, size_t cap, int flags,
                           int *fds, int max_fds, int *nfds, bool *trunc)
 {

@@ -53,6 +53,9 @@ typedef struct DEXT_CAPABILITY("rwlock") DextRwLock {
     pthread_rwlock_t l;
 } DextRwLock;
 
+/* For a DextMutex with static storage, as PTHREAD_MUTEX_INITIALIZER. */
+#define DEXT_MUTEX_INITIALIZER { PTHREAD_MUTEX_INITIALIZER }
+
 void dext_mutex_lock(DextMutex *m) DEXT_ACQUIRE(m);
 void dext_mutex_unlock(DextMutex *m) DEXT_RELEASE(m);
 void dext_rwlock_rdlock(DextRwLock *l) DEXT_ACQUIRE_SHARED(l);

@@ -22,7 +22,7 @@ struct DextMapping {
 
 void dext_mappings_init(DextMappingList *l)
 {
-    pthread_mutex_init(&l->lock, NULL);
+    dext_mutex_init(&l->lock);
     l->head = NULL;
 }
 
@@ -46,10 +46,10 @@ IOReturn dext_mappings_map(DextMappingList *l, uint32_t type, DextMemory *mem,
     m->type = type;
     m->addr = p;
     m->size = (size_t)mem->size;
-    pthread_mutex_lock(&l->lock);
+    dext_mutex_lock(&l->lock);
     m->next = l->head;
     l->head = m;
-    pthread_mutex_unlock(&l->lock);
+    dext_mutex_unlock(&l->lock);
     *addr = (mach_vm_address_t)(uintptr_t)p;
     *size = mem->size;
     return kIOReturnSuccess;
@@ -60,7 +60,7 @@ IOReturn dext_mappings_unmap(DextMappingList *l, uint32_t type,
 {
     DextMapping **pp, *m = NULL;
 
-    pthread_mutex_lock(&l->lock);
+    dext_mutex_lock(&l->lock);
     for (pp = &l->head; *pp; pp = &(*pp)->next) {
         if ((*pp)->type == type && (uintptr_t)(*pp)->addr == addr) {
             m = *pp;
@@ -68,7 +68,7 @@ IOReturn dext_mappings_unmap(DextMappingList *l, uint32_t type,
             break;
         }
     }
-    pthread_mutex_unlock(&l->lock);
+    dext_mutex_unlock(&l->lock);
     if (m == NULL) {
         return kIOReturnBadArgument;
     }
@@ -86,26 +86,10 @@ void dext_mappings_destroy(DextMappingList *l)
         munmap(m->addr, m->size);
         free(m);
     }
-    pthread_mutex_destroy(&l->lock);
+    dext_mutex_destroy(&l->lock);
 }
 
-IOReturn dext_eventfd_wake_create(DextWake **out)
-{
-    DextWake *w = malloc(sizeof(*w));
-
-    if (w == NULL) {
-        return kIOReturnNoMemory;
-    }
-    w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->fd < 0) {
-        free(w);
-        return kIOReturnNoResources;
-    }
-    *out = w;
-    return kIOReturnSuccess;
-}
-
-uint64_t dext_eventfd_wake_consume(DextWake *wake)
+static uint64_t eventfd_wake_consume(DextWake *wake)
 {
     uint64_t v = 0;
 
@@ -115,10 +99,30 @@ uint64_t dext_eventfd_wake_consume(DextWake *wake)
     return v;
 }
 
-void dext_eventfd_wake_destroy(DextWake *wake)
+static void eventfd_wake_destroy(DextWake *wake)
 {
-    if (wake != NULL) {
-        close(wake->fd);
-        free(wake);
+    close(wake->fd);
+    free(wake);
+}
+
+static const DextWakeOps eventfd_wake_ops = {
+    .consume = eventfd_wake_consume,
+    .destroy = eventfd_wake_destroy,
+};
+
+IOReturn dext_eventfd_wake_create(DextWake **out)
+{
+    DextWake *w = malloc(sizeof(*w));
+
+    if (w == NULL) {
+        return kIOReturnNoMemory;
     }
+    w->ops = &eventfd_wake_ops;
+    w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->fd < 0) {
+        free(w);
+        return kIOReturnNoResources;
+    }
+    *out = w;
+    return kIOReturnSuccess;
 }

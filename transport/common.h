@@ -8,16 +8,15 @@
 #ifndef LIBDEXT_TRANSPORT_COMMON_H
 #define LIBDEXT_TRANSPORT_COMMON_H
 
-#include <pthread.h>
-
+#include "support/locks.h"
 #include "transport/transport.h"
 
 typedef struct DextMapping DextMapping;
 
 /** The mappings one user client made; all fields private. */
 typedef struct DextMappingList {
-    pthread_mutex_t lock;
-    DextMapping *head;
+    DextMutex lock;
+    DextMapping *head DEXT_GUARDED_BY(lock);
 } DextMappingList;
 
 /** dext_mappings_init() - an empty list */
@@ -34,23 +33,26 @@ void dext_mappings_init(DextMappingList *l);
  * Return: kIOReturnSuccess or kIOReturnVMError / kIOReturnNoMemory.
  */
 IOReturn dext_mappings_map(DextMappingList *l, uint32_t type, DextMemory *mem,
-                           mach_vm_address_t *addr, mach_vm_size_t *size);
+                           mach_vm_address_t *addr, mach_vm_size_t *size)
+    DEXT_EXCLUDES(&l->lock);
 
 /**
  * dext_mappings_unmap() - munmap the mapping of @type at @addr
  * Return: kIOReturnSuccess, or kIOReturnBadArgument if there is none.
  */
 IOReturn dext_mappings_unmap(DextMappingList *l, uint32_t type,
-                             mach_vm_address_t addr);
+                             mach_vm_address_t addr)
+    DEXT_EXCLUDES(&l->lock);
 
 /** dext_mappings_destroy() - munmap everything left */
 void dext_mappings_destroy(DextMappingList *l);
 
-/** dext_eventfd_wake_create() - a wake backed by a non-blocking eventfd */
+/**
+ * dext_eventfd_wake_create() - a wake backed by a non-blocking eventfd
+ * @out: receives the wake; its ops read and reset the counter, and close
+ *
+ * Return: kIOReturnSuccess, kIOReturnNoMemory or kIOReturnNoResources.
+ */
 IOReturn dext_eventfd_wake_create(DextWake **out);
-/** dext_eventfd_wake_consume() - read and reset the counter; 0 if none */
-uint64_t dext_eventfd_wake_consume(DextWake *wake);
-/** dext_eventfd_wake_destroy() - close and free; NULL is ignored */
-void dext_eventfd_wake_destroy(DextWake *wake);
 
 #endif /* LIBDEXT_TRANSPORT_COMMON_H */

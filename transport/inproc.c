@@ -11,7 +11,9 @@
  * persists across connections as it would in a daemon.  The core keeps
  * the default access policy (dext_core_set_policy()): connections
  * without a claim may not write, as with dextd without
- * --unclaimed-writes; there is no pseudo-device to change that.
+ * --unclaimed-writes; there is no pseudo-device to change that.  What
+ * the core logs goes to the library's log handler
+ * (apple_dext_set_log_handler()).
  */
 
 #define _GNU_SOURCE
@@ -21,6 +23,8 @@
 
 #include "apple-dext-client.h"
 #include "core/dext-core.h"
+#include "support/locks.h"
+#include "support/log.h"
 #include "transport/common.h"
 
 #define INPROC_DEFAULT "edu"
@@ -39,8 +43,8 @@ typedef struct InprocConn {
     DextMappingList maps;
 } InprocConn;
 
-static pthread_mutex_t cores_lock = PTHREAD_MUTEX_INITIALIZER;
-static InprocCore *cores;
+static DextMutex cores_lock = DEXT_MUTEX_INITIALIZER;
+static InprocCore *cores DEXT_GUARDED_BY(cores_lock);
 
 static IOReturn core_add_one(void *opaque, DextDevice *dev)
 {
@@ -61,7 +65,9 @@ static IOReturn core_build(const char *arg, DextCore **out)
         return kIOReturnBadArgument;
     }
     strcpy(buf, arg[0] ? arg : INPROC_DEFAULT);
-    core = dext_core_new(NULL, NULL);
+    /* The core's lines (device errors, IOMMU faults) go where the
+     * application's log handler is, as dextd's go to its log. */
+    core = dext_core_new(dext_log_sink, NULL);
     if (core == NULL) {
         return kIOReturnNoMemory;
     }
@@ -83,36 +89,52 @@ static IOReturn core_build(const char *arg, DextCore **out)
     return kIOReturnSuccess;
 }
 
+/* The core made for target argument @arg, or NULL. */
+static DextCore *core_find(const char *arg) DEXT_REQUIRES(&cores_lock)
+{
+    InprocCore *ic;
+
+    for (ic = cores; ic; ic = ic->next) {
+        if (strcmp(ic->arg, arg) == 0) {
+            return ic->core;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The core for @arg, made on first use.  Made under the lock, so that
+ * two first users get one core; building one creates its devices (for
+ * "host", reads sysfs) but waits on nobody.
+ */
 static IOReturn core_get(const char *arg, DextCore **out)
 {
     InprocCore *ic;
     IOReturn ret;
 
-    pthread_mutex_lock(&cores_lock);
-    for (ic = cores; ic; ic = ic->next) {
-        if (strcmp(ic->arg, arg) == 0) {
-            *out = ic->core;
-            pthread_mutex_unlock(&cores_lock);
-            return kIOReturnSuccess;
-        }
+    dext_mutex_lock(&cores_lock);
+    *out = core_find(arg);
+    if (*out != NULL) {
+        dext_mutex_unlock(&cores_lock);
+        return kIOReturnSuccess;
     }
     ic = calloc(1, sizeof(*ic));
     if (ic == NULL || (ic->arg = strdup(arg)) == NULL) {
         free(ic);
-        pthread_mutex_unlock(&cores_lock);
+        dext_mutex_unlock(&cores_lock);
         return kIOReturnNoMemory;
     }
     ret = core_build(arg, &ic->core);
     if (ret != kIOReturnSuccess) {
         free(ic->arg);
         free(ic);
-        pthread_mutex_unlock(&cores_lock);
+        dext_mutex_unlock(&cores_lock);
         return ret;
     }
     ic->next = cores;
     cores = ic;
     *out = ic->core;
-    pthread_mutex_unlock(&cores_lock);
+    dext_mutex_unlock(&cores_lock);
     return kIOReturnSuccess;
 }
 
@@ -121,7 +143,7 @@ __attribute__((destructor)) static void inproc_cleanup(void)
 {
     InprocCore *ic;
 
-    pthread_mutex_lock(&cores_lock);
+    dext_mutex_lock(&cores_lock);
     while ((ic = cores) != NULL) {
         DextCoreStats st;
 
@@ -135,7 +157,7 @@ __attribute__((destructor)) static void inproc_cleanup(void)
         free(ic->arg);
         free(ic);
     }
-    pthread_mutex_unlock(&cores_lock);
+    dext_mutex_unlock(&cores_lock);
 }
 
 static IOReturn inproc_list(const char *arg, uint64_t *ids, uint32_t max,
@@ -257,8 +279,6 @@ const DextTransportOps dext_transport_inproc = {
     .call = inproc_call,
     .call_async = inproc_call_async,
     .wake_create = inproc_wake_create,
-    .wake_consume = dext_eventfd_wake_consume,
-    .wake_destroy = dext_eventfd_wake_destroy,
     .map = inproc_map,
     .unmap = inproc_unmap,
     .close = inproc_close,

@@ -21,8 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +31,7 @@
 #include <dispatch/dispatch.h>
 #include <mach/mach.h>
 
+#include "support/locks.h"
 #include "transport/transport.h"
 
 /* What the dext registers as (see ../shared/dext-contract.md). */
@@ -54,11 +53,11 @@ typedef struct IokitMapping {
 typedef struct IokitConn {
     DextTransport base;
     io_connect_t connect;
-    /* Set once a call finds the user client's port dead. */
-    atomic_bool dead;
+    /* Set once a call finds the user client's port dead (atomic). */
+    bool dead;
 
-    pthread_mutex_t map_lock;
-    IokitMapping *maps;
+    DextMutex map_lock;
+    IokitMapping *maps DEXT_GUARDED_BY(map_lock);
 } IokitConn;
 
 typedef struct IokitWake {
@@ -77,7 +76,7 @@ typedef struct IokitWake {
 static IOReturn iokit_result(IokitConn *c, kern_return_t kr)
 {
     if (kr == MACH_SEND_INVALID_DEST) {
-        atomic_store(&c->dead, true);
+        __atomic_store_n(&c->dead, true, __ATOMIC_SEQ_CST);
         return kIOReturnNotResponding;
     }
     return kr;
@@ -188,8 +187,8 @@ static IOReturn iokit_open(const char *arg, uint64_t id, uint32_t type,
     }
     c->base.ops = &dext_transport_iokit;
     c->connect = connect;
-    atomic_init(&c->dead, false);
-    pthread_mutex_init(&c->map_lock, NULL);
+    c->dead = false;
+    dext_mutex_init(&c->map_lock);
     c->maps = NULL;
     *out = &c->base;
     return kIOReturnSuccess;
@@ -204,7 +203,7 @@ static IOReturn iokit_call(DextTransport *t, uint32_t selector,
     IokitConn *c = (IokitConn *)t;
     kern_return_t kr;
 
-    if (atomic_load(&c->dead)) {
+    if (__atomic_load_n(&c->dead, __ATOMIC_SEQ_CST)) {
         return kIOReturnNotResponding;
     }
     kr = IOConnectCallMethod(c->connect, selector,
@@ -248,7 +247,7 @@ static IOReturn iokit_call_async(DextTransport *t, uint32_t selector,
     if (wake == NULL) {
         return kIOReturnBadArgument;
     }
-    if (atomic_load(&c->dead)) {
+    if (__atomic_load_n(&c->dead, __ATOMIC_SEQ_CST)) {
         return kIOReturnNotResponding;
     }
     memset(ref, 0, sizeof(ref));
@@ -272,47 +271,6 @@ static bool iokit_fd_setup(int fd)
 
     return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0 &&
            fcntl(fd, F_SETFD, FD_CLOEXEC) == 0;
-}
-
-static IOReturn iokit_wake_create(DextTransport *t, DextWake **out)
-{
-    IokitWake *w = calloc(1, sizeof(*w));
-    int p[2];
-
-    (void)t;
-    if (w == NULL) {
-        return kIOReturnNoMemory;
-    }
-    /* macOS has no pipe2(): set the flags after the fact. */
-    if (pipe(p) < 0) {
-        free(w);
-        return kIOReturnNoResources;
-    }
-    if (!iokit_fd_setup(p[0]) || !iokit_fd_setup(p[1])) {
-        goto fail_pipe;
-    }
-    w->base.fd = p[0];
-    w->wfd = p[1];
-    w->port = IONotificationPortCreate(kIOMainPortDefault);
-    if (w->port == NULL) {
-        goto fail_pipe;
-    }
-    w->queue = dispatch_queue_create("org.libdext.iokit.wake",
-                                     DISPATCH_QUEUE_SERIAL);
-    if (w->queue == NULL) {
-        IONotificationPortDestroy(w->port);
-        goto fail_pipe;
-    }
-    IONotificationPortSetDispatchQueue(w->port, w->queue);
-    w->wake_port = IONotificationPortGetMachPort(w->port);
-    *out = &w->base;
-    return kIOReturnSuccess;
-
-fail_pipe:
-    close(p[0]);
-    close(p[1]);
-    free(w);
-    return kIOReturnNoResources;
 }
 
 static uint64_t iokit_wake_consume(DextWake *wake)
@@ -344,9 +302,6 @@ static void iokit_wake_destroy(DextWake *wake)
 {
     IokitWake *w = (IokitWake *)wake;
 
-    if (w == NULL) {
-        return;
-    }
     /*
      * Destroying the port cancels its dispatch source, so no callback
      * starts after it; one may be running, and the queue is serial, so
@@ -362,8 +317,80 @@ static void iokit_wake_destroy(DextWake *wake)
     free(w);
 }
 
+static const DextWakeOps iokit_wake_ops = {
+    .consume = iokit_wake_consume,
+    .destroy = iokit_wake_destroy,
+};
+
+static IOReturn iokit_wake_create(DextTransport *t, DextWake **out)
+{
+    IokitWake *w = calloc(1, sizeof(*w));
+    int p[2];
+
+    (void)t;
+    if (w == NULL) {
+        return kIOReturnNoMemory;
+    }
+    /* macOS has no pipe2(): set the flags after the fact. */
+    if (pipe(p) < 0) {
+        free(w);
+        return kIOReturnNoResources;
+    }
+    if (!iokit_fd_setup(p[0]) || !iokit_fd_setup(p[1])) {
+        goto fail_pipe;
+    }
+    w->base.ops = &iokit_wake_ops;
+    w->base.fd = p[0];
+    w->wfd = p[1];
+    w->port = IONotificationPortCreate(kIOMainPortDefault);
+    if (w->port == NULL) {
+        goto fail_pipe;
+    }
+    w->queue = dispatch_queue_create("org.libdext.iokit.wake",
+                                     DISPATCH_QUEUE_SERIAL);
+    if (w->queue == NULL) {
+        IONotificationPortDestroy(w->port);
+        goto fail_pipe;
+    }
+    IONotificationPortSetDispatchQueue(w->port, w->queue);
+    w->wake_port = IONotificationPortGetMachPort(w->port);
+    *out = &w->base;
+    return kIOReturnSuccess;
+
+fail_pipe:
+    close(p[0]);
+    close(p[1]);
+    free(w);
+    return kIOReturnNoResources;
+}
+
 /* ------------------------------------------------------------------ */
 /* Memory                                                               */
+
+static void iokit_add_mapping(IokitConn *c, IokitMapping *m)
+    DEXT_EXCLUDES(&c->map_lock)
+{
+    dext_mutex_lock(&c->map_lock);
+    m->next = c->maps;
+    c->maps = m;
+    dext_mutex_unlock(&c->map_lock);
+}
+
+/* Take the mapping of @type at @addr out of the list; NULL if none. */
+static IokitMapping *iokit_take_mapping(IokitConn *c, uint32_t type,
+                                        mach_vm_address_t addr)
+    DEXT_REQUIRES(&c->map_lock)
+{
+    IokitMapping **pp, *m;
+
+    for (pp = &c->maps; (m = *pp) != NULL; pp = &m->next) {
+        if (m->type == type && m->addr == addr) {
+            *pp = m->next;
+            return m;
+        }
+    }
+    return NULL;
+}
 
 static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
                           mach_vm_address_t *addr, mach_vm_size_t *size)
@@ -374,7 +401,7 @@ static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
     mach_vm_size_t s = 0;
     kern_return_t kr;
 
-    if (atomic_load(&c->dead)) {
+    if (__atomic_load_n(&c->dead, __ATOMIC_SEQ_CST)) {
         return kIOReturnNotResponding;
     }
     m = malloc(sizeof(*m));
@@ -390,10 +417,7 @@ static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
     m->type = type;
     m->addr = a;
     m->size = s;
-    pthread_mutex_lock(&c->map_lock);
-    m->next = c->maps;
-    c->maps = m;
-    pthread_mutex_unlock(&c->map_lock);
+    iokit_add_mapping(c, m);
     *addr = a;
     *size = s;
     return kIOReturnSuccess;
@@ -403,28 +427,29 @@ static IOReturn iokit_unmap(DextTransport *t, uint32_t type,
                             mach_vm_address_t addr)
 {
     IokitConn *c = (IokitConn *)t;
-    IokitMapping **pp, *m = NULL;
-    kern_return_t kr = kIOReturnBadArgument;
+    IokitMapping *m;
+    kern_return_t kr;
 
-    /* The lock is held across the call so that two unmaps of one
-     * mapping cannot both reach the kernel. */
-    pthread_mutex_lock(&c->map_lock);
-    for (pp = &c->maps; *pp != NULL; pp = &(*pp)->next) {
-        if ((*pp)->type == type && (*pp)->addr == addr) {
-            m = *pp;
-            break;
-        }
+    /*
+     * Out of the list before the call, so that two unmaps of one mapping
+     * cannot both reach the kernel, and the call (a message to the
+     * dext) is made with no lock held.
+     */
+    dext_mutex_lock(&c->map_lock);
+    m = iokit_take_mapping(c, type, addr);
+    dext_mutex_unlock(&c->map_lock);
+    if (m == NULL) {
+        return kIOReturnBadArgument;
     }
-    if (m != NULL) {
-        kr = IOConnectUnmapMemory64(c->connect, type, mach_task_self(), addr);
-        /* A dead user client took its mappings with it. */
-        if (kr == KERN_SUCCESS || kr == MACH_SEND_INVALID_DEST) {
-            *pp = m->next;
-            free(m);
-        }
+    kr = IOConnectUnmapMemory64(c->connect, type, mach_task_self(), addr);
+    /* A dead user client took its mappings with it. */
+    if (kr == KERN_SUCCESS || kr == MACH_SEND_INVALID_DEST) {
+        free(m);
+    } else {
+        /* Still mapped: keep it for another unmap, or close. */
+        iokit_add_mapping(c, m);
     }
-    pthread_mutex_unlock(&c->map_lock);
-    return m == NULL ? kIOReturnBadArgument : iokit_result(c, kr);
+    return iokit_result(c, kr);
 }
 
 static void iokit_close(DextTransport *t)
@@ -439,7 +464,7 @@ static void iokit_close(DextTransport *t)
         free(m);
     }
     IOServiceClose(c->connect);
-    pthread_mutex_destroy(&c->map_lock);
+    dext_mutex_destroy(&c->map_lock);
     free(c);
 }
 
@@ -451,8 +476,6 @@ const DextTransportOps dext_transport_iokit = {
     .call = iokit_call,
     .call_async = iokit_call_async,
     .wake_create = iokit_wake_create,
-    .wake_consume = iokit_wake_consume,
-    .wake_destroy = iokit_wake_destroy,
     .map = iokit_map,
     .unmap = iokit_unmap,
     .close = iokit_close,

@@ -193,10 +193,23 @@ static bool socket_accepts(const char *path)
     return ret == 0;
 }
 
-/* Wait up to HARNESS_WAIT_MS for @pid; true and *@status if it exited. */
+/*
+ * How long dextd may take to start or stop: HARNESS_WAIT_MS, or six times
+ * that when it runs under $DEXTD_WRAPPER (valgrind starts and exits slowly,
+ * the more so on a loaded machine).
+ */
+static unsigned daemon_wait_ms(void)
+{
+    const char *wrapper = getenv("DEXTD_WRAPPER");
+
+    return wrapper != NULL && wrapper[0] != '\0' ? 6 * HARNESS_WAIT_MS
+                                                 : HARNESS_WAIT_MS;
+}
+
+/* Wait up to daemon_wait_ms() for @pid; true and *@status if it exited. */
 static bool wait_child(pid_t pid, int *status)
 {
-    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    HarnessDeadline d = harness_deadline(daemon_wait_ms());
     unsigned round = 0;
 
     for (;;) {
@@ -384,7 +397,7 @@ static void start_daemon(const char *devices)
         _exit(127);
     }
 
-    d = harness_deadline(HARNESS_WAIT_MS);
+    d = harness_deadline(daemon_wait_ms());
     while (!socket_accepts(sock_path)) {
         if (waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
             fprintf(stderr, "harness: dextd exited (status 0x%x) before "
@@ -396,7 +409,7 @@ static void start_daemon(const char *devices)
         }
         if (harness_expired(&d)) {
             fprintf(stderr, "harness: dextd did not accept on %s within "
-                    "%u ms\n", sock_path, HARNESS_WAIT_MS);
+                    "%u ms\n", sock_path, daemon_wait_ms());
             kill(daemon_pid, SIGKILL);
             waitpid(daemon_pid, &status, 0);
             daemon_pid = -1;
@@ -434,7 +447,7 @@ static void stop_daemon(bool count)
         if (count) {
             check_failed(__FILE__, __LINE__,
                          "dextd did not exit within %u ms of SIGTERM",
-                         HARNESS_WAIT_MS);
+                         daemon_wait_ms());
         }
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);

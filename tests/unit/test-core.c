@@ -16,6 +16,7 @@
  */
 
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -138,6 +139,7 @@ static void test_binding(void)
     memset(child_page, 0x5a, sizeof(child_page));
     pid = spawn_idle(&pidfd);
     if (!CHECK(pid > 0 && pidfd >= 0)) {
+        dext_core_free(core);
         return;
     }
     CHECK_KR(dext_core_open(core, id, 0, pid, -1, &refused),
@@ -186,9 +188,10 @@ static void test_share(void)
 {
     uint64_t id, n1, n2, out[6];
     uint64_t in[2] = { 4096, 0 };
-    /* A 28-bit DMA mask: 255 MiB of 16 KiB pages above 1 MiB. */
-    DextCore *core = core_with("edu,dma_mask=0xfffffff", &id);
-    uint64_t pages = ((1ull << 28) - 0x100000) / 0x4000;
+    /* A 22-bit DMA mask: 3 MiB of 16 KiB pages above 1 MiB (small, so
+     * that filling it stays quick under valgrind). */
+    DextCore *core = core_with("edu,dma_mask=0x3fffff", &id);
+    uint64_t pages = ((1ull << 22) - 0x100000) / 0x4000;
     DextSession *a1, *a2, *b, *self;
     int fa, fb;
     pid_t pa, pb;
@@ -287,10 +290,26 @@ static void test_log_limit(void)
     dext_core_free(core);
 }
 
+/* pidfd_open(2), unless something in the way (valgrind 3.19) lacks it. */
+static bool have_pidfds(void)
+{
+    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+
+    if (fd < 0) {
+        printf("# pidfd_open: %s: sessions of other processes not tested\n",
+               strerror(errno));
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
 int main(void)
 {
-    test_binding();
-    test_share();
+    if (have_pidfds()) {
+        test_binding();
+        test_share();
+    }
     test_log_limit();
     return harness_finish();
 }

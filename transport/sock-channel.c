@@ -1,0 +1,322 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Channel I/O of the unix transport (transport/sock-channel.h): connect,
+ * the peer check and HELLO, one message each way, one round trip.
+ */
+
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "support/fds.h"
+#include "transport/sock-channel.h"
+
+IOReturn dext_unix_resolve_path(const char *arg, struct sockaddr_un *sa)
+{
+    const char *path = (arg != NULL && arg[0] != '\0') ?
+                       arg : dext_wire_default_socket_path();
+    size_t len = strlen(path);
+
+    if (len == 0 || len >= sizeof(sa->sun_path)) {
+        return kIOReturnBadArgument;
+    }
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    memcpy(sa->sun_path, path, len + 1);
+    return kIOReturnSuccess;
+}
+
+/* Wait for an interrupted connect() to finish, as connect(2) advises. */
+static int connect_finish(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+    socklen_t len = sizeof(int);
+    int err = 0;
+
+    while (poll(&pfd, 1, -1) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+        return -1;
+    }
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+void dext_unix_channel_free(UnixChannel *ch)
+{
+    if (ch != NULL) {
+        if (ch->fd >= 0) {
+            close(ch->fd);
+        }
+        free(ch);
+    }
+}
+
+/*
+ * Finish a receive that returned @n: a reset peer may still have queued
+ * a refusal behind the reset (see below).  @fds may be NULL when the
+ * caller takes none; any that arrive then are closed.
+ */
+static ssize_t recv_result(UnixChannel *ch, ssize_t n, int flags, int *fds,
+                           int *nfds, bool *trunc)
+{
+    int spare[UNIX_MAX_FDS];
+
+    if (n < 0 && errno == ECONNRESET) {
+        /*
+         * dextd refuses a peer by sending ERROR and closing; if our HELLO
+         * was still unread there, the kernel reports the reset first but
+         * the ERROR is still queued behind it.  Read it, so a refusal is
+         * reported as itself and not as a dead daemon.
+         */
+        n = dext_wire_recvmsg(ch->fd, ch->rx, sizeof(ch->rx),
+                              flags | MSG_DONTWAIT, fds ? fds : spare,
+                              UNIX_MAX_FDS, nfds, trunc);
+        if (fds == NULL) {
+            dext_close_fds(spare, *nfds);
+            *nfds = 0;
+        }
+        return n > 0 ? n : 0;
+    }
+    if (n < 0) {
+        return errno == ENOTCONN ? 0 : -1;
+    }
+    return n;
+}
+
+ssize_t dext_unix_channel_recv(UnixChannel *ch, int flags, int *fds,
+                               int *nfds, bool *trunc)
+{
+    ssize_t n = dext_wire_recvmsg(ch->fd, ch->rx, sizeof(ch->rx), flags, fds,
+                                  fds ? UNIX_MAX_FDS : 0, nfds, trunc);
+
+    return recv_result(ch, n, flags, fds, nfds, trunc);
+}
+
+/*
+ * dext_unix_channel_recv() for a reply that may not carry an fd (every
+ * CALL): a plain recv() skips the msghdr and control-message work of
+ * recvmsg(), a measurable part of a round trip.  An fd a faulty daemon
+ * attaches anyway is never installed in our table: without a control
+ * buffer the kernel drops it.  MSG_TRUNC makes recv() report the full
+ * length, so truncation is still seen.
+ */
+static ssize_t recv_nofd(UnixChannel *ch, int *nfds, bool *trunc)
+{
+    ssize_t n;
+
+    do {
+        n = recv(ch->fd, ch->rx, sizeof(ch->rx), MSG_TRUNC);
+    } while (n < 0 && errno == EINTR);
+    *nfds = 0;
+    *trunc = n > (ssize_t)sizeof(ch->rx);
+    if (*trunc) {
+        n = sizeof(ch->rx);
+    }
+    return recv_result(ch, n, 0, NULL, nfds, trunc);
+}
+
+IOReturn dext_unix_channel_roundtrip(UnixChannel *ch, int len, int send_fd,
+                                     uint16_t type, DextWireHeader *h,
+                                     int *recv_fd)
+{
+    uint16_t want_version = type == DEXT_WIRE_HELLO ?
+                            DEXT_WIRE_VERSION_HELLO : ch->version;
+    int fds[UNIX_MAX_FDS];
+    int nfds = 0;
+    uint64_t seq;
+    bool trunc;
+    ssize_t n;
+    IOReturn ret;
+
+    if (recv_fd != NULL) {
+        *recv_fd = -1;
+    }
+    if (len < 0) {
+        return kIOReturnInternalError;
+    }
+    seq = dext_wire_peek_seq(ch->tx, (size_t)len);
+    ret = dext_wire_send(ch->fd, ch->tx, len, send_fd);
+    if (ret == kIOReturnNotResponding) {
+        /*
+         * A daemon that refuses us sends an ERROR and closes at once;
+         * pick that up rather than reporting a vanished daemon.
+         */
+        n = dext_unix_channel_recv(ch, MSG_DONTWAIT, fds, &nfds, &trunc);
+        dext_close_fds(fds, nfds);
+        if (n > 0 && !trunc && dext_wire_decode_header(ch->rx, n, h) == 0 &&
+            h->type == DEXT_WIRE_ERROR &&
+            dext_wire_decode_status_only(ch->rx + DEXT_WIRE_HEADER_SIZE,
+                                         h->length, &ret) == 0 &&
+            ret != kIOReturnSuccess) {
+            return ret;
+        }
+        return kIOReturnNotResponding;
+    }
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+
+    n = recv_fd != NULL ? dext_unix_channel_recv(ch, 0, fds, &nfds, &trunc)
+                        : recv_nofd(ch, &nfds, &trunc);
+    if (n == 0) {
+        dext_close_fds(fds, nfds);
+        return kIOReturnNotResponding;
+    }
+    if (n < 0 || trunc || dext_wire_decode_header(ch->rx, n, h) != 0) {
+        dext_close_fds(fds, nfds);
+        return kIOReturnIPCError;
+    }
+    if (h->type == DEXT_WIRE_ERROR) {
+        dext_close_fds(fds, nfds);
+        if ((h->seq != seq && h->seq != 0) ||
+            dext_wire_decode_status_only(ch->rx + DEXT_WIRE_HEADER_SIZE,
+                                         h->length, &ret) != 0 ||
+            ret == kIOReturnSuccess) {
+            return kIOReturnIPCError;
+        }
+        return ret;
+    }
+    if (h->type != type || h->seq != seq || h->version != want_version ||
+        !(h->flags & DEXT_WIRE_FLAG_REPLY) ||
+        nfds > (recv_fd != NULL ? 1 : 0)) {
+        dext_close_fds(fds, nfds);
+        return kIOReturnIPCError;
+    }
+    if (nfds == 1) {
+        *recv_fd = fds[0];
+    }
+    return kIOReturnSuccess;
+}
+
+IOReturn dext_unix_channel_open(const struct sockaddr_un *sa,
+                                UnixChannel **out)
+{
+    DextWireHello hello = {
+        .min_version = DEXT_WIRE_VERSION_MIN,
+        .max_version = DEXT_WIRE_VERSION_MAX,
+        .features = DEXT_WIRE_FEATURES_V1,
+    };
+    DextWireHelloReply reply;
+    DextWireHeader h;
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    UnixChannel *ch;
+    IOReturn ret;
+    int len;
+
+    ch = malloc(sizeof(*ch));
+    if (ch == NULL) {
+        return kIOReturnNoMemory;
+    }
+    ch->slot = -1;
+    ch->seq = 0;
+    ch->version = 0;
+    ch->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (ch->fd < 0) {
+        free(ch);
+        return kIOReturnNoResources;
+    }
+    if (connect(ch->fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 &&
+        (errno != EINTR || connect_finish(ch->fd) < 0)) {
+        ret = (errno == EACCES || errno == EPERM) ? kIOReturnNotPermitted
+                                                  : kIOReturnNotResponding;
+        dext_unix_channel_free(ch);
+        return ret;
+    }
+
+    /*
+     * Anyone may bind a socket at a predictable path: talk only to a
+     * daemon run by root or by ourselves.
+     */
+    if (getsockopt(ch->fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+        dext_unix_channel_free(ch);
+        return kIOReturnNotResponding;
+    }
+    if (cred.uid != 0 && cred.uid != geteuid()) {
+        dext_unix_channel_free(ch);
+        return kIOReturnNotPermitted;
+    }
+    ch->peer_pid = cred.pid;
+
+    len = dext_wire_encode_hello(ch->tx, sizeof(ch->tx), ++ch->seq, &hello);
+    ret = dext_unix_channel_roundtrip(ch, len, -1, DEXT_WIRE_HELLO, &h, NULL);
+    if (ret == kIOReturnSuccess &&
+        dext_wire_decode_hello_reply(dext_unix_channel_payload(ch), h.length,
+                                     &reply) != 0) {
+        ret = kIOReturnIPCError;
+    }
+    if (ret == kIOReturnSuccess) {
+        ret = reply.status;
+    }
+    if (ret == kIOReturnSuccess &&
+        (reply.version < DEXT_WIRE_VERSION_MIN ||
+         reply.version > DEXT_WIRE_VERSION_MAX)) {
+        ret = kIOReturnIPCError;
+    }
+    if (ret != kIOReturnSuccess) {
+        dext_unix_channel_free(ch);
+        return ret;
+    }
+    ch->version = reply.version;
+    *out = ch;
+    return kIOReturnSuccess;
+}
+
+IOReturn dext_unix_channel_connect(const char *arg, UnixChannel **out)
+{
+    struct sockaddr_un sa;
+    IOReturn ret = dext_unix_resolve_path(arg, &sa);
+
+    return ret == kIOReturnSuccess ? dext_unix_channel_open(&sa, out) : ret;
+}
+
+IOReturn dext_unix_channel_attach(const struct sockaddr_un *sa,
+                                  const uint8_t *token, UnixChannel **out)
+{
+    DextWireAttach m;
+    DextWireHeader h;
+    UnixChannel *ch;
+    IOReturn ret;
+    IOReturn status;
+    int len;
+
+    ret = dext_unix_channel_open(sa, &ch);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    memcpy(m.token, token, DEXT_WIRE_TOKEN_SIZE);
+    len = dext_wire_encode_attach(ch->tx, sizeof(ch->tx), ch->version,
+                                  ++ch->seq, &m);
+    memset(&m, 0, sizeof(m));
+    ret = dext_unix_channel_roundtrip(ch, len, -1, DEXT_WIRE_ATTACH, &h, NULL);
+    /* The token must not linger in a buffer we keep. */
+    memset(ch->tx, 0, DEXT_WIRE_HEADER_SIZE + DEXT_WIRE_ATTACH_SIZE);
+    if (ret == kIOReturnSuccess &&
+        dext_wire_decode_status_only(dext_unix_channel_payload(ch), h.length,
+                                     &status) != 0) {
+        ret = kIOReturnIPCError;
+    }
+    if (ret == kIOReturnSuccess) {
+        ret = status;
+    }
+    if (ret != kIOReturnSuccess) {
+        dext_unix_channel_free(ch);
+        return ret;
+    }
+    *out = ch;
+    return kIOReturnSuccess;
+}
+

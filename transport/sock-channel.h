@@ -1,0 +1,156 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Channel I/O of the unix transport: one socket to dextd, connected,
+ * checked (the peer's credentials) and greeted (HELLO), over which one
+ * request and its reply travel at a time.  A channel has no lock: whoever
+ * holds it (its pool hands it to one caller at a time) is its only user.
+ */
+
+#ifndef LIBDEXT_TRANSPORT_SOCK_CHANNEL_H
+#define LIBDEXT_TRANSPORT_SOCK_CHANNEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include "protocol/dext-wire.h"
+
+/* Room for a few fds so that surplus ones are received and closed. */
+#define UNIX_MAX_FDS 4
+
+/**
+ * struct UnixChannel - one socket to dextd and its message buffers
+ * @fd: the SOCK_SEQPACKET socket
+ * @slot: its place in a pool, or -1
+ * @peer_pid: dextd's pid, from SO_PEERCRED
+ * @version: the protocol version this channel's HELLO agreed on
+ * @seq: the sequence number of the last request
+ * @tx: the request being sent
+ * @rx: the last reply received
+ */
+typedef struct UnixChannel {
+    int fd;
+    int slot;
+    pid_t peer_pid;
+    uint16_t version;
+    uint64_t seq;
+    uint8_t tx[DEXT_WIRE_MAX_MSG];
+    uint8_t rx[DEXT_WIRE_MAX_MSG];
+} UnixChannel;
+
+/**
+ * dext_unix_resolve_path() - the socket address a target argument names
+ * @arg: the target after "unix:"; NULL or "" for the default socket
+ * @sa: receives the address
+ *
+ * Return: kIOReturnSuccess, or kIOReturnBadArgument for a path that is
+ * empty or too long.
+ */
+IOReturn dext_unix_resolve_path(const char *arg, struct sockaddr_un *sa);
+
+/**
+ * dext_unix_channel_open() - connect to dextd, check it and say HELLO
+ * @sa: dextd's socket
+ * @out: receives the channel (free with dext_unix_channel_free())
+ *
+ * Blocks for the connect and one round trip.  Only a daemon run by root
+ * or by our own user is talked to.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotPermitted if the socket or the
+ * daemon refuses us, or the daemon is not trusted; kIOReturnNotResponding
+ * if nobody answers; kIOReturnIPCError for a malformed or incompatible
+ * answer; kIOReturnNoMemory / kIOReturnNoResources.
+ */
+IOReturn dext_unix_channel_open(const struct sockaddr_un *sa,
+                                UnixChannel **out);
+
+/**
+ * dext_unix_channel_connect() - dext_unix_channel_open() on the socket a
+ * target argument names
+ * @arg: as dext_unix_resolve_path()
+ * @out: receives the channel
+ *
+ * Return: as dext_unix_resolve_path() and dext_unix_channel_open().
+ */
+IOReturn dext_unix_channel_connect(const char *arg, UnixChannel **out);
+
+/**
+ * dext_unix_channel_attach() - a new channel bound to an open session
+ * @sa: dextd's socket
+ * @token: the session's token (DEXT_WIRE_TOKEN_SIZE bytes), from OPEN
+ * @out: receives the channel
+ *
+ * Blocks for the connect and two round trips.  The token is wiped from
+ * the channel's buffers before this returns.
+ *
+ * Return: as dext_unix_channel_open(), or the status dextd refused the
+ * ATTACH with.
+ */
+IOReturn dext_unix_channel_attach(const struct sockaddr_un *sa,
+                                  const uint8_t *token, UnixChannel **out);
+
+/**
+ * dext_unix_channel_roundtrip() - send the request in @ch->tx, receive
+ * its reply
+ * @ch: the channel
+ * @len: the request's length as its encoder returned it (negative: the
+ *       encoding failed, nothing is sent)
+ * @send_fd: an fd to pass with the request, or -1
+ * @type: the reply type expected (the request's)
+ * @h: receives the reply's header
+ * @recv_fd: receives the fd sent with the reply (-1 if none); NULL if
+ *           the reply may carry none (a reply with one is malformed)
+ *
+ * Blocks until the reply arrives or the daemon goes.  On success the
+ * reply's payload is at dext_unix_channel_payload().
+ *
+ * Return: kIOReturnSuccess; kIOReturnInternalError for a negative @len
+ * (the channel is still usable); kIOReturnNotResponding if the daemon is
+ * gone; the status of an ERROR reply; kIOReturnIPCError for anything
+ * malformed.  After any other failure the channel must not be used
+ * again.
+ */
+IOReturn dext_unix_channel_roundtrip(UnixChannel *ch, int len, int send_fd,
+                                     uint16_t type, DextWireHeader *h,
+                                     int *recv_fd);
+
+/**
+ * dext_unix_channel_recv() - receive one message into @ch->rx
+ * @ch: the channel
+ * @flags: extra recvmsg() flags (MSG_DONTWAIT, say)
+ * @fds: receives up to UNIX_MAX_FDS fds sent with it; NULL to take none
+ *       (any that come are closed)
+ * @nfds: receives how many were stored in @fds
+ * @trunc: set if the message or its fds did not fit
+ *
+ * A reset peer's last message is still read: dextd refuses a client by
+ * sending ERROR and closing at once.
+ *
+ * Return: the message's length; 0 for EOF or a reset peer with nothing
+ * queued; -1 for any other failure.
+ */
+ssize_t dext_unix_channel_recv(UnixChannel *ch, int flags, int *fds,
+                               int *nfds, bool *trunc);
+
+/**
+ * dext_unix_channel_free() - close and free a channel (NULL is ignored)
+ * @ch: the channel
+ *
+ * Return: nothing.
+ */
+void dext_unix_channel_free(UnixChannel *ch);
+
+/**
+ * dext_unix_channel_payload() - the payload of the reply in @ch->rx
+ * @ch: the channel, after a successful dext_unix_channel_roundtrip()
+ *
+ * Return: a pointer into @ch->rx, past the header.
+ */
+static inline const uint8_t *dext_unix_channel_payload(const UnixChannel *ch)
+{
+    return ch->rx + DEXT_WIRE_HEADER_SIZE;
+}
+
+#endif /* LIBDEXT_TRANSPORT_SOCK_CHANNEL_H */
