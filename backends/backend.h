@@ -49,10 +49,16 @@ typedef struct DextBar {
 } DextBar;
 
 /**
- * struct DextDeviceHost - the core's services to a device.  Set by
- * whoever hosts the device before any hook runs.  All may be called from
- * any thread, including device threads, with backend locks held: they
- * never call back into the device's hooks.
+ * struct DextDeviceHost - the core's services to a device (its upcalls).
+ *
+ * Set by whoever hosts the device before any hook runs.  Each may be
+ * called from any thread, device threads included, from inside a hook
+ * and with backend locks held: none calls back into the device's hooks,
+ * and none takes a lock a hook may run under (they take only the core's
+ * DMA or interrupt lock, which are below every backend lock in the lock
+ * order, core/core-internal.h).  None blocks on a client: device DMA
+ * reaches client memory with no lock held, and an interrupt completes
+ * with a send that cannot block.
  */
 typedef struct DextDeviceHost {
     /**
@@ -66,7 +72,7 @@ typedef struct DextDeviceHost {
                           size_t len);
     /** @raise_msi: the device sends MSI/MSI-X message @vector. */
     void (*raise_msi)(void *opaque, uint32_t vector);
-    /** @log: one line from the device (a guest error, say). */
+    /** @log: one line from the device (a guest error, say); rate-limited. */
     void (*log)(void *opaque, int level, const char *msg);
     void *opaque;
 } DextDeviceHost;
@@ -74,47 +80,94 @@ typedef struct DextDeviceHost {
 /**
  * struct DextDeviceOps - the hooks of one backend.
  *
- * Hooks may run concurrently from several client threads; the backend
- * serialises its own state.  Widths are 1, 2, 4 (config) or 1, 2, 4, 8
- * (MMIO); the core has already checked width, natural alignment and range
- * against @config_size and the BAR size, so hooks see only valid
- * accesses.  A NULL optional hook means "not supported".
+ * Every hook but @destroy may run concurrently with the others, from
+ * several client threads; the backend serialises its own state.  Widths
+ * are 1, 2, 4 (config) or 1, 2, 4, 8 (MMIO); the core has already checked
+ * width, natural alignment and range against @config_size and the BAR
+ * size, so hooks see only valid accesses.  The core also applies the
+ * write policy (DextDevice.hardware) before any hook runs: a hook that
+ * changes the device is never called for a device clients may not
+ * change, and backends do not check again.
+ *
+ * "Core locks" below are those of core/core-internal.h.  A hook that
+ * runs under CoreDevice.lock holds up every claim, interrupt setup,
+ * reset, BAR mapping, Terminate and status call on that device, so it
+ * must not wait for a client or for anything that waits for one; a
+ * short wait for the hardware (a config cycle or a reset through sysfs)
+ * is allowed.
+ *
+ * Device open/close on the first and last claim and a bus reset are not
+ * hooks: no backend has needed them yet.  A backend that drives a real
+ * device (VFIO) adds them here together with the core's calls.
  */
 typedef struct DextDeviceOps {
-    /** @name: backend name, e.g. "edu". */
+    /** @name: backend name, e.g. "edu"; for logs only. */
     const char *name;
 
-    /** @config_read: mandatory.  Raw config space, BARs unsynthesized. */
+    /**
+     * @config_read: mandatory.  Read raw config space, BARs as the
+     * device has them.  Runs with no core lock held (config reads,
+     * adding the device) or under CoreDevice.lock (a claim's command
+     * register, reset's save, interrupt setup and teardown).  May sleep
+     * briefly for the hardware.  Returns kIOReturnSuccess with *@val
+     * set, or the error the client gets.
+     */
     IOReturn (*config_read)(DextDevice *dev, uint32_t off, uint32_t width,
                             uint32_t *val);
-    /** @config_write: optional (kIOReturnNotWritable if NULL). */
+    /**
+     * @config_write: optional (NULL: the core answers
+     * kIOReturnNotWritable).  Write config space.  Runs as @config_read
+     * does; on a device clients may change only.  Returns
+     * kIOReturnSuccess or the error the client gets.
+     */
     IOReturn (*config_write)(DextDevice *dev, uint32_t off, uint32_t width,
                              uint32_t val);
 
-    /** @mmio_read: optional.  @bar is the BAR number, not memoryIndex. */
+    /**
+     * @mmio_read: optional (NULL: kIOReturnUnsupported).  One read of
+     * @width bytes at @off of BAR @bar (the BAR number, not the
+     * memoryIndex), while some session holds a claim, on a device clients
+     * may change.  Runs with no core lock held.  May sleep briefly.
+     * Returns kIOReturnSuccess with *@val set, or the client's error.
+     */
     IOReturn (*mmio_read)(DextDevice *dev, int bar, uint64_t off,
                           uint32_t width, uint64_t *val);
-    /** @mmio_write: optional. */
+    /**
+     * @mmio_write: optional (NULL: kIOReturnUnsupported).  One write, as
+     * @mmio_read.  Runs with no core lock held (MMIOWrite), or under
+     * CoreDevice.lock when the core programs an MSI-X table (interrupt
+     * setup, reset).  Returns kIOReturnSuccess or the client's error.
+     */
     IOReturn (*mmio_write)(DextDevice *dev, int bar, uint64_t off,
                            uint32_t width, uint64_t val);
 
     /**
-     * @map_bar: optional; only called for BARs marked mappable.  Fills
-     * @out with a new fd the caller owns.
+     * @map_bar: optional (NULL: kIOReturnUnsupported).  Memory behind
+     * BAR @bar, which is marked mappable, on a device clients may change.
+     * Runs under CoreDevice.lock; must not block.  Returns
+     * kIOReturnSuccess with @out filled in (a new fd the caller owns;
+     * writable if a mapping may store to it), or the client's error.
      */
     IOReturn (*map_bar)(DextDevice *dev, int bar, DextMemory *out);
 
-    /** @open: optional; the first claim.  May fail the claim. */
-    IOReturn (*open)(DextDevice *dev);
-    /** @close: optional; the last claim released. */
-    void (*close)(DextDevice *dev);
-
-    /** @reset_function: optional; function-level reset. */
+    /**
+     * @reset_function: optional (NULL: ResetDevice answers
+     * kIOReturnUnsupported).  Function-level reset, on a device clients
+     * may change.  Runs under CoreDevice.lock, which keeps claims and
+     * interrupt setup out while the core saves and restores config
+     * space around it; may sleep for the reset itself, never for a
+     * client (abort device DMA in flight rather than wait for it).
+     * Returns kIOReturnSuccess or the client's error.
+     */
     IOReturn (*reset_function)(DextDevice *dev);
-    /** @reset_bus: optional; hot (secondary bus) reset, the fallback. */
-    IOReturn (*reset_bus)(DextDevice *dev);
 
-    /** @destroy: mandatory; stop device threads and free @dev->priv. */
+    /**
+     * @destroy: mandatory.  Stop device threads and free @dev->priv.
+     * Runs with no core lock held, once, when no other hook is running
+     * or can start (the device is being freed); may block until device
+     * threads have stopped.  Upcalls made until it returns must still
+     * work.
+     */
     void (*destroy)(DextDevice *dev);
 } DextDeviceOps;
 
@@ -129,9 +182,15 @@ typedef struct DextDeviceOps {
  * @config_size: 256 or 4096
  * @dma_mask: highest bus address the device can emit (e.g. 2^28 - 1)
  * @bars: BAR descriptions
- * @writable: false for read-only host devices: the core refuses config
- *            writes, MMIO, mapping, DMA, interrupts and reset with
- *            kIOReturnNotPermitted
+ * @hardware: a real device, not an emulation: what clients do reaches
+ *            hardware, so the core lets them change it (config writes,
+ *            MMIO, BAR mappings, DMA, interrupts, reset) only where the
+ *            operator allowed it (@allow_writes or
+ *            dext_core_allow_writes()), and otherwise refuses those calls
+ *            with kIOReturnNotPermitted before any hook runs.  Backends
+ *            rely on that and do not check again.
+ * @allow_writes: the operator's consent to writes, given with the device
+ *            (the host backend's "writable=on"); only read with @hardware
  * @no_dma: the backend cannot let the device reach client memory (a host
  *          device without VFIO): DMA calls get kIOReturnUnsupported and a
  *          claim leaves Bus Master Enable alone
@@ -150,12 +209,20 @@ struct DextDevice {
     uint32_t config_size;
     uint64_t dma_mask;
     DextBar bars[DEXT_NUM_BARS];
-    bool writable;
+    bool hardware;
+    bool allow_writes;
     bool no_dma;
     bool no_irq;
 };
 
-/* Helpers for backends, in backends/backend.c. */
+/* Helpers every backend uses, in backends/device.c. */
+
+/**
+ * dext_device_free() - destroy a device: calls ops->destroy, then free()s
+ * @dev itself, so backends allocate DextDevice with malloc/calloc.
+ * NULL is ignored.
+ */
+void dext_device_free(DextDevice *dev);
 
 /**
  * dext_device_logf() - log one line through the device's host
@@ -200,6 +267,8 @@ IOReturn dext_device_for_each_option(const char *options,
                                                        const char *value),
                                      void *opaque);
 
+/* Devices by spec, in backends/backend.c (above every backend). */
+
 /**
  * dext_device_create() - create a backend device by spec
  * @spec: "NAME[,OPTION=VALUE...][@BB:DD.F]", e.g. "edu",
@@ -233,13 +302,6 @@ typedef IOReturn DextDeviceSink(void *opaque, DextDevice *dev);
  */
 IOReturn dext_device_create_each(const char *spec, DextDeviceSink *sink,
                                  void *opaque);
-
-/**
- * dext_device_free() - destroy a device: calls ops->destroy, then free()s
- * @dev itself, so backends allocate DextDevice with malloc/calloc.
- * NULL is ignored.
- */
-void dext_device_free(DextDevice *dev);
 
 /* Backend constructors, each in its own file. */
 IOReturn dext_edu_create(const char *options, DextDevice **out);

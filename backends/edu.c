@@ -691,7 +691,6 @@ IOReturn dext_edu_create(const char *options, DextDevice **out)
     dev->dev = o.dev;
     dev->fn = o.fn;
     dev->dma_mask = o.dma_mask;
-    dev->writable = true;
     dext_pciemu_describe(&s->pci, dev);
     dev->bars[0].mappable = false;
 

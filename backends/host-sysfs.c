@@ -8,14 +8,13 @@
  * "config" file with one pread() per access, so every read reaches the
  * device exactly as lspci's reads do; BAR sizes come from the "resource"
  * file and BAR types from the BAR registers themselves; the identity from
- * config space.  A device created read-only has DextDevice.writable
- * false, and the core refuses everything that could disturb a live
- * device (config writes, MMIO, mapping, DMA, interrupts, reset).  The
- * hooks check it again, so a missed check in the core cannot reach the
- * hardware.
+ * config space.  The device is DextDevice.hardware: unless the operator
+ * allowed writes to it (writable=on, or dext_core_allow_writes(), which
+ * dextd's --allow-writes names), the core refuses everything that could
+ * disturb a live device (config writes, MMIO, mapping, DMA, interrupts,
+ * reset) before any hook here runs; the hooks trust that policy.
  *
- * With writable=on (dextd sets it only for a device the operator names
- * with --allow-writes) config writes go to "config", MMIO to an mmap()
+ * With writes allowed config writes go to "config", MMIO to an mmap()
  * of "resourceN" (memory BARs, volatile accesses of the requested width)
  * or pread/pwrite on it (I/O BARs), BAR mappings hand out a "resourceN"
  * fd and reset writes "1" to the "reset" file.  DMA and interrupts would
@@ -49,7 +48,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
-#include "backends/pciemu.h"
+#include "support/bdf.h"
 
 #define HOST_SYSFS_DEFAULT   "/sys/bus/pci/devices"
 #define HOST_MIN_CONFIG      64          /* the type-0/1 header */
@@ -193,9 +192,6 @@ static IOReturn host_config_write(DextDevice *dev, uint32_t off,
     char path[PATH_MAX + 16];
     int fd;
 
-    if (!dev->writable) {
-        return kIOReturnNotPermitted;
-    }
     for (uint32_t i = 0; i < width; i++) {
         b[i] = (uint8_t)(val >> (8 * i));
     }
@@ -283,9 +279,6 @@ static IOReturn host_mmio_read(DextDevice *dev, int bar, uint64_t off,
     HostBar *hb;
     IOReturn ret;
 
-    if (!dev->writable) {
-        return kIOReturnNotPermitted;
-    }
     ret = host_bar_get(dev, bar, &hb);
     if (ret != kIOReturnSuccess) {
         return ret;
@@ -327,9 +320,6 @@ static IOReturn host_mmio_write(DextDevice *dev, int bar, uint64_t off,
     HostBar *hb;
     IOReturn ret;
 
-    if (!dev->writable) {
-        return kIOReturnNotPermitted;
-    }
     ret = host_bar_get(dev, bar, &hb);
     if (ret != kIOReturnSuccess) {
         return ret;
@@ -371,9 +361,6 @@ static IOReturn host_map_bar(DextDevice *dev, int bar, DextMemory *out)
     char path[PATH_MAX + 16];
     int fd;
 
-    if (!dev->writable) {
-        return kIOReturnNotPermitted;
-    }
     snprintf(path, sizeof(path), "%s/resource%d", s->dir, bar);
     fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
     if (fd < 0) {
@@ -396,9 +383,6 @@ static IOReturn host_reset_function(DextDevice *dev)
     int fd;
     int err = 0;
 
-    if (!dev->writable) {
-        return kIOReturnNotPermitted;
-    }
     /* The kernel picks the method (FLR, PM, bus reset) and saves and
      * restores the device's state around it. */
     snprintf(path, sizeof(path), "%s/reset", s->dir);
@@ -663,7 +647,8 @@ IOReturn dext_host_create(const char *options, DextDevice **out)
     }
     host_describe_bars(dev, s, cfg);
     dev->dma_mask = host_dma_mask(s->dir);
-    dev->writable = o.writable;
+    dev->hardware = true;
+    dev->allow_writes = o.writable;
     /* Reaching memory or delivering MSIs needs VFIO, not sysfs. */
     dev->no_dma = true;
     dev->no_irq = true;

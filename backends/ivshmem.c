@@ -801,7 +801,6 @@ IOReturn dext_ivshmem_create(const char *options, DextDevice **out)
     dev->dev = o.dev;
     dev->fn = o.fn;
     dev->dma_mask = IVSHMEM_DMA_MASK;
-    dev->writable = true;
     dext_pciemu_describe(&s->pci, dev);
     dev->bars[IVSHMEM_REG_BAR].mappable = false;
     dev->bars[IVSHMEM_MSIX_BAR].mappable = false;

@@ -1,70 +1,15 @@
 /*
  * SPDX-License-Identifier: MIT
  *
- * The dext core: services, sessions (user clients), the shared claim,
- * config space and BAR access, reset, and selector dispatch.
+ * The dext core: services (the devices served), sessions (user clients)
+ * and the shared claim.  The methods a session calls are methods.c's.
  */
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/core-internal.h"
-
-#define PCI_COMMAND          0x04
-#define PCI_COMMAND_MEMORY   0x2
-#define PCI_COMMAND_MASTER   0x4
-#define PCI_BAR0             0x10
-#define PCI_BAR5             0x24
-#define PCI_CLASS_MULTIMEDIA 0x04
-
-void dext_core_logf(DextCore *core, int level, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    if (core == NULL || core->log == NULL) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    core->log(core->log_opaque, level, msg);
-}
-
-void dext_core_ratelimited(DextCore *core, DextRateLimit *rl, int level,
-                           const char *fmt, ...)
-{
-    unsigned dropped = 0;
-    char msg[512];
-    va_list ap;
-
-    if (core == NULL || core->log == NULL ||
-        !dext_ratelimit_take(rl, &dropped)) {
-        return;
-    }
-    if (dropped > 0) {
-        dext_core_logf(core, level, "%u messages suppressed", dropped);
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    core->log(core->log_opaque, level, msg);
-}
-
-/* Devices log what clients make them do (guest errors): rate-limited. */
-static void device_log(void *opaque, int level, const char *msg)
-{
-    CoreDevice *cd = opaque;
-
-    dext_core_ratelimited(cd->core, &cd->log_limit, level, "%s: %s",
-                          cd->dev->name, msg);
-}
 
 /* ------------------------------------------------------------------ */
 /* Core and services                                                    */
@@ -80,7 +25,7 @@ DextCore *dext_core_new(DextLogFn *log, void *log_opaque)
     core->log_opaque = log_opaque;
     core->next_id = 0x100000001ull;     /* registry-entry-ID-like, never 0 */
     core->dma_share_pct = DEXT_DMA_SHARE_DEFAULT;
-    pthread_mutex_init(&core->lock, NULL);
+    dext_mutex_init(&core->lock);
     return core;
 }
 
@@ -88,9 +33,9 @@ static void core_device_free(CoreDevice *cd)
 {
     dext_device_free(cd->dev);
     dext_dma_device_destroy(cd);
-    pthread_rwlock_destroy(&cd->irq_lock);
-    pthread_rwlock_destroy(&cd->dma_lock);
-    pthread_mutex_destroy(&cd->lock);
+    dext_rwlock_destroy(&cd->irq_lock);
+    dext_rwlock_destroy(&cd->dma_lock);
+    dext_mutex_destroy(&cd->lock);
     free(cd);
 }
 
@@ -128,7 +73,7 @@ void dext_core_free(DextCore *core)
     for (i = 0; i < core->ndevices; i++) {
         core_device_free(core->devices[i]);
     }
-    pthread_mutex_destroy(&core->lock);
+    dext_mutex_destroy(&core->lock);
     free(core);
 }
 
@@ -173,15 +118,16 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     }
     cd->core = core;
     cd->dev = dev;
-    pthread_mutex_init(&cd->lock, NULL);
-    pthread_rwlock_init(&cd->irq_lock, NULL);
-    pthread_rwlock_init(&cd->dma_lock, NULL);
+    cd->writable = !dev->hardware || dev->allow_writes;
+    dext_mutex_init(&cd->lock);
+    dext_rwlock_init(&cd->irq_lock);
+    dext_rwlock_init(&cd->dma_lock);
     assign_memory_indexes(cd);
 
     dev->host.dma_read = dext_dma_device_read;
     dev->host.dma_write = dext_dma_device_write;
     dev->host.raise_msi = dext_irq_device_raise;
-    dev->host.log = device_log;
+    dev->host.log = dext_core_device_log;
     dev->host.opaque = cd;
 
     ret = dext_dma_device_init(cd);
@@ -220,6 +166,40 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     if (out_id) {
         *out_id = cd->id;
     }
+    return kIOReturnSuccess;
+}
+
+IOReturn dext_core_allow_writes(DextCore *core, uint8_t bus, uint8_t dev,
+                                uint8_t fn)
+{
+    CoreDevice *found = NULL;
+    uint32_t i;
+
+    if (core == NULL) {
+        return kIOReturnBadArgument;
+    }
+    core_mutex_lock(&core->lock);
+    for (i = 0; i < core->ndevices && found == NULL; i++) {
+        CoreDevice *cd = core->devices[i];
+
+        if (cd->dev->hardware && !core_device_gone(cd) &&
+            cd->dev->bus == bus && cd->dev->dev == dev &&
+            cd->dev->fn == fn) {
+            found = cd;
+        }
+    }
+    if (found != NULL) {
+        core_mutex_lock(&found->lock);
+        __atomic_store_n(&found->writable, true, __ATOMIC_RELEASE);
+        core_mutex_unlock(&found->lock);
+    }
+    core_mutex_unlock(&core->lock);
+    if (found == NULL) {
+        return kIOReturnNotFound;
+    }
+    dext_core_logf(core, DEXT_LOG_WARNING, "%s: writes allowed: clients may "
+                   "change its config space and registers and reset it",
+                   found->dev->name);
     return kIOReturnSuccess;
 }
 
@@ -279,9 +259,9 @@ void dext_core_stats(DextCore *core, DextCoreStats *st)
         dext_dma_stats(cd, st);
     }
     core_mutex_unlock(&core->lock);
-    st->iommu_faults = atomic_load(&core->iommu_faults);
-    st->irqs_raised = atomic_load(&core->irqs_raised);
-    st->irqs_dropped = atomic_load(&core->irqs_dropped);
+    st->iommu_faults = __atomic_load_n(&core->iommu_faults, __ATOMIC_RELAXED);
+    st->irqs_raised = __atomic_load_n(&core->irqs_raised, __ATOMIC_RELAXED);
+    st->irqs_dropped = __atomic_load_n(&core->irqs_dropped, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------ */
@@ -346,6 +326,46 @@ IOReturn dext_core_open(DextCore *core, uint64_t id, uint32_t type,
     return kIOReturnSuccess;
 }
 
+/* ------------------------------------------------------------------ */
+/* The shared claim                                                     */
+
+IOReturn dext_core_claim(DextSession *s)
+{
+    CoreDevice *cd = s->cd;
+    IOReturn ret = kIOReturnSuccess;
+
+    core_mutex_lock(&cd->lock);
+    if (s->claimed) {
+        goto out;
+    }
+    if (cd->claims == 0) {
+        if (core_device_writable(cd)) {
+            uint32_t cmd = 0;
+
+            /*
+             * Opening the IOPCIDevice turns on memory decode and mastering;
+             * mastering only where the device's DMA can be served at all.
+             */
+            ret = dext_config_read_raw(cd->dev, PCI_COMMAND, 2, &cmd);
+            if (ret == kIOReturnSuccess) {
+                cmd |= PCI_COMMAND_MEMORY |
+                       (cd->dev->no_dma ? 0 : PCI_COMMAND_MASTER);
+                ret = dext_config_write_raw(cd->dev, PCI_COMMAND, 2, cmd);
+            }
+            if (ret != kIOReturnSuccess) {
+                goto out;
+            }
+        }
+        dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: opened (first claim)",
+                       cd->dev->name);
+    }
+    __atomic_add_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&s->claimed, true, __ATOMIC_RELEASE);
+out:
+    core_mutex_unlock(&cd->lock);
+    return ret;
+}
+
 /* Release the claim share of @s; the last one closes the device. */
 static void claim_release(DextSession *s)
 {
@@ -356,9 +376,6 @@ static void claim_release(DextSession *s)
         __atomic_store_n(&s->claimed, false, __ATOMIC_RELEASE);
         if (__atomic_sub_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL) == 0) {
             memset(cd->bar_cached, 0, sizeof(cd->bar_cached));
-            if (cd->dev->ops->close) {
-                cd->dev->ops->close(cd->dev);
-            }
             dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: closed (last claim)",
                            cd->dev->name);
         }
@@ -392,759 +409,4 @@ void dext_session_close(DextSession *s)
     dext_core_logf(core, DEXT_LOG_DEBUG, "%s: session %p closed", cd->dev->name,
                    (void *)s);
     free(s);
-}
-
-/* ------------------------------------------------------------------ */
-/* Methods                                                              */
-
-/*
- * The claim and terminated flags change under CoreDevice.lock (so opening
- * and closing the device stays consistent with the count) but are stored
- * atomically, so the checks every call makes read them without the lock:
- * callers on several threads of one device are not serialised by it.
- */
-static bool is_claimed(DextSession *s)
-{
-    return __atomic_load_n(&s->claimed, __ATOMIC_ACQUIRE);
-}
-
-/*
- * Whether @s may change the device: write config space or registers, map
- * a BAR writable, terminate.  The one test of the access model
- * (dext_core_set_policy()), used by dispatch and by BAR mapping.
- */
-static bool session_may_write(DextSession *s)
-{
-    return is_claimed(s) || (s->core->policy & DEXT_POLICY_UNCLAIMED_WRITES);
-}
-
-static bool device_open(CoreDevice *cd)
-{
-    return __atomic_load_n(&cd->claims, __ATOMIC_ACQUIRE) > 0;
-}
-
-static IOReturn config_rw_raw(DextDevice *dev, bool write, uint32_t off,
-                              uint32_t width, uint32_t *val)
-{
-    if (write) {
-        if (dev->ops->config_write == NULL) {
-            return kIOReturnNotWritable;
-        }
-        return dev->ops->config_write(dev, off, width, *val);
-    }
-    return dev->ops->config_read(dev, off, width, val);
-}
-
-static bool config_access_ok(DextDevice *dev, uint64_t off, uint64_t width)
-{
-    return (width == 1 || width == 2 || width == 4) &&
-           off < dev->config_size && off + width <= dev->config_size &&
-           (off & (width - 1)) == 0;
-}
-
-/*
- * The value a client sees for the BAR register dword at @off: the real
- * dext hides DART-assigned addresses and reports the type bits only.
- */
-static uint32_t bar_register_view(CoreDevice *cd, uint32_t off)
-{
-    int bar = (int)(off - PCI_BAR0) / 4;
-    const DextBar *b = &cd->dev->bars[bar];
-
-    if (b->size == 0) {
-        return 0;
-    }
-    return b->type & ((b->type & DEXT_BAR_TYPE_IO) ? 0x3 : 0xf);
-}
-
-static bool is_bar_dword(uint32_t off)
-{
-    return off >= PCI_BAR0 && off <= PCI_BAR5 && (off & 3) == 0;
-}
-
-/* Read [off, off + len) with naturally aligned accesses. */
-static IOReturn config_read_range(CoreDevice *cd, uint32_t off, uint8_t *buf,
-                                  uint32_t len, bool raw)
-{
-    while (len > 0) {
-        uint32_t width = 4, val = 0;
-        IOReturn ret;
-
-        while ((off & (width - 1)) != 0 || width > len) {
-            width >>= 1;
-        }
-        if (width == 4 && !raw && is_bar_dword(off)) {
-            val = bar_register_view(cd, off);
-        } else {
-            ret = config_rw_raw(cd->dev, false, off, width, &val);
-            if (ret != kIOReturnSuccess) {
-                return ret;
-            }
-        }
-        for (uint32_t i = 0; i < width; i++) {
-            buf[i] = (uint8_t)(val >> (8 * i));
-        }
-        buf += width;
-        off += width;
-        len -= width;
-    }
-    return kIOReturnSuccess;
-}
-
-static IOReturn config_write_range(CoreDevice *cd, uint32_t off,
-                                   const uint8_t *buf, uint32_t len)
-{
-    while (len > 0) {
-        uint32_t width = 4, val = 0;
-        IOReturn ret;
-
-        while ((off & (width - 1)) != 0 || width > len) {
-            width >>= 1;
-        }
-        for (uint32_t i = 0; i < width; i++) {
-            val |= (uint32_t)buf[i] << (8 * i);
-        }
-        ret = config_rw_raw(cd->dev, true, off, width, &val);
-        if (ret != kIOReturnSuccess) {
-            return ret;
-        }
-        buf += width;
-        off += width;
-        len -= width;
-    }
-    return kIOReturnSuccess;
-}
-
-static IOReturn do_claim(DextSession *s)
-{
-    CoreDevice *cd = s->cd;
-    IOReturn ret = kIOReturnSuccess;
-
-    core_mutex_lock(&cd->lock);
-    if (s->claimed) {
-        goto out;
-    }
-    if (cd->claims == 0) {
-        if (cd->dev->ops->open) {
-            ret = cd->dev->ops->open(cd->dev);
-            if (ret != kIOReturnSuccess) {
-                goto out;
-            }
-        }
-        if (cd->dev->writable) {
-            uint32_t cmd = 0;
-
-            /*
-             * Opening the IOPCIDevice turns on memory decode and mastering;
-             * mastering only where the device's DMA can be served at all.
-             */
-            ret = config_rw_raw(cd->dev, false, PCI_COMMAND, 2, &cmd);
-            if (ret == kIOReturnSuccess) {
-                cmd |= PCI_COMMAND_MEMORY |
-                       (cd->dev->no_dma ? 0 : PCI_COMMAND_MASTER);
-                ret = config_rw_raw(cd->dev, true, PCI_COMMAND, 2, &cmd);
-            }
-            if (ret != kIOReturnSuccess) {
-                if (cd->dev->ops->close) {
-                    cd->dev->ops->close(cd->dev);
-                }
-                goto out;
-            }
-        }
-        dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: opened (first claim)",
-                       cd->dev->name);
-    }
-    __atomic_add_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL);
-    __atomic_store_n(&s->claimed, true, __ATOMIC_RELEASE);
-out:
-    core_mutex_unlock(&cd->lock);
-    return ret;
-}
-
-static IOReturn do_terminate(DextSession *s)
-{
-    CoreDevice *cd = s->cd;
-
-    core_mutex_lock(&cd->lock);
-    /* Dispatch let only a claimer through: others' claims stand in the way. */
-    if (!(s->core->policy & DEXT_POLICY_UNCLAIMED_WRITES) && cd->claims > 1) {
-        core_mutex_unlock(&cd->lock);
-        return kIOReturnBusy;
-    }
-    if (!cd->terminated) {
-        __atomic_store_n(&cd->terminated, true, __ATOMIC_RELEASE);
-        dext_core_logf(s->core, DEXT_LOG_INFO, "%s: terminated by a client",
-                       cd->dev->name);
-    }
-    core_mutex_unlock(&cd->lock);
-    return kIOReturnSuccess;
-}
-
-static IOReturn bar_for_mem_index(CoreDevice *cd, uint64_t mem_idx, int *bar)
-{
-    if (mem_idx >= DEXT_NUM_BARS || cd->mem_index_bar[mem_idx] < 0) {
-        return kIOReturnBadArgument;
-    }
-    *bar = cd->mem_index_bar[mem_idx];
-    return kIOReturnSuccess;
-}
-
-static IOReturn mmio_check(CoreDevice *cd, uint64_t mem_idx, uint64_t off,
-                           uint64_t width, int *bar)
-{
-    IOReturn ret;
-
-    if (width != 1 && width != 2 && width != 4 && width != 8) {
-        return kIOReturnBadArgument;
-    }
-    ret = bar_for_mem_index(cd, mem_idx, bar);
-    if (ret != kIOReturnSuccess) {
-        return ret;
-    }
-    if (off >= cd->dev->bars[*bar].size ||
-        width > cd->dev->bars[*bar].size - off || (off & (width - 1)) != 0) {
-        return kIOReturnBadArgument;
-    }
-    if (!cd->dev->writable) {
-        return kIOReturnNotPermitted;
-    }
-    if (!device_open(cd)) {
-        return kIOReturnNotOpen;
-    }
-    return kIOReturnSuccess;
-}
-
-/* Save what an OS restores around a function reset. */
-typedef struct ConfigSave {
-    uint8_t bytes[DEXT_CONFIG_SIZE];
-} ConfigSave;
-
-static IOReturn do_reset(DextSession *s)
-{
-    CoreDevice *cd = s->cd;
-    DextDevice *dev = cd->dev;
-    ConfigSave save;
-    IOReturn ret = kIOReturnUnsupported;
-
-    if (!dev->writable) {
-        return kIOReturnNotPermitted;
-    }
-    core_mutex_lock(&cd->lock);
-    if (config_read_range(cd, 0, save.bytes, sizeof(save.bytes), true) !=
-        kIOReturnSuccess) {
-        memset(save.bytes, 0, sizeof(save.bytes));
-    }
-    if (dev->ops->reset_function) {
-        ret = dev->ops->reset_function(dev);
-    }
-    if (ret != kIOReturnSuccess && dev->ops->reset_bus) {
-        dext_core_logf(s->core, DEXT_LOG_INFO,
-                       "%s: function reset failed (0x%x), trying a hot reset",
-                       dev->name, (unsigned)ret);
-        ret = dev->ops->reset_bus(dev);
-    }
-    if (ret == kIOReturnSuccess) {
-        /* BARs, interrupt line, command, MSI/MSI-X: as pci_restore_state. */
-        uint32_t off;
-
-        for (off = PCI_BAR0; off <= PCI_BAR5; off += 4) {
-            config_write_range(cd, off, save.bytes + off, 4);
-        }
-        config_write_range(cd, 0x3c, save.bytes + 0x3c, 1);
-        config_write_range(cd, PCI_COMMAND, save.bytes + PCI_COMMAND, 2);
-        dext_irq_restore_config(cd, save.bytes);
-    }
-    core_mutex_unlock(&cd->lock);
-    return ret;
-}
-
-static IOReturn do_status(DextSession *s, uint64_t *out)
-{
-    CoreDevice *cd = s->cd;
-
-    core_mutex_lock(&cd->lock);
-    out[0] = cd->claims;
-    out[1] = cd->sessions;
-    out[2] = s->irq ? s->irq->nvectors : 0;
-    out[3] = s->claimed;
-    out[5] = cd->terminated;
-    core_mutex_unlock(&cd->lock);
-    out[4] = dext_dma_session_regions(s);
-    return kIOReturnSuccess;
-}
-
-static IOReturn get_bar_info(CoreDevice *cd, uint64_t bar, uint64_t *out)
-{
-    const DextBar *b;
-
-    if (bar >= DEXT_NUM_BARS) {
-        return kIOReturnBadArgument;
-    }
-    b = &cd->dev->bars[bar];
-    if (b->size == 0) {
-        return kIOReturnNotFound;
-    }
-    out[0] = (uint64_t)cd->bar_mem_index[bar];
-    out[1] = b->size;
-    out[2] = b->type;
-    return kIOReturnSuccess;
-}
-
-/* Who may make a call: the access model (dext_core_set_policy()). */
-typedef enum MethodAccess {
-    ACCESS_ANY,             /* every session */
-    ACCESS_CLAIM,           /* a claimer, under every policy */
-    ACCESS_WRITE,           /* a claimer, or anyone under
-                             * DEXT_POLICY_UNCLAIMED_WRITES */
-} MethodAccess;
-
-/*
- * The method table: the contract's argument counts, and who may call,
- * are checked here, once, for every selector.
- */
-typedef struct MethodDesc {
-    uint8_t in;             /* scalar inputs needed */
-    uint8_t out;            /* scalar output room needed */
-    MethodAccess access;
-} MethodDesc;
-
-static const MethodDesc methods[] = {
-    [kDextSelectorGetIdentity] = { 0, 6, ACCESS_ANY },
-    [kDextSelectorClaim] = { 0, 0, ACCESS_ANY },
-    [kDextSelectorTerminate] = { 0, 0, ACCESS_WRITE },
-    [kDextSelectorAllocateDMABuffer] = { 2, 6, ACCESS_CLAIM },
-    [kDextSelectorFreeDMABuffer] = { 0, 0, ACCESS_ANY },
-    [kDextSelectorRegisterDMARegion] = { 3, 3, ACCESS_CLAIM },
-    [kDextSelectorUnregisterDMARegion] = { 1, 0, ACCESS_ANY },
-    [kDextSelectorProbeDMARegion] = { 2, 1, ACCESS_ANY },
-    [kDextSelectorConfigRead] = { 2, 1, ACCESS_ANY },
-    [kDextSelectorConfigWrite] = { 3, 0, ACCESS_WRITE },
-    [kDextSelectorGetBARInfo] = { 1, 3, ACCESS_ANY },
-    [kDextSelectorMMIORead] = { 3, 1, ACCESS_ANY },
-    [kDextSelectorMMIOWrite] = { 4, 0, ACCESS_WRITE },
-    [kDextSelectorSetupInterrupts] = { 0, 1, ACCESS_CLAIM },
-    [kDextSelectorCheckInterrupt] = { 0, 4, ACCESS_ANY },
-    [kDextSelectorWaitInterrupt] = { 0, 0, ACCESS_ANY },
-    [kDextSelectorSetIRQMask] = { 4, 0, ACCESS_ANY },
-    [kDextSelectorResetDevice] = { 0, 0, ACCESS_CLAIM },
-};
-
-static const MethodDesc ext_methods[] = {
-    [kDextSelectorConfigReadBlock - 64] = { 3, 0, ACCESS_ANY },
-    [kDextSelectorConfigWriteBlock - 64] = { 1, 0, ACCESS_WRITE },
-    [kDextSelectorGetDeviceStatus - 64] = { 0, 6, ACCESS_ANY },
-};
-
-static const MethodDesc *method_desc(uint32_t selector)
-{
-    if (selector < kDextSelectorContractCount) {
-        return &methods[selector];
-    }
-    if (selector >= 64 && selector - 64 < sizeof(ext_methods) /
-                                          sizeof(ext_methods[0])) {
-        return &ext_methods[selector - 64];
-    }
-    return NULL;
-}
-
-static IOReturn check_args(uint32_t selector, const DextCallArgs *a,
-                           uint32_t *nout)
-{
-    const MethodDesc *m = method_desc(selector);
-
-    if (m == NULL) {
-        return kIOReturnUnsupported;
-    }
-    *nout = a->scalar_out_cnt ? *a->scalar_out_cnt : 0;
-    if (a->scalar_in_cnt < m->in || *nout < m->out ||
-        a->scalar_in_cnt > DEXT_MAX_SCALARS ||
-        (a->scalar_in_cnt > 0 && a->scalar_in == NULL) ||
-        (*nout > 0 && a->scalar_out == NULL) ||
-        (a->struct_in_size > 0 && a->struct_in == NULL) ||
-        a->struct_in_size > DEXT_MAX_STRUCT) {
-        return kIOReturnBadArgument;
-    }
-    return kIOReturnSuccess;
-}
-
-static bool session_gone(DextSession *s)
-{
-    return __atomic_load_n(&s->cd->terminated, __ATOMIC_ACQUIRE);
-}
-
-/* kIOReturnNotOpen when @s may not make a call of @selector. */
-static IOReturn check_access(DextSession *s, uint32_t selector)
-{
-    const MethodDesc *m = method_desc(selector);
-
-    switch (m->access) {
-    case ACCESS_CLAIM:
-        return is_claimed(s) ? kIOReturnSuccess : kIOReturnNotOpen;
-    case ACCESS_WRITE:
-        return session_may_write(s) ? kIOReturnSuccess : kIOReturnNotOpen;
-    default:
-        return kIOReturnSuccess;
-    }
-}
-
-static IOReturn dispatch(DextSession *s, uint32_t sel, const DextCallArgs *a,
-                         uint64_t *out, uint32_t *nout)
-{
-    CoreDevice *cd = s->cd;
-    DextDevice *dev = cd->dev;
-    const uint64_t *in = a->scalar_in;
-    IOReturn ret;
-    uint32_t val32;
-    int bar;
-
-    switch (sel) {
-    case kDextSelectorGetIdentity:
-        out[0] = dev->bus;
-        out[1] = dev->dev;
-        out[2] = dev->fn;
-        out[3] = dev->vendor_id;
-        out[4] = dev->device_id;
-        out[5] = dev->class_code & 0xffffff;
-        *nout = 6;
-        return kIOReturnSuccess;
-
-    case kDextSelectorClaim:
-        return do_claim(s);
-
-    case kDextSelectorTerminate:
-        return do_terminate(s);
-
-    case kDextSelectorAllocateDMABuffer:
-        if (!dev->writable) {
-            return kIOReturnNotPermitted;
-        }
-        if (dev->no_dma) {
-            return kIOReturnUnsupported;
-        }
-        ret = dext_dma_buffer_allocate(s, in[0], in[1], out);
-        if (ret == kIOReturnSuccess) {
-            out[5] = dev->class_code & 0xffffff;
-            *nout = 6;
-        }
-        return ret;
-
-    case kDextSelectorFreeDMABuffer:
-        dext_dma_buffer_free(s);
-        return kIOReturnSuccess;
-
-    case kDextSelectorRegisterDMARegion:
-        if (!dev->writable) {
-            return kIOReturnNotPermitted;
-        }
-        if (dev->no_dma) {
-            return kIOReturnUnsupported;
-        }
-        ret = dext_dma_register(s, in[0], in[1], in[2], out);
-        if (ret == kIOReturnSuccess) {
-            *nout = 3;
-        }
-        return ret;
-
-    case kDextSelectorUnregisterDMARegion:
-        return dext_dma_unregister(s, in[0]);
-
-    case kDextSelectorProbeDMARegion:
-        ret = dext_dma_probe(s, in[0], in[1], &out[0]);
-        if (ret == kIOReturnSuccess) {
-            *nout = 1;
-        }
-        return ret;
-
-    case kDextSelectorConfigRead:
-        if (!config_access_ok(dev, in[0], in[1])) {
-            return kIOReturnBadArgument;
-        }
-        if (in[1] == 4 && is_bar_dword((uint32_t)in[0])) {
-            val32 = bar_register_view(cd, (uint32_t)in[0]);
-        } else {
-            ret = config_rw_raw(dev, false, (uint32_t)in[0], (uint32_t)in[1],
-                                &val32);
-            if (ret != kIOReturnSuccess) {
-                return ret;
-            }
-        }
-        out[0] = val32;
-        *nout = 1;
-        return kIOReturnSuccess;
-
-    case kDextSelectorConfigWrite:
-        if (!config_access_ok(dev, in[0], in[1])) {
-            return kIOReturnBadArgument;
-        }
-        if (!dev->writable) {
-            return kIOReturnNotPermitted;
-        }
-        val32 = (uint32_t)in[2];
-        if (in[1] < 4) {
-            val32 &= (1u << (8 * in[1])) - 1;
-        }
-        return config_rw_raw(dev, true, (uint32_t)in[0], (uint32_t)in[1],
-                             &val32);
-
-    case kDextSelectorGetBARInfo:
-        ret = get_bar_info(cd, in[0], out);
-        if (ret == kIOReturnSuccess) {
-            *nout = 3;
-        }
-        return ret;
-
-    case kDextSelectorMMIORead:
-        ret = mmio_check(cd, in[0], in[1], in[2], &bar);
-        if (ret != kIOReturnSuccess) {
-            return ret;
-        }
-        if (dev->ops->mmio_read == NULL) {
-            return kIOReturnUnsupported;
-        }
-        out[0] = 0;
-        ret = dev->ops->mmio_read(dev, bar, in[1], (uint32_t)in[2], &out[0]);
-        if (ret == kIOReturnSuccess) {
-            *nout = 1;
-        }
-        return ret;
-
-    case kDextSelectorMMIOWrite:
-        ret = mmio_check(cd, in[0], in[1], in[2], &bar);
-        if (ret != kIOReturnSuccess) {
-            return ret;
-        }
-        if (dev->ops->mmio_write == NULL) {
-            return kIOReturnUnsupported;
-        }
-        return dev->ops->mmio_write(dev, bar, in[1], (uint32_t)in[2], in[3]);
-
-    case kDextSelectorSetupInterrupts:
-        if (!dev->writable) {
-            return kIOReturnNotPermitted;
-        }
-        if (dev->no_irq) {
-            return kIOReturnUnsupported;
-        }
-        ret = dext_irq_setup(s, &out[0]);
-        if (ret == kIOReturnSuccess) {
-            *nout = 1;
-        }
-        return ret;
-
-    case kDextSelectorCheckInterrupt:
-        ret = dext_irq_check(s, out);
-        if (ret == kIOReturnSuccess) {
-            *nout = 4;
-        }
-        return ret;
-
-    case kDextSelectorWaitInterrupt:
-        /* Only meaningful as an async call: there is nothing to wake. */
-        return kIOReturnBadArgument;
-
-    case kDextSelectorSetIRQMask:
-        return dext_irq_set_mask(s, in);
-
-    case kDextSelectorResetDevice:
-        return do_reset(s);
-
-    case kDextSelectorConfigReadBlock:
-        if (in[0] > dev->config_size || in[1] > dev->config_size - in[0] ||
-            (in[2] & ~(uint64_t)DEXT_CONFIG_BLOCK_RAW) != 0 ||
-            a->struct_out == NULL || a->struct_out_size == NULL ||
-            *a->struct_out_size < in[1]) {
-            return kIOReturnBadArgument;
-        }
-        ret = config_read_range(cd, (uint32_t)in[0], a->struct_out,
-                                (uint32_t)in[1],
-                                (in[2] & DEXT_CONFIG_BLOCK_RAW) != 0);
-        if (ret == kIOReturnSuccess) {
-            *a->struct_out_size = in[1];
-        }
-        return ret;
-
-    case kDextSelectorConfigWriteBlock:
-        if (in[0] > dev->config_size ||
-            a->struct_in_size > dev->config_size - in[0]) {
-            return kIOReturnBadArgument;
-        }
-        if (!dev->writable) {
-            return kIOReturnNotPermitted;
-        }
-        return config_write_range(cd, (uint32_t)in[0], a->struct_in,
-                                  (uint32_t)a->struct_in_size);
-
-    case kDextSelectorGetDeviceStatus:
-        *nout = 6;
-        return do_status(s, out);
-    }
-    return kIOReturnUnsupported;
-}
-
-IOReturn dext_session_call(DextSession *s, uint32_t selector,
-                           const DextCallArgs *args)
-{
-    uint64_t out[DEXT_MAX_SCALARS] = { 0 };
-    uint32_t room, nout = 0;
-    IOReturn ret;
-
-    if (s == NULL || args == NULL) {
-        return kIOReturnBadArgument;
-    }
-    ret = check_args(selector, args, &room);
-    if (ret == kIOReturnSuccess && selector >= 64 && s->core->contract_only) {
-        ret = kIOReturnUnsupported;
-    }
-    if (ret == kIOReturnSuccess && session_gone(s)) {
-        ret = kIOReturnNoDevice;
-    }
-    if (ret == kIOReturnSuccess) {
-        ret = check_access(s, selector);
-    }
-    if (ret == kIOReturnSuccess) {
-        ret = dispatch(s, selector, args, out, &nout);
-    }
-    if (ret != kIOReturnSuccess || nout > room) {
-        nout = 0;
-        if (args->struct_out_size) {
-            *args->struct_out_size = 0;
-        }
-    } else if (selector != kDextSelectorConfigReadBlock &&
-               args->struct_out_size) {
-        *args->struct_out_size = 0;
-    }
-    if (args->scalar_out_cnt) {
-        memcpy(args->scalar_out, out, nout * sizeof(out[0]));
-        *args->scalar_out_cnt = nout;
-    }
-    return ret;
-}
-
-IOReturn dext_session_call_async(DextSession *s, uint32_t selector,
-                                 int wake_fd, const DextCallArgs *args)
-{
-    uint32_t room;
-    IOReturn ret;
-
-    if (s == NULL || args == NULL || wake_fd < 0) {
-        return kIOReturnBadArgument;
-    }
-    ret = check_args(selector, args, &room);
-    if (ret != kIOReturnSuccess) {
-        return ret;
-    }
-    if (args->scalar_out_cnt) {
-        *args->scalar_out_cnt = 0;
-    }
-    if (session_gone(s)) {
-        return kIOReturnNoDevice;
-    }
-    if (selector != kDextSelectorWaitInterrupt) {
-        return kIOReturnBadArgument;
-    }
-    return dext_irq_wait(s, wake_fd);
-}
-
-/*
- * Make @mem a read-only view of the same memory: a new open file
- * description of the same file, opened O_RDONLY through /proc/self/fd.
- * Whoever receives the fd can then map it MAP_SHARED with PROT_READ only
- * (mmap and mprotect refuse PROT_WRITE on a shared mapping of a file not
- * open for writing); the writable flag alone would bind only a client
- * that chose to obey it.  Only regular files are reopened (memfds, sysfs
- * resource files): opening anything else could block or have side
- * effects, and a socket or an anonymous inode cannot be reopened at all.
- * Fails closed: on any error @mem->fd is closed and set to -1.
- */
-static IOReturn memory_make_read_only(CoreDevice *cd, DextMemory *mem)
-{
-    char path[64];
-    struct stat was, now;
-    const char *why = NULL;
-    int fd = -1, err = 0;
-
-    if (fstat(mem->fd, &was) != 0) {
-        err = errno;
-    } else if (!S_ISREG(was.st_mode)) {
-        why = "not a regular file";
-    } else {
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", mem->fd);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            err = errno;
-        } else if (fstat(fd, &now) != 0 || now.st_dev != was.st_dev ||
-                   now.st_ino != was.st_ino) {
-            /* Not the same file (a /proc of another namespace?): refuse. */
-            why = "/proc/self/fd reopened another file";
-            close(fd);
-            fd = -1;
-        }
-    }
-    close(mem->fd);
-    mem->fd = fd;
-    mem->writable = false;
-    if (fd >= 0) {
-        return kIOReturnSuccess;
-    }
-    /* Debug only: a client could repeat the call as often as it likes. */
-    dext_core_logf(cd->core, DEXT_LOG_DEBUG,
-                   "%s: cannot map a BAR read-only for a client without a "
-                   "claim: %s", cd->dev->name, why ? why : strerror(err));
-    return err == EMFILE || err == ENFILE || err == ENOMEM ?
-           kIOReturnNoResources : kIOReturnNotOpen;
-}
-
-IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
-{
-    CoreDevice *cd;
-    DextDevice *dev;
-    int bar;
-    IOReturn ret;
-
-    if (s == NULL || out == NULL) {
-        return kIOReturnBadArgument;
-    }
-    if (session_gone(s)) {
-        return kIOReturnNoDevice;
-    }
-    cd = s->cd;
-    dev = cd->dev;
-    out->fd = -1;
-    if (type == kDextMemoryTypeDMABuffer) {
-        return dext_dma_buffer_map(s, out);
-    }
-    if (type == kDextMemoryTypeInterruptPage) {
-        if (s->core->contract_only) {
-            return kIOReturnUnsupported;
-        }
-        return dext_irq_map_page(s, out);
-    }
-    if (type < kDextMemoryTypeBAR0 || type >= kDextMemoryTypeBAR0 + DEXT_NUM_BARS) {
-        return kIOReturnBadArgument;
-    }
-    bar = (int)(type - kDextMemoryTypeBAR0);
-    if (dev->bars[bar].size == 0) {
-        return kIOReturnNotFound;
-    }
-    if (!dev->bars[bar].mappable || dev->ops->map_bar == NULL) {
-        return kIOReturnUnsupported;
-    }
-    if (!dev->writable) {
-        return kIOReturnNotPermitted;
-    }
-    core_mutex_lock(&cd->lock);
-    /* Non-claimers reach a BAR only through the claimer's cached mapping. */
-    if (!s->claimed && !cd->bar_cached[bar]) {
-        core_mutex_unlock(&cd->lock);
-        return kIOReturnNotOpen;
-    }
-    ret = dev->ops->map_bar(dev, bar, out);
-    if (ret == kIOReturnSuccess) {
-        cd->bar_cached[bar] = true;
-    }
-    core_mutex_unlock(&cd->lock);
-    if (ret == kIOReturnSuccess && out->writable && !session_may_write(s)) {
-        ret = memory_make_read_only(cd, out);
-    }
-    return ret;
 }

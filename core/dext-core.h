@@ -55,8 +55,9 @@ DextCore *dext_core_new(DextLogFn *log, void *log_opaque);
 /**
  * dext_core_set_contract_only() - behave as a dext without our extensions
  * @core: the core, before any session is opened
- * @on: true to answer kIOReturnUnsupported for every selector >= 64 and
- *      for mapping memory type 7 (the interrupt state page)
+ * @on: true to answer kIOReturnUnsupported for every extension selector
+ *      (kDextSelectorExtensionBase and up) and for mapping memory type 7
+ *      (the interrupt state page)
  *
  * Lets tests and benchmarks prove that the library's fallbacks to the
  * seed's per-access calls give identical results.
@@ -121,6 +122,10 @@ void dext_core_free(DextCore *core);
  * @dev: device from a backend
  * @out_id: receives its service ID (may be NULL)
  *
+ * The device's write policy is decided here: clients may change an
+ * emulated device, and a real one (DextDevice.hardware) only with
+ * DextDevice.allow_writes set or after dext_core_allow_writes().
+ *
  * Return: kIOReturnSuccess; kIOReturnExclusiveAccess if a device with
  * the same BDF is served already; kIOReturnUnsupported for a multimedia
  * function (class 0x04), which the dext refuses to attach to (@dev is
@@ -128,6 +133,29 @@ void dext_core_free(DextCore *core);
  */
 IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
                               uint64_t *out_id);
+
+/**
+ * dext_core_allow_writes() - let clients change a real device
+ * @core: the core
+ * @bus: the device's bus number
+ * @dev: its device number
+ * @fn: its function number
+ *
+ * The write policy.  A device whose backend declares it real hardware
+ * (DextDevice.hardware) is read-only to clients unless the operator says
+ * otherwise: its spec (DextDevice.allow_writes) or this call.  Until
+ * then the core answers everything that could disturb it (config writes,
+ * MMIO, BAR mappings, DMA, interrupts, reset) kIOReturnNotPermitted, and
+ * no backend hook sees such a call.  Emulated devices are always
+ * writable.  Call it after dext_core_add_device() and before serving
+ * clients: sessions opened earlier see the change too, but may have been
+ * refused before it.  The change is logged as a warning.
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotFound when no real device at
+ * that address is served; kIOReturnBadArgument for a NULL @core.
+ */
+IOReturn dext_core_allow_writes(DextCore *core, uint8_t bus, uint8_t dev,
+                                uint8_t fn);
 
 /**
  * dext_core_list() - service IDs of the devices served (not terminated)

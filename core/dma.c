@@ -59,10 +59,11 @@ static uint64_t bus_pages(uint64_t off, uint64_t size)
 }
 
 /*
- * The share record of @s's process, found or made on first use;
- * dma_lock held for writing.  NULL (no limit) for in-process clients.
+ * The share record of @s's process, found or made on first use.  NULL
+ * (no limit) for in-process clients.
  */
 static DmaShare *share_get(CoreDevice *cd, DextSession *s)
+    DEXT_REQUIRES(cd->dma_lock)
 {
     DmaShare *sh;
 
@@ -88,8 +89,9 @@ static DmaShare *share_get(CoreDevice *cd, DextSession *s)
     return sh;
 }
 
-/* Drop @s's hold on its share record; dma_lock held for writing. */
+/* Drop @s's hold on its share record. */
 static void share_put(CoreDevice *cd, DextSession *s)
+    DEXT_REQUIRES(cd->dma_lock)
 {
     DmaShare **pp;
     DmaShare *sh = s->share;
@@ -111,10 +113,11 @@ static void share_put(CoreDevice *cd, DextSession *s)
 }
 
 /*
- * May @s's process take @bytes more bus space?  dma_lock held for
- * writing.  The refusal is logged, rate-limited per device.
+ * May @s's process take @bytes more bus space?  The refusal is logged,
+ * rate-limited per device.
  */
 static IOReturn share_charge(CoreDevice *cd, DextSession *s, uint64_t bytes)
+    DEXT_REQUIRES(cd->dma_lock)
 {
     DmaShare *sh = share_get(cd, s);
     uint64_t limit = cd->iova.total_bytes / 100 * s->core->dma_share_pct;
@@ -139,7 +142,8 @@ static IOReturn share_charge(CoreDevice *cd, DextSession *s, uint64_t bytes)
     return kIOReturnSuccess;
 }
 
-static void share_uncharge(DextSession *s, uint64_t bytes)
+static void share_uncharge(CoreDevice *cd, DextSession *s, uint64_t bytes)
+    DEXT_REQUIRES(cd->dma_lock)
 {
     if (s->share != NULL) {
         s->share->bytes -= bytes;
@@ -147,13 +151,14 @@ static void share_uncharge(DextSession *s, uint64_t bytes)
 }
 
 /*
- * Enter [bus, bus + len) -> (@va or @host) in the translation tree;
- * dma_lock held for writing.  The bus range itself comes from the
- * IovaSpace and belongs to the region or buffer, not the chunk.
+ * Enter [bus, bus + len) -> (@va or @host) in the translation tree.  The
+ * bus range itself comes from the IovaSpace and belongs to the region or
+ * buffer, not the chunk.
  */
 static IOReturn chunk_insert(CoreDevice *cd, DmaChunk *c, DextSession *owner,
                              uint64_t va, uint8_t *host, uint64_t bus,
                              uint64_t len)
+    DEXT_REQUIRES(cd->dma_lock)
 {
     c->owner = owner;
     c->va = va;
@@ -165,6 +170,7 @@ static IOReturn chunk_insert(CoreDevice *cd, DmaChunk *c, DextSession *owner,
 }
 
 static void region_unmap_free(CoreDevice *cd, DextSession *s, DmaRegion *r)
+    DEXT_REQUIRES(cd->dma_lock)
 {
     uint32_t i;
 
@@ -172,7 +178,7 @@ static void region_unmap_free(CoreDevice *cd, DextSession *s, DmaRegion *r)
         dext_range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
     }
     dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
-    share_uncharge(s, bus_pages(0, r->iova_size));
+    share_uncharge(cd, s, bus_pages(0, r->iova_size));
     dext_range_tree_remove(&s->regions, &r->node);
     cd->dma_regions--;
     cd->dma_region_bytes -= r->size;
@@ -259,7 +265,7 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
                 dext_range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
             }
             dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
-            share_uncharge(s, bus_pages(0, r->iova_size));
+            share_uncharge(cd, s, bus_pages(0, r->iova_size));
             goto fail;
         }
         done += len;
@@ -349,15 +355,16 @@ static void buffer_unref(DmaBuffer *b)
 }
 
 /*
- * Take @b out of the bus space; dma_lock held for writing.  The caller
- * drops the table's reference with buffer_unref() once it has let go of
- * the lock; transfers in flight keep the mapping until they are done.
+ * Take @b out of the bus space.  The caller drops the table's reference
+ * with buffer_unref() once it has let go of the lock; transfers in
+ * flight keep the mapping until they are done.
  */
 static void buffer_unlink(CoreDevice *cd, DextSession *s, DmaBuffer *b)
+    DEXT_REQUIRES(cd->dma_lock)
 {
     dext_range_tree_remove(&cd->xlate, &b->chunk.xlate);
     dext_iova_free(&cd->iova, b->iova_base, b->size);
-    share_uncharge(s, bus_pages(0, b->size));
+    share_uncharge(cd, s, bus_pages(0, b->size));
     cd->dma_buffers--;
 }
 
@@ -408,7 +415,7 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
         ret = chunk_insert(cd, &b->chunk, s, 0, b->host, b->iova_base, size);
         if (ret != kIOReturnSuccess) {
             dext_iova_free(&cd->iova, b->iova_base, size);
-            share_uncharge(s, bus_pages(0, size));
+            share_uncharge(cd, s, bus_pages(0, size));
         }
     }
     if (ret != kIOReturnSuccess) {
@@ -549,14 +556,14 @@ static void dma_segs_release(DmaSeg *segs, int n)
 }
 
 /*
- * Translate [addr, addr + len) into segments, referencing each; dma_lock
- * held for reading.  *@segs starts as an array of DMA_SEGS_INLINE and is
+ * Translate [addr, addr + len) into segments, referencing each.  *@segs starts as an array of DMA_SEGS_INLINE and is
  * replaced by a heap array if more are needed.  Returns the count, 0 if
  * any byte is not mapped (the IOMMU faults the whole transfer), or -1 if
  * memory ran short; on 0 and -1 nothing stays referenced.
  */
 static int dma_translate(CoreDevice *cd, uint64_t addr, size_t len,
                          DmaSeg **segs)
+    DEXT_REQUIRES_SHARED(cd->dma_lock)
 {
     int cap = DMA_SEGS_INLINE;
     int n = 0;
@@ -624,7 +631,7 @@ static IOReturn dma_access(CoreDevice *cd, uint64_t addr, void *buf,
     }
     core_rwlock_unlock(&cd->dma_lock);
     if (n <= 0) {
-        atomic_fetch_add(&cd->core->iommu_faults, 1);
+        __atomic_fetch_add(&cd->core->iommu_faults, 1, __ATOMIC_RELAXED);
         dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
                               "%s: IOMMU fault: device %s of %zu bytes at "
                               "bus address 0x%llx %s, dropped", cd->dev->name,
@@ -655,7 +662,7 @@ static IOReturn dma_access(CoreDevice *cd, uint64_t addr, void *buf,
         free(segs);
     }
     if (ret != kIOReturnSuccess) {
-        atomic_fetch_add(&cd->core->iommu_faults, 1);
+        __atomic_fetch_add(&cd->core->iommu_faults, 1, __ATOMIC_RELAXED);
         dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
                               "%s: IOMMU fault: client memory behind bus "
                               "address 0x%llx is gone", cd->dev->name,

@@ -25,43 +25,18 @@
 
 #include "core/core-internal.h"
 
-#define PCI_STATUS             0x06
-#define PCI_STATUS_CAP_LIST    0x10
-#define PCI_CAPABILITY_LIST    0x34
-#define PCI_CAP_ID_MSI         0x05
-#define PCI_CAP_ID_MSIX        0x11
+/* Any address in the MSI window: the core delivers by message data. */
+#define MSIX_MSG_ADDRESS       0xfee00000u
 
-#define PCI_MSI_FLAGS          2
-#define PCI_MSI_FLAGS_ENABLE   0x0001
-#define PCI_MSI_FLAGS_QMASK    0x000e   /* multiple message capable */
-#define PCI_MSI_FLAGS_QSIZE    0x0070   /* multiple message enable */
-
-#define PCI_MSIX_FLAGS         2
-#define PCI_MSIX_FLAGS_QSIZE   0x07ff
-#define PCI_MSIX_FLAGS_MASKALL 0x4000
-#define PCI_MSIX_FLAGS_ENABLE  0x8000
-#define PCI_MSIX_TABLE         4
-#define PCI_MSIX_TABLE_BIR     0x7
-#define PCI_MSIX_ENTRY_SIZE    16
-#define PCI_MSIX_ADDRESS       0xfee00000u  /* any MSI window address */
-
+/* A config register's value, 0 if it cannot be read. */
 static uint32_t cfg_read(DextDevice *dev, uint32_t off, uint32_t width)
 {
     uint32_t val = 0;
 
-    if (dev->ops->config_read(dev, off, width, &val) != kIOReturnSuccess) {
+    if (dext_config_read_raw(dev, off, width, &val) != kIOReturnSuccess) {
         return 0;
     }
     return val;
-}
-
-static IOReturn cfg_write(DextDevice *dev, uint32_t off, uint32_t width,
-                          uint32_t val)
-{
-    if (dev->ops->config_write == NULL) {
-        return kIOReturnNotWritable;
-    }
-    return dev->ops->config_write(dev, off, width, val);
 }
 
 void dext_irq_probe_caps(CoreDevice *cd)
@@ -102,13 +77,14 @@ void dext_irq_probe_caps(CoreDevice *cd)
 }
 
 static IOReturn msi_enable(CoreDevice *cd)
+    DEXT_REQUIRES(cd->lock)
 {
     uint32_t ctl = cfg_read(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2);
     uint32_t mmc = (ctl & PCI_MSI_FLAGS_QMASK) >> 1;
 
     ctl &= ~PCI_MSI_FLAGS_QSIZE;
     ctl |= PCI_MSI_FLAGS_ENABLE | (mmc << 4);
-    return cfg_write(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2, ctl);
+    return dext_config_write_raw(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2, ctl);
 }
 
 /*
@@ -118,6 +94,7 @@ static IOReturn msi_enable(CoreDevice *cd)
  * is the vector number, which is what the device hands to raise_msi.
  */
 static void msix_program_table(CoreDevice *cd, uint32_t nvec)
+    DEXT_REQUIRES(cd->lock)
 {
     DextDevice *dev = cd->dev;
     uint32_t table = cfg_read(dev, cd->msix_cap + PCI_MSIX_TABLE, 4);
@@ -125,7 +102,9 @@ static void msix_program_table(CoreDevice *cd, uint32_t nvec)
     uint64_t base = table & ~(uint64_t)PCI_MSIX_TABLE_BIR;
     uint32_t v;
 
-    if (dev->ops->mmio_write == NULL || dev->bars[bar].size == 0) {
+    /* BIR 6 and 7 are reserved: no BAR to program. */
+    if (dev->ops->mmio_write == NULL || bar >= DEXT_NUM_BARS ||
+        dev->bars[bar].size == 0) {
         return;
     }
     for (v = 0; v < nvec; v++) {
@@ -134,15 +113,16 @@ static void msix_program_table(CoreDevice *cd, uint32_t nvec)
         if (e + PCI_MSIX_ENTRY_SIZE > dev->bars[bar].size) {
             break;
         }
-        dev->ops->mmio_write(dev, bar, e + 0x0, 4, PCI_MSIX_ADDRESS);
+        dev->ops->mmio_write(dev, bar, e + 0x0, 4, MSIX_MSG_ADDRESS);
         dev->ops->mmio_write(dev, bar, e + 0x4, 4, 0);
         dev->ops->mmio_write(dev, bar, e + 0x8, 4, v);
         dev->ops->mmio_write(dev, bar, e + 0xc, 4, 0);
     }
 }
 
-/* Turn message delivery on in the device; CoreDevice.lock held. */
+/* Turn message delivery on in the device. */
 static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
+    DEXT_REQUIRES(cd->lock)
 {
     IOReturn ret;
 
@@ -150,7 +130,7 @@ static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
         uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2);
 
         ctl = (ctl | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL;
-        ret = cfg_write(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2, ctl);
+        ret = dext_config_write_raw(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2, ctl);
         if (ret == kIOReturnSuccess) {
             msix_program_table(cd, cd->nvectors);
             *nvec = cd->nvectors;
@@ -171,60 +151,50 @@ static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
 }
 
 static void irq_disable_device(CoreDevice *cd)
+    DEXT_REQUIRES(cd->lock)
 {
     if (cd->msix_cap) {
         uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2);
-        cfg_write(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2,
+        dext_config_write_raw(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2,
                   ctl & ~PCI_MSIX_FLAGS_ENABLE);
     }
     if (cd->msi_cap) {
         uint32_t ctl = cfg_read(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2);
-        cfg_write(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2,
+        dext_config_write_raw(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2,
                   ctl & ~PCI_MSI_FLAGS_ENABLE);
     }
 }
 
-/* Write @len saved bytes back at @off, dword by dword where aligned. */
-static void restore_bytes(CoreDevice *cd, const uint8_t *saved, uint32_t off,
-                          uint32_t len)
+void dext_irq_restore_config(CoreDevice *cd, const DextConfigSave *save)
+    DEXT_REQUIRES(cd->lock)
 {
-    while (len > 0) {
-        uint32_t w = 4, val = 0, i;
+    const uint8_t *saved = save->bytes;
 
-        while ((off & (w - 1)) != 0 || w > len) {
-            w >>= 1;
-        }
-        for (i = 0; i < w; i++) {
-            val |= (uint32_t)saved[off + i] << (8 * i);
-        }
-        cfg_write(cd->dev, off, w, val);
-        off += w;
-        len -= w;
-    }
-}
-
-void dext_irq_restore_config(CoreDevice *cd, const uint8_t *saved)
-{
     if (cd->msi_cap) {
-        uint32_t ctl = saved[cd->msi_cap + 2] | saved[cd->msi_cap + 3] << 8;
+        uint32_t ctl = saved[cd->msi_cap + PCI_MSI_FLAGS] |
+                       saved[cd->msi_cap + PCI_MSI_FLAGS + 1] << 8;
+        uint32_t msg = cd->msi_cap + 4;
         /* address lo [, address hi], data [, mask bits] */
-        uint32_t len = (ctl & 0x0080) ? 10 : 6;
+        uint32_t len = (ctl & PCI_MSI_FLAGS_64BIT) ? 10 : 6;
 
-        if (ctl & 0x0100) {
-            len = (ctl & 0x0080) ? 16 : 12;
+        if (ctl & PCI_MSI_FLAGS_MASKBIT) {
+            len = (ctl & PCI_MSI_FLAGS_64BIT) ? 16 : 12;
         }
         /* Message first, enable last, as an OS restores MSI state. */
-        restore_bytes(cd, saved, cd->msi_cap + 4, len);
-        restore_bytes(cd, saved, cd->msi_cap + PCI_MSI_FLAGS, 2);
+        dext_config_write_block(cd->dev, msg, saved + msg, len);
+        dext_config_write_block(cd->dev, cd->msi_cap + PCI_MSI_FLAGS,
+                                saved + cd->msi_cap + PCI_MSI_FLAGS, 2);
     }
     if (cd->msix_cap) {
-        uint32_t ctl = saved[cd->msix_cap + 2] | saved[cd->msix_cap + 3] << 8;
+        uint32_t ctl = saved[cd->msix_cap + PCI_MSIX_FLAGS] |
+                       saved[cd->msix_cap + PCI_MSIX_FLAGS + 1] << 8;
 
         /* The table is device memory a reset cleared: program it again. */
         if (ctl & PCI_MSIX_FLAGS_ENABLE) {
             msix_program_table(cd, cd->nvectors);
         }
-        restore_bytes(cd, saved, cd->msix_cap + PCI_MSIX_FLAGS, 2);
+        dext_config_write_block(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS,
+                                saved + cd->msix_cap + PCI_MSIX_FLAGS, 2);
     }
 }
 
@@ -239,7 +209,7 @@ static void irq_state_free(IrqState *irq)
     if (irq->fd >= 0) {
         close(irq->fd);
     }
-    pthread_mutex_destroy(&irq->wake_lock);
+    dext_mutex_destroy(&irq->wake_lock);
     free(irq);
 }
 
@@ -266,8 +236,7 @@ IOReturn dext_irq_setup(DextSession *s, uint64_t *out_nvec)
     }
     irq->owner = s;
     irq->wake_fd = -1;
-    pthread_mutex_init(&irq->wake_lock, NULL);
-    atomic_init(&irq->armed, false);
+    dext_mutex_init(&irq->wake_lock);
     /* Sealed: the client maps it, and we write it from device threads. */
     irq->fd = dext_memfd_create("dext-irq-page", DEXT_IRQ_PAGE_SIZE);
     if (irq->fd < 0) {
@@ -336,7 +305,7 @@ static void irq_complete(IrqState *irq)
     static const uint64_t one = 1;
     ssize_t n;
 
-    if (!atomic_exchange(&irq->armed, false)) {
+    if (!__atomic_exchange_n(&irq->armed, false, __ATOMIC_SEQ_CST)) {
         return;
     }
     core_mutex_lock(&irq->wake_lock);
@@ -390,7 +359,7 @@ IOReturn dext_irq_wait(DextSession *s, int wake_fd)
         close(old);
     }
     /* Replaces any armed notification; completes at once if pending. */
-    atomic_store(&irq->armed, true);
+    __atomic_store_n(&irq->armed, true, __ATOMIC_SEQ_CST);
     if (irq_any_pending(irq)) {
         irq_complete(irq);
     }
@@ -464,7 +433,7 @@ void dext_irq_device_raise(void *opaque, uint32_t vector)
     bool delivered = false;
     IrqState *irq;
 
-    atomic_fetch_add(&cd->core->irqs_raised, 1);
+    __atomic_fetch_add(&cd->core->irqs_raised, 1, __ATOMIC_RELAXED);
     core_rwlock_rdlock(&cd->irq_lock);
     for (irq = cd->irq_subs; irq; irq = irq->next) {
         uint64_t bit = 1ull << (vector % 64);
@@ -482,6 +451,6 @@ void dext_irq_device_raise(void *opaque, uint32_t vector)
     }
     core_rwlock_unlock(&cd->irq_lock);
     if (!delivered) {
-        atomic_fetch_add(&cd->core->irqs_dropped, 1);
+        __atomic_fetch_add(&cd->core->irqs_dropped, 1, __ATOMIC_RELAXED);
     }
 }

@@ -108,10 +108,10 @@ static IOReturn serve_device(void *opaque, DextDevice *dev)
 
     /* Only the operator, naming the device, lets writes reach hardware. */
     for (i = 0; i < ss->nallow; i++) {
-        if (strcmp(dev->ops->name, "host") == 0 &&
+        if (dev->hardware &&
             ss->allow[i][0] == dev->bus && ss->allow[i][1] == dev->dev &&
             ss->allow[i][2] == dev->fn) {
-            dev->writable = true;
+            dev->allow_writes = true;
             ss->allow_used[i] = true;
             dlog(ss->d, DEXT_LOG_WARNING, "%s: writes allowed: clients may "
                  "change its config space and registers and reset it",

@@ -3,8 +3,9 @@
  *
  * The VFIOUserPCIDriver user-client method selectors and memory types,
  * shared by the client library and the dext core.  Selectors 0-17 are the
- * real dext's; 64 and up are libdext extensions that the real dext
- * answers with kIOReturnUnsupported (the client then falls back).
+ * real dext's; kDextSelectorExtensionBase (64) and up are libdext
+ * extensions that the real dext answers with kIOReturnUnsupported (the
+ * client then falls back).
  */
 
 #ifndef LIBDEXT_DEXT_SELECTORS_H
@@ -32,16 +33,22 @@ enum DextSelector {
     kDextSelectorContractCount = 18,
 
     /*
-     * Extensions.  ConfigReadBlock: scalars offset, length, flags
+     * Extensions, from kDextSelectorExtensionBase on: the real dext
+     * answers every selector there kIOReturnUnsupported, which is what
+     * tells a client to fall back to the contract's calls.
+     *
+     * ConfigReadBlock: scalars offset, length, flags
      * (bit 0 = raw, no BAR synthesis) -> struct out of length bytes.
      * ConfigWriteBlock: scalar offset, struct in -> nothing.
      * GetDeviceStatus: -> scalars claimCount, sessions, irqVectors
      * (0 = not set up on this session), sessionClaimed, dmaRegions of
      * this session, terminated.
      */
-    kDextSelectorConfigReadBlock = 64,
-    kDextSelectorConfigWriteBlock = 65,
-    kDextSelectorGetDeviceStatus = 66,
+    kDextSelectorExtensionBase = 64,
+    kDextSelectorConfigReadBlock = kDextSelectorExtensionBase + 0,
+    kDextSelectorConfigWriteBlock = kDextSelectorExtensionBase + 1,
+    kDextSelectorGetDeviceStatus = kDextSelectorExtensionBase + 2,
+    kDextSelectorExtensionEnd,
 };
 
 #define DEXT_CONFIG_BLOCK_RAW 0x1u

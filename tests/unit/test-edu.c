@@ -381,15 +381,14 @@ static void test_identity(void)
           "default address 00:03.0");
     check(dev->config_size == 256, "config size 256");
     check(dev->dma_mask == (1ull << 28) - 1, "default dma_mask 2^28-1");
-    check(dev->writable, "writable");
+    check(!dev->hardware, "emulated: not hardware, clients may change it");
     check(dev->bars[0].size == (1u << 20) && dev->bars[0].type == 0 &&
           !dev->bars[0].mappable, "BAR0 1 MiB mem32 register BAR");
     check(dev->bars[1].size == 0 && dev->bars[2].size == 0 &&
           dev->bars[3].size == 0 && dev->bars[4].size == 0 &&
           dev->bars[5].size == 0, "no other BARs");
-    check(dev->ops->reset_function != NULL && dev->ops->reset_bus == NULL &&
-          dev->ops->open == NULL && dev->ops->close == NULL &&
-          dev->ops->map_bar == NULL, "hook set");
+    check(dev->ops->reset_function != NULL && dev->ops->map_bar == NULL,
+          "hook set");
 
     check(cfg_rd(dev, 0x00, 4) == 0x11e81234, "config vendor/device");
     check(cfg_rd(dev, 0x08, 4) == 0xff000010, "config class/revision");

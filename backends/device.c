@@ -1,0 +1,105 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * What every backend uses: logging through the device's host, sealed
+ * shared memory, the option parser, and freeing a device.  Backends call
+ * these and nothing of backend.c, which calls them (no circle).
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "backends/backend.h"
+
+/* Longest log line a device produces; longer ones are truncated. */
+#define DEXT_LOG_LINE_MAX 256
+
+int dext_memfd_create(const char *name, uint64_t size)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int saved;
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (size > (uint64_t)INT64_MAX || ftruncate(fd, (off_t)size) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
+{
+    char line[DEXT_LOG_LINE_MAX];
+    size_t len;
+    va_list ap;
+
+    if (dev == NULL || dev->host.log == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    /* The host wants one line without its terminator. */
+    len = strlen(line);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
+        line[--len] = '\0';
+    }
+    dev->host.log(dev->host.opaque, level, line);
+}
+
+IOReturn dext_device_for_each_option(const char *options,
+                                     IOReturn (*apply)(void *opaque,
+                                                       const char *key,
+                                                       const char *value),
+                                     void *opaque)
+{
+    char *copy, *item, *save = NULL;
+    IOReturn ret = kIOReturnSuccess;
+
+    if (options == NULL || *options == '\0') {
+        return kIOReturnSuccess;
+    }
+    copy = strdup(options);
+    if (copy == NULL) {
+        return kIOReturnNoMemory;
+    }
+    for (item = strtok_r(copy, ",", &save); item != NULL;
+         item = strtok_r(NULL, ",", &save)) {
+        char *value = strchr(item, '=');
+
+        if (value == NULL) {
+            ret = kIOReturnBadArgument;
+            break;
+        }
+        *value++ = '\0';
+        ret = apply(opaque, item, value);
+        if (ret != kIOReturnSuccess) {
+            break;
+        }
+    }
+    free(copy);
+    return ret;
+}
+
+void dext_device_free(DextDevice *dev)
+{
+    if (dev == NULL) {
+        return;
+    }
+    if (dev->ops != NULL && dev->ops->destroy != NULL) {
+        dev->ops->destroy(dev);
+    }
+    free(dev);
+}
