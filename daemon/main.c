@@ -91,7 +91,6 @@ typedef struct ServeState {
     Daemon *d;
     const char *spec;
     uint8_t (*allow)[3];        /* --allow-writes bus, device, function */
-    bool *allow_used;
     int nallow;
     bool sink_failed;
     uint32_t served;
@@ -104,20 +103,7 @@ static IOReturn serve_device(void *opaque, DextDevice *dev)
     char name[sizeof(dev->name)];
     uint64_t id;
     IOReturn ret;
-    int i;
 
-    /* Only the operator, naming the device, lets writes reach hardware. */
-    for (i = 0; i < ss->nallow; i++) {
-        if (dev->hardware &&
-            ss->allow[i][0] == dev->bus && ss->allow[i][1] == dev->dev &&
-            ss->allow[i][2] == dev->fn) {
-            dev->allow_writes = true;
-            ss->allow_used[i] = true;
-            dlog(ss->d, DEXT_LOG_WARNING, "%s: writes allowed: clients may "
-                 "change its config space and registers and reset it",
-                 dev->name);
-        }
-    }
     memcpy(name, dev->name, sizeof(name));
     ret = dext_core_add_device(ss->d->core, dev, &id);
     if (ret == kIOReturnUnsupported) {
@@ -213,9 +199,7 @@ int main(int argc, char **argv)
     specs = calloc((size_t)argc + 1, sizeof(*specs));
     host_specs = calloc((size_t)argc + 1, sizeof(*host_specs));
     ss.allow = calloc((size_t)argc + 1, sizeof(*ss.allow));
-    ss.allow_used = calloc((size_t)argc + 1, sizeof(*ss.allow_used));
-    if (specs == NULL || host_specs == NULL || ss.allow == NULL ||
-        ss.allow_used == NULL) {
+    if (specs == NULL || host_specs == NULL || ss.allow == NULL) {
         return 1;
     }
     while ((opt = getopt_long(argc, argv, "s:d:H:l:hV", opts, NULL)) != -1) {
@@ -388,8 +372,10 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    /* Only the operator, naming the device, lets writes reach hardware. */
     for (i = 0; i < ss.nallow; i++) {
-        if (!ss.allow_used[i]) {
+        if (dext_core_allow_writes(d.core, ss.allow[i][0], ss.allow[i][1],
+                                   ss.allow[i][2]) != kIOReturnSuccess) {
             dlog(&d, DEXT_LOG_ERROR, "--allow-writes %02x:%02x.%x: no host "
                  "device at that address is served (add --host %02x:%02x.%x)",
                  ss.allow[i][0], ss.allow[i][1], ss.allow[i][2],
@@ -432,7 +418,6 @@ out:
     free(specs);
     free(host_specs);
     free(ss.allow);
-    free(ss.allow_used);
     return status;
 
 usage_error:
@@ -441,6 +426,5 @@ early_exit:
     free(specs);
     free(host_specs);
     free(ss.allow);
-    free(ss.allow_used);
     return status;
 }
