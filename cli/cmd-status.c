@@ -154,7 +154,7 @@ int cmd_status(Ctl *ctl, int argc, char **argv)
         CTL_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    AppleDextStatus s;
+    AppleDextStatus s = { .size = sizeof(AppleDextStatus) };
     DevState *devs;
     kern_return_t kr;
     uint32_t n;

@@ -419,7 +419,10 @@ kern_return_t apple_dext_get_identity(io_connect_t connection,
 kern_return_t apple_dext_get_status(const char *target, AppleDextStatus *out)
 {
     const DextTransportOps *ops;
+    AppleDextStatus full;
     const char *arg;
+    kern_return_t ret;
+    size_t size;
 
     if (out == NULL) {
         return kIOReturnBadArgument;
@@ -434,6 +437,20 @@ kern_return_t apple_dext_get_status(const char *target, AppleDextStatus *out)
     if (ops->status == NULL) {
         return kIOReturnUnsupported;
     }
-    memset(out, 0, sizeof(*out));
-    return ops->status(arg, out);
+    /*
+     * Fill a whole one, then give the caller no more than it has room
+     * for: a caller built against an older, smaller AppleDextStatus.
+     */
+    size = out->size == 0 || out->size > sizeof(full) ? sizeof(full)
+                                                      : out->size;
+    if (size < offsetof(AppleDextStatus, protocol_version)) {
+        return kIOReturnBadArgument;
+    }
+    memset(&full, 0, sizeof(full));
+    ret = ops->status(arg, &full);
+    if (ret == kIOReturnSuccess) {
+        full.size = (uint32_t)size;
+        memcpy(out, &full, size);
+    }
+    return ret;
 }

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "libdext/ioreturn.h"
+#include "libdext/status-counters.h"
 #include "protocol/dext-selectors.h"
 #include "support/dext-call.h"
 #include "support/log.h"
@@ -33,16 +34,7 @@ typedef struct DextSession DextSession;
  * struct DextCoreStats - counters for status reports and leak checks.
  */
 typedef struct DextCoreStats {
-    uint32_t devices;
-    uint32_t sessions;          /* open user clients */
-    uint32_t claims;            /* sessions holding a claim */
-    uint32_t dma_regions;       /* live regions, all sessions */
-    uint64_t dma_region_bytes;
-    uint32_t dma_buffers;
-    uint32_t irq_sessions;      /* sessions with interrupts set up */
-    uint64_t iommu_faults;      /* device DMA to unmapped bus addresses */
-    uint64_t irqs_raised;       /* MSI messages sent by devices */
-    uint64_t irqs_dropped;      /* raised while masked everywhere */
+    APPLE_DEXT_STATUS_COUNTERS(APPLE_DEXT_STATUS_FIELD, _)
 } DextCoreStats;
 
 /**

@@ -148,16 +148,7 @@ static bool handle_status(Channel *ch, const Request *rq, DextdReply *rep)
     dext_mutex_lock(&d->lock);
     r.channels = d->nchannels;
     dext_mutex_unlock(&d->lock);
-    r.devices = st.devices;
-    r.sessions = st.sessions;
-    r.claims = st.claims;
-    r.dma_regions = st.dma_regions;
-    r.dma_region_bytes = st.dma_region_bytes;
-    r.dma_buffers = st.dma_buffers;
-    r.irq_sessions = st.irq_sessions;
-    r.iommu_faults = st.iommu_faults;
-    r.irqs_raised = st.irqs_raised;
-    r.irqs_dropped = st.irqs_dropped;
+    APPLE_DEXT_STATUS_COUNTERS(APPLE_DEXT_STATUS_COPY, &r, &st)
     rep->len = dext_wire_encode_status_reply(rep->buf, rep->cap, ch->version,
                                              rq->h.seq, &r);
     return true;

@@ -284,7 +284,7 @@ static void client(void)
     static uint8_t mem[16384] __attribute__((aligned(4096)));
     AppleDextDeviceInfo info[4];
     AppleDextDeviceStatus ds;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     AppleDextDMABuffer db;
     io_connect_t c;
     mach_vm_address_t addr;

@@ -50,6 +50,7 @@
 #include <stdbool.h>
 
 #include "libdext/ioreturn.h"
+#include "libdext/status-counters.h"
 #include "libdext/version.h"
 
 #ifdef __cplusplus
@@ -667,30 +668,40 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_unmap_dma_buffer(io_connect_t connect
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_terminate(io_connect_t connection);
 
-/** What a dext (daemon or in-process core) holds, for status and leak checks. */
+/**
+ * AppleDextStatus - what a dext (daemon or in-process core) holds, for
+ * status and leak checks.
+ * @size: set it to sizeof(AppleDextStatus) before apple_dext_get_status():
+ *        the call fills no more than that many bytes, so a program built
+ *        against this header keeps working when later versions add
+ *        counters.  0 means this version's size.
+ * @protocol_version: 0 for in-process
+ * @server_pid: dextd's pid; this process for in-process
+ * @channels: open sockets (dextd only)
+ *
+ * The counters between (devices, sessions, claims, dma_regions,
+ * dma_region_bytes, dma_buffers, irq_sessions, iommu_faults, irqs_raised,
+ * irqs_dropped) are listed, with what each counts, in
+ * libdext/status-counters.h.
+ */
 typedef struct AppleDextStatus {
-    uint32_t protocol_version;  /* 0 for in-process */
-    uint32_t server_pid;        /* dextd's pid; this process for in-process */
-    uint32_t devices;           /* devices served */
-    uint32_t sessions;          /* open user clients, all devices */
-    uint32_t claims;            /* user clients holding a claim */
-    uint32_t dma_regions;       /* live DMA regions */
-    uint64_t dma_region_bytes;
-    uint32_t dma_buffers;
-    uint32_t irq_sessions;      /* user clients with interrupts set up */
-    uint64_t iommu_faults;      /* device DMA to unmapped bus addresses */
-    uint64_t irqs_raised;       /* messages sent by devices */
-    uint64_t irqs_dropped;      /* ...that no user client had enabled */
-    uint32_t channels;          /* open sockets (dextd only) */
+    uint32_t size;
+    uint32_t protocol_version;
+    uint32_t server_pid;
+    APPLE_DEXT_STATUS_COUNTERS(APPLE_DEXT_STATUS_FIELD, _)
+    uint32_t channels;
 } AppleDextStatus;
 
 /**
  * apple_dext_get_status() - counters of the dext behind a target
  * @target: target string; NULL = default
- * @out: receives the counters
+ * @out: receives the counters; set @out->size first (see AppleDextStatus:
+ *       the call fills at most that many bytes, and sets @out->size to
+ *       what it filled)
  *
- * Return: kIOReturnSuccess; kIOReturnBadArgument; kIOReturnUnsupported
- * for the real macOS dext; kIOReturnNotResponding if unreachable.
+ * Return: kIOReturnSuccess; kIOReturnBadArgument (also for a @size below
+ * 4); kIOReturnUnsupported for the real macOS dext;
+ * kIOReturnNotResponding if unreachable.
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_get_status(const char *target,
                                                       AppleDextStatus *out);

@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "libdext/ioreturn.h"
+#include "libdext/status-counters.h"
 #include "support/dext-call.h"
 
 /* "dext" as it appears on the wire (bytes 64 65 78 74). */
@@ -193,16 +194,8 @@ typedef struct DextWireStatusReply {
     uint32_t pid;
     uint64_t uptime_ms;
     uint32_t channels;
-    uint32_t devices;
-    uint32_t sessions;
-    uint32_t claims;
-    uint32_t dma_regions;
-    uint64_t dma_region_bytes;
-    uint32_t dma_buffers;
-    uint32_t irq_sessions;
-    uint64_t iommu_faults;
-    uint64_t irqs_raised;
-    uint64_t irqs_dropped;
+    /* The core's, in wire order from offset 24 (libdext/status-counters.h). */
+    APPLE_DEXT_STATUS_COUNTERS(APPLE_DEXT_STATUS_FIELD, _)
 } DextWireStatusReply;
 
 /* Payload sizes of the fixed-size messages. */

@@ -763,9 +763,50 @@ int dext_wire_decode_map_reply(const uint8_t *buf, size_t len,
  * STATUS
  * ------------------------------------------------------------------- */
 
+/*
+ * The counters follow the fixed fields back to back, each at its own
+ * width, in the order of libdext/status-counters.h.
+ */
+#define STATUS_COUNTERS_OFFSET 24
+
+static size_t put_uint32_t(uint8_t *p, uint32_t v)
+{
+    dext_wire_put_u32(p, v);
+    return 4;
+}
+
+static size_t put_uint64_t(uint8_t *p, uint64_t v)
+{
+    dext_wire_put_u64(p, v);
+    return 8;
+}
+
+static size_t get_uint32_t(const uint8_t *p, uint32_t *v)
+{
+    *v = dext_wire_get_u32(p);
+    return 4;
+}
+
+static size_t get_uint64_t(const uint8_t *p, uint64_t *v)
+{
+    *v = dext_wire_get_u64(p);
+    return 8;
+}
+
+#define PUT_COUNTER(type, name, doc, ...) off += put_##type(p + off, m->name);
+#define GET_COUNTER(type, name, doc, ...) \
+    off += get_##type(buf + off, &out->name);
+#define COUNTER_SIZE(type, name, doc, ...) + sizeof(type)
+
+_Static_assert(STATUS_COUNTERS_OFFSET
+               APPLE_DEXT_STATUS_COUNTERS(COUNTER_SIZE, _) ==
+               DEXT_WIRE_STATUS_REPLY_SIZE,
+               "the STATUS reply's size and its counters disagree");
+
 int dext_wire_encode_status_reply(uint8_t *buf, size_t cap, uint16_t version,
                                   uint64_t seq, const DextWireStatusReply *m)
 {
+    size_t off;
     uint8_t *p = begin(buf, cap, version, DEXT_WIRE_STATUS,
                        DEXT_WIRE_FLAG_REPLY, seq,
                        DEXT_WIRE_STATUS_REPLY_SIZE);
@@ -779,16 +820,8 @@ int dext_wire_encode_status_reply(uint8_t *buf, size_t cap, uint16_t version,
     dext_wire_put_u32(p + 8, m->pid);
     dext_wire_put_u32(p + 12, m->channels);
     dext_wire_put_u64(p + 16, m->uptime_ms);
-    dext_wire_put_u32(p + 24, m->devices);
-    dext_wire_put_u32(p + 28, m->sessions);
-    dext_wire_put_u32(p + 32, m->claims);
-    dext_wire_put_u32(p + 36, m->dma_regions);
-    dext_wire_put_u64(p + 40, m->dma_region_bytes);
-    dext_wire_put_u32(p + 48, m->dma_buffers);
-    dext_wire_put_u32(p + 52, m->irq_sessions);
-    dext_wire_put_u64(p + 56, m->iommu_faults);
-    dext_wire_put_u64(p + 64, m->irqs_raised);
-    dext_wire_put_u64(p + 72, m->irqs_dropped);
+    off = STATUS_COUNTERS_OFFSET;
+    APPLE_DEXT_STATUS_COUNTERS(PUT_COUNTER, _)
     return DEXT_WIRE_HEADER_SIZE + DEXT_WIRE_STATUS_REPLY_SIZE;
 }
 
@@ -796,6 +829,7 @@ int dext_wire_decode_status_reply(const uint8_t *buf, size_t len,
                                   DextWireStatusReply *out)
 {
     int err = exact_len(len, DEXT_WIRE_STATUS_REPLY_SIZE);
+    size_t off;
 
     if (err != 0) {
         return err;
@@ -808,15 +842,7 @@ int dext_wire_decode_status_reply(const uint8_t *buf, size_t len,
     out->pid = dext_wire_get_u32(buf + 8);
     out->channels = dext_wire_get_u32(buf + 12);
     out->uptime_ms = dext_wire_get_u64(buf + 16);
-    out->devices = dext_wire_get_u32(buf + 24);
-    out->sessions = dext_wire_get_u32(buf + 28);
-    out->claims = dext_wire_get_u32(buf + 32);
-    out->dma_regions = dext_wire_get_u32(buf + 36);
-    out->dma_region_bytes = dext_wire_get_u64(buf + 40);
-    out->dma_buffers = dext_wire_get_u32(buf + 48);
-    out->irq_sessions = dext_wire_get_u32(buf + 52);
-    out->iommu_faults = dext_wire_get_u64(buf + 56);
-    out->irqs_raised = dext_wire_get_u64(buf + 64);
-    out->irqs_dropped = dext_wire_get_u64(buf + 72);
+    off = STATUS_COUNTERS_OFFSET;
+    APPLE_DEXT_STATUS_COUNTERS(GET_COUNTER, _)
     return 0;
 }

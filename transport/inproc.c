@@ -183,16 +183,7 @@ static IOReturn inproc_status(const char *arg, AppleDextStatus *out)
     }
     dext_core_stats(core, &st);
     out->server_pid = (uint32_t)getpid();
-    out->devices = st.devices;
-    out->sessions = st.sessions;
-    out->claims = st.claims;
-    out->dma_regions = st.dma_regions;
-    out->dma_region_bytes = st.dma_region_bytes;
-    out->dma_buffers = st.dma_buffers;
-    out->irq_sessions = st.irq_sessions;
-    out->iommu_faults = st.iommu_faults;
-    out->irqs_raised = st.irqs_raised;
-    out->irqs_dropped = st.irqs_dropped;
+    APPLE_DEXT_STATUS_COUNTERS(APPLE_DEXT_STATUS_COPY, out, &st)
     return kIOReturnSuccess;
 }
 

@@ -525,19 +525,9 @@ static IOReturn unix_status(const char *arg, AppleDextStatus *out)
     if (ret != kIOReturnSuccess) {
         return ret;
     }
-    memset(out, 0, sizeof(*out));
     out->protocol_version = st.version;
     out->server_pid = st.pid;
-    out->devices = st.devices;
-    out->sessions = st.sessions;
-    out->claims = st.claims;
-    out->dma_regions = st.dma_regions;
-    out->dma_region_bytes = st.dma_region_bytes;
-    out->dma_buffers = st.dma_buffers;
-    out->irq_sessions = st.irq_sessions;
-    out->iommu_faults = st.iommu_faults;
-    out->irqs_raised = st.irqs_raised;
-    out->irqs_dropped = st.irqs_dropped;
+    APPLE_DEXT_STATUS_COUNTERS(APPLE_DEXT_STATUS_COPY, out, &st)
     out->channels = st.channels;
     return kIOReturnSuccess;
 }

@@ -50,7 +50,7 @@ int main(void)
     const io_connect_t n = IO_OBJECT_NULL;
     AppleDextDeviceInfo info;
     AppleDextDMABuffer buf;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     AppleDextDeviceStatus dst;
     mach_vm_address_t addr = 0;
     mach_vm_size_t size = 0;

@@ -270,7 +270,7 @@ int main(int argc, char **argv)
 {
     const char *extra = getenv("HARNESS_DEXTD_ARGS");
     io_connect_t u, k, ui, ki;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
 
     harness_init(argc, argv, DEVICES);
     open_policy = harness_is_unix() && extra != NULL &&

@@ -197,7 +197,7 @@ static void handle_matrix(void)
 static void global_cases(void)
 {
     AppleDextDeviceInfo info[2];
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     io_connect_t c = 7;
     uint32_t n;
 

@@ -48,7 +48,7 @@ static void check_needs_claim(io_connect_t c, void *mem, size_t size)
 int main(int argc, char **argv)
 {
     AppleDextDeviceStatus ds;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     io_connect_t a, b, c;
     uint64_t v = 0;
     void *mem;

@@ -130,7 +130,7 @@ static void one_round(io_connect_t parent, const AppleDextStatus *base,
                       int round)
 {
     HarnessDeadline d;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     AppleDextDeviceStatus ds;
     struct pollfd pfd;
     unsigned backoff = 0;

@@ -251,7 +251,7 @@ int main(int argc, char **argv)
     Worker workers[THREADS];
     pthread_t threads[THREADS];
     unsigned i, total = 0;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     io_connect_t c;
 
     harness_init(argc, argv, NULL);

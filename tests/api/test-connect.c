@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +168,7 @@ static void test_inproc_cores(void)
 {
     static const char other[] = "inproc:edu,bdf=00:05.0";
     AppleDextDeviceInfo list[4];
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     uint32_t count = 0;
     io_connect_t c;
     uint64_t v = 0;
@@ -477,6 +478,24 @@ static void test_status(void)
              kIOReturnNotResponding);
     CHECK_KR(apple_dext_get_status(NULL, &st), kIOReturnSuccess);
     CHECK_EQ(st.devices, 2);
+    CHECK_EQ(st.size, sizeof(st));
+
+    /* A caller built against a smaller AppleDextStatus gets only that. */
+    memset(&st, 0xa5, sizeof(st));
+    st.size = offsetof(AppleDextStatus, devices);
+    CHECK_KR(apple_dext_get_status(NULL, &st), kIOReturnSuccess);
+    CHECK_EQ(st.size, offsetof(AppleDextStatus, devices));
+    CHECK_EQ(st.server_pid, harness_server_pid());
+    CHECK_EQ(st.devices, 0xa5a5a5a5u);
+    CHECK_EQ(st.channels, 0xa5a5a5a5u);
+    /* 0 is this version's size; more than it is read as it. */
+    st.size = 0;
+    CHECK_KR(apple_dext_get_status(NULL, &st), kIOReturnSuccess);
+    CHECK_EQ(st.size, sizeof(st));
+    CHECK_EQ(st.devices, 2);
+    st.size = 2;
+    CHECK_KR(apple_dext_get_status(NULL, &st), kIOReturnBadArgument);
+    st.size = sizeof(st);
 
     a = harness_connect_edu();
     b = harness_connect(0, 4, 0);

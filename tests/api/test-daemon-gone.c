@@ -68,7 +68,7 @@ int main(int argc, char **argv)
     AppleDextInterruptNotify *fdn, *cbn;
     mach_vm_address_t addr = 0;
     mach_vm_size_t size = 0;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     AppleDextDeviceInfo list[4];
     io_connect_t a, b, fresh = IO_OBJECT_NULL;
     uint32_t count = 0;

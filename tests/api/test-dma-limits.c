@@ -38,7 +38,7 @@ static void test_chunks(io_connect_t c, uint64_t page_off)
 {
     const uint64_t size = 2ull << 30;
     uint64_t bus = 0, len = 0, w = 0;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     uint8_t *map, *big, src[16], *edge;
 
     harness_section("a 2 GiB region at page offset 0x%llx: chunks mapped "
@@ -268,7 +268,7 @@ static void test_per_connection(io_connect_t a, io_connect_t b, uint8_t *mem)
 int main(int argc, char **argv)
 {
     io_connect_t wide, wide2, narrow;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     uint8_t *mem;
 
     /* These fill a device's whole bus space from one client. */

@@ -46,7 +46,7 @@ static bool in_dma_mask(uint64_t bus, uint64_t len)
 
 static uint64_t faults(void)
 {
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
 
     return harness_status(&st) ? st.iommu_faults : 0;
 }
@@ -290,7 +290,7 @@ static void test_memory_gone(io_connect_t c)
 static void test_dma_buffer(io_connect_t c, uint8_t *b, uint64_t bus_b)
 {
     AppleDextDMABuffer db, db2;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     mach_vm_address_t addr = 0, addr2 = 0;
     mach_vm_size_t size = 0;
     uint8_t *m, *pattern;
@@ -418,7 +418,7 @@ int main(int argc, char **argv)
 {
     uint64_t bus_a = 0, len_a = 0, bus_b = 0, len_b = 0, bus = 0, len = 0;
     AppleDextDeviceStatus ds;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     io_connect_t c;
     uint8_t *a, *b;
 

@@ -108,7 +108,7 @@ static void test_before_setup(io_connect_t c)
 static void test_setup(io_connect_t c)
 {
     AppleDextDeviceStatus ds;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     uint32_t n = 0;
 
     harness_section("setup_interrupts");
@@ -450,7 +450,7 @@ static bool wait_sessions(uint32_t n)
 {
     HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
     unsigned round = 0;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
 
     while (harness_status(&st) && st.sessions != n) {
         if (harness_expired(&d)) {
@@ -647,7 +647,7 @@ static void test_notify_args(io_connect_t c)
 
 int main(int argc, char **argv)
 {
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     io_connect_t c;
     uint32_t n = 0;
 

@@ -64,7 +64,7 @@ int main(int argc, char **argv)
     io_connect_t keep, victim, other, fresh = IO_OBJECT_NULL;
     AppleDextInterruptNotify *n = NULL;
     AppleDextDeviceStatus ds;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     uint32_t count = 0;
     uint8_t *mem;
 

@@ -134,7 +134,7 @@ int main(int argc, char **argv)
     unsigned secs = env ? (unsigned)atoi(env) : 3;
     long rss0 = 0, rss1 = 0;
     int fds0 = 0, fds1 = 0;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     pid_t pid;
     unsigned i;
 

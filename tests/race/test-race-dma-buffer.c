@@ -162,7 +162,7 @@ static void *mapper_main(void *opaque)
         mach_vm_address_t addr = 0;
         mach_vm_size_t size = 0;
         volatile uint8_t *m;
-        AppleDextStatus st;
+        AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
         kern_return_t kr;
 
         kr = apple_dext_map_dma_buffer(conn, &addr, &size);
@@ -202,7 +202,7 @@ static void check_after(void)
     mach_vm_address_t addr = 0;
     mach_vm_size_t size = 0;
     AppleDextDMABuffer db;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
 
     harness_section("after the race: free, allocate, device DMA");
     CHECK_KR(apple_dext_free_dma_buffer(conn), kIOReturnSuccess);
@@ -242,7 +242,7 @@ int main(int argc, char **argv)
     RaceTally freer = { .name = "free" }, mapper = { .name = "map/unmap" };
     pthread_t threads[ALLOCATORS + 2];
     unsigned i, secs = race_seconds();
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
 
     harness_init(argc, argv, NULL);
     conn = harness_connect_edu();

@@ -318,7 +318,7 @@ int main(int argc, char **argv)
     pthread_t threads[WORKERS + 2];
     unsigned long registered = 0, unregistered = 0;
     unsigned i, secs = race_seconds();
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
     kern_return_t kr;
 
     harness_init(argc, argv, NULL);

@@ -375,7 +375,7 @@ int main(int argc, char **argv)
 {
     unsigned secs = race_seconds(), rounds = 0;
     HarnessDeadline d;
-    AppleDextStatus st;
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
 
     harness_init(argc, argv, NULL);
     harness_section("rounds of: %d threads set up interrupts at once, then "
