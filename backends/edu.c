@@ -27,45 +27,11 @@
 
 #include "backends/backend.h"
 #include "backends/pciemu.h"
+#include "libdext/edu.h"
 
-#define EDU_VENDOR_ID        0x1234
-#define EDU_DEVICE_ID        0x11e8
-#define EDU_REVISION         0x10
-#define EDU_CLASS_CODE       0xff0000   /* PCI_CLASS_OTHERS, prog-if 0 */
-#define EDU_SUBSYS_VENDOR_ID 0x1af4
-#define EDU_SUBSYS_ID        0x1100
 #define EDU_DEFAULT_BUS      0
 #define EDU_DEFAULT_DEV      3
 #define EDU_DEFAULT_FN       0
-#define EDU_DMA_MASK_DEFAULT ((1ull << 28) - 1)
-
-#define EDU_MMIO_SIZE        (1u << 20)
-#define EDU_WIDE_REGS        0x80       /* 8-byte accesses valid from here */
-
-/* MMIO registers (BAR0). */
-#define EDU_REG_ID           0x00
-#define   EDU_ID_VALUE         0x010000edu  /* major 1, minor 0 */
-#define EDU_REG_LIVENESS     0x04
-#define EDU_REG_FACTORIAL    0x08
-#define EDU_REG_STATUS       0x20
-#define   EDU_STATUS_COMPUTING 0x00000001   /* RO */
-#define   EDU_STATUS_IRQFACT   0x00000080   /* RW */
-#define EDU_REG_IRQ_STATUS   0x24
-#define   EDU_IRQ_FACT         0x00000001
-#define   EDU_IRQ_DMA          0x00000100
-#define EDU_REG_IRQ_RAISE    0x60
-#define EDU_REG_IRQ_ACK      0x64
-#define EDU_REG_DMA_SRC      0x80
-#define EDU_REG_DMA_DST      0x88
-#define EDU_REG_DMA_COUNT    0x90
-#define EDU_REG_DMA_CMD      0x98
-#define   EDU_DMA_RUN          0x01
-#define   EDU_DMA_TO_RAM       0x02         /* 0: RAM -> buffer */
-#define   EDU_DMA_IRQ          0x04
-
-/* The DMA engine's buffer, at a fixed device-side address. */
-#define EDU_DMA_BUF_ADDR     0x40000
-#define EDU_DMA_BUF_SIZE     4096
 
 typedef struct EduState {
     DextDevice *dev;
@@ -348,7 +314,7 @@ static IOReturn edu_mmio_read(DextDevice *dev, int bar, uint64_t off,
     const char *bad = NULL;
     uint64_t v = UINT64_MAX;
 
-    if (bar != 0 || off >= EDU_MMIO_SIZE) {
+    if (bar != 0 || off >= EDU_BAR0_SIZE) {
         return kIOReturnBadArgument;
     }
     if (!edu_width_ok(off, width)) {
@@ -422,7 +388,7 @@ static IOReturn edu_mmio_write(DextDevice *dev, int bar, uint64_t off,
     const char *bad = NULL;
     bool msi = false;
 
-    if (bar != 0 || off >= EDU_MMIO_SIZE) {
+    if (bar != 0 || off >= EDU_BAR0_SIZE) {
         return kIOReturnBadArgument;
     }
     if (!edu_width_ok(off, width)) {
@@ -639,7 +605,7 @@ static IOReturn edu_init_config(PCIEmu *pci, bool bar64)
 
     ret = dext_pciemu_init(pci, DEXT_CONFIG_SIZE, &ident);
     if (ret == kIOReturnSuccess) {
-        ret = dext_pciemu_add_bar(pci, 0, EDU_MMIO_SIZE,
+        ret = dext_pciemu_add_bar(pci, 0, EDU_BAR0_SIZE,
                                   bar64 ? DEXT_BAR_TYPE_MEM64 : 0);
     }
     if (ret == kIOReturnSuccess) {
@@ -651,7 +617,7 @@ static IOReturn edu_init_config(PCIEmu *pci, bool bar64)
 IOReturn dext_edu_create(const char *options, DextDevice **out)
 {
     EduOptions o = {
-        .dma_mask = EDU_DMA_MASK_DEFAULT,
+        .dma_mask = EDU_DMA_MASK,
         .bus = EDU_DEFAULT_BUS,
         .dev = EDU_DEFAULT_DEV,
         .fn = EDU_DEFAULT_FN,

@@ -19,18 +19,7 @@
 #include <unistd.h>
 
 #include "dextctl.h"
-
-/* The edu device (QEMU docs/specs/edu.rst). */
-#define EDU_VENDOR          0x1234
-#define EDU_DEVICE          0x11e8
-#define EDU_REG_DMA_SRC     0x80
-#define EDU_REG_DMA_DST     0x88
-#define EDU_REG_DMA_COUNT   0x90
-#define EDU_REG_DMA_CMD     0x98
-#define EDU_DMA_RUN         0x1
-#define EDU_DMA_TO_RAM      0x2
-#define EDU_BUF_ADDR        0x40000
-#define EDU_BUF_SIZE        4096
+#include "libdext/edu.h"
 
 #define DMA_DEFAULT_SIZE    (64 * 1024)
 #define DMA_MAX_WINDOW      (16u << 20)     /* memory reused beyond this */
@@ -217,8 +206,8 @@ static int dma_run(Ctl *ctl, DmaTest *t, uint64_t total, uint64_t *chunks)
 
     *chunks = 0;
     while (done < total && rc == CTL_CONTINUE) {
-        uint64_t len = total - done < EDU_BUF_SIZE ? total - done
-                                                   : EDU_BUF_SIZE;
+        uint64_t len = total - done < EDU_DMA_BUF_SIZE ? total - done
+                                                   : EDU_DMA_BUF_SIZE;
         uint64_t pos = done % t->window;
 
         if (pos + len > t->window) {
@@ -229,9 +218,10 @@ static int dma_run(Ctl *ctl, DmaTest *t, uint64_t total, uint64_t *chunks)
         for (uint64_t i = 0; i < len; i++) {
             t->dst[pos + i] = (uint8_t)~t->src[pos + i];
         }
-        rc = edu_transfer(ctl, t, t->src_bus + pos, EDU_BUF_ADDR, len, false);
+        rc = edu_transfer(ctl, t, t->src_bus + pos, EDU_DMA_BUF_ADDR, len,
+                          false);
         if (rc == CTL_CONTINUE) {
-            rc = edu_transfer(ctl, t, EDU_BUF_ADDR, t->dst_bus + pos, len,
+            rc = edu_transfer(ctl, t, EDU_DMA_BUF_ADDR, t->dst_bus + pos, len,
                               true);
         }
         if (rc != CTL_CONTINUE) {
@@ -310,11 +300,11 @@ int cmd_dma_test(Ctl *ctl, int argc, char **argv)
                       ctl_bdf_str(&ctl->bdf));
         goto out;
     }
-    if (id.vendor_id != EDU_VENDOR || id.device_id != EDU_DEVICE) {
+    if (id.vendor_id != EDU_VENDOR_ID || id.device_id != EDU_DEVICE_ID) {
         fprintf(stderr, "dextctl: dma-test: %s is %04x:%04x; dma-test knows "
                 "how to drive the edu device (%04x:%04x) only\n",
                 ctl_bdf_str(&ctl->bdf), id.vendor_id, id.device_id,
-                EDU_VENDOR, EDU_DEVICE);
+                EDU_VENDOR_ID, EDU_DEVICE_ID);
         rc = CTL_EXIT_FAIL;
         goto out;
     }
@@ -326,7 +316,8 @@ int cmd_dma_test(Ctl *ctl, int argc, char **argv)
     }
     /* Whole chunks of the window, so a chunk never wraps inside it. */
     t.window = size < DMA_MAX_WINDOW ? size : DMA_MAX_WINDOW;
-    t.window = (t.window + EDU_BUF_SIZE - 1) / EDU_BUF_SIZE * EDU_BUF_SIZE;
+    t.window = (t.window + EDU_DMA_BUF_SIZE - 1) / EDU_DMA_BUF_SIZE *
+               EDU_DMA_BUF_SIZE;
     rc = dma_setup(ctl, &t);
     if (rc != CTL_CONTINUE) {
         goto out;
@@ -354,7 +345,7 @@ int cmd_dma_test(Ctl *ctl, int argc, char **argv)
     } else {
         printf("%s: DMA round trip of %" PRIu64 " bytes in %" PRIu64
                " chunk(s) of at most %u bytes\n", ctl_bdf_str(&ctl->bdf),
-               size, chunks, EDU_BUF_SIZE);
+               size, chunks, EDU_DMA_BUF_SIZE);
         printf("  memory        %s\n", t.buffer_mode ?
                "the dext's DMA buffer (AllocateDMABuffer)" :
                "this process's, registered (RegisterDMARegion)");

@@ -16,39 +16,10 @@
 #include <stdint.h>
 
 #include "harness.h"
-
-#define EDU_VENDOR_ID      0x1234
-#define EDU_DEVICE_ID      0x11e8
-#define EDU_CLASS_CODE     0xff0000u
-#define EDU_REVISION       0x10
-#define EDU_BAR0_SIZE      (1u << 20)
-#define EDU_DMA_MASK       ((1ull << 28) - 1)
+#include "libdext/edu.h"
 
 /* GetBARInfo's memory index of BAR0 (the only BAR). */
 #define EDU_MEM_IDX        0
-
-#define EDU_REG_ID         0x00
-#define   EDU_ID_VALUE       0x010000edu
-#define EDU_REG_LIVENESS   0x04
-#define EDU_REG_FACTORIAL  0x08
-#define EDU_REG_STATUS     0x20
-#define   EDU_STATUS_COMPUTING 0x01
-#define   EDU_STATUS_IRQFACT   0x80
-#define EDU_REG_IRQ_STATUS 0x24
-#define   EDU_IRQ_FACT       0x001
-#define   EDU_IRQ_DMA        0x100
-#define EDU_REG_IRQ_RAISE  0x60
-#define EDU_REG_IRQ_ACK    0x64
-#define EDU_REG_DMA_SRC    0x80
-#define EDU_REG_DMA_DST    0x88
-#define EDU_REG_DMA_COUNT  0x90
-#define EDU_REG_DMA_CMD    0x98
-#define   EDU_DMA_RUN        0x1
-#define   EDU_DMA_TO_RAM     0x2
-#define   EDU_DMA_IRQ        0x4
-
-#define EDU_DMA_BUF_ADDR   0x40000
-#define EDU_DMA_BUF_SIZE   4096
 
 uint32_t edu_read32_at(io_connect_t c, uint64_t off, const char *file,
                        int line);

@@ -1,0 +1,50 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * The QEMU "edu" educational device, as libdext emulates it (dextd's and
+ * the in-process core's default device): its identity and BAR0 register
+ * map, after QEMU's docs/specs/edu.rst.  For programs that drive it (the
+ * device model itself, dextctl's dma-test, the tests); nothing else in
+ * libdext needs it.
+ */
+
+#ifndef LIBDEXT_EDU_H
+#define LIBDEXT_EDU_H
+
+#define EDU_VENDOR_ID        0x1234
+#define EDU_DEVICE_ID        0x11e8
+#define EDU_REVISION         0x10
+#define EDU_CLASS_CODE       0xff0000u  /* PCI_CLASS_OTHERS, prog-if 0 */
+#define EDU_SUBSYS_VENDOR_ID 0x1af4
+#define EDU_SUBSYS_ID        0x1100
+#define EDU_DMA_MASK         ((1ull << 28) - 1)  /* default; dma_mask= */
+
+#define EDU_BAR0_SIZE        (1u << 20)
+#define EDU_WIDE_REGS        0x80       /* 8-byte accesses valid from here */
+
+/* BAR0 registers; bits indented under their register. */
+#define EDU_REG_ID           0x00
+#define   EDU_ID_VALUE         0x010000edu  /* major 1, minor 0 */
+#define EDU_REG_LIVENESS     0x04       /* reads back inverted */
+#define EDU_REG_FACTORIAL    0x08
+#define EDU_REG_STATUS       0x20
+#define   EDU_STATUS_COMPUTING 0x00000001   /* RO */
+#define   EDU_STATUS_IRQFACT   0x00000080   /* RW: interrupt when done */
+#define EDU_REG_IRQ_STATUS   0x24
+#define   EDU_IRQ_FACT         0x00000001
+#define   EDU_IRQ_DMA          0x00000100
+#define EDU_REG_IRQ_RAISE    0x60
+#define EDU_REG_IRQ_ACK      0x64
+#define EDU_REG_DMA_SRC      0x80
+#define EDU_REG_DMA_DST      0x88
+#define EDU_REG_DMA_COUNT    0x90
+#define EDU_REG_DMA_CMD      0x98
+#define   EDU_DMA_RUN          0x01
+#define   EDU_DMA_TO_RAM       0x02         /* 0: RAM -> buffer */
+#define   EDU_DMA_IRQ          0x04
+
+/* The DMA engine's buffer, at a fixed device-side address. */
+#define EDU_DMA_BUF_ADDR     0x40000
+#define EDU_DMA_BUF_SIZE     4096
+
+#endif /* LIBDEXT_EDU_H */
