@@ -47,6 +47,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "libdext/pci-regs.h"
 #include "backends/backend.h"
 #include "support/bdf.h"
 
@@ -57,9 +58,6 @@
 /* Resource flags of the kernel's "resource" file (include/linux/ioport.h). */
 #define HOST_IORESOURCE_IO   0x00000100ull
 #define HOST_IORESOURCE_MEM  0x00000200ull
-
-#define PCI_HEADER_TYPE      0x0e
-#define PCI_BAR0             0x10
 
 typedef struct HostBar {
     int fd;                         /* resourceN, -1 until first use */
@@ -525,7 +523,7 @@ static void host_describe_bars(DextDevice *dev, HostState *s,
     char path[PATH_MAX + 16];
     int nbars;
 
-    switch (cfg[PCI_HEADER_TYPE] & 0x7f) {
+    switch (cfg[DEXT_PCI_HEADER_TYPE] & 0x7f) {
     case 0:
         nbars = 6;
         break;
@@ -541,7 +539,7 @@ static void host_describe_bars(DextDevice *dev, HostState *s,
     }
     host_read_resources(s->dir, size, flags);
     for (int i = 0; i < nbars; i++) {
-        uint32_t reg = le_get(cfg + PCI_BAR0 + 4 * i, 4);
+        uint32_t reg = le_get(cfg + DEXT_PCI_BAR0 + 4 * i, 4);
         DextBar *b = &dev->bars[i];
 
         if (size[i] == 0 ||

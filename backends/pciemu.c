@@ -89,24 +89,24 @@ IOReturn dext_pciemu_init(PCIEmu *pe, uint32_t config_size,
     }
     memset(pe, 0, sizeof(*pe));
     pe->size = config_size;
-    pe->cap_free = PCIEMU_CAP_START;
+    pe->cap_free = DEXT_PCI_STD_HEADER_SIZEOF;
 
-    dext_pciemu_set(pe, PCIEMU_VENDOR_ID, 2, id->vendor_id);
-    dext_pciemu_set(pe, PCIEMU_DEVICE_ID, 2, id->device_id);
-    dext_pciemu_set(pe, PCIEMU_REVISION_ID, 4,
+    dext_pciemu_set(pe, DEXT_PCI_VENDOR_ID, 2, id->vendor_id);
+    dext_pciemu_set(pe, DEXT_PCI_DEVICE_ID, 2, id->device_id);
+    dext_pciemu_set(pe, DEXT_PCI_REVISION_ID, 4,
                     id->revision | (id->class_code << 8));
-    dext_pciemu_set(pe, PCIEMU_HEADER_TYPE, 1, 0x00);
-    dext_pciemu_set(pe, PCIEMU_SUBSYSTEM_VENDOR, 2, id->subsystem_vendor_id);
-    dext_pciemu_set(pe, PCIEMU_SUBSYSTEM_ID, 2, id->subsystem_id);
-    dext_pciemu_set(pe, PCIEMU_INTERRUPT_PIN, 1, id->interrupt_pin);
+    dext_pciemu_set(pe, DEXT_PCI_HEADER_TYPE, 1, 0x00);
+    dext_pciemu_set(pe, DEXT_PCI_SUBSYSTEM_VENDOR_ID, 2, id->subsystem_vendor_id);
+    dext_pciemu_set(pe, DEXT_PCI_SUBSYSTEM_ID, 2, id->subsystem_id);
+    dext_pciemu_set(pe, DEXT_PCI_INTERRUPT_PIN, 1, id->interrupt_pin);
 
-    dext_pciemu_set_wmask(pe, PCIEMU_COMMAND, 2,
-                          PCIEMU_CMD_IO | PCIEMU_CMD_MEMORY | PCIEMU_CMD_MASTER |
-                          PCIEMU_CMD_SERR | PCIEMU_CMD_INTX_DISABLE);
-    dext_pciemu_set_w1cmask(pe, PCIEMU_STATUS, 2, PCIEMU_STATUS_ERRORS);
+    dext_pciemu_set_wmask(pe, DEXT_PCI_COMMAND, 2,
+                          DEXT_PCI_COMMAND_IO | DEXT_PCI_COMMAND_MEMORY | DEXT_PCI_COMMAND_MASTER |
+                          DEXT_PCI_COMMAND_SERR | DEXT_PCI_COMMAND_INTX_DISABLE);
+    dext_pciemu_set_w1cmask(pe, DEXT_PCI_STATUS, 2, DEXT_PCI_STATUS_ERRORS);
     /* Firmware scratch registers on every real function. */
-    dext_pciemu_set_wmask(pe, PCIEMU_CACHE_LINE_SIZE, 1, 0xff);
-    dext_pciemu_set_wmask(pe, PCIEMU_INTERRUPT_LINE, 1, 0xff);
+    dext_pciemu_set_wmask(pe, DEXT_PCI_CACHE_LINE_SIZE, 1, 0xff);
+    dext_pciemu_set_wmask(pe, DEXT_PCI_INTERRUPT_LINE, 1, 0xff);
     return kIOReturnSuccess;
 }
 
@@ -125,7 +125,7 @@ IOReturn dext_pciemu_add_bar(PCIEmu *pe, int bar, uint64_t size, uint8_t type)
                   DEXT_BAR_TYPE_PREFETCH)) != 0) {
         return kIOReturnBadArgument;
     }
-    reg = PCIEMU_BAR0 + 4 * (uint32_t)bar;
+    reg = DEXT_PCI_BAR0 + 4 * (uint32_t)bar;
     mask = ~(size - 1);
 
     if (type & DEXT_BAR_TYPE_IO) {
@@ -177,7 +177,7 @@ uint64_t dext_pciemu_bar_address(const PCIEmu *pe, int bar)
     if (bar < 0 || bar >= DEXT_NUM_BARS || pe->bar_size[bar] == 0) {
         return 0;
     }
-    reg = PCIEMU_BAR0 + 4 * (uint32_t)bar;
+    reg = DEXT_PCI_BAR0 + 4 * (uint32_t)bar;
     addr = dext_pciemu_get(pe, reg, 4);
     if (pe->bar_type[bar] & DEXT_BAR_TYPE_IO) {
         return addr & ~0x3ull;
@@ -192,10 +192,10 @@ void dext_pciemu_describe(const PCIEmu *pe, DextDevice *dev)
 {
     int i;
 
-    dev->vendor_id = (uint16_t)dext_pciemu_get(pe, PCIEMU_VENDOR_ID, 2);
-    dev->device_id = (uint16_t)dext_pciemu_get(pe, PCIEMU_DEVICE_ID, 2);
-    dev->revision = (uint8_t)dext_pciemu_get(pe, PCIEMU_REVISION_ID, 1);
-    dev->class_code = dext_pciemu_get(pe, PCIEMU_REVISION_ID, 4) >> 8;
+    dev->vendor_id = (uint16_t)dext_pciemu_get(pe, DEXT_PCI_VENDOR_ID, 2);
+    dev->device_id = (uint16_t)dext_pciemu_get(pe, DEXT_PCI_DEVICE_ID, 2);
+    dev->revision = (uint8_t)dext_pciemu_get(pe, DEXT_PCI_REVISION_ID, 1);
+    dev->class_code = dext_pciemu_get(pe, DEXT_PCI_REVISION_ID, 4) >> 8;
     dev->config_size = pe->size;
     for (i = 0; i < DEXT_NUM_BARS; i++) {
         dev->bars[i].size = pe->bar_size[i];
@@ -237,23 +237,23 @@ IOReturn dext_pciemu_config_write(PCIEmu *pe, uint32_t off, uint32_t width,
 /* Offset of the MSI message data register; the layout depends on 64BIT. */
 static uint32_t msi_data_off(const PCIEmu *pe)
 {
-    uint32_t ctrl = dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
+    uint32_t ctrl = dext_pciemu_get(pe, pe->msi_cap + DEXT_PCI_MSI_FLAGS, 2);
 
-    return pe->msi_cap + ((ctrl & PCIEMU_MSI_CTL_64BIT) ? 0x0c : 0x08);
+    return pe->msi_cap + ((ctrl & DEXT_PCI_MSI_FLAGS_64BIT) ? 0x0c : 0x08);
 }
 
 static uint32_t msi_capable_log2(const PCIEmu *pe)
 {
-    uint32_t ctrl = dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
+    uint32_t ctrl = dext_pciemu_get(pe, pe->msi_cap + DEXT_PCI_MSI_FLAGS, 2);
 
-    return (ctrl & PCIEMU_MSI_CTL_MMC) >> 1;
+    return (ctrl & DEXT_PCI_MSI_FLAGS_QMASK) >> 1;
 }
 
 static bool msi_has_pvm(const PCIEmu *pe)
 {
     return pe->msi_cap != 0 &&
-           (dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2) &
-            PCIEMU_MSI_CTL_PVM) != 0;
+           (dext_pciemu_get(pe, pe->msi_cap + DEXT_PCI_MSI_FLAGS, 2) &
+            DEXT_PCI_MSI_FLAGS_MASKBIT) != 0;
 }
 
 void dext_pciemu_reset(PCIEmu *pe)
@@ -271,10 +271,10 @@ void dext_pciemu_reset(PCIEmu *pe)
 
 void dext_pciemu_set_intx(PCIEmu *pe, bool level)
 {
-    uint32_t st = dext_pciemu_get(pe, PCIEMU_STATUS, 2);
+    uint32_t st = dext_pciemu_get(pe, DEXT_PCI_STATUS, 2);
 
-    st = level ? (st | PCIEMU_STATUS_INTX) : (st & ~PCIEMU_STATUS_INTX);
-    dext_pciemu_set(pe, PCIEMU_STATUS, 2, st);
+    st = level ? (st | DEXT_PCI_STATUS_INTERRUPT) : (st & ~DEXT_PCI_STATUS_INTERRUPT);
+    dext_pciemu_set(pe, DEXT_PCI_STATUS, 2, st);
 }
 
 IOReturn dext_pciemu_add_capability(PCIEmu *pe, uint8_t cap_id, uint32_t size,
@@ -282,7 +282,7 @@ IOReturn dext_pciemu_add_capability(PCIEmu *pe, uint8_t cap_id, uint32_t size,
 {
     uint32_t off = pe->cap_free;
 
-    if (size < 2 || size > PCIEMU_CAP_END - PCIEMU_CAP_START) {
+    if (size < 2 || size > PCIEMU_CAP_END - DEXT_PCI_STD_HEADER_SIZEOF) {
         return kIOReturnBadArgument;
     }
     if (off + size > PCIEMU_CAP_END) {
@@ -294,12 +294,12 @@ IOReturn dext_pciemu_add_capability(PCIEmu *pe, uint8_t cap_id, uint32_t size,
     pe->config[off] = cap_id;
     pe->config[off + 1] = 0;
     if (pe->cap_last == 0) {
-        pe->config[PCIEMU_CAP_POINTER] = (uint8_t)off;
+        pe->config[DEXT_PCI_CAPABILITY_LIST] = (uint8_t)off;
     } else {
         pe->config[pe->cap_last + 1] = (uint8_t)off;
     }
-    dext_pciemu_set(pe, PCIEMU_STATUS, 2,
-                    dext_pciemu_get(pe, PCIEMU_STATUS, 2) | PCIEMU_STATUS_CAP_LIST);
+    dext_pciemu_set(pe, DEXT_PCI_STATUS, 2,
+                    dext_pciemu_get(pe, DEXT_PCI_STATUS, 2) | DEXT_PCI_STATUS_CAP_LIST);
     pe->cap_last = off;
     pe->cap_free = (off + size + 3) & ~3u;
     if (offset) {
@@ -328,7 +328,7 @@ IOReturn dext_pciemu_add_msi(PCIEmu *pe, unsigned nr_vectors, bool addr64,
     if (per_vector_mask) {
         size += 0x0a;
     }
-    ret = dext_pciemu_add_capability(pe, PCIEMU_CAP_ID_MSI, size, &cap);
+    ret = dext_pciemu_add_capability(pe, DEXT_PCI_CAP_ID_MSI, size, &cap);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
@@ -336,19 +336,19 @@ IOReturn dext_pciemu_add_msi(PCIEmu *pe, unsigned nr_vectors, bool addr64,
 
     ctrl = log2n << 1;
     if (addr64) {
-        ctrl |= PCIEMU_MSI_CTL_64BIT;
+        ctrl |= DEXT_PCI_MSI_FLAGS_64BIT;
     }
     if (per_vector_mask) {
-        ctrl |= PCIEMU_MSI_CTL_PVM;
+        ctrl |= DEXT_PCI_MSI_FLAGS_MASKBIT;
     }
-    dext_pciemu_set(pe, cap + PCIEMU_MSI_CONTROL, 2, ctrl);
-    dext_pciemu_set_wmask(pe, cap + PCIEMU_MSI_CONTROL, 2,
-                          PCIEMU_MSI_CTL_ENABLE |
-                          (log2n ? PCIEMU_MSI_CTL_MME : 0));
+    dext_pciemu_set(pe, cap + DEXT_PCI_MSI_FLAGS, 2, ctrl);
+    dext_pciemu_set_wmask(pe, cap + DEXT_PCI_MSI_FLAGS, 2,
+                          DEXT_PCI_MSI_FLAGS_ENABLE |
+                          (log2n ? DEXT_PCI_MSI_FLAGS_QSIZE : 0));
     /* The address is dword aligned: bits 1:0 are hardwired zero. */
-    dext_pciemu_set_wmask(pe, cap + PCIEMU_MSI_ADDR_LO, 4, 0xfffffffc);
+    dext_pciemu_set_wmask(pe, cap + DEXT_PCI_MSI_ADDRESS_LO, 4, 0xfffffffc);
     if (addr64) {
-        dext_pciemu_set_wmask(pe, cap + PCIEMU_MSI_ADDR_HI, 4, 0xffffffff);
+        dext_pciemu_set_wmask(pe, cap + DEXT_PCI_MSI_ADDRESS_HI, 4, 0xffffffff);
     }
     data = msi_data_off(pe);
     dext_pciemu_set_wmask(pe, data, 2, 0xffff);
@@ -366,8 +366,8 @@ IOReturn dext_pciemu_add_msi(PCIEmu *pe, unsigned nr_vectors, bool addr64,
 bool dext_pciemu_msi_enabled(const PCIEmu *pe)
 {
     return pe->msi_cap != 0 &&
-           (dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2) &
-            PCIEMU_MSI_CTL_ENABLE) != 0;
+           (dext_pciemu_get(pe, pe->msi_cap + DEXT_PCI_MSI_FLAGS, 2) &
+            DEXT_PCI_MSI_FLAGS_ENABLE) != 0;
 }
 
 unsigned dext_pciemu_msi_vectors(const PCIEmu *pe)
@@ -377,8 +377,8 @@ unsigned dext_pciemu_msi_vectors(const PCIEmu *pe)
     if (pe->msi_cap == 0) {
         return 0;
     }
-    ctrl = dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
-    mme = (ctrl & PCIEMU_MSI_CTL_MME) >> 4;
+    ctrl = dext_pciemu_get(pe, pe->msi_cap + DEXT_PCI_MSI_FLAGS, 2);
+    mme = (ctrl & DEXT_PCI_MSI_FLAGS_QSIZE) >> 4;
     mmc = msi_capable_log2(pe);
     /* A driver asking for more than offered gets what is offered. */
     return 1u << (mme < mmc ? mme : mmc);
@@ -397,10 +397,10 @@ bool dext_pciemu_msi_message(const PCIEmu *pe, unsigned vector, uint64_t *addr,
     if (vector >= nvec) {
         return false;
     }
-    ctrl = dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_CONTROL, 2);
-    a = dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_ADDR_LO, 4);
-    if (ctrl & PCIEMU_MSI_CTL_64BIT) {
-        a |= (uint64_t)dext_pciemu_get(pe, pe->msi_cap + PCIEMU_MSI_ADDR_HI, 4)
+    ctrl = dext_pciemu_get(pe, pe->msi_cap + DEXT_PCI_MSI_FLAGS, 2);
+    a = dext_pciemu_get(pe, pe->msi_cap + DEXT_PCI_MSI_ADDRESS_LO, 4);
+    if (ctrl & DEXT_PCI_MSI_FLAGS_64BIT) {
+        a |= (uint64_t)dext_pciemu_get(pe, pe->msi_cap + DEXT_PCI_MSI_ADDRESS_HI, 4)
              << 32;
     }
     *addr = a;
@@ -449,25 +449,25 @@ IOReturn dext_pciemu_add_msix(PCIEmu *pe, unsigned table_size, int table_bar,
 
     if (table_size == 0 || table_size > PCIEMU_MSIX_MAX_ENTRIES ||
         !msix_fits(pe, table_bar, table_offset,
-                   (uint64_t)table_size * PCIEMU_MSIX_ENTRY_SIZE) ||
+                   (uint64_t)table_size * DEXT_PCI_MSIX_ENTRY_SIZE) ||
         !msix_fits(pe, pba_bar, pba_offset, pba_len)) {
         return kIOReturnBadArgument;
     }
     if (pe->msix_cap != 0) {
         return kIOReturnExclusiveAccess;
     }
-    ret = dext_pciemu_add_capability(pe, PCIEMU_CAP_ID_MSIX, PCIEMU_MSIX_SIZEOF,
+    ret = dext_pciemu_add_capability(pe, DEXT_PCI_CAP_ID_MSIX, DEXT_PCI_MSIX_SIZEOF,
                                      &cap);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
     pe->msix_cap = cap;
-    dext_pciemu_set(pe, cap + PCIEMU_MSIX_CONTROL, 2, table_size - 1);
-    dext_pciemu_set_wmask(pe, cap + PCIEMU_MSIX_CONTROL, 2,
-                          PCIEMU_MSIX_CTL_MASKALL | PCIEMU_MSIX_CTL_ENABLE);
-    dext_pciemu_set(pe, cap + PCIEMU_MSIX_TABLE, 4,
+    dext_pciemu_set(pe, cap + DEXT_PCI_MSIX_FLAGS, 2, table_size - 1);
+    dext_pciemu_set_wmask(pe, cap + DEXT_PCI_MSIX_FLAGS, 2,
+                          DEXT_PCI_MSIX_FLAGS_MASKALL | DEXT_PCI_MSIX_FLAGS_ENABLE);
+    dext_pciemu_set(pe, cap + DEXT_PCI_MSIX_TABLE, 4,
                     table_offset | (uint32_t)table_bar);
-    dext_pciemu_set(pe, cap + PCIEMU_MSIX_PBA, 4,
+    dext_pciemu_set(pe, cap + DEXT_PCI_MSIX_PBA, 4,
                     pba_offset | (uint32_t)pba_bar);
     if (offset) {
         *offset = cap;
@@ -478,15 +478,15 @@ IOReturn dext_pciemu_add_msix(PCIEmu *pe, unsigned table_size, int table_bar,
 bool dext_pciemu_msix_enabled(const PCIEmu *pe)
 {
     return pe->msix_cap != 0 &&
-           (dext_pciemu_get(pe, pe->msix_cap + PCIEMU_MSIX_CONTROL, 2) &
-            PCIEMU_MSIX_CTL_ENABLE) != 0;
+           (dext_pciemu_get(pe, pe->msix_cap + DEXT_PCI_MSIX_FLAGS, 2) &
+            DEXT_PCI_MSIX_FLAGS_ENABLE) != 0;
 }
 
 bool dext_pciemu_msix_function_masked(const PCIEmu *pe)
 {
     return pe->msix_cap != 0 &&
-           (dext_pciemu_get(pe, pe->msix_cap + PCIEMU_MSIX_CONTROL, 2) &
-            PCIEMU_MSIX_CTL_MASKALL) != 0;
+           (dext_pciemu_get(pe, pe->msix_cap + DEXT_PCI_MSIX_FLAGS, 2) &
+            DEXT_PCI_MSIX_FLAGS_MASKALL) != 0;
 }
 
 unsigned dext_pciemu_msix_table_size(const PCIEmu *pe)
@@ -494,7 +494,7 @@ unsigned dext_pciemu_msix_table_size(const PCIEmu *pe)
     if (pe->msix_cap == 0) {
         return 0;
     }
-    return (dext_pciemu_get(pe, pe->msix_cap + PCIEMU_MSIX_CONTROL, 2) &
-            PCIEMU_MSIX_CTL_SIZE) + 1;
+    return (dext_pciemu_get(pe, pe->msix_cap + DEXT_PCI_MSIX_FLAGS, 2) &
+            DEXT_PCI_MSIX_FLAGS_QSIZE) + 1;
 }
 

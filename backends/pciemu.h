@@ -23,62 +23,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "libdext/pci-regs.h"
 #include "backends/backend.h"
 #include "support/bdf.h"
 
-/* Type-0 header offsets. */
-#define PCIEMU_VENDOR_ID        0x00
-#define PCIEMU_DEVICE_ID        0x02
-#define PCIEMU_COMMAND          0x04
-#define PCIEMU_STATUS           0x06
-#define PCIEMU_REVISION_ID      0x08
-#define PCIEMU_CLASS_PROG       0x09
-#define PCIEMU_CACHE_LINE_SIZE  0x0c
-#define PCIEMU_HEADER_TYPE      0x0e
-#define PCIEMU_BAR0             0x10
-#define PCIEMU_SUBSYSTEM_VENDOR 0x2c
-#define PCIEMU_SUBSYSTEM_ID     0x2e
-#define PCIEMU_ROM_ADDRESS      0x30
-#define PCIEMU_CAP_POINTER      0x34
-#define PCIEMU_INTERRUPT_LINE   0x3c
-#define PCIEMU_INTERRUPT_PIN    0x3d
-
-/* Command register bits a driver may set. */
-#define PCIEMU_CMD_IO           0x0001
-#define PCIEMU_CMD_MEMORY       0x0002
-#define PCIEMU_CMD_MASTER       0x0004
-#define PCIEMU_CMD_SERR         0x0100
-#define PCIEMU_CMD_INTX_DISABLE 0x0400
-
-/* Status register bits. */
-#define PCIEMU_STATUS_INTX      0x0008  /* INTx asserted (RO) */
-#define PCIEMU_STATUS_CAP_LIST  0x0010  /* capability list present (RO) */
-#define PCIEMU_STATUS_ERRORS    0xf900  /* error bits, write-1-to-clear */
-
-/* Standard capabilities live between the header and 0x100. */
-#define PCIEMU_CAP_START        0x40
-#define PCIEMU_CAP_ID_MSI       0x05
-#define PCIEMU_CAP_ID_MSIX      0x11
-
-/* MSI capability: offsets from the capability and control bits. */
-#define PCIEMU_MSI_CONTROL      0x02
-#define PCIEMU_MSI_ADDR_LO      0x04
-#define PCIEMU_MSI_ADDR_HI      0x08    /* 64-bit capable only */
-#define PCIEMU_MSI_CTL_ENABLE   0x0001
-#define PCIEMU_MSI_CTL_MMC      0x000e  /* log2 vectors capable (RO) */
-#define PCIEMU_MSI_CTL_MME      0x0070  /* log2 vectors enabled (RW) */
-#define PCIEMU_MSI_CTL_64BIT    0x0080
-#define PCIEMU_MSI_CTL_PVM      0x0100  /* per-vector masking */
-
-/* MSI-X capability: offsets from the capability and control bits. */
-#define PCIEMU_MSIX_CONTROL     0x02
-#define PCIEMU_MSIX_TABLE       0x04    /* offset | BIR */
-#define PCIEMU_MSIX_PBA         0x08    /* offset | BIR */
-#define PCIEMU_MSIX_SIZEOF      0x0c
-#define PCIEMU_MSIX_CTL_SIZE    0x07ff  /* table size - 1 (RO) */
-#define PCIEMU_MSIX_CTL_MASKALL 0x4000
-#define PCIEMU_MSIX_CTL_ENABLE  0x8000
-#define PCIEMU_MSIX_ENTRY_SIZE  16
+/* Registers, bits and capability layouts: libdext/pci-regs.h. */
 
 /**
  * struct PCIEmuIdent - the read-only identity of an emulated function.
@@ -128,7 +77,7 @@ typedef struct PCIEmu {
  * @config_size: DEXT_CONFIG_SIZE or DEXT_CONFIG_SIZE_EXT
  * @id: identity registers
  *
- * Makes the command register bits PCIEMU_CMD_* writable, the status
+ * Makes the command register bits DEXT_PCI_COMMAND_* writable, the status
  * error bits write-1-to-clear, and cache line size and interrupt line
  * writable; everything else is read-only.
  *

@@ -67,14 +67,14 @@ static int parse_reg(Ctl *ctl, const char *text, RegOp *op)
         /* A register name brings its width. */
     } else if ((op->cap_id = pcicfg_cap_by_name(lhs)) >= 0) {
         op->off = 0;
-    } else if (ctl_parse_hex(lhs, &v) && v < PCICFG_EXT_SIZE) {
+    } else if (ctl_parse_hex(lhs, &v) && v < DEXT_PCI_CFG_SPACE_EXP_SIZE) {
         op->off = (uint32_t)v;
     } else {
         return ctl_usage(ctl, "'%s' is neither a hex offset below 1000 nor "
                          "a register name (see --help)", lhs);
     }
     if (plus != NULL) {
-        if (!ctl_parse_hex(plus, &v) || v >= PCICFG_EXT_SIZE) {
+        if (!ctl_parse_hex(plus, &v) || v >= DEXT_PCI_CFG_SPACE_EXP_SIZE) {
             return ctl_usage(ctl, "'%s': bad offset '+%s'", text, plus);
         }
         op->off += (uint32_t)v;
@@ -87,7 +87,7 @@ static int parse_reg(Ctl *ctl, const char *text, RegOp *op)
         op->width = named_width;
     }
     if (op->cap_id < 0 && (op->off % op->width != 0 ||
-                           op->off + op->width > PCICFG_EXT_SIZE)) {
+                           op->off + op->width > DEXT_PCI_CFG_SPACE_EXP_SIZE)) {
         return ctl_usage(ctl, "'%s': offset 0x%x is not aligned to its "
                          "width of %u byte(s)", text, op->off, op->width);
     }
@@ -144,7 +144,7 @@ static kern_return_t reg_read(io_connect_t c, bool raw, uint32_t off,
 static int do_registers(Ctl *ctl, io_connect_t c, bool raw, RegOp *ops,
                         int nops)
 {
-    uint8_t cfg[PCICFG_STD_SIZE];
+    uint8_t cfg[DEXT_PCI_CFG_SPACE_SIZE];
     uint32_t cfg_len = 0;
     JsonWriter *w = &ctl->jw;
     int rc;
@@ -157,7 +157,7 @@ static int do_registers(Ctl *ctl, io_connect_t c, bool raw, RegOp *ops,
             uint16_t base;
 
             /* Capabilities are found afresh: a write may have moved none. */
-            rc = ctl_read_config(ctl, c, false, PCICFG_STD_SIZE, cfg,
+            rc = ctl_read_config(ctl, c, false, DEXT_PCI_CFG_SPACE_SIZE, cfg,
                                  &cfg_len);
             if (rc != CTL_CONTINUE) {
                 return rc;
@@ -237,7 +237,7 @@ static int do_registers(Ctl *ctl, io_connect_t c, bool raw, RegOp *ops,
 static int do_dump(Ctl *ctl, io_connect_t c, bool raw, int level,
                    bool domain)
 {
-    uint8_t *cfg = calloc(1, PCICFG_EXT_SIZE);
+    uint8_t *cfg = calloc(1, DEXT_PCI_CFG_SPACE_EXP_SIZE);
     char line[2 * PCIIDS_NAME_MAX + 64];
     uint32_t want, got = 0;
     int rc;
@@ -246,18 +246,18 @@ static int do_dump(Ctl *ctl, io_connect_t c, bool raw, int level,
         return ctl_fail(ctl, kIOReturnNoMemory, CTL_WHAT_READ, "config");
     }
     /* The header first: it says how long a -x dump is. */
-    rc = ctl_read_config(ctl, c, raw, PCICFG_HEADER_SIZE, cfg, &got);
+    rc = ctl_read_config(ctl, c, raw, DEXT_PCI_STD_HEADER_SIZEOF, cfg, &got);
     if (rc != CTL_CONTINUE) {
         goto out;
     }
     if (level >= 4) {
-        want = PCICFG_EXT_SIZE;
+        want = DEXT_PCI_CFG_SPACE_EXP_SIZE;
     } else if (level == 3) {
-        want = PCICFG_STD_SIZE;
-    } else if ((cfg[PCICFG_HEADER_TYPE] & 0x7f) == 2) {
+        want = DEXT_PCI_CFG_SPACE_SIZE;
+    } else if ((cfg[DEXT_PCI_HEADER_TYPE] & 0x7f) == 2) {
         want = PCICFG_CARDBUS_SIZE;
     } else {
-        want = PCICFG_HEADER_SIZE;
+        want = DEXT_PCI_STD_HEADER_SIZEOF;
     }
     if (want > got) {
         rc = ctl_read_config(ctl, c, raw, want, cfg, &got);

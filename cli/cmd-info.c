@@ -27,9 +27,9 @@ typedef struct InfoBar {
 } InfoBar;
 
 typedef struct Info {
-    uint8_t cfg[PCICFG_EXT_SIZE];
+    uint8_t cfg[DEXT_PCI_CFG_SPACE_EXP_SIZE];
     uint32_t len;
-    uint8_t raw[PCICFG_EXT_SIZE];
+    uint8_t raw[DEXT_PCI_CFG_SPACE_EXP_SIZE];
     uint32_t raw_len;
     bool have_raw;
     InfoBar bars[6];
@@ -104,7 +104,7 @@ static void cap_text(const Info *in, const PciCap *c)
     }
     printf("  0x%02x   %s", o, pcicfg_cap_name(c->id));
     switch (c->id) {
-    case PCICFG_CAP_PM:
+    case DEXT_PCI_CAP_ID_PM:
         if (cap_fits(in, c, 6)) {
             uint32_t pmc = pcicfg_get(cfg, o + 2, 2);
             uint32_t csr = pcicfg_get(cfg, o + 4, 2);
@@ -114,7 +114,7 @@ static void cap_text(const Info *in, const PciCap *c)
                    csr & 3, (csr & 3) == 3 ? "hot" : "");
         }
         break;
-    case PCICFG_CAP_MSI:
+    case DEXT_PCI_CAP_ID_MSI:
         if (cap_fits(in, c, 4)) {
             uint32_t ctl = pcicfg_get(cfg, o + 2, 2);
 
@@ -124,7 +124,7 @@ static void cap_text(const Info *in, const PciCap *c)
                    (ctl & 0x100) ? "yes" : "no", (ctl & 1) ? "yes" : "no");
         }
         break;
-    case PCICFG_CAP_MSIX:
+    case DEXT_PCI_CAP_ID_MSIX:
         if (cap_fits(in, c, 12)) {
             uint32_t ctl = pcicfg_get(cfg, o + 2, 2);
             uint32_t tbl = pcicfg_get(cfg, o + 4, 4);
@@ -135,7 +135,7 @@ static void cap_text(const Info *in, const PciCap *c)
                    pba & 7, pba & ~7u, (ctl & 0x8000) ? "yes" : "no");
         }
         break;
-    case PCICFG_CAP_EXP:
+    case DEXT_PCI_CAP_ID_EXP:
         if (cap_fits(in, c, 0x14)) {
             uint32_t flags = pcicfg_get(cfg, o + 2, 2);
             uint32_t devcap = pcicfg_get(cfg, o + 4, 4);
@@ -154,7 +154,7 @@ static void cap_text(const Info *in, const PciCap *c)
             }
         }
         break;
-    case PCICFG_CAP_VNDR:
+    case DEXT_PCI_CAP_ID_VNDR:
         if (cap_fits(in, c, 3)) {
             printf(": %u bytes", cfg[o + 2]);
         }
@@ -182,7 +182,7 @@ static void cap_json(Ctl *ctl, const Info *in, const PciCap *c)
     }
     json_kv_string(w, "name", pcicfg_cap_name(c->id));
     switch (c->id) {
-    case PCICFG_CAP_PM:
+    case DEXT_PCI_CAP_ID_PM:
         if (cap_fits(in, c, 6)) {
             uint32_t pmc = pcicfg_get(cfg, o + 2, 2);
 
@@ -192,7 +192,7 @@ static void cap_json(Ctl *ctl, const Info *in, const PciCap *c)
             json_kv_uint(w, "power_state", pcicfg_get(cfg, o + 4, 2) & 3);
         }
         break;
-    case PCICFG_CAP_MSI:
+    case DEXT_PCI_CAP_ID_MSI:
         if (cap_fits(in, c, 4)) {
             uint32_t ctl16 = pcicfg_get(cfg, o + 2, 2);
 
@@ -202,7 +202,7 @@ static void cap_json(Ctl *ctl, const Info *in, const PciCap *c)
             json_kv_bool(w, "enabled", (ctl16 & 1) != 0);
         }
         break;
-    case PCICFG_CAP_MSIX:
+    case DEXT_PCI_CAP_ID_MSIX:
         if (cap_fits(in, c, 12)) {
             uint32_t ctl16 = pcicfg_get(cfg, o + 2, 2);
             uint32_t tbl = pcicfg_get(cfg, o + 4, 4);
@@ -216,7 +216,7 @@ static void cap_json(Ctl *ctl, const Info *in, const PciCap *c)
             json_kv_bool(w, "enabled", (ctl16 & 0x8000) != 0);
         }
         break;
-    case PCICFG_CAP_EXP:
+    case DEXT_PCI_CAP_ID_EXP:
         if (cap_fits(in, c, 0x14)) {
             uint32_t flags = pcicfg_get(cfg, o + 2, 2);
             uint32_t devcap = pcicfg_get(cfg, o + 4, 4);
@@ -234,7 +234,7 @@ static void cap_json(Ctl *ctl, const Info *in, const PciCap *c)
             }
         }
         break;
-    case PCICFG_CAP_VNDR:
+    case DEXT_PCI_CAP_ID_VNDR:
         if (cap_fits(in, c, 3)) {
             json_kv_uint(w, "length", cfg[o + 2]);
         }
@@ -252,7 +252,7 @@ static int info_gather(Ctl *ctl, io_connect_t c, bool raw, Info *in)
 {
     int rc;
 
-    rc = ctl_read_config(ctl, c, false, PCICFG_EXT_SIZE, in->cfg, &in->len);
+    rc = ctl_read_config(ctl, c, false, DEXT_PCI_CFG_SPACE_EXP_SIZE, in->cfg, &in->len);
     if (rc != CTL_CONTINUE) {
         return rc;
     }
@@ -277,7 +277,7 @@ static int info_gather(Ctl *ctl, io_connect_t c, bool raw, Info *in)
         }
         b->used = true;
         if (in->have_raw) {
-            uint32_t lo = pcicfg_get(in->raw, PCICFG_BAR0 + 4 * i, 4);
+            uint32_t lo = pcicfg_get(in->raw, DEXT_PCI_BAR0 + 4 * i, 4);
 
             if (b->type & 0x01) {
                 b->address = lo & ~0x3u;
@@ -285,7 +285,7 @@ static int info_gather(Ctl *ctl, io_connect_t c, bool raw, Info *in)
                 b->address = lo & ~0xfu;
                 if ((b->type & 0x04) && i < 5) {
                     b->address |= (uint64_t)pcicfg_get(in->raw,
-                                                       PCICFG_BAR0 + 4 * i + 4,
+                                                       DEXT_PCI_BAR0 + 4 * i + 4,
                                                        4) << 32;
                 }
             }
@@ -321,12 +321,12 @@ static const char *header_kind(uint8_t hdr)
 static void info_text(Ctl *ctl, const Info *in)
 {
     const uint8_t *cfg = in->cfg;
-    uint16_t vendor = (uint16_t)pcicfg_get(cfg, PCICFG_VENDOR_ID, 2);
-    uint16_t device = (uint16_t)pcicfg_get(cfg, PCICFG_DEVICE_ID, 2);
-    uint16_t svid = (uint16_t)pcicfg_get(cfg, PCICFG_SUBSYS_VENDOR, 2);
-    uint16_t sid = (uint16_t)pcicfg_get(cfg, PCICFG_SUBSYS_ID, 2);
-    uint32_t cls = pcicfg_get(cfg, PCICFG_CLASS_PROG, 3);
-    uint8_t hdr = cfg[PCICFG_HEADER_TYPE];
+    uint16_t vendor = (uint16_t)pcicfg_get(cfg, DEXT_PCI_VENDOR_ID, 2);
+    uint16_t device = (uint16_t)pcicfg_get(cfg, DEXT_PCI_DEVICE_ID, 2);
+    uint16_t svid = (uint16_t)pcicfg_get(cfg, DEXT_PCI_SUBSYSTEM_VENDOR_ID, 2);
+    uint16_t sid = (uint16_t)pcicfg_get(cfg, DEXT_PCI_SUBSYSTEM_ID, 2);
+    uint32_t cls = pcicfg_get(cfg, DEXT_PCI_CLASS_PROG, 3);
+    uint8_t hdr = cfg[DEXT_PCI_HEADER_TYPE];
     char line[2 * PCIIDS_NAME_MAX + 64], name[PCIIDS_NAME_MAX];
     const char *kind;
     unsigned nvec;
@@ -347,7 +347,7 @@ static void info_text(Ctl *ctl, const Info *in)
     if (!ctl->numeric) {
         printf("  %s", pciids_class(cls, name, sizeof(name)));
     }
-    printf("\n  revision      %02x\n", cfg[PCICFG_REVISION]);
+    printf("\n  revision      %02x\n", cfg[DEXT_PCI_REVISION_ID]);
     if ((hdr & 0x7f) == 0) {
         printf("  subsystem     %04x:%04x", svid, sid);
         if (pciids_lookup('v', svid, 0, 0, 0, name, sizeof(name))) {
@@ -362,7 +362,7 @@ static void info_text(Ctl *ctl, const Info *in)
     printf("  header type   %02x  %s%s\n", hdr, header_kind(hdr),
            (hdr & 0x80) ? ", multi-function" : "");
     printf("  config space  %u bytes%s\n", in->len,
-           in->len == PCICFG_HEADER_SIZE ? " readable" : "");
+           in->len == DEXT_PCI_STD_HEADER_SIZEOF ? " readable" : "");
     if (in->have_state) {
         printf("  claimed       %s (%" PRIu32 " claim(s), %" PRIu32
                " other client(s))\n", in->st.claims ? "yes" : "no",
@@ -403,13 +403,13 @@ static void info_text(Ctl *ctl, const Info *in)
         cap_text(in, &in->caps[i]);
     }
     if (in->ncaps == 0) {
-        printf("  none%s\n", in->len == PCICFG_HEADER_SIZE ?
+        printf("  none%s\n", in->len == DEXT_PCI_STD_HEADER_SIZEOF ?
                " found in the readable bytes" : "");
     }
 
     nvec = pcicfg_vectors(cfg, in->len, &kind);
     printf("Interrupts:\n");
-    if (nvec == 0 && in->len <= PCICFG_HEADER_SIZE) {
+    if (nvec == 0 && in->len <= DEXT_PCI_STD_HEADER_SIZEOF) {
         printf("  unknown (the capabilities lie past the readable bytes)\n");
     } else if (nvec == 0) {
         printf("  none (no MSI or MSI-X capability: SetupInterrupts would "
@@ -423,9 +423,9 @@ static void info_json(Ctl *ctl, const Info *in)
 {
     JsonWriter *w = &ctl->jw;
     const uint8_t *cfg = in->cfg;
-    uint16_t vendor = (uint16_t)pcicfg_get(cfg, PCICFG_VENDOR_ID, 2);
-    uint16_t device = (uint16_t)pcicfg_get(cfg, PCICFG_DEVICE_ID, 2);
-    uint32_t cls = pcicfg_get(cfg, PCICFG_CLASS_PROG, 3);
+    uint16_t vendor = (uint16_t)pcicfg_get(cfg, DEXT_PCI_VENDOR_ID, 2);
+    uint16_t device = (uint16_t)pcicfg_get(cfg, DEXT_PCI_DEVICE_ID, 2);
+    uint32_t cls = pcicfg_get(cfg, DEXT_PCI_CLASS_PROG, 3);
     const char *kind;
     unsigned nvec;
 
@@ -434,12 +434,12 @@ static void info_json(Ctl *ctl, const Info *in)
     json_kv_hex(w, "vendor_id", vendor, 4);
     json_kv_hex(w, "device_id", device, 4);
     json_kv_hex(w, "class_code", cls, 6);
-    json_kv_hex(w, "revision", cfg[PCICFG_REVISION], 2);
+    json_kv_hex(w, "revision", cfg[DEXT_PCI_REVISION_ID], 2);
     json_kv_hex(w, "subsystem_vendor_id",
-                pcicfg_get(cfg, PCICFG_SUBSYS_VENDOR, 2), 4);
-    json_kv_hex(w, "subsystem_id", pcicfg_get(cfg, PCICFG_SUBSYS_ID, 2), 4);
+                pcicfg_get(cfg, DEXT_PCI_SUBSYSTEM_VENDOR_ID, 2), 4);
+    json_kv_hex(w, "subsystem_id", pcicfg_get(cfg, DEXT_PCI_SUBSYSTEM_ID, 2), 4);
     ctl_json_names(ctl, vendor, device, cls);
-    json_kv_uint(w, "header_type", cfg[PCICFG_HEADER_TYPE]);
+    json_kv_uint(w, "header_type", cfg[DEXT_PCI_HEADER_TYPE]);
     json_kv_uint(w, "config_size", in->len);
     if (in->have_state) {
         json_kv_bool(w, "claimed", in->st.claims > 0);
@@ -475,7 +475,7 @@ static void info_json(Ctl *ctl, const Info *in)
     json_end_array(w);
     nvec = pcicfg_vectors(cfg, in->len, &kind);
     json_key(w, "interrupt_vectors");
-    if (nvec == 0 && in->len <= PCICFG_HEADER_SIZE) {
+    if (nvec == 0 && in->len <= DEXT_PCI_STD_HEADER_SIZEOF) {
         json_null(w);               /* not knowable from the header alone */
     } else {
         json_uint(w, nvec);

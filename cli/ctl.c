@@ -523,17 +523,17 @@ int ctl_read_config(Ctl *ctl, io_connect_t c, bool raw, uint32_t want,
             *got = len;
             return CTL_CONTINUE;
         }
-        if (kr == kIOReturnBadArgument && len > PCICFG_STD_SIZE) {
+        if (kr == kIOReturnBadArgument && len > DEXT_PCI_CFG_SPACE_SIZE) {
             /* No extended config space: lspci shows 256 bytes then. */
-            len = PCICFG_STD_SIZE;
+            len = DEXT_PCI_CFG_SPACE_SIZE;
             continue;
         }
-        if (kr == kIOReturnNotPrivileged && len > PCICFG_HEADER_SIZE) {
+        if (kr == kIOReturnNotPrivileged && len > DEXT_PCI_STD_HEADER_SIZEOF) {
             ctl_note(ctl, "the dext may read only the first %u bytes of "
                      "%s's config space (a host device served without root "
-                     "privileges); showing those", PCICFG_HEADER_SIZE,
+                     "privileges); showing those", DEXT_PCI_STD_HEADER_SIZEOF,
                      ctl_bdf_str(&ctl->bdf));
-            len = PCICFG_HEADER_SIZE;
+            len = DEXT_PCI_STD_HEADER_SIZEOF;
             continue;
         }
         return ctl_fail(ctl, kr, raw ? CTL_WHAT_RAW : CTL_WHAT_READ,
@@ -546,15 +546,15 @@ const char *ctl_device_line(const Ctl *ctl, const CtlBdf *bdf, bool domain,
                             const uint8_t *cfg, char *buf, size_t len)
 {
     char cls[PCIIDS_NAME_MAX], dev[PCIIDS_NAME_MAX];
-    uint8_t rev = cfg[PCICFG_REVISION];
+    uint8_t rev = cfg[DEXT_PCI_REVISION_ID];
     int n;
 
     n = snprintf(buf, len, "%s%02x:%02x.%x %s: %s", domain ? "0000:" : "",
                  bdf->bus, bdf->dev, bdf->fn,
-                 pciids_class(pcicfg_get(cfg, PCICFG_CLASS_PROG, 3), cls,
+                 pciids_class(pcicfg_get(cfg, DEXT_PCI_CLASS_PROG, 3), cls,
                               sizeof(cls)),
-                 pciids_device((uint16_t)pcicfg_get(cfg, PCICFG_VENDOR_ID, 2),
-                               (uint16_t)pcicfg_get(cfg, PCICFG_DEVICE_ID, 2),
+                 pciids_device((uint16_t)pcicfg_get(cfg, DEXT_PCI_VENDOR_ID, 2),
+                               (uint16_t)pcicfg_get(cfg, DEXT_PCI_DEVICE_ID, 2),
                                dev, sizeof(dev)));
     /* As lspci: a revision of zero is not shown. */
     if (rev != 0 && n >= 0 && (size_t)n < len) {

@@ -13,7 +13,7 @@
 
 /* A standard capability list cannot hold more; more means a loop. */
 #define STD_CAP_GUARD  48
-#define EXT_CAP_GUARD  ((PCICFG_EXT_SIZE - PCICFG_STD_SIZE) / 4)
+#define EXT_CAP_GUARD  ((DEXT_PCI_CFG_SPACE_EXP_SIZE - DEXT_PCI_CFG_SPACE_SIZE) / 4)
 #define MAX_VECTORS    256
 
 typedef struct IdName {
@@ -124,11 +124,11 @@ typedef struct CapAlias {
 } CapAlias;
 
 static const CapAlias cap_aliases[] = {
-    { "CAP_PM", PCICFG_CAP_PM },
-    { "CAP_MSI", PCICFG_CAP_MSI },
-    { "CAP_VNDR", PCICFG_CAP_VNDR },
-    { "CAP_EXP", PCICFG_CAP_EXP },
-    { "CAP_MSIX", PCICFG_CAP_MSIX },
+    { "CAP_PM", DEXT_PCI_CAP_ID_PM },
+    { "CAP_MSI", DEXT_PCI_CAP_ID_MSI },
+    { "CAP_VNDR", DEXT_PCI_CAP_ID_VNDR },
+    { "CAP_EXP", DEXT_PCI_CAP_ID_EXP },
+    { "CAP_MSIX", DEXT_PCI_CAP_ID_MSIX },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -170,17 +170,17 @@ unsigned pcicfg_caps(const uint8_t *cfg, uint32_t len, PciCap *out,
     uint32_t ptr;
     int guard;
 
-    if (len < PCICFG_HEADER_SIZE) {
+    if (len < DEXT_PCI_STD_HEADER_SIZEOF) {
         return 0;
     }
-    if (pcicfg_get(cfg, PCICFG_STATUS, 2) & PCICFG_STATUS_CAPS) {
+    if (pcicfg_get(cfg, DEXT_PCI_STATUS, 2) & DEXT_PCI_STATUS_CAP_LIST) {
         /* CardBus bridges keep the list head elsewhere. */
-        uint32_t head = (cfg[PCICFG_HEADER_TYPE] & 0x7f) == 2 ?
-                        PCICFG_CARDBUS_CAP : PCICFG_CAP_PTR;
+        uint32_t head = (cfg[DEXT_PCI_HEADER_TYPE] & 0x7f) == 2 ?
+                        DEXT_PCI_CB_CAPABILITY_LIST : DEXT_PCI_CAPABILITY_LIST;
 
         ptr = cfg[head] & 0xfc;
-        for (guard = 0; guard < STD_CAP_GUARD && ptr >= PCICFG_HEADER_SIZE &&
-             ptr + 2 <= len && ptr < PCICFG_STD_SIZE; guard++) {
+        for (guard = 0; guard < STD_CAP_GUARD && ptr >= DEXT_PCI_STD_HEADER_SIZEOF &&
+             ptr + 2 <= len && ptr < DEXT_PCI_CFG_SPACE_SIZE; guard++) {
             if (n < max) {
                 out[n++] = (PciCap){ .offset = (uint16_t)ptr,
                                      .id = cfg[ptr] };
@@ -188,10 +188,10 @@ unsigned pcicfg_caps(const uint8_t *cfg, uint32_t len, PciCap *out,
             ptr = cfg[ptr + 1] & 0xfc;
         }
     }
-    if (len < PCICFG_EXT_SIZE) {
+    if (len < DEXT_PCI_CFG_SPACE_EXP_SIZE) {
         return n;
     }
-    ptr = PCICFG_STD_SIZE;
+    ptr = DEXT_PCI_CFG_SPACE_SIZE;
     for (guard = 0; guard < EXT_CAP_GUARD; guard++) {
         uint32_t hdr = pcicfg_get(cfg, ptr, 4);
 
@@ -206,7 +206,7 @@ unsigned pcicfg_caps(const uint8_t *cfg, uint32_t len, PciCap *out,
                                  .version = (uint8_t)((hdr >> 16) & 0xf) };
         }
         ptr = (hdr >> 20) & 0xffc;
-        if (ptr < PCICFG_STD_SIZE) {
+        if (ptr < DEXT_PCI_CFG_SPACE_SIZE) {
             break;
         }
     }
@@ -216,8 +216,8 @@ unsigned pcicfg_caps(const uint8_t *cfg, uint32_t len, PciCap *out,
 uint16_t pcicfg_find_cap(const uint8_t *cfg, uint32_t len, uint16_t id)
 {
     PciCap caps[STD_CAP_GUARD];
-    unsigned n = pcicfg_caps(cfg, len < PCICFG_STD_SIZE ? len
-                                                        : PCICFG_STD_SIZE,
+    unsigned n = pcicfg_caps(cfg, len < DEXT_PCI_CFG_SPACE_SIZE ? len
+                                                        : DEXT_PCI_CFG_SPACE_SIZE,
                              caps, STD_CAP_GUARD);
 
     for (unsigned i = 0; i < n; i++) {
@@ -230,8 +230,8 @@ uint16_t pcicfg_find_cap(const uint8_t *cfg, uint32_t len, uint16_t id)
 
 unsigned pcicfg_vectors(const uint8_t *cfg, uint32_t len, const char **kind)
 {
-    uint16_t msix = pcicfg_find_cap(cfg, len, PCICFG_CAP_MSIX);
-    uint16_t msi = pcicfg_find_cap(cfg, len, PCICFG_CAP_MSI);
+    uint16_t msix = pcicfg_find_cap(cfg, len, DEXT_PCI_CAP_ID_MSIX);
+    uint16_t msi = pcicfg_find_cap(cfg, len, DEXT_PCI_CAP_ID_MSI);
     unsigned n = 0;
 
     *kind = NULL;

@@ -14,32 +14,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Type-0 header registers used by name in dextctl. */
-#define PCICFG_VENDOR_ID      0x00
-#define PCICFG_DEVICE_ID      0x02
-#define PCICFG_COMMAND        0x04
-#define PCICFG_STATUS         0x06
-#define PCICFG_REVISION       0x08
-#define PCICFG_CLASS_PROG     0x09
-#define PCICFG_HEADER_TYPE    0x0e
-#define PCICFG_BAR0           0x10
-#define PCICFG_SUBSYS_VENDOR  0x2c
-#define PCICFG_SUBSYS_ID      0x2e
-#define PCICFG_CAP_PTR        0x34
-#define PCICFG_CARDBUS_CAP    0x14
-#define PCICFG_STATUS_CAPS    0x0010
+#include "libdext/pci-regs.h"
 
-#define PCICFG_HEADER_SIZE    64        /* what lspci -x shows */
-#define PCICFG_CARDBUS_SIZE   128       /* ... for a CardBus bridge */
-#define PCICFG_STD_SIZE       256
-#define PCICFG_EXT_SIZE       4096
-
-/* Capability IDs dextctl decodes. */
-#define PCICFG_CAP_PM         0x01
-#define PCICFG_CAP_MSI        0x05
-#define PCICFG_CAP_VNDR       0x09
-#define PCICFG_CAP_EXP        0x10
-#define PCICFG_CAP_MSIX       0x11
+/* What lspci -x shows of a CardBus bridge (registers: libdext/pci-regs.h). */
+#define PCICFG_CARDBUS_SIZE   128
 
 /** One capability found in config space. */
 typedef struct PciCap {

@@ -40,7 +40,7 @@ bool dext_config_access_ok(const DextDevice *dev, uint64_t off,
 
 static bool is_bar_dword(uint32_t off)
 {
-    return off >= PCI_BAR0 && off <= PCI_BAR5 && (off & 3) == 0;
+    return off >= DEXT_PCI_BAR0 && off <= DEXT_PCI_BAR5 && (off & 3) == 0;
 }
 
 /*
@@ -49,7 +49,7 @@ static bool is_bar_dword(uint32_t off)
  */
 static uint32_t bar_register_view(const DextDevice *dev, uint32_t off)
 {
-    const DextBar *b = &dev->bars[(off - PCI_BAR0) / 4];
+    const DextBar *b = &dev->bars[(off - DEXT_PCI_BAR0) / 4];
 
     if (b->size == 0) {
         return 0;
@@ -132,10 +132,10 @@ void dext_config_save(DextDevice *dev, DextConfigSave *save)
 void dext_config_restore(DextDevice *dev, const DextConfigSave *save)
 {
     /* BARs, interrupt line, command: as pci_restore_state. */
-    for (uint32_t off = PCI_BAR0; off <= PCI_BAR5; off += 4) {
+    for (uint32_t off = DEXT_PCI_BAR0; off <= DEXT_PCI_BAR5; off += 4) {
         dext_config_write_block(dev, off, save->bytes + off, 4);
     }
-    dext_config_write_block(dev, PCI_INTERRUPT_LINE,
-                            save->bytes + PCI_INTERRUPT_LINE, 1);
-    dext_config_write_block(dev, PCI_COMMAND, save->bytes + PCI_COMMAND, 2);
+    dext_config_write_block(dev, DEXT_PCI_INTERRUPT_LINE,
+                            save->bytes + DEXT_PCI_INTERRUPT_LINE, 1);
+    dext_config_write_block(dev, DEXT_PCI_COMMAND, save->bytes + DEXT_PCI_COMMAND, 2);
 }

@@ -12,6 +12,7 @@
 #ifndef LIBDEXT_CORE_INTERNAL_H
 #define LIBDEXT_CORE_INTERNAL_H
 
+#include "libdext/pci-regs.h"
 #include "core/dext-core.h"
 #include "core/iova.h"
 #include "core/rangetree.h"
@@ -29,35 +30,7 @@
 /* dmaFlags reported by AllocateDMABuffer: kIOMemoryDirectionInOut. */
 #define DEXT_DMA_FLAGS_INOUT 3
 
-/* The PCI registers and bits the core itself touches. */
-#define PCI_COMMAND             0x04
-#define PCI_COMMAND_MEMORY      0x2
-#define PCI_COMMAND_MASTER      0x4
-#define PCI_STATUS              0x06
-#define PCI_STATUS_CAP_LIST     0x10
-#define PCI_BAR0                0x10
-#define PCI_BAR5                0x24
-#define PCI_CAPABILITY_LIST     0x34
-#define PCI_INTERRUPT_LINE      0x3c
-#define PCI_CLASS_MULTIMEDIA    0x04
-
-#define PCI_CAP_ID_MSI          0x05
-#define PCI_CAP_ID_MSIX         0x11
-
-#define PCI_MSI_FLAGS           2
-#define PCI_MSI_FLAGS_ENABLE    0x0001
-#define PCI_MSI_FLAGS_QMASK     0x000e  /* multiple message capable */
-#define PCI_MSI_FLAGS_QSIZE     0x0070  /* multiple message enable */
-#define PCI_MSI_FLAGS_64BIT     0x0080
-#define PCI_MSI_FLAGS_MASKBIT   0x0100  /* per-vector masking */
-
-#define PCI_MSIX_FLAGS          2
-#define PCI_MSIX_FLAGS_QSIZE    0x07ff
-#define PCI_MSIX_FLAGS_MASKALL  0x4000
-#define PCI_MSIX_FLAGS_ENABLE   0x8000
-#define PCI_MSIX_TABLE          4
-#define PCI_MSIX_TABLE_BIR      0x7
-#define PCI_MSIX_ENTRY_SIZE     16
+/* PCI registers and bits: libdext/pci-regs.h. */
 
 /*
  * The core's locks, in the order they are taken (a thread holding one

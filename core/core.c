@@ -105,7 +105,7 @@ IOReturn dext_core_add_device(DextCore *core, DextDevice *dev,
     if (core == NULL || dev == NULL) {
         return kIOReturnBadArgument;
     }
-    if ((dev->class_code >> 16) == PCI_CLASS_MULTIMEDIA) {
+    if ((dev->class_code >> 16) == DEXT_PCI_CLASS_MULTIMEDIA) {
         dext_core_logf(core, DEXT_LOG_INFO,
                        "%s: multimedia function, not served", dev->name);
         dext_device_free(dev);
@@ -346,11 +346,11 @@ IOReturn dext_core_claim(DextSession *s)
              * Opening the IOPCIDevice turns on memory decode and mastering;
              * mastering only where the device's DMA can be served at all.
              */
-            ret = dext_config_read_raw(cd->dev, PCI_COMMAND, 2, &cmd);
+            ret = dext_config_read_raw(cd->dev, DEXT_PCI_COMMAND, 2, &cmd);
             if (ret == kIOReturnSuccess) {
-                cmd |= PCI_COMMAND_MEMORY |
-                       (cd->dev->no_dma ? 0 : PCI_COMMAND_MASTER);
-                ret = dext_config_write_raw(cd->dev, PCI_COMMAND, 2, cmd);
+                cmd |= DEXT_PCI_COMMAND_MEMORY |
+                       (cd->dev->no_dma ? 0 : DEXT_PCI_COMMAND_MASTER);
+                ret = dext_config_write_raw(cd->dev, DEXT_PCI_COMMAND, 2, cmd);
             }
             if (ret != kIOReturnSuccess) {
                 goto out;

@@ -47,28 +47,28 @@ void dext_irq_probe_caps(CoreDevice *cd)
 
     cd->msi_cap = cd->msix_cap = 0;
     cd->nvectors = 0;
-    if (!(cfg_read(dev, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST)) {
+    if (!(cfg_read(dev, DEXT_PCI_STATUS, 2) & DEXT_PCI_STATUS_CAP_LIST)) {
         return;
     }
-    ptr = cfg_read(dev, PCI_CAPABILITY_LIST, 1) & 0xfc;
+    ptr = cfg_read(dev, DEXT_PCI_CAPABILITY_LIST, 1) & 0xfc;
     /* 48 capabilities fit in 192 bytes; more means a loop. */
     for (guard = 0; ptr >= 0x40 && ptr < DEXT_CONFIG_SIZE && guard < 48;
          guard++) {
         uint32_t id = cfg_read(dev, ptr, 1);
 
-        if (id == PCI_CAP_ID_MSI && cd->msi_cap == 0) {
+        if (id == DEXT_PCI_CAP_ID_MSI && cd->msi_cap == 0) {
             cd->msi_cap = (uint8_t)ptr;
-        } else if (id == PCI_CAP_ID_MSIX && cd->msix_cap == 0) {
+        } else if (id == DEXT_PCI_CAP_ID_MSIX && cd->msix_cap == 0) {
             cd->msix_cap = (uint8_t)ptr;
         }
         ptr = cfg_read(dev, ptr + 1, 1) & 0xfc;
     }
     if (cd->msix_cap) {
-        cd->nvectors = (cfg_read(dev, cd->msix_cap + PCI_MSIX_FLAGS, 2) &
-                        PCI_MSIX_FLAGS_QSIZE) + 1;
+        cd->nvectors = (cfg_read(dev, cd->msix_cap + DEXT_PCI_MSIX_FLAGS, 2) &
+                        DEXT_PCI_MSIX_FLAGS_QSIZE) + 1;
     } else if (cd->msi_cap) {
-        uint32_t mmc = (cfg_read(dev, cd->msi_cap + PCI_MSI_FLAGS, 2) &
-                        PCI_MSI_FLAGS_QMASK) >> 1;
+        uint32_t mmc = (cfg_read(dev, cd->msi_cap + DEXT_PCI_MSI_FLAGS, 2) &
+                        DEXT_PCI_MSI_FLAGS_QMASK) >> 1;
         cd->nvectors = 1u << (mmc > 5 ? 5 : mmc);
     }
     if (cd->nvectors > DEXT_MAX_VECTORS) {
@@ -79,12 +79,12 @@ void dext_irq_probe_caps(CoreDevice *cd)
 static IOReturn msi_enable(CoreDevice *cd)
     DEXT_REQUIRES(cd->lock)
 {
-    uint32_t ctl = cfg_read(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2);
-    uint32_t mmc = (ctl & PCI_MSI_FLAGS_QMASK) >> 1;
+    uint32_t ctl = cfg_read(cd->dev, cd->msi_cap + DEXT_PCI_MSI_FLAGS, 2);
+    uint32_t mmc = (ctl & DEXT_PCI_MSI_FLAGS_QMASK) >> 1;
 
-    ctl &= ~PCI_MSI_FLAGS_QSIZE;
-    ctl |= PCI_MSI_FLAGS_ENABLE | (mmc << 4);
-    return dext_config_write_raw(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2, ctl);
+    ctl &= ~DEXT_PCI_MSI_FLAGS_QSIZE;
+    ctl |= DEXT_PCI_MSI_FLAGS_ENABLE | (mmc << 4);
+    return dext_config_write_raw(cd->dev, cd->msi_cap + DEXT_PCI_MSI_FLAGS, 2, ctl);
 }
 
 /*
@@ -97,9 +97,9 @@ static void msix_program_table(CoreDevice *cd, uint32_t nvec)
     DEXT_REQUIRES(cd->lock)
 {
     DextDevice *dev = cd->dev;
-    uint32_t table = cfg_read(dev, cd->msix_cap + PCI_MSIX_TABLE, 4);
-    int bar = (int)(table & PCI_MSIX_TABLE_BIR);
-    uint64_t base = table & ~(uint64_t)PCI_MSIX_TABLE_BIR;
+    uint32_t table = cfg_read(dev, cd->msix_cap + DEXT_PCI_MSIX_TABLE, 4);
+    int bar = (int)(table & DEXT_PCI_MSIX_TABLE_BIR);
+    uint64_t base = table & ~(uint64_t)DEXT_PCI_MSIX_TABLE_BIR;
     uint32_t v;
 
     /* BIR 6 and 7 are reserved: no BAR to program. */
@@ -108,9 +108,9 @@ static void msix_program_table(CoreDevice *cd, uint32_t nvec)
         return;
     }
     for (v = 0; v < nvec; v++) {
-        uint64_t e = base + (uint64_t)v * PCI_MSIX_ENTRY_SIZE;
+        uint64_t e = base + (uint64_t)v * DEXT_PCI_MSIX_ENTRY_SIZE;
 
-        if (e + PCI_MSIX_ENTRY_SIZE > dev->bars[bar].size) {
+        if (e + DEXT_PCI_MSIX_ENTRY_SIZE > dev->bars[bar].size) {
             break;
         }
         dev->ops->mmio_write(dev, bar, e + 0x0, 4, MSIX_MSG_ADDRESS);
@@ -127,10 +127,10 @@ static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
     IOReturn ret;
 
     if (cd->msix_cap) {
-        uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2);
+        uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + DEXT_PCI_MSIX_FLAGS, 2);
 
-        ctl = (ctl | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL;
-        ret = dext_config_write_raw(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2, ctl);
+        ctl = (ctl | DEXT_PCI_MSIX_FLAGS_ENABLE) & ~DEXT_PCI_MSIX_FLAGS_MASKALL;
+        ret = dext_config_write_raw(cd->dev, cd->msix_cap + DEXT_PCI_MSIX_FLAGS, 2, ctl);
         if (ret == kIOReturnSuccess) {
             msix_program_table(cd, cd->nvectors);
             *nvec = cd->nvectors;
@@ -154,14 +154,14 @@ static void irq_disable_device(CoreDevice *cd)
     DEXT_REQUIRES(cd->lock)
 {
     if (cd->msix_cap) {
-        uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2);
-        dext_config_write_raw(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS, 2,
-                  ctl & ~PCI_MSIX_FLAGS_ENABLE);
+        uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + DEXT_PCI_MSIX_FLAGS, 2);
+        dext_config_write_raw(cd->dev, cd->msix_cap + DEXT_PCI_MSIX_FLAGS, 2,
+                  ctl & ~DEXT_PCI_MSIX_FLAGS_ENABLE);
     }
     if (cd->msi_cap) {
-        uint32_t ctl = cfg_read(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2);
-        dext_config_write_raw(cd->dev, cd->msi_cap + PCI_MSI_FLAGS, 2,
-                  ctl & ~PCI_MSI_FLAGS_ENABLE);
+        uint32_t ctl = cfg_read(cd->dev, cd->msi_cap + DEXT_PCI_MSI_FLAGS, 2);
+        dext_config_write_raw(cd->dev, cd->msi_cap + DEXT_PCI_MSI_FLAGS, 2,
+                  ctl & ~DEXT_PCI_MSI_FLAGS_ENABLE);
     }
 }
 
@@ -171,30 +171,30 @@ void dext_irq_restore_config(CoreDevice *cd, const DextConfigSave *save)
     const uint8_t *saved = save->bytes;
 
     if (cd->msi_cap) {
-        uint32_t ctl = saved[cd->msi_cap + PCI_MSI_FLAGS] |
-                       saved[cd->msi_cap + PCI_MSI_FLAGS + 1] << 8;
+        uint32_t ctl = saved[cd->msi_cap + DEXT_PCI_MSI_FLAGS] |
+                       saved[cd->msi_cap + DEXT_PCI_MSI_FLAGS + 1] << 8;
         uint32_t msg = cd->msi_cap + 4;
         /* address lo [, address hi], data [, mask bits] */
-        uint32_t len = (ctl & PCI_MSI_FLAGS_64BIT) ? 10 : 6;
+        uint32_t len = (ctl & DEXT_PCI_MSI_FLAGS_64BIT) ? 10 : 6;
 
-        if (ctl & PCI_MSI_FLAGS_MASKBIT) {
-            len = (ctl & PCI_MSI_FLAGS_64BIT) ? 16 : 12;
+        if (ctl & DEXT_PCI_MSI_FLAGS_MASKBIT) {
+            len = (ctl & DEXT_PCI_MSI_FLAGS_64BIT) ? 16 : 12;
         }
         /* Message first, enable last, as an OS restores MSI state. */
         dext_config_write_block(cd->dev, msg, saved + msg, len);
-        dext_config_write_block(cd->dev, cd->msi_cap + PCI_MSI_FLAGS,
-                                saved + cd->msi_cap + PCI_MSI_FLAGS, 2);
+        dext_config_write_block(cd->dev, cd->msi_cap + DEXT_PCI_MSI_FLAGS,
+                                saved + cd->msi_cap + DEXT_PCI_MSI_FLAGS, 2);
     }
     if (cd->msix_cap) {
-        uint32_t ctl = saved[cd->msix_cap + PCI_MSIX_FLAGS] |
-                       saved[cd->msix_cap + PCI_MSIX_FLAGS + 1] << 8;
+        uint32_t ctl = saved[cd->msix_cap + DEXT_PCI_MSIX_FLAGS] |
+                       saved[cd->msix_cap + DEXT_PCI_MSIX_FLAGS + 1] << 8;
 
         /* The table is device memory a reset cleared: program it again. */
-        if (ctl & PCI_MSIX_FLAGS_ENABLE) {
+        if (ctl & DEXT_PCI_MSIX_FLAGS_ENABLE) {
             msix_program_table(cd, cd->nvectors);
         }
-        dext_config_write_block(cd->dev, cd->msix_cap + PCI_MSIX_FLAGS,
-                                saved + cd->msix_cap + PCI_MSIX_FLAGS, 2);
+        dext_config_write_block(cd->dev, cd->msix_cap + DEXT_PCI_MSIX_FLAGS,
+                                saved + cd->msix_cap + DEXT_PCI_MSIX_FLAGS, 2);
     }
 }
 

@@ -9,18 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libdext/pci-regs.h"
 #include "harness.h"
 #include "edu.h"
-
-#define PCI_COMMAND         0x04
-#define PCI_COMMAND_MEMORY  0x2
-#define PCI_COMMAND_MASTER  0x4
 
 static uint64_t command_register(io_connect_t c)
 {
     uint64_t v = 0;
 
-    CHECK_KR(apple_dext_config_read(c, PCI_COMMAND, 2, &v), kIOReturnSuccess);
+    CHECK_KR(apple_dext_config_read(c, DEXT_PCI_COMMAND, 2, &v), kIOReturnSuccess);
     return v;
 }
 
@@ -74,13 +71,13 @@ int main(int argc, char **argv)
     CHECK(!ds.claimed);
     /* A fresh device: the OS has not enabled decode or mastering. */
     v = command_register(a);
-    CHECK_EQ(v & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER), 0);
+    CHECK_EQ(v & (DEXT_PCI_COMMAND_MEMORY | DEXT_PCI_COMMAND_MASTER), 0);
 
     harness_section("claim sets Memory Space and Bus Master Enable");
     CHECK_KR(apple_dext_claim(a), kIOReturnSuccess);
     v = command_register(a);
-    CHECK_EQ(v & PCI_COMMAND_MEMORY, PCI_COMMAND_MEMORY);
-    CHECK_EQ(v & PCI_COMMAND_MASTER, PCI_COMMAND_MASTER);
+    CHECK_EQ(v & DEXT_PCI_COMMAND_MEMORY, DEXT_PCI_COMMAND_MEMORY);
+    CHECK_EQ(v & DEXT_PCI_COMMAND_MASTER, DEXT_PCI_COMMAND_MASTER);
     device_status(a, &ds);
     CHECK_EQ(ds.claims, 1);
     CHECK(ds.claimed);
@@ -135,8 +132,8 @@ int main(int argc, char **argv)
     edu_write32(b, EDU_REG_LIVENESS, 0x12345678);
     CHECK_EQ(edu_read32(b, EDU_REG_LIVENESS), (uint32_t)~0x12345678u);
     v = command_register(b);
-    CHECK_EQ(v & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER),
-             PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    CHECK_EQ(v & (DEXT_PCI_COMMAND_MEMORY | DEXT_PCI_COMMAND_MASTER),
+             DEXT_PCI_COMMAND_MEMORY | DEXT_PCI_COMMAND_MASTER);
     CHECK_KR(apple_dext_register_dma(b, 0x10000, (uint64_t)(uintptr_t)mem,
                                      16384, NULL, NULL), kIOReturnSuccess);
     device_status(b, &ds);

@@ -8,16 +8,15 @@
 
 #include <string.h>
 
+#include "libdext/pci-regs.h"
 #include "harness.h"
 #include "edu.h"
 
 #define CONFIG_SIZE      256       /* edu: conventional config space */
-#define PCI_BAR0         0x10
 #define PCI_CAP_POINTER  0x34
 #define PCI_INT_LINE     0x3c
 #define PCI_INT_PIN      0x3d
 #define PCI_CACHE_LINE   0x0c
-#define PCI_CAP_ID_MSI   0x05
 
 static uint64_t cfg_read(io_connect_t c, uint64_t off, uint64_t width)
 {
@@ -135,50 +134,50 @@ static void test_bars(io_connect_t c)
 
     harness_section("BAR registers: type bits only, raw shows the device's");
     /* edu BAR0: 32-bit, non-prefetchable memory: type bits 0. */
-    CHECK_EQ(cfg_read(c, PCI_BAR0, 4), 0);
+    CHECK_EQ(cfg_read(c, DEXT_PCI_BAR0, 4), 0);
     for (bar = 1; bar < 6; bar++) {
-        CHECK_EQ(cfg_read(c, PCI_BAR0 + 4 * bar, 4), 0);
+        CHECK_EQ(cfg_read(c, DEXT_PCI_BAR0 + 4 * bar, 4), 0);
     }
-    if (!CHECK_KR(apple_dext_config_read_raw(c, PCI_BAR0, raw, 4),
+    if (!CHECK_KR(apple_dext_config_read_raw(c, DEXT_PCI_BAR0, raw, 4),
                   kIOReturnSuccess)) {
         return;
     }
     saved = raw[0] | raw[1] << 8 | raw[2] << 16 | (uint64_t)raw[3] << 24;
 
     /* Size the BAR the classic way: all ones, read back the mask. */
-    CHECK_KR(apple_dext_config_write(c, PCI_BAR0, 4, 0xffffffff),
+    CHECK_KR(apple_dext_config_write(c, DEXT_PCI_BAR0, 4, 0xffffffff),
              kIOReturnSuccess);
-    CHECK_KR(apple_dext_config_read_raw(c, PCI_BAR0, raw, 4),
+    CHECK_KR(apple_dext_config_read_raw(c, DEXT_PCI_BAR0, raw, 4),
              kIOReturnSuccess);
     CHECK_EQ(raw[0] | raw[1] << 8 | raw[2] << 16 | (uint64_t)raw[3] << 24,
              (uint32_t)~(EDU_BAR0_SIZE - 1));
     /* ...while the dext keeps hiding it. */
-    CHECK_EQ(cfg_read(c, PCI_BAR0, 4), 0);
+    CHECK_EQ(cfg_read(c, DEXT_PCI_BAR0, 4), 0);
 
     /* An address: visible raw, hidden through the dword view. */
-    CHECK_KR(apple_dext_config_write(c, PCI_BAR0, 4, 0xfe900000),
+    CHECK_KR(apple_dext_config_write(c, DEXT_PCI_BAR0, 4, 0xfe900000),
              kIOReturnSuccess);
-    CHECK_KR(apple_dext_config_read_raw(c, PCI_BAR0, raw, 4),
+    CHECK_KR(apple_dext_config_read_raw(c, DEXT_PCI_BAR0, raw, 4),
              kIOReturnSuccess);
     CHECK_EQ(raw[0] | raw[1] << 8 | raw[2] << 16 | (uint64_t)raw[3] << 24,
              0xfe900000);
-    CHECK_EQ(cfg_read(c, PCI_BAR0, 4), 0);
+    CHECK_EQ(cfg_read(c, DEXT_PCI_BAR0, 4), 0);
     {
         uint8_t blk[4] = { 0xa5, 0xa5, 0xa5, 0xa5 };
 
-        CHECK_KR(apple_dext_config_read_block(c, PCI_BAR0, blk, 4),
+        CHECK_KR(apple_dext_config_read_block(c, DEXT_PCI_BAR0, blk, 4),
                  kIOReturnSuccess);
         CHECK_EQ(blk[0] | blk[1] << 8 | blk[2] << 16 | (uint64_t)blk[3] << 24,
                  0);
     }
     /* Raw reads of the unused BARs: nothing there either. */
-    CHECK_KR(apple_dext_config_read_raw(c, PCI_BAR0 + 4, raw, 4),
+    CHECK_KR(apple_dext_config_read_raw(c, DEXT_PCI_BAR0 + 4, raw, 4),
              kIOReturnSuccess);
     CHECK_EQ(raw[0] | raw[1] | raw[2] | raw[3], 0);
 
-    CHECK_KR(apple_dext_config_write(c, PCI_BAR0, 4, saved),
+    CHECK_KR(apple_dext_config_write(c, DEXT_PCI_BAR0, 4, saved),
              kIOReturnSuccess);
-    CHECK_KR(apple_dext_config_read_raw(c, PCI_BAR0, raw, 4),
+    CHECK_KR(apple_dext_config_read_raw(c, DEXT_PCI_BAR0, raw, 4),
              kIOReturnSuccess);
     CHECK_EQ(raw[0] | raw[1] << 8 | raw[2] << 16 | (uint64_t)raw[3] << 24,
              saved);
@@ -215,7 +214,7 @@ static void test_read_block(io_connect_t c)
     /* Raw differs from the block view only in the BAR dwords. */
     CHECK_KR(apple_dext_config_read_raw(c, 0, raw, sizeof(raw)),
              kIOReturnSuccess);
-    CHECK(memcmp(raw, block, PCI_BAR0) == 0);
+    CHECK(memcmp(raw, block, DEXT_PCI_BAR0) == 0);
     CHECK(memcmp(raw + 0x28, block + 0x28, CONFIG_SIZE - 0x28) == 0);
 
     /* Odd offsets and lengths: the same bytes as the seed's sequence. */
@@ -237,7 +236,7 @@ static void test_read_block(io_connect_t c)
         /* Nothing written past the end. */
         CHECK_EQ(got[spans[i].len], 0xa5);
         /* Outside the BARs, also the same bytes as the whole block. */
-        if (spans[i].off >= 0x28 || spans[i].off + spans[i].len <= PCI_BAR0) {
+        if (spans[i].off >= 0x28 || spans[i].off + spans[i].len <= DEXT_PCI_BAR0) {
             CHECK(memcmp(got, block + spans[i].off, spans[i].len) == 0);
         }
     }
@@ -271,7 +270,7 @@ static uint64_t find_msi_cap(io_connect_t c)
     int guard;
 
     for (guard = 0; ptr >= 0x40 && ptr < CONFIG_SIZE && guard < 48; guard++) {
-        if (cfg_read(c, ptr, 1) == PCI_CAP_ID_MSI) {
+        if (cfg_read(c, ptr, 1) == DEXT_PCI_CAP_ID_MSI) {
             return ptr;
         }
         ptr = cfg_read(c, ptr + 1, 1) & 0xfc;

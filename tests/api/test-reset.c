@@ -12,10 +12,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "libdext/pci-regs.h"
 #include "harness.h"
 #include "edu.h"
 
-#define PCI_COMMAND     0x04
 #define PCI_CMD_BITS    0x6         /* Memory Space + Bus Master Enable */
 #define PCI_INT_LINE    0x3c
 #define IOVA            0x10000
@@ -108,7 +108,7 @@ int main(int argc, char **argv)
     }
     CHECK_KR(apple_dext_config_read_raw(c, 0, raw_before, sizeof(raw_before)),
              kIOReturnSuccess);
-    CHECK_EQ(cfg_read(c, PCI_COMMAND, 2) & PCI_CMD_BITS, PCI_CMD_BITS);
+    CHECK_EQ(cfg_read(c, DEXT_PCI_COMMAND, 2) & PCI_CMD_BITS, PCI_CMD_BITS);
 
     edu_write32(c, EDU_REG_LIVENESS, 0x13572468);
     CHECK_EQ(edu_read32(c, EDU_REG_LIVENESS), (uint32_t)~0x13572468u);
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
     }
 
     harness_section("config space the dext restores");
-    CHECK_EQ(cfg_read(c, PCI_COMMAND, 2) & PCI_CMD_BITS, PCI_CMD_BITS);
+    CHECK_EQ(cfg_read(c, DEXT_PCI_COMMAND, 2) & PCI_CMD_BITS, PCI_CMD_BITS);
     CHECK_EQ(cfg_read(c, PCI_INT_LINE, 1), 0x0a);
     CHECK_KR(apple_dext_config_read_raw(c, 0, raw_after, sizeof(raw_after)),
              kIOReturnSuccess);
@@ -233,7 +233,7 @@ int main(int argc, char **argv)
     harness_section("a second reset in a row");
     CHECK_KR(apple_dext_reset_device(c), kIOReturnSuccess);
     CHECK_EQ(edu_read32(c, EDU_REG_ID), EDU_ID_VALUE);
-    CHECK_EQ(cfg_read(c, PCI_COMMAND, 2) & PCI_CMD_BITS, PCI_CMD_BITS);
+    CHECK_EQ(cfg_read(c, DEXT_PCI_COMMAND, 2) & PCI_CMD_BITS, PCI_CMD_BITS);
     /* A claimer that is not the opener may reset too. */
     CHECK_KR(apple_dext_claim(other), kIOReturnSuccess);
     CHECK_KR(apple_dext_reset_device(other), kIOReturnSuccess);

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "libdext/pci-regs.h"
 #include "harness.h"
 #include "core/core-internal.h"
 
@@ -184,10 +185,10 @@ static DextDevice *fake_new(unsigned what, Fake **out)
     f->cfg[0x01] = 0x1a;
     f->cfg[0x02] = 0x10;
     f->cfg[0x03] = 0x11;
-    f->cfg[PCI_STATUS] = PCI_STATUS_CAP_LIST;
+    f->cfg[DEXT_PCI_STATUS] = DEXT_PCI_STATUS_CAP_LIST;
     f->cfg[0x0b] = 0xff;                /* class ff0000 */
-    f->cfg[PCI_CAPABILITY_LIST] = FAKE_MSI_CAP;
-    f->cfg[FAKE_MSI_CAP] = PCI_CAP_ID_MSI;
+    f->cfg[DEXT_PCI_CAPABILITY_LIST] = FAKE_MSI_CAP;
+    f->cfg[FAKE_MSI_CAP] = DEXT_PCI_CAP_ID_MSI;
     dev->ops = &fake_ops;
     dev->priv = f;
     strcpy(dev->name, "fake");
@@ -274,7 +275,7 @@ static Row rows[] = {
     { kDextSelectorConfigRead, "ConfigRead", 2, 1, 0,
       { 0, 4 }, 0, 0, kIOReturnSuccess },
     { kDextSelectorConfigWrite, "ConfigWrite", 3, 0, P_WRITE | P_WRITABLE,
-      { PCI_INTERRUPT_LINE, 1, 5 }, 0, 0, kIOReturnSuccess },
+      { DEXT_PCI_INTERRUPT_LINE, 1, 5 }, 0, 0, kIOReturnSuccess },
     { kDextSelectorGetBARInfo, "GetBARInfo", 1, 3, 0,
       { 0 }, 0, 0, kIOReturnSuccess },
     { kDextSelectorMMIORead, "MMIORead", 3, 1, P_WRITABLE,
@@ -295,7 +296,7 @@ static Row rows[] = {
     { kDextSelectorConfigReadBlock, "ConfigReadBlock", 3, 0, P_EXT,
       { 0, 64, 0 }, 0, 64, kIOReturnSuccess },
     { kDextSelectorConfigWriteBlock, "ConfigWriteBlock", 1, 0,
-      P_EXT | P_WRITE | P_WRITABLE, { PCI_INTERRUPT_LINE }, 1, 0,
+      P_EXT | P_WRITE | P_WRITABLE, { DEXT_PCI_INTERRUPT_LINE }, 1, 0,
       kIOReturnSuccess },
     { kDextSelectorGetDeviceStatus, "GetDeviceStatus", 0, 6, P_EXT,
       { 0 }, 0, 0, kIOReturnSuccess },

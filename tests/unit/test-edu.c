@@ -317,7 +317,7 @@ static void msi_enable(DextDevice *dev, bool on)
     cfg_wr(dev, MSI_CAP + 4, 4, 0xfee00000);
     cfg_wr(dev, MSI_CAP + 8, 4, 0);
     cfg_wr(dev, MSI_CAP + 0x0c, 2, 0x4021);
-    cfg_wr(dev, MSI_CAP + 2, 2, on ? PCIEMU_MSI_CTL_ENABLE : 0);
+    cfg_wr(dev, MSI_CAP + 2, 2, on ? DEXT_PCI_MSI_FLAGS_ENABLE : 0);
 }
 
 static bool run_dma(DextDevice *dev, uint64_t src, uint64_t dst,
@@ -415,14 +415,14 @@ static void test_identity(void)
     check(cfg_rd(dev, 0x04, 2) == 0x0507,
           "command writable bits 0x0507 (io, mem, master, serr, intx-dis)");
     cfg_wr(dev, 0x06, 2, 0xffff);
-    check(cfg_rd(dev, 0x06, 2) == PCIEMU_STATUS_CAP_LIST,
+    check(cfg_rd(dev, 0x06, 2) == DEXT_PCI_STATUS_CAP_LIST,
           "status reads 0x0010 (cap list), w1c write changes nothing");
     cfg_wr(dev, 0x04, 2, 0);
 
     /* Walk the capability list as a driver would. */
     ptr = cfg_rd(dev, 0x34, 1) & 0xfc;
     while (ptr != 0 && steps++ < 48) {
-        if (cfg_rd(dev, ptr, 1) == PCIEMU_CAP_ID_MSI) {
+        if (cfg_rd(dev, ptr, 1) == DEXT_PCI_CAP_ID_MSI) {
             found = ptr;
         }
         ptr = cfg_rd(dev, ptr + 1, 1) & 0xfc;
@@ -583,11 +583,11 @@ static void test_factorial(void)
     check(mm_rd(dev, REG_IRQ, 4) == 0x1, "interrupt status bit 0x1 raised");
     sleep_us(20000);
     check(FAKE_GET(h, msi_count) == 0, "MSI disabled: no message");
-    check(cfg_rd(dev, 0x06, 2) & PCIEMU_STATUS_INTX,
+    check(cfg_rd(dev, 0x06, 2) & DEXT_PCI_STATUS_INTERRUPT,
           "MSI disabled: config status shows INTx asserted");
     mm_wr(dev, REG_ACK, 4, 0x1);
     check(mm_rd(dev, REG_IRQ, 4) == 0 &&
-          !(cfg_rd(dev, 0x06, 2) & PCIEMU_STATUS_INTX),
+          !(cfg_rd(dev, 0x06, 2) & DEXT_PCI_STATUS_INTERRUPT),
           "ack clears status and INTx");
 
     /* MSI enabled: one message per completion. */
@@ -600,7 +600,7 @@ static void test_factorial(void)
     check(h->msi_count == 1 && h->last_vector == 0,
           "exactly one MSI, vector 0");
     pthread_mutex_unlock(&h->lock);
-    check(!(cfg_rd(dev, 0x06, 2) & PCIEMU_STATUS_INTX),
+    check(!(cfg_rd(dev, 0x06, 2) & DEXT_PCI_STATUS_INTERRUPT),
           "MSI enabled: INTx not asserted");
     mm_wr(dev, REG_ACK, 4, 0x1);
     dext_device_free(dev);
@@ -920,7 +920,7 @@ static void test_busy_and_reset(void)
     check(cfg_rd(dev, 0x04, 2) == 0 && cfg_rd(dev, 0x10, 4) == 0 &&
           cfg_rd(dev, 0x3c, 1) == 0 && cfg_rd(dev, MSI_CAP + 2, 2) == 0x0080 &&
           cfg_rd(dev, MSI_CAP + 4, 4) == 0 &&
-          cfg_rd(dev, 0x06, 2) == PCIEMU_STATUS_CAP_LIST,
+          cfg_rd(dev, 0x06, 2) == DEXT_PCI_STATUS_CAP_LIST,
           "config command, BAR0, line, MSI control/address cleared");
     check(cfg_rd(dev, 0x00, 4) == 0x11e81234 && cfg_rd(dev, 0x34, 1) == 0x40 &&
           cfg_rd(dev, 0x3d, 1) == 1, "identity and cap list kept");
@@ -1245,7 +1245,7 @@ static void test_pciemu(void)
           "MSI vector count must be a power of two");
     check(dext_pciemu_add_msi(pe, 4, false, true, &msi) == kIOReturnSuccess &&
           msi == 0x40, "MSI at 0x40");
-    check(dext_pciemu_get(pe, 0x06, 2) & PCIEMU_STATUS_CAP_LIST,
+    check(dext_pciemu_get(pe, 0x06, 2) & DEXT_PCI_STATUS_CAP_LIST,
           "cap list bit set");
     check(dext_pciemu_get(pe, msi + 2, 2) == 0x0104,
           "MSI control: mmc 4 vectors, PVM, 32-bit");
