@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "client/client-internal.h"
+#include "support/width.h"
 
 #define APPLE_DEXT_BAR_PREFETCHABLE_MASK 0x08
 #define CONFIG_SPACE_MAX 4096u
@@ -178,23 +179,12 @@ kern_return_t apple_dext_config_write(io_connect_t connection, uint64_t offset,
               dext_conn_call(c, kDextSelectorConfigWrite, in, 3, NULL, 0, 0));
 }
 
-/* The widest naturally aligned access at @off that fits in @len. */
-static uint32_t access_width(uint64_t off, size_t len)
-{
-    uint32_t w = 4;
-
-    while ((off & (w - 1)) != 0 || w > len) {
-        w >>= 1;
-    }
-    return w;
-}
-
 /* The seed's path for dexts without block access: one call per access. */
 static IOReturn config_read_each(DextConnection *c, uint64_t off, uint8_t *dst,
                                  size_t len)
 {
     while (len > 0) {
-        uint32_t w = access_width(off, len);
+        uint32_t w = dext_access_width(off, len, 4);
         uint64_t in[2] = { off, w }, val = 0;
         IOReturn ret;
 
@@ -216,7 +206,7 @@ static IOReturn config_write_each(DextConnection *c, uint64_t off,
                                   const uint8_t *src, size_t len)
 {
     while (len > 0) {
-        uint32_t w = access_width(off, len);
+        uint32_t w = dext_access_width(off, len, 4);
         uint64_t in[3] = { off, w, 0 };
         IOReturn ret;
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/core-internal.h"
+#include "support/width.h"
 
 IOReturn dext_config_read_raw(DextDevice *dev, uint32_t off, uint32_t width,
                               uint32_t *val)
@@ -67,22 +68,11 @@ IOReturn dext_config_read(DextDevice *dev, uint32_t off, uint32_t width,
     return dext_config_read_raw(dev, off, width, val);
 }
 
-/* The widest naturally aligned access at @off that fits in @len. */
-static uint32_t access_width(uint32_t off, uint32_t len)
-{
-    uint32_t width = 4;
-
-    while ((off & (width - 1)) != 0 || width > len) {
-        width >>= 1;
-    }
-    return width;
-}
-
 IOReturn dext_config_read_block(DextDevice *dev, uint32_t off, uint8_t *buf,
                                 uint32_t len, bool raw)
 {
     while (len > 0) {
-        uint32_t width = access_width(off, len), val = 0;
+        uint32_t width = dext_access_width(off, len, 4), val = 0;
         IOReturn ret;
 
         ret = raw ? dext_config_read_raw(dev, off, width, &val)
@@ -104,7 +94,7 @@ IOReturn dext_config_write_block(DextDevice *dev, uint32_t off,
                                  const uint8_t *buf, uint32_t len)
 {
     while (len > 0) {
-        uint32_t width = access_width(off, len), val = 0;
+        uint32_t width = dext_access_width(off, len, 4), val = 0;
         IOReturn ret;
 
         for (uint32_t i = 0; i < width; i++) {

@@ -28,7 +28,9 @@ static uint64_t cfg_read(io_connect_t c, uint64_t off, uint64_t width)
 
 /*
  * What a block read must return: the seed's sequence of naturally
- * aligned reads, widest first, through apple_dext_config_read().
+ * aligned reads, widest first, through apple_dext_config_read().  Its
+ * own splitting loop on purpose: a reference shares no code with what
+ * it checks.
  */
 static bool reference_read(io_connect_t c, uint64_t off, uint8_t *dst,
                            size_t len)
