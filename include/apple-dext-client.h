@@ -13,7 +13,8 @@
  *   "iokit"            the real dext through IOKit (macOS only)
  *   "unix:PATH"        dextd listening on the UNIX socket PATH
  *   "inproc:DEVICES"   a dext core running inside this process, serving
- *                      emulated devices, e.g. "inproc:edu"
+ *                      emulated devices, e.g. "inproc:edu" (not in a
+ *                      libdext built with -Dinproc=disabled)
  *
  * The seed functions use the default target: $DEXT_TARGET if set, else
  * "iokit" on macOS, else "unix:" + apple_dext_default_socket_path().

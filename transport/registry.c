@@ -11,6 +11,8 @@
 static const DextTransportOps *const transports[] = {
 #if !defined(__APPLE__)
     &dext_transport_unix,
+#endif
+#if defined(LIBDEXT_HAVE_INPROC)
     &dext_transport_inproc,
 #endif
 #if defined(LIBDEXT_HAVE_IOKIT)

@@ -14,6 +14,8 @@ import re
 import subprocess
 import sys
 
+from checks import Checks
+
 
 def strip_comments(text):
     return re.sub(r'/\*.*?\*/', ' ', text, flags=re.S)
@@ -21,16 +23,7 @@ def strip_comments(text):
 
 def main():
     header, vmap, lib, source = sys.argv[1:5]
-    passed = failed = 0
-
-    def check(ok, what, detail=''):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-            print('ok - ' + what)
-        else:
-            failed += 1
-            print('not ok - ' + what + (': ' + detail if detail else ''))
+    check = Checks()
 
     code = strip_comments(open(header).read())
     exported = set(re.findall(
@@ -64,8 +57,7 @@ def main():
     check(exported <= called, 'the ABI test calls every function',
           ', '.join(sorted(exported - called)))
 
-    print('%d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+    return check.finish()
 
 
 if __name__ == '__main__':

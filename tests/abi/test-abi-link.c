@@ -17,21 +17,10 @@
 #include <string.h>
 
 #include "apple-dext-client.h"
+#include "check.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                     \
-    do {                                                                \
-        if (cond) {                                                     \
-            passed++;                                                   \
-        } else {                                                        \
-            failed++;                                                   \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__,     \
-                    #cond);                                             \
-        }                                                               \
-    } while (0)
-
-#define BAD(expr) CHECK((expr) == kIOReturnBadArgument)
+/* A null handle is a bad argument, as the header says. */
+#define BAD(expr) CHECK_KR((expr), kIOReturnBadArgument)
 
 static void handler(void *opaque)
 {
@@ -121,6 +110,5 @@ int main(void)
     }
     apple_dext_set_log_handler(NULL, NULL);
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return harness_finish();
 }

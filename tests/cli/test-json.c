@@ -10,9 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "json.h"
-
-static int failures;
 
 /* Run @fn on a writer into memory and compare with @want. */
 static void expect(const char *what, void (*fn)(JsonWriter *w), bool pretty,
@@ -30,12 +29,8 @@ static void expect(const char *what, void (*fn)(JsonWriter *w), bool pretty,
     json_init(&w, f, pretty);
     fn(&w);
     fclose(f);
-    if (strcmp(buf, want) != 0) {
-        printf("FAIL %s:\n  got:  [%s]\n  want: [%s]\n", what, buf, want);
-        failures++;
-    } else {
-        printf("ok   %s\n", what);
-    }
+    CHECK_MSG(strcmp(buf, want) == 0, "%s:\n  got:  [%s]\n  want: [%s]",
+              what, buf, want);
     free(buf);
 }
 
@@ -115,6 +110,5 @@ int main(void)
     expect("one document per line", doc_lines, false,
            "{\"n\":1}\n{\"s\":null}\n");
     expect("stringf", doc_stringf, false, "\"00:03.0\"\n");
-    printf("%d failed\n", failures);
-    return failures ? 1 : 0;
+    return harness_finish();
 }

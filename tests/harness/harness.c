@@ -1,8 +1,8 @@
 /*
  * SPDX-License-Identifier: MIT
  *
- * The test harness: transport selection, a private dextd per test,
- * counted checks and bounded waits.  See harness.h.
+ * The test harness: transport selection, a private dextd per test and
+ * bounded waits (the checks are check.c's).  See harness.h.
  */
 
 #define _GNU_SOURCE
@@ -15,7 +15,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +32,6 @@
 #define DEFAULT_DEVICES "edu"
 #define MAX_DEVICES     16
 
-static atomic_uint checks_passed;
-static atomic_uint checks_failed;
-
 static bool use_unix;
 static char target[PATH_MAX + 64];
 static pid_t owner_pid;         /* forked children must not clean up */
@@ -44,97 +40,6 @@ static pid_t owner_pid;         /* forked children must not clean up */
 static pid_t daemon_pid = -1;
 static char sock_dir[PATH_MAX];
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-
-/* ------------------------------------------------------------------ */
-/* Checks                                                               */
-
-static void report_failure(const char *file, int line, const char *fmt,
-                           va_list ap) __attribute__((format(printf, 3, 0)));
-
-static void report_failure(const char *file, int line, const char *fmt,
-                           va_list ap)
-{
-    char msg[1024];
-
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    /* One write per failure so lines from several threads do not mix. */
-    fprintf(stderr, "FAIL %s:%d: %s\n", file, line, msg);
-    fflush(stderr);
-    atomic_fetch_add(&checks_failed, 1);
-}
-
-static bool check_failed(const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool check_failed(const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    report_failure(file, line, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-bool harness_check(bool ok, const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (ok) {
-        atomic_fetch_add(&checks_passed, 1);
-        return true;
-    }
-    va_start(ap, fmt);
-    report_failure(file, line, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-bool harness_check_eq(uint64_t got, uint64_t want, const char *file, int line,
-                      const char *got_expr, const char *want_expr)
-{
-    if (got == want) {
-        atomic_fetch_add(&checks_passed, 1);
-        return true;
-    }
-    return check_failed(file, line,
-                        "%s == %s: got 0x%" PRIx64 " (%" PRId64 "), "
-                        "expected 0x%" PRIx64 " (%" PRId64 ")",
-                        got_expr, want_expr, got, (int64_t)got, want,
-                        (int64_t)want);
-}
-
-bool harness_check_kr(kern_return_t got, kern_return_t want, const char *file,
-                      int line, const char *expr)
-{
-    char got_name[128];
-
-    if (got == want) {
-        atomic_fetch_add(&checks_passed, 1);
-        return true;
-    }
-    /* apple_dext_strerror() may use one buffer for unknown codes. */
-    snprintf(got_name, sizeof(got_name), "%s", apple_dext_strerror(got));
-    return check_failed(file, line, "%s: got %s, expected %s", expr,
-                        got_name, apple_dext_strerror(want));
-}
-
-unsigned harness_failures(void)
-{
-    return atomic_load(&checks_failed);
-}
-
-void harness_section(const char *fmt, ...)
-{
-    va_list ap;
-
-    printf("# ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
 
 /* ------------------------------------------------------------------ */
 /* Waiting                                                              */
@@ -439,15 +344,13 @@ static void stop_daemon(bool count)
     daemon_pid = -1;
     if (kill(pid, SIGTERM) != 0) {
         if (count) {
-            check_failed(__FILE__, __LINE__, "kill(dextd, SIGTERM): %s",
-                         strerror(errno));
+            CHECK_MSG(false, "kill(dextd, SIGTERM): %s", strerror(errno));
         }
     }
     if (!wait_child(pid, &status)) {
         if (count) {
-            check_failed(__FILE__, __LINE__,
-                         "dextd did not exit within %u ms of SIGTERM",
-                         daemon_wait_ms());
+            CHECK_MSG(false, "dextd did not exit within %u ms of SIGTERM",
+                      daemon_wait_ms());
         }
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
@@ -456,14 +359,13 @@ static void stop_daemon(bool count)
             harness_check_eq(WEXITSTATUS(status), 0, __FILE__, __LINE__,
                              "dextd exit status", "0");
         } else {
-            check_failed(__FILE__, __LINE__, "dextd died of signal %d",
-                         WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+            CHECK_MSG(false, "dextd died of signal %d",
+                      WIFSIGNALED(status) ? WTERMSIG(status) : -1);
         }
     }
     if (lstat(sock_path, &st) == 0) {
         if (count) {
-            check_failed(__FILE__, __LINE__, "dextd left its socket %s",
-                         sock_path);
+            CHECK_MSG(false, "dextd left its socket %s", sock_path);
         }
         unlink(sock_path);
     } else if (count) {
@@ -476,6 +378,12 @@ static void stop_daemon(bool count)
 static void stop_daemon_at_exit(void)
 {
     stop_daemon(false);
+}
+
+/* Run by harness_finish(): how the daemon exits is part of the result. */
+static void stop_daemon_at_finish(void)
+{
+    stop_daemon(true);
 }
 
 /*
@@ -535,6 +443,7 @@ void harness_init(int argc, char **argv, const char *devices)
     int i;
 
     owner_pid = getpid();
+    harness_at_finish(stop_daemon_at_finish);
     /* Keep the log in order when stdout and stderr share a file. */
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (i = 1; i < argc; i++) {
@@ -612,21 +521,6 @@ void harness_restart_daemon(void)
     start_daemon(daemon_devices);
     snprintf(target, sizeof(target), "unix:%s", sock_path);
     setenv("DEXT_TARGET", target, 1);
-}
-
-int harness_finish(void)
-{
-    unsigned passed, failed;
-
-    stop_daemon(true);
-    passed = atomic_load(&checks_passed);
-    failed = atomic_load(&checks_failed);
-    printf("%u passed, %u failed\n", passed, failed);
-    if (passed == 0 && failed == 0) {
-        printf("no check ran: counted as a failure\n");
-        return 1;
-    }
-    return failed == 0 ? 0 : 1;
 }
 
 void harness_skip(const char *fmt, ...)

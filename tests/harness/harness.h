@@ -12,11 +12,11 @@
  * the seed functions that use the default target (apple_dext_connect())
  * reach the same dext as harness_target().
  *
- * Checks never abort: they print file:line and what differed, count the
- * failure and return false, so a test can skip what depends on a failed
- * step.  harness_finish() stops the daemon (a daemon that does not exit
- * cleanly is a failure too), prints "N passed, N failed" and returns the
- * exit status.  Checks may run on any thread.
+ * The checks (CHECK(), CHECK_EQ(), CHECK_KR(), CHECK_MSG()) and
+ * harness_section() are check.h's, included here.  harness_finish()
+ * stops the daemon first (a daemon that does not exit cleanly is a
+ * failure too), then prints "N passed, N failed" and returns the exit
+ * status.
  *
  * How the daemon is started can be changed through the environment, read
  * at every start (so a test may set them before harness_restart_daemon()):
@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "apple-dext-client.h"
+#include "check.h"
 
 /* Exit status meson reads as "skipped". */
 #define HARNESS_EXIT_SKIP 77
@@ -112,45 +113,12 @@ void harness_kill_daemon(void);
  */
 void harness_restart_daemon(void);
 
-/**
- * harness_finish() - stop the daemon, print the summary
- *
- * Return: the process exit status: 0 if every check passed (and at
- * least one ran), else 1.
- */
-int harness_finish(void);
-
 /** harness_skip() - stop the daemon and exit with status 77. */
 void harness_skip(const char *fmt, ...)
     __attribute__((noreturn, format(printf, 1, 2)));
 
 /** harness_restore_log_handler() - reinstall the "libdext:" log printer. */
 void harness_restore_log_handler(void);
-
-/** harness_section() - print a "# ..." heading into the test log. */
-void harness_section(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-/** harness_failures() - failures so far, e.g. to stop a loop early. */
-unsigned harness_failures(void);
-
-bool harness_check(bool ok, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-bool harness_check_eq(uint64_t got, uint64_t want, const char *file, int line,
-                      const char *got_expr, const char *want_expr);
-bool harness_check_kr(kern_return_t got, kern_return_t want, const char *file,
-                      int line, const char *expr);
-
-/* Each returns true if the check passed. */
-#define CHECK(cond) \
-    harness_check(!!(cond), __FILE__, __LINE__, "%s", #cond)
-#define CHECK_MSG(cond, ...) \
-    harness_check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
-#define CHECK_EQ(got, want) \
-    harness_check_eq((uint64_t)(got), (uint64_t)(want), __FILE__, __LINE__, \
-                     #got, #want)
-#define CHECK_KR(expr, want) \
-    harness_check_kr((expr), (want), __FILE__, __LINE__, #expr)
 
 /* ------------------------------------------------------------------ */
 /* Bounded waiting                                                      */

@@ -9,7 +9,6 @@
  */
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,8 @@
 
 #include "backends/backend.h"
 #include "backends/pciemu.h"
+
+#include "check.h"
 
 /* Fake bus memory: the only bus addresses the fake IOMMU maps. */
 #define BUS_BASE 0x100000ull
@@ -53,28 +54,7 @@ typedef struct FakeHost {
     bool gate_closed;
 } FakeHost;
 
-static int failures;
-static int checks;
 static bool verbose;
-
-static void check(bool ok, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void check(bool ok, const char *fmt, ...)
-{
-    va_list ap;
-
-    checks++;
-    if (!ok) {
-        failures++;
-    }
-    printf("%s - ", ok ? "ok" : "FAIL");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
 
 static uint64_t now_ns(void)
 {
@@ -250,7 +230,7 @@ static DextDevice *edu_new(const char *spec, FakeHost *h)
     IOReturn ret = dext_device_create(spec, &dev);
 
     if (ret != kIOReturnSuccess || dev == NULL) {
-        check(false, "create \"%s\": 0x%x", spec, (unsigned)ret);
+        CHECK_MSG(false, "create \"%s\": 0x%x", spec, (unsigned)ret);
         exit(1);
     }
     if (h != NULL) {
@@ -268,7 +248,7 @@ static uint32_t cfg_rd(DextDevice *dev, uint32_t off, uint32_t width)
     uint32_t v = 0xdeadbeef;
 
     if (dev->ops->config_read(dev, off, width, &v) != kIOReturnSuccess) {
-        check(false, "config read 0x%x/%u", off, width);
+        CHECK_MSG(false, "config read 0x%x/%u", off, width);
     }
     return v;
 }
@@ -277,7 +257,7 @@ static void cfg_wr(DextDevice *dev, uint32_t off, uint32_t width,
                    uint32_t v)
 {
     if (dev->ops->config_write(dev, off, width, v) != kIOReturnSuccess) {
-        check(false, "config write 0x%x/%u", off, width);
+        CHECK_MSG(false, "config write 0x%x/%u", off, width);
     }
 }
 
@@ -286,7 +266,7 @@ static uint64_t mm_rd(DextDevice *dev, uint64_t off, uint32_t width)
     uint64_t v = 0xdeadbeef;
 
     if (dev->ops->mmio_read(dev, 0, off, width, &v) != kIOReturnSuccess) {
-        check(false, "mmio read 0x%llx/%u", (unsigned long long)off, width);
+        CHECK_MSG(false, "mmio read 0x%llx/%u", (unsigned long long)off, width);
     }
     return v;
 }
@@ -294,7 +274,8 @@ static uint64_t mm_rd(DextDevice *dev, uint64_t off, uint32_t width)
 static void mm_wr(DextDevice *dev, uint64_t off, uint32_t width, uint64_t v)
 {
     if (dev->ops->mmio_write(dev, 0, off, width, v) != kIOReturnSuccess) {
-        check(false, "mmio write 0x%llx/%u", (unsigned long long)off, width);
+        CHECK_MSG(false,
+                  "mmio write 0x%llx/%u", (unsigned long long)off, width);
     }
 }
 
@@ -371,31 +352,31 @@ static void test_identity(void)
     DextDevice *dev = edu_new("edu", h);
     uint32_t ptr, found = 0, steps = 0;
 
-    printf("# identity and config space\n");
-    check(strcmp(dev->ops->name, "edu") == 0, "ops name edu");
-    check(dev->vendor_id == 0x1234 && dev->device_id == 0x11e8,
-          "DextDevice ids 1234:11e8");
-    check(dev->class_code == 0xff0000 && dev->revision == 0x10,
-          "DextDevice class 0xff0000 revision 0x10");
-    check(dev->bus == 0 && dev->dev == 3 && dev->fn == 0,
-          "default address 00:03.0");
-    check(dev->config_size == 256, "config size 256");
-    check(dev->dma_mask == (1ull << 28) - 1, "default dma_mask 2^28-1");
-    check(!dev->hardware, "emulated: not hardware, clients may change it");
-    check(dev->bars[0].size == (1u << 20) && dev->bars[0].type == 0 &&
-          !dev->bars[0].mappable, "BAR0 1 MiB mem32 register BAR");
-    check(dev->bars[1].size == 0 && dev->bars[2].size == 0 &&
-          dev->bars[3].size == 0 && dev->bars[4].size == 0 &&
-          dev->bars[5].size == 0, "no other BARs");
-    check(dev->ops->reset_function != NULL && dev->ops->map_bar == NULL,
-          "hook set");
+    harness_section("identity and config space");
+    CHECK_MSG(strcmp(dev->ops->name, "edu") == 0, "ops name edu");
+    CHECK_MSG(dev->vendor_id == 0x1234 && dev->device_id == 0x11e8,
+              "DextDevice ids 1234:11e8");
+    CHECK_MSG(dev->class_code == 0xff0000 && dev->revision == 0x10,
+              "DextDevice class 0xff0000 revision 0x10");
+    CHECK_MSG(dev->bus == 0 && dev->dev == 3 && dev->fn == 0,
+              "default address 00:03.0");
+    CHECK_MSG(dev->config_size == 256, "config size 256");
+    CHECK_MSG(dev->dma_mask == (1ull << 28) - 1, "default dma_mask 2^28-1");
+    CHECK_MSG(!dev->hardware, "emulated: not hardware, clients may change it");
+    CHECK_MSG(dev->bars[0].size == (1u << 20) && dev->bars[0].type == 0 &&
+              !dev->bars[0].mappable, "BAR0 1 MiB mem32 register BAR");
+    CHECK_MSG(dev->bars[1].size == 0 && dev->bars[2].size == 0 &&
+              dev->bars[3].size == 0 && dev->bars[4].size == 0 &&
+              dev->bars[5].size == 0, "no other BARs");
+    CHECK_MSG(dev->ops->reset_function != NULL && dev->ops->map_bar == NULL,
+              "hook set");
 
-    check(cfg_rd(dev, 0x00, 4) == 0x11e81234, "config vendor/device");
-    check(cfg_rd(dev, 0x08, 4) == 0xff000010, "config class/revision");
-    check(cfg_rd(dev, 0x2c, 2) == 0x1af4 && cfg_rd(dev, 0x2e, 2) == 0x1100,
-          "subsystem 1af4:1100");
-    check(cfg_rd(dev, 0x0e, 1) == 0x00, "header type 0");
-    check(cfg_rd(dev, 0x3d, 1) == 1, "interrupt pin INTA");
+    CHECK_MSG(cfg_rd(dev, 0x00, 4) == 0x11e81234, "config vendor/device");
+    CHECK_MSG(cfg_rd(dev, 0x08, 4) == 0xff000010, "config class/revision");
+    CHECK_MSG(cfg_rd(dev, 0x2c, 2) == 0x1af4 && cfg_rd(dev, 0x2e, 2) == 0x1100,
+              "subsystem 1af4:1100");
+    CHECK_MSG(cfg_rd(dev, 0x0e, 1) == 0x00, "header type 0");
+    CHECK_MSG(cfg_rd(dev, 0x3d, 1) == 1, "interrupt pin INTA");
 
     /* Read-only registers ignore writes. */
     cfg_wr(dev, 0x00, 4, 0xffffffff);
@@ -403,20 +384,20 @@ static void test_identity(void)
     cfg_wr(dev, 0x2c, 4, 0);
     cfg_wr(dev, 0x3d, 1, 4);
     cfg_wr(dev, 0x34, 1, 0x80);
-    check(cfg_rd(dev, 0x00, 4) == 0x11e81234 &&
-          cfg_rd(dev, 0x08, 4) == 0xff000010 &&
-          cfg_rd(dev, 0x2c, 4) == 0x11001af4 &&
-          cfg_rd(dev, 0x3d, 1) == 1 && cfg_rd(dev, 0x34, 1) == 0x40,
-          "RO identity, pin, cap pointer unchanged by writes");
+    CHECK_MSG(cfg_rd(dev, 0x00, 4) == 0x11e81234 &&
+              cfg_rd(dev, 0x08, 4) == 0xff000010 &&
+              cfg_rd(dev, 0x2c, 4) == 0x11001af4 &&
+              cfg_rd(dev, 0x3d, 1) == 1 && cfg_rd(dev, 0x34, 1) == 0x40,
+              "RO identity, pin, cap pointer unchanged by writes");
     cfg_wr(dev, 0x3c, 1, 0x0b);
-    check(cfg_rd(dev, 0x3c, 1) == 0x0b, "interrupt line writable");
+    CHECK_MSG(cfg_rd(dev, 0x3c, 1) == 0x0b, "interrupt line writable");
 
     cfg_wr(dev, 0x04, 2, 0xffff);
-    check(cfg_rd(dev, 0x04, 2) == 0x0507,
-          "command writable bits 0x0507 (io, mem, master, serr, intx-dis)");
+    CHECK_MSG(cfg_rd(dev, 0x04, 2) == 0x0507,
+              "command writable bits 0x0507 (io, mem, master, serr, intx-dis)");
     cfg_wr(dev, 0x06, 2, 0xffff);
-    check(cfg_rd(dev, 0x06, 2) == DEXT_PCI_STATUS_CAP_LIST,
-          "status reads 0x0010 (cap list), w1c write changes nothing");
+    CHECK_MSG(cfg_rd(dev, 0x06, 2) == DEXT_PCI_STATUS_CAP_LIST,
+              "status reads 0x0010 (cap list), w1c write changes nothing");
     cfg_wr(dev, 0x04, 2, 0);
 
     /* Walk the capability list as a driver would. */
@@ -427,47 +408,49 @@ static void test_identity(void)
         }
         ptr = cfg_rd(dev, ptr + 1, 1) & 0xfc;
     }
-    check(found == MSI_CAP && steps == 1, "capability walk: MSI at 0x40 only");
-    check(cfg_rd(dev, MSI_CAP + 2, 2) == 0x0080,
-          "MSI control: 64-bit, 1 vector, no masking, disabled");
+    CHECK_MSG(found == MSI_CAP && steps == 1,
+              "capability walk: MSI at 0x40 only");
+    CHECK_MSG(cfg_rd(dev, MSI_CAP + 2, 2) == 0x0080,
+              "MSI control: 64-bit, 1 vector, no masking, disabled");
     cfg_wr(dev, MSI_CAP + 2, 2, 0xffff);
-    check(cfg_rd(dev, MSI_CAP + 2, 2) == 0x0081,
-          "MSI control: only enable writable");
+    CHECK_MSG(cfg_rd(dev, MSI_CAP + 2, 2) == 0x0081,
+              "MSI control: only enable writable");
     cfg_wr(dev, MSI_CAP + 4, 4, 0xffffffff);
     cfg_wr(dev, MSI_CAP + 8, 4, 0xffffffff);
     cfg_wr(dev, MSI_CAP + 0x0c, 4, 0xffffffff);
-    check(cfg_rd(dev, MSI_CAP + 4, 4) == 0xfffffffc &&
-          cfg_rd(dev, MSI_CAP + 8, 4) == 0xffffffff &&
-          cfg_rd(dev, MSI_CAP + 0x0c, 4) == 0x0000ffff,
-          "MSI address/upper/data writable widths");
+    CHECK_MSG(cfg_rd(dev, MSI_CAP + 4, 4) == 0xfffffffc &&
+              cfg_rd(dev, MSI_CAP + 8, 4) == 0xffffffff &&
+              cfg_rd(dev, MSI_CAP + 0x0c, 4) == 0x0000ffff,
+              "MSI address/upper/data writable widths");
     cfg_wr(dev, MSI_CAP + 2, 2, 0);
 
     /* BAR sizing. */
     cfg_wr(dev, 0x10, 4, 0xffffffff);
-    check(cfg_rd(dev, 0x10, 4) == 0xfff00000, "BAR0 sizing reads 0xfff00000");
+    CHECK_MSG(cfg_rd(dev, 0x10, 4) == 0xfff00000,
+              "BAR0 sizing reads 0xfff00000");
     cfg_wr(dev, 0x10, 4, 0xfebf1234);
-    check(cfg_rd(dev, 0x10, 4) == 0xfeb00000, "BAR0 address 1 MiB aligned");
+    CHECK_MSG(cfg_rd(dev, 0x10, 4) == 0xfeb00000, "BAR0 address 1 MiB aligned");
     for (ptr = 0x14; ptr <= 0x30; ptr += 4) {
         if (ptr > 0x24 && ptr < 0x30) {
             continue;
         }
         cfg_wr(dev, ptr, 4, 0xffffffff);
     }
-    check(cfg_rd(dev, 0x14, 4) == 0 && cfg_rd(dev, 0x18, 4) == 0 &&
-          cfg_rd(dev, 0x1c, 4) == 0 && cfg_rd(dev, 0x20, 4) == 0 &&
-          cfg_rd(dev, 0x24, 4) == 0 && cfg_rd(dev, 0x30, 4) == 0,
-          "BAR1-5 and ROM unimplemented (size 0)");
+    CHECK_MSG(cfg_rd(dev, 0x14, 4) == 0 && cfg_rd(dev, 0x18, 4) == 0 &&
+              cfg_rd(dev, 0x1c, 4) == 0 && cfg_rd(dev, 0x20, 4) == 0 &&
+              cfg_rd(dev, 0x24, 4) == 0 && cfg_rd(dev, 0x30, 4) == 0,
+              "BAR1-5 and ROM unimplemented (size 0)");
 
     {
         uint32_t v;
 
-        check(dev->ops->config_read(dev, 0x100, 4, &v) ==
-              kIOReturnBadArgument &&
-              dev->ops->config_read(dev, 0x02, 4, &v) ==
-              kIOReturnBadArgument &&
-              dev->ops->config_read(dev, 0x00, 3, &v) ==
-              kIOReturnBadArgument,
-              "config out of range / misaligned / bad width refused");
+        CHECK_MSG(dev->ops->config_read(dev, 0x100, 4, &v) ==
+                  kIOReturnBadArgument &&
+                  dev->ops->config_read(dev, 0x02, 4, &v) ==
+                  kIOReturnBadArgument &&
+                  dev->ops->config_read(dev, 0x00, 3, &v) ==
+                  kIOReturnBadArgument,
+                  "config out of range / misaligned / bad width refused");
     }
     dext_device_free(dev);
     fake_free(h);
@@ -479,66 +462,68 @@ static void test_registers(void)
     DextDevice *dev = edu_new("edu", h);
     unsigned logs;
 
-    printf("# registers and access sizes\n");
-    check(mm_rd(dev, REG_ID, 4) == 0x010000ed, "ID register 0x010000ed");
+    harness_section("registers and access sizes");
+    CHECK_MSG(mm_rd(dev, REG_ID, 4) == 0x010000ed, "ID register 0x010000ed");
     logs = FAKE_GET(h, logs);
     mm_wr(dev, REG_ID, 4, 0);
-    check(mm_rd(dev, REG_ID, 4) == 0x010000ed && FAKE_GET(h, logs) > logs,
-          "ID register read-only, write logged");
+    CHECK_MSG(mm_rd(dev, REG_ID, 4) == 0x010000ed && FAKE_GET(h, logs) > logs,
+              "ID register read-only, write logged");
 
-    check(mm_rd(dev, REG_LIVENESS, 4) == 0, "liveness initially 0");
+    CHECK_MSG(mm_rd(dev, REG_LIVENESS, 4) == 0, "liveness initially 0");
     mm_wr(dev, REG_LIVENESS, 4, 0x12345678);
-    check(mm_rd(dev, REG_LIVENESS, 4) == 0xedcba987,
-          "liveness returns NOT of written value");
+    CHECK_MSG(mm_rd(dev, REG_LIVENESS, 4) == 0xedcba987,
+              "liveness returns NOT of written value");
     mm_wr(dev, REG_LIVENESS, 4, 0);
-    check(mm_rd(dev, REG_LIVENESS, 4) == 0xffffffff, "liveness NOT 0");
+    CHECK_MSG(mm_rd(dev, REG_LIVENESS, 4) == 0xffffffff, "liveness NOT 0");
 
     mm_wr(dev, REG_STATUS, 4, 0x01);
-    check(mm_rd(dev, REG_STATUS, 4) == 0, "status computing bit read-only");
+    CHECK_MSG(mm_rd(dev, REG_STATUS, 4) == 0, "status computing bit read-only");
     mm_wr(dev, REG_STATUS, 4, 0xffffffff);
-    check(mm_rd(dev, REG_STATUS, 4) == 0x80, "status irq-after-fact bit RW");
+    CHECK_MSG(mm_rd(dev, REG_STATUS, 4) == 0x80,
+              "status irq-after-fact bit RW");
     mm_wr(dev, REG_STATUS, 4, 0);
 
     logs = FAKE_GET(h, logs);
-    check(mm_rd(dev, 0x10, 4) == 0xffffffff &&
-          mm_rd(dev, REG_RAISE, 4) == 0xffffffff &&
-          mm_rd(dev, 0xffffc, 4) == 0xffffffff,
-          "unimplemented / write-only registers read all ones");
-    check(FAKE_GET(h, logs) == logs + 3, "... each logged");
+    CHECK_MSG(mm_rd(dev, 0x10, 4) == 0xffffffff &&
+              mm_rd(dev, REG_RAISE, 4) == 0xffffffff &&
+              mm_rd(dev, 0xffffc, 4) == 0xffffffff,
+              "unimplemented / write-only registers read all ones");
+    CHECK_MSG(FAKE_GET(h, logs) == logs + 3, "... each logged");
 
     logs = FAKE_GET(h, logs);
-    check(mm_rd(dev, REG_ID, 1) == 0xff && mm_rd(dev, REG_ID, 2) == 0xffff &&
-          mm_rd(dev, REG_ID, 8) == UINT64_MAX,
-          "invalid-size reads below 0x80 return all ones of width");
-    check(mm_rd(dev, REG_DMA_SRC, 1) == 0xff &&
-          mm_rd(dev, REG_DMA_SRC, 2) == 0xffff,
-          "1/2-byte reads at 0x80+ return all ones");
+    CHECK_MSG(mm_rd(dev, REG_ID, 1) == 0xff &&
+              mm_rd(dev, REG_ID, 2) == 0xffff &&
+              mm_rd(dev, REG_ID, 8) == UINT64_MAX,
+              "invalid-size reads below 0x80 return all ones of width");
+    CHECK_MSG(mm_rd(dev, REG_DMA_SRC, 1) == 0xff &&
+              mm_rd(dev, REG_DMA_SRC, 2) == 0xffff,
+              "1/2-byte reads at 0x80+ return all ones");
     mm_wr(dev, REG_LIVENESS, 2, 0x1234);
     mm_wr(dev, REG_LIVENESS, 1, 0x12);
     mm_wr(dev, REG_LIVENESS, 8, 0x12);
     mm_wr(dev, REG_DMA_SRC, 2, 0x1234);
-    check(mm_rd(dev, REG_LIVENESS, 4) == 0xffffffff &&
-          mm_rd(dev, REG_DMA_SRC, 8) == 0,
-          "invalid-size writes ignored");
-    check(FAKE_GET(h, logs) == logs + 9,
-          "invalid-size accesses logged as guest errors");
+    CHECK_MSG(mm_rd(dev, REG_LIVENESS, 4) == 0xffffffff &&
+              mm_rd(dev, REG_DMA_SRC, 8) == 0,
+              "invalid-size writes ignored");
+    CHECK_MSG(FAKE_GET(h, logs) == logs + 9,
+              "invalid-size accesses logged as guest errors");
 
     mm_wr(dev, REG_DMA_SRC, 8, 0x1122334455667788ull);
-    check(mm_rd(dev, REG_DMA_SRC, 8) == 0x1122334455667788ull,
-          "DMA source 8-byte round trip");
-    check(mm_rd(dev, REG_DMA_SRC, 4) == 0x55667788,
-          "DMA source 4-byte read gives low half");
-    check(mm_rd(dev, REG_DMA_SRC + 4, 4) == 0xffffffff,
-          "DMA source +4 is not a register");
+    CHECK_MSG(mm_rd(dev, REG_DMA_SRC, 8) == 0x1122334455667788ull,
+              "DMA source 8-byte round trip");
+    CHECK_MSG(mm_rd(dev, REG_DMA_SRC, 4) == 0x55667788,
+              "DMA source 4-byte read gives low half");
+    CHECK_MSG(mm_rd(dev, REG_DMA_SRC + 4, 4) == 0xffffffff,
+              "DMA source +4 is not a register");
     mm_wr(dev, REG_DMA_SRC, 4, 0xaabbccdd);
-    check(mm_rd(dev, REG_DMA_SRC, 8) == 0xaabbccdd,
-          "DMA source 4-byte write zero-extends");
+    CHECK_MSG(mm_rd(dev, REG_DMA_SRC, 8) == 0xaabbccdd,
+              "DMA source 4-byte write zero-extends");
     mm_wr(dev, REG_DMA_CMD, 4, 0x06);
-    check(mm_rd(dev, REG_DMA_CMD, 8) == 0,
-          "DMA command write without start bit ignored");
+    CHECK_MSG(mm_rd(dev, REG_DMA_CMD, 8) == 0,
+              "DMA command write without start bit ignored");
 
-    check(FAKE_GET(h, dma_calls) == 0 && FAKE_GET(h, msi_count) == 0,
-          "no DMA, no MSI so far");
+    CHECK_MSG(FAKE_GET(h, dma_calls) == 0 && FAKE_GET(h, msi_count) == 0,
+              "no DMA, no MSI so far");
     dext_device_free(dev);
     fake_free(h);
 }
@@ -551,57 +536,57 @@ static void test_factorial(void)
     unsigned i;
     bool all = true;
 
-    printf("# factorial\n");
+    harness_section("factorial");
     for (i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         uint32_t got;
 
         mm_wr(dev, REG_FACT, 4, inputs[i]);
         if (!wait_clear(dev, REG_STATUS, 0x01)) {
             all = false;
-            check(false, "factorial(%u) timed out", inputs[i]);
+            CHECK_MSG(false, "factorial(%u) timed out", inputs[i]);
             continue;
         }
         got = (uint32_t)mm_rd(dev, REG_FACT, 4);
         if (got != ref_factorial(inputs[i])) {
             all = false;
-            check(false, "factorial(%u) = %u, want %u", inputs[i], got,
-                  ref_factorial(inputs[i]));
+            CHECK_MSG(false, "factorial(%u) = %u, want %u", inputs[i], got,
+                      ref_factorial(inputs[i]));
         }
     }
-    check(all, "factorial 0,1,5,10,12,13,20,33,34 (32-bit wrapping)");
+    CHECK_MSG(all, "factorial 0,1,5,10,12,13,20,33,34 (32-bit wrapping)");
     mm_wr(dev, REG_FACT, 4, 0xffffffff);
-    check(wait_clear(dev, REG_STATUS, 0x01) && mm_rd(dev, REG_FACT, 4) == 0,
-          "factorial(0xffffffff) = 0, completes promptly");
-    check(mm_rd(dev, REG_IRQ, 4) == 0 && FAKE_GET(h, msi_count) == 0,
-          "no interrupt without status bit 0x80");
+    CHECK_MSG(wait_clear(dev, REG_STATUS, 0x01) && mm_rd(dev, REG_FACT, 4) == 0,
+              "factorial(0xffffffff) = 0, completes promptly");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0 && FAKE_GET(h, msi_count) == 0,
+              "no interrupt without status bit 0x80");
 
     /* Interrupt requested, MSI disabled: status only (and INTx). */
     mm_wr(dev, REG_STATUS, 4, 0x80);
     mm_wr(dev, REG_FACT, 4, 6);
-    check(wait_clear(dev, REG_STATUS, 0x01) && mm_rd(dev, REG_FACT, 4) == 720,
-          "factorial(6) with irq = 720");
-    check(mm_rd(dev, REG_IRQ, 4) == 0x1, "interrupt status bit 0x1 raised");
+    CHECK_MSG(wait_clear(dev, REG_STATUS, 0x01) &&
+              mm_rd(dev, REG_FACT, 4) == 720, "factorial(6) with irq = 720");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0x1, "interrupt status bit 0x1 raised");
     sleep_us(20000);
-    check(FAKE_GET(h, msi_count) == 0, "MSI disabled: no message");
-    check(cfg_rd(dev, 0x06, 2) & DEXT_PCI_STATUS_INTERRUPT,
-          "MSI disabled: config status shows INTx asserted");
+    CHECK_MSG(FAKE_GET(h, msi_count) == 0, "MSI disabled: no message");
+    CHECK_MSG(cfg_rd(dev, 0x06, 2) & DEXT_PCI_STATUS_INTERRUPT,
+              "MSI disabled: config status shows INTx asserted");
     mm_wr(dev, REG_ACK, 4, 0x1);
-    check(mm_rd(dev, REG_IRQ, 4) == 0 &&
-          !(cfg_rd(dev, 0x06, 2) & DEXT_PCI_STATUS_INTERRUPT),
-          "ack clears status and INTx");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0 &&
+              !(cfg_rd(dev, 0x06, 2) & DEXT_PCI_STATUS_INTERRUPT),
+              "ack clears status and INTx");
 
     /* MSI enabled: one message per completion. */
     msi_enable(dev, true);
     mm_wr(dev, REG_FACT, 4, 7);
-    check(fake_wait_count(h, &h->msi_count, 1) &&
-          mm_rd(dev, REG_FACT, 4) == 5040 && mm_rd(dev, REG_IRQ, 4) == 0x1,
-          "factorial(7) with MSI enabled: 5040, MSI sent");
+    CHECK_MSG(fake_wait_count(h, &h->msi_count, 1) &&
+              mm_rd(dev, REG_FACT, 4) == 5040 && mm_rd(dev, REG_IRQ, 4) == 0x1,
+              "factorial(7) with MSI enabled: 5040, MSI sent");
     pthread_mutex_lock(&h->lock);
-    check(h->msi_count == 1 && h->last_vector == 0,
-          "exactly one MSI, vector 0");
+    CHECK_MSG(h->msi_count == 1 && h->last_vector == 0,
+              "exactly one MSI, vector 0");
     pthread_mutex_unlock(&h->lock);
-    check(!(cfg_rd(dev, 0x06, 2) & DEXT_PCI_STATUS_INTERRUPT),
-          "MSI enabled: INTx not asserted");
+    CHECK_MSG(!(cfg_rd(dev, 0x06, 2) & DEXT_PCI_STATUS_INTERRUPT),
+              "MSI enabled: INTx not asserted");
     mm_wr(dev, REG_ACK, 4, 0x1);
     dext_device_free(dev);
     fake_free(h);
@@ -612,32 +597,32 @@ static void test_irq(void)
     FakeHost *h = fake_new();
     DextDevice *dev = edu_new("edu", h);
 
-    printf("# interrupt raise / acknowledge\n");
+    harness_section("interrupt raise / acknowledge");
     mm_wr(dev, REG_RAISE, 4, 0x4);
-    check(mm_rd(dev, REG_IRQ, 4) == 0x4 && FAKE_GET(h, msi_count) == 0,
-          "raise with MSI disabled: status only");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0x4 && FAKE_GET(h, msi_count) == 0,
+              "raise with MSI disabled: status only");
     mm_wr(dev, REG_ACK, 4, 0x4);
-    check(mm_rd(dev, REG_IRQ, 4) == 0, "ack clears");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0, "ack clears");
 
     msi_enable(dev, true);
     mm_wr(dev, REG_RAISE, 4, 0x10);
-    check(mm_rd(dev, REG_IRQ, 4) == 0x10 && FAKE_GET(h, msi_count) == 1,
-          "raise with MSI enabled sends one MSI");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0x10 && FAKE_GET(h, msi_count) == 1,
+              "raise with MSI enabled sends one MSI");
     mm_wr(dev, REG_RAISE, 4, 0);
-    check(FAKE_GET(h, msi_count) == 2,
-          "raise of 0 while status non-zero sends another");
+    CHECK_MSG(FAKE_GET(h, msi_count) == 2,
+              "raise of 0 while status non-zero sends another");
     mm_wr(dev, REG_RAISE, 4, 0x20000);
-    check(mm_rd(dev, REG_IRQ, 4) == 0x20010 && FAKE_GET(h, msi_count) == 3,
-          "raise ORs bits in");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0x20010 && FAKE_GET(h, msi_count) == 3,
+              "raise ORs bits in");
     mm_wr(dev, REG_ACK, 4, 0x10);
-    check(mm_rd(dev, REG_IRQ, 4) == 0x20000, "ack clears only given bits");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0x20000, "ack clears only given bits");
     mm_wr(dev, REG_ACK, 4, 0xffffffff);
     mm_wr(dev, REG_RAISE, 4, 0);
-    check(mm_rd(dev, REG_IRQ, 4) == 0 && FAKE_GET(h, msi_count) == 3,
-          "raise of 0 with status 0 sends nothing");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0 && FAKE_GET(h, msi_count) == 3,
+              "raise of 0 with status 0 sends nothing");
     msi_enable(dev, false);
     mm_wr(dev, REG_RAISE, 4, 0x1);
-    check(FAKE_GET(h, msi_count) == 3, "MSI disabled again: nothing sent");
+    CHECK_MSG(FAKE_GET(h, msi_count) == 3, "MSI disabled again: nothing sent");
     mm_wr(dev, REG_ACK, 4, 0x1);
     dext_device_free(dev);
     fake_free(h);
@@ -651,22 +636,22 @@ static void test_dma(void)
     uint8_t want[BUF_SIZE];
     bool ok;
 
-    printf("# DMA\n");
+    harness_section("DMA");
     fill_mem(h, 0x100, BUF_SIZE, 3);
     ok = run_dma(dev, BUS_BASE + 0x100, BUF_ADDR, BUF_SIZE, 0x1);
-    check(ok && mm_rd(dev, REG_DMA_CMD, 8) == 0,
-          "RAM -> buffer 4096 bytes completes, start bit clears");
+    CHECK_MSG(ok && mm_rd(dev, REG_DMA_CMD, 8) == 0,
+              "RAM -> buffer 4096 bytes completes, start bit clears");
     ok = run_dma(dev, BUF_ADDR, BUS_BASE + 0x8000, BUF_SIZE, 0x3);
     pthread_mutex_lock(&h->lock);
-    check(ok && memcmp(h->mem + 0x8000, h->mem + 0x100, BUF_SIZE) == 0,
-          "buffer -> RAM gives back the same 4096 bytes");
+    CHECK_MSG(ok && memcmp(h->mem + 0x8000, h->mem + 0x100, BUF_SIZE) == 0,
+              "buffer -> RAM gives back the same 4096 bytes");
     memcpy(want, h->mem + 0x100, BUF_SIZE);
     pthread_mutex_unlock(&h->lock);
-    check(mm_rd(dev, REG_DMA_SRC, 8) == BUF_ADDR &&
-          mm_rd(dev, REG_DMA_DST, 8) == BUS_BASE + 0x8000 &&
-          mm_rd(dev, REG_DMA_CNT, 8) == BUF_SIZE &&
-          mm_rd(dev, REG_DMA_CMD, 8) == 0x2,
-          "DMA registers read back, command keeps direction bit");
+    CHECK_MSG(mm_rd(dev, REG_DMA_SRC, 8) == BUF_ADDR &&
+              mm_rd(dev, REG_DMA_DST, 8) == BUS_BASE + 0x8000 &&
+              mm_rd(dev, REG_DMA_CNT, 8) == BUF_SIZE &&
+              mm_rd(dev, REG_DMA_CMD, 8) == 0x2,
+              "DMA registers read back, command keeps direction bit");
 
     /* A partial transfer into the middle of the buffer. */
     fill_mem(h, 0x2000, 0x123, 99);
@@ -675,8 +660,8 @@ static void test_dma(void)
     memcpy(want + 0x800, h->mem + 0x2000, 0x123);
     pthread_mutex_unlock(&h->lock);
     ok = ok && dump_buffer(dev, h, 0xa000, buf);
-    check(ok && memcmp(buf, want, BUF_SIZE) == 0,
-          "partial transfer at buffer offset 0x800, 0x123 bytes");
+    CHECK_MSG(ok && memcmp(buf, want, BUF_SIZE) == 0,
+              "partial transfer at buffer offset 0x800, 0x123 bytes");
 
     /* 4-byte register writes work too; the last byte of the buffer. */
     fill_mem(h, 0x3000, 1, 0x5a);
@@ -685,27 +670,28 @@ static void test_dma(void)
     mm_wr(dev, REG_DMA_CNT, 4, 1);
     mm_wr(dev, REG_DMA_CMD, 4, 0x1);
     ok = wait_clear(dev, REG_DMA_CMD, 0x1) && dump_buffer(dev, h, 0xb000, buf);
-    check(ok && buf[BUF_SIZE - 1] == 0x5a, "1 byte at buffer end, 4-byte regs");
+    CHECK_MSG(ok && buf[BUF_SIZE - 1] == 0x5a,
+              "1 byte at buffer end, 4-byte regs");
 
     /* Zero-length transfers complete without touching the bus. */
     pthread_mutex_lock(&h->lock);
     h->dma_calls = 0;
     pthread_mutex_unlock(&h->lock);
     ok = run_dma(dev, BUS_BASE, BUF_ADDR, 0, 0x1);
-    check(ok && FAKE_GET(h, dma_calls) == 0, "zero-length DMA completes");
+    CHECK_MSG(ok && FAKE_GET(h, dma_calls) == 0, "zero-length DMA completes");
 
     /* Completion interrupt. */
-    check(mm_rd(dev, REG_IRQ, 4) == 0, "no DMA irq without bit 0x4");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0, "no DMA irq without bit 0x4");
     ok = run_dma(dev, BUS_BASE + 0x100, BUF_ADDR, 16, 0x5);
-    check(ok && mm_rd(dev, REG_IRQ, 4) == 0x100 &&
-          FAKE_GET(h, msi_count) == 0,
-          "DMA irq bit 0x100 raised (MSI disabled: no message)");
+    CHECK_MSG(ok && mm_rd(dev, REG_IRQ, 4) == 0x100 &&
+              FAKE_GET(h, msi_count) == 0,
+              "DMA irq bit 0x100 raised (MSI disabled: no message)");
     mm_wr(dev, REG_ACK, 4, 0x100);
     msi_enable(dev, true);
     ok = run_dma(dev, BUF_ADDR, BUS_BASE + 0x4000, 16, 0x7);
-    check(ok && fake_wait_count(h, &h->msi_count, 1) &&
-          mm_rd(dev, REG_IRQ, 4) == 0x100,
-          "DMA irq with MSI enabled sends a message");
+    CHECK_MSG(ok && fake_wait_count(h, &h->msi_count, 1) &&
+              mm_rd(dev, REG_IRQ, 4) == 0x100,
+              "DMA irq with MSI enabled sends a message");
     dext_device_free(dev);
     fake_free(h);
 }
@@ -719,32 +705,33 @@ static void test_dma_mask(void)
     unsigned logs;
     bool ok;
 
-    printf("# DMA address mask\n");
+    harness_section("DMA address mask");
     fill_mem(h, 0x100, BUF_SIZE, 11);
     logs = FAKE_GET(h, logs);
     ok = run_dma(dev, high, BUF_ADDR, BUF_SIZE, 0x1);
-    check(ok && FAKE_GET(h, faults) == 0 && FAKE_GET(h, logs) == logs + 1 &&
-          fake_last_log_has(h, "masked"),
-          "address 0x%llx masked to 28 bits, logged",
-          (unsigned long long)high);
+    CHECK_MSG(ok && FAKE_GET(h, faults) == 0 && FAKE_GET(h, logs) == logs + 1 &&
+              fake_last_log_has(h, "masked"),
+              "address 0x%llx masked to 28 bits, logged",
+              (unsigned long long)high);
     ok = dump_buffer(dev, h, 0x8000, buf);
     pthread_mutex_lock(&h->lock);
-    check(ok && memcmp(buf, h->mem + 0x100, BUF_SIZE) == 0,
-          "masked transfer read the masked address");
+    CHECK_MSG(ok && memcmp(buf, h->mem + 0x100, BUF_SIZE) == 0,
+              "masked transfer read the masked address");
     pthread_mutex_unlock(&h->lock);
     dext_device_free(dev);
 
     dev = edu_new("edu,dma_mask=0xffffffff", h);
-    check(dev->dma_mask == 0xffffffffull, "dma_mask option sets the mask");
+    CHECK_MSG(dev->dma_mask == 0xffffffffull, "dma_mask option sets the mask");
     ok = run_dma(dev, high, BUF_ADDR, 16, 0x1);
-    check(ok && FAKE_GET(h, faults) == 1,
-          "with a 32-bit mask the same address is not masked (faults)");
+    CHECK_MSG(ok && FAKE_GET(h, faults) == 1,
+              "with a 32-bit mask the same address is not masked (faults)");
     dext_device_free(dev);
 
     dev = edu_new("edu,dma_mask=18446744073709551615", h);
-    check(dev->dma_mask == UINT64_MAX, "64-bit decimal dma_mask");
+    CHECK_MSG(dev->dma_mask == UINT64_MAX, "64-bit decimal dma_mask");
     ok = run_dma(dev, BUS_BASE, BUF_ADDR, 16, 0x1);
-    check(ok && FAKE_GET(h, faults) == 1, "64-bit mask: plain transfer works");
+    CHECK_MSG(ok && FAKE_GET(h, faults) == 1,
+              "64-bit mask: plain transfer works");
     dext_device_free(dev);
     fake_free(h);
 }
@@ -768,11 +755,11 @@ static void test_dma_errors(void)
     unsigned i, logs, calls;
     bool ok = true;
 
-    printf("# DMA errors\n");
+    harness_section("DMA errors");
     fill_mem(h, 0, BUS_SIZE, 5);
     ok = run_dma(dev, BUS_BASE, BUF_ADDR, BUF_SIZE, 0x1) &&
          dump_buffer(dev, h, 0x8000, before);
-    check(ok, "buffer preloaded");
+    CHECK_MSG(ok, "buffer preloaded");
 
     fill_mem(h, 0, 0x8000, 77);
     logs = FAKE_GET(h, logs);
@@ -781,41 +768,43 @@ static void test_dma_errors(void)
         ok = ok && run_dma(dev, BUS_BASE, bad[i].buf, bad[i].len, 0x5);
         ok = ok && run_dma(dev, bad[i].buf, BUS_BASE, bad[i].len, 0x7);
     }
-    check(ok, "out-of-buffer transfers still complete");
-    check(FAKE_GET(h, dma_calls) == calls, "... without touching the bus");
-    check(FAKE_GET(h, logs) == logs + 2 * i, "... each logged");
-    check(mm_rd(dev, REG_IRQ, 4) == 0x100, "... and raise the DMA irq");
+    CHECK_MSG(ok, "out-of-buffer transfers still complete");
+    CHECK_MSG(FAKE_GET(h, dma_calls) == calls, "... without touching the bus");
+    CHECK_MSG(FAKE_GET(h, logs) == logs + 2 * i, "... each logged");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0x100, "... and raise the DMA irq");
     mm_wr(dev, REG_ACK, 4, 0x100);
     ok = dump_buffer(dev, h, 0x8000, after);
-    check(ok && memcmp(before, after, BUF_SIZE) == 0, "buffer unchanged");
+    CHECK_MSG(ok && memcmp(before, after, BUF_SIZE) == 0, "buffer unchanged");
 
     /* IOMMU faults. */
     logs = FAKE_GET(h, logs);
     ok = run_dma(dev, 0x200, BUF_ADDR, BUF_SIZE, 0x5);
-    check(ok && FAKE_GET(h, faults) == 1 && FAKE_GET(h, logs) == logs + 1 &&
-          fake_last_log_has(h, "failed"),
-          "RAM -> buffer from unmapped bus address: fault logged, completes");
-    check(mm_rd(dev, REG_IRQ, 4) == 0x100, "faulted transfer raises irq");
+    CHECK_MSG(ok && FAKE_GET(h, faults) == 1 &&
+              FAKE_GET(h, logs) == logs + 1 &&
+              fake_last_log_has(h, "failed"),
+              "RAM -> buffer from unmapped bus address: fault logged, "
+              "completes");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0x100, "faulted transfer raises irq");
     mm_wr(dev, REG_ACK, 4, 0x100);
     ok = dump_buffer(dev, h, 0x8000, after);
-    check(ok && memcmp(before, after, BUF_SIZE) == 0,
-          "faulted read leaves the buffer unchanged");
+    CHECK_MSG(ok && memcmp(before, after, BUF_SIZE) == 0,
+              "faulted read leaves the buffer unchanged");
     fill_mem(h, BUS_SIZE - 32, 32, 1);
     ok = run_dma(dev, BUF_ADDR, BUS_BASE + BUS_SIZE - 16, 32, 0x3);
     pthread_mutex_lock(&h->lock);
     for (i = 0; i < 32; i++) {
         ok = ok && h->mem[BUS_SIZE - 32 + i] == (uint8_t)(i * 7 + 1);
     }
-    check(ok && h->faults == 2,
-          "buffer -> RAM straddling the window: fault, nothing written");
+    CHECK_MSG(ok && h->faults == 2,
+              "buffer -> RAM straddling the window: fault, nothing written");
     pthread_mutex_unlock(&h->lock);
 
     /* No host DMA hooks at all behaves as a fault. */
     dev->host.dma_read = NULL;
     ok = run_dma(dev, BUS_BASE, BUF_ADDR, 16, 0x1);
-    check(ok && fake_last_log_has(h, "failed"), "no dma_read hook: fault");
+    CHECK_MSG(ok && fake_last_log_has(h, "failed"), "no dma_read hook: fault");
     dev->host.dma_read = fake_dma_read;
-    check(mm_rd(dev, REG_ID, 4) == 0x010000ed, "device still alive");
+    CHECK_MSG(mm_rd(dev, REG_ID, 4) == 0x010000ed, "device still alive");
     dext_device_free(dev);
     fake_free(h);
 }
@@ -850,10 +839,10 @@ static void test_busy_and_reset(void)
     bool ok;
     unsigned i;
 
-    printf("# busy device and reset\n");
+    harness_section("busy device and reset");
     fill_mem(h, 0, BUS_SIZE, 9);
     ok = run_dma(dev, BUS_BASE, BUF_ADDR, BUF_SIZE, 0x1);
-    check(ok, "buffer loaded");
+    CHECK_MSG(ok, "buffer loaded");
 
     /* Hold the next transfer inside the host's DMA hook. */
     fake_set_gate(h, true);
@@ -861,22 +850,24 @@ static void test_busy_and_reset(void)
     mm_wr(dev, REG_DMA_DST, 8, BUS_BASE + 0xc000);
     mm_wr(dev, REG_DMA_CNT, 8, BUF_SIZE);
     mm_wr(dev, REG_DMA_CMD, 8, 0x7);
-    check(fake_wait_count(h, &h->dma_calls, 2), "transfer reached the bus");
-    check(mm_rd(dev, REG_DMA_CMD, 8) == 0x7, "start bit reads set while busy");
+    CHECK_MSG(fake_wait_count(h, &h->dma_calls, 2), "transfer reached the bus");
+    CHECK_MSG(mm_rd(dev, REG_DMA_CMD, 8) == 0x7,
+              "start bit reads set while busy");
     mm_wr(dev, REG_DMA_SRC, 8, 1);
     mm_wr(dev, REG_DMA_DST, 8, 2);
     mm_wr(dev, REG_DMA_CNT, 8, 3);
     mm_wr(dev, REG_DMA_CMD, 8, 0x1);
-    check(mm_rd(dev, REG_DMA_SRC, 8) == BUF_ADDR &&
-          mm_rd(dev, REG_DMA_DST, 8) == BUS_BASE + 0xc000 &&
-          mm_rd(dev, REG_DMA_CNT, 8) == BUF_SIZE &&
-          mm_rd(dev, REG_DMA_CMD, 8) == 0x7,
-          "DMA register writes ignored while running");
+    CHECK_MSG(mm_rd(dev, REG_DMA_SRC, 8) == BUF_ADDR &&
+              mm_rd(dev, REG_DMA_DST, 8) == BUS_BASE + 0xc000 &&
+              mm_rd(dev, REG_DMA_CNT, 8) == BUF_SIZE &&
+              mm_rd(dev, REG_DMA_CMD, 8) == 0x7,
+              "DMA register writes ignored while running");
     /* The factorial unit is an engine of its own: a stalled transfer
      * (a client page that never arrives) must not hold it up. */
     mm_wr(dev, REG_FACT, 4, 5);
-    check(wait_clear(dev, REG_STATUS, 0x1) && mm_rd(dev, REG_FACT, 4) == 120,
-          "factorial completes while a transfer is stalled");
+    CHECK_MSG(wait_clear(dev, REG_STATUS, 0x1) &&
+              mm_rd(dev, REG_FACT, 4) == 120,
+              "factorial completes while a transfer is stalled");
 
     /* Set state that a reset must clear. */
     mm_wr(dev, REG_LIVENESS, 4, 0x1234);
@@ -891,8 +882,8 @@ static void test_busy_and_reset(void)
     pthread_mutex_init(&ra.lock, NULL);
     pthread_create(&t, NULL, reset_thread, &ra);
     pthread_join(t, NULL);
-    check(ra.done && ra.ret == kIOReturnSuccess,
-          "reset_function returns while the transfer is stalled");
+    CHECK_MSG(ra.done && ra.ret == kIOReturnSuccess,
+              "reset_function returns while the transfer is stalled");
     pthread_mutex_destroy(&ra.lock);
     /* MSI on again, so an interrupt from the aborted transfer would show. */
     msi_enable(dev, true);
@@ -903,34 +894,39 @@ static void test_busy_and_reset(void)
     /* The aborted transfer returns now; a new one proves it has. */
     fill_mem(h, 0, BUS_SIZE, 9);
     ok = run_dma(dev, BUS_BASE, BUF_ADDR, 16, 0x1);
-    check(ok, "the DMA engine works again once the stall ends");
+    CHECK_MSG(ok, "the DMA engine works again once the stall ends");
     pthread_mutex_lock(&h->lock);
-    check(h->msi_count == msis, "the aborted transfer raised no interrupt");
+    CHECK_MSG(h->msi_count == msis, "the aborted transfer raised no interrupt");
     pthread_mutex_unlock(&h->lock);
-    check(mm_rd(dev, REG_IRQ, 4) == 0 && mm_rd(dev, REG_DMA_CMD, 8) == 0x0,
-          "nor changed any register");
+    CHECK_MSG(mm_rd(dev, REG_IRQ, 4) == 0 && mm_rd(dev, REG_DMA_CMD, 8) == 0x0,
+              "nor changed any register");
     dev->ops->reset_function(dev);
 
-    check(mm_rd(dev, REG_LIVENESS, 4) == 0 && mm_rd(dev, REG_FACT, 4) == 0 &&
-          mm_rd(dev, REG_STATUS, 4) == 0 && mm_rd(dev, REG_IRQ, 4) == 0,
-          "registers at power-on values");
-    check(mm_rd(dev, REG_DMA_SRC, 8) == 0 && mm_rd(dev, REG_DMA_DST, 8) == 0 &&
-          mm_rd(dev, REG_DMA_CNT, 8) == 0 && mm_rd(dev, REG_DMA_CMD, 8) == 0,
-          "DMA registers cleared");
-    check(cfg_rd(dev, 0x04, 2) == 0 && cfg_rd(dev, 0x10, 4) == 0 &&
-          cfg_rd(dev, 0x3c, 1) == 0 && cfg_rd(dev, MSI_CAP + 2, 2) == 0x0080 &&
-          cfg_rd(dev, MSI_CAP + 4, 4) == 0 &&
-          cfg_rd(dev, 0x06, 2) == DEXT_PCI_STATUS_CAP_LIST,
-          "config command, BAR0, line, MSI control/address cleared");
-    check(cfg_rd(dev, 0x00, 4) == 0x11e81234 && cfg_rd(dev, 0x34, 1) == 0x40 &&
-          cfg_rd(dev, 0x3d, 1) == 1, "identity and cap list kept");
+    CHECK_MSG(mm_rd(dev, REG_LIVENESS, 4) == 0 &&
+              mm_rd(dev, REG_FACT, 4) == 0 &&
+              mm_rd(dev, REG_STATUS, 4) == 0 && mm_rd(dev, REG_IRQ, 4) == 0,
+              "registers at power-on values");
+    CHECK_MSG(mm_rd(dev, REG_DMA_SRC, 8) == 0 &&
+              mm_rd(dev, REG_DMA_DST, 8) == 0 &&
+              mm_rd(dev, REG_DMA_CNT, 8) == 0 &&
+              mm_rd(dev, REG_DMA_CMD, 8) == 0,
+              "DMA registers cleared");
+    CHECK_MSG(cfg_rd(dev, 0x04, 2) == 0 && cfg_rd(dev, 0x10, 4) == 0 &&
+              cfg_rd(dev, 0x3c, 1) == 0 &&
+              cfg_rd(dev, MSI_CAP + 2, 2) == 0x0080 &&
+              cfg_rd(dev, MSI_CAP + 4, 4) == 0 &&
+              cfg_rd(dev, 0x06, 2) == DEXT_PCI_STATUS_CAP_LIST,
+              "config command, BAR0, line, MSI control/address cleared");
+    CHECK_MSG(cfg_rd(dev, 0x00, 4) == 0x11e81234 &&
+              cfg_rd(dev, 0x34, 1) == 0x40 && cfg_rd(dev, 0x3d, 1) == 1,
+              "identity and cap list kept");
     ok = dump_buffer(dev, h, 0x8000, buf);
     for (i = 0; i < BUF_SIZE; i++) {
         ok = ok && buf[i] == 0;
     }
-    check(ok, "buffer zeroed");
-    check(dev->ops->reset_function(dev) == kIOReturnSuccess,
-          "reset of an idle device");
+    CHECK_MSG(ok, "buffer zeroed");
+    CHECK_MSG(dev->ops->reset_function(dev) == kIOReturnSuccess,
+              "reset of an idle device");
     dext_device_free(dev);
     fake_free(h);
 }
@@ -1030,7 +1026,7 @@ static void test_concurrency(void)
     unsigned i, ops = 0, bad = 0;
     uint64_t deadline = now_ns() + 1000000000ull;
 
-    printf("# concurrent MMIO from 4 threads for 1 s\n");
+    harness_section("concurrent MMIO from 4 threads for 1 s");
     fill_mem(h, 0, BUS_SIZE, 1);
     for (i = 0; i < 4; i++) {
         args[i] = (StressArg){ .dev = dev, .id = i, .deadline = deadline };
@@ -1041,14 +1037,15 @@ static void test_concurrency(void)
         ops += args[i].ops;
         bad += args[i].bad;
     }
-    check(bad == 0, "identity stable under load (%u operations)", ops);
-    check(wait_clear(dev, REG_STATUS, 0x1) &&
-          wait_clear(dev, REG_DMA_CMD, 0x1), "device goes idle");
+    CHECK_MSG(bad == 0, "identity stable under load (%u operations)", ops);
+    CHECK_MSG(wait_clear(dev, REG_STATUS, 0x1) &&
+              wait_clear(dev, REG_DMA_CMD, 0x1), "device goes idle");
     mm_wr(dev, REG_FACT, 4, 5);
-    check(wait_clear(dev, REG_STATUS, 0x1) && mm_rd(dev, REG_FACT, 4) == 120,
-          "device still computes correctly");
-    check(dev->ops->reset_function(dev) == kIOReturnSuccess &&
-          mm_rd(dev, REG_IRQ, 4) == 0, "reset after load");
+    CHECK_MSG(wait_clear(dev, REG_STATUS, 0x1) &&
+              mm_rd(dev, REG_FACT, 4) == 120,
+              "device still computes correctly");
+    CHECK_MSG(dev->ops->reset_function(dev) == kIOReturnSuccess &&
+              mm_rd(dev, REG_IRQ, 4) == 0, "reset after load");
     dext_device_free(dev);
     fake_free(h);
 }
@@ -1059,7 +1056,7 @@ static void test_lifecycle(void)
     unsigned i;
     bool ok = true;
 
-    printf("# create / destroy\n");
+    harness_section("create / destroy");
     for (i = 0; i < 100; i++) {
         DextDevice *dev = edu_new("edu", (i & 1) ? h : NULL);
 
@@ -1072,9 +1069,9 @@ static void test_lifecycle(void)
         dev->ops->mmio_write(dev, 0, REG_DMA_CMD, 8, 0x5);
         dext_device_free(dev);
     }
-    check(ok, "100 create/destroy cycles with work in flight");
+    CHECK_MSG(ok, "100 create/destroy cycles with work in flight");
     dext_device_free(NULL);
-    check(true, "dext_device_free(NULL) is a no-op");
+    CHECK_MSG(true, "dext_device_free(NULL) is a no-op");
     fake_free(h);
 }
 
@@ -1118,7 +1115,7 @@ static void test_specs(void)
     static DextDevice sentinel;
     unsigned i;
 
-    printf("# device specs\n");
+    harness_section("device specs");
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         /* Failure must reset *out, so start from a non-NULL value. */
         DextDevice *dev = &sentinel;
@@ -1131,19 +1128,19 @@ static void test_specs(void)
         } else {
             ok = ok && dev == NULL;
         }
-        check(ok, "spec \"%s\" -> 0x%x", cases[i].spec, (unsigned)ret);
+        CHECK_MSG(ok, "spec \"%s\" -> 0x%x", cases[i].spec, (unsigned)ret);
         dext_device_free(ret == kIOReturnSuccess ? dev : NULL);
     }
-    check(dext_device_create(NULL, NULL) == kIOReturnBadArgument,
-          "NULL spec refused");
+    CHECK_MSG(dext_device_create(NULL, NULL) == kIOReturnBadArgument,
+              "NULL spec refused");
     {
         DextDevice *dev = NULL;
 
-        check(dext_edu_create(NULL, &dev) == kIOReturnSuccess &&
-              dev->dma_mask == (1ull << 28) - 1,
-              "dext_edu_create(NULL) gives defaults");
+        CHECK_MSG(dext_edu_create(NULL, &dev) == kIOReturnSuccess &&
+                  dev->dma_mask == (1ull << 28) - 1,
+                  "dext_edu_create(NULL) gives defaults");
         dext_device_logf(dev, DEXT_LOG_INFO, "no log hook: %d", 1);
-        check(true, "dext_device_logf without a log hook");
+        CHECK_MSG(true, "dext_device_logf without a log hook");
         dext_device_free(dev);
     }
     {
@@ -1152,8 +1149,8 @@ static void test_specs(void)
 
         dext_device_logf(dev, DEXT_LOG_INFO, "hello %s\n", "world");
         pthread_mutex_lock(&h->lock);
-        check(strcmp(h->last_log, "hello world") == 0,
-              "dext_device_logf formats and strips the newline");
+        CHECK_MSG(strcmp(h->last_log, "hello world") == 0,
+                  "dext_device_logf formats and strips the newline");
         pthread_mutex_unlock(&h->lock);
         dext_device_free(dev);
         fake_free(h);
@@ -1185,166 +1182,172 @@ static void test_pciemu(void)
     unsigned i, n;
     bool ok;
 
-    printf("# pciemu\n");
-    check(dext_pciemu_init(pe, 512, &id) == kIOReturnBadArgument,
-          "config size must be 256 or 4096");
-    check(dext_pciemu_init(pe, DEXT_CONFIG_SIZE_EXT, &id) == kIOReturnSuccess,
-          "4096-byte space");
-    check(dext_pciemu_config_read(pe, 0xffc, 4,
-                                  &v) == kIOReturnSuccess && v == 0 &&
-          dext_pciemu_config_read(pe, 0x1000, 1, &v) == kIOReturnBadArgument,
-          "extended space readable to 0xfff");
-    check(dext_pciemu_get(pe, 0x06, 2) == 0, "no cap list bit before caps");
+    harness_section("pciemu");
+    CHECK_MSG(dext_pciemu_init(pe, 512, &id) == kIOReturnBadArgument,
+              "config size must be 256 or 4096");
+    CHECK_MSG(dext_pciemu_init(pe, DEXT_CONFIG_SIZE_EXT, &id) ==
+              kIOReturnSuccess, "4096-byte space");
+    CHECK_MSG(dext_pciemu_config_read(pe, 0xffc, 4, &v) == kIOReturnSuccess &&
+              v == 0 &&
+              dext_pciemu_config_read(pe, 0x1000, 1, &v) ==
+              kIOReturnBadArgument,
+              "extended space readable to 0xfff");
+    CHECK_MSG(dext_pciemu_get(pe, 0x06, 2) == 0, "no cap list bit before caps");
 
-    check(dext_pciemu_add_bar(pe, 0, 32, DEXT_BAR_TYPE_IO) == kIOReturnSuccess,
-          "I/O BAR0 32 bytes");
+    CHECK_MSG(dext_pciemu_add_bar(pe, 0, 32, DEXT_BAR_TYPE_IO) ==
+              kIOReturnSuccess, "I/O BAR0 32 bytes");
     dext_pciemu_config_write(pe, 0x10, 4, 0xffffffff);
-    check(dext_pciemu_get(pe, 0x10, 4) == 0xffffffe1, "I/O BAR sizing 0xffffffe1");
+    CHECK_MSG(dext_pciemu_get(pe, 0x10, 4) == 0xffffffe1,
+              "I/O BAR sizing 0xffffffe1");
     dext_pciemu_config_write(pe, 0x10, 4, 0xc047);
-    check(dext_pciemu_bar_address(pe, 0) == 0xc040, "I/O BAR address");
-    check(dext_pciemu_add_bar(pe, 2, 16ull << 30,
-                              DEXT_BAR_TYPE_MEM64 | DEXT_BAR_TYPE_PREFETCH) ==
-          kIOReturnSuccess, "64-bit prefetchable BAR2 16 GiB");
+    CHECK_MSG(dext_pciemu_bar_address(pe, 0) == 0xc040, "I/O BAR address");
+    CHECK_MSG(dext_pciemu_add_bar(pe, 2, 16ull << 30,
+                                  DEXT_BAR_TYPE_MEM64 |
+                                  DEXT_BAR_TYPE_PREFETCH) == kIOReturnSuccess,
+              "64-bit prefetchable BAR2 16 GiB");
     dext_pciemu_config_write(pe, 0x18, 4, 0xffffffff);
     dext_pciemu_config_write(pe, 0x1c, 4, 0xffffffff);
-    check(dext_pciemu_get(pe, 0x18, 4) == 0x0000000c &&
-          dext_pciemu_get(pe, 0x1c, 4) == 0xfffffffc,
-          "64-bit BAR sizing: low 0x0000000c, high 0xfffffffc");
+    CHECK_MSG(dext_pciemu_get(pe, 0x18, 4) == 0x0000000c &&
+              dext_pciemu_get(pe, 0x1c, 4) == 0xfffffffc,
+              "64-bit BAR sizing: low 0x0000000c, high 0xfffffffc");
     dext_pciemu_config_write(pe, 0x18, 4, 0);
     dext_pciemu_config_write(pe, 0x1c, 4, 0x4);
-    check(dext_pciemu_bar_address(pe, 2) == 0x400000000ull, "64-bit BAR address");
-    check(dext_pciemu_add_bar(pe, 4, 4096, 0) == kIOReturnSuccess,
-          "32-bit BAR4 4 KiB");
+    CHECK_MSG(dext_pciemu_bar_address(pe, 2) == 0x400000000ull,
+              "64-bit BAR address");
+    CHECK_MSG(dext_pciemu_add_bar(pe, 4, 4096, 0) == kIOReturnSuccess,
+              "32-bit BAR4 4 KiB");
     dext_pciemu_config_write(pe, 0x20, 4, 0xffffffff);
-    check(dext_pciemu_get(pe, 0x20, 4) == 0xfffff000, "32-bit BAR sizing");
-    check(dext_pciemu_add_bar(pe, 3, 4096, 0) == kIOReturnExclusiveAccess &&
-          dext_pciemu_add_bar(pe, 0, 4096, 0) == kIOReturnExclusiveAccess,
-          "taken BAR registers refused");
-    check(dext_pciemu_add_bar(pe, 5, 4096, DEXT_BAR_TYPE_MEM64) ==
-          kIOReturnBadArgument &&
-          dext_pciemu_add_bar(pe, 5, 3000, 0) == kIOReturnBadArgument &&
-          dext_pciemu_add_bar(pe, 5, 8, 0) == kIOReturnBadArgument &&
-          dext_pciemu_add_bar(pe, 5, 1ull << 32, 0) == kIOReturnBadArgument &&
-          dext_pciemu_add_bar(pe, 5, 512, DEXT_BAR_TYPE_IO) ==
-          kIOReturnBadArgument &&
-          dext_pciemu_add_bar(pe, 5, 64,
-                              DEXT_BAR_TYPE_IO | DEXT_BAR_TYPE_MEM64) ==
-          kIOReturnBadArgument &&
-          dext_pciemu_add_bar(pe, 6, 4096, 0) == kIOReturnBadArgument,
-          "bad BAR number, size, type refused");
+    CHECK_MSG(dext_pciemu_get(pe, 0x20, 4) == 0xfffff000, "32-bit BAR sizing");
+    CHECK_MSG(dext_pciemu_add_bar(pe, 3, 4096, 0) == kIOReturnExclusiveAccess &&
+              dext_pciemu_add_bar(pe, 0, 4096, 0) == kIOReturnExclusiveAccess,
+              "taken BAR registers refused");
+    CHECK_MSG(dext_pciemu_add_bar(pe, 5, 4096, DEXT_BAR_TYPE_MEM64) ==
+              kIOReturnBadArgument &&
+              dext_pciemu_add_bar(pe, 5, 3000, 0) == kIOReturnBadArgument &&
+              dext_pciemu_add_bar(pe, 5, 8, 0) == kIOReturnBadArgument &&
+              dext_pciemu_add_bar(pe, 5, 1ull << 32, 0) ==
+              kIOReturnBadArgument &&
+              dext_pciemu_add_bar(pe, 5, 512, DEXT_BAR_TYPE_IO) ==
+              kIOReturnBadArgument &&
+              dext_pciemu_add_bar(pe, 5, 64,
+                                  DEXT_BAR_TYPE_IO | DEXT_BAR_TYPE_MEM64) ==
+              kIOReturnBadArgument &&
+              dext_pciemu_add_bar(pe, 6, 4096, 0) == kIOReturnBadArgument,
+              "bad BAR number, size, type refused");
     dext_pciemu_describe(pe, &desc);
-    check(desc.vendor_id == 0x1af4 && desc.class_code == 0x050000 &&
-          desc.config_size == 4096 && desc.bars[0].size == 32 &&
-          desc.bars[0].type == DEXT_BAR_TYPE_IO &&
-          desc.bars[2].size == 16ull << 30 && desc.bars[2].type == 0x0c &&
-          desc.bars[3].size == 0 && desc.bars[4].size == 4096 &&
-          desc.bars[1].size == 0, "dext_pciemu_describe");
+    CHECK_MSG(desc.vendor_id == 0x1af4 && desc.class_code == 0x050000 &&
+              desc.config_size == 4096 && desc.bars[0].size == 32 &&
+              desc.bars[0].type == DEXT_BAR_TYPE_IO &&
+              desc.bars[2].size == 16ull << 30 && desc.bars[2].type == 0x0c &&
+              desc.bars[3].size == 0 && desc.bars[4].size == 4096 &&
+              desc.bars[1].size == 0, "dext_pciemu_describe");
 
     /* MSI: 4 vectors, 32-bit, per-vector masking. */
-    check(dext_pciemu_add_msi(pe, 3, false, true, &msi) == kIOReturnBadArgument,
-          "MSI vector count must be a power of two");
-    check(dext_pciemu_add_msi(pe, 4, false, true, &msi) == kIOReturnSuccess &&
-          msi == 0x40, "MSI at 0x40");
-    check(dext_pciemu_get(pe, 0x06, 2) & DEXT_PCI_STATUS_CAP_LIST,
-          "cap list bit set");
-    check(dext_pciemu_get(pe, msi + 2, 2) == 0x0104,
-          "MSI control: mmc 4 vectors, PVM, 32-bit");
-    check(!dext_pciemu_msi_enabled(pe) && dext_pciemu_msi_vectors(pe) == 1,
-          "MSI disabled, 1 vector enabled");
+    CHECK_MSG(dext_pciemu_add_msi(pe, 3, false, true, &msi) ==
+              kIOReturnBadArgument, "MSI vector count must be a power of two");
+    CHECK_MSG(dext_pciemu_add_msi(pe, 4, false, true, &msi) ==
+              kIOReturnSuccess && msi == 0x40, "MSI at 0x40");
+    CHECK_MSG(dext_pciemu_get(pe, 0x06, 2) & DEXT_PCI_STATUS_CAP_LIST,
+              "cap list bit set");
+    CHECK_MSG(dext_pciemu_get(pe, msi + 2, 2) == 0x0104,
+              "MSI control: mmc 4 vectors, PVM, 32-bit");
+    CHECK_MSG(!dext_pciemu_msi_enabled(pe) && dext_pciemu_msi_vectors(pe) == 1,
+              "MSI disabled, 1 vector enabled");
     dext_pciemu_config_write(pe, msi + 2, 2, 0xffff);
-    check(dext_pciemu_get(pe, msi + 2,
-                          2) == 0x0175 && dext_pciemu_msi_enabled(pe) &&
-          dext_pciemu_msi_vectors(pe) == 4,
-          "MSI enable + MME writable, vectors capped at 4");
+    CHECK_MSG(dext_pciemu_get(pe, msi + 2,
+                              2) == 0x0175 && dext_pciemu_msi_enabled(pe) &&
+              dext_pciemu_msi_vectors(pe) == 4,
+              "MSI enable + MME writable, vectors capped at 4");
     dext_pciemu_config_write(pe, msi + 2, 2, 0x0011);
     dext_pciemu_config_write(pe, msi + 4, 4, 0xfee00003);
     dext_pciemu_config_write(pe, msi + 8, 4, 0xffff4020);
-    check(dext_pciemu_msi_vectors(pe) == 2 &&
-          dext_pciemu_msi_message(pe, 1, &addr, &data) &&
-          addr == 0xfee00000 && data == 0x4021 &&
-          !dext_pciemu_msi_message(pe, 2, &addr, &data),
-          "MSI message for vector 1 of 2");
+    CHECK_MSG(dext_pciemu_msi_vectors(pe) == 2 &&
+              dext_pciemu_msi_message(pe, 1, &addr, &data) &&
+              addr == 0xfee00000 && data == 0x4021 &&
+              !dext_pciemu_msi_message(pe, 2, &addr, &data),
+              "MSI message for vector 1 of 2");
     dext_pciemu_config_write(pe, msi + 0x0c, 4, 0xffffffff);
-    check(dext_pciemu_get(pe, msi + 0x0c,
-                          4) == 0xf && dext_pciemu_msi_masked(pe, 3) &&
-          !dext_pciemu_msi_masked(pe, 4), "mask bits writable for 4 vectors");
+    CHECK_MSG(dext_pciemu_get(pe, msi + 0x0c, 4) == 0xf &&
+              dext_pciemu_msi_masked(pe, 3) && !dext_pciemu_msi_masked(pe, 4),
+              "mask bits writable for 4 vectors");
     dext_pciemu_msi_set_pending(pe, 2, true);
     dext_pciemu_config_write(pe, msi + 0x10, 4, 0);
-    check(dext_pciemu_get(pe, msi + 0x10, 4) == 0x4, "pending bits read-only");
-    check(dext_pciemu_add_msi(pe, 1, true, false,
-                              NULL) == kIOReturnExclusiveAccess,
-          "second MSI refused");
+    CHECK_MSG(dext_pciemu_get(pe, msi + 0x10, 4) == 0x4,
+              "pending bits read-only");
+    CHECK_MSG(dext_pciemu_add_msi(pe, 1, true, false,
+                                  NULL) == kIOReturnExclusiveAccess,
+              "second MSI refused");
 
     /* MSI-X with table and PBA in BAR4. */
-    check(dext_pciemu_add_msix(pe, 8, 0, 0, 4, 0x800, NULL) ==
-          kIOReturnBadArgument &&
-          dext_pciemu_add_msix(pe, 8, 3, 0, 4, 0x800, NULL) ==
-          kIOReturnBadArgument &&
-          dext_pciemu_add_msix(pe, 8, 4, 0xf88, 4, 0x800, NULL) ==
-          kIOReturnBadArgument &&
-          dext_pciemu_add_msix(pe, 8, 4, 4, 4, 0x800, NULL) ==
-          kIOReturnBadArgument &&
-          dext_pciemu_add_msix(pe, 0, 4, 0, 4, 0x800, NULL) ==
-          kIOReturnBadArgument,
-          "MSI-X in I/O BAR, upper half, overflowing, misaligned refused");
-    check(dext_pciemu_add_msix(pe, 8, 4, 0, 4, 0x800,
-                               &msix) == kIOReturnSuccess &&
-          msix == 0x54, "MSI-X at 0x54");
-    check(dext_pciemu_get(pe, msix + 2, 2) == 0x0007 &&
-          dext_pciemu_get(pe, msix + 4, 4) == 0x00000004 &&
-          dext_pciemu_get(pe, msix + 8, 4) == 0x00000804 &&
-          dext_pciemu_msix_table_size(pe) == 8,
-          "MSI-X control/table/PBA registers");
+    CHECK_MSG(dext_pciemu_add_msix(pe, 8, 0, 0, 4, 0x800, NULL) ==
+              kIOReturnBadArgument &&
+              dext_pciemu_add_msix(pe, 8, 3, 0, 4, 0x800, NULL) ==
+              kIOReturnBadArgument &&
+              dext_pciemu_add_msix(pe, 8, 4, 0xf88, 4, 0x800, NULL) ==
+              kIOReturnBadArgument &&
+              dext_pciemu_add_msix(pe, 8, 4, 4, 4, 0x800, NULL) ==
+              kIOReturnBadArgument &&
+              dext_pciemu_add_msix(pe, 0, 4, 0, 4, 0x800, NULL) ==
+              kIOReturnBadArgument,
+              "MSI-X in I/O BAR, upper half, overflowing, misaligned refused");
+    CHECK_MSG(dext_pciemu_add_msix(pe, 8, 4, 0, 4, 0x800, &msix) ==
+              kIOReturnSuccess && msix == 0x54, "MSI-X at 0x54");
+    CHECK_MSG(dext_pciemu_get(pe, msix + 2, 2) == 0x0007 &&
+              dext_pciemu_get(pe, msix + 4, 4) == 0x00000004 &&
+              dext_pciemu_get(pe, msix + 8, 4) == 0x00000804 &&
+              dext_pciemu_msix_table_size(pe) == 8,
+              "MSI-X control/table/PBA registers");
     dext_pciemu_config_write(pe, msix + 4, 4, 0);
     dext_pciemu_config_write(pe, msix + 2, 2, 0x4000);
-    check(dext_pciemu_get(pe, msix + 4,
-                          4) == 4 && !dext_pciemu_msix_enabled(pe) &&
-          dext_pciemu_msix_function_masked(pe), "MSI-X function mask");
+    CHECK_MSG(dext_pciemu_get(pe, msix + 4, 4) == 4 &&
+              !dext_pciemu_msix_enabled(pe) &&
+              dext_pciemu_msix_function_masked(pe), "MSI-X function mask");
     dext_pciemu_config_write(pe, msix + 2, 2, 0xffff);
-    check(dext_pciemu_get(pe, msix + 2,
-                          2) == 0xc007 && dext_pciemu_msix_enabled(pe),
-          "MSI-X enable");
+    CHECK_MSG(dext_pciemu_get(pe, msix + 2, 2) == 0xc007 &&
+              dext_pciemu_msix_enabled(pe), "MSI-X enable");
 
     /* The chain as a driver walks it. */
-    check(dext_pciemu_get(pe, 0x34, 1) == 0x40 && dext_pciemu_get(pe, 0x40,
-                                                                  1) == 0x05 &&
-          dext_pciemu_get(pe, 0x41, 1) == 0x54 && dext_pciemu_get(pe, 0x54,
-                                                                  1) == 0x11 &&
-          dext_pciemu_get(pe, 0x55, 1) == 0, "chain 0x34 -> 0x40 -> 0x54 -> end");
+    CHECK_MSG(dext_pciemu_get(pe, 0x34, 1) == 0x40 &&
+              dext_pciemu_get(pe, 0x40, 1) == 0x05 &&
+              dext_pciemu_get(pe, 0x41, 1) == 0x54 &&
+              dext_pciemu_get(pe, 0x54, 1) == 0x11 &&
+              dext_pciemu_get(pe, 0x55, 1) == 0,
+              "chain 0x34 -> 0x40 -> 0x54 -> end");
 
     /* Write-1-to-clear. */
     dext_pciemu_set(pe, 0x06, 2, dext_pciemu_get(pe, 0x06, 2) | 0x2000);
     dext_pciemu_config_write(pe, 0x06, 2, 0x0010);
     v = dext_pciemu_get(pe, 0x06, 2);
     dext_pciemu_config_write(pe, 0x06, 2, 0x2000);
-    check(v == 0x2010 && dext_pciemu_get(pe, 0x06, 2) == 0x0010,
-          "status error bit write-1-to-clear");
+    CHECK_MSG(v == 0x2010 && dext_pciemu_get(pe, 0x06, 2) == 0x0010,
+              "status error bit write-1-to-clear");
     dext_pciemu_set_intx(pe, true);
-    check(dext_pciemu_get(pe, 0x06, 2) == 0x0018, "INTx status bit");
+    CHECK_MSG(dext_pciemu_get(pe, 0x06, 2) == 0x0018, "INTx status bit");
 
     dext_pciemu_config_write(pe, 0x04, 2, 0xffff);
     dext_pciemu_reset(pe);
-    check(dext_pciemu_get(pe, 0x04, 2) == 0 && dext_pciemu_get(pe, 0x06,
-                                                               2) == 0x0010 &&
-          dext_pciemu_get(pe, 0x10, 4) == 0x1 && dext_pciemu_get(pe, 0x1c,
-                                                                 4) == 0 &&
-          dext_pciemu_get(pe, msi + 2, 2) == 0x0104 &&
-          dext_pciemu_get(pe, msi + 4, 4) == 0 &&
-          dext_pciemu_get(pe, msi + 0x0c, 4) == 0 &&
-          dext_pciemu_get(pe, msi + 0x10, 4) == 0 &&
-          dext_pciemu_get(pe, msix + 2, 2) == 0x0007 &&
-          dext_pciemu_get(pe, 0x00, 4) == 0x11101af4,
-          "reset clears writable state, keeps the rest");
+    CHECK_MSG(dext_pciemu_get(pe, 0x04, 2) == 0 &&
+              dext_pciemu_get(pe, 0x06, 2) == 0x0010 &&
+              dext_pciemu_get(pe, 0x10, 4) == 0x1 &&
+              dext_pciemu_get(pe, 0x1c, 4) == 0 &&
+              dext_pciemu_get(pe, msi + 2, 2) == 0x0104 &&
+              dext_pciemu_get(pe, msi + 4, 4) == 0 &&
+              dext_pciemu_get(pe, msi + 0x0c, 4) == 0 &&
+              dext_pciemu_get(pe, msi + 0x10, 4) == 0 &&
+              dext_pciemu_get(pe, msix + 2, 2) == 0x0007 &&
+              dext_pciemu_get(pe, 0x00, 4) == 0x11101af4,
+              "reset clears writable state, keeps the rest");
 
     /* Fill the capability area. */
     n = 0;
     while (dext_pciemu_add_capability(pe, 0x09, 16, &off) == kIOReturnSuccess) {
         n++;
     }
-    check(n == (0x100 - 0x60) / 16 && off == 0xf0,
-          "capability area fills up to 0xff (%u vendor caps)", n);
-    check(dext_pciemu_add_capability(pe, 0x09, 1, &off) == kIOReturnBadArgument,
-          "capability smaller than its header refused");
+    CHECK_MSG(n == (0x100 - 0x60) / 16 && off == 0xf0,
+              "capability area fills up to 0xff (%u vendor caps)", n);
+    CHECK_MSG(dext_pciemu_add_capability(pe, 0x09, 1, &off) ==
+              kIOReturnBadArgument,
+              "capability smaller than its header refused");
 
     ok = true;
     for (i = 0; i < sizeof(bdfs) / sizeof(bdfs[0]); i++) {
@@ -1352,7 +1355,7 @@ static void test_pciemu(void)
 
         if (dext_parse_bdf(bdfs[i].s, &b, &d, &f) != bdfs[i].ok) {
             ok = false;
-            check(false, "parse_bdf(\"%s\")", bdfs[i].s);
+            CHECK_MSG(false, "parse_bdf(\"%s\")", bdfs[i].s);
         }
     }
     {
@@ -1361,7 +1364,7 @@ static void test_pciemu(void)
         ok = ok && dext_parse_bdf("ff:1F.7", &b, &d, &f) && b == 0xff &&
              d == 0x1f && f == 7;
     }
-    check(ok, "dext_parse_bdf accepts and refuses as documented");
+    CHECK_MSG(ok, "dext_parse_bdf accepts and refuses as documented");
     free(pe);
 }
 
@@ -1382,6 +1385,5 @@ int main(void)
     test_concurrency();
     test_lifecycle();
 
-    printf("# %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return harness_finish();
 }

@@ -14,30 +14,7 @@
 
 #include "core/iova.h"
 
-/* ---- harness ---- */
-
-static int failures;
-
-#define CHECK(cond)                                                     \
-    do {                                                                \
-        if (!(cond)) {                                                  \
-            check_failed(__FILE__, __LINE__, #cond);                    \
-        }                                                               \
-    } while (0)
-
-static void check_failed(const char *file, int line, const char *what)
-{
-    /* Cap the output: one bug in a loop should not bury the summary. */
-    if (failures < 20) {
-        fprintf(stderr, "%s:%d: check failed: %s\n", file, line, what);
-    }
-    failures++;
-}
-
-static void group_done(const char *name, int failures_before)
-{
-    printf("%s - %s\n", failures == failures_before ? "ok" : "FAIL", name);
-}
+#include "check.h"
 
 /* Fixed-seed generator so every run, and every failure, is reproducible. */
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
@@ -131,8 +108,9 @@ static bool fully_free(const IovaSpace *s)
 
 static void test_init_args(void)
 {
-    int before = failures;
     IovaSpace s;
+
+    harness_section("init argument checks and window trimming");
 
     CHECK(dext_iova_space_init(&s, 0, 0xffff, 0) == kIOReturnBadArgument);
     CHECK(dext_iova_space_init(&s, 0, 0xffff, 0x3000) == kIOReturnBadArgument);
@@ -159,14 +137,14 @@ static void test_init_args(void)
     CHECK(dext_iova_space_init(&s, 3, 9, 1) == kIOReturnSuccess);
     CHECK(s.total_bytes == 7 && space_valid(&s));
     dext_iova_space_destroy(&s);
-    group_done("init argument checks and window trimming", before);
 }
 
 static void test_basic(void)
 {
-    int before = failures;
     IovaSpace s;
     uint64_t a = 0, b = 0, c = 0, d = 0;
+
+    harness_section("basic alloc/free, rounding, alignment, bad arguments");
 
     /* A 28-bit device (DMA mask 0x0FFFFFFF) with 16 KiB DART pages. */
     CHECK(dext_iova_space_init(&s, 0, 0x0fffffff, 0x4000) == kIOReturnSuccess);
@@ -225,19 +203,19 @@ static void test_basic(void)
     dext_iova_free(&s, 0, 0x10000);
     CHECK(space_valid(&s) && fully_free(&s));
     dext_iova_space_destroy(&s);
-    group_done("basic alloc/free, rounding, alignment, bad arguments",
-               before);
 }
 
 static void test_fragmentation(void)
 {
     enum { PAGES = 16 };
-    int before = failures;
     IovaSpace s;
     uint64_t page = 0x1000, base = 0x40000;
     uint64_t addr[PAGES];
     uint64_t a = 0;
     int i;
+
+    harness_section("fragmentation (NotAligned) versus exhaustion "
+                    "(NoResources)");
 
     CHECK(dext_iova_space_init(&s, base, base + PAGES * page - 1, page) ==
           kIOReturnSuccess);
@@ -280,15 +258,14 @@ static void test_fragmentation(void)
     }
     CHECK(fully_free(&s));
     dext_iova_space_destroy(&s);
-    group_done("fragmentation (NotAligned) versus exhaustion (NoResources)",
-               before);
 }
 
 static void test_bad_frees(void)
 {
-    int before = failures;
     IovaSpace s;
     uint64_t page = 0x1000, a = 0, b = 0, c = 0, free_before;
+
+    harness_section("double and bogus frees are ignored");
 
     CHECK(dext_iova_space_init(&s, 0x100000, 0x1fffff,
                                page) == kIOReturnSuccess);
@@ -328,15 +305,15 @@ static void test_bad_frees(void)
     dext_iova_free(&s, a, 4 * page);                 /* into a full window */
     CHECK(space_valid(&s) && fully_free(&s));
     dext_iova_space_destroy(&s);
-    group_done("double and bogus frees are ignored", before);
 }
 
 static void test_top_of_space(void)
 {
-    int before = failures;
     IovaSpace s;
     uint64_t page = 0x4000, a = 0, b = 0, c = 0;
     const RangeNode *last;
+
+    harness_section("windows reaching the top of the 64-bit space");
 
     /* The full 64-bit window above 1 MiB. */
     CHECK(dext_iova_space_init(&s, 0x100000, UINT64_MAX, page) ==
@@ -394,7 +371,6 @@ static void test_top_of_space(void)
     dext_iova_free(&s, a, s.total_bytes);
     CHECK(space_valid(&s) && fully_free(&s));
     dext_iova_space_destroy(&s);
-    group_done("windows reaching the top of the 64-bit space", before);
 }
 
 /* ---- differential test against a page bitmap ---- */
@@ -471,12 +447,14 @@ static bool model_matches(const PageModel *m, const IovaSpace *s)
 static void test_differential(void)
 {
     enum { OPS = 8000 };
-    int before = failures;
+    unsigned before = harness_failures();
     static PageModel m;
     static Alloc live[MAX_LIVE];
     size_t nlive = 0;
     IovaSpace s;
     int op;
+
+    harness_section("randomized differential test against a page bitmap");
 
     /* A base off any large alignment so aligned blocks need padding. */
     m.page = 0x1000;
@@ -485,7 +463,7 @@ static void test_differential(void)
     CHECK(dext_iova_space_init(&s, m.base, m.base + MPAGES * m.page - 1,
                                m.page) == kIOReturnSuccess);
 
-    for (op = 0; op < OPS && failures == before; op++) {
+    for (op = 0; op < OPS && harness_failures() == before; op++) {
         unsigned kind = (unsigned)rng_below(100);
         /* Allocate more in the first half of each cycle, free more later. */
         unsigned alloc_limit = (op / 1000) % 2 ? 35 : 65;
@@ -538,7 +516,7 @@ static void test_differential(void)
         CHECK(space_valid(&s));
         CHECK(model_matches(&m, &s));
     }
-    if (failures != before) {
+    if (harness_failures() != before) {
         fprintf(stderr, "differential test stopped at op %d\n", op - 1);
     }
     while (nlive > 0) {
@@ -547,8 +525,6 @@ static void test_differential(void)
     }
     CHECK(space_valid(&s) && fully_free(&s));
     dext_iova_space_destroy(&s);
-    group_done("randomized differential test against a page bitmap",
-               before);
 }
 
 /* ---- scale ---- */
@@ -569,12 +545,13 @@ static void shuffle(uint64_t *v, size_t n)
 static void test_scale(void)
 {
     enum { N = 65536 };
-    int before = failures;
     uint64_t *addr = calloc(N, sizeof(*addr));
     uint64_t *size = calloc(N, sizeof(*size));
     uint64_t a = 0;
     IovaSpace s;
     size_t i;
+
+    harness_section("65536 live allocations, freed in random order");
 
     if (!addr || !size) {
         CHECK(!"out of memory");
@@ -631,12 +608,11 @@ static void test_scale(void)
 
     free(addr);
     free(size);
-    group_done("65536 live allocations, freed in random order", before);
 }
 
 int main(void)
 {
-    /* Keep the summary lines in order with failure messages. */
+    /* Keep the headings in order with failure messages. */
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_init_args();
     test_basic();
@@ -645,9 +621,5 @@ int main(void)
     test_top_of_space();
     test_differential();
     test_scale();
-    if (failures) {
-        printf("%d check(s) failed\n", failures);
-        return 1;
-    }
-    return 0;
+    return harness_finish();
 }

@@ -6,7 +6,6 @@
  * else faults) and a record of the MSI-X messages sent.
  */
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,8 @@
 
 #include "backends/backend.h"
 #include "backends/pciemu.h"
+
+#include "check.h"
 
 #define BUS_BASE 0x200000ull
 #define BUS_SIZE 0x4000u
@@ -25,25 +26,6 @@ typedef struct FakeHost {
     unsigned per_vector[256];
     unsigned faults;
 } FakeHost;
-
-static int failures;
-static int checks;
-
-static void check(bool ok, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void check(bool ok, const char *fmt, ...)
-{
-    va_list ap;
-
-    checks++;
-    failures += !ok;
-    printf("%s - ", ok ? "ok" : "FAIL");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
 
 static bool in_window(uint64_t addr, size_t len)
 {
@@ -140,17 +122,17 @@ static void test_options(void)
     size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        check(dext_device_create(bad[i], &dev) == kIOReturnBadArgument &&
-              dev == NULL, "'%s' is refused", bad[i]);
+        CHECK_MSG(dext_device_create(bad[i], &dev) == kIOReturnBadArgument &&
+                  dev == NULL, "'%s' is refused", bad[i]);
     }
-    check(dext_device_create("ivshmem,vectors=8,size=64K@00:07.0", &dev) ==
-          kIOReturnSuccess, "vectors=8,size=64K@00:07.0 accepted");
+    CHECK_MSG(dext_device_create("ivshmem,vectors=8,size=64K@00:07.0", &dev) ==
+              kIOReturnSuccess, "vectors=8,size=64K@00:07.0 accepted");
     if (dev) {
-        check(dev->dev == 7 && dev->bars[2].size == 65536 &&
-              dev->bars[2].mappable && !dev->bars[1].mappable,
-              "placed at 00:07.0, 64 KiB BAR2, only BAR2 mappable");
-        check(dev->config_size == 4096, "4 KiB config space");
-        check((cfg(dev, MSIX_CAP + 2, 2) & 0x7ff) == 7, "table size 8");
+        CHECK_MSG(dev->dev == 7 && dev->bars[2].size == 65536 &&
+                  dev->bars[2].mappable && !dev->bars[1].mappable,
+                  "placed at 00:07.0, 64 KiB BAR2, only BAR2 mappable");
+        CHECK_MSG(dev->config_size == 4096, "4 KiB config space");
+        CHECK_MSG((cfg(dev, MSIX_CAP + 2, 2) & 0x7ff) == 7, "table size 8");
         dext_device_free(dev);
     }
 }
@@ -162,68 +144,68 @@ static void test_msix(void)
     DextMemory m;
     unsigned v;
 
-    check(dev != NULL, "default device created");
+    CHECK_MSG(dev != NULL, "default device created");
     if (dev == NULL) {
         free(h);
         return;
     }
-    check(dev->vendor_id == 0x1af4 && dev->device_id == 0x1110 &&
-          dev->class_code == 0x050000, "identity 1af4:1110 class 050000");
-    check(dev->bars[2].type == 0x0c, "BAR2 64-bit prefetchable");
-    check(cfg(dev, MSIX_CAP, 1) == 0x11 &&
-          (cfg(dev, MSIX_CAP + 2, 2) & 0x7ff) == 255, "MSI-X with 256");
-    check(cfg(dev, MSIX_CAP + 4, 4) == 1 && cfg(dev, MSIX_CAP + 8, 4) ==
-          0x1001, "table in BAR1 at 0, PBA in BAR1 at 0x1000");
+    CHECK_MSG(dev->vendor_id == 0x1af4 && dev->device_id == 0x1110 &&
+              dev->class_code == 0x050000, "identity 1af4:1110 class 050000");
+    CHECK_MSG(dev->bars[2].type == 0x0c, "BAR2 64-bit prefetchable");
+    CHECK_MSG(cfg(dev, MSIX_CAP, 1) == 0x11 &&
+              (cfg(dev, MSIX_CAP + 2, 2) & 0x7ff) == 255, "MSI-X with 256");
+    CHECK_MSG(cfg(dev, MSIX_CAP + 4, 4) == 1 && cfg(dev, MSIX_CAP + 8, 4) ==
+              0x1001, "table in BAR1 at 0, PBA in BAR1 at 0x1000");
 
     /* Disabled MSI-X: the doorbell is ignored. */
     wr(dev, 0, 0x0c, 4, 3);
-    check(h->msi_count == 0 && rd(dev, 1, 0x1000, 8) == 0,
-          "no message, nothing pending while MSI-X is off");
+    CHECK_MSG(h->msi_count == 0 && rd(dev, 1, 0x1000, 8) == 0,
+              "no message, nothing pending while MSI-X is off");
 
     dev->ops->config_write(dev, MSIX_CAP + 2, 2, 0x8000);
     /* Entries come out of reset masked: the PBA holds the message. */
     wr(dev, 0, 0x0c, 4, 3);
-    check(h->msi_count == 0 && rd(dev, 1, 0x1000, 8) == 8,
-          "masked entry: PBA bit 3 set, no message");
+    CHECK_MSG(h->msi_count == 0 && rd(dev, 1, 0x1000, 8) == 8,
+              "masked entry: PBA bit 3 set, no message");
     wr(dev, 1, 3 * 16 + 12, 4, 0);
-    check(h->msi_count == 1 && h->per_vector[3] == 1 &&
-          rd(dev, 1, 0x1000, 8) == 0, "unmask delivers it, PBA clear");
+    CHECK_MSG(h->msi_count == 1 && h->per_vector[3] == 1 &&
+              rd(dev, 1, 0x1000, 8) == 0, "unmask delivers it, PBA clear");
     for (v = 0; v < 256; v++) {
         wr(dev, 1, v * 16 + 12, 4, 0);
     }
     wr(dev, 0, 0x0c, 4, 255);
     wr(dev, 0, 0x0c, 4, (2u << 16) | 4);
-    check(h->per_vector[255] == 1 && h->per_vector[4] == 0,
-          "doorbell fires 255; another peer is ignored");
-    check(rd(dev, 0, 0x38, 8) == 3, "fire count");
-    check(rd(dev, 0, 0x30, 8) != 0, "fire timestamp");
+    CHECK_MSG(h->per_vector[255] == 1 && h->per_vector[4] == 0,
+              "doorbell fires 255; another peer is ignored");
+    CHECK_MSG(rd(dev, 0, 0x38, 8) == 3, "fire count");
+    CHECK_MSG(rd(dev, 0, 0x30, 8) != 0, "fire timestamp");
 
     /* Function mask. */
     dev->ops->config_write(dev, MSIX_CAP + 2, 2, 0xc000);
     wr(dev, 0, 0x0c, 4, 9);
     wr(dev, 0, 0x0c, 4, 9);
-    check(h->per_vector[9] == 0 && rd(dev, 1, 0x1000, 4) == 0x200,
-          "function mask holds vector 9 in the PBA");
+    CHECK_MSG(h->per_vector[9] == 0 && rd(dev, 1, 0x1000, 4) == 0x200,
+              "function mask holds vector 9 in the PBA");
     dev->ops->config_write(dev, MSIX_CAP + 2, 2, 0x8000);
-    check(h->per_vector[9] == 1, "released once on function unmask");
+    CHECK_MSG(h->per_vector[9] == 1, "released once on function unmask");
 
     /* Burst: every vector N times. */
     h->msi_count = 0;
     wr(dev, 0, 0x40, 4, 3);
-    check(h->msi_count == 3 * 256 && h->per_vector[100] == 3,
-          "burst of 3 rounds over 256 vectors");
+    CHECK_MSG(h->msi_count == 3 * 256 && h->per_vector[100] == 3,
+              "burst of 3 rounds over 256 vectors");
 
     /* Reset masks the table again. */
-    check(dev->ops->reset_function(dev) == kIOReturnSuccess, "reset");
-    check(rd(dev, 1, 12, 4) == 1, "entry 0 masked after reset");
+    CHECK_MSG(dev->ops->reset_function(dev) == kIOReturnSuccess, "reset");
+    CHECK_MSG(rd(dev, 1, 12, 4) == 1, "entry 0 masked after reset");
 
-    check(dev->ops->map_bar(dev, 2, &m) == kIOReturnSuccess && m.fd >= 0 &&
-          m.size == 4u << 20, "BAR2 maps");
+    CHECK_MSG(dev->ops->map_bar(dev, 2, &m) == kIOReturnSuccess && m.fd >= 0 &&
+              m.size == 4u << 20, "BAR2 maps");
     if (m.fd >= 0) {
         close(m.fd);
     }
-    check(dev->ops->map_bar(dev, 0, &m) != kIOReturnSuccess,
-          "BAR0 does not");
+    CHECK_MSG(dev->ops->map_bar(dev, 0, &m) != kIOReturnSuccess,
+              "BAR0 does not");
     dext_device_free(dev);
     free(h);
 }
@@ -235,7 +217,7 @@ static void test_dma(void)
     unsigned i;
 
     if (dev == NULL) {
-        check(false, "device created");
+        CHECK_MSG(false, "device created");
         free(h);
         return;
     }
@@ -246,24 +228,25 @@ static void test_dma(void)
     wr(dev, 0, 0x18, 8, BUS_BASE);
     wr(dev, 0, 0x20, 8, 1024);
     wr(dev, 0, 0x28, 4, 1);
-    check(rd(dev, 0, 0x28, 4) == 0 && rd(dev, 2, 0x100, 1) == 0 &&
-          rd(dev, 2, 0x101, 1) == 7 && rd(dev, 2, 0x4ff, 1) == (1023 * 7 & 0xff),
-          "bus -> BAR2");
+    CHECK_MSG(rd(dev, 0, 0x28, 4) == 0 && rd(dev, 2, 0x100, 1) == 0 &&
+              rd(dev, 2, 0x101, 1) == 7 &&
+              rd(dev, 2, 0x4ff, 1) == (1023 * 7 & 0xff),
+              "bus -> BAR2");
     wr(dev, 0, 0x18, 8, BUS_BASE + 0x2000);
     wr(dev, 0, 0x28, 4, 3);
-    check(memcmp(h->mem, h->mem + 0x2000, 1024) == 0, "BAR2 -> bus");
+    CHECK_MSG(memcmp(h->mem, h->mem + 0x2000, 1024) == 0, "BAR2 -> bus");
     wr(dev, 0, 0x18, 8, 0x10);
     wr(dev, 0, 0x28, 4, 3);
-    check(rd(dev, 0, 0x28, 4) == 0x80000002u && h->faults == 1,
-          "a fault sets the error bit");
+    CHECK_MSG(rd(dev, 0, 0x28, 4) == 0x80000002u && h->faults == 1,
+              "a fault sets the error bit");
     wr(dev, 0, 0x10, 8, 0xfe00);
     wr(dev, 0, 0x18, 8, BUS_BASE);
     wr(dev, 0, 0x28, 4, 1);
-    check(rd(dev, 0, 0x28, 4) == 0x80000000u && h->faults == 1,
-          "a range past BAR2 is refused without bus traffic");
+    CHECK_MSG(rd(dev, 0, 0x28, 4) == 0x80000000u && h->faults == 1,
+              "a range past BAR2 is refused without bus traffic");
     /* 32-bit halves of a 64-bit register. */
     wr(dev, 0, 0x14, 4, 0x12345678);
-    check(rd(dev, 0, 0x10, 8) == 0x123456780000fe00ull, "upper half write");
+    CHECK_MSG(rd(dev, 0, 0x10, 8) == 0x123456780000fe00ull, "upper half write");
     dext_device_free(dev);
     free(h);
 }
@@ -273,6 +256,5 @@ int main(void)
     test_options();
     test_msix();
     test_dma();
-    printf("%d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return harness_finish();
 }

@@ -13,33 +13,10 @@
 
 #include "core/rangetree.h"
 
+#include "check.h"
+
 /* Sums of two 64-bit ends, without overflow. */
 __extension__ typedef unsigned __int128 u128;
-
-/* ---- harness ---- */
-
-static int failures;
-
-#define CHECK(cond)                                                     \
-    do {                                                                \
-        if (!(cond)) {                                                  \
-            check_failed(__FILE__, __LINE__, #cond);                    \
-        }                                                               \
-    } while (0)
-
-static void check_failed(const char *file, int line, const char *what)
-{
-    /* Cap the output: one bug in a loop should not bury the summary. */
-    if (failures < 20) {
-        fprintf(stderr, "%s:%d: check failed: %s\n", file, line, what);
-    }
-    failures++;
-}
-
-static void group_done(const char *name, int failures_before)
-{
-    printf("%s - %s\n", failures == failures_before ? "ok" : "FAIL", name);
-}
 
 /* Fixed-seed generator so every run, and every failure, is reproducible. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -139,9 +116,10 @@ static bool tree_valid(const RangeTree *t)
 
 static void test_empty(void)
 {
-    int before = failures;
     RangeTree t;
     uint64_t addr = 42;
+
+    harness_section("empty tree");
 
     dext_range_tree_init(&t);
     CHECK(tree_valid(&t));
@@ -156,30 +134,30 @@ static void test_empty(void)
     CHECK(addr == 42);
     dext_range_tree_clear(&t, NULL, NULL);
     CHECK(tree_valid(&t));
-    group_done("empty tree", before);
 }
 
 static void test_entry_macro(void)
 {
-    int before = failures;
     Item it;
     RangeNode *none = NULL;
 
+    harness_section("RANGE_NODE_ENTRY");
+
     CHECK(RANGE_NODE_ENTRY(&it.node, Item, node) == &it);
     CHECK(RANGE_NODE_ENTRY(none, Item, node) == NULL);
-    group_done("RANGE_NODE_ENTRY", before);
 }
 
 /* Ascending and descending inserts are the worst case for a plain BST. */
 static void test_sequential(void)
 {
     enum { N = 300 };
-    int before = failures;
     static Item items[N];
     Item dup;
     RangeTree t;
     RangeNode *n;
     int i;
+
+    harness_section("sequential insert/remove, walks, lookups");
 
     dext_range_tree_init(&t);
     for (i = 0; i < N; i++) {
@@ -238,15 +216,15 @@ static void test_sequential(void)
         CHECK(tree_valid(&t));
     }
     CHECK(t.count == 0 && t.root == NULL);
-    group_done("sequential insert/remove, walks, lookups", before);
 }
 
 static void test_top_of_space(void)
 {
-    int before = failures;
     RangeTree t;
     Item top, last, low, big;
     uint64_t addr = 0;
+
+    harness_section("top and bottom of the address space");
 
     dext_range_tree_init(&t);
     top.node.start = UINT64_MAX - 0xfff;     /* ends exactly at 2^64 */
@@ -299,17 +277,17 @@ static void test_top_of_space(void)
     CHECK(dext_range_tree_lookup(&t, 0) == NULL);
     CHECK(dext_range_tree_lookup(&t, UINT64_MAX - 1) == &big.node);
     CHECK(dext_range_tree_lookup(&t, UINT64_MAX) == &last.node);
-    group_done("top and bottom of the address space", before);
 }
 
 static void test_first_fit_align(void)
 {
     enum { N = 64 };
-    int before = failures;
     static Item items[N];
     RangeTree t;
     uint64_t addr = 0;
     int i;
+
+    harness_section("first fit with alignment, update_len/update_range");
 
     dext_range_tree_init(&t);
     /* Ranges at odd pages, growing: 1 page at page 1, 2 at page 5, ... */
@@ -359,7 +337,6 @@ static void test_first_fit_align(void)
                                  0x1000);
     CHECK(tree_valid(&t));
     CHECK(dext_range_tree_prev(&items[11].node) == &items[10].node);
-    group_done("first fit with alignment, update_len/update_range", before);
 }
 
 typedef struct ClearLog {
@@ -381,12 +358,13 @@ static void count_cleared(RangeNode *n, void *opaque)
 static void test_clear(void)
 {
     enum { N = 1000 };
-    int before = failures;
     static Item items[N];
     RangeTree t;
     ClearLog log = { 0, false };
     size_t live;
     int i;
+
+    harness_section("clear visits each node once, leaves first");
 
     dext_range_tree_init(&t);
     for (i = 0; i < N; i++) {
@@ -400,7 +378,6 @@ static void test_clear(void)
     dext_range_tree_clear(&t, count_cleared, &log);
     CHECK(log.count == live && !log.bad);
     CHECK(t.root == NULL && t.count == 0 && tree_valid(&t));
-    group_done("clear visits each node once, leaves first", before);
 }
 
 /* ---- differential test ---- */
@@ -502,7 +479,7 @@ static uint64_t random_align(void)
 static void test_differential(void)
 {
     enum { OPS = 20000 };
-    int before = failures;
+    unsigned before = harness_failures();
     Model m = { .n = 0 };
     RangeTree t;
     Item *free_list[POOL];
@@ -510,12 +487,14 @@ static void test_differential(void)
     int op;
     size_t i;
 
+    harness_section("randomized differential test against a sorted array");
+
     dext_range_tree_init(&t);
     for (i = 0; i < POOL; i++) {
         free_list[nfree++] = &pool[i];
     }
 
-    for (op = 0; op < OPS && failures == before; op++) {
+    for (op = 0; op < OPS && harness_failures() == before; op++) {
         /* Alternate growing and shrinking phases: full and near-empty. */
         unsigned ins_limit = (op / 2500) % 2 ? 10 : 45;
         unsigned kind = (unsigned)rng_below(100);
@@ -609,12 +588,10 @@ static void test_differential(void)
             CHECK(i == 0 && n == NULL);
         }
     }
-    if (failures != before) {
+    if (harness_failures() != before) {
         fprintf(stderr, "differential test stopped at op %d\n", op - 1);
     }
     dext_range_tree_clear(&t, NULL, NULL);
-    group_done("randomized differential test against a sorted array",
-               before);
 }
 
 /* ---- scale ---- */
@@ -622,12 +599,13 @@ static void test_differential(void)
 static void test_scale(void)
 {
     enum { N = 65536 };
-    int before = failures;
     Item *items = calloc(N, sizeof(*items));
     uint32_t *order = calloc(N, sizeof(*order));
     RangeTree t;
     uint64_t addr;
     uint32_t i;
+
+    harness_section("65536 nodes inserted, looked up and removed");
 
     if (!items || !order) {
         CHECK(!"out of memory");
@@ -674,12 +652,11 @@ static void test_scale(void)
     CHECK(t.count == 0 && t.root == NULL);
     free(items);
     free(order);
-    group_done("65536 nodes inserted, looked up and removed", before);
 }
 
 int main(void)
 {
-    /* Keep the summary lines in order with failure messages. */
+    /* Keep the headings in order with failure messages. */
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_empty();
     test_entry_macro();
@@ -689,9 +666,5 @@ int main(void)
     test_clear();
     test_differential();
     test_scale();
-    if (failures) {
-        printf("%d check(s) failed\n", failures);
-        return 1;
-    }
-    return 0;
+    return harness_finish();
 }

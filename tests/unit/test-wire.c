@@ -14,16 +14,7 @@
 
 #include "protocol/dext-wire.h"
 
-static int failures;
-
-#define CHECK(cond) \
-    do { \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-                    __LINE__, #cond); \
-            failures++; \
-        } \
-    } while (0)
+#include "check.h"
 
 static uint8_t msg[DEXT_WIRE_MAX_MSG + 64];
 
@@ -918,10 +909,5 @@ int main(void)
     test_bad_headers();
     test_fuzz();
     test_socket_path();
-    if (failures) {
-        fprintf(stderr, "test-wire: %d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test-wire: all checks passed\n");
-    return 0;
+    return harness_finish();
 }
