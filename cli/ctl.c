@@ -263,7 +263,7 @@ int ctl_option(Ctl *ctl, int opt, const char *arg, char **argv)
         ctl->verbose = true;
         return CTL_CONTINUE;
     case 'h':
-        ctl_command_help(ctl->cmd, stdout);
+        ctl->command_help(ctl->cmd, stdout);
         return CTL_EXIT_OK;
     case CTL_OPT_SOCKET:
         return set_target(ctl, "unix:", arg);

@@ -177,7 +177,8 @@ static void main_help(FILE *f)
           "See dextctl(1) and dextd(8).\n", f);
 }
 
-bool ctl_command_help(const char *name, FILE *f)
+/* A command's help, or the main help for NULL or an unknown @name. */
+static bool ctl_command_help(const char *name, FILE *f)
 {
     const CtlCommand *c = name ? find_command(name) : NULL;
 
@@ -256,6 +257,7 @@ int main(int argc, char **argv)
         return ctl_usage(&ctl, "no command '%s'", argv[optind]);
     }
     ctl.cmd = c->name;
+    ctl.command_help = ctl_command_help;
     apple_dext_set_log_handler(library_log, &ctl);
 
     rc = c->run(&ctl, argc - optind, argv + optind);

@@ -62,6 +62,8 @@ typedef struct Ctl {
     bool numeric;               /* -n: numbers instead of names */
     bool verbose;               /* -v: say what is being done */
     const char *cmd;            /* the command, for messages */
+    /* Prints a command's help (dextctl.c's, which knows the commands). */
+    bool (*command_help)(const char *name, FILE *f);
     bool have_bdf;              /* @bdf names the command's device */
     CtlBdf bdf;
     JsonWriter jw;              /* --json output on stdout */
@@ -280,14 +282,5 @@ int cmd_bar(Ctl *ctl, int argc, char **argv);
 int cmd_dma_test(Ctl *ctl, int argc, char **argv);
 int cmd_irq_watch(Ctl *ctl, int argc, char **argv);
 int cmd_reset(Ctl *ctl, int argc, char **argv);
-
-/**
- * ctl_command_help() - print a command's help
- * @name: the command
- * @f: where to
- *
- * Return: true if @name is a command.
- */
-bool ctl_command_help(const char *name, FILE *f);
 
 #endif /* DEXTCTL_H */
