@@ -18,25 +18,27 @@
 #include "backends/pciemu.h"
 
 #include "check.h"
+#include "libdext/edu.h"
 
 /* Fake bus memory: the only bus addresses the fake IOMMU maps. */
 #define BUS_BASE 0x100000ull
 #define BUS_SIZE 0x10000u
 
-/* edu facts the tests rely on. */
-#define REG_ID        0x00
-#define REG_LIVENESS  0x04
-#define REG_FACT      0x08
-#define REG_STATUS    0x20
-#define REG_IRQ       0x24
-#define REG_RAISE     0x60
-#define REG_ACK       0x64
-#define REG_DMA_SRC   0x80
-#define REG_DMA_DST   0x88
-#define REG_DMA_CNT   0x90
-#define REG_DMA_CMD   0x98
-#define BUF_ADDR      0x40000ull
-#define BUF_SIZE      4096u
+/* Short names for edu's registers (libdext/edu.h), to keep lines short. */
+#define REG_ID        EDU_REG_ID
+#define REG_LIVENESS  EDU_REG_LIVENESS
+#define REG_FACT      EDU_REG_FACTORIAL
+#define REG_STATUS    EDU_REG_STATUS
+#define REG_IRQ       EDU_REG_IRQ_STATUS
+#define REG_RAISE     EDU_REG_IRQ_RAISE
+#define REG_ACK       EDU_REG_IRQ_ACK
+#define REG_DMA_SRC   EDU_REG_DMA_SRC
+#define REG_DMA_DST   EDU_REG_DMA_DST
+#define REG_DMA_CNT   EDU_REG_DMA_COUNT
+#define REG_DMA_CMD   EDU_REG_DMA_CMD
+#define BUF_ADDR      ((uint64_t)EDU_DMA_BUF_ADDR)
+#define BUF_SIZE      ((unsigned)EDU_DMA_BUF_SIZE)
+/* Where the emulation puts edu's MSI capability. */
 #define MSI_CAP       0x40
 
 #define WAIT_NS       (5ull * 1000000000ull)
