@@ -497,7 +497,9 @@ void listen_cleanup(Daemon *d)
     if (d->listen_fd < 0) {
         return;
     }
-    if (stat(d->path, &st) == 0 && st.st_dev == d->sock_dev &&
+    /* An activated socket is systemd's to keep for the next start. */
+    if (!d->activated && stat(d->path, &st) == 0 &&
+        st.st_dev == d->sock_dev &&
         st.st_ino == d->sock_ino) {
         unlink(d->path);
     }

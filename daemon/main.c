@@ -309,6 +309,7 @@ int main(int argc, char **argv)
     }
     d.euid = geteuid();
     d.pid = getpid();
+    log_setup(&d);
     clock_gettime(CLOCK_MONOTONIC, &d.start);
     raise_fd_limit();
     dext_mutex_init(&d.lock);
@@ -329,8 +330,13 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    d.listen_fd = systemd_listen_fd(&d);
+    if (d.listen_fd == -2) {
+        d.listen_fd = -1;
+        goto out;
+    }
     /* Checked again when binding; this just fails fast, before devices. */
-    {
+    if (!d.activated) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
         if (strlen(d.path) < sizeof(sa.sun_path)) {
@@ -386,15 +392,23 @@ int main(int argc, char **argv)
 
     /* Kept to be let go of, to answer a client if fds ever run out. */
     d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (listen_setup(&d) < 0 || fd_budget_setup(&d, ss.served) < 0) {
+    if ((!d.activated && listen_setup(&d) < 0) ||
+        fd_budget_setup(&d, ss.served) < 0) {
         goto out;
     }
     if (d.log_level >= DEXT_LOG_INFO) {
-        fprintf(stderr, "dextd: serving %u device(s) on %s\n", ss.served,
-                d.path);
-        fflush(stderr);
+        dlog_plain(&d, "dextd: serving %u device(s) on %s%s\n", ss.served,
+                   d.path, d.activated ? " (socket activated)" : "");
+    }
+    {
+        char state[160];
+
+        snprintf(state, sizeof(state), "READY=1\nSTATUS=serving %u "
+                 "device(s) on %s", ss.served, d.path);
+        systemd_notify(state);
     }
     status = serve(&d);
+    systemd_notify("STOPPING=1");
 
     /* Stop accepting first, so no channel appears behind our back. */
     listen_cleanup(&d);
