@@ -181,6 +181,10 @@ struct Daemon {
     dev_t sock_dev;
     ino_t sock_ino;
     bool activated;             /* the socket is systemd's: never unlinked */
+    mode_t sock_mode;           /* --socket-mode (default 0600, 0660 with
+                                   a group) */
+    bool group_set;             /* --socket-group: its members get in */
+    gid_t sock_gid;
     bool journal;               /* stderr is the journal: no timestamps */
 
     unsigned handshake_ms;      /* --handshake-timeout */

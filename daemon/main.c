@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,13 @@ static void usage(FILE *f)
             "                          /run/dextd.sock for root, else\n"
             "                          $XDG_RUNTIME_DIR/dextd.sock, else\n"
             "                          /tmp/dextd-UID.sock)\n"
+            "      --socket-group GROUP  let members of GROUP (a name or"
+            " gid) connect:\n"
+            "                          the socket's group, and admitted by"
+            " the peer check\n"
+            "      --socket-mode MODE  the socket's mode, octal (default"
+            " 0600, 0660 with\n"
+            "                          --socket-group)\n"
             "  -d, --device SPEC       serve a device, e.g. edu,"
             " edu,dma_mask=0xffffffff,\n"
             "                          edu,bdf=00:04.0 (repeatable;"
@@ -142,6 +150,28 @@ static const char *create_error_reason(IOReturn ret)
     }
 }
 
+/* A group name or a numeric gid. */
+static bool parse_group(const char *s, gid_t *gid)
+{
+    struct group gr, *res = NULL;
+    char buf[4096];
+    char *end;
+    unsigned long v;
+
+    if (getgrnam_r(s, &gr, buf, sizeof(buf), &res) == 0 && res != NULL) {
+        *gid = res->gr_gid;
+        return true;
+    }
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' ||
+        v >= (gid_t)-1) {
+        return false;
+    }
+    *gid = (gid_t)v;
+    return true;
+}
+
 static int parse_level(const char *s)
 {
     if (strcmp(s, "error") == 0) {
@@ -163,6 +193,8 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "socket", required_argument, NULL, 's' },
+        { "socket-group", required_argument, NULL, 'G' },
+        { "socket-mode", required_argument, NULL, 'M' },
         { "device", required_argument, NULL, 'd' },
         { "host", required_argument, NULL, 'H' },
         { "allow-writes", required_argument, NULL, 'W' },
@@ -193,6 +225,7 @@ int main(int argc, char **argv)
     unsigned long dma_share = DEXT_DMA_SHARE_DEFAULT;
     unsigned policy = 0;
     int status = 1;
+    long sock_mode = -1;
     int opt;
     int i;
 
@@ -207,6 +240,30 @@ int main(int argc, char **argv)
         case 's':
             d.path = optarg;
             break;
+        case 'G':
+            if (!parse_group(optarg, &d.sock_gid)) {
+                fprintf(stderr, "dextd: --socket-group '%s': no such group\n",
+                        optarg);
+                goto usage_error;
+            }
+            d.group_set = true;
+            break;
+        case 'M': {
+            char *end;
+            unsigned long v;
+
+            errno = 0;
+            v = strtoul(optarg, &end, 8);
+            if (errno != 0 || end == optarg || *end != '\0' || v > 0777 ||
+                (v & 0600) != 0600) {
+                fprintf(stderr, "dextd: --socket-mode '%s': expected an octal "
+                        "mode from 0600 to 0777 (the owner keeps rw)\n",
+                        optarg);
+                goto usage_error;
+            }
+            sock_mode = (long)v;
+            break;
+        }
         case 'd':
             specs[nspecs++] = optarg;
             break;
@@ -307,6 +364,8 @@ int main(int argc, char **argv)
         /* Honours $DEXT_SOCKET first. */
         d.path = dext_wire_default_socket_path();
     }
+    d.sock_mode = sock_mode >= 0 ? (mode_t)sock_mode
+                                 : d.group_set ? 0660 : 0600;
     d.euid = geteuid();
     d.pid = getpid();
     log_setup(&d);
