@@ -16,62 +16,17 @@ Exit 77 (skip) when not root.
 """
 
 import os
-import resource
-import signal
 import socket
 import stat
-import subprocess
 import sys
 import tempfile
 import time
 
-DEXTD = os.environ["DEXTD"]
-DEXTCTL = os.environ["DEXTCTL"]
+from dextdtest import Dextd, dextctl_list, fail
+
 GID = 61234          # the socket's group
 UID = 61235          # the second user
 OTHER_GID = 61236    # a group that is not the socket's
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def accepts(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-class Dextd:
-    def __init__(self, tmp, args, nofile=None):
-        self.path = os.path.join(tmp, "dextd.sock")
-        self.log = open(os.path.join(tmp, "dextd.log"), "w+")
-
-        def limit():
-            if nofile is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-        self.p = subprocess.Popen([DEXTD, "-s", self.path, "-d", "edu"] +
-                                  args, stderr=self.log, preexec_fn=limit)
-        deadline = time.time() + 20
-        while not accepts(self.path):
-            if time.time() > deadline or self.p.poll() is not None:
-                fail("dextd did not start")
-            time.sleep(0.05)
-
-    def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        if self.p.wait(timeout=20) != 0:
-            fail("dextd exit status %d" % self.p.returncode)
-        self.log.seek(0)
-        text = self.log.read()
-        self.log.close()
-        return text
 
 
 def as_user(gid, groups, fn):
@@ -98,14 +53,6 @@ def as_user(gid, groups, fn):
     os.close(r)
     os.waitpid(pid, 0)
     return out.decode()
-
-
-def dextctl_list(path):
-    env = dict(os.environ, DEXT_SOCKET=path)
-    env.pop("DEXT_TARGET", None)
-    r = subprocess.run([DEXTCTL, "list"], env=env, capture_output=True,
-                       text=True, timeout=20)
-    return "rc=%d\n%s%s" % (r.returncode, r.stdout, r.stderr)
 
 
 def check_served(out, who):

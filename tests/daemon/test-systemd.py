@@ -23,35 +23,13 @@ import sys
 import tempfile
 import time
 
-DEXTD = os.environ["DEXTD"]
-DEXTCTL = os.environ["DEXTCTL"]
-SKIP = 77
+from dextdtest import DEXTD, SKIP, accepts, dextctl_list, fail
 
 
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def accepts(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def dextctl_list(path):
-    env = dict(os.environ, DEXT_SOCKET=path)
-    env.pop("DEXT_TARGET", None)
-    r = subprocess.run([DEXTCTL, "list"], env=env, capture_output=True,
-                       text=True, timeout=20)
-    if r.returncode != 0 or "00:03.0" not in r.stdout:
-        fail("dextctl list through %s: rc %d\n%s%s" %
-             (path, r.returncode, r.stdout, r.stderr))
+def list_ok(path):
+    out = dextctl_list(path)
+    if not out.startswith("rc=0") or "00:03.0" not in out:
+        fail("dextctl list through %s: %s" % (path, out))
 
 
 def units(service, sock):
@@ -84,7 +62,7 @@ def sd_notify(tmp):
             fail("READY=1 before %s accepts" % path)
         if "STATUS=serving 1 device(s)" not in msg:
             fail("no STATUS line: %r" % msg)
-        dextctl_list(path)
+        list_ok(path)
         p.send_signal(signal.SIGTERM)
         msg = ns.recv(4096).decode()
         if "STOPPING=1" not in msg:
@@ -141,8 +119,8 @@ def activation(tmp):
                 fail("systemd-socket-activate did not listen on " + path)
             time.sleep(0.05)
         # The first connection starts dextd on the socket it was handed.
-        dextctl_list(path)
-        dextctl_list(path)
+        list_ok(path)
+        list_ok(path)
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=20)
         print(err)
