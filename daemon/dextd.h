@@ -17,7 +17,8 @@
  *   log.c        the daemon's log, and the rate-limited client lines
  *   systemd.c    socket activation and readiness (libsystemd)
  *
- * The main thread accepts channels and watches for SIGTERM/SIGINT; each
+ * The main thread accepts channels and watches for SIGTERM/SIGINT (and
+ * SIGHUP, which it only logs); each
  * channel has a thread of its own doing blocking recvmsg -> core call ->
  * sendmsg, so a request costs exactly one receive and one send.  A
  * session (user client) lives while any channel bound to it is open.
@@ -556,6 +557,8 @@ void listen_cleanup(Daemon *d);
 /**
  * serve() - the main thread's loop: accept, reap, wait for a signal
  * @d: the daemon, listening
+ *
+ * SIGHUP is logged and changes nothing.
  *
  * Return: 0 after SIGTERM or SIGINT, 1 if poll() fails.
  */

@@ -575,7 +575,17 @@ int serve(Daemon *d)
             return 1;
         }
         if (pfd[0].revents & POLLIN) {
-            if (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            if (read(d->sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+                /* Nothing read: nothing to do. */
+            } else if (si.ssi_signo == SIGHUP) {
+                /*
+                 * Nothing to reload: options come from the command line
+                 * and the log is stderr, which a log rotator cannot swap.
+                 * Not dying matters: a closing terminal sends it.
+                 */
+                dlog(d, DEXT_LOG_INFO, "SIGHUP: nothing to reload, "
+                     "still serving");
+            } else {
                 dlog(d, DEXT_LOG_INFO, "%s, shutting down",
                      strsignal((int)si.ssi_signo));
                 return 0;
