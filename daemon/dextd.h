@@ -104,6 +104,8 @@ typedef struct Session {
     pid_t pid;                  /* the opener; ATTACH must come from it */
     uid_t uid;
     int pidfd;                  /* the opener's, to tell it from a reuse */
+    uint64_t service_id;        /* the device, for the log */
+    bool claimed;               /* a Claim succeeded (__atomic) */
     unsigned refs DEXT_GUARDED_BY(Daemon.lock);  /* bound channels */
     uint8_t token[DEXT_WIRE_TOKEN_SIZE];
     DextMutex port_lock;        /* before the core's locks */
