@@ -23,7 +23,9 @@
 #include <unistd.h>
 
 #include "libdext/version.h"
+#include "backends/backend.h"
 #include "support/bdf.h"
+#include "support/ioreturn-names.h"
 #include "daemon/dextd.h"
 
 static void usage(FILE *f)
@@ -94,6 +96,12 @@ static void raise_fd_limit(void)
     }
 }
 
+/* A device served, and the spec that named it. */
+typedef struct Served {
+    uint8_t bus, dev, fn;
+    const char *spec;
+} Served;
+
 /* What serving the devices of one spec needs to know and count. */
 typedef struct ServeState {
     Daemon *d;
@@ -102,13 +110,120 @@ typedef struct ServeState {
     int nallow;
     bool sink_failed;
     uint32_t served;
+    Served *list;               /* the @served devices */
+    uint32_t cap;
 } ServeState;
+
+/* An IOReturn for the log: its name, or its number if it has none. */
+static const char *ioreturn_str(IOReturn ret)
+{
+    static char num[16];
+    const char *text = dext_ioreturn_text(ret);
+
+    if (text != NULL) {
+        return text;
+    }
+    snprintf(num, sizeof(num), "0x%08x", (unsigned)ret);
+    return num;
+}
+
+/* Does @spec name the host backend (real functions, not movable)? */
+static bool spec_is_host(const char *spec)
+{
+    size_t n = strcspn(spec, ",@");
+
+    return n == 4 && strncmp(spec, "host", 4) == 0;
+}
+
+/*
+ * A bus-0 address no served device and no function of this machine has,
+ * highest first (real functions tend to sit low): for the hint.
+ */
+static bool free_bdf(const ServeState *ss, uint8_t *dev)
+{
+    char path[64];
+    uint32_t i;
+    int d;
+
+    for (d = 0x1f; d > 0; d--) {
+        bool used = false;
+
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/0000:00:%02x.0",
+                 d);
+        for (i = 0; i < ss->served && !used; i++) {
+            used = ss->list[i].bus == 0 && ss->list[i].dev == d;
+        }
+        if (!used && access(path, F_OK) != 0) {
+            *dev = (uint8_t)d;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Two specs want one address: say which, and how to move the emulated
+ * one out of the way (a host function's address is the machine's).
+ */
+static void explain_conflict(ServeState *ss, const uint8_t bdf[3])
+{
+    const char *other = "an earlier device";
+    const char *movable;
+    char where[16];
+    uint8_t dev;
+    uint32_t i;
+
+    for (i = 0; i < ss->served; i++) {
+        if (ss->list[i].bus == bdf[0] && ss->list[i].dev == bdf[1] &&
+            ss->list[i].fn == bdf[2]) {
+            other = ss->list[i].spec;
+        }
+    }
+    movable = !spec_is_host(ss->spec) ? ss->spec :
+              !spec_is_host(other) ? other : NULL;
+    if (movable == NULL || !free_bdf(ss, &dev)) {
+        dlog(ss->d, DEXT_LOG_ERROR, "device '%s': %02x:%02x.%x is served "
+             "already, by device '%s'", ss->spec, bdf[0], bdf[1], bdf[2],
+             other);
+        return;
+    }
+    snprintf(where, sizeof(where), "00:%02x.0", dev);
+    if (strstr(movable, "bdf=") == NULL && strchr(movable, '@') == NULL) {
+        dlog(ss->d, DEXT_LOG_ERROR, "device '%s': %02x:%02x.%x is served "
+             "already, by device '%s': give the emulated one a free "
+             "address, e.g. --device %s,bdf=%s", ss->spec, bdf[0], bdf[1],
+             bdf[2], other, movable, where);
+    } else {
+        dlog(ss->d, DEXT_LOG_ERROR, "device '%s': %02x:%02x.%x is served "
+             "already, by device '%s': give '%s' a free address, e.g. "
+             "bdf=%s", ss->spec, bdf[0], bdf[1], bdf[2], other, movable,
+             where);
+    }
+}
+
+/* Remember a served device's address and spec, for explain_conflict(). */
+static bool note_served(ServeState *ss, const uint8_t bdf[3])
+{
+    if (ss->served == ss->cap) {
+        uint32_t cap = ss->cap ? ss->cap * 2 : 16;
+        Served *list = realloc(ss->list, cap * sizeof(*list));
+
+        if (list == NULL) {
+            return false;
+        }
+        ss->list = list;
+        ss->cap = cap;
+    }
+    ss->list[ss->served] = (Served){ bdf[0], bdf[1], bdf[2], ss->spec };
+    return true;
+}
 
 /* dext_device_create_each()'s sink: serve one device. */
 static IOReturn serve_device(void *opaque, DextDevice *dev)
 {
     ServeState *ss = opaque;
     char name[sizeof(dev->name)];
+    uint8_t bdf[3] = { dev->bus, dev->dev, dev->fn };
     uint64_t id;
     IOReturn ret;
 
@@ -120,9 +235,17 @@ static IOReturn serve_device(void *opaque, DextDevice *dev)
              name);
         return kIOReturnSuccess;
     }
+    if (ret == kIOReturnExclusiveAccess) {
+        explain_conflict(ss, bdf);
+        ss->sink_failed = true;
+        return ret;
+    }
+    if (ret == kIOReturnSuccess && !note_served(ss, bdf)) {
+        ret = kIOReturnNoMemory;    /* the device is served: stop anyway */
+    }
     if (ret != kIOReturnSuccess) {
-        dlog(ss->d, DEXT_LOG_ERROR, "device '%s' (%s): cannot serve (0x%08x)",
-             ss->spec, name, (unsigned)ret);
+        dlog(ss->d, DEXT_LOG_ERROR, "device '%s' (%s): cannot serve: %s",
+             ss->spec, name, ioreturn_str(ret));
         ss->sink_failed = true;
         return ret;
     }
@@ -431,9 +554,17 @@ int main(int argc, char **argv)
         ss.spec = specs[i];
         ret = dext_device_create_each(specs[i], serve_device, &ss);
         if (ret != kIOReturnSuccess) {
-            if (!ss.sink_failed) {
-                dlog(&d, DEXT_LOG_ERROR, "device '%s': %s (0x%08x)", specs[i],
-                     create_error_reason(ret), (unsigned)ret);
+            if (ss.sink_failed) {
+                /* Said already. */
+            } else if (ret == kIOReturnBadArgument &&
+                       dext_device_bad_option()[0] != '\0') {
+                dlog(&d, DEXT_LOG_ERROR, "device '%s': bad option '%s': not "
+                     "one this device takes, or a value out of range (see "
+                     "dextd(8), DEVICES): %s", specs[i],
+                     dext_device_bad_option(), ioreturn_str(ret));
+            } else {
+                dlog(&d, DEXT_LOG_ERROR, "device '%s': %s: %s", specs[i],
+                     create_error_reason(ret), ioreturn_str(ret));
             }
             goto out;
         }
@@ -492,6 +623,7 @@ out:
     free(specs);
     free(host_specs);
     free(ss.allow);
+    free(ss.list);
     return status;
 
 usage_error:
