@@ -12,7 +12,8 @@
 #   make fuzz    libFuzzer targets, FUZZ_TIME seconds each (build-fuzz/)
 #                (see docs/reliability.md)
 #
-# Both install the build tools first if they are missing (Debian, root).
+# Each installs what it needs first if it is missing (Debian, root):
+# building, scripts/deps.sh build; the test targets, scripts/deps.sh test.
 
 BUILD ?= build
 CHECK_BUILD ?= build-check
@@ -24,26 +25,29 @@ VALGRIND = valgrind --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite --track-fds=no -q
 MESON_OPTS ?=
 
-.PHONY: all deps demo check valgrind tsan tsa hostile fuzz bench plots install clean
+.PHONY: all deps deps-test demo check valgrind tsan tsa hostile fuzz bench plots install clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) $(MESON_OPTS)
 	ninja -C $(BUILD)
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
 
 demo: all
 	scripts/demo.sh $(BUILD)
 
-check: deps
+check: deps-test
 	@test -f $(CHECK_BUILD)/build.ninja || \
 	    meson setup $(CHECK_BUILD) -Db_sanitize=address,undefined \
 	        -Db_lundef=false -Dwerror=true $(MESON_OPTS)
 	ninja -C $(CHECK_BUILD)
 	meson test -C $(CHECK_BUILD) --print-errorlogs --num-processes 2
 
-valgrind: all
+valgrind: deps-test all
 	meson test -C $(BUILD) --suite inproc --suite unit --print-errorlogs \
 	    --wrapper '$(VALGRIND)'
 	DEXTD_WRAPPER='$(VALGRIND)' meson test -C $(BUILD) --suite unix \
@@ -51,7 +55,7 @@ valgrind: all
 
 # The load and race suites (many clients and threads, several threads on
 # one session) under ThreadSanitizer, with the api and unit suites.
-tsan: deps
+tsan: deps-test
 	@test -f $(TSAN_BUILD)/build.ninja || \
 	    meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false \
 	        $(MESON_OPTS)
@@ -62,18 +66,18 @@ tsan: deps
 
 # Lock discipline checked at compile time: clang's -Wthread-safety over
 # the annotations of support/locks.h, every warning an error.
-tsa: deps
+tsa: deps-test
 	@test -f $(TSA_BUILD)/build.ninja || \
 	    CC=clang meson setup $(TSA_BUILD) -Dwerror=true -Dwarning_level=3 \
 	        -Dc_args=-Wthread-safety $(MESON_OPTS)
 	ninja -C $(TSA_BUILD)
 
 # Attacks on a private dextd over the raw protocol (tests/README.md).
-hostile: all
+hostile: deps-test all
 	meson test -C $(BUILD) --suite hostile --print-errorlogs
 
 # libFuzzer targets (clang), FUZZ_TIME seconds each; see docs/reliability.md.
-fuzz: deps
+fuzz: deps-test
 	@test -f $(FUZZ_BUILD)/build.ninja || \
 	    CC=clang meson setup $(FUZZ_BUILD) -Db_sanitize=address,undefined \
 	        -Db_lundef=false $(MESON_OPTS)

@@ -250,6 +250,18 @@ void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
 int dext_memfd_create(const char *name, uint64_t size);
 
 /**
+ * dext_device_bad_option() - the option a walk of this thread failed on
+ *
+ * Set by dext_device_for_each_option() when it fails: the item as given
+ * ("size=3M"; truncated past 63 bytes), for an error message that names
+ * it.
+ *
+ * Return: that item, or "" if the thread's last walk succeeded or
+ * failed otherwise (out of memory).
+ */
+const char *dext_device_bad_option(void);
+
+/**
  * dext_device_for_each_option() - walk "key=value,key=value" options
  * @options: the text after a device name's comma; NULL or "" is no options
  * @apply: called once per option, in order; returns kIOReturnSuccess or

@@ -59,6 +59,14 @@ void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
     dev->host.log(dev->host.opaque, level, line);
 }
 
+/* The item the last failed walk of this thread stopped at. */
+static __thread char bad_option[64];
+
+const char *dext_device_bad_option(void)
+{
+    return bad_option;
+}
+
 IOReturn dext_device_for_each_option(const char *options,
                                      IOReturn (*apply)(void *opaque,
                                                        const char *key,
@@ -68,6 +76,7 @@ IOReturn dext_device_for_each_option(const char *options,
     char *copy, *item, *save = NULL;
     IOReturn ret = kIOReturnSuccess;
 
+    bad_option[0] = '\0';
     if (options == NULL || *options == '\0') {
         return kIOReturnSuccess;
     }
@@ -79,6 +88,7 @@ IOReturn dext_device_for_each_option(const char *options,
          item = strtok_r(NULL, ",", &save)) {
         char *value = strchr(item, '=');
 
+        snprintf(bad_option, sizeof(bad_option), "%s", item);
         if (value == NULL) {
             ret = kIOReturnBadArgument;
             break;
@@ -88,6 +98,9 @@ IOReturn dext_device_for_each_option(const char *options,
         if (ret != kIOReturnSuccess) {
             break;
         }
+    }
+    if (ret == kIOReturnSuccess) {
+        bad_option[0] = '\0';
     }
     free(copy);
     return ret;

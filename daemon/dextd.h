@@ -15,8 +15,10 @@
  *   wake-port.c  wake ports: what may be one, and sealing it
  *   fd-budget.c  the fds clients may make dextd hold
  *   log.c        the daemon's log, and the rate-limited client lines
+ *   systemd.c    socket activation and readiness (libsystemd)
  *
- * The main thread accepts channels and watches for SIGTERM/SIGINT; each
+ * The main thread accepts channels and watches for SIGTERM/SIGINT (and
+ * SIGHUP, which it only logs); each
  * channel has a thread of its own doing blocking recvmsg -> core call ->
  * sendmsg, so a request costs exactly one receive and one send.  A
  * session (user client) lives while any channel bound to it is open.
@@ -102,6 +104,8 @@ typedef struct Session {
     pid_t pid;                  /* the opener; ATTACH must come from it */
     uid_t uid;
     int pidfd;                  /* the opener's, to tell it from a reuse */
+    uint64_t service_id;        /* the device, for the log */
+    bool claimed;               /* a Claim succeeded (__atomic) */
     unsigned refs DEXT_GUARDED_BY(Daemon.lock);  /* bound channels */
     uint8_t token[DEXT_WIRE_TOKEN_SIZE];
     DextMutex port_lock;        /* before the core's locks */
@@ -179,6 +183,12 @@ struct Daemon {
     struct timespec start;
     dev_t sock_dev;
     ino_t sock_ino;
+    bool activated;             /* the socket is systemd's: never unlinked */
+    mode_t sock_mode;           /* --socket-mode (default 0600, 0660 with
+                                   a group) */
+    bool group_set;             /* --socket-group: its members get in */
+    gid_t sock_gid;
+    bool journal;               /* stderr is the journal: no timestamps */
 
     unsigned handshake_ms;      /* --handshake-timeout */
     int spare_fd;               /* given up to answer when out of fds */
@@ -257,6 +267,53 @@ void dlog(Daemon *d, int level, const char *fmt, ...)
 void dlog_limited(Daemon *d, DextRateLimit *rl, int level,
                   const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/**
+ * log_setup() - pick the log's format for where stderr goes
+ * @d: the daemon
+ *
+ * When stderr is the journal ($JOURNAL_STREAM names it), lines carry a
+ * syslog priority prefix ("<3>") and no timestamp of their own;
+ * otherwise they are timestamped.
+ *
+ * Return: nothing.
+ */
+void log_setup(Daemon *d);
+
+/**
+ * dlog_plain() - print a line to stderr without timestamp or level
+ * @d: the daemon
+ * @fmt: printf format of the line
+ *
+ * For the one line that says dextd is serving: as is on a terminal,
+ * with an info priority prefix for the journal.
+ *
+ * Return: nothing.
+ */
+void dlog_plain(Daemon *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* systemd.c */
+
+/**
+ * systemd_listen_fd() - the listening socket systemd handed over, if any
+ * @d: the daemon; its path and socket identity are set from the socket,
+ *     and it is marked activated (the socket is never unlinked)
+ *
+ * Return: the fd; -1 if dextd was not socket-activated (or was built
+ * without libsystemd); -2 if what systemd passed is unusable (logged).
+ */
+int systemd_listen_fd(Daemon *d);
+
+/**
+ * systemd_notify() - tell the service manager about our state
+ * @state: sd_notify() assignments, e.g. "READY=1"
+ *
+ * Nothing without $NOTIFY_SOCKET or libsystemd.
+ *
+ * Return: nothing.
+ */
+void systemd_notify(const char *state);
 
 /* fd-budget.c */
 
@@ -502,6 +559,8 @@ void listen_cleanup(Daemon *d);
 /**
  * serve() - the main thread's loop: accept, reap, wait for a signal
  * @d: the daemon, listening
+ *
+ * SIGHUP is logged and changes nothing.
  *
  * Return: 0 after SIGTERM or SIGINT, 1 if poll() fails.
  */

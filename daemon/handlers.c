@@ -187,9 +187,12 @@ static bool handle_open(Channel *ch, const Request *rq, DextdReply *rep)
         }
         if (r.status == kIOReturnSuccess) {
             ch->session = s;
+            s->service_id = m.service_id;
             memcpy(r.token, s->token, sizeof(r.token));
-            dlog(ch->d, DEXT_LOG_DEBUG, "pid %d opened service 0x%llx",
-                 (int)ch->pid, (unsigned long long)m.service_id);
+            dlog_limited(ch->d, &s->log_rl, DEXT_LOG_INFO,
+                         "pid %d uid %u opened service 0x%llx", (int)ch->pid,
+                         (unsigned)ch->uid,
+                         (unsigned long long)m.service_id);
         } else {
             fd_release(ch->d, DEXTD_SESSION_FDS);
         }
@@ -292,6 +295,13 @@ static bool handle_call(Channel *ch, const Request *rq, DextdReply *rep,
         struct_size = 0;
     } else if (!async) {
         r.status = dext_session_call(s->cs, m.selector, &args);
+        if (m.selector == kDextSelectorClaim && r.status == kIOReturnSuccess &&
+            !__atomic_exchange_n(&s->claimed, true, __ATOMIC_RELAXED)) {
+            dlog_limited(ch->d, &s->log_rl, DEXT_LOG_INFO, "pid %d uid %u "
+                         "claimed service 0x%llx", (int)s->pid,
+                         (unsigned)s->uid,
+                         (unsigned long long)s->service_id);
+        }
     } else if (!wake_port_call_async(s, m.port, m.selector, &args,
                                      &r.status)) {
         r.status = kIOReturnBadArgument;

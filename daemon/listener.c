@@ -75,6 +75,39 @@ static int peer_pidfd(Daemon *d, int fd, pid_t pid)
 }
 
 /*
+ * Is the peer on @fd, connected as @cred, in --socket-group?  Its
+ * effective gid, or one of its supplementary groups as the kernel
+ * recorded them at connect() (SO_PEERGROUPS, Linux 4.13): like
+ * SO_PEERCRED, what the process was when it connected, so nothing it
+ * or a pid reuse does later changes the answer.
+ */
+static bool peer_in_group(Daemon *d, int fd, const struct ucred *cred)
+{
+    gid_t groups[256];
+    socklen_t len = sizeof(groups);
+    size_t i;
+
+    if (!d->group_set) {
+        return false;
+    }
+    if (cred->gid == d->sock_gid) {
+        return true;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+        /* ERANGE: more than 256 groups; fail closed either way. */
+        dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING, "pid %d: cannot read "
+                     "its groups: %s", (int)cred->pid, strerror(errno));
+        return false;
+    }
+    for (i = 0; i < len / sizeof(gid_t); i++) {
+        if (groups[i] == d->sock_gid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
  * channel_admit_locked() - may a channel from @cred be accepted?
  *
  * Checks the caps: the global one, the fd budget, and per connecting
@@ -195,10 +228,12 @@ static void accept_one(Daemon *d) DEXT_EXCLUDES(d->lock)
         close(fd);
         return;
     }
-    if (cred.uid != d->euid && cred.uid != 0) {
+    if (cred.uid != d->euid && cred.uid != 0 &&
+        !peer_in_group(d, fd, &cred)) {
         dlog_limited(d, &d->log_rl, DEXT_LOG_WARNING, "refused pid %d: uid "
-                     "%u is neither ours (%u) nor root", (int)cred.pid,
-                     (unsigned)cred.uid, (unsigned)d->euid);
+                     "%u is neither ours (%u) nor root%s", (int)cred.pid,
+                     (unsigned)cred.uid, (unsigned)d->euid,
+                     d->group_set ? ", nor in the socket's group" : "");
         send_refusal(fd, kIOReturnNotPermitted);
         close(fd);
         return;
@@ -371,7 +406,7 @@ bool socket_is_live(const struct sockaddr_un *sa)
     return live;
 }
 
-static int bind_listen(int fd, const char *path)
+static int bind_listen(Daemon *d, int fd, const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     mode_t old;
@@ -385,7 +420,9 @@ static int bind_listen(int fd, const char *path)
     if (rc < 0) {
         return -1;
     }
-    if (chmod(path, 0600) < 0 || listen(fd, DEXTD_BACKLOG) < 0) {
+    /* The group first, then the mode that lets it in. */
+    if ((d->group_set && chown(path, (uid_t)-1, d->sock_gid) < 0) ||
+        chmod(path, d->sock_mode) < 0 || listen(fd, DEXTD_BACKLOG) < 0) {
         int saved = errno;
 
         unlink(path);
@@ -462,7 +499,7 @@ int listen_setup(Daemon *d)
     if (snprintf(tmp, sizeof(tmp), "%s.%d", d->path, (int)getpid()) <
         (int)sizeof(tmp)) {
         unlink(tmp);
-        if (bind_listen(fd, tmp) < 0) {
+        if (bind_listen(d, fd, tmp) < 0) {
             dlog(d, DEXT_LOG_ERROR, "bind %s: %s", tmp, strerror(errno));
             close(fd);
             return -1;
@@ -476,7 +513,7 @@ int listen_setup(Daemon *d)
             return -1;
         }
         unlink(tmp);
-    } else if (bind_listen(fd, d->path) < 0) {
+    } else if (bind_listen(d, fd, d->path) < 0) {
         dlog(d, DEXT_LOG_ERROR, "bind %s: %s", d->path, strerror(errno));
         close(fd);
         return -1;
@@ -497,7 +534,9 @@ void listen_cleanup(Daemon *d)
     if (d->listen_fd < 0) {
         return;
     }
-    if (stat(d->path, &st) == 0 && st.st_dev == d->sock_dev &&
+    /* An activated socket is systemd's to keep for the next start. */
+    if (!d->activated && stat(d->path, &st) == 0 &&
+        st.st_dev == d->sock_dev &&
         st.st_ino == d->sock_ino) {
         unlink(d->path);
     }
@@ -536,7 +575,17 @@ int serve(Daemon *d)
             return 1;
         }
         if (pfd[0].revents & POLLIN) {
-            if (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            if (read(d->sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+                /* Nothing read: nothing to do. */
+            } else if (si.ssi_signo == SIGHUP) {
+                /*
+                 * Nothing to reload: options come from the command line
+                 * and the log is stderr, which a log rotator cannot swap.
+                 * Not dying matters: a closing terminal sends it.
+                 */
+                dlog(d, DEXT_LOG_INFO, "SIGHUP: nothing to reload, "
+                     "still serving");
+            } else {
                 dlog(d, DEXT_LOG_INFO, "%s, shutting down",
                      strsignal((int)si.ssi_signo));
                 return 0;

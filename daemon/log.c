@@ -1,14 +1,18 @@
 /*
  * SPDX-License-Identifier: MIT
  *
- * dextd's log: timestamped lines on stderr, the core's included, and
- * the rate limit on lines a client can cause.
+ * dextd's log: lines on stderr, the core's included, timestamped, or
+ * with syslog priorities when stderr is the journal; and the rate limit
+ * on lines a client can cause.
  */
 
 #define _GNU_SOURCE
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +32,47 @@ static const char *level_name(int level)
     }
 }
 
+static int level_priority(int level)
+{
+    switch (level) {
+    case DEXT_LOG_ERROR:
+        return LOG_ERR;
+    case DEXT_LOG_WARNING:
+        return LOG_WARNING;
+    case DEXT_LOG_INFO:
+        return LOG_INFO;
+    default:
+        return LOG_DEBUG;
+    }
+}
+
+/* $JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected. */
+void log_setup(Daemon *d)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    d->journal = js != NULL &&
+                 sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+                 fstat(STDERR_FILENO, &st) == 0 &&
+                 (unsigned long long)st.st_dev == dev &&
+                 (unsigned long long)st.st_ino == ino;
+}
+
+void dlog_plain(Daemon *d, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (d->journal) {
+        fprintf(stderr, "<%d>", LOG_INFO);
+    }
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+}
+
 /* The core's log sink; also used for the daemon's own lines. */
 void daemon_log(void *opaque, int level, const char *msg)
 {
@@ -37,6 +82,12 @@ void daemon_log(void *opaque, int level, const char *msg)
     char when[32];
 
     if (level > d->log_level) {
+        return;
+    }
+    if (d->journal) {
+        /* The journal stamps and tags the line itself. */
+        fprintf(stderr, "<%d>%s: %s\n", level_priority(level),
+                level_name(level), msg);
         return;
     }
     clock_gettime(CLOCK_REALTIME, &ts);

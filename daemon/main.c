@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,9 @@
 #include <unistd.h>
 
 #include "libdext/version.h"
+#include "backends/backend.h"
 #include "support/bdf.h"
+#include "support/ioreturn-names.h"
 #include "daemon/dextd.h"
 
 static void usage(FILE *f)
@@ -36,6 +39,13 @@ static void usage(FILE *f)
             "                          /run/dextd.sock for root, else\n"
             "                          $XDG_RUNTIME_DIR/dextd.sock, else\n"
             "                          /tmp/dextd-UID.sock)\n"
+            "      --socket-group GROUP  let members of GROUP (a name or"
+            " gid) connect:\n"
+            "                          the socket's group, and admitted by"
+            " the peer check\n"
+            "      --socket-mode MODE  the socket's mode, octal (default"
+            " 0600, 0660 with\n"
+            "                          --socket-group)\n"
             "  -d, --device SPEC       serve a device, e.g. edu,"
             " edu,dma_mask=0xffffffff,\n"
             "                          edu,bdf=00:04.0 (repeatable;"
@@ -86,6 +96,12 @@ static void raise_fd_limit(void)
     }
 }
 
+/* A device served, and the spec that named it. */
+typedef struct Served {
+    uint8_t bus, dev, fn;
+    const char *spec;
+} Served;
+
 /* What serving the devices of one spec needs to know and count. */
 typedef struct ServeState {
     Daemon *d;
@@ -94,13 +110,120 @@ typedef struct ServeState {
     int nallow;
     bool sink_failed;
     uint32_t served;
+    Served *list;               /* the @served devices */
+    uint32_t cap;
 } ServeState;
+
+/* An IOReturn for the log: its name, or its number if it has none. */
+static const char *ioreturn_str(IOReturn ret)
+{
+    static char num[16];
+    const char *text = dext_ioreturn_text(ret);
+
+    if (text != NULL) {
+        return text;
+    }
+    snprintf(num, sizeof(num), "0x%08x", (unsigned)ret);
+    return num;
+}
+
+/* Does @spec name the host backend (real functions, not movable)? */
+static bool spec_is_host(const char *spec)
+{
+    size_t n = strcspn(spec, ",@");
+
+    return n == 4 && strncmp(spec, "host", 4) == 0;
+}
+
+/*
+ * A bus-0 address no served device and no function of this machine has,
+ * highest first (real functions tend to sit low): for the hint.
+ */
+static bool free_bdf(const ServeState *ss, uint8_t *dev)
+{
+    char path[64];
+    uint32_t i;
+    int d;
+
+    for (d = 0x1f; d > 0; d--) {
+        bool used = false;
+
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/0000:00:%02x.0",
+                 d);
+        for (i = 0; i < ss->served && !used; i++) {
+            used = ss->list[i].bus == 0 && ss->list[i].dev == d;
+        }
+        if (!used && access(path, F_OK) != 0) {
+            *dev = (uint8_t)d;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Two specs want one address: say which, and how to move the emulated
+ * one out of the way (a host function's address is the machine's).
+ */
+static void explain_conflict(ServeState *ss, const uint8_t bdf[3])
+{
+    const char *other = "an earlier device";
+    const char *movable;
+    char where[16];
+    uint8_t dev;
+    uint32_t i;
+
+    for (i = 0; i < ss->served; i++) {
+        if (ss->list[i].bus == bdf[0] && ss->list[i].dev == bdf[1] &&
+            ss->list[i].fn == bdf[2]) {
+            other = ss->list[i].spec;
+        }
+    }
+    movable = !spec_is_host(ss->spec) ? ss->spec :
+              !spec_is_host(other) ? other : NULL;
+    if (movable == NULL || !free_bdf(ss, &dev)) {
+        dlog(ss->d, DEXT_LOG_ERROR, "device '%s': %02x:%02x.%x is served "
+             "already, by device '%s'", ss->spec, bdf[0], bdf[1], bdf[2],
+             other);
+        return;
+    }
+    snprintf(where, sizeof(where), "00:%02x.0", dev);
+    if (strstr(movable, "bdf=") == NULL && strchr(movable, '@') == NULL) {
+        dlog(ss->d, DEXT_LOG_ERROR, "device '%s': %02x:%02x.%x is served "
+             "already, by device '%s': give the emulated one a free "
+             "address, e.g. --device %s,bdf=%s", ss->spec, bdf[0], bdf[1],
+             bdf[2], other, movable, where);
+    } else {
+        dlog(ss->d, DEXT_LOG_ERROR, "device '%s': %02x:%02x.%x is served "
+             "already, by device '%s': give '%s' a free address, e.g. "
+             "bdf=%s", ss->spec, bdf[0], bdf[1], bdf[2], other, movable,
+             where);
+    }
+}
+
+/* Remember a served device's address and spec, for explain_conflict(). */
+static bool note_served(ServeState *ss, const uint8_t bdf[3])
+{
+    if (ss->served == ss->cap) {
+        uint32_t cap = ss->cap ? ss->cap * 2 : 16;
+        Served *list = realloc(ss->list, cap * sizeof(*list));
+
+        if (list == NULL) {
+            return false;
+        }
+        ss->list = list;
+        ss->cap = cap;
+    }
+    ss->list[ss->served] = (Served){ bdf[0], bdf[1], bdf[2], ss->spec };
+    return true;
+}
 
 /* dext_device_create_each()'s sink: serve one device. */
 static IOReturn serve_device(void *opaque, DextDevice *dev)
 {
     ServeState *ss = opaque;
     char name[sizeof(dev->name)];
+    uint8_t bdf[3] = { dev->bus, dev->dev, dev->fn };
     uint64_t id;
     IOReturn ret;
 
@@ -112,9 +235,17 @@ static IOReturn serve_device(void *opaque, DextDevice *dev)
              name);
         return kIOReturnSuccess;
     }
+    if (ret == kIOReturnExclusiveAccess) {
+        explain_conflict(ss, bdf);
+        ss->sink_failed = true;
+        return ret;
+    }
+    if (ret == kIOReturnSuccess && !note_served(ss, bdf)) {
+        ret = kIOReturnNoMemory;    /* the device is served: stop anyway */
+    }
     if (ret != kIOReturnSuccess) {
-        dlog(ss->d, DEXT_LOG_ERROR, "device '%s' (%s): cannot serve (0x%08x)",
-             ss->spec, name, (unsigned)ret);
+        dlog(ss->d, DEXT_LOG_ERROR, "device '%s' (%s): cannot serve: %s",
+             ss->spec, name, ioreturn_str(ret));
         ss->sink_failed = true;
         return ret;
     }
@@ -142,6 +273,28 @@ static const char *create_error_reason(IOReturn ret)
     }
 }
 
+/* A group name or a numeric gid. */
+static bool parse_group(const char *s, gid_t *gid)
+{
+    struct group gr, *res = NULL;
+    char buf[4096];
+    char *end;
+    unsigned long v;
+
+    if (getgrnam_r(s, &gr, buf, sizeof(buf), &res) == 0 && res != NULL) {
+        *gid = res->gr_gid;
+        return true;
+    }
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' ||
+        v >= (gid_t)-1) {
+        return false;
+    }
+    *gid = (gid_t)v;
+    return true;
+}
+
 static int parse_level(const char *s)
 {
     if (strcmp(s, "error") == 0) {
@@ -163,6 +316,8 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "socket", required_argument, NULL, 's' },
+        { "socket-group", required_argument, NULL, 'G' },
+        { "socket-mode", required_argument, NULL, 'M' },
         { "device", required_argument, NULL, 'd' },
         { "host", required_argument, NULL, 'H' },
         { "allow-writes", required_argument, NULL, 'W' },
@@ -193,6 +348,7 @@ int main(int argc, char **argv)
     unsigned long dma_share = DEXT_DMA_SHARE_DEFAULT;
     unsigned policy = 0;
     int status = 1;
+    long sock_mode = -1;
     int opt;
     int i;
 
@@ -207,6 +363,30 @@ int main(int argc, char **argv)
         case 's':
             d.path = optarg;
             break;
+        case 'G':
+            if (!parse_group(optarg, &d.sock_gid)) {
+                fprintf(stderr, "dextd: --socket-group '%s': no such group\n",
+                        optarg);
+                goto usage_error;
+            }
+            d.group_set = true;
+            break;
+        case 'M': {
+            char *end;
+            unsigned long v;
+
+            errno = 0;
+            v = strtoul(optarg, &end, 8);
+            if (errno != 0 || end == optarg || *end != '\0' || v > 0777 ||
+                (v & 0600) != 0600) {
+                fprintf(stderr, "dextd: --socket-mode '%s': expected an octal "
+                        "mode from 0600 to 0777 (the owner keeps rw)\n",
+                        optarg);
+                goto usage_error;
+            }
+            sock_mode = (long)v;
+            break;
+        }
         case 'd':
             specs[nspecs++] = optarg;
             break;
@@ -307,8 +487,11 @@ int main(int argc, char **argv)
         /* Honours $DEXT_SOCKET first. */
         d.path = dext_wire_default_socket_path();
     }
+    d.sock_mode = sock_mode >= 0 ? (mode_t)sock_mode
+                                 : d.group_set ? 0660 : 0600;
     d.euid = geteuid();
     d.pid = getpid();
+    log_setup(&d);
     clock_gettime(CLOCK_MONOTONIC, &d.start);
     raise_fd_limit();
     dext_mutex_init(&d.lock);
@@ -320,6 +503,7 @@ int main(int argc, char **argv)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);           /* logged, nothing else (serve()) */
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     d.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
@@ -329,8 +513,13 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    d.listen_fd = systemd_listen_fd(&d);
+    if (d.listen_fd == -2) {
+        d.listen_fd = -1;
+        goto out;
+    }
     /* Checked again when binding; this just fails fast, before devices. */
-    {
+    if (!d.activated) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
         if (strlen(d.path) < sizeof(sa.sun_path)) {
@@ -365,9 +554,17 @@ int main(int argc, char **argv)
         ss.spec = specs[i];
         ret = dext_device_create_each(specs[i], serve_device, &ss);
         if (ret != kIOReturnSuccess) {
-            if (!ss.sink_failed) {
-                dlog(&d, DEXT_LOG_ERROR, "device '%s': %s (0x%08x)", specs[i],
-                     create_error_reason(ret), (unsigned)ret);
+            if (ss.sink_failed) {
+                /* Said already. */
+            } else if (ret == kIOReturnBadArgument &&
+                       dext_device_bad_option()[0] != '\0') {
+                dlog(&d, DEXT_LOG_ERROR, "device '%s': bad option '%s': not "
+                     "one this device takes, or a value out of range (see "
+                     "dextd(8), DEVICES): %s", specs[i],
+                     dext_device_bad_option(), ioreturn_str(ret));
+            } else {
+                dlog(&d, DEXT_LOG_ERROR, "device '%s': %s: %s", specs[i],
+                     create_error_reason(ret), ioreturn_str(ret));
             }
             goto out;
         }
@@ -386,15 +583,23 @@ int main(int argc, char **argv)
 
     /* Kept to be let go of, to answer a client if fds ever run out. */
     d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (listen_setup(&d) < 0 || fd_budget_setup(&d, ss.served) < 0) {
+    if ((!d.activated && listen_setup(&d) < 0) ||
+        fd_budget_setup(&d, ss.served) < 0) {
         goto out;
     }
     if (d.log_level >= DEXT_LOG_INFO) {
-        fprintf(stderr, "dextd: serving %u device(s) on %s\n", ss.served,
-                d.path);
-        fflush(stderr);
+        dlog_plain(&d, "dextd: serving %u device(s) on %s%s\n", ss.served,
+                   d.path, d.activated ? " (socket activated)" : "");
+    }
+    {
+        char state[160];
+
+        snprintf(state, sizeof(state), "READY=1\nSTATUS=serving %u "
+                 "device(s) on %s", ss.served, d.path);
+        systemd_notify(state);
     }
     status = serve(&d);
+    systemd_notify("STOPPING=1");
 
     /* Stop accepting first, so no channel appears behind our back. */
     listen_cleanup(&d);
@@ -418,6 +623,7 @@ out:
     free(specs);
     free(host_specs);
     free(ss.allow);
+    free(ss.list);
     return status;
 
 usage_error:

@@ -83,7 +83,12 @@ void session_unref(Daemon *d, Session *s)
     }
     dext_session_close(s->cs);
     nports = wake_ports_close(s);
-    dlog(d, DEXT_LOG_DEBUG, "session of pid %d closed", (int)s->pid);
+    /* The contract has no Release: a claim ends with its session. */
+    dlog_limited(d, &s->log_rl, DEXT_LOG_INFO, "pid %d uid %u closed service "
+                 "0x%llx%s", (int)s->pid, (unsigned)s->uid,
+                 (unsigned long long)s->service_id,
+                 __atomic_load_n(&s->claimed, __ATOMIC_RELAXED) ?
+                 ", releasing its claim" : "");
     close(s->pidfd);
     fd_release(d, DEXTD_SESSION_FDS + nports);
     memset(s->token, 0, sizeof(s->token));
