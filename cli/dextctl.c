@@ -29,13 +29,25 @@ typedef struct CtlCommand {
 
 static const CtlCommand commands[] = {
     {
-        "list", cmd_list, "",
+        "list", cmd_list, "[-s SLOT] [-d ID] [-t] [-k]",
         "every device served: address, IDs, class, names, claimed or not",
         "One line per device the dext serves, in address order: BDF,\n"
         "vendor:device, class code, whether a client holds a claim, and the\n"
         "names lspci would print (from the PCI ID database; -n for numbers\n"
         "only).  Opening each device to ask about claims adds a client for\n"
-        "a moment; it is not counted.\n",
+        "a moment; it is not counted.\n"
+        "\n"
+        "  -s, --slot [[[DOMAIN]:]BUS]:][SLOT][.[FUNC]]\n"
+        "                  only these functions (lspci -s; hex, a field\n"
+        "                  empty or * for any)\n"
+        "  -d, --id [VENDOR]:[DEVICE][:CLASS[:PROGIF]]\n"
+        "                  only these IDs (lspci -d; same wildcards)\n"
+        "  -t, --tree      the bus tree as lspci -t draws it, bridges from\n"
+        "                  their bus number registers (read through the dext)\n"
+        "  -k, --kernel    the kernel driver of each function, from this\n"
+        "                  machine's sysfs where a function with the same\n"
+        "                  address and IDs exists (host functions; '-' for\n"
+        "                  the others; Linux only)\n",
     },
     {
         "status", cmd_status, "",

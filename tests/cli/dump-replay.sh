@@ -177,6 +177,23 @@ if [ "$mode" = hand ]; then
             ok "dump,file=${spec#"$tmp/"} refused"
         fi
     done
+    # lspci -F reads the same recording of a bus with bridges: its tree
+    # and dextctl's replay of it agree.
+    if command -v lspci >/dev/null 2>&1; then
+        tree="$DUMP_DIR/tree.txt"
+        specs=
+        for b in $(grep -E '^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] ' "$tree" | cut -d' ' -f1); do
+            specs="$specs${specs:++}dump,file=$tree,pick=$b"
+        done
+        lspci -F "$tree" -t >"$tmp/lspci.tree" 2>/dev/null
+        if "$DEXTCTL" --inproc "$specs" list -t >"$tmp/dextctl.tree" 2>&1 &&
+            cmp -s "$tmp/lspci.tree" "$tmp/dextctl.tree"; then
+            ok "list -t of tree.txt equals lspci -F tree.txt -t"
+        else
+            bad "list -t of tree.txt differs from lspci -F -t:"
+            diff -u "$tmp/lspci.tree" "$tmp/dextctl.tree"
+        fi
+    fi
 else
     if ! command -v lspci >/dev/null 2>&1; then
         echo "dump-replay: no lspci (Debian: apt-get install pciutils):" \
@@ -214,6 +231,18 @@ else
                 replay "dextd $bdf" "$bdf" xxxx "$f" --socket "$sock"
         done
         stop_dextd
+    fi
+    # The bus tree of this machine as dextctl draws it from the host
+    # functions' bridge registers, and the one lspci draws.
+    if [ -z "$(lspci -D 2>/dev/null | grep -v '^0000:')" ]; then
+        lspci -t >"$tmp/lspci.tree" 2>/dev/null
+        if "$DEXTCTL" --inproc host list -t >"$tmp/dextctl.tree" 2>&1 &&
+            cmp -s "$tmp/lspci.tree" "$tmp/dextctl.tree"; then
+            ok "list -t draws lspci -t's tree"
+        else
+            bad "list -t differs from lspci -t:"
+            diff -u "$tmp/lspci.tree" "$tmp/dextctl.tree"
+        fi
     fi
     bdf=$(echo "$bdfs" | head -n 1)
     f="$tmp/$(echo "$bdf" | tr ':.' '--').txt"

@@ -214,6 +214,50 @@ case_list() {
     run --json list
 }
 
+# lspci's habits: -s, -d, -t and -k, over a recorded bus with bridges
+# (dumps/tree.txt through the dump backend) and an emulated edu.
+case_list_lspci() {
+    tree="$GOLDEN_DIR/../dumps/tree.txt"
+    specs=
+    for b in 00:00.0 00:1c.0 00:1c.1 01:00.0 02:00.0 02:00.1; do
+        specs="$specs dump,file=$tree,pick=$b"
+    done
+    # shellcheck disable=SC2086
+    serve $specs edu
+    run list -t
+    run -n list
+    run -n list -s 1c
+    run -n list -s 02:00
+    run -n list -s .1
+    run -n list -s '0000:*:00.*'
+    run -n list -s 1:
+    run -n list -d 8086:
+    run -n list -d ::0604
+    run -n list -d :1030:0200:00
+    run -n list -d 1234:11e8 -s 00:03.0
+    run list -s zz
+    run list -d 1234
+    run list -d 1:2:3:4:5
+    run list -t --json
+    # -k: drivers from a sysfs of our own; the IDs must match the served
+    # function's (00:03.0 is edu here, 00:1c.0 something else there).
+    mkdir -p "$tmp/sys/0000:00:03.0" "$tmp/sys/0000:00:1c.0" \
+        "$tmp/drivers/edu-test" "$tmp/drivers/pcieport"
+    echo 0x1234 >"$tmp/sys/0000:00:03.0/vendor"
+    echo 0x11e8 >"$tmp/sys/0000:00:03.0/device"
+    ln -s ../../drivers/edu-test "$tmp/sys/0000:00:03.0/driver"
+    echo 0x8086 >"$tmp/sys/0000:00:1c.0/vendor"
+    echo 0x9999 >"$tmp/sys/0000:00:1c.0/device"
+    ln -s ../../drivers/pcieport "$tmp/sys/0000:00:1c.0/driver"
+    export DEXTCTL_SYSFS="$tmp/sys"
+    run -n list -k
+    run list -k -s 03.0
+    run --json list -k -s 03.0
+    DEXTCTL_SYSFS="$tmp/nosys"
+    run -n list -k -s 03.0
+    unset DEXTCTL_SYSFS
+}
+
 case_status() {
     serve edu
     run status
