@@ -97,7 +97,10 @@ static const CtlCommand commands[] = {
         "value printed in hex) or, with =VALUE, written; with :MASK only the\n"
         "bits set in MASK change.  REGISTER is a hex offset or a name, plus\n"
         "an optional +OFFSET; CAP_PM, CAP_MSI, CAP_MSIX, CAP_EXP and\n"
-        "CAP_VNDR name the offset of that capability.  Offsets and values\n"
+        "CAP_VNDR name the offset of that capability, ECAP_AER, ECAP_DSN,\n"
+        "ECAP_SRIOV, ECAP_ACS, ECAP_ARI, ECAP_ATS, ECAP_LTR, ECAP_L1PM,\n"
+        "ECAP_PTM, ECAP_DPC, ECAP_REBAR, ECAP_VNDR, ... (setpci's names) or\n"
+        "ECAPxxxx (the ID in hex) that of an extended capability.  Offsets and values\n"
         "are hexadecimal; the width (.b 1, .w 2, .l 4 bytes) is needed\n"
         "unless a name implies it.  Registers are done in order.  Names:\n",
     },

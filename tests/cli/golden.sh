@@ -258,6 +258,19 @@ case_list_lspci() {
     unset DEXTCTL_SYSFS
 }
 
+# A recorded function (dumps/hand.txt) through the dump backend: its
+# extended capabilities by setpci's names, its decoding, writes refused.
+case_dump() {
+    serve "dump,file=$GOLDEN_DIR/../dumps/hand.txt"
+    run -n list
+    run config 00:07.0 ECAP_AER.l ECAP_AER+4.l ECAP_DSN+4.l ecap_dsn+8.l
+    run config 00:07.0 ECAP0003.w CAP_EXP+2.w
+    run config 00:07.0 ECAP_SRIOV.l
+    run config 00:07.0 ECAP_FOO.l
+    run config 00:07.0 COMMAND=0x6
+    run info 00:07.0
+}
+
 case_status() {
     serve edu
     run status
