@@ -154,7 +154,9 @@ static const char common_help[] =
     "Options for every command:\n"
     "  --json            machine-readable output (JSON)\n"
     "  -n, --numeric     numeric IDs only, no names (as lspci -n)\n"
-    "  -v, --verbose     say what is being done, show libdext's messages\n"
+    "  -v, -vv           info: decode config space as lspci -v, -vv do\n"
+    "  --trace           say what is being done, show libdext's messages\n"
+    "                    (was -v, --verbose: deprecated, still accepted)\n"
     "  --socket PATH     talk to the dextd listening on PATH\n"
     "                    (default: $DEXT_SOCKET, else dextd's default)\n"
     "  --inproc DEVICES  no daemon: run a dext core in dextctl serving\n"
@@ -212,7 +214,7 @@ static bool ctl_command_help(const char *name, FILE *f)
     return true;
 }
 
-/* libdext's own diagnostics, shown with -v only: ours say it better. */
+/* libdext's own diagnostics, shown with --trace only: ours say it better. */
 static void library_log(void *opaque, int level, const char *msg)
 {
     const Ctl *ctl = opaque;

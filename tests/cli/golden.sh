@@ -269,6 +269,10 @@ case_dump() {
     run config 00:07.0 ECAP_FOO.l
     run config 00:07.0 COMMAND=0x6
     run info 00:07.0
+    run info -v 00:07.0
+    run info 00:07.0 -vv
+    run -n list -v
+    run -n list --verbose
 }
 
 case_status() {
