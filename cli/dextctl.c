@@ -117,11 +117,14 @@ static const CtlCommand commands[] = {
     },
     {
         "dma-test", cmd_dma_test, "BDF [--size SIZE] [--dma-buffer]",
-        "DMA round trip through the edu device, verified byte for byte",
-        "Drives an edu device (1234:11e8): fills memory with a pattern, has\n"
-        "the device copy it into its 4 KiB buffer and back into other\n"
-        "memory, chunk by chunk, and compares every byte.  Progress is shown\n"
-        "on stderr for runs longer than a second.\n"
+        "DMA round trip through edu or ivshmem, verified byte for byte",
+        "Drives an edu device (1234:11e8) or an ivshmem device (1af4:1110):\n"
+        "fills memory with a pattern, has the device's DMA engine copy it\n"
+        "into device memory (edu's 4 KiB buffer; ivshmem's BAR2, up to 1 MiB\n"
+        "a chunk) and back into other memory, chunk by chunk, and compares\n"
+        "every byte.  Runs longer than a second show progress with the rate\n"
+        "and an ETA on stderr, and a warning once the rate says the run\n"
+        "takes a minute or more.\n"
         "\n"
         "  --size SIZE     bytes to move (k, M, G suffixes; default 64k)\n"
         "  --dma-buffer    use the dext's DMA buffer (AllocateDMABuffer)\n"

@@ -325,11 +325,14 @@ case_bar() {
 }
 
 case_dma_test() {
-    serve edu
+    serve edu ivshmem,size=64K
     run dma-test $edu --size 16k
     run dma-test $edu --size 100
     run dma-test $edu --dma-buffer --size 8k
     run --json dma-test $edu --size 4096
+    # ivshmem's DMA engine: chunks as large as BAR2.
+    run dma-test 00:04.0 --size 200k
+    run dma-test 00:04.0 --dma-buffer --size 64k
 }
 
 case_irq_watch() {
