@@ -28,6 +28,7 @@ typedef struct DextBackendEntry {
 } DextBackendEntry;
 
 static const DextBackendEntry backend_table[] = {
+    { "dump", dext_dump_create, NULL },
     { "edu", dext_edu_create, NULL },
     { "host", dext_host_create, dext_host_create_each },
     { "ivshmem", dext_ivshmem_create, NULL },

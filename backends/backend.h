@@ -262,6 +262,27 @@ int dext_memfd_create(const char *name, uint64_t size);
 const char *dext_device_bad_option(void);
 
 /**
+ * dext_header_bars() - how many BAR registers a config header has
+ * @header_type: the Header Type register (the multi-function bit ignored)
+ *
+ * Return: 6 (endpoint), 2 (PCI-to-PCI bridge), 1 (CardBus bridge), 0 for
+ * an unknown layout.
+ */
+static inline int dext_header_bars(uint8_t header_type)
+{
+    switch (header_type & 0x7f) {
+    case 0:
+        return 6;
+    case 1:                         /* PCI-to-PCI bridge */
+        return 2;
+    case 2:                         /* CardBus bridge */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/**
  * dext_device_for_each_option() - walk "key=value,key=value" options
  * @options: the text after a device name's comma; NULL or "" is no options
  * @apply: called once per option, in order; returns kIOReturnSuccess or
@@ -356,5 +377,55 @@ IOReturn dext_host_create_each(const char *options, DextDeviceSink *sink,
  * Return: kIOReturnSuccess, kIOReturnBadArgument for a bad option.
  */
 IOReturn dext_ivshmem_create(const char *options, DextDevice **out);
+
+/**
+ * struct DextDump - one function's config space from an lspci hex dump
+ * @cfg: the bytes; those the dump lacks are zero
+ * @len: one past the highest byte the dump gives
+ * @bar_size: BAR sizes from "lspci -v" Region lines; 0 where not shown
+ * @has_addr: the device line gave @bus, @dev, @fn (always so on success)
+ * @bus, @dev, @fn: the address on the device line
+ */
+typedef struct DextDump {
+    uint8_t cfg[DEXT_CONFIG_SIZE_EXT];
+    uint32_t len;
+    uint64_t bar_size[DEXT_NUM_BARS];
+    bool has_addr;
+    uint8_t bus, dev, fn;
+} DextDump;
+
+/**
+ * dext_dump_parse() - parse lspci's hex dump format (backends/dump.c)
+ * @text: the dump, not necessarily NUL-terminated, never trusted
+ * @len: bytes at @text
+ * @pick: "BB:DD.F" of the device to take from a dump of several; NULL or
+ *        "" when the dump must hold exactly one
+ * @out: receives the device
+ * @bad_line: if not NULL, receives the 1-based number of the first
+ *            malformed line (0 when the failure is not a line's)
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a malformed line,
+ * a bad @pick or several devices without @pick; kIOReturnNotFound when
+ * no device matches or it has less than the 64-byte header;
+ * kIOReturnNoMemory.
+ */
+IOReturn dext_dump_parse(const char *text, size_t len, const char *pick,
+                         DextDump *out, uint32_t *bad_line);
+
+/**
+ * dext_dump_create() - a recorded function, served read-only (dump.c)
+ * @options: "file=PATH" (required: lspci -x/-xxx/-xxxx output, with or
+ *           without -v), "pick=BB:DD.F" (which device of a dump holding
+ *           several), "bdf=BB:DD.F" (the address served; default the
+ *           dump's), "bar0=SIZE".."bar5=SIZE" (BAR sizes, K/M/G
+ *           suffixes; default from the dump's "Region" lines, else unused)
+ * @out: receives the device
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a bad option or a
+ * malformed dump; kIOReturnNotFound for a missing file or device;
+ * kIOReturnNotPrivileged, kIOReturnNotReadable if the file cannot be
+ * read; kIOReturnNoDevice if the identity reads as all ones or zero.
+ */
+IOReturn dext_dump_create(const char *options, DextDevice **out);
 
 #endif /* LIBDEXT_BACKEND_H */

@@ -523,20 +523,7 @@ static void host_describe_bars(DextDevice *dev, HostState *s,
     char path[PATH_MAX + 16];
     int nbars;
 
-    switch (cfg[DEXT_PCI_HEADER_TYPE] & 0x7f) {
-    case 0:
-        nbars = 6;
-        break;
-    case 1:                         /* PCI-to-PCI bridge */
-        nbars = 2;
-        break;
-    case 2:                         /* CardBus bridge */
-        nbars = 1;
-        break;
-    default:
-        nbars = 0;
-        break;
-    }
+    nbars = dext_header_bars(cfg[DEXT_PCI_HEADER_TYPE]);
     host_read_resources(s->dir, size, flags);
     for (int i = 0; i < nbars; i++) {
         uint32_t reg = le_get(cfg + DEXT_PCI_BAR0 + 4 * i, 4);

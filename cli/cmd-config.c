@@ -21,6 +21,7 @@
 typedef struct RegOp {
     const char *text;           /* as given, for messages and JSON */
     int cap_id;                 /* -1, or @off is relative to this cap */
+    bool ecap;                  /* @cap_id is an extended capability's */
     uint32_t off;
     unsigned width;
     bool write;
@@ -67,6 +68,9 @@ static int parse_reg(Ctl *ctl, const char *text, RegOp *op)
         /* A register name brings its width. */
     } else if ((op->cap_id = pcicfg_cap_by_name(lhs)) >= 0) {
         op->off = 0;
+    } else if ((op->cap_id = pcicfg_ecap_by_name(lhs)) >= 0) {
+        op->off = 0;
+        op->ecap = true;
     } else if (ctl_parse_hex(lhs, &v) && v < DEXT_PCI_CFG_SPACE_EXP_SIZE) {
         op->off = (uint32_t)v;
     } else {
@@ -144,7 +148,7 @@ static kern_return_t reg_read(io_connect_t c, bool raw, uint32_t off,
 static int do_registers(Ctl *ctl, io_connect_t c, bool raw, RegOp *ops,
                         int nops)
 {
-    uint8_t cfg[DEXT_PCI_CFG_SPACE_SIZE];
+    uint8_t cfg[DEXT_PCI_CFG_SPACE_EXP_SIZE];
     uint32_t cfg_len = 0;
     JsonWriter *w = &ctl->jw;
     int rc;
@@ -157,16 +161,25 @@ static int do_registers(Ctl *ctl, io_connect_t c, bool raw, RegOp *ops,
             uint16_t base;
 
             /* Capabilities are found afresh: a write may have moved none. */
-            rc = ctl_read_config(ctl, c, false, DEXT_PCI_CFG_SPACE_SIZE, cfg,
-                                 &cfg_len);
+            rc = ctl_read_config(ctl, c, false,
+                                 op->ecap ? DEXT_PCI_CFG_SPACE_EXP_SIZE
+                                          : DEXT_PCI_CFG_SPACE_SIZE,
+                                 cfg, &cfg_len);
             if (rc != CTL_CONTINUE) {
                 return rc;
             }
-            base = pcicfg_find_cap(cfg, cfg_len, (uint16_t)op->cap_id);
+            base = op->ecap ?
+                   pcicfg_find_ecap(cfg, cfg_len, (uint16_t)op->cap_id) :
+                   pcicfg_find_cap(cfg, cfg_len, (uint16_t)op->cap_id);
             if (base == 0) {
-                fprintf(stderr, "dextctl: %s: %s has no %s capability\n",
+                fprintf(stderr, "dextctl: %s: %s has no %s %scapability%s\n",
                         op->text, ctl_bdf_str(&ctl->bdf),
-                        pcicfg_cap_name((uint16_t)op->cap_id));
+                        op->ecap ? pcicfg_ecap_name((uint16_t)op->cap_id)
+                                 : pcicfg_cap_name((uint16_t)op->cap_id),
+                        op->ecap ? "extended " : "",
+                        op->ecap && cfg_len < DEXT_PCI_CFG_SPACE_EXP_SIZE ?
+                        " in the readable bytes (extended capabilities "
+                        "lie past 0x100)" : "");
                 return CTL_EXIT_FAIL;
             }
             op->off += base;

@@ -1,14 +1,18 @@
 /*
  * SPDX-License-Identifier: MIT
  *
- * dextctl dma-test: a verified DMA round trip through the edu device.
+ * dextctl dma-test: a verified DMA round trip through a device's DMA
+ * engine: edu's (4 KiB chunks through its buffer) or ivshmem's (chunks
+ * as large as its shared-memory BAR2, libdext's extension, see
+ * docs/ivshmem.md).
  *
  * Memory is made reachable by the device either by registering this
  * process's memory (RegisterDMARegion, the path QEMU takes) or through
- * the dext's own DMA buffer (AllocateDMABuffer).  Each chunk of at most
- * the device's 4 KiB buffer is filled with a pattern, copied by the
- * device from source memory into its buffer and from there into
- * destination memory, and compared byte for byte.
+ * the dext's own DMA buffer (AllocateDMABuffer).  Each chunk is filled
+ * with a pattern, copied by the device from source memory into its own
+ * memory and from there into destination memory, and compared byte for
+ * byte.  Long runs show progress with an ETA, and a warning once the
+ * measured rate says the run will take minutes.
  */
 
 #define _GNU_SOURCE
@@ -20,12 +24,15 @@
 
 #include "dextctl.h"
 #include "libdext/edu.h"
+#include "libdext/ivshmem.h"
 
 #define DMA_DEFAULT_SIZE    (64 * 1024)
 #define DMA_MAX_WINDOW      (16u << 20)     /* memory reused beyond this */
 #define DMA_TIMEOUT_S       5.0
 #define DMA_SRC_IOVA        0x10000000ull    /* region keys, any unique */
 #define DMA_DST_IOVA        0x20000000ull
+#define DMA_IVSHMEM_CHUNK   (1u << 20)      /* at most, within BAR2 */
+#define DMA_WARN_S          60.0            /* a run this long is warned of */
 
 typedef struct DmaTest {
     io_connect_t c;
@@ -39,6 +46,8 @@ typedef struct DmaTest {
     void *alloc;                /* region mode: our allocation */
     mach_vm_address_t buf_addr; /* buffer mode: the mapping */
     bool src_registered, dst_registered;
+    bool ivshmem;               /* else edu */
+    uint64_t chunk_max;         /* bytes one device copy moves */
 } DmaTest;
 
 static double now_s(void)
@@ -113,6 +122,66 @@ static int edu_transfer(Ctl *ctl, DmaTest *t, uint64_t src, uint64_t dst,
     }
 }
 
+/*
+ * ivshmem: one copy between BAR2 offset 0 and @bus, done when the
+ * DMA_CMD write returns; ERROR says the range or the IOMMU refused it.
+ */
+static int ivshmem_transfer(Ctl *ctl, DmaTest *t, uint64_t bus, uint64_t len,
+                            bool to_bus)
+{
+    uint64_t cmd = 0;
+    kern_return_t kr;
+
+    kr = apple_dext_mmio_write(t->c, t->mem_idx, IVSHMEM_REG_DMA_SHM, 8, 0);
+    if (kr == kIOReturnSuccess) {
+        kr = apple_dext_mmio_write(t->c, t->mem_idx, IVSHMEM_REG_DMA_BUS, 8,
+                                   bus);
+    }
+    if (kr == kIOReturnSuccess) {
+        kr = apple_dext_mmio_write(t->c, t->mem_idx, IVSHMEM_REG_DMA_LEN, 8,
+                                   len);
+    }
+    if (kr == kIOReturnSuccess) {
+        kr = apple_dext_mmio_write(t->c, t->mem_idx, IVSHMEM_REG_DMA_CMD, 4,
+                                   IVSHMEM_DMA_RUN |
+                                   (to_bus ? IVSHMEM_DMA_TO_BUS : 0));
+    }
+    if (kr == kIOReturnSuccess) {
+        kr = apple_dext_mmio_read(t->c, t->mem_idx, IVSHMEM_REG_DMA_CMD, 4,
+                                  &cmd);
+    }
+    if (kr != kIOReturnSuccess) {
+        return ctl_fail(ctl, kr, CTL_WHAT_MMIO, "driving ivshmem's DMA "
+                        "engine");
+    }
+    if (cmd & IVSHMEM_DMA_ERROR) {
+        fprintf(stderr, "dextctl: dma-test: ivshmem's DMA engine reports an "
+                "error for %" PRIu64 " bytes %s bus address 0x%" PRIx64 "\n",
+                len, to_bus ? "to" : "from", bus);
+        fputs("dextctl: hint: an IOMMU fault or a range outside BAR2: look "
+              "at dextd's log (--log-level debug)\n", stderr);
+        return CTL_EXIT_FAIL;
+    }
+    return CTL_CONTINUE;
+}
+
+/* Device memory <- @src, then @dst <- device memory: one chunk's trip. */
+static int device_round_trip(Ctl *ctl, DmaTest *t, uint64_t src,
+                             uint64_t dst, uint64_t len)
+{
+    int rc;
+
+    if (t->ivshmem) {
+        rc = ivshmem_transfer(ctl, t, src, len, false);
+        return rc == CTL_CONTINUE ? ivshmem_transfer(ctl, t, dst, len, true)
+                                  : rc;
+    }
+    rc = edu_transfer(ctl, t, src, EDU_DMA_BUF_ADDR, len, false);
+    return rc == CTL_CONTINUE ? edu_transfer(ctl, t, EDU_DMA_BUF_ADDR, dst, len,
+                                             true)
+                              : rc;
+}
+
 static int dma_setup(Ctl *ctl, DmaTest *t)
 {
     const char *bdf = ctl_bdf_str(&ctl->bdf);
@@ -177,37 +246,75 @@ static void dma_teardown(DmaTest *t)
     free(t->alloc);
 }
 
-/* Progress on stderr, at most once a second, only for long runs. */
-static void progress(double start, double *last, uint64_t done,
+/* "1 h 02 min", "3 min 05 s", "42 s": how long, for people. */
+static void fmt_duration(double secs, char *buf, size_t size)
+{
+    unsigned long s = secs < 0 ? 0 : (unsigned long)(secs + 0.5);
+
+    if (s >= 3600) {
+        snprintf(buf, size, "%lu h %02lu min", s / 3600, s / 60 % 60);
+    } else if (s >= 60) {
+        snprintf(buf, size, "%lu min %02lu s", s / 60, s % 60);
+    } else {
+        snprintf(buf, size, "%lu s", s);
+    }
+}
+
+/*
+ * Progress on stderr, at most once a second, only for runs longer than
+ * one: done, rate and the time left.  The first time the measured rate
+ * says the whole run takes DMA_WARN_S or more, a warning says so.
+ */
+static void progress(double start, double *last, bool *warned, uint64_t done,
                      uint64_t total, bool final)
 {
     double t = now_s();
+    double elapsed = t - start;
+    double rate = elapsed > 0 ? (double)done / elapsed : 0;
     bool tty = isatty(STDERR_FILENO);
+    char left[32];
 
-    if (!final && (t - start < 1.0 || t - *last < 1.0)) {
+    if (!final && (elapsed < 1.0 || t - *last < 1.0)) {
         return;
     }
     if (final && *last == 0) {
         return;                 /* nothing was shown: nothing to finish */
     }
     *last = t;
-    fprintf(stderr, "%sdextctl: dma-test: %.1f of %.1f MiB (%.0f%%)%s",
-            tty ? "\r" : "", (double)done / (1 << 20),
+    if (!final && !*warned && rate > 0 &&
+        (double)total / rate >= DMA_WARN_S) {
+        fmt_duration((double)total / rate, left, sizeof(left));
+        fprintf(stderr, "%sdextctl: dma-test: warning: %.1f MiB at %.1f "
+                "MiB/s takes about %s; Ctrl-C stops it, a smaller --size "
+                "is quicker\n", tty ? "\r" : "", (double)total / (1 << 20),
+                rate / (1 << 20), left);
+        *warned = true;
+    }
+    if (final) {
+        fmt_duration(elapsed, left, sizeof(left));
+    } else {
+        fmt_duration(rate > 0 ? (double)(total - done) / rate : 0, left,
+                     sizeof(left));
+    }
+    fprintf(stderr, "%sdextctl: dma-test: %.1f of %.1f MiB (%.0f%%), %.1f "
+            "MiB/s, %s %s%s", tty ? "\r" : "", (double)done / (1 << 20),
             (double)total / (1 << 20),
             total ? 100.0 * (double)done / (double)total : 100.0,
-            tty && !final ? "" : "\n");
+            rate / (1 << 20), final ? "took" : "ETA", left,
+            tty && !final ? "   " : "\n");
 }
 
 static int dma_run(Ctl *ctl, DmaTest *t, uint64_t total, uint64_t *chunks)
 {
     double start = now_s(), last = 0;
+    bool warned = false;
     uint64_t done = 0;
     int rc = CTL_CONTINUE;
 
     *chunks = 0;
     while (done < total && rc == CTL_CONTINUE) {
-        uint64_t len = total - done < EDU_DMA_BUF_SIZE ? total - done
-                                                   : EDU_DMA_BUF_SIZE;
+        uint64_t len = total - done < t->chunk_max ? total - done
+                                                   : t->chunk_max;
         uint64_t pos = done % t->window;
 
         if (pos + len > t->window) {
@@ -218,12 +325,8 @@ static int dma_run(Ctl *ctl, DmaTest *t, uint64_t total, uint64_t *chunks)
         for (uint64_t i = 0; i < len; i++) {
             t->dst[pos + i] = (uint8_t)~t->src[pos + i];
         }
-        rc = edu_transfer(ctl, t, t->src_bus + pos, EDU_DMA_BUF_ADDR, len,
-                          false);
-        if (rc == CTL_CONTINUE) {
-            rc = edu_transfer(ctl, t, EDU_DMA_BUF_ADDR, t->dst_bus + pos, len,
-                              true);
-        }
+        rc = device_round_trip(ctl, t, t->src_bus + pos, t->dst_bus + pos,
+                               len);
         if (rc != CTL_CONTINUE) {
             break;
         }
@@ -241,9 +344,9 @@ static int dma_run(Ctl *ctl, DmaTest *t, uint64_t total, uint64_t *chunks)
         }
         done += len;
         (*chunks)++;
-        progress(start, &last, done, total, false);
+        progress(start, &last, &warned, done, total, false);
     }
-    progress(start, &last, done, total, true);
+    progress(start, &last, &warned, done, total, true);
     return rc;
 }
 
@@ -300,11 +403,32 @@ int cmd_dma_test(Ctl *ctl, int argc, char **argv)
                       ctl_bdf_str(&ctl->bdf));
         goto out;
     }
-    if (id.vendor_id != EDU_VENDOR_ID || id.device_id != EDU_DEVICE_ID) {
+    if (id.vendor_id == IVSHMEM_VENDOR_ID &&
+        id.device_id == IVSHMEM_DEVICE_ID) {
+        uint64_t shm_size = 0;
+        uint8_t shm_idx;
+
+        t.ivshmem = true;
+        kr = apple_dext_get_bar_info(t.c, IVSHMEM_SHM_BAR, &shm_idx,
+                                     &shm_size, NULL);
+        if (kr != kIOReturnSuccess || shm_size == 0) {
+            rc = ctl_fail(ctl, kr != kIOReturnSuccess ? kr
+                                                      : kIOReturnNoResources,
+                          CTL_WHAT_MMIO, "BAR2 (shared memory) of %s",
+                          ctl_bdf_str(&ctl->bdf));
+            goto out;
+        }
+        t.chunk_max = shm_size < DMA_IVSHMEM_CHUNK ? shm_size
+                                                   : DMA_IVSHMEM_CHUNK;
+    } else if (id.vendor_id == EDU_VENDOR_ID &&
+               id.device_id == EDU_DEVICE_ID) {
+        t.chunk_max = EDU_DMA_BUF_SIZE;
+    } else {
         fprintf(stderr, "dextctl: dma-test: %s is %04x:%04x; dma-test knows "
-                "how to drive the edu device (%04x:%04x) only\n",
-                ctl_bdf_str(&ctl->bdf), id.vendor_id, id.device_id,
-                EDU_VENDOR_ID, EDU_DEVICE_ID);
+                "how to drive the edu (%04x:%04x) and ivshmem (%04x:%04x) "
+                "devices only\n", ctl_bdf_str(&ctl->bdf), id.vendor_id,
+                id.device_id, EDU_VENDOR_ID, EDU_DEVICE_ID,
+                IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID);
         rc = CTL_EXIT_FAIL;
         goto out;
     }
@@ -316,8 +440,7 @@ int cmd_dma_test(Ctl *ctl, int argc, char **argv)
     }
     /* Whole chunks of the window, so a chunk never wraps inside it. */
     t.window = size < DMA_MAX_WINDOW ? size : DMA_MAX_WINDOW;
-    t.window = (t.window + EDU_DMA_BUF_SIZE - 1) / EDU_DMA_BUF_SIZE *
-               EDU_DMA_BUF_SIZE;
+    t.window = (t.window + t.chunk_max - 1) / t.chunk_max * t.chunk_max;
     rc = dma_setup(ctl, &t);
     if (rc != CTL_CONTINUE) {
         goto out;
@@ -344,8 +467,9 @@ int cmd_dma_test(Ctl *ctl, int argc, char **argv)
         ctl_json_end(ctl);
     } else {
         printf("%s: DMA round trip of %" PRIu64 " bytes in %" PRIu64
-               " chunk(s) of at most %u bytes\n", ctl_bdf_str(&ctl->bdf),
-               size, chunks, EDU_DMA_BUF_SIZE);
+               " chunk(s) of at most %" PRIu64 " bytes%s\n",
+               ctl_bdf_str(&ctl->bdf), size, chunks, t.chunk_max,
+               t.ivshmem ? " (ivshmem's DMA engine, through BAR2)" : "");
         printf("  memory        %s\n", t.buffer_mode ?
                "the dext's DMA buffer (AllocateDMABuffer)" :
                "this process's, registered (RegisterDMARegion)");

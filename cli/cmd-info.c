@@ -165,6 +165,353 @@ static void cap_text(const Info *in, const PciCap *c)
     putchar('\n');
 }
 
+/* ------------------------------------------------------------------ */
+/* lspci -v/-vv decoding (info -v, -vv)                                 */
+
+/* One flag as lspci prints it: NAME+ or NAME-. */
+typedef struct Flag {
+    const char *name;
+    uint32_t bit;
+} Flag;
+
+#define NFLAGS(t) (sizeof(t) / sizeof((t)[0]))
+
+/* The detail lines under a capability line are indented this far. */
+#define DETAIL_INDENT "         "
+
+static void print_flags(const Flag *f, size_t n, uint32_t v)
+{
+    for (size_t i = 0; i < n; i++) {
+        printf(" %s%c", f[i].name, (v & f[i].bit) ? '+' : '-');
+    }
+}
+
+static const Flag command_flags[] = {
+    { "I/O", 0x1 }, { "Mem", 0x2 }, { "BusMaster", 0x4 },
+    { "SpecCycle", 0x8 }, { "MemWINV", 0x10 }, { "VGASnoop", 0x20 },
+    { "ParErr", 0x40 }, { "Stepping", 0x80 }, { "SERR", 0x100 },
+    { "FastB2B", 0x200 }, { "DisINTx", 0x400 },
+};
+
+static const Flag status_flags_lo[] = {
+    { "Cap", 0x10 }, { "66MHz", 0x20 }, { "UDF", 0x40 },
+    { "FastB2B", 0x80 }, { "ParErr", 0x100 },
+};
+
+static const Flag status_flags_hi[] = {
+    { ">TAbort", 0x800 }, { "<TAbort", 0x1000 }, { "<MAbort", 0x2000 },
+    { ">SERR", 0x4000 }, { "<PERR", 0x8000 }, { "INTx", 0x8 },
+};
+
+/* Control and Status, as lspci -vv prints them. */
+static void decode_header(const uint8_t *cfg)
+{
+    static const char *const devsel[] = { "fast", "medium", "slow", "??" };
+    uint32_t cmd = pcicfg_get(cfg, DEXT_PCI_COMMAND, 2);
+    uint32_t sta = pcicfg_get(cfg, DEXT_PCI_STATUS, 2);
+
+    printf("  control      ");
+    print_flags(command_flags, NFLAGS(command_flags), cmd);
+    printf("\n  status       ");
+    print_flags(status_flags_lo, NFLAGS(status_flags_lo), sta);
+    printf(" DEVSEL=%s", devsel[(sta >> 9) & 3]);
+    print_flags(status_flags_hi, NFLAGS(status_flags_hi), sta);
+    putchar('\n');
+}
+
+static void decode_pm(const uint8_t *cfg, uint32_t o, unsigned detail)
+{
+    static const unsigned aux_ma[] = { 0, 55, 100, 160, 220, 270, 320, 375 };
+    static const Flag pmc_flags[] = {
+        { "PMEClk", 0x8 }, { "DSI", 0x20 }, { "D1", 0x200 }, { "D2", 0x400 },
+    };
+    uint32_t pmc = pcicfg_get(cfg, o + 2, 2);
+    uint32_t csr = pcicfg_get(cfg, o + 4, 2);
+
+    if (detail < 2) {
+        return;
+    }
+    printf(DETAIL_INDENT "Flags:");
+    print_flags(pmc_flags, NFLAGS(pmc_flags), pmc);
+    printf(" AuxCurrent=%umA PME(D0%c,D1%c,D2%c,D3hot%c,D3cold%c)\n",
+           aux_ma[(pmc >> 6) & 7], (pmc & 0x800) ? '+' : '-',
+           (pmc & 0x1000) ? '+' : '-', (pmc & 0x2000) ? '+' : '-',
+           (pmc & 0x4000) ? '+' : '-', (pmc & 0x8000) ? '+' : '-');
+    printf(DETAIL_INDENT "Status: D%u NoSoftRst%c PME-Enable%c DSel=%u "
+           "DScale=%u PME%c\n", csr & 3, (csr & 0x8) ? '+' : '-',
+           (csr & 0x100) ? '+' : '-', (csr >> 9) & 0xf, (csr >> 13) & 3,
+           (csr & 0x8000) ? '+' : '-');
+}
+
+static void decode_msi(const Info *in, uint32_t o, unsigned detail)
+{
+    const uint8_t *cfg = in->cfg;
+    uint32_t ctl = pcicfg_get(cfg, o + 2, 2);
+    bool is64 = (ctl & 0x80) != 0;
+    uint32_t data_off = o + (is64 ? 0x0c : 0x08);
+
+    printf(DETAIL_INDENT "MSI: Enable%c Count=%u/%u Maskable%c 64bit%c\n",
+           (ctl & 1) ? '+' : '-', 1u << ((ctl >> 4) & 7),
+           1u << ((ctl >> 1) & 7), (ctl & 0x100) ? '+' : '-',
+           is64 ? '+' : '-');
+    if (detail < 2 || data_off + 2 > in->len) {
+        return;
+    }
+    if (is64) {
+        printf(DETAIL_INDENT "Address: %08x%08x  Data: %04x\n",
+               pcicfg_get(cfg, o + 8, 4), pcicfg_get(cfg, o + 4, 4),
+               pcicfg_get(cfg, data_off, 2));
+    } else {
+        printf(DETAIL_INDENT "Address: %08x  Data: %04x\n",
+               pcicfg_get(cfg, o + 4, 4), pcicfg_get(cfg, data_off, 2));
+    }
+    if ((ctl & 0x100) && data_off + 12 <= in->len) {
+        printf(DETAIL_INDENT "Masking: %08x  Pending: %08x\n",
+               pcicfg_get(cfg, data_off + 4, 4),
+               pcicfg_get(cfg, data_off + 8, 4));
+    }
+}
+
+static void decode_msix(const uint8_t *cfg, uint32_t o, unsigned detail)
+{
+    uint32_t ctl = pcicfg_get(cfg, o + 2, 2);
+    uint32_t tbl = pcicfg_get(cfg, o + 4, 4);
+    uint32_t pba = pcicfg_get(cfg, o + 8, 4);
+
+    printf(DETAIL_INDENT "MSI-X: Enable%c Count=%u Masked%c\n",
+           (ctl & 0x8000) ? '+' : '-', (ctl & 0x7ff) + 1,
+           (ctl & 0x4000) ? '+' : '-');
+    if (detail >= 2) {
+        printf(DETAIL_INDENT "Vector table: BAR=%u offset=%08x\n", tbl & 7,
+               tbl & ~7u);
+        printf(DETAIL_INDENT "PBA: BAR=%u offset=%08x\n", pba & 7,
+               pba & ~7u);
+    }
+}
+
+static void decode_exp(const uint8_t *cfg, uint32_t o, unsigned detail)
+{
+    static const char *const l0s[] = {
+        "<64ns", "<128ns", "<256ns", "<512ns", "<1us", "<2us", "<4us",
+        "unlimited",
+    };
+    static const char *const l1[] = {
+        "<1us", "<2us", "<4us", "<8us", "<16us", "<32us", "<64us",
+        "unlimited",
+    };
+    static const char *const aspm_cap[] = {
+        "not supported", "L0s", "L1", "L0s L1",
+    };
+    static const char *const aspm_ctl[] = {
+        "Disabled", "L0s Enabled", "L1 Enabled", "L0s L1 Enabled",
+    };
+    static const Flag devcap_flags[] = {
+        { "ExtTag", 1u << 5 }, { "AttnBtn", 1u << 12 },
+        { "AttnInd", 1u << 13 }, { "PwrInd", 1u << 14 },
+        { "RBE", 1u << 15 }, { "FLReset", 1u << 28 },
+    };
+    static const Flag devctl_errs[] = {
+        { "CorrErr", 1 }, { "NonFatalErr", 2 }, { "FatalErr", 4 },
+        { "UnsupReq", 8 },
+    };
+    static const Flag devctl_flags[] = {
+        { "RlxdOrd", 1u << 4 }, { "ExtTag", 1u << 8 },
+        { "PhantFunc", 1u << 9 }, { "AuxPwr", 1u << 10 },
+        { "NoSnoop", 1u << 11 }, { "FLReset", 1u << 15 },
+    };
+    static const Flag devsta_flags[] = {
+        { "CorrErr", 1 }, { "NonFatalErr", 2 }, { "FatalErr", 4 },
+        { "UnsupReq", 8 }, { "AuxPwr", 0x10 }, { "TransPend", 0x20 },
+    };
+    static const Flag lnksta_flags[] = {
+        { "TrErr", 1u << 10 }, { "Train", 1u << 11 },
+        { "SlotClk", 1u << 12 }, { "DLActive", 1u << 13 },
+        { "BWMgmt", 1u << 14 }, { "ABWMgmt", 1u << 15 },
+    };
+    uint32_t flags = pcicfg_get(cfg, o + 2, 2);
+    uint32_t devcap = pcicfg_get(cfg, o + 4, 4);
+    uint32_t devctl = pcicfg_get(cfg, o + 8, 2);
+    uint32_t devsta = pcicfg_get(cfg, o + 0x0a, 2);
+    unsigned type = (flags >> 4) & 0xf;
+
+    printf(DETAIL_INDENT "DevCap: MaxPayload %u bytes, PhantFunc %u, "
+           "Latency L0s %s, L1 %s\n", 128u << (devcap & 7),
+           (devcap >> 3) & 3, l0s[(devcap >> 6) & 7], l1[(devcap >> 9) & 7]);
+    if (detail >= 2) {
+        printf(DETAIL_INDENT "       ");
+        print_flags(devcap_flags, NFLAGS(devcap_flags), devcap);
+        putchar('\n');
+    }
+    printf(DETAIL_INDENT "DevCtl:");
+    print_flags(devctl_errs, NFLAGS(devctl_errs), devctl);
+    putchar('\n');
+    if (detail >= 2) {
+        printf(DETAIL_INDENT "       ");
+        print_flags(devctl_flags, NFLAGS(devctl_flags), devctl);
+        putchar('\n');
+    }
+    printf(DETAIL_INDENT "        MaxPayload %u bytes, MaxReadReq %u bytes\n",
+           128u << ((devctl >> 5) & 7), 128u << ((devctl >> 12) & 7));
+    printf(DETAIL_INDENT "DevSta:");
+    print_flags(devsta_flags, NFLAGS(devsta_flags), devsta);
+    putchar('\n');
+    if (pcie_has_link(type)) {
+        uint32_t lcap = pcicfg_get(cfg, o + 0x0c, 4);
+        uint32_t lctl = pcicfg_get(cfg, o + 0x10, 2);
+        uint32_t lsta = pcicfg_get(cfg, o + 0x12, 2);
+
+        printf(DETAIL_INDENT "LnkCap: Port #%u, Speed %s, Width x%u, "
+               "ASPM %s\n", lcap >> 24, link_speed(lcap & 0xf),
+               (lcap >> 4) & 0x3f, aspm_cap[(lcap >> 10) & 3]);
+        if (detail >= 2) {
+            printf(DETAIL_INDENT "LnkCtl: ASPM %s; Disabled%c CommClk%c\n",
+                   aspm_ctl[lctl & 3], (lctl & 0x10) ? '+' : '-',
+                   (lctl & 0x40) ? '+' : '-');
+        }
+        printf(DETAIL_INDENT "LnkSta: Speed %s, Width x%u",
+               link_speed(lsta & 0xf), (lsta >> 4) & 0x3f);
+        if (detail >= 2) {
+            print_flags(lnksta_flags, NFLAGS(lnksta_flags), lsta);
+        }
+        putchar('\n');
+    }
+}
+
+static const Flag aer_ue_flags[] = {
+    { "DLP", 1u << 4 }, { "SDES", 1u << 5 }, { "TLP", 1u << 12 },
+    { "FCP", 1u << 13 }, { "CmpltTO", 1u << 14 }, { "CmpltAbrt", 1u << 15 },
+    { "UnxCmplt", 1u << 16 }, { "RxOF", 1u << 17 }, { "MalfTLP", 1u << 18 },
+    { "ECRC", 1u << 19 }, { "UnsupReq", 1u << 20 }, { "ACSViol", 1u << 21 },
+};
+
+static const Flag aer_ce_flags[] = {
+    { "RxErr", 1u << 0 }, { "BadTLP", 1u << 6 }, { "BadDLLP", 1u << 7 },
+    { "Rollover", 1u << 8 }, { "Timeout", 1u << 12 },
+    { "AdvNonFatalErr", 1u << 13 },
+};
+
+static void decode_aer(const uint8_t *cfg, uint32_t o, unsigned detail)
+{
+    static const struct {
+        const char *name;
+        uint32_t off;
+        bool ue;
+    } regs[] = {
+        { "UESta", 0x04, true }, { "UEMsk", 0x08, true },
+        { "UESvrt", 0x0c, true }, { "CESta", 0x10, false },
+        { "CEMsk", 0x14, false },
+    };
+    uint32_t cap = pcicfg_get(cfg, o + 0x18, 4);
+
+    for (size_t i = 0; i < NFLAGS(regs); i++) {
+        uint32_t v = pcicfg_get(cfg, o + regs[i].off, 4);
+
+        /* -v: the status registers; -vv: masks and severities too. */
+        if (detail < 2 && regs[i].off != 0x04 && regs[i].off != 0x10) {
+            continue;
+        }
+        printf(DETAIL_INDENT "%s:", regs[i].name);
+        if (regs[i].ue) {
+            print_flags(aer_ue_flags, NFLAGS(aer_ue_flags), v);
+        } else {
+            print_flags(aer_ce_flags, NFLAGS(aer_ce_flags), v);
+        }
+        putchar('\n');
+    }
+    if (detail >= 2) {
+        printf(DETAIL_INDENT "AERCap: First Error Pointer: %02x, "
+               "ECRCGenCap%c ECRCGenEn%c ECRCChkCap%c ECRCChkEn%c\n",
+               cap & 0x1f, (cap & 0x20) ? '+' : '-',
+               (cap & 0x40) ? '+' : '-', (cap & 0x80) ? '+' : '-',
+               (cap & 0x100) ? '+' : '-');
+    }
+}
+
+static void decode_dsn(const uint8_t *cfg, uint32_t o)
+{
+    uint32_t lo = pcicfg_get(cfg, o + 4, 4);
+    uint32_t hi = pcicfg_get(cfg, o + 8, 4);
+
+    printf(DETAIL_INDENT "Serial number: %02x-%02x-%02x-%02x-%02x-%02x-%02x-"
+           "%02x\n", hi >> 24, (hi >> 16) & 0xff, (hi >> 8) & 0xff,
+           hi & 0xff, lo >> 24, (lo >> 16) & 0xff, (lo >> 8) & 0xff,
+           lo & 0xff);
+}
+
+static void decode_sriov(const uint8_t *cfg, uint32_t o, unsigned detail)
+{
+    static const Flag ctl_flags[] = {
+        { "Enable", 1 }, { "Migration", 2 }, { "Interrupt", 4 },
+        { "MSE", 8 }, { "ARIHierarchy", 0x10 },
+    };
+    uint32_t ctl = pcicfg_get(cfg, o + 0x08, 2);
+
+    printf(DETAIL_INDENT "IOVCtl:");
+    print_flags(ctl_flags, NFLAGS(ctl_flags), ctl);
+    printf("\n" DETAIL_INDENT "Initial VFs: %u, Total VFs: %u, Number of "
+           "VFs: %u\n", pcicfg_get(cfg, o + 0x0c, 2),
+           pcicfg_get(cfg, o + 0x0e, 2), pcicfg_get(cfg, o + 0x10, 2));
+    if (detail >= 2) {
+        printf(DETAIL_INDENT "VF offset: %u, stride: %u, Device ID: %04x\n",
+               pcicfg_get(cfg, o + 0x14, 2), pcicfg_get(cfg, o + 0x16, 2),
+               pcicfg_get(cfg, o + 0x1a, 2));
+    }
+}
+
+/* The lines under a capability's line, as deep as -v or -vv asks. */
+static void cap_detail(const Info *in, const PciCap *c, unsigned detail)
+{
+    const uint8_t *cfg = in->cfg;
+    uint32_t o = c->offset;
+
+    if (c->extended) {
+        switch (c->id) {
+        case 0x0001:
+            if (cap_fits(in, c, 0x1c)) {
+                decode_aer(cfg, o, detail);
+            }
+            break;
+        case 0x0003:
+            if (cap_fits(in, c, 0x0c)) {
+                decode_dsn(cfg, o);
+            }
+            break;
+        case 0x0010:
+            if (cap_fits(in, c, 0x1c)) {
+                decode_sriov(cfg, o, detail);
+            }
+            break;
+        default:
+            break;
+        }
+        return;
+    }
+    switch (c->id) {
+    case DEXT_PCI_CAP_ID_PM:
+        if (cap_fits(in, c, 6)) {
+            decode_pm(cfg, o, detail);
+        }
+        break;
+    case DEXT_PCI_CAP_ID_MSI:
+        if (cap_fits(in, c, 4)) {
+            decode_msi(in, o, detail);
+        }
+        break;
+    case DEXT_PCI_CAP_ID_MSIX:
+        if (cap_fits(in, c, 12)) {
+            decode_msix(cfg, o, detail);
+        }
+        break;
+    case DEXT_PCI_CAP_ID_EXP:
+        if (cap_fits(in, c, 0x14)) {
+            decode_exp(cfg, o, detail);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 static void cap_json(Ctl *ctl, const Info *in, const PciCap *c)
 {
     JsonWriter *w = &ctl->jw;
@@ -318,7 +665,7 @@ static const char *header_kind(uint8_t hdr)
     }
 }
 
-static void info_text(Ctl *ctl, const Info *in)
+static void info_text(Ctl *ctl, const Info *in, unsigned detail)
 {
     const uint8_t *cfg = in->cfg;
     uint16_t vendor = (uint16_t)pcicfg_get(cfg, DEXT_PCI_VENDOR_ID, 2);
@@ -361,6 +708,9 @@ static void info_text(Ctl *ctl, const Info *in)
     }
     printf("  header type   %02x  %s%s\n", hdr, header_kind(hdr),
            (hdr & 0x80) ? ", multi-function" : "");
+    if (detail >= 2) {
+        decode_header(cfg);
+    }
     printf("  config space  %u bytes%s\n", in->len,
            in->len == DEXT_PCI_STD_HEADER_SIZEOF ? " readable" : "");
     if (in->have_state) {
@@ -401,6 +751,9 @@ static void info_text(Ctl *ctl, const Info *in)
     printf("Capabilities:\n");
     for (unsigned i = 0; i < in->ncaps; i++) {
         cap_text(in, &in->caps[i]);
+        if (detail > 0) {
+            cap_detail(in, &in->caps[i], detail);
+        }
     }
     if (in->ncaps == 0) {
         printf("  none%s\n", in->len == DEXT_PCI_STD_HEADER_SIZEOF ?
@@ -496,6 +849,8 @@ int cmd_info(Ctl *ctl, int argc, char **argv)
     Info *in;
     int opt, rc;
 
+    /* -v and -vv are lspci's: how deep config space is decoded. */
+    ctl->detail_wanted = true;
     ctl_getopt_reset();
     while ((opt = getopt_long(argc, argv, ":r" CTL_COMMON_SHORTOPTS, opts,
                               NULL)) != -1) {
@@ -528,7 +883,7 @@ int cmd_info(Ctl *ctl, int argc, char **argv)
         if (ctl->json) {
             info_json(ctl, in);
         } else {
-            info_text(ctl, in);
+            info_text(ctl, in, ctl->detail);
         }
         rc = CTL_EXIT_OK;
     }

@@ -231,6 +231,17 @@ void ctl_getopt_reset(void)
 
 void ctl_ready(Ctl *ctl)
 {
+    /*
+     * -v once meant --trace; where a command has no decoding depth it
+     * still does, with a note, until the old spelling is dropped.
+     */
+    if (ctl->detail > 0 && !ctl->detail_wanted) {
+        ctl->verbose = true;
+        ctl_note(ctl, "-v as --trace is deprecated: say --trace (-v and "
+                 "-vv are lspci's decoding depth, for info)");
+    } else if (ctl->verbose_old) {
+        ctl_note(ctl, "--verbose is deprecated: say --trace");
+    }
     pciids_init(ctl->numeric);
 }
 
@@ -260,7 +271,14 @@ int ctl_option(Ctl *ctl, int opt, const char *arg, char **argv)
         ctl->numeric = true;
         return CTL_CONTINUE;
     case 'v':
+        ctl->detail++;
+        return CTL_CONTINUE;
+    case CTL_OPT_TRACE:
         ctl->verbose = true;
+        return CTL_CONTINUE;
+    case CTL_OPT_VERBOSE:
+        ctl->verbose = true;
+        ctl->verbose_old = true;
         return CTL_CONTINUE;
     case 'h':
         ctl->command_help(ctl->cmd, stdout);

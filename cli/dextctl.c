@@ -29,13 +29,25 @@ typedef struct CtlCommand {
 
 static const CtlCommand commands[] = {
     {
-        "list", cmd_list, "",
+        "list", cmd_list, "[-s SLOT] [-d ID] [-t] [-k]",
         "every device served: address, IDs, class, names, claimed or not",
         "One line per device the dext serves, in address order: BDF,\n"
         "vendor:device, class code, whether a client holds a claim, and the\n"
         "names lspci would print (from the PCI ID database; -n for numbers\n"
         "only).  Opening each device to ask about claims adds a client for\n"
-        "a moment; it is not counted.\n",
+        "a moment; it is not counted.\n"
+        "\n"
+        "  -s, --slot [[[DOMAIN]:]BUS]:][SLOT][.[FUNC]]\n"
+        "                  only these functions (lspci -s; hex, a field\n"
+        "                  empty or * for any)\n"
+        "  -d, --id [VENDOR]:[DEVICE][:CLASS[:PROGIF]]\n"
+        "                  only these IDs (lspci -d; same wildcards)\n"
+        "  -t, --tree      the bus tree as lspci -t draws it, bridges from\n"
+        "                  their bus number registers (read through the dext)\n"
+        "  -k, --kernel    the kernel driver of each function, from this\n"
+        "                  machine's sysfs where a function with the same\n"
+        "                  address and IDs exists (host functions; '-' for\n"
+        "                  the others; Linux only)\n",
     },
     {
         "status", cmd_status, "",
@@ -85,7 +97,10 @@ static const CtlCommand commands[] = {
         "value printed in hex) or, with =VALUE, written; with :MASK only the\n"
         "bits set in MASK change.  REGISTER is a hex offset or a name, plus\n"
         "an optional +OFFSET; CAP_PM, CAP_MSI, CAP_MSIX, CAP_EXP and\n"
-        "CAP_VNDR name the offset of that capability.  Offsets and values\n"
+        "CAP_VNDR name the offset of that capability, ECAP_AER, ECAP_DSN,\n"
+        "ECAP_SRIOV, ECAP_ACS, ECAP_ARI, ECAP_ATS, ECAP_LTR, ECAP_L1PM,\n"
+        "ECAP_PTM, ECAP_DPC, ECAP_REBAR, ECAP_VNDR, ... (setpci's names) or\n"
+        "ECAPxxxx (the ID in hex) that of an extended capability.  Offsets and values\n"
         "are hexadecimal; the width (.b 1, .w 2, .l 4 bytes) is needed\n"
         "unless a name implies it.  Registers are done in order.  Names:\n",
     },
@@ -102,11 +117,14 @@ static const CtlCommand commands[] = {
     },
     {
         "dma-test", cmd_dma_test, "BDF [--size SIZE] [--dma-buffer]",
-        "DMA round trip through the edu device, verified byte for byte",
-        "Drives an edu device (1234:11e8): fills memory with a pattern, has\n"
-        "the device copy it into its 4 KiB buffer and back into other\n"
-        "memory, chunk by chunk, and compares every byte.  Progress is shown\n"
-        "on stderr for runs longer than a second.\n"
+        "DMA round trip through edu or ivshmem, verified byte for byte",
+        "Drives an edu device (1234:11e8) or an ivshmem device (1af4:1110):\n"
+        "fills memory with a pattern, has the device's DMA engine copy it\n"
+        "into device memory (edu's 4 KiB buffer; ivshmem's BAR2, up to 1 MiB\n"
+        "a chunk) and back into other memory, chunk by chunk, and compares\n"
+        "every byte.  Runs longer than a second show progress with the rate\n"
+        "and an ETA on stderr, and a warning once the rate says the run\n"
+        "takes a minute or more.\n"
         "\n"
         "  --size SIZE     bytes to move (k, M, G suffixes; default 64k)\n"
         "  --dma-buffer    use the dext's DMA buffer (AllocateDMABuffer)\n"
@@ -139,7 +157,9 @@ static const char common_help[] =
     "Options for every command:\n"
     "  --json            machine-readable output (JSON)\n"
     "  -n, --numeric     numeric IDs only, no names (as lspci -n)\n"
-    "  -v, --verbose     say what is being done, show libdext's messages\n"
+    "  -v, -vv           info: decode config space as lspci -v, -vv do\n"
+    "  --trace           say what is being done, show libdext's messages\n"
+    "                    (was -v, --verbose: deprecated, still accepted)\n"
     "  --socket PATH     talk to the dextd listening on PATH\n"
     "                    (default: $DEXT_SOCKET, else dextd's default)\n"
     "  --inproc DEVICES  no daemon: run a dext core in dextctl serving\n"
@@ -197,7 +217,7 @@ static bool ctl_command_help(const char *name, FILE *f)
     return true;
 }
 
-/* libdext's own diagnostics, shown with -v only: ours say it better. */
+/* libdext's own diagnostics, shown with --trace only: ours say it better. */
 static void library_log(void *opaque, int level, const char *msg)
 {
     const Ctl *ctl = opaque;

@@ -60,7 +60,10 @@ typedef struct Ctl {
     char target_buf[PATH_MAX + 16];
     bool json;                  /* --json */
     bool numeric;               /* -n: numbers instead of names */
-    bool verbose;               /* -v: say what is being done */
+    bool verbose;               /* --trace: say what is being done */
+    bool verbose_old;           /* --verbose, --trace's deprecated name */
+    unsigned detail;            /* -v count: lspci's decoding depth */
+    bool detail_wanted;         /* the command decodes with @detail */
     const char *cmd;            /* the command, for messages */
     /* Prints a command's help (dextctl.c's, which knows the commands). */
     bool (*command_help)(const char *name, FILE *f);
@@ -78,13 +81,16 @@ enum {
     CTL_OPT_SOCKET,
     CTL_OPT_INPROC,
     CTL_OPT_TARGET,
+    CTL_OPT_TRACE,
+    CTL_OPT_VERBOSE,
 };
 
 #define CTL_COMMON_SHORTOPTS "nvh"
 #define CTL_COMMON_LONGOPTS                                     \
     { "json", no_argument, NULL, CTL_OPT_JSON },                \
     { "numeric", no_argument, NULL, 'n' },                      \
-    { "verbose", no_argument, NULL, 'v' },                      \
+    { "verbose", no_argument, NULL, CTL_OPT_VERBOSE },          \
+    { "trace", no_argument, NULL, CTL_OPT_TRACE },              \
     { "help", no_argument, NULL, 'h' },                         \
     { "socket", required_argument, NULL, CTL_OPT_SOCKET },      \
     { "inproc", required_argument, NULL, CTL_OPT_INPROC },      \

@@ -270,6 +270,80 @@ int pcicfg_cap_by_name(const char *name)
     return -1;
 }
 
+/* setpci's names of extended capabilities. */
+static const IdName ecap_aliases[] = {
+    { 0x0001, "ECAP_AER" },
+    { 0x0002, "ECAP_VC" },
+    { 0x0003, "ECAP_DSN" },
+    { 0x0004, "ECAP_PB" },
+    { 0x0005, "ECAP_RCLINK" },
+    { 0x0006, "ECAP_RCILINK" },
+    { 0x0007, "ECAP_RCEC" },
+    { 0x0008, "ECAP_MFVC" },
+    { 0x0009, "ECAP_VC2" },
+    { 0x000a, "ECAP_RBCB" },
+    { 0x000b, "ECAP_VNDR" },
+    { 0x000d, "ECAP_ACS" },
+    { 0x000e, "ECAP_ARI" },
+    { 0x000f, "ECAP_ATS" },
+    { 0x0010, "ECAP_SRIOV" },
+    { 0x0011, "ECAP_MRIOV" },
+    { 0x0012, "ECAP_MCAST" },
+    { 0x0013, "ECAP_PRI" },
+    { 0x0015, "ECAP_REBAR" },
+    { 0x0016, "ECAP_DPA" },
+    { 0x0017, "ECAP_TPH" },
+    { 0x0018, "ECAP_LTR" },
+    { 0x0019, "ECAP_SECPCI" },
+    { 0x001a, "ECAP_PMUX" },
+    { 0x001b, "ECAP_PASID" },
+    { 0x001c, "ECAP_LNR" },
+    { 0x001d, "ECAP_DPC" },
+    { 0x001e, "ECAP_L1PM" },
+    { 0x001f, "ECAP_PTM" },
+};
+
+int pcicfg_ecap_by_name(const char *name)
+{
+    uint64_t v = 0;
+    const char *p;
+
+    for (size_t i = 0; i < ARRAY_SIZE(ecap_aliases); i++) {
+        if (strcasecmp(ecap_aliases[i].name, name) == 0) {
+            return ecap_aliases[i].id;
+        }
+    }
+    /* setpci's ECAPxxxx: an ID in hex. */
+    if (strncasecmp(name, "ECAP", 4) != 0 || name[4] == '\0' ||
+        strlen(name + 4) > 4) {
+        return -1;
+    }
+    for (p = name + 4; *p != '\0'; p++) {
+        int d = *p >= '0' && *p <= '9' ? *p - '0'
+              : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+              : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10 : -1;
+
+        if (d < 0) {
+            return -1;
+        }
+        v = v * 16 + (uint64_t)d;
+    }
+    return (int)v;
+}
+
+uint16_t pcicfg_find_ecap(const uint8_t *cfg, uint32_t len, uint16_t id)
+{
+    PciCap caps[STD_CAP_GUARD + EXT_CAP_GUARD];
+    unsigned n = pcicfg_caps(cfg, len, caps, ARRAY_SIZE(caps));
+
+    for (unsigned i = 0; i < n; i++) {
+        if (caps[i].extended && caps[i].id == id) {
+            return caps[i].offset;
+        }
+    }
+    return 0;
+}
+
 void pcicfg_registers_help(FILE *f)
 {
     size_t col = 0;

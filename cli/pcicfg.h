@@ -87,6 +87,25 @@ bool pcicfg_register(const char *name, uint32_t *off, unsigned *width);
  */
 int pcicfg_cap_by_name(const char *name);
 
+/**
+ * pcicfg_ecap_by_name() - an extended capability ID from a setpci name
+ * @name: "ECAP_AER", "ECAP_DSN", "ECAP_SRIOV", ... or "ECAPxxxx" (the ID
+ *        in hex), case ignored
+ *
+ * Return: the ID, or -1.
+ */
+int pcicfg_ecap_by_name(const char *name);
+
+/**
+ * pcicfg_find_ecap() - offset of an extended capability
+ * @cfg: config space bytes
+ * @len: how many are valid (4096 to find any)
+ * @id: the extended capability ID
+ *
+ * Return: its offset (0x100 or above), or 0 if absent.
+ */
+uint16_t pcicfg_find_ecap(const uint8_t *cfg, uint32_t len, uint16_t id);
+
 /** pcicfg_registers_help() - print the register names, for --help. */
 void pcicfg_registers_help(FILE *f);
 

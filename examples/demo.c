@@ -2,7 +2,7 @@
  * SPDX-License-Identifier: MIT
  *
  * dext-demo: everything a passthrough backend does with a device, through
- * the seed's apple_dext_* API, narrated.  Runs against whatever the
+ * the apple_dext_* API of QEMU's apple-dext-client, narrated.  Runs against whatever the
  * default target is (dextd serving edu, normally; see README).
  *
  *   dext-demo [BB:DD.F]

@@ -16,7 +16,8 @@
  *                      emulated devices, e.g. "inproc:edu" (not in a
  *                      libdext built with -Dinproc=disabled)
  *
- * The seed functions use the default target: $DEXT_TARGET if set, else
+ * The functions of QEMU's apple-dext-client API use the default target:
+ * $DEXT_TARGET if set, else
  * "iokit" on macOS, else "unix:" + apple_dext_default_socket_path().
  *
  * Every function returning kern_return_t returns kIOReturnSuccess or an
@@ -210,7 +211,8 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_config_write(io_connect_t connection,
  * @len: number of bytes
  *
  * Uses one round trip where the dext supports block reads, else the
- * seed's sequence of dword reads and trailing byte reads.  BAR registers
+ * sequence of dword reads and trailing byte reads QEMU's apple-dext-client
+ * makes.  BAR registers
  * read as in apple_dext_config_read().
  *
  * Return: kIOReturnSuccess, or kIOReturnBadArgument if the range leaves

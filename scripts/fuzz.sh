@@ -15,7 +15,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 ok=0
 fail=0
 mkdir -p "$build/fuzz-artifacts"
-for t in wire-request wire-reply core sock dextd; do
+for t in wire-request wire-reply core sock dextd dump; do
     bin="$build/fuzz/fuzz-$t"
     work=$(mktemp -d)
     echo "--- fuzz-$t for ${secs}s"

@@ -36,6 +36,9 @@
 #define DEXT_PCI_BAR0               0x10
 #define DEXT_PCI_BAR5               0x24
 #define DEXT_PCI_CB_CAPABILITY_LIST 0x14    /* CardBus bridge header */
+#define DEXT_PCI_PRIMARY_BUS        0x18    /* bridges (type 1 and 2) */
+#define DEXT_PCI_SECONDARY_BUS      0x19
+#define DEXT_PCI_SUBORDINATE_BUS    0x1a
 #define DEXT_PCI_SUBSYSTEM_VENDOR_ID 0x2c
 #define DEXT_PCI_SUBSYSTEM_ID       0x2e
 #define DEXT_PCI_ROM_ADDRESS        0x30
@@ -45,6 +48,7 @@
 
 /* Base classes. */
 #define DEXT_PCI_CLASS_MULTIMEDIA   0x04
+#define DEXT_PCI_CLASS_BRIDGE       0x06
 
 /* Capability IDs. */
 #define DEXT_PCI_CAP_ID_PM          0x01

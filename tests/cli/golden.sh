@@ -214,6 +214,67 @@ case_list() {
     run --json list
 }
 
+# lspci's habits: -s, -d, -t and -k, over a recorded bus with bridges
+# (dumps/tree.txt through the dump backend) and an emulated edu.
+case_list_lspci() {
+    tree="$GOLDEN_DIR/../dumps/tree.txt"
+    specs=
+    for b in 00:00.0 00:1c.0 00:1c.1 01:00.0 02:00.0 02:00.1; do
+        specs="$specs dump,file=$tree,pick=$b"
+    done
+    # shellcheck disable=SC2086
+    serve $specs edu
+    run list -t
+    run -n list
+    run -n list -s 1c
+    run -n list -s 02:00
+    run -n list -s .1
+    run -n list -s '0000:*:00.*'
+    run -n list -s 1:
+    run -n list -d 8086:
+    run -n list -d ::0604
+    run -n list -d :1030:0200:00
+    run -n list -d 1234:11e8 -s 00:03.0
+    run list -s zz
+    run list -d 1234
+    run list -d 1:2:3:4:5
+    run list -t --json
+    # -k: drivers from a sysfs of our own; the IDs must match the served
+    # function's (00:03.0 is edu here, 00:1c.0 something else there).
+    mkdir -p "$tmp/sys/0000:00:03.0" "$tmp/sys/0000:00:1c.0" \
+        "$tmp/drivers/edu-test" "$tmp/drivers/pcieport"
+    echo 0x1234 >"$tmp/sys/0000:00:03.0/vendor"
+    echo 0x11e8 >"$tmp/sys/0000:00:03.0/device"
+    ln -s ../../drivers/edu-test "$tmp/sys/0000:00:03.0/driver"
+    echo 0x8086 >"$tmp/sys/0000:00:1c.0/vendor"
+    echo 0x9999 >"$tmp/sys/0000:00:1c.0/device"
+    ln -s ../../drivers/pcieport "$tmp/sys/0000:00:1c.0/driver"
+    export DEXTCTL_SYSFS="$tmp/sys"
+    run -n list -k
+    run list -k -s 03.0
+    run --json list -k -s 03.0
+    DEXTCTL_SYSFS="$tmp/nosys"
+    run -n list -k -s 03.0
+    unset DEXTCTL_SYSFS
+}
+
+# A recorded function (dumps/hand.txt) through the dump backend: its
+# extended capabilities by setpci's names, its decoding, writes refused.
+case_dump() {
+    serve "dump,file=$GOLDEN_DIR/../dumps/hand.txt"
+    run -n list
+    run config 00:07.0 ECAP_AER.l ECAP_AER+4.l ECAP_DSN+4.l ecap_dsn+8.l
+    run config 00:07.0 ECAP0003.w CAP_EXP+2.w
+    run config 00:07.0 ECAP_SRIOV.l
+    run config 00:07.0 ECAP_FOO.l
+    run config 00:07.0 COMMAND=0x6
+    run info 00:07.0
+    run info -v 00:07.0
+    run info 00:07.0 -vv
+    run -n list -v
+    run -n list --verbose
+}
+
 case_status() {
     serve edu
     run status
@@ -264,11 +325,14 @@ case_bar() {
 }
 
 case_dma_test() {
-    serve edu
+    serve edu ivshmem,size=64K
     run dma-test $edu --size 16k
     run dma-test $edu --size 100
     run dma-test $edu --dma-buffer --size 8k
     run --json dma-test $edu --size 4096
+    # ivshmem's DMA engine: chunks as large as BAR2.
+    run dma-test 00:04.0 --size 200k
+    run dma-test 00:04.0 --dma-buffer --size 64k
 }
 
 case_irq_watch() {
