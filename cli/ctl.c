@@ -98,10 +98,9 @@ static void print_hint(const Ctl *ctl, kern_return_t kr, CtlWhat what)
             fputs("dextctl: hint: dextd refused this user: run dextctl as "
                   "the user that runs dextd, or as root\n", stderr);
         } else {
-            fprintf(stderr, "dextctl: hint: %s is a read-only host device: "
-                    "dextd refuses everything that could disturb it unless "
-                    "started with '--allow-writes %s' (see dextd(8))\n",
-                    bdf, bdf);
+            fprintf(stderr, "dextctl: hint: %s is read-only: a host device "
+                    "until dextd is started with '--allow-writes %s', a "
+                    "replayed dump always (see dextd(8))\n", bdf, bdf);
         }
         break;
     case kIOReturnNotPrivileged:
