@@ -11,10 +11,14 @@
 
 #define STATUS_MAX_DEVICES 256
 
+#define STATUS_MAX_CLAIMERS 8
+
 typedef struct DevState {
     AppleDextDeviceInfo info;
     bool known;
     AppleDextDeviceStatus st;
+    uint32_t claimers[STATUS_MAX_CLAIMERS];  /* pids holding the claim */
+    uint32_t nclaimers;                      /* ... of which are known */
 } DevState;
 
 /* Per-device claims and clients; ours is not counted. */
@@ -49,9 +53,18 @@ static uint32_t status_devices(Ctl *ctl, DevState **out)
             continue;
         }
         if (apple_dext_get_device_status(c, &v[i].st) == kIOReturnSuccess) {
+            uint32_t count = 0;
+
             v[i].known = true;
             if (v[i].st.sessions > 0) {
                 v[i].st.sessions--;
+            }
+            /* A dext without the extension just shows no pids. */
+            if (v[i].st.claims > 0 &&
+                apple_dext_get_claimers(c, v[i].claimers, STATUS_MAX_CLAIMERS,
+                                        &count) == kIOReturnSuccess) {
+                v[i].nclaimers = count < STATUS_MAX_CLAIMERS ?
+                                 count : STATUS_MAX_CLAIMERS;
             }
         }
         apple_dext_disconnect(c);
@@ -95,6 +108,14 @@ static void status_json(Ctl *ctl, const AppleDextStatus *s,
         if (devs[i].known) {
             json_kv_uint(w, "claims", devs[i].st.claims);
             json_kv_uint(w, "clients", devs[i].st.sessions);
+        }
+        if (devs[i].nclaimers > 0) {
+            json_key(w, "claimed_by");
+            json_begin_array(w);
+            for (uint32_t j = 0; j < devs[i].nclaimers; j++) {
+                json_uint(w, devs[i].claimers[j]);
+            }
+            json_end_array(w);
         }
         json_end_object(w);
     }
@@ -140,8 +161,13 @@ static void status_text(Ctl *ctl, const AppleDextStatus *s,
         printf("%-7s  %04x:%04x  ", ctl_bdf_str(&bdf),
                devs[i].info.vendor_id, devs[i].info.device_id);
         if (devs[i].known) {
-            printf("%-6" PRIu32 "  %" PRIu32 "\n", devs[i].st.claims,
+            printf("%-6" PRIu32 "  %" PRIu32, devs[i].st.claims,
                    devs[i].st.sessions);
+            for (uint32_t j = 0; j < devs[i].nclaimers; j++) {
+                printf("%s%" PRIu32, j ? "," : "  claimed by pid ",
+                       devs[i].claimers[j]);
+            }
+            printf("\n");
         } else {
             printf("?       ?\n");
         }

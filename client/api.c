@@ -577,6 +577,9 @@ kern_return_t apple_dext_drain_pending_irqs(io_connect_t connection,
 /* ------------------------------------------------------------------ */
 /* Status                                                               */
 
+/* What fits in one struct out of DEXT_MAX_STRUCT bytes, with the count. */
+#define APPLE_DEXT_MAX_CLAIMERS (DEXT_MAX_STRUCT / 4 - 1)
+
 static IOReturn device_status(DextConnection *c, AppleDextDeviceStatus *out)
 {
     uint64_t o[6] = { 0 };
@@ -601,4 +604,44 @@ kern_return_t apple_dext_get_device_status(io_connect_t connection,
         return kIOReturnBadArgument;
     }
     WITH_CONN(connection, c, device_status(c, out));
+}
+
+/* The claim count, then pids: 4 bytes little-endian each (selectors.h). */
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static IOReturn claimers(DextConnection *c, uint32_t *pids, uint32_t max,
+                         uint32_t *count)
+{
+    uint8_t buf[4 * (1 + APPLE_DEXT_MAX_CLAIMERS)];
+    size_t size = 4 * (1 + (size_t)max);
+    IOReturn ret;
+    uint32_t i;
+
+    ret = dext_conn_call_struct(c, kDextSelectorGetClaimers, NULL, 0, NULL, 0,
+                                buf, &size);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    if (size < 4 || size % 4 != 0 || size > 4 * (1 + (size_t)max)) {
+        return kIOReturnIPCError;
+    }
+    *count = get_le32(buf);
+    for (i = 0; i < size / 4 - 1; i++) {
+        pids[i] = get_le32(buf + 4 + 4 * i);
+    }
+    return kIOReturnSuccess;
+}
+
+kern_return_t apple_dext_get_claimers(io_connect_t connection, uint32_t *pids,
+                                      uint32_t max, uint32_t *count)
+{
+    if (count == NULL || (pids == NULL && max > 0) ||
+        max > APPLE_DEXT_MAX_CLAIMERS) {
+        return kIOReturnBadArgument;
+    }
+    WITH_CONN(connection, c, claimers(c, pids, max, count));
 }

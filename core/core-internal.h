@@ -244,6 +244,7 @@ struct CoreDevice {
     bool terminated DEXT_GUARDED_BY(lock);
     bool writable DEXT_GUARDED_BY(lock);    /* the write policy */
     uint32_t claims DEXT_GUARDED_BY(lock);
+    DextSession *claimers DEXT_GUARDED_BY(lock);   /* claims of them */
     uint32_t sessions DEXT_GUARDED_BY(lock);
     bool bar_cached[DEXT_NUM_BARS] DEXT_GUARDED_BY(lock);
     int8_t mem_index_bar[DEXT_NUM_BARS];    /* memoryIndex -> BAR */
@@ -275,6 +276,7 @@ struct DextSession {
     CoreDevice *cd;
     ClientMem *mem;         /* referenced by transfers in flight too */
     bool claimed;           /* as CoreDevice.claims */
+    DextSession *next_claimer;  /* CoreDevice.claimers, under its lock */
     IrqState *irq;          /* published once under CoreDevice.lock */
     RangeTree regions;      /* CoreDevice.dma_lock */
     DmaBuffer *buffer;      /* CoreDevice.dma_lock */

@@ -361,6 +361,10 @@ IOReturn dext_core_claim(DextSession *s)
     }
     __atomic_add_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&s->claimed, true, __ATOMIC_RELEASE);
+    s->next_claimer = cd->claimers;
+    cd->claimers = s;
+    dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: claimed by pid %d",
+                   cd->dev->name, (int)s->mem->pid);
 out:
     core_mutex_unlock(&cd->lock);
     return ret;
@@ -373,6 +377,14 @@ static void claim_release(DextSession *s)
 
     core_mutex_lock(&cd->lock);
     if (s->claimed) {
+        DextSession **pp;
+
+        for (pp = &cd->claimers; *pp != NULL; pp = &(*pp)->next_claimer) {
+            if (*pp == s) {
+                *pp = s->next_claimer;
+                break;
+            }
+        }
         __atomic_store_n(&s->claimed, false, __ATOMIC_RELEASE);
         if (__atomic_sub_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL) == 0) {
             memset(cd->bar_cached, 0, sizeof(cd->bar_cached));

@@ -334,6 +334,38 @@ static IOReturn m_get_device_status(DextSession *s, const uint64_t *in,
     return kIOReturnSuccess;
 }
 
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* Who holds the claim: for an operator's status, not for policy. */
+static IOReturn m_get_claimers(DextSession *s, const uint64_t *in,
+                               const DextCallArgs *a, uint64_t *out)
+{
+    CoreDevice *cd = s->cd;
+    uint8_t *dst = a->struct_out;
+    size_t room = dst != NULL && a->struct_out_size != NULL ?
+                  *a->struct_out_size / 4 : 0;
+    size_t n = 1;
+    DextSession *c;
+
+    if (room == 0) {
+        return kIOReturnBadArgument;
+    }
+    core_mutex_lock(&cd->lock);
+    put_le32(dst, cd->claims);
+    for (c = cd->claimers; c != NULL && n < room; c = c->next_claimer, n++) {
+        put_le32(dst + 4 * n, (uint32_t)c->mem->pid);
+    }
+    core_mutex_unlock(&cd->lock);
+    *a->struct_out_size = 4 * n;
+    return kIOReturnSuccess;
+}
+
 /* ------------------------------------------------------------------ */
 /* The method table                                                     */
 
@@ -380,6 +412,8 @@ static const MethodDesc extension_methods[] = {
         M_EXTENSION | M_WRITE | M_WRITABLE },
     [EXT(kDextSelectorGetDeviceStatus)] = {
         m_get_device_status, NULL, 0, 6, M_EXTENSION },
+    [EXT(kDextSelectorGetClaimers)] = {
+        m_get_claimers, NULL, 0, 0, M_EXTENSION | M_STRUCT_OUT },
 };
 
 _Static_assert(sizeof(extension_methods) / sizeof(extension_methods[0]) ==

@@ -730,6 +730,28 @@ typedef struct AppleDextDeviceStatus {
 APPLE_DEXT_EXPORT kern_return_t apple_dext_get_device_status(io_connect_t connection,
                                                              AppleDextDeviceStatus *out);
 
+/**
+ * apple_dext_get_claimers() - which processes hold the device's claim
+ * (libdext dexts only)
+ * @connection: open connection
+ * @pids: receives up to @max pids, one per connection holding a claim
+ *        (a process with two claiming connections appears twice); in the
+ *        dext's pid namespace, this process's own for in-process
+ * @max: room in @pids, at most 1023
+ * @count: receives how many connections hold a claim (may exceed @max)
+ *
+ * For operators (dextctl status): the claim is shared, so this says who
+ * shares it; nothing in the contract depends on it.
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for NULL @count, NULL
+ * @pids with @max > 0, or @max over 1023; kIOReturnUnsupported for the
+ * real macOS dext.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_get_claimers(io_connect_t connection,
+                                                        uint32_t *pids,
+                                                        uint32_t max,
+                                                        uint32_t *count);
+
 /** Log levels passed to the log handler. */
 enum {
     APPLE_DEXT_LOG_ERROR = 3,

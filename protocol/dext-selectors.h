@@ -43,11 +43,14 @@ enum DextSelector {
      * GetDeviceStatus: -> scalars claimCount, sessions, irqVectors
      * (0 = not set up on this session), sessionClaimed, dmaRegions of
      * this session, terminated.
+     * GetClaimers: -> struct out: the count of sessions holding a claim,
+     * then the pid of each (as many as fit), all 4 bytes little-endian.
      */
     kDextSelectorExtensionBase = 64,
     kDextSelectorConfigReadBlock = kDextSelectorExtensionBase + 0,
     kDextSelectorConfigWriteBlock = kDextSelectorExtensionBase + 1,
     kDextSelectorGetDeviceStatus = kDextSelectorExtensionBase + 2,
+    kDextSelectorGetClaimers = kDextSelectorExtensionBase + 3,
     kDextSelectorExtensionEnd,
 };
 

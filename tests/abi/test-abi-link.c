@@ -80,6 +80,11 @@ int main(void)
     BAD(apple_dext_unmap_dma_buffer(n, 0x1000));
     BAD(apple_dext_terminate(n));
     BAD(apple_dext_get_device_status(n, &dst));
+    {
+        uint32_t pid, nclaim;
+
+        BAD(apple_dext_get_claimers(n, &pid, 1, &nclaim));
+    }
     BAD(apple_dext_interrupt_notify_rearm(NULL));
     CHECK(apple_dext_interrupt_notify_create(n, handler, NULL) == NULL);
     CHECK(apple_dext_interrupt_notify_create_fd(n) == NULL);

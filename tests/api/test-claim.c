@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "libdext/pci-regs.h"
+#include <unistd.h>
+
 #include "harness.h"
 #include "edu.h"
+#include "libdext/pci-regs.h"
 
 static uint64_t command_register(io_connect_t c)
 {
@@ -117,6 +119,32 @@ int main(int argc, char **argv)
     if (harness_status(&st)) {
         CHECK_EQ(st.claims, 2);
         CHECK_EQ(st.sessions, 2);
+    }
+
+    harness_section("who holds the claim");
+    {
+        uint32_t pids[4] = { 0 }, count = 0;
+
+        /* Both claims are this process's, as the dext sees it. */
+        CHECK_KR(apple_dext_get_claimers(a, pids, 4, &count),
+                 kIOReturnSuccess);
+        CHECK_EQ(count, 2);
+        CHECK_EQ(pids[0], (uint32_t)getpid());
+        CHECK_EQ(pids[1], (uint32_t)getpid());
+        pids[0] = 0;
+        CHECK_KR(apple_dext_get_claimers(b, pids, 1, &count),
+                 kIOReturnSuccess);
+        CHECK_EQ(count, 2);
+        CHECK_EQ(pids[0], (uint32_t)getpid());
+        CHECK_KR(apple_dext_get_claimers(b, NULL, 0, &count),
+                 kIOReturnSuccess);
+        CHECK_EQ(count, 2);
+        CHECK_KR(apple_dext_get_claimers(b, NULL, 1, &count),
+                 kIOReturnBadArgument);
+        CHECK_KR(apple_dext_get_claimers(b, pids, 1, NULL),
+                 kIOReturnBadArgument);
+        CHECK_KR(apple_dext_get_claimers(b, pids, 1024, &count),
+                 kIOReturnBadArgument);
     }
 
     harness_section("the claim outlives one claimer");
