@@ -392,6 +392,14 @@ typedef struct AppleDextInterruptNotify AppleDextInterruptNotify;
  * new arming at once, so none is lost.  @handler_fn may call rearm and
  * destroy itself.
  *
+ * When the dext goes away (dextd dies, or the session ends under a live
+ * connection, e.g. after a timed-out call dropped its last channel),
+ * @handler_fn runs once more; its rearm then answers
+ * kIOReturnNotResponding, and the caller should destroy the notification
+ * and disconnect.  A merely stopped dextd (SIGSTOP) is not reported: only
+ * a call that times out says so.  After
+ * apple_dext_disconnect() the handler does not run.
+ *
  * Return: the notification, or NULL on a bad argument or failure.
  */
 APPLE_DEXT_EXPORT AppleDextInterruptNotify *
@@ -577,6 +585,18 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_drain_pending_irqs(io_connect_t conne
  * No thread is started.  The fd from apple_dext_interrupt_notify_get_fd()
  * becomes readable when a notification arrives; then drain the pending
  * bits and call apple_dext_interrupt_notify_rearm().  Armed at once.
+ *
+ * When the dext goes away (dextd dies, or the session ends under a live
+ * connection, e.g. after a timed-out call dropped its last channel), the
+ * fd polls readable with POLLHUP (unix transport), and stays so: a
+ * level, not an edge.  rearm then answers kIOReturnNotResponding.  The
+ * caller must stop polling the fd (it would wake at once, forever),
+ * destroy the notification and disconnect; a new connection reaches a
+ * restarted dextd.  A dextd that is merely stopped (SIGSTOP) leaves the
+ * fd quiet: the fd cannot tell a sleeping dext from a slow interrupt;
+ * only a call that times out says so.
+ * After apple_dext_disconnect() the fd stays quiet.  The in-process
+ * transport's dext cannot go away apart from the caller.
  *
  * Return: the notification, or NULL.
  */
