@@ -11,7 +11,8 @@
  * Where the calls go is chosen per connection by a *target* string:
  *
  *   "iokit"            the real dext through IOKit (macOS only)
- *   "unix:PATH"        dextd listening on the UNIX socket PATH
+ *   "unix:PATH"        dextd listening on the UNIX socket PATH; options
+ *                      may follow: "unix:PATH,timeout=MS,connect-timeout=MS"
  *   "inproc:DEVICES"   a dext core running inside this process, serving
  *                      emulated devices, e.g. "inproc:edu" (not in a
  *                      libdext built with -Dinproc=disabled)
@@ -29,6 +30,22 @@
  *   kIOReturnNotResponding the dext/daemon went away; the connection is
  *                          dead and every later call fails the same way
  *   kIOReturnUnsupported   the dext does not implement the selector
+ *   kIOReturnTimeout       (unix) dextd did not answer in time; see below
+ *
+ * Timeouts (unix transport): every wait for dextd is bounded.  Connecting
+ * (connect, greeting, opening the user client, listing, status) waits at
+ * most the connect timeout for each step, 5 s by default; each call on
+ * an open connection at most the call timeout, 30 s by default.  The
+ * target options ",timeout=MS" and ",connect-timeout=MS" set them per
+ * target, else $DEXT_TIMEOUT_MS and $DEXT_CONNECT_TIMEOUT_MS; 0 means
+ * wait forever.  A wait that times out answers kIOReturnTimeout, and
+ * then the dext may still be executing the call (a write may yet land,
+ * a reset may yet happen): the call's channel is closed, never reused,
+ * so its late reply cannot be taken for another call's.  A connection
+ * that loses its last channel so loses its session too (dextd releases
+ * its claim, DMA and interrupts when it sees the hang-up), and its later
+ * calls answer kIOReturnNotResponding: disconnect it and connect again.
+ * The in-process and IOKit transports do not time out.
  *
  * Access model: a connection that has not claimed the device may look but
  * not change it: identity, config reads, BAR info, MMIO reads (while the

@@ -91,6 +91,7 @@ static IOReturn unix_list_services(const char *arg, uint64_t *ids,
     if (ret != kIOReturnSuccess) {
         return ret;
     }
+    dext_unix_channel_use_call_timeout(ch);
     /* Too big for the stack of a caller we do not know. */
     reply = malloc(sizeof(*reply));
     if (reply == NULL) {
@@ -124,7 +125,7 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
 {
     DextWireOpen m = { .service_id = id, .type = type };
     DextWireOpenReply reply;
-    struct sockaddr_un sa;
+    UnixTarget sa;
     DextWireHeader h;
     UnixChannel *ch;
     UnixConn *c;
@@ -167,6 +168,7 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
         return ret;
     }
     memset(ch->rx, 0, DEXT_WIRE_HEADER_SIZE + DEXT_WIRE_OPEN_REPLY_SIZE);
+    dext_unix_channel_use_call_timeout(ch);
 
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -553,6 +555,7 @@ static IOReturn query_status(const char *path, DextWireStatusReply *out)
     if (ret != kIOReturnSuccess) {
         return ret;
     }
+    dext_unix_channel_use_call_timeout(ch);
     len = dext_wire_encode_empty(ch->tx, sizeof(ch->tx), ch->version,
                                  ++ch->seq, DEXT_WIRE_STATUS);
     ret = dext_unix_channel_roundtrip(ch, len, -1, DEXT_WIRE_STATUS, &h,
