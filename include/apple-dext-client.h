@@ -469,6 +469,23 @@ typedef struct AppleDextDeviceInfo {
 APPLE_DEXT_EXPORT const char *apple_dext_strerror(kern_return_t kr);
 
 /**
+ * apple_dext_last_error_detail() - why the calling thread's last
+ * apple_dext_connect_target(), apple_dext_connect(),
+ * apple_dext_list_devices() or apple_dext_get_status() failed, in words
+ *
+ * The same line went to the log handler (apple_dext_set_log_handler())
+ * at APPLE_DEXT_LOG_WARNING or APPLE_DEXT_LOG_ERROR: the cause an
+ * IOReturn code cannot carry, e.g. "cannot connect to dextd's socket
+ * /etc/passwd: Connection refused (ECONNREFUSED)", "edu: 00:03.0 is
+ * served already", "edu: unknown option 'foo=1'" or "target 'iokit' is
+ * macOS-only".  Each of those calls clears it first.
+ *
+ * Return: the line (valid until the thread's next such call), or "" if
+ * the library said nothing more.
+ */
+APPLE_DEXT_EXPORT const char *apple_dext_last_error_detail(void);
+
+/**
  * apple_dext_default_target() - the target the seed functions use
  *
  * Return: $DEXT_TARGET, else "iokit" on macOS, else "unix:" followed by

@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include "support/fds.h"
+#include "support/log.h"
 #include "transport/sock-channel.h"
 
 /* A timeout in ms from @s (the whole of it); false if it is not one. */
@@ -128,6 +130,64 @@ static int connect_finish(int fd)
         return -1;
     }
     return 0;
+}
+
+/* The symbolic name of the errnos a connect() to dextd meets. */
+static const char *errno_name(int err)
+{
+    switch (err) {
+    case ENOENT: return "ENOENT";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ENOTSOCK: return "ENOTSOCK";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOTDIR: return "ENOTDIR";
+    case EPROTOTYPE: return "EPROTOTYPE";
+    case EAGAIN: return "EAGAIN";
+    default: return "errno";
+    }
+}
+
+static bool is_socket(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/*
+ * Say why connect() to @path failed, keeping errno's cause: the IOReturn
+ * code (NotResponding, NotPermitted, Timeout) cannot carry it.
+ */
+static void log_connect_error(const char *path, int err)
+{
+    const char *why = "";
+
+    switch (err) {
+    case ENOENT:
+        why = ": no such socket (is dextd running, with this --socket?)";
+        break;
+    case ECONNREFUSED:
+        why = is_socket(path) ?
+              ": nobody listens there (a stale socket: dextd is gone)" :
+              ": it is not a socket (not dextd's)";
+        break;
+    case ENOTSOCK:
+    case EPROTOTYPE:
+        why = ": not dextd's socket";
+        break;
+    case EACCES:
+    case EPERM:
+        why = ": this user may not reach it (the socket's mode, or a "
+              "directory on its path)";
+        break;
+    case EAGAIN:
+        why = ": dextd is not accepting connections (stopped or "
+              "overloaded: the connect timeout passed)";
+        break;
+    }
+    dext_log(DEXT_LOG_WARNING, "cannot connect to dextd's socket %s: %s "
+             "(%s)%s", path, strerror(err), errno_name(err), why);
 }
 
 void dext_unix_channel_free(UnixChannel *ch)
@@ -315,8 +375,11 @@ IOReturn dext_unix_channel_open(const UnixTarget *t, UnixChannel **out)
     set_timeouts(ch->fd, t->connect_ms);
     if (connect(ch->fd, (const struct sockaddr *)&t->sa, sizeof(t->sa)) < 0 &&
         (errno != EINTR || connect_finish(ch->fd) < 0)) {
-        ret = (errno == EACCES || errno == EPERM) ? kIOReturnNotPermitted :
-              (errno == EAGAIN || errno == EWOULDBLOCK) ? kIOReturnTimeout :
+        int err = errno;
+
+        log_connect_error(t->sa.sun_path, err);
+        ret = (err == EACCES || err == EPERM) ? kIOReturnNotPermitted :
+              (err == EAGAIN || err == EWOULDBLOCK) ? kIOReturnTimeout :
               kIOReturnNotResponding;
         dext_unix_channel_free(ch);
         return ret;
@@ -331,6 +394,9 @@ IOReturn dext_unix_channel_open(const UnixTarget *t, UnixChannel **out)
         return kIOReturnNotResponding;
     }
     if (cred.uid != 0 && cred.uid != geteuid()) {
+        dext_log(DEXT_LOG_WARNING, "the daemon at %s runs as uid %u, "
+                 "neither root nor this user (uid %u): not talked to",
+                 t->sa.sun_path, (unsigned)cred.uid, (unsigned)geteuid());
         dext_unix_channel_free(ch);
         return kIOReturnNotPermitted;
     }
@@ -345,6 +411,10 @@ IOReturn dext_unix_channel_open(const UnixTarget *t, UnixChannel **out)
     }
     if (ret == kIOReturnSuccess) {
         ret = reply.status;
+    }
+    if (ret == kIOReturnTimeout) {
+        dext_log(DEXT_LOG_WARNING, "dextd at %s did not answer within %d ms "
+                 "(stopped or overloaded?)", t->sa.sun_path, t->connect_ms);
     }
     if (ret == kIOReturnSuccess &&
         (reply.version < DEXT_WIRE_VERSION_MIN ||
