@@ -267,6 +267,15 @@ IOReturn dext_device_for_each_option(const char *options,
                                                        const char *value),
                                      void *opaque);
 
+/**
+ * dext_device_bad_option() - the option the calling thread's last
+ * dext_device_for_each_option() refused
+ *
+ * Return: "key=value" (or the item without '='), or "" if the last walk
+ * refused none; thread-local storage, valid until the thread's next walk.
+ */
+const char *dext_device_bad_option(void);
+
 /* Devices by spec, in backends/backend.c (above every backend). */
 
 /**

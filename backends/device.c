@@ -59,6 +59,14 @@ void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
     dev->host.log(dev->host.opaque, level, line);
 }
 
+/* The option the calling thread's last walk stopped at ("" if none). */
+static __thread char bad_option[128];
+
+const char *dext_device_bad_option(void)
+{
+    return bad_option;
+}
+
 IOReturn dext_device_for_each_option(const char *options,
                                      IOReturn (*apply)(void *opaque,
                                                        const char *key,
@@ -68,6 +76,7 @@ IOReturn dext_device_for_each_option(const char *options,
     char *copy, *item, *save = NULL;
     IOReturn ret = kIOReturnSuccess;
 
+    bad_option[0] = '\0';
     if (options == NULL || *options == '\0') {
         return kIOReturnSuccess;
     }
@@ -80,12 +89,17 @@ IOReturn dext_device_for_each_option(const char *options,
         char *value = strchr(item, '=');
 
         if (value == NULL) {
+            snprintf(bad_option, sizeof(bad_option), "%s", item);
             ret = kIOReturnBadArgument;
             break;
         }
         *value++ = '\0';
         ret = apply(opaque, item, value);
         if (ret != kIOReturnSuccess) {
+            if (ret == kIOReturnBadArgument) {
+                snprintf(bad_option, sizeof(bad_option), "%s=%s", item,
+                         value);
+            }
             break;
         }
     }

@@ -133,6 +133,14 @@ int main(int argc, char **argv)
         harness_section("bad device specs say what is wrong");
         check_says("inproc:edu+edu", kIOReturnExclusiveAccess,
                    "00:03.0 is served already", NULL);
+        check_says("inproc:edu,foo=1", kIOReturnBadArgument,
+                   "option 'foo=1'", NULL);
+        check_says("inproc:ivshmem,size=3M", kIOReturnBadArgument,
+                   "option 'size=3M'", NULL);
+        check_says("inproc:edu,foo", kIOReturnBadArgument, "option 'foo'",
+                   NULL);
+        check_says("inproc:bogus", kIOReturnNotFound,
+                   "no device kind 'bogus'", NULL);
     }
 
     rmdir(dir);
