@@ -39,11 +39,14 @@ start_dextd() {
 
 # Start a watch with ARGS; wait until it is watching.
 start_watch() {
+    # Not truncated by the background redirection: that may come late,
+    # and the last watch's "watching" must not be taken for this one's.
+    rm -f "$tmp/out" "$tmp/err"
     "$DEXTCTL" --socket "$tmp/s" irq-watch 00:03.0 "$@" \
         >"$tmp/out" 2>"$tmp/err" &
     watch_pid=$!
     i=0
-    while ! grep -q watching "$tmp/out" && [ $i -lt 800 ]; do
+    while ! grep -q watching "$tmp/out" 2>/dev/null && [ $i -lt 800 ]; do
         sleep 0.025
         i=$((i + 1))
     done
