@@ -253,7 +253,7 @@ int dext_memfd_create(const char *name, uint64_t size);
  * dext_device_bad_option() - the option a walk of this thread failed on
  *
  * Set by dext_device_for_each_option() when it fails: the item as given
- * ("size=3M"; truncated past 63 bytes), for an error message that names
+ * ("size=3M"; truncated past 127 bytes), for an error message that names
  * it.
  *
  * Return: that item, or "" if the thread's last walk succeeded or

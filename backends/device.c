@@ -60,7 +60,7 @@ void dext_device_logf(DextDevice *dev, int level, const char *fmt, ...)
 }
 
 /* The item the last failed walk of this thread stopped at. */
-static __thread char bad_option[64];
+static __thread char bad_option[128];
 
 const char *dext_device_bad_option(void)
 {
@@ -88,19 +88,20 @@ IOReturn dext_device_for_each_option(const char *options,
          item = strtok_r(NULL, ",", &save)) {
         char *value = strchr(item, '=');
 
-        snprintf(bad_option, sizeof(bad_option), "%s", item);
         if (value == NULL) {
+            snprintf(bad_option, sizeof(bad_option), "%s", item);
             ret = kIOReturnBadArgument;
             break;
         }
         *value++ = '\0';
         ret = apply(opaque, item, value);
         if (ret != kIOReturnSuccess) {
+            if (ret == kIOReturnBadArgument) {
+                snprintf(bad_option, sizeof(bad_option), "%s=%s", item,
+                         value);
+            }
             break;
         }
-    }
-    if (ret == kIOReturnSuccess) {
-        bad_option[0] = '\0';
     }
     free(copy);
     return ret;

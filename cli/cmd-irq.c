@@ -82,6 +82,22 @@ static int drain(Ctl *ctl, Watch *w)
     return CTL_CONTINUE;
 }
 
+/*
+ * The watch ran its time: "N interrupt(s)" is only true if the dext was
+ * there all along.  The fd reports a dead dext; one that is stopped is
+ * told by a call that times out (the library bounds every call).
+ */
+static int end_of_time(Ctl *ctl, Watch *w)
+{
+    uint64_t pending[4];
+    kern_return_t kr = apple_dext_read_pending_irqs(w->c, pending);
+
+    if (kr != kIOReturnSuccess) {
+        return ctl_fail(ctl, kr, CTL_WHAT_IRQ, "waiting for interrupts");
+    }
+    return CTL_EXIT_OK;
+}
+
 static int watch_loop(Ctl *ctl, Watch *w)
 {
     struct pollfd pfd[2];
@@ -99,7 +115,7 @@ static int watch_loop(Ctl *ctl, Watch *w)
             double left = w->timeout - (now_s() - w->start);
 
             if (left <= 0) {
-                return CTL_EXIT_OK;
+                return end_of_time(ctl, w);
             }
             /* Rounded up, so the last poll does not wake early. */
             wait_ms = (int)(left * 1000) + 1;

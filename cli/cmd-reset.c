@@ -42,13 +42,21 @@ int cmd_reset(Ctl *ctl, int argc, char **argv)
         return ctl_fail(ctl, kr, CTL_WHAT_RESET, "resetting %s",
                         ctl_bdf_str(&ctl->bdf));
     }
+    /*
+     * Which kind ran, the contract does not say: ResetDevice answers a
+     * status only (a function-level reset, else a hot reset), and
+     * AppleDextDeviceStatus has no room for it without an ABI break.
+     * Say so rather than guess.
+     */
     if (ctl->json) {
         ctl_json_begin(ctl);
         json_kv_string(&ctl->jw, "bdf", ctl_bdf_str(&ctl->bdf));
         json_kv_bool(&ctl->jw, "reset", true);
+        json_kv_string(&ctl->jw, "method", "unreported");
         ctl_json_end(ctl);
     } else {
-        printf("%s: reset\n", ctl_bdf_str(&ctl->bdf));
+        printf("%s: reset (function-level, else hot; the dext does not "
+               "report which)\n", ctl_bdf_str(&ctl->bdf));
     }
     return CTL_EXIT_OK;
 }

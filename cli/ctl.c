@@ -80,6 +80,26 @@ static void print_hint(const Ctl *ctl, kern_return_t kr, CtlWhat what)
 {
     const char *bdf = hint_bdf(ctl);
     const char *target = ctl_target_name(ctl);
+    const char *detail = apple_dext_last_error_detail();
+
+    /*
+     * Reaching the dext: the library's own words first (errno of a
+     * socket, a device served twice, a bad spec option, a macOS-only
+     * target), which the IOReturn code cannot carry.  Where they say it
+     * all, nothing generic follows.
+     */
+    if (what == CTL_WHAT_REACH && detail[0] != '\0') {
+        fprintf(stderr, "dextctl: hint: %s\n", detail);
+        if (kr == kIOReturnExclusiveAccess && target_is_inproc(ctl)) {
+            fputs("dextctl: hint: two specs place a device at one address: "
+                  "give one another with bdf=, e.g. edu,bdf=00:04.0\n",
+                  stderr);
+        }
+        if (kr == kIOReturnNotPermitted || kr == kIOReturnExclusiveAccess ||
+            kr == kIOReturnBadArgument || kr == kIOReturnTimeout) {
+            return;
+        }
+    }
 
     switch (kr) {
     case kIOReturnNotResponding:

@@ -265,6 +265,33 @@ static IOReturn read_identity(DextTransport *t, AppleDextDeviceInfo *info)
 }
 
 /*
+ * The transport of @target for a call that reaches it (connect, list,
+ * status): the thread's last error detail is cleared first, and an
+ * unknown target is explained.
+ */
+static const DextTransportOps *lookup_target(const char *target,
+                                             const char **arg)
+{
+    const DextTransportOps *ops;
+
+    dext_log_clear_detail();
+    ops = dext_transport_lookup(target, arg);
+    if (ops != NULL) {
+        return ops;
+    }
+    if (strncmp(target, "iokit", 5) == 0 &&
+        (target[5] == '\0' || target[5] == ':')) {
+        dext_log(DEXT_LOG_ERROR, "target '%s' is macOS-only (the real dext "
+                 "through IOKit); here use unix:PATH (dextd) or "
+                 "inproc:DEVICES", target);
+    } else {
+        dext_log(DEXT_LOG_ERROR, "unknown target '%s' (unix:PATH, "
+                 "inproc:DEVICES or iokit)", target);
+    }
+    return NULL;
+}
+
+/*
  * Visit every service of @target: open it, read its identity and let
  * @visit keep the transport (return true) or have it closed.
  */
@@ -282,9 +309,8 @@ static IOReturn for_each_service(const char *target,
     if (target == NULL) {
         target = apple_dext_default_target();
     }
-    ops = dext_transport_lookup(target, &arg);
+    ops = lookup_target(target, &arg);
     if (ops == NULL) {
-        dext_log(DEXT_LOG_ERROR, "unknown target '%s'", target);
         return kIOReturnBadArgument;
     }
     ret = ops->list_services(arg, ids, DEXT_MAX_SERVICES, &n);
@@ -430,7 +456,7 @@ kern_return_t apple_dext_get_status(const char *target, AppleDextStatus *out)
     if (target == NULL) {
         target = apple_dext_default_target();
     }
-    ops = dext_transport_lookup(target, &arg);
+    ops = lookup_target(target, &arg);
     if (ops == NULL) {
         return kIOReturnBadArgument;
     }

@@ -21,3 +21,8 @@ const char *apple_dext_strerror(kern_return_t kr)
     snprintf(unknown, sizeof(unknown), "unknown error 0x%08x", (unsigned)kr);
     return unknown;
 }
+
+const char *apple_dext_last_error_detail(void)
+{
+    return dext_log_detail();
+}

@@ -71,6 +71,19 @@ static IOReturn notify_arm(AppleDextInterruptNotify *n)
     return ret;
 }
 
+/*
+ * A transport that closes swaps a quiet fd into the wake's number first
+ * (transport/sock.c), but a poll() already running may still see the
+ * old one hang up: only a hang-up that poll() reports again is news.
+ */
+static bool still_hung_up(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+    return poll(&pfd, 1, 0) == 1 &&
+           (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 static void *notify_thread(void *opaque)
 {
     AppleDextInterruptNotify *n = opaque;
@@ -89,10 +102,21 @@ static void *notify_thread(void *opaque)
         if (fds[1].revents) {
             break;
         }
-        if (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL) &&
-            !(fds[0].revents & POLLIN)) {
-            /* The target is dead: nothing will complete; wait for stop. */
+        if ((fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)) &&
+            still_hung_up(n->wake->fd)) {
+            /*
+             * The dext has gone (or ended the session): nothing will
+             * complete any more.  Run the handler once, as documented,
+             * so that its rearm learns kIOReturnNotResponding; then
+             * stop watching and wait for destroy.
+             */
+            dext_wake_consume(n->wake);
             fds[0].fd = -1;
+            n->handler_fn(n->opaque);
+            if (__atomic_load_n(&n->self_destroy, __ATOMIC_SEQ_CST)) {
+                notify_free(n);
+                return NULL;
+            }
             continue;
         }
         if (fds[0].revents & POLLIN) {

@@ -11,7 +11,8 @@
  * Where the calls go is chosen per connection by a *target* string:
  *
  *   "iokit"            the real dext through IOKit (macOS only)
- *   "unix:PATH"        dextd listening on the UNIX socket PATH
+ *   "unix:PATH"        dextd listening on the UNIX socket PATH; options
+ *                      may follow: "unix:PATH,timeout=MS,connect-timeout=MS"
  *   "inproc:DEVICES"   a dext core running inside this process, serving
  *                      emulated devices, e.g. "inproc:edu" (not in a
  *                      libdext built with -Dinproc=disabled)
@@ -30,6 +31,22 @@
  *   kIOReturnNotResponding the dext/daemon went away; the connection is
  *                          dead and every later call fails the same way
  *   kIOReturnUnsupported   the dext does not implement the selector
+ *   kIOReturnTimeout       (unix) dextd did not answer in time; see below
+ *
+ * Timeouts (unix transport): every wait for dextd is bounded.  Connecting
+ * (connect, greeting, opening the user client, listing, status) waits at
+ * most the connect timeout for each step, 5 s by default; each call on
+ * an open connection at most the call timeout, 30 s by default.  The
+ * target options ",timeout=MS" and ",connect-timeout=MS" set them per
+ * target, else $DEXT_TIMEOUT_MS and $DEXT_CONNECT_TIMEOUT_MS; 0 means
+ * wait forever.  A wait that times out answers kIOReturnTimeout, and
+ * then the dext may still be executing the call (a write may yet land,
+ * a reset may yet happen): the call's channel is closed, never reused,
+ * so its late reply cannot be taken for another call's.  A connection
+ * that loses its last channel so loses its session too (dextd releases
+ * its claim, DMA and interrupts when it sees the hang-up), and its later
+ * calls answer kIOReturnNotResponding: disconnect it and connect again.
+ * The in-process and IOKit transports do not time out.
  *
  * Access model: a connection that has not claimed the device may look but
  * not change it: identity, config reads, BAR info, MMIO reads (while the
@@ -394,6 +411,14 @@ typedef struct AppleDextInterruptNotify AppleDextInterruptNotify;
  * new arming at once, so none is lost.  @handler_fn may call rearm and
  * destroy itself.
  *
+ * When the dext goes away (dextd dies, or the session ends under a live
+ * connection, e.g. after a timed-out call dropped its last channel),
+ * @handler_fn runs once more; its rearm then answers
+ * kIOReturnNotResponding, and the caller should destroy the notification
+ * and disconnect.  A merely stopped dextd (SIGSTOP) is not reported: only
+ * a call that times out says so.  After
+ * apple_dext_disconnect() the handler does not run.
+ *
  * Return: the notification, or NULL on a bad argument or failure.
  */
 APPLE_DEXT_EXPORT AppleDextInterruptNotify *
@@ -444,6 +469,23 @@ typedef struct AppleDextDeviceInfo {
  * argument)"; never NULL, also for unknown codes.
  */
 APPLE_DEXT_EXPORT const char *apple_dext_strerror(kern_return_t kr);
+
+/**
+ * apple_dext_last_error_detail() - why the calling thread's last
+ * apple_dext_connect_target(), apple_dext_connect(),
+ * apple_dext_list_devices() or apple_dext_get_status() failed, in words
+ *
+ * The same line went to the log handler (apple_dext_set_log_handler())
+ * at APPLE_DEXT_LOG_WARNING or APPLE_DEXT_LOG_ERROR: the cause an
+ * IOReturn code cannot carry, e.g. "cannot connect to dextd's socket
+ * /etc/passwd: Connection refused (ECONNREFUSED)", "edu: 00:03.0 is
+ * served already", "edu: unknown option 'foo=1'" or "target 'iokit' is
+ * macOS-only".  Each of those calls clears it first.
+ *
+ * Return: the line (valid until the thread's next such call), or "" if
+ * the library said nothing more.
+ */
+APPLE_DEXT_EXPORT const char *apple_dext_last_error_detail(void);
 
 /**
  * apple_dext_default_target() - the target the seed functions use
@@ -579,6 +621,18 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_drain_pending_irqs(io_connect_t conne
  * No thread is started.  The fd from apple_dext_interrupt_notify_get_fd()
  * becomes readable when a notification arrives; then drain the pending
  * bits and call apple_dext_interrupt_notify_rearm().  Armed at once.
+ *
+ * When the dext goes away (dextd dies, or the session ends under a live
+ * connection, e.g. after a timed-out call dropped its last channel), the
+ * fd polls readable with POLLHUP (unix transport), and stays so: a
+ * level, not an edge.  rearm then answers kIOReturnNotResponding.  The
+ * caller must stop polling the fd (it would wake at once, forever),
+ * destroy the notification and disconnect; a new connection reaches a
+ * restarted dextd.  A dextd that is merely stopped (SIGSTOP) leaves the
+ * fd quiet: the fd cannot tell a sleeping dext from a slow interrupt;
+ * only a call that times out says so.
+ * After apple_dext_disconnect() the fd stays quiet.  The in-process
+ * transport's dext cannot go away apart from the caller.
  *
  * Return: the notification, or NULL.
  */

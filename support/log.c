@@ -34,8 +34,23 @@ static bool level_wanted(int level)
  * Called with the lock held so that a handler being replaced (or its
  * opaque freed) is never called after dext_log_set_handler() returns.
  */
+static __thread char detail[512];
+
+const char *dext_log_detail(void)
+{
+    return detail;
+}
+
+void dext_log_clear_detail(void)
+{
+    detail[0] = '\0';
+}
+
 static void emit(int level, const char *msg)
 {
+    if (level <= DEXT_LOG_WARNING) {
+        snprintf(detail, sizeof(detail), "%s", msg);
+    }
     dext_mutex_lock(&handler_lock);
     if (handler_fn != NULL) {
         handler_fn(handler_opaque, level, msg);

@@ -63,4 +63,21 @@ void dext_log_sink(void *opaque, int level, const char *msg);
 void dext_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/**
+ * dext_log_detail() - the last line logged at DEXT_LOG_WARNING or more
+ * severe on the calling thread since dext_log_clear_detail()
+ *
+ * Lines are kept whether or not a handler is installed.
+ *
+ * Return: the line (thread-local storage), or "" if none.
+ */
+const char *dext_log_detail(void);
+
+/**
+ * dext_log_clear_detail() - forget the calling thread's dext_log_detail()
+ *
+ * Return: nothing.
+ */
+void dext_log_clear_detail(void);
+
 #endif /* LIBDEXT_SUPPORT_LOG_H */

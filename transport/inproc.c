@@ -54,6 +54,28 @@ static IOReturn core_add_one(void *opaque, DextDevice *dev)
     return ret == kIOReturnUnsupported ? kIOReturnSuccess : ret;
 }
 
+/*
+ * Say what is wrong with @spec, which failed with @ret, where the code
+ * alone would not (a device served twice the core has said already).
+ */
+static void log_spec_error(const char *spec, IOReturn ret)
+{
+    const char *bad = dext_device_bad_option();
+    int name_len = (int)strcspn(spec, ",@");
+
+    if (ret == kIOReturnBadArgument && bad[0] != '\0') {
+        dext_log(DEXT_LOG_ERROR, "device spec '%s': %.*s does not take the "
+                 "option '%s' (unknown, or a bad value)", spec, name_len,
+                 spec, bad);
+    } else if (ret == kIOReturnBadArgument) {
+        dext_log(DEXT_LOG_ERROR, "device spec '%s' is malformed", spec);
+    } else if (ret == kIOReturnNotFound && name_len > 0 &&
+               strncmp(spec, "host", (size_t)name_len) != 0) {
+        dext_log(DEXT_LOG_ERROR, "device spec '%s': no device kind '%.*s' "
+                 "(edu, ivshmem, host)", spec, name_len, spec);
+    }
+}
+
 static IOReturn core_build(const char *arg, DextCore **out)
 {
     char buf[INPROC_MAX_SPEC];
@@ -81,6 +103,7 @@ static IOReturn core_build(const char *arg, DextCore **out)
         /* One spec may name several devices ("host,bdf=all"). */
         ret = dext_device_create_each(spec, core_add_one, core);
         if (ret != kIOReturnSuccess) {
+            log_spec_error(spec, ret);
             dext_core_free(core);
             return ret;
         }

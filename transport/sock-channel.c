@@ -12,24 +12,102 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "support/fds.h"
+#include "support/log.h"
 #include "transport/sock-channel.h"
 
-IOReturn dext_unix_resolve_path(const char *arg, struct sockaddr_un *sa)
+/* A timeout in ms from @s (the whole of it); false if it is not one. */
+static bool parse_ms(const char *s, size_t len, int *out)
 {
-    const char *path = (arg != NULL && arg[0] != '\0') ?
-                       arg : dext_wire_default_socket_path();
-    size_t len = strlen(path);
+    unsigned long v = 0;
+    size_t i;
 
-    if (len == 0 || len >= sizeof(sa->sun_path)) {
+    if (len == 0 || len > 9) {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    *out = (int)v;
+    return true;
+}
+
+/* $@name as a timeout, else @dflt. */
+static int env_ms(const char *name, int dflt)
+{
+    const char *v = getenv(name);
+    int ms;
+
+    return v != NULL && parse_ms(v, strlen(v), &ms) ? ms : dflt;
+}
+
+IOReturn dext_unix_resolve_path(const char *arg, UnixTarget *t)
+{
+    static const char call_opt[] = ",timeout=";
+    static const char conn_opt[] = ",connect-timeout=";
+    const char *path = arg != NULL ? arg : "";
+    size_t len = strlen(path);
+    const char *comma;
+
+    t->call_ms = env_ms("DEXT_TIMEOUT_MS", UNIX_DEFAULT_CALL_TIMEOUT_MS);
+    t->connect_ms = env_ms("DEXT_CONNECT_TIMEOUT_MS",
+                           UNIX_DEFAULT_CONNECT_TIMEOUT_MS);
+    /* Trailing options, last first; the first one given wins ties. */
+    while ((comma = memrchr(path, ',', len)) != NULL) {
+        size_t rest = len - (size_t)(comma - path);
+        const char *opt = NULL;
+        int *dst = NULL;
+
+        if (rest > strlen(call_opt) &&
+            memcmp(comma, call_opt, strlen(call_opt)) == 0) {
+            opt = call_opt;
+            dst = &t->call_ms;
+        } else if (rest > strlen(conn_opt) &&
+                   memcmp(comma, conn_opt, strlen(conn_opt)) == 0) {
+            opt = conn_opt;
+            dst = &t->connect_ms;
+        } else {
+            break;
+        }
+        if (!parse_ms(comma + strlen(opt), rest - strlen(opt), dst)) {
+            return kIOReturnBadArgument;
+        }
+        len = (size_t)(comma - path);
+    }
+    if (len == 0) {
+        path = dext_wire_default_socket_path();
+        len = strlen(path);
+    }
+    if (len == 0 || len >= sizeof(t->sa.sun_path)) {
         return kIOReturnBadArgument;
     }
-    memset(sa, 0, sizeof(*sa));
-    sa->sun_family = AF_UNIX;
-    memcpy(sa->sun_path, path, len + 1);
+    memset(&t->sa, 0, sizeof(t->sa));
+    t->sa.sun_family = AF_UNIX;
+    memcpy(t->sa.sun_path, path, len);
+    t->sa.sun_path[len] = '\0';
     return kIOReturnSuccess;
+}
+
+/* Bound every blocking send, receive and connect on @fd by @ms (0: none). */
+static void set_timeouts(int fd, int ms)
+{
+    struct timeval tv = { .tv_sec = ms / 1000,
+                          .tv_usec = (ms % 1000) * 1000 };
+
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+void dext_unix_channel_use_call_timeout(UnixChannel *ch)
+{
+    set_timeouts(ch->fd, ch->call_ms);
 }
 
 /* Wait for an interrupted connect() to finish, as connect(2) advises. */
@@ -52,6 +130,64 @@ static int connect_finish(int fd)
         return -1;
     }
     return 0;
+}
+
+/* The symbolic name of the errnos a connect() to dextd meets. */
+static const char *errno_name(int err)
+{
+    switch (err) {
+    case ENOENT: return "ENOENT";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ENOTSOCK: return "ENOTSOCK";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOTDIR: return "ENOTDIR";
+    case EPROTOTYPE: return "EPROTOTYPE";
+    case EAGAIN: return "EAGAIN";
+    default: return "errno";
+    }
+}
+
+static bool is_socket(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/*
+ * Say why connect() to @path failed, keeping errno's cause: the IOReturn
+ * code (NotResponding, NotPermitted, Timeout) cannot carry it.
+ */
+static void log_connect_error(const char *path, int err)
+{
+    const char *why = "";
+
+    switch (err) {
+    case ENOENT:
+        why = ": no such socket (is dextd running, with this --socket?)";
+        break;
+    case ECONNREFUSED:
+        why = is_socket(path) ?
+              ": nobody listens there (a stale socket: dextd is gone)" :
+              ": it is not a socket (not dextd's)";
+        break;
+    case ENOTSOCK:
+    case EPROTOTYPE:
+        why = ": not dextd's socket";
+        break;
+    case EACCES:
+    case EPERM:
+        why = ": this user may not reach it (the socket's mode, or a "
+              "directory on its path)";
+        break;
+    case EAGAIN:
+        why = ": dextd is not accepting connections (stopped or "
+              "overloaded: the connect timeout passed)";
+        break;
+    }
+    dext_log(DEXT_LOG_WARNING, "cannot connect to dextd's socket %s: %s "
+             "(%s)%s", path, strerror(err), errno_name(err), why);
 }
 
 void dext_unix_channel_free(UnixChannel *ch)
@@ -149,6 +285,9 @@ IOReturn dext_unix_channel_roundtrip(UnixChannel *ch, int len, int send_fd,
     }
     seq = dext_wire_peek_seq(ch->tx, (size_t)len);
     ret = dext_wire_send(ch->fd, ch->tx, len, send_fd);
+    if (ret == kIOReturnIPCError && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return kIOReturnTimeout;        /* SO_SNDTIMEO: dextd reads nothing */
+    }
     if (ret == kIOReturnNotResponding) {
         /*
          * A daemon that refuses us sends an ERROR and closes at once;
@@ -174,6 +313,9 @@ IOReturn dext_unix_channel_roundtrip(UnixChannel *ch, int len, int send_fd,
     if (n == 0) {
         dext_close_fds(fds, nfds);
         return kIOReturnNotResponding;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return kIOReturnTimeout;        /* SO_RCVTIMEO */
     }
     if (n < 0 || trunc || dext_wire_decode_header(ch->rx, n, h) != 0) {
         dext_close_fds(fds, nfds);
@@ -201,8 +343,7 @@ IOReturn dext_unix_channel_roundtrip(UnixChannel *ch, int len, int send_fd,
     return kIOReturnSuccess;
 }
 
-IOReturn dext_unix_channel_open(const struct sockaddr_un *sa,
-                                UnixChannel **out)
+IOReturn dext_unix_channel_open(const UnixTarget *t, UnixChannel **out)
 {
     DextWireHello hello = {
         .min_version = DEXT_WIRE_VERSION_MIN,
@@ -222,6 +363,7 @@ IOReturn dext_unix_channel_open(const struct sockaddr_un *sa,
         return kIOReturnNoMemory;
     }
     ch->slot = -1;
+    ch->call_ms = t->call_ms;
     ch->seq = 0;
     ch->version = 0;
     ch->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -229,10 +371,16 @@ IOReturn dext_unix_channel_open(const struct sockaddr_un *sa,
         free(ch);
         return kIOReturnNoResources;
     }
-    if (connect(ch->fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 &&
+    /* SO_SNDTIMEO bounds connect() too, on a full backlog. */
+    set_timeouts(ch->fd, t->connect_ms);
+    if (connect(ch->fd, (const struct sockaddr *)&t->sa, sizeof(t->sa)) < 0 &&
         (errno != EINTR || connect_finish(ch->fd) < 0)) {
-        ret = (errno == EACCES || errno == EPERM) ? kIOReturnNotPermitted
-                                                  : kIOReturnNotResponding;
+        int err = errno;
+
+        log_connect_error(t->sa.sun_path, err);
+        ret = (err == EACCES || err == EPERM) ? kIOReturnNotPermitted :
+              (err == EAGAIN || err == EWOULDBLOCK) ? kIOReturnTimeout :
+              kIOReturnNotResponding;
         dext_unix_channel_free(ch);
         return ret;
     }
@@ -246,6 +394,9 @@ IOReturn dext_unix_channel_open(const struct sockaddr_un *sa,
         return kIOReturnNotResponding;
     }
     if (cred.uid != 0 && cred.uid != geteuid()) {
+        dext_log(DEXT_LOG_WARNING, "the daemon at %s runs as uid %u, "
+                 "neither root nor this user (uid %u): not talked to",
+                 t->sa.sun_path, (unsigned)cred.uid, (unsigned)geteuid());
         dext_unix_channel_free(ch);
         return kIOReturnNotPermitted;
     }
@@ -260,6 +411,10 @@ IOReturn dext_unix_channel_open(const struct sockaddr_un *sa,
     }
     if (ret == kIOReturnSuccess) {
         ret = reply.status;
+    }
+    if (ret == kIOReturnTimeout) {
+        dext_log(DEXT_LOG_WARNING, "dextd at %s did not answer within %d ms "
+                 "(stopped or overloaded?)", t->sa.sun_path, t->connect_ms);
     }
     if (ret == kIOReturnSuccess &&
         (reply.version < DEXT_WIRE_VERSION_MIN ||
@@ -277,13 +432,13 @@ IOReturn dext_unix_channel_open(const struct sockaddr_un *sa,
 
 IOReturn dext_unix_channel_connect(const char *arg, UnixChannel **out)
 {
-    struct sockaddr_un sa;
-    IOReturn ret = dext_unix_resolve_path(arg, &sa);
+    UnixTarget t;
+    IOReturn ret = dext_unix_resolve_path(arg, &t);
 
-    return ret == kIOReturnSuccess ? dext_unix_channel_open(&sa, out) : ret;
+    return ret == kIOReturnSuccess ? dext_unix_channel_open(&t, out) : ret;
 }
 
-IOReturn dext_unix_channel_attach(const struct sockaddr_un *sa,
+IOReturn dext_unix_channel_attach(const UnixTarget *t,
                                   const uint8_t *token, UnixChannel **out)
 {
     DextWireAttach m;
@@ -293,7 +448,7 @@ IOReturn dext_unix_channel_attach(const struct sockaddr_un *sa,
     IOReturn status;
     int len;
 
-    ret = dext_unix_channel_open(sa, &ch);
+    ret = dext_unix_channel_open(t, &ch);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
@@ -316,6 +471,7 @@ IOReturn dext_unix_channel_attach(const struct sockaddr_un *sa,
         dext_unix_channel_free(ch);
         return ret;
     }
+    dext_unix_channel_use_call_timeout(ch);
     *out = ch;
     return kIOReturnSuccess;
 }

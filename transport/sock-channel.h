@@ -20,9 +20,28 @@
 /* Room for a few fds so that surplus ones are received and closed. */
 #define UNIX_MAX_FDS 4
 
+/* Default bounds of a wait for dextd, in ms (see docs/transports.md). */
+#define UNIX_DEFAULT_CALL_TIMEOUT_MS 30000
+#define UNIX_DEFAULT_CONNECT_TIMEOUT_MS 5000
+
+/**
+ * struct UnixTarget - what a "unix:" target names
+ * @sa: dextd's socket
+ * @call_ms: the bound of one call's round trip in ms; 0: none
+ * @connect_ms: the bound of each step of connecting (connect, HELLO,
+ *              OPEN or ATTACH, a LIST's or STATUS's round trip) in ms;
+ *              0: none
+ */
+typedef struct UnixTarget {
+    struct sockaddr_un sa;
+    int call_ms;
+    int connect_ms;
+} UnixTarget;
+
 /**
  * struct UnixChannel - one socket to dextd and its message buffers
  * @fd: the SOCK_SEQPACKET socket
+ * @call_ms: its target's call timeout (see struct UnixTarget)
  * @slot: its place in a pool, or -1
  * @peer_pid: dextd's pid, from SO_PEERCRED
  * @version: the protocol version this channel's HELLO agreed on
@@ -32,6 +51,7 @@
  */
 typedef struct UnixChannel {
     int fd;
+    int call_ms;
     int slot;
     pid_t peer_pid;
     uint16_t version;
@@ -41,30 +61,48 @@ typedef struct UnixChannel {
 } UnixChannel;
 
 /**
- * dext_unix_resolve_path() - the socket address a target argument names
- * @arg: the target after "unix:"; NULL or "" for the default socket
- * @sa: receives the address
+ * dext_unix_resolve_path() - the socket and timeouts a target argument
+ * names
+ * @arg: the target after "unix:": "PATH[,timeout=MS][,connect-timeout=MS]";
+ *       a PATH of NULL or "" is the default socket
+ * @t: receives the address and the timeouts: the options, else
+ *     $DEXT_TIMEOUT_MS and $DEXT_CONNECT_TIMEOUT_MS, else the defaults
+ *     (UNIX_DEFAULT_*_TIMEOUT_MS); 0 means no bound
+ *
+ * Only trailing ",timeout=" and ",connect-timeout=" are options; any
+ * other comma is part of the path.
  *
  * Return: kIOReturnSuccess, or kIOReturnBadArgument for a path that is
- * empty or too long.
+ * empty or too long, or an option value that is not a number of ms.
  */
-IOReturn dext_unix_resolve_path(const char *arg, struct sockaddr_un *sa);
+IOReturn dext_unix_resolve_path(const char *arg, UnixTarget *t);
 
 /**
  * dext_unix_channel_open() - connect to dextd, check it and say HELLO
- * @sa: dextd's socket
+ * @t: dextd's socket and timeouts
  * @out: receives the channel (free with dext_unix_channel_free())
  *
- * Blocks for the connect and one round trip.  Only a daemon run by root
+ * Blocks for the connect and one round trip, each for at most
+ * @t->connect_ms; the channel's later round trips are bounded by it too
+ * until dext_unix_channel_use_call_timeout().  Only a daemon run by root
  * or by our own user is talked to.
  *
  * Return: kIOReturnSuccess; kIOReturnNotPermitted if the socket or the
  * daemon refuses us, or the daemon is not trusted; kIOReturnNotResponding
- * if nobody answers; kIOReturnIPCError for a malformed or incompatible
+ * if nobody answers; kIOReturnTimeout if dextd does not answer in time;
+ * kIOReturnIPCError for a malformed or incompatible
  * answer; kIOReturnNoMemory / kIOReturnNoResources.
  */
-IOReturn dext_unix_channel_open(const struct sockaddr_un *sa,
-                                UnixChannel **out);
+IOReturn dext_unix_channel_open(const UnixTarget *t, UnixChannel **out);
+
+/**
+ * dext_unix_channel_use_call_timeout() - bound @ch's later round trips
+ * by its target's call timeout instead of the connect timeout
+ * @ch: the channel, connected
+ *
+ * Return: nothing.
+ */
+void dext_unix_channel_use_call_timeout(UnixChannel *ch);
 
 /**
  * dext_unix_channel_connect() - dext_unix_channel_open() on the socket a
@@ -78,7 +116,7 @@ IOReturn dext_unix_channel_connect(const char *arg, UnixChannel **out);
 
 /**
  * dext_unix_channel_attach() - a new channel bound to an open session
- * @sa: dextd's socket
+ * @t: dextd's socket and timeouts
  * @token: the session's token (DEXT_WIRE_TOKEN_SIZE bytes), from OPEN
  * @out: receives the channel
  *
@@ -88,7 +126,7 @@ IOReturn dext_unix_channel_connect(const char *arg, UnixChannel **out);
  * Return: as dext_unix_channel_open(), or the status dextd refused the
  * ATTACH with.
  */
-IOReturn dext_unix_channel_attach(const struct sockaddr_un *sa,
+IOReturn dext_unix_channel_attach(const UnixTarget *t,
                                   const uint8_t *token, UnixChannel **out);
 
 /**
@@ -103,12 +141,15 @@ IOReturn dext_unix_channel_attach(const struct sockaddr_un *sa,
  * @recv_fd: receives the fd sent with the reply (-1 if none); NULL if
  *           the reply may carry none (a reply with one is malformed)
  *
- * Blocks until the reply arrives or the daemon goes.  On success the
- * reply's payload is at dext_unix_channel_payload().
+ * Blocks until the reply arrives or the daemon goes, or the channel's
+ * timeout passes.  On success the reply's payload is at
+ * dext_unix_channel_payload().
  *
  * Return: kIOReturnSuccess; kIOReturnInternalError for a negative @len
  * (the channel is still usable); kIOReturnNotResponding if the daemon is
- * gone; the status of an ERROR reply; kIOReturnIPCError for anything
+ * gone; kIOReturnTimeout if it did not answer in time (it may still be
+ * executing the request: the channel must be dropped, so that its late
+ * reply is never taken for another's); the status of an ERROR reply; kIOReturnIPCError for anything
  * malformed.  After any other failure the channel must not be used
  * again.
  */

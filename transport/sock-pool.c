@@ -15,7 +15,7 @@
 #include "support/fds.h"
 #include "transport/sock-pool.h"
 
-void dext_unix_pool_init(UnixPool *p, const struct sockaddr_un *addr,
+void dext_unix_pool_init(UnixPool *p, const UnixTarget *addr,
                          const uint8_t *token, UnixChannel *first)
 {
     p->addr = *addr;
@@ -104,6 +104,9 @@ static IOReturn get_slow(UnixPool *p, UnixChannel **out)
                 break;
             }
             drop_slot(p, slot);
+            if (ret == kIOReturnTimeout && p->used != 0) {
+                break;          /* dextd is slow, not refusing: say so */
+            }
             if (p->used == 0 || ret == kIOReturnNotResponding) {
                 /* dextd is gone, or with no channel left so is the session. */
                 __atomic_store_n(&p->dead, true, __ATOMIC_SEQ_CST);

@@ -38,7 +38,7 @@
  * back: no lock covers a round trip.
  */
 typedef struct UnixPool {
-    struct sockaddr_un addr;    /* dextd's socket, for new channels */
+    UnixTarget addr;            /* dextd's socket, for new channels */
     uint8_t token[DEXT_WIRE_TOKEN_SIZE];
 
     bool dead;
@@ -63,7 +63,7 @@ typedef struct UnixPool {
  *
  * Return: nothing.
  */
-void dext_unix_pool_init(UnixPool *p, const struct sockaddr_un *addr,
+void dext_unix_pool_init(UnixPool *p, const UnixTarget *addr,
                          const uint8_t *token, UnixChannel *first);
 
 /**

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,23 +24,37 @@
 
 #include "apple-dext-client.h"
 #include "protocol/dext-wire.h"
+#include "support/locks.h"
 #include "transport/common.h"
 #include "transport/sock-pool.h"
 #include "transport/transport.h"
+
+typedef struct UnixWake UnixWake;
 
 typedef struct UnixConn {
     DextTransport base;
     UnixPool pool;
     int refs;                   /* the transport + each wake (atomic) */
     DextMappingList maps;
+    DextMutex wakes_lock;
+    UnixWake *wakes DEXT_GUARDED_BY(wakes_lock);    /* the live ones */
 } UnixConn;
 
-typedef struct UnixWake {
+/*
+ * dextd holds the other end of @base.fd: when dextd dies or ends the
+ * session, the kernel closes it and @base.fd polls readable with
+ * POLLHUP.  When we close the transport ourselves, that hang-up is no
+ * news to the caller: unix_close() first swaps @base.fd for a quiet
+ * socket (whose peer it keeps in @quiet), so a closed connection's wake
+ * stays quiet as an eventfd would.
+ */
+struct UnixWake {
     DextWake base;
-    int peer;                   /* our copy of dextd's end: never a HUP */
     UnixConn *conn;
     uint32_t port;
-} UnixWake;
+    int quiet;                  /* the quiet socket's peer, or -1 */
+    UnixWake *next;             /* in conn->wakes */
+};
 
 /* ---------------------------------------------------------------------
  * Hooks
@@ -54,6 +69,7 @@ static void conn_unref(UnixConn *c)
 {
     if (__atomic_fetch_sub(&c->refs, 1, __ATOMIC_SEQ_CST) == 1) {
         dext_unix_pool_destroy(&c->pool);
+        dext_mutex_destroy(&c->wakes_lock);
         free(c);
     }
 }
@@ -75,6 +91,7 @@ static IOReturn unix_list_services(const char *arg, uint64_t *ids,
     if (ret != kIOReturnSuccess) {
         return ret;
     }
+    dext_unix_channel_use_call_timeout(ch);
     /* Too big for the stack of a caller we do not know. */
     reply = malloc(sizeof(*reply));
     if (reply == NULL) {
@@ -108,7 +125,7 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
 {
     DextWireOpen m = { .service_id = id, .type = type };
     DextWireOpenReply reply;
-    struct sockaddr_un sa;
+    UnixTarget sa;
     DextWireHeader h;
     UnixChannel *ch;
     UnixConn *c;
@@ -151,6 +168,7 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
         return ret;
     }
     memset(ch->rx, 0, DEXT_WIRE_HEADER_SIZE + DEXT_WIRE_OPEN_REPLY_SIZE);
+    dext_unix_channel_use_call_timeout(ch);
 
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -163,6 +181,8 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
     memset(&reply, 0, sizeof(reply));
     c->refs = 1;
     dext_mappings_init(&c->maps);
+    dext_mutex_init(&c->wakes_lock);
+    c->wakes = NULL;
     *out = &c->base;
     return kIOReturnSuccess;
 }
@@ -314,8 +334,18 @@ static void unix_wake_destroy(DextWake *wake)
         }
         dext_unix_pool_leave(&c->pool);
     }
+    dext_mutex_lock(&c->wakes_lock);
+    for (UnixWake **pp = &c->wakes; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    dext_mutex_unlock(&c->wakes_lock);
     close(w->base.fd);
-    close(w->peer);
+    if (w->quiet >= 0) {
+        close(w->quiet);
+    }
     free(w);
     conn_unref(c);
 }
@@ -350,7 +380,6 @@ static IOReturn unix_wake_create(DextTransport *t, DextWake **out)
     if (w == NULL) {
         return kIOReturnNoMemory;
     }
-    w->peer = -1;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
                    pair) < 0) {
         free(w);
@@ -367,11 +396,11 @@ static IOReturn unix_wake_create(DextTransport *t, DextWake **out)
     ret = dext_unix_pool_exchange(&c->pool, ch, len, pair[1],
                                   DEXT_WIRE_WAKE_REGISTER, &h, NULL);
     /*
-     * Keep dextd's end open here too: when the session closes or dextd
-     * dies, our end must not poll readable (EOF) forever, exactly as an
-     * eventfd would stay quiet.
+     * dextd's end is dextd's alone: when dextd dies (or ends the session)
+     * the kernel closes it and our end polls readable with POLLHUP, which
+     * is how a caller's event loop learns that no completion will come.
      */
-    w->peer = pair[1];
+    close(pair[1]);
     pair[1] = -1;
     if (ret != kIOReturnSuccess) {
         goto fail;
@@ -389,7 +418,12 @@ static IOReturn unix_wake_create(DextTransport *t, DextWake **out)
     }
     w->port = reply.port;
     w->conn = c;
+    w->quiet = -1;
     __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
+    dext_mutex_lock(&c->wakes_lock);
+    w->next = c->wakes;
+    c->wakes = w;
+    dext_mutex_unlock(&c->wakes_lock);
     *out = &w->base;
     return kIOReturnSuccess;
 
@@ -397,9 +431,6 @@ fail:
     close(w->base.fd);
     if (pair[1] >= 0) {
         close(pair[1]);
-    }
-    if (w->peer >= 0) {
-        close(w->peer);
     }
     free(w);
     return ret;
@@ -466,6 +497,32 @@ static IOReturn unix_unmap(DextTransport *t, uint32_t type,
     return dext_mappings_unmap(&conn_of(t)->maps, type, addr);
 }
 
+/*
+ * Before we hang up: put a quiet socket in each live wake's fd number
+ * (dup2() swaps it atomically), so the hang-up dextd answers with does
+ * not reach the caller as the death of the dext.  None of these calls
+ * blocks.
+ */
+static void quiet_wakes(UnixConn *c) DEXT_EXCLUDES(&c->wakes_lock)
+{
+    dext_mutex_lock(&c->wakes_lock);
+    for (UnixWake *w = c->wakes; w != NULL; w = w->next) {
+        int q[2];
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
+                       SOCK_CLOEXEC, 0, q) < 0) {
+            continue;   /* then the caller sees the hang-up: harmless */
+        }
+        if (dup3(q[0], w->base.fd, O_CLOEXEC) < 0) {
+            close(q[1]);
+        } else {
+            w->quiet = q[1];
+        }
+        close(q[0]);
+    }
+    dext_mutex_unlock(&c->wakes_lock);
+}
+
 static void unix_close(DextTransport *t)
 {
     UnixConn *c = conn_of(t);
@@ -473,6 +530,7 @@ static void unix_close(DextTransport *t)
     if (t == NULL) {
         return;
     }
+    quiet_wakes(c);
     dext_unix_pool_close(&c->pool);
     dext_mappings_destroy(&c->maps);
     conn_unref(c);
@@ -497,6 +555,7 @@ static IOReturn query_status(const char *path, DextWireStatusReply *out)
     if (ret != kIOReturnSuccess) {
         return ret;
     }
+    dext_unix_channel_use_call_timeout(ch);
     len = dext_wire_encode_empty(ch->tx, sizeof(ch->tx), ch->version,
                                  ++ch->seq, DEXT_WIRE_STATUS);
     ret = dext_unix_channel_roundtrip(ch, len, -1, DEXT_WIRE_STATUS, &h,

@@ -31,6 +31,9 @@
  *    @open, which take a target argument, may run at any time.
  *  - Returns: an IOReturn.  A transport whose peer has gone returns
  *    kIOReturnNotResponding from every later hook that needs the peer.
+ *    unix bounds every wait for dextd (docs/transports.md, "Timeouts")
+ *    and answers kIOReturnTimeout when one passes; the request may still
+ *    be executing then, and the channel it went on is closed.
  */
 
 #ifndef LIBDEXT_TRANSPORT_H

@@ -94,6 +94,7 @@ int main(void)
 
     /* Functions without a handle. */
     CHECK(strstr(apple_dext_strerror(kIOReturnNotOpen), "NotOpen") != NULL);
+    CHECK(apple_dext_last_error_detail() != NULL);
     CHECK(apple_dext_default_socket_path()[0] != '\0');
     CHECK(apple_dext_default_target()[0] != '\0');
     if (target == NULL) {

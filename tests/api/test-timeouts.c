@@ -1,0 +1,132 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Bounded waits: with dextd stopped (SIGSTOP), listing, connecting and a
+ * call on an open connection each answer kIOReturnTimeout within the
+ * bound a target option or the environment sets; after SIGCONT the
+ * library works again on new channels.  Unix transport only.
+ */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define SHORT_MS 200
+
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Whether @ret is kIOReturnTimeout, reached after @t0 within the bound. */
+#define CHECK_TIMEOUT(expr) do { \
+        double t0_ = now_ms(); \
+        CHECK_KR((expr), kIOReturnTimeout); \
+        CHECK_MSG(now_ms() - t0_ < 3.0 * SHORT_MS + 500, \
+                  "took %.0f ms", now_ms() - t0_); \
+    } while (0)
+
+/* SIGSTOP dextd and wait until it is stopped: delivery is not instant. */
+static void stop_daemon(void)
+{
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    unsigned round = 0;
+    char path[64];
+
+    CHECK(kill(harness_server_pid(), SIGSTOP) == 0);
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)harness_server_pid());
+    while (!harness_expired(&d)) {
+        char buf[512], *paren;
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+        if (f) {
+            fclose(f);
+        }
+        buf[n] = '\0';
+        paren = strrchr(buf, ')');
+        if (paren != NULL && paren[1] == ' ' && paren[2] == 'T') {
+            return;
+        }
+        harness_backoff(&round);
+    }
+    CHECK_MSG(false, "dextd did not stop");
+}
+
+int main(int argc, char **argv)
+{
+    char target[512];
+    AppleDextDeviceInfo list[4];
+    io_connect_t c, late = IO_OBJECT_NULL, again = IO_OBJECT_NULL;
+    uint32_t count = 0;
+    uint64_t v = 0;
+
+    harness_init(argc, argv, NULL);
+    if (!harness_is_unix()) {
+        harness_skip("an in-process dext cannot stop: unix transport only");
+    }
+    snprintf(target, sizeof(target), "%s,timeout=%d,connect-timeout=%d",
+             harness_target(), SHORT_MS, SHORT_MS);
+
+    harness_section("the target options are accepted");
+    CHECK_KR(apple_dext_list_devices(target, list, 4, &count),
+             kIOReturnSuccess);
+    CHECK_EQ(count, 1);
+    CHECK_KR(apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN, &c),
+             kIOReturnSuccess);
+    if (c == IO_OBJECT_NULL) {
+        return harness_finish();
+    }
+    CHECK_KR(apple_dext_config_read(c, 0, 4, &v), kIOReturnSuccess);
+    {
+        char bad[600];
+
+        snprintf(bad, sizeof(bad), "%s,timeout=soon", harness_target());
+        CHECK_KR(apple_dext_list_devices(bad, list, 4, &count),
+                 kIOReturnBadArgument);
+    }
+
+    harness_section("a stopped dextd: each wait ends in kIOReturnTimeout");
+    stop_daemon();
+    CHECK_TIMEOUT(apple_dext_config_read(c, 0, 4, &v));
+    CHECK_TIMEOUT(apple_dext_list_devices(target, list, 4, &count));
+    CHECK_TIMEOUT(apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN,
+                                            &late));
+    CHECK_EQ(late, IO_OBJECT_NULL);
+
+    harness_section("the environment sets the bound too");
+    setenv("DEXT_TIMEOUT_MS", "200", 1);
+    setenv("DEXT_CONNECT_TIMEOUT_MS", "200", 1);
+    CHECK_TIMEOUT(apple_dext_list_devices(harness_target(), list, 4,
+                                          &count));
+    unsetenv("DEXT_TIMEOUT_MS");
+    unsetenv("DEXT_CONNECT_TIMEOUT_MS");
+
+    harness_section("after SIGCONT new channels work");
+    CHECK(kill(harness_server_pid(), SIGCONT) == 0);
+    CHECK_KR(apple_dext_list_devices(target, list, 4, &count),
+             kIOReturnSuccess);
+    CHECK_KR(apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN,
+                                       &again), kIOReturnSuccess);
+    if (again != IO_OBJECT_NULL) {
+        CHECK_KR(apple_dext_config_read(again, 0, 4, &v), kIOReturnSuccess);
+        CHECK_EQ(v & 0xffff, 0x1234);
+    }
+    /*
+     * The timed-out call's channel was the connection's only one: it was
+     * dropped (its late reply must not answer a later call), and the
+     * session with it.
+     */
+    CHECK_KR(apple_dext_config_read(c, 0, 4, &v), kIOReturnNotResponding);
+
+    apple_dext_disconnect(again);
+    apple_dext_disconnect(c);
+    return harness_finish();
+}
