@@ -8,12 +8,25 @@
 
 #include "dextctl.h"
 
+static const char *reset_method_name(uint32_t method)
+{
+    switch (method) {
+    case APPLE_DEXT_RESET_FUNCTION:
+        return "function-level";
+    case APPLE_DEXT_RESET_HOT:
+        return "hot";
+    default:
+        return "unreported";
+    }
+}
+
 int cmd_reset(Ctl *ctl, int argc, char **argv)
 {
     static const struct option opts[] = {
         CTL_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
+    uint32_t method;
     io_connect_t c;
     kern_return_t kr;
     int opt, rc;
@@ -37,26 +50,32 @@ int cmd_reset(Ctl *ctl, int argc, char **argv)
         return rc;
     }
     kr = apple_dext_reset_device(c);
+    /*
+     * ResetDevice answers a status only (a function-level reset, else a
+     * hot one); a libdext dext also says which ran.  The real dext does
+     * not: say so rather than guess.
+     */
+    if (kr != kIOReturnSuccess ||
+        apple_dext_get_last_reset(c, &method) != kIOReturnSuccess) {
+        method = UINT32_MAX;
+    }
     apple_dext_disconnect(c);
     if (kr != kIOReturnSuccess) {
         return ctl_fail(ctl, kr, CTL_WHAT_RESET, "resetting %s",
                         ctl_bdf_str(&ctl->bdf));
     }
-    /*
-     * Which kind ran, the contract does not say: ResetDevice answers a
-     * status only (a function-level reset, else a hot reset), and
-     * AppleDextDeviceStatus has no room for it without an ABI break.
-     * Say so rather than guess.
-     */
     if (ctl->json) {
         ctl_json_begin(ctl);
         json_kv_string(&ctl->jw, "bdf", ctl_bdf_str(&ctl->bdf));
         json_kv_bool(&ctl->jw, "reset", true);
-        json_kv_string(&ctl->jw, "method", "unreported");
+        json_kv_string(&ctl->jw, "method", reset_method_name(method));
         ctl_json_end(ctl);
-    } else {
+    } else if (method == UINT32_MAX) {
         printf("%s: reset (function-level, else hot; the dext does not "
                "report which)\n", ctl_bdf_str(&ctl->bdf));
+    } else {
+        printf("%s: reset (%s)\n", ctl_bdf_str(&ctl->bdf),
+               reset_method_name(method));
     }
     return CTL_EXIT_OK;
 }

@@ -636,6 +636,32 @@ static IOReturn claimers(DextConnection *c, uint32_t *pids, uint32_t max,
     return kIOReturnSuccess;
 }
 
+_Static_assert((int)APPLE_DEXT_RESET_NONE == (int)DEXT_RESET_NONE &&
+               (int)APPLE_DEXT_RESET_FUNCTION == (int)DEXT_RESET_FUNCTION &&
+               (int)APPLE_DEXT_RESET_HOT == (int)DEXT_RESET_HOT,
+               "the public reset kinds are the wire's");
+
+static IOReturn last_reset(DextConnection *c, uint32_t *method)
+{
+    uint64_t o[1] = { 0 };
+    IOReturn ret;
+
+    ret = dext_conn_call(c, kDextSelectorGetLastReset, NULL, 0, o, 1, 1);
+    if (ret == kIOReturnSuccess) {
+        *method = (uint32_t)o[0];
+    }
+    return ret;
+}
+
+kern_return_t apple_dext_get_last_reset(io_connect_t connection,
+                                        uint32_t *method)
+{
+    if (method == NULL) {
+        return kIOReturnBadArgument;
+    }
+    WITH_CONN(connection, c, last_reset(c, method));
+}
+
 kern_return_t apple_dext_get_claimers(io_connect_t connection, uint32_t *pids,
                                       uint32_t max, uint32_t *count)
 {

@@ -245,6 +245,7 @@ struct CoreDevice {
     bool writable DEXT_GUARDED_BY(lock);    /* the write policy */
     uint32_t claims DEXT_GUARDED_BY(lock);
     DextSession *claimers DEXT_GUARDED_BY(lock);   /* claims of them */
+    uint32_t last_reset DEXT_GUARDED_BY(lock);     /* DEXT_RESET_* */
     uint32_t sessions DEXT_GUARDED_BY(lock);
     bool bar_cached[DEXT_NUM_BARS] DEXT_GUARDED_BY(lock);
     int8_t mem_index_bar[DEXT_NUM_BARS];    /* memoryIndex -> BAR */

@@ -279,9 +279,24 @@ static IOReturn m_reset_device(DextSession *s, const uint64_t *in,
     if (ret == kIOReturnSuccess) {
         dext_config_restore(dev, &save);
         dext_irq_restore_config(cd, &save);
+        /* The only reset hook is function-level; a hot reset comes with
+         * a backend that can do one (VFIO). */
+        cd->last_reset = DEXT_RESET_FUNCTION;
     }
     core_mutex_unlock(&cd->lock);
     return ret;
+}
+
+/* Which reset ran, as dextctl reset reports it. */
+static IOReturn m_get_last_reset(DextSession *s, const uint64_t *in,
+                                 const DextCallArgs *a, uint64_t *out)
+{
+    CoreDevice *cd = s->cd;
+
+    core_mutex_lock(&cd->lock);
+    out[0] = cd->last_reset;
+    core_mutex_unlock(&cd->lock);
+    return kIOReturnSuccess;
 }
 
 static IOReturn m_config_read_block(DextSession *s, const uint64_t *in,
@@ -414,6 +429,8 @@ static const MethodDesc extension_methods[] = {
         m_get_device_status, NULL, 0, 6, M_EXTENSION },
     [EXT(kDextSelectorGetClaimers)] = {
         m_get_claimers, NULL, 0, 0, M_EXTENSION | M_STRUCT_OUT },
+    [EXT(kDextSelectorGetLastReset)] = {
+        m_get_last_reset, NULL, 0, 1, M_EXTENSION },
 };
 
 _Static_assert(sizeof(extension_methods) / sizeof(extension_methods[0]) ==

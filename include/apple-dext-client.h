@@ -801,6 +801,29 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_get_device_status(io_connect_t connec
  * @pids with @max > 0, or @max over 1023; kIOReturnUnsupported for the
  * real macOS dext.
  */
+/* What apple_dext_get_last_reset() reports. */
+enum {
+    APPLE_DEXT_RESET_NONE = 0,      /* no reset since the device was served */
+    APPLE_DEXT_RESET_FUNCTION = 1,  /* a function-level reset */
+    APPLE_DEXT_RESET_HOT = 2,       /* a hot (secondary bus) reset */
+};
+
+/**
+ * apple_dext_get_last_reset() - which reset the last
+ * apple_dext_reset_device() of the device performed (libdext dexts only)
+ * @connection: open connection
+ * @method: receives APPLE_DEXT_RESET_*
+ *
+ * apple_dext_reset_device() answers a status only; the dext tries a
+ * function-level reset first and falls back to a hot reset.  This says
+ * which one ran, by whichever connection.
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a NULL @method;
+ * kIOReturnUnsupported for the real macOS dext.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_get_last_reset(io_connect_t connection,
+                                                          uint32_t *method);
+
 APPLE_DEXT_EXPORT kern_return_t apple_dext_get_claimers(io_connect_t connection,
                                                         uint32_t *pids,
                                                         uint32_t max,

@@ -45,16 +45,26 @@ enum DextSelector {
      * this session, terminated.
      * GetClaimers: -> struct out: the count of sessions holding a claim,
      * then the pid of each (as many as fit), all 4 bytes little-endian.
+     * GetLastReset: -> scalar: which reset the last successful
+     * ResetDevice performed (DEXT_RESET_*).
      */
     kDextSelectorExtensionBase = 64,
     kDextSelectorConfigReadBlock = kDextSelectorExtensionBase + 0,
     kDextSelectorConfigWriteBlock = kDextSelectorExtensionBase + 1,
     kDextSelectorGetDeviceStatus = kDextSelectorExtensionBase + 2,
     kDextSelectorGetClaimers = kDextSelectorExtensionBase + 3,
+    kDextSelectorGetLastReset = kDextSelectorExtensionBase + 4,
     kDextSelectorExtensionEnd,
 };
 
 #define DEXT_CONFIG_BLOCK_RAW 0x1u
+
+/* GetLastReset's answer; the values of APPLE_DEXT_RESET_*. */
+enum {
+    DEXT_RESET_NONE = 0,        /* none since the device was served */
+    DEXT_RESET_FUNCTION = 1,    /* function-level reset */
+    DEXT_RESET_HOT = 2,         /* hot (secondary bus) reset */
+};
 
 enum DextMemoryType {
     kDextMemoryTypeDMABuffer = 0,

@@ -75,6 +75,15 @@ int main(int argc, char **argv)
     }
     /* Another connection's claim does not count for this one. */
     CHECK_KR(apple_dext_reset_device(other), kIOReturnNotOpen);
+    {
+        uint32_t method = 99;
+
+        /* Nothing reset yet, refused resets included. */
+        CHECK_KR(apple_dext_get_last_reset(other, &method), kIOReturnSuccess);
+        CHECK_EQ(method, APPLE_DEXT_RESET_NONE);
+        CHECK_KR(apple_dext_get_last_reset(other, NULL),
+                 kIOReturnBadArgument);
+    }
 
     harness_section("state before the reset");
     mem = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE,
@@ -127,6 +136,13 @@ int main(int argc, char **argv)
     harness_section("reset_device");
     if (!CHECK_KR(apple_dext_reset_device(c), kIOReturnSuccess)) {
         return harness_finish();
+    }
+    {
+        uint32_t method = 99;
+
+        /* Any connection may ask; edu resets at function level. */
+        CHECK_KR(apple_dext_get_last_reset(other, &method), kIOReturnSuccess);
+        CHECK_EQ(method, APPLE_DEXT_RESET_FUNCTION);
     }
 
     harness_section("edu registers are back at power-on values");
