@@ -480,3 +480,11 @@ kern_return_t apple_dext_get_status(const char *target, AppleDextStatus *out)
     }
     return ret;
 }
+
+kern_return_t apple_dext_set_timeouts(int32_t call_ms, int32_t connect_ms)
+{
+    if (call_ms < -1 || connect_ms < -1) {
+        return kIOReturnBadArgument;
+    }
+    return dext_transport_set_timeouts(call_ms, connect_ms);
+}

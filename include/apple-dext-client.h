@@ -801,6 +801,25 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_get_device_status(io_connect_t connec
  * @pids with @max > 0, or @max over 1023; kIOReturnUnsupported for the
  * real macOS dext.
  */
+/**
+ * apple_dext_set_timeouts() - bound the library's waits for dextd
+ * @call_ms: the most a call waits for its answer; 0 = no bound, -1 = back
+ *           to $DEXT_TIMEOUT_MS, else 30,000
+ * @connect_ms: the most each step of connecting waits; 0 = no bound,
+ *              -1 = back to $DEXT_CONNECT_TIMEOUT_MS, else 5,000
+ *
+ * For this process, for connections made afterwards; a target's own
+ * ",timeout=MS" and ",connect-timeout=MS" options win over it, and it
+ * wins over the environment.  A call that runs out answers
+ * kIOReturnTimeout, and the dext may still be executing it: the channel
+ * it went out on is discarded (docs/transports.md).
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a value below -1;
+ * kIOReturnUnsupported on macOS (IOKit calls are the kernel's).
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_set_timeouts(int32_t call_ms,
+                                                        int32_t connect_ms);
+
 /* What apple_dext_get_last_reset() reports. */
 enum {
     APPLE_DEXT_RESET_NONE = 0,      /* no reset since the device was served */

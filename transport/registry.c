@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "transport/transport.h"
+#if !defined(__APPLE__)
+#include "transport/sock-channel.h"
+#endif
 
 static const DextTransportOps *const transports[] = {
 #if !defined(__APPLE__)
@@ -42,4 +45,17 @@ const DextTransportOps *dext_transport_lookup(const char *target,
         }
     }
     return NULL;
+}
+
+IOReturn dext_transport_set_timeouts(int call_ms, int connect_ms)
+{
+#if !defined(__APPLE__)
+    dext_unix_set_default_timeouts(call_ms, connect_ms);
+    return kIOReturnSuccess;
+#else
+    /* Only dextd's socket has waits of ours to bound. */
+    (void)call_ms;
+    (void)connect_ms;
+    return kIOReturnUnsupported;
+#endif
 }

@@ -39,12 +39,26 @@ static bool parse_ms(const char *s, size_t len, int *out)
     return true;
 }
 
-/* $@name as a timeout, else @dflt. */
-static int env_ms(const char *name, int dflt)
+/* apple_dext_set_timeouts()'s, or -1 where unset (atomic). */
+static int api_call_ms = -1;
+static int api_connect_ms = -1;
+
+void dext_unix_set_default_timeouts(int call_ms, int connect_ms)
 {
+    __atomic_store_n(&api_call_ms, call_ms, __ATOMIC_RELAXED);
+    __atomic_store_n(&api_connect_ms, connect_ms, __ATOMIC_RELAXED);
+}
+
+/* The API's setting @api, else $@name as a timeout, else @dflt. */
+static int default_ms(const int *api, const char *name, int dflt)
+{
+    int set = __atomic_load_n(api, __ATOMIC_RELAXED);
     const char *v = getenv(name);
     int ms;
 
+    if (set >= 0) {
+        return set;
+    }
     return v != NULL && parse_ms(v, strlen(v), &ms) ? ms : dflt;
 }
 
@@ -56,9 +70,10 @@ IOReturn dext_unix_resolve_path(const char *arg, UnixTarget *t)
     size_t len = strlen(path);
     const char *comma;
 
-    t->call_ms = env_ms("DEXT_TIMEOUT_MS", UNIX_DEFAULT_CALL_TIMEOUT_MS);
-    t->connect_ms = env_ms("DEXT_CONNECT_TIMEOUT_MS",
-                           UNIX_DEFAULT_CONNECT_TIMEOUT_MS);
+    t->call_ms = default_ms(&api_call_ms, "DEXT_TIMEOUT_MS",
+                            UNIX_DEFAULT_CALL_TIMEOUT_MS);
+    t->connect_ms = default_ms(&api_connect_ms, "DEXT_CONNECT_TIMEOUT_MS",
+                               UNIX_DEFAULT_CONNECT_TIMEOUT_MS);
     /* Trailing options, last first; the first one given wins ties. */
     while ((comma = memrchr(path, ',', len)) != NULL) {
         size_t rest = len - (size_t)(comma - path);

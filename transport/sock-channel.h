@@ -61,6 +61,18 @@ typedef struct UnixChannel {
 } UnixChannel;
 
 /**
+ * dext_unix_set_default_timeouts() - the process's default bounds
+ * @call_ms: for calls, 0 = none, -1 = back to $DEXT_TIMEOUT_MS or the
+ *           built-in default
+ * @connect_ms: for connecting, likewise with $DEXT_CONNECT_TIMEOUT_MS
+ *
+ * Taken by targets resolved afterwards; a target's own options win.
+ *
+ * Return: nothing.
+ */
+void dext_unix_set_default_timeouts(int call_ms, int connect_ms);
+
+/**
  * dext_unix_resolve_path() - the socket and timeouts a target argument
  * names
  * @arg: the target after "unix:": "PATH[,timeout=MS][,connect-timeout=MS]";

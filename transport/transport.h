@@ -266,6 +266,19 @@ struct DextTransportOps {
 const DextTransportOps *dext_transport_lookup(const char *target,
                                               const char **out_arg);
 
+/**
+ * dext_transport_set_timeouts() - the process's default bounds on waits
+ * @call_ms: for a call, 0 = none, -1 = the environment's or built-in
+ * @connect_ms: for connecting, likewise
+ *
+ * Only the unix transport waits on a peer that can stall; targets it
+ * resolves afterwards take these unless they carry their own options.
+ *
+ * Return: kIOReturnSuccess; kIOReturnUnsupported where no transport has
+ * such waits (Darwin: IOKit).
+ */
+IOReturn dext_transport_set_timeouts(int call_ms, int connect_ms);
+
 /*
  * Which transports a build has.  IOKit: on Darwin, and wherever the build
  * defines LIBDEXT_HAVE_IOKIT (also the compile check on Linux, against

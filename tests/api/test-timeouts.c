@@ -106,6 +106,16 @@ int main(int argc, char **argv)
     setenv("DEXT_CONNECT_TIMEOUT_MS", "200", 1);
     CHECK_TIMEOUT(apple_dext_list_devices(harness_target(), list, 4,
                                           &count));
+
+    harness_section("apple_dext_set_timeouts() wins over the environment");
+    setenv("DEXT_TIMEOUT_MS", "0", 1);
+    setenv("DEXT_CONNECT_TIMEOUT_MS", "0", 1);
+    CHECK_KR(apple_dext_set_timeouts(-2, 0), kIOReturnBadArgument);
+    CHECK_KR(apple_dext_set_timeouts(0, -2), kIOReturnBadArgument);
+    CHECK_KR(apple_dext_set_timeouts(200, 200), kIOReturnSuccess);
+    CHECK_TIMEOUT(apple_dext_list_devices(harness_target(), list, 4,
+                                          &count));
+    CHECK_KR(apple_dext_set_timeouts(-1, -1), kIOReturnSuccess);
     unsetenv("DEXT_TIMEOUT_MS");
     unsetenv("DEXT_CONNECT_TIMEOUT_MS");
 
