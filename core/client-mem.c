@@ -27,13 +27,13 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/core-internal.h"
+#include "support/pidfd.h"
 
 IOReturn dext_client_mem_new(pid_t pid, int pidfd, ClientMem **out)
 {
@@ -91,17 +91,7 @@ void dext_client_mem_unref(ClientMem *m)
 
 bool dext_client_mem_alive(ClientMem *m)
 {
-    struct pollfd p = { .fd = m->pidfd, .events = POLLIN };
-    int n;
-
-    if (m->self) {
-        return true;
-    }
-    /* A pidfd polls readable once its process has exited. */
-    do {
-        n = poll(&p, 1, 0);
-    } while (n < 0 && errno == EINTR);
-    return n == 0;
+    return m->self || dext_pidfd_alive(m->pidfd);
 }
 
 __thread unsigned dext_core_locks_held;

@@ -9,13 +9,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #include "daemon/dextd.h"
+#include "support/pidfd.h"
 
 IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
                      Session **out)
@@ -95,14 +95,6 @@ void session_unref(Daemon *d, Session *s)
     free(s);
 }
 
-/* A pidfd polls readable once its process has exited. */
-static bool pidfd_alive(int pidfd)
-{
-    struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-    return pidfd >= 0 && poll(&p, 1, 0) == 0;
-}
-
 static bool token_equal(const uint8_t *a, const uint8_t *b)
 {
     uint8_t diff = 0;
@@ -133,7 +125,7 @@ IOReturn session_attach(Daemon *d, Channel *ch, const uint8_t *token)
      * process that reused the opener's pid is someone else.
      */
     if (s != NULL && s->pid == ch->pid && s->uid == ch->uid &&
-        pidfd_alive(s->pidfd) && pidfd_alive(ch->pidfd)) {
+        dext_pidfd_alive(s->pidfd) && dext_pidfd_alive(ch->pidfd)) {
         s->refs++;
         ch->session = s;
         status = kIOReturnSuccess;
