@@ -606,7 +606,10 @@ kern_return_t apple_dext_get_device_status(io_connect_t connection,
     WITH_CONN(connection, c, device_status(c, out));
 }
 
-/* The claim count, then pids: 4 bytes little-endian each (selectors.h). */
+/*
+ * The claim count, then pids: 4 bytes little-endian each (selectors.h).
+ * Not dext_wire_get_u32(): the Darwin library links no wire codec.
+ */
 static uint32_t get_le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/core-internal.h"
+#include "protocol/dext-wire.h"
 
 /*
  * Policy flags, checked by check_policy() in this order (after the
@@ -349,14 +350,6 @@ static IOReturn m_get_device_status(DextSession *s, const uint64_t *in,
     return kIOReturnSuccess;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 /* Who holds the claim: for an operator's status, not for policy. */
 static IOReturn m_get_claimers(DextSession *s, const uint64_t *in,
                                const DextCallArgs *a, uint64_t *out)
@@ -372,9 +365,9 @@ static IOReturn m_get_claimers(DextSession *s, const uint64_t *in,
         return kIOReturnBadArgument;
     }
     core_mutex_lock(&cd->lock);
-    put_le32(dst, cd->claims);
+    dext_wire_put_u32(dst, cd->claims);
     for (c = cd->claimers; c != NULL && n < room; c = c->next_claimer, n++) {
-        put_le32(dst + 4 * n, (uint32_t)c->mem->pid);
+        dext_wire_put_u32(dst + 4 * n, (uint32_t)c->mem->pid);
     }
     core_mutex_unlock(&cd->lock);
     *a->struct_out_size = 4 * n;

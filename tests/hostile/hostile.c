@@ -171,26 +171,6 @@ void hostile_sleep_ms(unsigned ms)
     }
 }
 
-int hostile_count_threads(pid_t pid)
-{
-    char path[64], line[256];
-    int n = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "re");
-    if (f == NULL) {
-        return -1;
-    }
-    while (n < 0 && fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "Threads: %d", &n) != 1) {
-            n = -1;
-        }
-    }
-    fclose(f);
-    return n;
-}
-
 const char *hostile_socket_path(void)
 {
     return dd.sock;
@@ -845,7 +825,7 @@ static void snapshot(Snapshot *s)
 {
     memset(s, 0, sizeof(*s));
     s->fds = harness_count_fds(dd.pid);
-    s->threads = hostile_count_threads(dd.pid);
+    s->threads = harness_count_threads(dd.pid);
     s->rss_kb = harness_rss_kb(dd.pid);
     if (dd.monitor != NULL) {
         s->status_ok = raw_status(dd.monitor, &s->st) == kIOReturnSuccess;

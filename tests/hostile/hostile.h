@@ -168,14 +168,6 @@ unsigned hostile_log_lines(void);
 bool hostile_log_has(const char *needle);
 
 /**
- * hostile_count_threads() - threads of a process
- * @pid: the process
- *
- * Return: the count, or -1.
- */
-int hostile_count_threads(pid_t pid);
-
-/**
  * hostile_now_ms() - monotonic time in ms, for bounded waits and reports
  *
  * Return: milliseconds since an arbitrary point.
