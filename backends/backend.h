@@ -41,11 +41,17 @@ typedef struct DextDevice DextDevice;
  * @type: DEXT_BAR_TYPE_* bits
  * @mappable: plain loads/stores on a mapping reach the device (shared
  *            memory or a real BAR); false for trapping register BARs
+ * @local_only: mappable only by a client in the core's own process: the
+ *              only fd behind it grants more than the BAR (a VFIO device
+ *              fd also grants DMA mapping, reset and interrupt control),
+ *              so it never leaves the process; other clients get
+ *              kIOReturnUnsupported and use MMIO calls
  */
 typedef struct DextBar {
     uint64_t size;
     uint8_t type;
     bool mappable;
+    bool local_only;
 } DextBar;
 
 /**
@@ -96,9 +102,12 @@ typedef struct DextDeviceHost {
  * short wait for the hardware (a config cycle or a reset through sysfs)
  * is allowed.
  *
- * Device open/close on the first and last claim and a bus reset are not
- * hooks: no backend has needed them yet.  A backend that drives a real
- * device (VFIO) adds them here together with the core's calls.
+ * Most hooks are optional.  The emulated backends leave the "real
+ * device" group (open, close, terminate, reset_bus, irq_enable,
+ * irq_disable, dma_map, dma_unmap) NULL: the core then programs MSI/MSI-X
+ * through config space and the MSI-X table, and device DMA goes through
+ * the core's IOMMU model (DextDeviceHost.dma_read/dma_write).  A backend
+ * over hardware behind a real IOMMU (VFIO) sets them.
  */
 typedef struct DextDeviceOps {
     /** @name: backend name, e.g. "edu"; for logs only. */
@@ -160,6 +169,77 @@ typedef struct DextDeviceOps {
      * Returns kIOReturnSuccess or the client's error.
      */
     IOReturn (*reset_function)(DextDevice *dev);
+
+    /**
+     * @reset_bus: optional (NULL: no fallback).  A hot reset of the bus
+     * the function sits on, which ResetDevice tries when @reset_function
+     * is NULL or answers kIOReturnUnsupported (the contract's FLR -> hot
+     * reset fallback).  Runs as @reset_function.  Returns
+     * kIOReturnSuccess or the client's error.
+     */
+    IOReturn (*reset_bus)(DextDevice *dev);
+
+    /**
+     * @open: optional.  The first claim is being taken: make the device
+     * ready for a driver.  Runs under CoreDevice.lock, before the core
+     * turns on memory decode and bus mastering.  May sleep briefly for
+     * the hardware.  Returns kIOReturnSuccess, or the error the claim
+     * fails with.
+     */
+    IOReturn (*open)(DextDevice *dev);
+    /**
+     * @close: optional.  The last claim was released, after that
+     * session's interrupts and DMA were torn down: quiesce the device so
+     * that nothing it does reaches memory or raises interrupts until the
+     * next @open.  Runs under CoreDevice.lock; may sleep briefly for the
+     * hardware.  Returns nothing: the claim is gone whatever happens.
+     */
+    void (*close)(DextDevice *dev);
+    /**
+     * @terminate: optional.  A client terminated the device: give it
+     * back to the host for good (VFIO: close the device, group and
+     * container).  Runs under CoreDevice.lock, once; afterwards only
+     * @dma_unmap, @irq_disable and @destroy are called, and must cope
+     * with the device being gone.  Returns nothing.
+     */
+    void (*terminate)(DextDevice *dev);
+
+    /**
+     * @irq_enable: optional (NULL: the core enables MSI-X or MSI in
+     * config space and programs the MSI-X table itself).  Turn on
+     * message delivery for the device's MSI-X vectors, else its MSI
+     * vectors, and from then on call host.raise_msi(v) for each message
+     * of vector v.  Runs under CoreDevice.lock when the first session
+     * sets up interrupts; may sleep briefly.  Returns kIOReturnSuccess
+     * with *@nvec set to the vectors enabled (at least 1), or the error.
+     */
+    IOReturn (*irq_enable)(DextDevice *dev, uint32_t *nvec);
+    /**
+     * @irq_disable: with @irq_enable.  Stop delivery; no raise_msi call
+     * is made once it returns.  Runs under CoreDevice.lock when the last
+     * session releases its interrupts.  Returns nothing.
+     */
+    void (*irq_disable)(DextDevice *dev);
+
+    /**
+     * @dma_map: optional (NULL: device DMA goes through the host's
+     * dma_read/dma_write).  The device reaches memory itself through an
+     * IOMMU: make bus range [@iova, @iova + @len) reach @len bytes at
+     * @host in this process.  @iova, @host and @len are multiples of the
+     * host page size.  Runs with no core lock held: pinning the memory
+     * may fault it in, and it may belong to a client.  Returns
+     * kIOReturnSuccess; kIOReturnNoResources when the pin limit
+     * (RLIMIT_MEMLOCK) is reached; kIOReturnVMError for memory that
+     * cannot be pinned; kIOReturnNoDevice once terminated.
+     */
+    IOReturn (*dma_map)(DextDevice *dev, uint64_t iova, void *host,
+                        uint64_t len);
+    /**
+     * @dma_unmap: with @dma_map.  Undo one @dma_map exactly.  Runs with
+     * no core lock held, before the core lets the bus range be reused.
+     * Returns nothing.
+     */
+    void (*dma_unmap)(DextDevice *dev, uint64_t iova, uint64_t len);
 
     /**
      * @destroy: mandatory.  Stop device threads and free @dev->priv.
@@ -262,6 +342,24 @@ int dext_memfd_create(const char *name, uint64_t size);
 const char *dext_device_bad_option(void);
 
 /**
+ * dext_device_set_error() - say why creating a device failed
+ * @fmt: printf format: what is wrong and what the operator can do about
+ *       it, possibly several lines
+ *
+ * For setup mistakes a return code cannot explain (a device bound to the
+ * wrong driver, say).  Kept per thread until the next creation starts.
+ */
+void dext_device_set_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/**
+ * dext_device_error() - why this thread's last dext_device_create() failed
+ *
+ * Return: the text set by the backend, or "" when it set none.
+ */
+const char *dext_device_error(void);
+
+/**
  * dext_header_bars() - how many BAR registers a config header has
  * @header_type: the Header Type register (the multi-function bit ignored)
  *
@@ -338,6 +436,23 @@ IOReturn dext_device_create_each(const char *spec, DextDeviceSink *sink,
 
 /* Backend constructors, each in its own file. */
 IOReturn dext_edu_create(const char *options, DextDevice **out);
+
+/**
+ * dext_vfio_create() - a real PCI function bound to vfio-pci (vfio.c)
+ * @options: "host=[DDDD:]BB:DD.F" (required), "bdf=BB:DD.F" (the address
+ *           clients see; default the host address), "dma_mask=N" (highest
+ *           bus address the device may be given; default 0xffffffff, and
+ *           never past the IOMMU's first usable range)
+ * @out: receives the device
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a bad option;
+ * kIOReturnNotFound without such a function; kIOReturnNotReady when it
+ * is not bound to vfio-pci or its group is not viable;
+ * kIOReturnUnsupported without an IOMMU; kIOReturnNotPrivileged when
+ * /dev/vfio is not ours to open; kIOReturnBusy when another process holds
+ * the group.  Each failure also sets dext_device_error().
+ */
+IOReturn dext_vfio_create(const char *options, DextDevice **out);
 
 /**
  * dext_host_create() - a real PCI function, through sysfs (host-sysfs.c)

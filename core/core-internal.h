@@ -197,6 +197,12 @@ struct DmaRegion {
     uint64_t size;
     uint64_t iova_base;     /* the IovaSpace range behind all chunks */
     uint64_t iova_size;
+    /* A device with its own IOMMU (DextDeviceOps.dma_map): */
+    uint64_t map_iova;      /* the host pages of the region, on the bus */
+    uint64_t map_len;       /* 0 while not mapped */
+    void *host_map;         /* our mapping of the client's fd, or NULL */
+    bool mapping;           /* dma_map running: not ready to unregister */
+    DmaRegion *retire_next; /* unlinked, waiting for region_retire() */
     uint32_t nchunks;
     DmaChunk chunks[];
 };
@@ -207,6 +213,7 @@ struct DmaBuffer {
     uint8_t *host;
     uint64_t size;
     uint64_t iova_base;
+    bool mapped;            /* dma_map made it reach the device */
     DmaChunk chunk;
 };
 
@@ -552,23 +559,35 @@ void dext_dma_device_destroy(CoreDevice *cd);
  * @iova: the client's key for the region
  * @va: the client's address of @size bytes, both ends mapped now
  * @size: bytes
+ * @fd: for a device with its own IOMMU served to another process: a
+ *      shared file (memfd, shm, MAP_SHARED file) holding the same memory,
+ *      which the core maps to pin it; -1 for none.  The caller keeps it.
+ * @fd_offset: where @va's byte lies in @fd
  * @out: receives the segment count (1), bus address and length
  *
  * Return: kIOReturnSuccess; kIOReturnBadArgument for an empty, NULL or
- * wrapping range; kIOReturnVMError if either end is not mapped;
- * kIOReturnStillOpen for an @iova in use; kIOReturnNoSpace past the
- * region limit, the chunk limit or the process's share; kIOReturnNoMemory;
- * dext_iova_alloc()'s errors when the bus space is full.
+ * wrapping range, or an @fd that is not a regular file holding
+ * [@fd_offset, @fd_offset + @size) at @va's page offset;
+ * kIOReturnVMError if either end is not mapped or the memory cannot be
+ * pinned; kIOReturnStillOpen for an @iova in use; kIOReturnNoSpace past
+ * the region limit, the chunk limit or the process's share;
+ * kIOReturnNoMemory; dext_iova_alloc()'s errors when the bus space is
+ * full; kIOReturnUnsupported for private memory of another process on a
+ * device with its own IOMMU (logged with what to use instead);
+ * kIOReturnNotPermitted for an @fd that cannot be mapped writable;
+ * kIOReturnNoResources when the pin limit (RLIMIT_MEMLOCK) is reached.
  */
 IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
-                           uint64_t size, uint64_t out[3]);
+                           uint64_t size, int fd, uint64_t fd_offset,
+                           uint64_t out[3]);
 
 /**
  * dext_dma_unregister() - UnregisterDMARegion
  * @s: the session
  * @iova: the region's key
  *
- * Return: kIOReturnSuccess; kIOReturnNotFound.
+ * Return: kIOReturnSuccess; kIOReturnNotFound; kIOReturnBusy while
+ * another channel's registration of it is still pinning the memory.
  */
 IOReturn dext_dma_unregister(DextSession *s, uint64_t iova);
 

@@ -342,6 +342,13 @@ IOReturn dext_core_claim(DextSession *s)
         if (core_device_writable(cd)) {
             uint32_t cmd = 0;
 
+            if (cd->dev->ops->open) {
+                ret = cd->dev->ops->open(cd->dev);
+                if (ret != kIOReturnSuccess) {
+                    goto out;
+                }
+            }
+
             /*
              * Opening the IOPCIDevice turns on memory decode and mastering;
              * mastering only where the device's DMA can be served at all.
@@ -388,6 +395,10 @@ static void claim_release(DextSession *s)
         __atomic_store_n(&s->claimed, false, __ATOMIC_RELEASE);
         if (__atomic_sub_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL) == 0) {
             memset(cd->bar_cached, 0, sizeof(cd->bar_cached));
+            if (cd->dev->ops->close && core_device_writable(cd) &&
+                !cd->terminated) {
+                cd->dev->ops->close(cd->dev);
+            }
             dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: closed (last claim)",
                            cd->dev->name);
         }

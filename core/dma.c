@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core-internal.h"
@@ -169,7 +170,30 @@ static IOReturn chunk_insert(CoreDevice *cd, DmaChunk *c, DextSession *owner,
                                                     : kIOReturnInternalError;
 }
 
-static void region_unmap_free(CoreDevice *cd, DextSession *s, DmaRegion *r)
+/* A device that reaches memory itself, through a real IOMMU (VFIO). */
+static bool dma_direct(const CoreDevice *cd)
+{
+    return cd->dev->ops->dma_map != NULL;
+}
+
+static uint64_t host_page_size(void)
+{
+    static uint64_t page;
+
+    if (page == 0) {
+        long v = sysconf(_SC_PAGESIZE);
+
+        __atomic_store_n(&page, v > 0 ? (uint64_t)v : 4096, __ATOMIC_RELAXED);
+    }
+    return __atomic_load_n(&page, __ATOMIC_RELAXED);
+}
+
+/*
+ * Take @r out of the session's table and the translation tree.  Its bus
+ * range stays allocated until region_retire() has removed it from a real
+ * IOMMU, so no other region can be given those addresses meanwhile.
+ */
+static void region_unlink(CoreDevice *cd, DextSession *s, DmaRegion *r)
     DEXT_REQUIRES(cd->dma_lock)
 {
     uint32_t i;
@@ -177,19 +201,93 @@ static void region_unmap_free(CoreDevice *cd, DextSession *s, DmaRegion *r)
     for (i = 0; i < r->nchunks; i++) {
         dext_range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
     }
-    dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
     share_uncharge(cd, s, bus_pages(0, r->iova_size));
     dext_range_tree_remove(&s->regions, &r->node);
     cd->dma_regions--;
     cd->dma_region_bytes -= r->size;
-    free(r);
+}
+
+/*
+ * Free a list of unlinked regions: unmap them from the device's IOMMU
+ * with no lock held (unpinning may take a while for big regions), then
+ * give their bus ranges back.
+ */
+static void regions_retire(CoreDevice *cd, DmaRegion *list)
+{
+    DmaRegion *r, *next;
+
+    for (r = list; r; r = r->retire_next) {
+        if (r->map_len) {
+            cd->dev->ops->dma_unmap(cd->dev, r->map_iova, r->map_len);
+        }
+        if (r->host_map) {
+            munmap(r->host_map, r->map_len);
+        }
+    }
+    core_rwlock_wrlock(&cd->dma_lock);
+    for (r = list; r; r = r->retire_next) {
+        dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
+    }
+    core_rwlock_unlock(&cd->dma_lock);
+    for (r = list; r; r = next) {
+        next = r->retire_next;
+        free(r);
+    }
+}
+
+/*
+ * Where a device with its own IOMMU finds the region's memory in this
+ * process, page aligned: the client's own pages in-process, else our
+ * shared mapping of the client's @fd.  Sets @r->host_map for the latter.
+ */
+static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
+                                  uint64_t fd_offset, uint8_t **host,
+                                  uint64_t *len)
+{
+    CoreDevice *cd = s->cd;
+    uint64_t pg = host_page_size();
+    uint64_t start = r->va & ~(pg - 1);
+    struct stat st;
+    void *p;
+
+    *len = ((r->va + r->size + pg - 1) & ~(pg - 1)) - start;
+    if (s->mem->self) {
+        *host = (uint8_t *)(uintptr_t)start;
+        return kIOReturnSuccess;
+    }
+    if (fd < 0) {
+        dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
+                              "%s: pid %d registered private memory for DMA; "
+                              "this device reaches only memory dextd can map: "
+                              "use memory from memfd_create(), shm_open() or "
+                              "a MAP_SHARED file mapping", cd->dev->name,
+                              (int)s->mem->pid);
+        return kIOReturnUnsupported;
+    }
+    if ((fd_offset & (pg - 1)) != (r->va & (pg - 1)) ||
+        fd_offset + r->size < fd_offset || fstat(fd, &st) != 0 ||
+        !S_ISREG(st.st_mode) || st.st_size < 0 ||
+        (uint64_t)st.st_size < fd_offset + r->size) {
+        return kIOReturnBadArgument;
+    }
+    p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             (off_t)(fd_offset - (r->va - start)));
+    if (p == MAP_FAILED) {
+        return errno == EACCES || errno == EPERM ? kIOReturnNotPermitted
+                                                 : kIOReturnNoMemory;
+    }
+    r->host_map = p;
+    *host = p;
+    return kIOReturnSuccess;
 }
 
 IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
-                           uint64_t size, uint64_t out[3])
+                           uint64_t size, int fd, uint64_t fd_offset,
+                           uint64_t out[3])
 {
     CoreDevice *cd = s->cd;
-    uint64_t nchunks, done, page_off;
+    uint64_t nchunks, done, page_off, host_len = 0;
+    uint8_t *host = NULL;
     uint8_t probe;
     DmaRegion *r;
     IOReturn ret;
@@ -224,6 +322,14 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
     r->node.len = size;
     r->va = va;
     r->size = size;
+    if (dma_direct(cd)) {
+        ret = region_host_pages(s, r, fd, fd_offset, &host, &host_len);
+        if (ret != kIOReturnSuccess) {
+            free(r);
+            return ret;
+        }
+        r->mapping = true;
+    }
 
     core_rwlock_wrlock(&cd->dma_lock);
     if (dext_range_tree_find(&s->regions, iova) != NULL) {
@@ -280,10 +386,40 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
     out[1] = r->chunks[0].xlate.start;
     out[2] = r->chunks[0].xlate.len;
     core_rwlock_unlock(&cd->dma_lock);
-    return kIOReturnSuccess;
+    if (!dma_direct(cd)) {
+        return kIOReturnSuccess;
+    }
+
+    /*
+     * Pin and map with no lock held: pinning faults the pages in, and a
+     * client's page may stall.  Meanwhile r->mapping keeps the region
+     * from being unregistered under us.  The host pages' bus address has
+     * the same offset from the region's bus address as their address has
+     * from va: the bus page offset equals the VA's (above).
+     */
+    r->map_iova = r->iova_base + (page_off & ~(host_page_size() - 1));
+    ret = cd->dev->ops->dma_map(cd->dev, r->map_iova, host, host_len);
+    core_rwlock_wrlock(&cd->dma_lock);
+    r->mapping = false;
+    if (ret == kIOReturnSuccess) {
+        r->map_len = host_len;
+        core_rwlock_unlock(&cd->dma_lock);
+        return kIOReturnSuccess;
+    }
+    region_unlink(cd, s, r);
+    core_rwlock_unlock(&cd->dma_lock);
+    if (r->host_map) {
+        munmap(r->host_map, host_len);
+        r->host_map = NULL;
+    }
+    regions_retire(cd, r);
+    return ret;
 
 fail:
     core_rwlock_unlock(&cd->dma_lock);
+    if (r->host_map) {
+        munmap(r->host_map, host_len);
+    }
     free(r);
     return ret;
 }
@@ -291,6 +427,7 @@ fail:
 IOReturn dext_dma_unregister(DextSession *s, uint64_t iova)
 {
     CoreDevice *cd = s->cd;
+    DmaRegion *r;
     RangeNode *n;
 
     core_rwlock_wrlock(&cd->dma_lock);
@@ -299,8 +436,14 @@ IOReturn dext_dma_unregister(DextSession *s, uint64_t iova)
         core_rwlock_unlock(&cd->dma_lock);
         return kIOReturnNotFound;
     }
-    region_unmap_free(cd, s, RANGE_NODE_ENTRY(n, DmaRegion, node));
+    r = RANGE_NODE_ENTRY(n, DmaRegion, node);
+    if (r->mapping) {
+        core_rwlock_unlock(&cd->dma_lock);
+        return kIOReturnBusy;
+    }
+    region_unlink(cd, s, r);
     core_rwlock_unlock(&cd->dma_lock);
+    regions_retire(cd, r);
     return kIOReturnSuccess;
 }
 
@@ -355,23 +498,37 @@ static void buffer_unref(DmaBuffer *b)
 }
 
 /*
- * Take @b out of the bus space.  The caller drops the table's reference
- * with buffer_unref() once it has let go of the lock; transfers in
- * flight keep the mapping until they are done.
+ * Take @b out of the translation tree.  Its bus range stays allocated
+ * until buffer_retire(), after a real IOMMU has let go of it.
  */
 static void buffer_unlink(CoreDevice *cd, DextSession *s, DmaBuffer *b)
     DEXT_REQUIRES(cd->dma_lock)
 {
     dext_range_tree_remove(&cd->xlate, &b->chunk.xlate);
-    dext_iova_free(&cd->iova, b->iova_base, b->size);
     share_uncharge(cd, s, bus_pages(0, b->size));
     cd->dma_buffers--;
+}
+
+/* Drop an unlinked buffer: out of the IOMMU, bus range back, our ref. */
+static void buffer_retire(CoreDevice *cd, DmaBuffer *b)
+{
+    uint64_t pg = host_page_size();
+
+    if (b->mapped) {
+        cd->dev->ops->dma_unmap(cd->dev, b->iova_base,
+                                (b->size + pg - 1) & ~(pg - 1));
+    }
+    core_rwlock_wrlock(&cd->dma_lock);
+    dext_iova_free(&cd->iova, b->iova_base, b->size);
+    core_rwlock_unlock(&cd->dma_lock);
+    buffer_unref(b);
 }
 
 IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
                                   uint64_t out[6])
 {
     CoreDevice *cd = s->cd;
+    uint64_t pg = host_page_size();
     DmaBuffer *b, *old;
     IOReturn ret;
 
@@ -402,6 +559,7 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
         goto fail_fd;
     }
 
+    /* Reserve the bus range; it is reachable only once mapped below. */
     core_rwlock_wrlock(&cd->dma_lock);
     ret = dext_iova_alloc(&cd->iova, size, align > DEXT_DART_PAGE ? align : 0,
                           &b->iova_base);
@@ -411,14 +569,31 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
             dext_iova_free(&cd->iova, b->iova_base, size);
         }
     }
+    core_rwlock_unlock(&cd->dma_lock);
+    if (ret != kIOReturnSuccess) {
+        munmap(b->host, size);
+        goto fail_fd;
+    }
+    if (dma_direct(cd)) {
+        /* No lock held: pinning faults the pages in. */
+        ret = cd->dev->ops->dma_map(cd->dev, b->iova_base, b->host,
+                                    (size + pg - 1) & ~(pg - 1));
+        b->mapped = ret == kIOReturnSuccess;
+    }
+
+    core_rwlock_wrlock(&cd->dma_lock);
     if (ret == kIOReturnSuccess) {
         ret = chunk_insert(cd, &b->chunk, s, 0, b->host, b->iova_base, size);
-        if (ret != kIOReturnSuccess) {
-            dext_iova_free(&cd->iova, b->iova_base, size);
-            share_uncharge(cd, s, bus_pages(0, size));
-        }
     }
     if (ret != kIOReturnSuccess) {
+        share_uncharge(cd, s, bus_pages(0, size));
+        core_rwlock_unlock(&cd->dma_lock);
+        if (b->mapped) {
+            cd->dev->ops->dma_unmap(cd->dev, b->iova_base,
+                                    (size + pg - 1) & ~(pg - 1));
+        }
+        core_rwlock_wrlock(&cd->dma_lock);
+        dext_iova_free(&cd->iova, b->iova_base, size);
         core_rwlock_unlock(&cd->dma_lock);
         munmap(b->host, size);
         goto fail_fd;
@@ -437,7 +612,7 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
     out[4] = size;
     core_rwlock_unlock(&cd->dma_lock);
     if (old) {
-        buffer_unref(old);
+        buffer_retire(cd, old);
     }
     return kIOReturnSuccess;
 
@@ -462,7 +637,7 @@ void dext_dma_buffer_free(DextSession *s)
     }
     core_rwlock_unlock(&cd->dma_lock);
     if (b) {
-        buffer_unref(b);
+        buffer_retire(cd, b);
     }
 }
 
@@ -489,9 +664,15 @@ void dext_dma_session_release(DextSession *s)
     RangeNode *n;
     DmaBuffer *b;
 
+    DmaRegion *retired = NULL;
+
     core_rwlock_wrlock(&cd->dma_lock);
     while ((n = dext_range_tree_first(&s->regions)) != NULL) {
-        region_unmap_free(cd, s, RANGE_NODE_ENTRY(n, DmaRegion, node));
+        DmaRegion *r = RANGE_NODE_ENTRY(n, DmaRegion, node);
+
+        region_unlink(cd, s, r);
+        r->retire_next = retired;
+        retired = r;
     }
     b = s->buffer;
     s->buffer = NULL;
@@ -500,8 +681,11 @@ void dext_dma_session_release(DextSession *s)
     }
     share_put(cd, s);
     core_rwlock_unlock(&cd->dma_lock);
+    if (retired) {
+        regions_retire(cd, retired);
+    }
     if (b) {
-        buffer_unref(b);
+        buffer_retire(cd, b);
     }
 }
 

@@ -126,6 +126,9 @@ static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
 {
     IOReturn ret;
 
+    if (cd->dev->ops->irq_enable) {
+        return cd->dev->ops->irq_enable(cd->dev, nvec);
+    }
     if (cd->msix_cap) {
         uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + DEXT_PCI_MSIX_FLAGS, 2);
 
@@ -153,6 +156,10 @@ static IOReturn irq_enable_device(CoreDevice *cd, uint32_t *nvec)
 static void irq_disable_device(CoreDevice *cd)
     DEXT_REQUIRES(cd->lock)
 {
+    if (cd->dev->ops->irq_disable) {
+        cd->dev->ops->irq_disable(cd->dev);
+        return;
+    }
     if (cd->msix_cap) {
         uint32_t ctl = cfg_read(cd->dev, cd->msix_cap + DEXT_PCI_MSIX_FLAGS, 2);
         dext_config_write_raw(cd->dev, cd->msix_cap + DEXT_PCI_MSIX_FLAGS, 2,
@@ -170,6 +177,11 @@ void dext_irq_restore_config(CoreDevice *cd, const DextConfigSave *save)
 {
     const uint8_t *saved = save->bytes;
 
+    /* A backend that delivers interrupts itself keeps them over its
+     * resets (VFIO: the kernel restores the vectors it allocated). */
+    if (cd->dev->ops->irq_enable) {
+        return;
+    }
     if (cd->msi_cap) {
         uint32_t ctl = saved[cd->msi_cap + DEXT_PCI_MSI_FLAGS] |
                        saved[cd->msi_cap + DEXT_PCI_MSI_FLAGS + 1] << 8;
@@ -419,7 +431,7 @@ void dext_irq_session_release(DextSession *s)
     }
     last = cd->irq_subs == NULL;
     core_rwlock_unlock(&cd->irq_lock);
-    if (last && !cd->terminated) {
+    if (last && (!cd->terminated || cd->dev->ops->irq_disable)) {
         irq_disable_device(cd);
     }
     __atomic_store_n(&s->irq, NULL, __ATOMIC_RELEASE);

@@ -100,6 +100,9 @@ static IOReturn m_terminate(DextSession *s, const uint64_t *in,
     }
     if (!cd->terminated) {
         __atomic_store_n(&cd->terminated, true, __ATOMIC_RELEASE);
+        if (cd->dev->ops->terminate) {
+            cd->dev->ops->terminate(cd->dev);
+        }
         dext_core_logf(s->core, DEXT_LOG_INFO, "%s: terminated by a client",
                        cd->dev->name);
     }
@@ -126,7 +129,14 @@ static IOReturn m_free_dma_buffer(DextSession *s, const uint64_t *in,
 static IOReturn m_register_dma_region(DextSession *s, const uint64_t *in,
                                       const DextCallArgs *a, uint64_t *out)
 {
-    return dext_dma_register(s, in[0], in[1], in[2], out);
+    /* Beside the call, shared memory's fd; in[3] is the offset into it. */
+    int fd = a->in_fd ? *a->in_fd : -1;
+
+    if (fd >= 0 && a->scalar_in_cnt < 4) {
+        return kIOReturnBadArgument;
+    }
+    return dext_dma_register(s, in[0], in[1], in[2], fd,
+                             fd >= 0 ? in[3] : 0, out);
 }
 
 static IOReturn m_unregister_dma_region(DextSession *s, const uint64_t *in,
@@ -270,19 +280,25 @@ static IOReturn m_reset_device(DextSession *s, const uint64_t *in,
     DextConfigSave save;
     IOReturn ret;
 
-    if (dev->ops->reset_function == NULL) {
+    uint32_t kind = DEXT_RESET_FUNCTION;
+
+    if (dev->ops->reset_function == NULL && dev->ops->reset_bus == NULL) {
         return kIOReturnUnsupported;
     }
     /* Under the lock: a claim or interrupt setup must not interleave. */
     core_mutex_lock(&cd->lock);
     dext_config_save(dev, &save);
-    ret = dev->ops->reset_function(dev);
+    ret = dev->ops->reset_function ? dev->ops->reset_function(dev)
+                                   : kIOReturnUnsupported;
+    /* The contract's fallback: no function-level reset, a hot reset. */
+    if (ret == kIOReturnUnsupported && dev->ops->reset_bus) {
+        kind = DEXT_RESET_HOT;
+        ret = dev->ops->reset_bus(dev);
+    }
     if (ret == kIOReturnSuccess) {
         dext_config_restore(dev, &save);
         dext_irq_restore_config(cd, &save);
-        /* The only reset hook is function-level; a hot reset comes with
-         * a backend that can do one (VFIO). */
-        cd->last_reset = DEXT_RESET_FUNCTION;
+        cd->last_reset = kind;
     }
     core_mutex_unlock(&cd->lock);
     return ret;
@@ -622,7 +638,8 @@ static IOReturn map_bar(DextSession *s, int bar, DextMemory *out)
     if (dev->bars[bar].size == 0) {
         return kIOReturnNotFound;
     }
-    if (!dev->bars[bar].mappable || dev->ops->map_bar == NULL) {
+    if (!dev->bars[bar].mappable || dev->ops->map_bar == NULL ||
+        (dev->bars[bar].local_only && !s->mem->self)) {
         return kIOReturnUnsupported;
     }
     if (!core_device_writable(cd)) {

@@ -271,7 +271,15 @@ static bool handle_call(Channel *ch, const Request *rq, DextdReply *rep,
 
     err = dext_wire_decode_call(rq->p, rq->h.length, async, &m);
     if (err != 0) {
+        if (rq->fd >= 0) {
+            close(rq->fd);
+        }
         return codec_violation(ch, rq, rep, err);
+    }
+    if (rq->fd >= 0 && m.selector != kDextSelectorRegisterDMARegion) {
+        close(rq->fd);
+        return channel_violation(ch, rep, rq->h.seq, kIOReturnBadArgument,
+                                 "unexpected fds");
     }
     scalar_cnt = m.scalar_out_cap;
     struct_size = m.struct_out_cap;
@@ -283,6 +291,7 @@ static bool handle_call(Channel *ch, const Request *rq, DextdReply *rep,
     args.scalar_out_cnt = &scalar_cnt;
     args.struct_out = ch->sout;
     args.struct_out_size = &struct_size;
+    args.in_fd = rq->fd >= 0 ? &rq->fd : NULL;
 
     if (s == NULL) {
         r.status = kIOReturnNotAttached;
@@ -315,6 +324,9 @@ static bool handle_call(Channel *ch, const Request *rq, DextdReply *rep,
     r.struct_out = ch->sout;
     rep->len = dext_wire_encode_call_reply(rep->buf, rep->cap, ch->version,
                                            rq->h.seq, async, &r);
+    if (rq->fd >= 0) {
+        close(rq->fd);      /* the core maps what it keeps */
+    }
     return true;
 }
 
@@ -486,6 +498,10 @@ static bool request_check(Channel *ch, const DextdRequest *req,
             /* Zero or several fds: reply BadArgument, keep none. */
             dext_close_fds(req->fds, req->nfds);
         }
+    } else if (rq->h.type == DEXT_WIRE_CALL && req->nfds == 1) {
+        /* Shared memory beside RegisterDMARegion; any other method
+         * ignores it, and handle_call() closes it. */
+        rq->fd = req->fds[0];
     } else if (req->nfds > 0) {
         dext_close_fds(req->fds, req->nfds);
         return channel_violation(ch, rep, rq->h.seq, kIOReturnBadArgument,

@@ -32,6 +32,9 @@
  *              written.  @scalar_out_cnt may be NULL for no outputs.
  * @struct_out: room for *@struct_out_size bytes; on return the size
  *              written.  @struct_out_size may be NULL for none.
+ * @in_fd: NULL, or an fd sent beside the call for the method to use
+ *         (RegisterDMARegion: shared memory backing the region, with its
+ *         offset as a fourth scalar).  The caller keeps it.
  */
 typedef struct DextCallArgs {
     const uint64_t *scalar_in;
@@ -42,6 +45,7 @@ typedef struct DextCallArgs {
     uint32_t *scalar_out_cnt;
     void *struct_out;
     size_t *struct_out_size;
+    const int *in_fd;
 } DextCallArgs;
 
 /**

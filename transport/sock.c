@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include "apple-dext-client.h"
+#include "protocol/dext-selectors.h"
 #include "protocol/dext-wire.h"
 #include "support/locks.h"
+#include "support/shared-mem.h"
 #include "transport/common.h"
 #include "transport/sock-pool.h"
 #include "transport/transport.h"
@@ -237,7 +239,8 @@ static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
     }
     len = dext_wire_encode_call(ch->tx, sizeof(ch->tx), ch->version,
                                 ++ch->seq, async, &m);
-    ret = dext_unix_pool_exchange(&c->pool, ch, len, -1,
+    ret = dext_unix_pool_exchange(&c->pool, ch, len,
+                                  args->in_fd ? *args->in_fd : -1,
                                   async ? DEXT_WIRE_CALL_ASYNC
                                         : DEXT_WIRE_CALL, &h, NULL);
     if (ret != kIOReturnSuccess) {
@@ -266,11 +269,44 @@ static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
     return reply.status;
 }
 
+/*
+ * RegisterDMARegion names memory by our address, which dextd reaches only
+ * by copying (process_vm_*).  A device with a real IOMMU needs the pages
+ * themselves, so shared memory travels as its file: the fd beside the
+ * call, its offset as a fourth scalar.  Private memory goes without, and
+ * such a device refuses it (the core says what to use instead).
+ */
+static IOReturn unix_register_dma(UnixConn *c, const DextCallArgs *args)
+{
+    uint64_t in[4], offset = 0;
+    DextCallArgs with_fd = *args;
+    IOReturn ret;
+    int fd;
+
+    fd = dext_shared_mem_fd(args->scalar_in[1], args->scalar_in[2], &offset);
+    if (fd < 0) {
+        return unix_do_call(c, kDextSelectorRegisterDMARegion, false, 0, args);
+    }
+    memcpy(in, args->scalar_in, 3 * sizeof(in[0]));
+    in[3] = offset;
+    with_fd.scalar_in = in;
+    with_fd.scalar_in_cnt = 4;
+    with_fd.in_fd = &fd;
+    ret = unix_do_call(c, kDextSelectorRegisterDMARegion, false, 0, &with_fd);
+    close(fd);
+    return ret;
+}
+
 static IOReturn unix_call(DextTransport *t, uint32_t selector,
                           const DextCallArgs *args)
 {
     if (t == NULL) {
         return kIOReturnBadArgument;
+    }
+    if (selector == kDextSelectorRegisterDMARegion && args != NULL &&
+        args->in_fd == NULL && args->scalar_in_cnt == 3 &&
+        args->scalar_in != NULL) {
+        return unix_register_dma(conn_of(t), args);
     }
     return unix_do_call(conn_of(t), selector, false, 0, args);
 }
