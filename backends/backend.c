@@ -32,6 +32,9 @@ static const DextBackendEntry backend_table[] = {
     { "edu", dext_edu_create, NULL },
     { "host", dext_host_create, dext_host_create_each },
     { "ivshmem", dext_ivshmem_create, NULL },
+#ifdef LIBDEXT_HAVE_VFIO
+    { "vfio", dext_vfio_create, NULL },
+#endif
 };
 
 /*
@@ -93,6 +96,7 @@ IOReturn dext_device_create(const char *spec, DextDevice **out)
     if (spec == NULL) {
         return kIOReturnBadArgument;
     }
+    dext_device_set_error("%s", "");
     ret = parse_spec(spec, &entry, &options);
     if (ret != kIOReturnSuccess) {
         return ret;
@@ -116,6 +120,7 @@ IOReturn dext_device_create_each(const char *spec, DextDeviceSink *sink,
     if (spec == NULL || sink == NULL) {
         return kIOReturnBadArgument;
     }
+    dext_device_set_error("%s", "");
     ret = parse_spec(spec, &entry, &options);
     if (ret != kIOReturnSuccess) {
         return ret;

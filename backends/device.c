@@ -67,6 +67,23 @@ const char *dext_device_bad_option(void)
     return bad_option;
 }
 
+/* Why this thread's last device creation failed, in the operator's terms. */
+static __thread char create_error[1024];
+
+void dext_device_set_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(create_error, sizeof(create_error), fmt, ap);
+    va_end(ap);
+}
+
+const char *dext_device_error(void)
+{
+    return create_error;
+}
+
 IOReturn dext_device_for_each_option(const char *options,
                                      IOReturn (*apply)(void *opaque,
                                                        const char *key,

@@ -563,6 +563,9 @@ int main(int argc, char **argv)
                      "one this device takes, or a value out of range (see "
                      "dextd(8), DEVICES): %s", specs[i],
                      dext_device_bad_option(), ioreturn_str(ret));
+            } else if (dext_device_error()[0] != '\0') {
+                dlog(&d, DEXT_LOG_ERROR, "device '%s': %s (%s)", specs[i],
+                     dext_device_error(), ioreturn_str(ret));
             } else {
                 dlog(&d, DEXT_LOG_ERROR, "device '%s': %s: %s", specs[i],
                      create_error_reason(ret), ioreturn_str(ret));

@@ -67,12 +67,15 @@ static void log_spec_error(const char *spec, IOReturn ret)
         dext_log(DEXT_LOG_ERROR, "device spec '%s': %.*s does not take the "
                  "option '%s' (unknown, or a bad value)", spec, name_len,
                  spec, bad);
+    } else if (dext_device_error()[0] != '\0') {
+        dext_log(DEXT_LOG_ERROR, "device spec '%s': %s", spec,
+                 dext_device_error());
     } else if (ret == kIOReturnBadArgument) {
         dext_log(DEXT_LOG_ERROR, "device spec '%s' is malformed", spec);
     } else if (ret == kIOReturnNotFound && name_len > 0 &&
                strncmp(spec, "host", (size_t)name_len) != 0) {
         dext_log(DEXT_LOG_ERROR, "device spec '%s': no device kind '%.*s' "
-                 "(edu, ivshmem, host)", spec, name_len, spec);
+                 "(edu, ivshmem, host, dump, vfio)", spec, name_len, spec);
     }
 }
 
