@@ -14,7 +14,11 @@
 #define EDU_VENDOR_ID        0x1234
 #define EDU_DEVICE_ID        0x11e8
 #define EDU_REVISION         0x10
-#define EDU_CLASS_CODE       0xff0000u  /* PCI_CLASS_OTHERS, prog-if 0 */
+/*
+ * Class 0x00, subclass 0xff, prog-if 0: QEMU sets PCI_CLASS_OTHERS (0x00ff)
+ * as the class/subclass word, not 0xff as the base class.
+ */
+#define EDU_CLASS_CODE       0x00ff00u
 #define EDU_SUBSYS_VENDOR_ID 0x1af4
 #define EDU_SUBSYS_ID        0x1100
 #define EDU_DMA_MASK         ((1ull << 28) - 1)  /* default; dma_mask= */

@@ -358,8 +358,8 @@ static void test_identity(void)
     CHECK_MSG(strcmp(dev->ops->name, "edu") == 0, "ops name edu");
     CHECK_MSG(dev->vendor_id == 0x1234 && dev->device_id == 0x11e8,
               "DextDevice ids 1234:11e8");
-    CHECK_MSG(dev->class_code == 0xff0000 && dev->revision == 0x10,
-              "DextDevice class 0xff0000 revision 0x10");
+    CHECK_MSG(dev->class_code == 0x00ff00 && dev->revision == 0x10,
+              "DextDevice class 0x00ff00 revision 0x10");
     CHECK_MSG(dev->bus == 0 && dev->dev == 3 && dev->fn == 0,
               "default address 00:03.0");
     CHECK_MSG(dev->config_size == 256, "config size 256");
@@ -374,7 +374,7 @@ static void test_identity(void)
               "hook set");
 
     CHECK_MSG(cfg_rd(dev, 0x00, 4) == 0x11e81234, "config vendor/device");
-    CHECK_MSG(cfg_rd(dev, 0x08, 4) == 0xff000010, "config class/revision");
+    CHECK_MSG(cfg_rd(dev, 0x08, 4) == 0x00ff0010, "config class/revision");
     CHECK_MSG(cfg_rd(dev, 0x2c, 2) == 0x1af4 && cfg_rd(dev, 0x2e, 2) == 0x1100,
               "subsystem 1af4:1100");
     CHECK_MSG(cfg_rd(dev, 0x0e, 1) == 0x00, "header type 0");
@@ -387,7 +387,7 @@ static void test_identity(void)
     cfg_wr(dev, 0x3d, 1, 4);
     cfg_wr(dev, 0x34, 1, 0x80);
     CHECK_MSG(cfg_rd(dev, 0x00, 4) == 0x11e81234 &&
-              cfg_rd(dev, 0x08, 4) == 0xff000010 &&
+              cfg_rd(dev, 0x08, 4) == 0x00ff0010 &&
               cfg_rd(dev, 0x2c, 4) == 0x11001af4 &&
               cfg_rd(dev, 0x3d, 1) == 1 && cfg_rd(dev, 0x34, 1) == 0x40,
               "RO identity, pin, cap pointer unchanged by writes");
