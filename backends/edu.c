@@ -76,12 +76,30 @@ static uint64_t width_ones(uint32_t width)
     return width >= 8 ? UINT64_MAX : (1ull << (8 * width)) - 1;
 }
 
+/*
+ * Whether the device model itself accepts an access: 4 bytes anywhere,
+ * 8 bytes from EDU_WIDE_REGS on.  Narrower accesses never reach it (see
+ * edu_width_valid()); an 8-byte access below EDU_WIDE_REGS does, and
+ * reads as all ones.
+ */
 static bool edu_width_ok(uint64_t off, uint32_t width)
 {
     if (off < EDU_WIDE_REGS) {
         return width == 4;
     }
     return width == 4 || width == 8;
+}
+
+/*
+ * Whether the bus lets an access through to the device at all.  QEMU's
+ * edu declares 4..8 bytes valid for its MMIO region, so QEMU's memory
+ * core turns a 1- or 2-byte access away before the device sees it: the
+ * read completes as 0, the write is dropped.  That is what a driver of
+ * QEMU's edu observes, directly or through VFIO.
+ */
+static bool edu_width_valid(uint32_t width)
+{
+    return width >= 4;
 }
 
 /*
@@ -317,6 +335,13 @@ static IOReturn edu_mmio_read(DextDevice *dev, int bar, uint64_t off,
     if (bar != 0 || off >= EDU_BAR0_SIZE) {
         return kIOReturnBadArgument;
     }
+    if (!edu_width_valid(width)) {
+        dext_device_logf(dev, DEXT_LOG_WARNING,
+                         "guest error: %u-byte read at 0x%llx reads 0",
+                         width, (unsigned long long)off);
+        *val = 0;
+        return kIOReturnSuccess;
+    }
     if (!edu_width_ok(off, width)) {
         dext_device_logf(dev, DEXT_LOG_WARNING,
                          "guest error: %u-byte read at 0x%llx",
@@ -391,7 +416,7 @@ static IOReturn edu_mmio_write(DextDevice *dev, int bar, uint64_t off,
     if (bar != 0 || off >= EDU_BAR0_SIZE) {
         return kIOReturnBadArgument;
     }
-    if (!edu_width_ok(off, width)) {
+    if (!edu_width_valid(width) || !edu_width_ok(off, width)) {
         dext_device_logf(dev, DEXT_LOG_WARNING,
                          "guest error: %u-byte write at 0x%llx ignored",
                          width, (unsigned long long)off);
