@@ -12,7 +12,8 @@
  * can stall for ever: userfaultfd) holds up only the DMA engine, never
  * the factorial unit or a reset.
  * Interrupts are delivered only as MSI; with MSI disabled the device
- * merely shows INTx as asserted in its config status register.
+ * merely shows INTx as asserted in its config status register, and
+ * enabling MSI deasserts it, as QEMU's PCI core does.
  *
  * Locking: one mutex guards all state.  Host hooks (DMA, MSI, log) are
  * called without it, so a host that holds its own locks while calling
@@ -32,6 +33,9 @@
 #define EDU_DEFAULT_BUS      0
 #define EDU_DEFAULT_DEV      3
 #define EDU_DEFAULT_FN       0
+
+/* One vector, 64-bit address, no per-vector masking: 14 bytes. */
+#define EDU_MSI_CAP_SIZE     0x0e
 
 typedef struct EduState {
     DextDevice *dev;
@@ -301,6 +305,32 @@ static void *edu_dma_worker(void *opaque)
     return NULL;
 }
 
+/*
+ * What QEMU's PCI core does after a config write that touches the MSI
+ * capability while MSI is enabled: the function stops asserting INTx
+ * (MSI and INTx are mutually exclusive), and a multiple message enable
+ * above what the function is capable of is cut back to that.  Called
+ * with @lock held, after the write went through the masks.
+ */
+static void edu_msi_write_config(PCIEmu *pci, uint32_t off, uint32_t width)
+{
+    uint32_t cap = pci->msi_cap;
+    uint32_t flags, mme, mmc;
+
+    if (cap == 0 || off + width <= cap || off >= cap + EDU_MSI_CAP_SIZE ||
+        !dext_pciemu_msi_enabled(pci)) {
+        return;
+    }
+    dext_pciemu_set_intx(pci, false);
+    flags = dext_pciemu_get(pci, cap + DEXT_PCI_MSI_FLAGS, 2);
+    mme = (flags & DEXT_PCI_MSI_FLAGS_QSIZE) >> 4;
+    mmc = (flags & DEXT_PCI_MSI_FLAGS_QMASK) >> 1;
+    if (mme > mmc) {
+        flags = (flags & ~DEXT_PCI_MSI_FLAGS_QSIZE) | (mmc << 4);
+        dext_pciemu_set(pci, cap + DEXT_PCI_MSI_FLAGS, 2, flags);
+    }
+}
+
 static IOReturn edu_config_read(DextDevice *dev, uint32_t off, uint32_t width,
                                 uint32_t *val)
 {
@@ -321,6 +351,9 @@ static IOReturn edu_config_write(DextDevice *dev, uint32_t off,
 
     pthread_mutex_lock(&s->lock);
     ret = dext_pciemu_config_write(&s->pci, off, width, val);
+    if (ret == kIOReturnSuccess) {
+        edu_msi_write_config(&s->pci, off, width);
+    }
     pthread_mutex_unlock(&s->lock);
     return ret;
 }
@@ -626,6 +659,7 @@ static IOReturn edu_init_config(PCIEmu *pci, bool bar64)
         .subsystem_id = EDU_SUBSYS_ID,
         .interrupt_pin = 1,
     };
+    uint32_t msi, off;
     IOReturn ret;
 
     ret = dext_pciemu_init(pci, DEXT_CONFIG_SIZE, &ident);
@@ -634,9 +668,23 @@ static IOReturn edu_init_config(PCIEmu *pci, bool bar64)
                                   bar64 ? DEXT_BAR_TYPE_MEM64 : 0);
     }
     if (ret == kIOReturnSuccess) {
-        ret = dext_pciemu_add_msi(pci, 1, true, false, NULL);
+        ret = dext_pciemu_add_msi(pci, 1, true, false, &msi);
     }
-    return ret;
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    /*
+     * As QEMU's PCI core: the multiple message enable field is writable
+     * even with one vector (cut back once MSI is enabled, see
+     * edu_msi_write_config()), and every byte of the device-specific
+     * area outside a capability is plain read-write storage.
+     */
+    dext_pciemu_set_wmask(pci, msi + DEXT_PCI_MSI_FLAGS, 2,
+                          DEXT_PCI_MSI_FLAGS_ENABLE | DEXT_PCI_MSI_FLAGS_QSIZE);
+    for (off = msi + EDU_MSI_CAP_SIZE; off < DEXT_CONFIG_SIZE; off++) {
+        dext_pciemu_set_wmask(pci, off, 1, 0xff);
+    }
+    return kIOReturnSuccess;
 }
 
 IOReturn dext_edu_create(const char *options, DextDevice **out)

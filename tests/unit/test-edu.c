@@ -416,14 +416,17 @@ static void test_identity(void)
               "MSI control: 64-bit, 1 vector, no masking, disabled");
     cfg_wr(dev, MSI_CAP + 2, 2, 0xffff);
     CHECK_MSG(cfg_rd(dev, MSI_CAP + 2, 2) == 0x0081,
-              "MSI control: only enable writable");
+              "MSI control: enable writable, enabled MME cut back to 1");
+    cfg_wr(dev, MSI_CAP + 2, 2, DEXT_PCI_MSI_FLAGS_QSIZE);
+    CHECK_MSG(cfg_rd(dev, MSI_CAP + 2, 2) == 0x00f0,
+              "MSI control: MME writable while MSI is disabled");
     cfg_wr(dev, MSI_CAP + 4, 4, 0xffffffff);
     cfg_wr(dev, MSI_CAP + 8, 4, 0xffffffff);
     cfg_wr(dev, MSI_CAP + 0x0c, 4, 0xffffffff);
     CHECK_MSG(cfg_rd(dev, MSI_CAP + 4, 4) == 0xfffffffc &&
               cfg_rd(dev, MSI_CAP + 8, 4) == 0xffffffff &&
-              cfg_rd(dev, MSI_CAP + 0x0c, 4) == 0x0000ffff,
-              "MSI address/upper/data writable widths");
+              cfg_rd(dev, MSI_CAP + 0x0c, 4) == 0xffffffff,
+              "MSI address/upper/data writable widths, 0x4e.. read-write");
     cfg_wr(dev, MSI_CAP + 2, 2, 0);
 
     /* BAR sizing. */
