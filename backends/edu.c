@@ -525,9 +525,17 @@ static IOReturn edu_mmio_write(DextDevice *dev, int bar, uint64_t off,
     return kIOReturnSuccess;
 }
 
-/* Power-on register state; the caller holds @lock and the device idles. */
+/*
+ * Power-on register state; the caller holds @lock and the device idles.
+ * The device-specific config bytes after the MSI capability keep their
+ * contents, as QEMU's pci_do_device_reset() leaves them alone.
+ */
 static void edu_reset_locked(EduState *s)
 {
+    uint32_t keep = s->pci.msi_cap + EDU_MSI_CAP_SIZE;
+    uint8_t saved[DEXT_CONFIG_SIZE];
+
+    memcpy(saved, s->pci.config + keep, DEXT_CONFIG_SIZE - keep);
     s->liveness = 0;
     s->fact = 0;
     s->status = 0;
@@ -538,6 +546,7 @@ static void edu_reset_locked(EduState *s)
     s->dma_cmd = 0;
     memset(s->dma_buf, 0, sizeof(s->dma_buf));
     dext_pciemu_reset(&s->pci);
+    memcpy(s->pci.config + keep, saved, DEXT_CONFIG_SIZE - keep);
 }
 
 static IOReturn edu_reset_function(DextDevice *dev)
