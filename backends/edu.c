@@ -12,7 +12,8 @@
  * can stall for ever: userfaultfd) holds up only the DMA engine, never
  * the factorial unit or a reset.
  * Interrupts are delivered only as MSI; with MSI disabled the device
- * merely shows INTx as asserted in its config status register.
+ * merely shows INTx as asserted in its config status register, and
+ * enabling MSI deasserts it, as QEMU's PCI core does.
  *
  * Locking: one mutex guards all state.  Host hooks (DMA, MSI, log) are
  * called without it, so a host that holds its own locks while calling
@@ -32,6 +33,9 @@
 #define EDU_DEFAULT_BUS      0
 #define EDU_DEFAULT_DEV      3
 #define EDU_DEFAULT_FN       0
+
+/* One vector, 64-bit address, no per-vector masking: 14 bytes. */
+#define EDU_MSI_CAP_SIZE     0x0e
 
 typedef struct EduState {
     DextDevice *dev;
@@ -76,12 +80,30 @@ static uint64_t width_ones(uint32_t width)
     return width >= 8 ? UINT64_MAX : (1ull << (8 * width)) - 1;
 }
 
+/*
+ * Whether the device model itself accepts an access: 4 bytes anywhere,
+ * 8 bytes from EDU_WIDE_REGS on.  Narrower accesses never reach it (see
+ * edu_width_valid()); an 8-byte access below EDU_WIDE_REGS does, and
+ * reads as all ones.
+ */
 static bool edu_width_ok(uint64_t off, uint32_t width)
 {
     if (off < EDU_WIDE_REGS) {
         return width == 4;
     }
     return width == 4 || width == 8;
+}
+
+/*
+ * Whether the bus lets an access through to the device at all.  QEMU's
+ * edu declares 4..8 bytes valid for its MMIO region, so QEMU's memory
+ * core turns a 1- or 2-byte access away before the device sees it: the
+ * read completes as 0, the write is dropped.  That is what a driver of
+ * QEMU's edu observes, directly or through VFIO.
+ */
+static bool edu_width_valid(uint32_t width)
+{
+    return width >= 4;
 }
 
 /*
@@ -283,6 +305,32 @@ static void *edu_dma_worker(void *opaque)
     return NULL;
 }
 
+/*
+ * What QEMU's PCI core does after a config write that touches the MSI
+ * capability while MSI is enabled: the function stops asserting INTx
+ * (MSI and INTx are mutually exclusive), and a multiple message enable
+ * above what the function is capable of is cut back to that.  Called
+ * with @lock held, after the write went through the masks.
+ */
+static void edu_msi_write_config(PCIEmu *pci, uint32_t off, uint32_t width)
+{
+    uint32_t cap = pci->msi_cap;
+    uint32_t flags, mme, mmc;
+
+    if (cap == 0 || off + width <= cap || off >= cap + EDU_MSI_CAP_SIZE ||
+        !dext_pciemu_msi_enabled(pci)) {
+        return;
+    }
+    dext_pciemu_set_intx(pci, false);
+    flags = dext_pciemu_get(pci, cap + DEXT_PCI_MSI_FLAGS, 2);
+    mme = (flags & DEXT_PCI_MSI_FLAGS_QSIZE) >> 4;
+    mmc = (flags & DEXT_PCI_MSI_FLAGS_QMASK) >> 1;
+    if (mme > mmc) {
+        flags = (flags & ~DEXT_PCI_MSI_FLAGS_QSIZE) | (mmc << 4);
+        dext_pciemu_set(pci, cap + DEXT_PCI_MSI_FLAGS, 2, flags);
+    }
+}
+
 static IOReturn edu_config_read(DextDevice *dev, uint32_t off, uint32_t width,
                                 uint32_t *val)
 {
@@ -303,6 +351,9 @@ static IOReturn edu_config_write(DextDevice *dev, uint32_t off,
 
     pthread_mutex_lock(&s->lock);
     ret = dext_pciemu_config_write(&s->pci, off, width, val);
+    if (ret == kIOReturnSuccess) {
+        edu_msi_write_config(&s->pci, off, width);
+    }
     pthread_mutex_unlock(&s->lock);
     return ret;
 }
@@ -316,6 +367,13 @@ static IOReturn edu_mmio_read(DextDevice *dev, int bar, uint64_t off,
 
     if (bar != 0 || off >= EDU_BAR0_SIZE) {
         return kIOReturnBadArgument;
+    }
+    if (!edu_width_valid(width)) {
+        dext_device_logf(dev, DEXT_LOG_WARNING,
+                         "guest error: %u-byte read at 0x%llx reads 0",
+                         width, (unsigned long long)off);
+        *val = 0;
+        return kIOReturnSuccess;
     }
     if (!edu_width_ok(off, width)) {
         dext_device_logf(dev, DEXT_LOG_WARNING,
@@ -391,7 +449,7 @@ static IOReturn edu_mmio_write(DextDevice *dev, int bar, uint64_t off,
     if (bar != 0 || off >= EDU_BAR0_SIZE) {
         return kIOReturnBadArgument;
     }
-    if (!edu_width_ok(off, width)) {
+    if (!edu_width_valid(width) || !edu_width_ok(off, width)) {
         dext_device_logf(dev, DEXT_LOG_WARNING,
                          "guest error: %u-byte write at 0x%llx ignored",
                          width, (unsigned long long)off);
@@ -467,9 +525,17 @@ static IOReturn edu_mmio_write(DextDevice *dev, int bar, uint64_t off,
     return kIOReturnSuccess;
 }
 
-/* Power-on register state; the caller holds @lock and the device idles. */
+/*
+ * Power-on register state; the caller holds @lock and the device idles.
+ * The device-specific config bytes after the MSI capability keep their
+ * contents, as QEMU's pci_do_device_reset() leaves them alone.
+ */
 static void edu_reset_locked(EduState *s)
 {
+    uint32_t keep = s->pci.msi_cap + EDU_MSI_CAP_SIZE;
+    uint8_t saved[DEXT_CONFIG_SIZE];
+
+    memcpy(saved, s->pci.config + keep, DEXT_CONFIG_SIZE - keep);
     s->liveness = 0;
     s->fact = 0;
     s->status = 0;
@@ -480,6 +546,7 @@ static void edu_reset_locked(EduState *s)
     s->dma_cmd = 0;
     memset(s->dma_buf, 0, sizeof(s->dma_buf));
     dext_pciemu_reset(&s->pci);
+    memcpy(s->pci.config + keep, saved, DEXT_CONFIG_SIZE - keep);
 }
 
 static IOReturn edu_reset_function(DextDevice *dev)
@@ -601,6 +668,7 @@ static IOReturn edu_init_config(PCIEmu *pci, bool bar64)
         .subsystem_id = EDU_SUBSYS_ID,
         .interrupt_pin = 1,
     };
+    uint32_t msi, off;
     IOReturn ret;
 
     ret = dext_pciemu_init(pci, DEXT_CONFIG_SIZE, &ident);
@@ -609,9 +677,23 @@ static IOReturn edu_init_config(PCIEmu *pci, bool bar64)
                                   bar64 ? DEXT_BAR_TYPE_MEM64 : 0);
     }
     if (ret == kIOReturnSuccess) {
-        ret = dext_pciemu_add_msi(pci, 1, true, false, NULL);
+        ret = dext_pciemu_add_msi(pci, 1, true, false, &msi);
     }
-    return ret;
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    /*
+     * As QEMU's PCI core: the multiple message enable field is writable
+     * even with one vector (cut back once MSI is enabled, see
+     * edu_msi_write_config()), and every byte of the device-specific
+     * area outside a capability is plain read-write storage.
+     */
+    dext_pciemu_set_wmask(pci, msi + DEXT_PCI_MSI_FLAGS, 2,
+                          DEXT_PCI_MSI_FLAGS_ENABLE | DEXT_PCI_MSI_FLAGS_QSIZE);
+    for (off = msi + EDU_MSI_CAP_SIZE; off < DEXT_CONFIG_SIZE; off++) {
+        dext_pciemu_set_wmask(pci, off, 1, 0xff);
+    }
+    return kIOReturnSuccess;
 }
 
 IOReturn dext_edu_create(const char *options, DextDevice **out)

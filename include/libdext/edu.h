@@ -14,12 +14,22 @@
 #define EDU_VENDOR_ID        0x1234
 #define EDU_DEVICE_ID        0x11e8
 #define EDU_REVISION         0x10
-#define EDU_CLASS_CODE       0xff0000u  /* PCI_CLASS_OTHERS, prog-if 0 */
+/*
+ * Class 0x00, subclass 0xff, prog-if 0: QEMU sets PCI_CLASS_OTHERS (0x00ff)
+ * as the class/subclass word, not 0xff as the base class.
+ */
+#define EDU_CLASS_CODE       0x00ff00u
 #define EDU_SUBSYS_VENDOR_ID 0x1af4
 #define EDU_SUBSYS_ID        0x1100
 #define EDU_DMA_MASK         ((1ull << 28) - 1)  /* default; dma_mask= */
 
 #define EDU_BAR0_SIZE        (1u << 20)
+/*
+ * Access widths, as on QEMU: 4 bytes anywhere, 8 bytes from EDU_WIDE_REGS
+ * on (an 8-byte access below reads all ones, a write is ignored); a 1- or
+ * 2-byte access never reaches the device: it reads 0, a write is dropped.
+ * Undefined offsets and the write-only registers read all ones.
+ */
 #define EDU_WIDE_REGS        0x80       /* 8-byte accesses valid from here */
 
 /* BAR0 registers; bits indented under their register. */
@@ -42,6 +52,10 @@
 #define   EDU_DMA_RUN          0x01
 #define   EDU_DMA_TO_RAM       0x02         /* 0: RAM -> buffer */
 #define   EDU_DMA_IRQ          0x04
+/*
+ * While EDU_DMA_RUN is set, writes to the four DMA registers are ignored;
+ * a write to EDU_REG_DMA_CMD without EDU_DMA_RUN is ignored at any time.
+ */
 
 /* The DMA engine's buffer, at a fixed device-side address. */
 #define EDU_DMA_BUF_ADDR     0x40000

@@ -433,7 +433,7 @@ void harness_restore_log_handler(void)
 
 static void usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s --transport inproc|unix\n", prog);
+    fprintf(stderr, "usage: %s --transport inproc|unix|target\n", prog);
     exit(2);
 }
 
@@ -470,6 +470,17 @@ void harness_init(int argc, char **argv, const char *devices)
         signal(SIGINT, stop_daemon_on_signal);
         start_daemon(devices);
         snprintf(target, sizeof(target), "unix:%s", sock_path);
+    } else if (strcmp(transport, "target") == 0) {
+        /* Whatever dext $DEXT_TARGET names, as given: nothing started. */
+        const char *given = getenv("DEXT_TARGET");
+
+        if (given == NULL || given[0] == '\0') {
+            fprintf(stderr, "%s: --transport target needs $DEXT_TARGET\n",
+                    argv[0]);
+            exit(2);
+        }
+        use_unix = false;
+        snprintf(target, sizeof(target), "%s", given);
     } else {
         usage(argv[0]);
     }

@@ -4,8 +4,10 @@
  * A tiny harness for the libdext API tests.
  *
  * Every test program calls harness_init() first.  It reads
- * "--transport inproc|unix" from the command line and makes the dext the
- * test talks to: an in-process core ("inproc:DEVICES"), or a private
+ * "--transport inproc|unix|target" from the command line and makes the
+ * dext the test talks to: an in-process core ("inproc:DEVICES"), the
+ * dext $DEXT_TARGET names as it is (target: nothing is started, DEVICES
+ * is not used; for programs written to run against any dext), or a private
  * dextd ($DEXTD, with the space-separated words of $HARNESS_DEXTD_ARGS
  * appended to its command line) listening on a socket in a fresh
  * temporary directory ("unix:PATH").  Either way $DEXT_TARGET is set, so

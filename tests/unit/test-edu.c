@@ -358,8 +358,8 @@ static void test_identity(void)
     CHECK_MSG(strcmp(dev->ops->name, "edu") == 0, "ops name edu");
     CHECK_MSG(dev->vendor_id == 0x1234 && dev->device_id == 0x11e8,
               "DextDevice ids 1234:11e8");
-    CHECK_MSG(dev->class_code == 0xff0000 && dev->revision == 0x10,
-              "DextDevice class 0xff0000 revision 0x10");
+    CHECK_MSG(dev->class_code == 0x00ff00 && dev->revision == 0x10,
+              "DextDevice class 0x00ff00 revision 0x10");
     CHECK_MSG(dev->bus == 0 && dev->dev == 3 && dev->fn == 0,
               "default address 00:03.0");
     CHECK_MSG(dev->config_size == 256, "config size 256");
@@ -374,7 +374,7 @@ static void test_identity(void)
               "hook set");
 
     CHECK_MSG(cfg_rd(dev, 0x00, 4) == 0x11e81234, "config vendor/device");
-    CHECK_MSG(cfg_rd(dev, 0x08, 4) == 0xff000010, "config class/revision");
+    CHECK_MSG(cfg_rd(dev, 0x08, 4) == 0x00ff0010, "config class/revision");
     CHECK_MSG(cfg_rd(dev, 0x2c, 2) == 0x1af4 && cfg_rd(dev, 0x2e, 2) == 0x1100,
               "subsystem 1af4:1100");
     CHECK_MSG(cfg_rd(dev, 0x0e, 1) == 0x00, "header type 0");
@@ -387,7 +387,7 @@ static void test_identity(void)
     cfg_wr(dev, 0x3d, 1, 4);
     cfg_wr(dev, 0x34, 1, 0x80);
     CHECK_MSG(cfg_rd(dev, 0x00, 4) == 0x11e81234 &&
-              cfg_rd(dev, 0x08, 4) == 0xff000010 &&
+              cfg_rd(dev, 0x08, 4) == 0x00ff0010 &&
               cfg_rd(dev, 0x2c, 4) == 0x11001af4 &&
               cfg_rd(dev, 0x3d, 1) == 1 && cfg_rd(dev, 0x34, 1) == 0x40,
               "RO identity, pin, cap pointer unchanged by writes");
@@ -416,14 +416,17 @@ static void test_identity(void)
               "MSI control: 64-bit, 1 vector, no masking, disabled");
     cfg_wr(dev, MSI_CAP + 2, 2, 0xffff);
     CHECK_MSG(cfg_rd(dev, MSI_CAP + 2, 2) == 0x0081,
-              "MSI control: only enable writable");
+              "MSI control: enable writable, enabled MME cut back to 1");
+    cfg_wr(dev, MSI_CAP + 2, 2, DEXT_PCI_MSI_FLAGS_QSIZE);
+    CHECK_MSG(cfg_rd(dev, MSI_CAP + 2, 2) == 0x00f0,
+              "MSI control: MME writable while MSI is disabled");
     cfg_wr(dev, MSI_CAP + 4, 4, 0xffffffff);
     cfg_wr(dev, MSI_CAP + 8, 4, 0xffffffff);
     cfg_wr(dev, MSI_CAP + 0x0c, 4, 0xffffffff);
     CHECK_MSG(cfg_rd(dev, MSI_CAP + 4, 4) == 0xfffffffc &&
               cfg_rd(dev, MSI_CAP + 8, 4) == 0xffffffff &&
-              cfg_rd(dev, MSI_CAP + 0x0c, 4) == 0x0000ffff,
-              "MSI address/upper/data writable widths");
+              cfg_rd(dev, MSI_CAP + 0x0c, 4) == 0xffffffff,
+              "MSI address/upper/data writable widths, 0x4e.. read-write");
     cfg_wr(dev, MSI_CAP + 2, 2, 0);
 
     /* BAR sizing. */
@@ -493,13 +496,14 @@ static void test_registers(void)
     CHECK_MSG(FAKE_GET(h, logs) == logs + 3, "... each logged");
 
     logs = FAKE_GET(h, logs);
-    CHECK_MSG(mm_rd(dev, REG_ID, 1) == 0xff &&
-              mm_rd(dev, REG_ID, 2) == 0xffff &&
-              mm_rd(dev, REG_ID, 8) == UINT64_MAX,
-              "invalid-size reads below 0x80 return all ones of width");
-    CHECK_MSG(mm_rd(dev, REG_DMA_SRC, 1) == 0xff &&
-              mm_rd(dev, REG_DMA_SRC, 2) == 0xffff,
-              "1/2-byte reads at 0x80+ return all ones");
+    CHECK_MSG(mm_rd(dev, REG_ID, 1) == 0 &&
+              mm_rd(dev, REG_ID, 2) == 0,
+              "1/2-byte reads below 0x80 read 0 (QEMU's memory core)");
+    CHECK_MSG(mm_rd(dev, REG_ID, 8) == UINT64_MAX,
+              "8-byte reads below 0x80 return all ones");
+    CHECK_MSG(mm_rd(dev, REG_DMA_SRC, 1) == 0 &&
+              mm_rd(dev, REG_DMA_SRC, 2) == 0,
+              "1/2-byte reads at 0x80+ read 0");
     mm_wr(dev, REG_LIVENESS, 2, 0x1234);
     mm_wr(dev, REG_LIVENESS, 1, 0x12);
     mm_wr(dev, REG_LIVENESS, 8, 0x12);
