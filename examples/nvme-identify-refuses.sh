@@ -38,6 +38,6 @@ expect() {
 }
 
 expect -- "serves no NVMe controller"
-expect 00:03.0 -- "00:03.0 is not an NVMe controller (class code 0xff0000"
+expect 00:03.0 -- "00:03.0 is not an NVMe controller (class code 0x00ff00"
 expect 00:1f.7 -- "cannot connect to 00:1f.7.*kIOReturnNotFound"
 exit $status
