@@ -95,7 +95,6 @@ kpkg=$(apt-cache depends linux-image-amd64 |
 [ -n "$kpkg" ] || cannot "no linux-image-amd64 in the host's package lists"
 kver=${kpkg#linux-image-}
 kpkg_version=$(candidate "$kpkg")
-bb_version=$(candidate busybox-static)
 
 # Reach the archive only when something must be downloaded.
 probe_archive() {
@@ -125,12 +124,17 @@ bb_version=$(dpkg-query -W -f '${Version}' busybox-static)
 chroot_dir=$cache/chroot
 qemu_version=""
 if [ -d "$chroot_dir/var/lib/dpkg" ]; then
+    # The chroot's lists change only here: without --update, what is
+    # installed is what the lists offer.
     if [ "$update" = 1 ]; then
         chroot "$chroot_dir" apt-get update -qq ||
             cannot "apt-get update in the chroot failed"
+        qemu_version=$(chroot "$chroot_dir" apt-cache policy qemu-system-x86 |
+                       sed -n 's/^ *Candidate: *//p')
+    else
+        qemu_version=$(dpkg-query --admindir="$chroot_dir/var/lib/dpkg" \
+                       -W -f '${Version}' qemu-system-x86 2>/dev/null || true)
     fi
-    qemu_version=$(chroot "$chroot_dir" apt-cache policy qemu-system-x86 |
-                   sed -n 's/^ *Candidate: *//p')
 fi
 if [ -z "$qemu_version" ] || ! stamp_ok chroot "qemu-system-x86 $qemu_version $mirror"; then
     probe_archive

@@ -68,6 +68,8 @@ set --
 . /opt/libdext/run/config
 export VM_SCRIPT_TIMEOUT
 
+# A line of its own: the firmware leaves escape sequences on the last one.
+echo
 echo "==== LIBDEXT-VM START ===="
 cd /tmp
 timeout -s KILL "$VM_SCRIPT_TIMEOUT" sh -e /opt/libdext/run/script "$@"
