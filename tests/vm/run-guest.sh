@@ -89,6 +89,13 @@ for b in ${bins[@]+"${bins[@]}"}; do
         done
     fi
 done
+# glibc dlopens libgcc_s for pthread_cancel and thread exit unwinding;
+# ldd cannot name it.
+for lib in $(find "$ov" -name 'libc.so.6' 2>/dev/null); do
+    lib=${lib#"$ov"}
+    gcc_s=$(dirname "$lib")/libgcc_s.so.1
+    [ ! -e "$gcc_s" ] || [ -e "$ov$gcc_s" ] || put "$gcc_s" "$gcc_s"
+done
 for f in ${files[@]+"${files[@]}"}; do
     src=${f%%:*}
     dst=${f#*:}
