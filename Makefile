@@ -9,6 +9,9 @@
 #   make tsa     clang's thread-safety analysis of the whole tree
 #                (-Wthread-safety -Werror; a build, no tests)
 #   make hostile the hostile suite: attacks on a private dextd (build/)
+#   make vm      the vm suite: a QEMU guest with an IOMMU, edu and nvme
+#                behind vfio-pci (build/; the rig is built once into
+#                $LIBDEXT_VM_CACHE, see tests/vm/README.md)
 #   make fuzz    libFuzzer targets, FUZZ_TIME seconds each (build-fuzz/)
 #                (see docs/reliability.md)
 #
@@ -25,7 +28,7 @@ VALGRIND = valgrind --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite --track-fds=no -q
 MESON_OPTS ?=
 
-.PHONY: all deps deps-test demo check valgrind tsan tsa hostile fuzz bench plots install clean
+.PHONY: all deps deps-test demo check valgrind tsan tsa hostile vm fuzz bench plots install clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) $(MESON_OPTS)
@@ -45,7 +48,8 @@ check: deps-test
 	    meson setup $(CHECK_BUILD) -Db_sanitize=address,undefined \
 	        -Db_lundef=false -Dwerror=true $(MESON_OPTS)
 	ninja -C $(CHECK_BUILD)
-	meson test -C $(CHECK_BUILD) --print-errorlogs --num-processes 2
+	meson test -C $(CHECK_BUILD) --print-errorlogs --num-processes 2 \
+	    --no-suite vm
 
 valgrind: deps-test all
 	meson test -C $(BUILD) --suite inproc --suite unit --print-errorlogs \
@@ -75,6 +79,11 @@ tsa: deps-test
 # Attacks on a private dextd over the raw protocol (tests/README.md).
 hostile: deps-test all
 	meson test -C $(BUILD) --suite hostile --print-errorlogs
+
+# Guests under QEMU, on the plain build: sanitized programs do not belong
+# in a 512 MB busybox guest (tests/vm/README.md).
+vm: deps-test all
+	meson test -C $(BUILD) --suite vm --print-errorlogs --num-processes 2
 
 # libFuzzer targets (clang), FUZZ_TIME seconds each; see docs/reliability.md.
 fuzz: deps-test
