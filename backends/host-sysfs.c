@@ -49,6 +49,7 @@
 
 #include "libdext/pci-regs.h"
 #include "backends/backend.h"
+#include "backends/mmio-access.h"
 #include "support/bdf.h"
 
 #define HOST_SYSFS_DEFAULT   "/sys/bus/pci/devices"
@@ -294,21 +295,7 @@ static IOReturn host_mmio_read(DextDevice *dev, int bar, uint64_t off,
         *val = le_get(b, width);
         return kIOReturnSuccess;
     }
-    /* One volatile load of exactly @width bytes: registers care. */
-    switch (width) {
-    case 1:
-        *val = *(volatile uint8_t *)(hb->map + off);
-        break;
-    case 2:
-        *val = *(volatile uint16_t *)(hb->map + off);
-        break;
-    case 4:
-        *val = *(volatile uint32_t *)(hb->map + off);
-        break;
-    default:
-        *val = *(volatile uint64_t *)(hb->map + off);
-        break;
-    }
+    *val = dext_mmio_load(hb->map + off, width);
     return kIOReturnSuccess;
 }
 
@@ -336,20 +323,7 @@ static IOReturn host_mmio_write(DextDevice *dev, int bar, uint64_t off,
         }
         return kIOReturnSuccess;
     }
-    switch (width) {
-    case 1:
-        *(volatile uint8_t *)(hb->map + off) = (uint8_t)val;
-        break;
-    case 2:
-        *(volatile uint16_t *)(hb->map + off) = (uint16_t)val;
-        break;
-    case 4:
-        *(volatile uint32_t *)(hb->map + off) = (uint32_t)val;
-        break;
-    default:
-        *(volatile uint64_t *)(hb->map + off) = val;
-        break;
-    }
+    dext_mmio_store(hb->map + off, width, val);
     return kIOReturnSuccess;
 }
 

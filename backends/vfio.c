@@ -47,12 +47,14 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "libdext/pci-regs.h"
 #include "backends/backend.h"
+#include "backends/mmio-access.h"
 #include "support/bdf.h"
 
 #define VFIO_SYSFS          "/sys/bus/pci/devices"
@@ -75,7 +77,10 @@ typedef struct VfioState {
     uint32_t dev_flags;             /* VFIO_DEVICE_FLAGS_* */
     VfioRegion config;
     VfioRegion bars[DEXT_NUM_BARS];
+    /* Our own mappings of the mappable BARs, for MMIO calls. */
+    volatile uint8_t *bar_map[DEXT_NUM_BARS];
     uint32_t irq_count[VFIO_PCI_NUM_IRQS];
+    uint8_t msi_cap;                /* 0: none */
 
     pthread_mutex_t irq_lock;
     int irq_index;                  /* -1: delivery off */
@@ -183,19 +188,29 @@ static IOReturn vfio_config_write(DextDevice *dev, uint32_t off,
 }
 
 /*
- * MMIO.  vfio-pci takes accesses of 1, 2 and 4 bytes everywhere and of 8
- * only on some kernels: an 8-byte access it refuses is made as two
- * 4-byte ones, low dword first, as a 32-bit CPU would.
+ * MMIO.  Through our own mapping where the BAR may be mapped: one access
+ * of exactly the width asked for.  Otherwise through the BAR region,
+ * which vfio-pci serves with accesses of at most 4 bytes on kernels
+ * before 6.13 (an 8-byte one becomes two, low dword first, as on a
+ * 32-bit CPU), and I/O BARs always.
  */
 static IOReturn vfio_mmio(DextDevice *dev, int bar, uint64_t off,
                           uint32_t width, uint64_t *val, bool write)
 {
     VfioState *s = state_of(dev);
     uint64_t base = s->bars[bar].offset + off;
-    IOReturn ret;
+    IOReturn ret = kIOReturnSuccess;
 
     pthread_rwlock_rdlock(&s->lock);
-    ret = region_rw(s, base, width, val, write);
+    if (s->device < 0) {
+        ret = kIOReturnNoDevice;
+    } else if (s->bar_map[bar] && write) {
+        dext_mmio_store(s->bar_map[bar] + off, width, *val);
+    } else if (s->bar_map[bar]) {
+        *val = dext_mmio_load(s->bar_map[bar] + off, width);
+    } else {
+        ret = region_rw(s, base, width, val, write);
+    }
     if (ret == kIOReturnBadArgument && width == 8) {
         uint64_t lo = *val & 0xffffffffu, hi = *val >> 32;
 
@@ -352,14 +367,20 @@ static IOReturn vfio_open(DextDevice *dev)
     return ret;
 }
 
-/* Last claim gone: no DMA from the device until the next claim. */
+/*
+ * Closed, as before the first claim: memory decoding and bus mastering
+ * off, so nothing the device does reaches memory until the next claim's
+ * open turns them on again (vfio-pci left decoding on when it enabled
+ * the device).
+ */
 static void vfio_close(DextDevice *dev)
 {
     uint32_t cmd = 0;
 
     if (vfio_config_read(dev, DEXT_PCI_COMMAND, 2, &cmd) == kIOReturnSuccess) {
         vfio_config_write(dev, DEXT_PCI_COMMAND, 2,
-                          cmd & ~(uint32_t)DEXT_PCI_COMMAND_MASTER);
+                          cmd & ~(uint32_t)(DEXT_PCI_COMMAND_MASTER |
+                                            DEXT_PCI_COMMAND_MEMORY));
     }
 }
 
@@ -367,6 +388,14 @@ static void irq_stop(DextDevice *dev);
 
 static void close_fds(VfioState *s)
 {
+    int i;
+
+    for (i = 0; i < DEXT_NUM_BARS; i++) {
+        if (s->bar_map[i]) {
+            munmap((void *)s->bar_map[i], s->bars[i].size);
+            s->bar_map[i] = NULL;
+        }
+    }
     if (s->device >= 0) {
         close(s->device);
     }
@@ -578,6 +607,30 @@ static uint32_t index_vectors(VfioState *s, int index)
     return n > VFIO_MAX_VECTORS ? VFIO_MAX_VECTORS : n;
 }
 
+/*
+ * VFIO_DEVICE_SET_IRQS enables MSI in the device but not in the config
+ * space vfio-pci shows us, which it virtualises: write the enable bit and
+ * the vector count there too, as a VMM does, so clients reading the MSI
+ * capability see what the dext would show.  (MSI-X is shown as it is.)
+ */
+static void msi_show_enabled(DextDevice *dev, int index, uint32_t nvec)
+{
+    VfioState *s = state_of(dev);
+    uint32_t ctl = 0, qsize = 0;
+
+    if (index != VFIO_PCI_MSI_IRQ_INDEX || s->msi_cap == 0 ||
+        vfio_config_read(dev, s->msi_cap + DEXT_PCI_MSI_FLAGS, 2, &ctl) !=
+        kIOReturnSuccess) {
+        return;
+    }
+    while ((1u << qsize) < nvec) {
+        qsize++;
+    }
+    ctl = (ctl & ~(uint32_t)DEXT_PCI_MSI_FLAGS_QSIZE) | (qsize << 4) |
+          DEXT_PCI_MSI_FLAGS_ENABLE;
+    vfio_config_write(dev, s->msi_cap + DEXT_PCI_MSI_FLAGS, 2, ctl);
+}
+
 static IOReturn irq_start(DextDevice *dev, int index, uint32_t nvec)
 {
     VfioState *s = state_of(dev);
@@ -598,6 +651,7 @@ static IOReturn irq_start(DextDevice *dev, int index, uint32_t nvec)
     }
     s->irq_index = index;
     s->nvec = nvec;
+    msi_show_enabled(dev, index, nvec);
     return kIOReturnSuccess;
 }
 
@@ -977,7 +1031,10 @@ static IOReturn read_regions(VfioState *s)
     return kIOReturnSuccess;
 }
 
-/* BARs that hold the MSI-X table or PBA: never mappable (bit per BAR). */
+/*
+ * BARs that hold the MSI-X table or PBA: never mappable (bit per BAR).
+ * Also notes where the MSI capability is.
+ */
 static unsigned msix_bars(DextDevice *dev)
 {
     uint32_t status = 0, ptr = 0, id = 0, v = 0;
@@ -991,6 +1048,9 @@ static unsigned msix_bars(DextDevice *dev)
     vfio_config_read(dev, DEXT_PCI_CAPABILITY_LIST, 1, &ptr);
     for (guard = 0; (ptr &= 0xfc) >= 0x40 && guard < 48; guard++) {
         vfio_config_read(dev, ptr, 1, &id);
+        if (id == DEXT_PCI_CAP_ID_MSI && state_of(dev)->msi_cap == 0) {
+            state_of(dev)->msi_cap = (uint8_t)ptr;
+        }
         if (id == DEXT_PCI_CAP_ID_MSIX) {
             vfio_config_read(dev, ptr + DEXT_PCI_MSIX_TABLE, 4, &v);
             bars |= 1u << (v & DEXT_PCI_MSIX_TABLE_BIR);
@@ -1048,6 +1108,12 @@ static IOReturn describe(DextDevice *dev, VfioState *s)
         b->mappable = (s->bars[i].flags & VFIO_REGION_INFO_FLAG_MMAP) &&
                       !(no_map & (1u << i)) && !(reg & DEXT_BAR_TYPE_IO);
         b->local_only = true;
+        if (b->mappable) {
+            void *p = mmap(NULL, b->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                           s->device, (off_t)s->bars[i].offset);
+
+            s->bar_map[i] = p == MAP_FAILED ? NULL : p;
+        }
         if (b->type & DEXT_BAR_TYPE_MEM64) {
             i++;                /* the upper half stays size 0 */
         }
@@ -1153,6 +1219,7 @@ IOReturn dext_vfio_create(const char *options, DextDevice **out)
     }
     clamp_dma_mask(s, &o.dma_mask);
     dev->dma_mask = o.dma_mask;
+    vfio_close(dev);
     *out = dev;
     return kIOReturnSuccess;
 

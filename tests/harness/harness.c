@@ -437,8 +437,70 @@ static void usage(const char *prog)
     exit(2);
 }
 
+static bool real_edus;
+
+/*
+ * $HARNESS_EDU_HOSTS ("0000:01:00.0 0000:02:00.0 ..."): real edus bound
+ * to vfio-pci (the VM rig's).  Each "edu[,OPTIONS]" of @devices becomes
+ * "vfio,host=NEXT[,OPTIONS]" at edu's default address, so the test runs
+ * unchanged on QEMU's edu.  A spec only an emulation can serve (another
+ * device, an edu option VFIO has no counterpart for) skips the test.
+ */
+static const char *real_devices(const char *devices, const char *hosts,
+                                char *out, size_t cap)
+{
+    char *copy = strdup(devices), *spec, *save = NULL;
+    const char *next = hosts;
+    size_t used = 0;
+
+    if (copy == NULL) {
+        harness_skip("out of memory");
+    }
+    out[0] = '\0';
+    for (spec = strtok_r(copy, "+", &save); spec;
+         spec = strtok_r(NULL, "+", &save)) {
+        const char *opts = spec + 3;
+        size_t hlen;
+
+        if (strncmp(spec, "edu", 3) != 0 || (*opts && *opts != ',')) {
+            harness_skip("device '%s' has no real counterpart here", spec);
+        }
+        if (strstr(opts, ",bar64") || strstr(opts, ",vectors")) {
+            harness_skip("edu option in '%s' has no VFIO counterpart", spec);
+        }
+        next += strspn(next, " ");
+        hlen = strcspn(next, " ");
+        if (hlen == 0) {
+            harness_skip("'%s' needs more real edus than $HARNESS_EDU_HOSTS "
+                         "names", devices);
+        }
+        /* edu's own defaults: its address here, and QEMU's edu clamps
+         * bus addresses to 28 bits as ours does. */
+        used += (size_t)snprintf(out + used, used < cap ? cap - used : 0,
+                                 "%svfio,host=%.*s%s%s%s", used ? "+" : "",
+                                 (int)hlen, next, opts,
+                                 strstr(opts, "bdf=") ? "" : ",bdf=00:03.0",
+                                 strstr(opts, "dma_mask=") ? ""
+                                 : ",dma_mask=0xfffffff");
+        next += hlen;
+    }
+    free(copy);
+    if (used >= cap) {
+        harness_skip("device list too long");
+    }
+    real_edus = true;
+    return out;
+}
+
+bool harness_real_devices(void)
+{
+    return real_edus;
+}
+
 void harness_init(int argc, char **argv, const char *devices)
 {
+    static char real[1024];
+    const char *hosts = getenv("HARNESS_EDU_HOSTS");
     const char *transport = "inproc";
     int i;
 
@@ -459,6 +521,9 @@ void harness_init(int argc, char **argv, const char *devices)
         devices = DEFAULT_DEVICES;
     }
     harness_restore_log_handler();
+    if (hosts != NULL && hosts[0] != '\0') {
+        devices = real_devices(devices, hosts, real, sizeof(real));
+    }
 
     if (strcmp(transport, "inproc") == 0) {
         use_unix = false;

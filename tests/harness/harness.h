@@ -64,6 +64,16 @@
  */
 void harness_init(int argc, char **argv, const char *devices);
 
+/**
+ * harness_real_devices() - are the test's edus real ones?
+ *
+ * True when $HARNESS_EDU_HOSTS made them QEMU's edus behind VFIO (the VM
+ * rig): what only an emulation can show (IOMMU faults counted by the
+ * dext, an interrupt raised synchronously inside the MMIO call, a
+ * register BAR that cannot be mapped) is not asserted then.
+ */
+bool harness_real_devices(void);
+
 /** harness_target() - the target string of the test's dext. */
 const char *harness_target(void);
 

@@ -48,19 +48,24 @@ vm_bind() {
 }
 
 VM_EDU_BDF="" VM_EDU_GROUP="" VM_NVME_BDF="" VM_NVME_GROUP=""
+VM_EDU_BDFS=""
 for dev in /sys/bus/pci/devices/*; do
     bdf=${dev##*/}
     id="$(cat "$dev/vendor"):$(cat "$dev/device")"
     class=$(cat "$dev/class")
-    if [ "$id" = "0x1234:0x11e8" ] && [ -z "$VM_EDU_BDF" ]; then
-        VM_EDU_BDF=$bdf
-        VM_EDU_GROUP=$(vm_bind "$bdf")
+    if [ "$id" = "0x1234:0x11e8" ]; then
+        group=$(vm_bind "$bdf")
+        VM_EDU_BDFS="${VM_EDU_BDFS:+$VM_EDU_BDFS }$bdf"
+        if [ -z "$VM_EDU_BDF" ]; then
+            VM_EDU_BDF=$bdf
+            VM_EDU_GROUP=$group
+        fi
     elif [ "$class" = "0x010802" ] && [ -z "$VM_NVME_BDF" ]; then
         VM_NVME_BDF=$bdf
         VM_NVME_GROUP=$(vm_bind "$bdf")
     fi
 done
-export VM_EDU_BDF VM_EDU_GROUP VM_NVME_BDF VM_NVME_GROUP
+export VM_EDU_BDF VM_EDU_GROUP VM_EDU_BDFS VM_NVME_BDF VM_NVME_GROUP
 
 # From run-guest.sh: VM_SCRIPT_TIMEOUT, exports of --env, the arguments.
 VM_SCRIPT_TIMEOUT=60

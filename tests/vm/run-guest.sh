@@ -143,7 +143,12 @@ qemu=(
     -nographic -no-reboot -nic none
     # The IOMMU first: devices plugged before it would bypass it.
     -device intel-iommu,intremap=on,caching-mode=on
-    -device edu
+    # Three edus, each alone behind a root port: a function alone on its
+    # bus can be reset (a secondary bus reset), which edu, with no FLR,
+    # cannot be on the root bus.  Three: the API tests use up to three.
+    -device pcie-root-port,id=rp1,chassis=1,slot=1 -device edu,bus=rp1
+    -device pcie-root-port,id=rp2,chassis=2,slot=2 -device edu,bus=rp2
+    -device pcie-root-port,id=rp3,chassis=3,slot=3 -device edu,bus=rp3
     -drive "if=none,id=nv0,format=raw,file=$work/nvme.img"
     -device nvme,serial=LIBDEXTVM01,drive=nv0
     -kernel "$cache/vmlinuz" -initrd "$work/initrd.gz"
