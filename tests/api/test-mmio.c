@@ -39,18 +39,30 @@ static void test_bar_info(io_connect_t c)
              kIOReturnBadArgument);
 }
 
+/*
+ * Whether edu's BAR0 maps into this process.  Our emulated register BAR
+ * never does (MMIO calls only).  A real edu's through VFIO does in
+ * process; not through dextd, as the one fd that maps it is VFIO's device
+ * fd, which also grants DMA, reset and interrupts and never goes to a
+ * client.
+ */
+static bool bar0_mappable(void)
+{
+    return harness_real_devices() && !harness_is_unix();
+}
+
+/* Before any claim. */
 static void test_map_bar(io_connect_t c)
 {
     mach_vm_address_t addr = 0;
     mach_vm_size_t size = 0;
     uint8_t type = 0xa5;
+    /* A mappable BAR waits for a claimer to map it first. */
+    IOReturn bar0 = bar0_mappable() ? kIOReturnNotOpen : kIOReturnUnsupported;
 
     harness_section("apple_dext_map_bar(), _unmap_bar()");
-    /* A register BAR of an emulated device: MMIO calls only. */
-    CHECK_KR(apple_dext_map_bar(c, 0, &addr, &size, &type),
-             kIOReturnUnsupported);
-    CHECK_KR(apple_dext_map_bar(c, 0, &addr, &size, NULL),
-             kIOReturnUnsupported);
+    CHECK_KR(apple_dext_map_bar(c, 0, &addr, &size, &type), bar0);
+    CHECK_KR(apple_dext_map_bar(c, 0, &addr, &size, NULL), bar0);
     CHECK_KR(apple_dext_map_bar(c, 1, &addr, &size, &type), kIOReturnNotFound);
     CHECK_KR(apple_dext_map_bar(c, 5, &addr, &size, &type), kIOReturnNotFound);
     CHECK_KR(apple_dext_map_bar(c, 6, &addr, &size, &type),
@@ -69,6 +81,37 @@ static void test_map_bar(io_connect_t c)
              kIOReturnBadArgument);
     CHECK_KR(apple_dext_unmap_bar(c, 6, 0x7f0000001000ull),
              kIOReturnBadArgument);
+}
+
+/* Claimed: a mappable BAR0 reads and writes what the MMIO calls do. */
+static void test_map_bar_claimed(io_connect_t c)
+{
+    mach_vm_address_t addr = 0;
+    mach_vm_size_t size = 0;
+    uint8_t type = 0xa5;
+    volatile uint32_t *regs;
+
+    harness_section("apple_dext_map_bar() of BAR0, claimed");
+    if (!bar0_mappable()) {
+        CHECK_KR(apple_dext_map_bar(c, 0, &addr, &size, &type),
+                 kIOReturnUnsupported);
+        return;
+    }
+    if (!CHECK_KR(apple_dext_map_bar(c, 0, &addr, &size, &type),
+                  kIOReturnSuccess)) {
+        return;
+    }
+    CHECK_EQ(size, EDU_BAR0_SIZE);
+    CHECK_EQ(type, 0);
+    regs = (volatile uint32_t *)(uintptr_t)addr;
+    CHECK_EQ(regs[EDU_REG_ID / 4], edu_read32(c, EDU_REG_ID));
+    edu_write32(c, EDU_REG_LIVENESS, 0x5aa5f00f);
+    CHECK_EQ(regs[EDU_REG_LIVENESS / 4], (uint32_t)~0x5aa5f00fu);
+    regs[EDU_REG_LIVENESS / 4] = 0x01234567;
+    CHECK_EQ(edu_read32(c, EDU_REG_LIVENESS), (uint32_t)~0x01234567u);
+    CHECK_EQ(regs[EDU_REG_LIVENESS / 4], edu_read32(c, EDU_REG_LIVENESS));
+    CHECK_KR(apple_dext_unmap_bar(c, 0, addr), kIOReturnSuccess);
+    CHECK_KR(apple_dext_unmap_bar(c, 0, addr), kIOReturnBadArgument);
 }
 
 static void test_mmio_errors(io_connect_t c)
@@ -190,6 +233,7 @@ int main(int argc, char **argv)
     test_map_bar(c);
 
     CHECK_KR(apple_dext_claim(c), kIOReturnSuccess);
+    test_map_bar_claimed(c);
     test_mmio_errors(c);
     test_registers(c);
 
@@ -198,10 +242,14 @@ int main(int argc, char **argv)
     if (other != IO_OBJECT_NULL) {
         edu_write32(c, EDU_REG_LIVENESS, 0x600d600d);
         CHECK_EQ(edu_read32(other, EDU_REG_LIVENESS), (uint32_t)~0x600d600du);
-        /* The claimer has not mapped BAR0 (it cannot): still refused. */
+        /*
+         * Our BAR0 cannot be mapped: still refused.  A real one the
+         * claimer has mapped, but VFIO's device fd behind it cannot be
+         * reopened read-only for a connection without a claim.
+         */
         CHECK_KR(apple_dext_map_bar(other, 0, &(mach_vm_address_t){ 0 },
                                     &(mach_vm_size_t){ 0 }, NULL),
-                 kIOReturnUnsupported);
+                 bar0_mappable() ? kIOReturnNotOpen : kIOReturnUnsupported);
         apple_dext_disconnect(other);
     }
     apple_dext_disconnect(c);
