@@ -6,13 +6,15 @@
  * counting across connections.
  */
 
+#define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
-
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "edu.h"
+#include "api-util.h"
 #include "libdext/pci-regs.h"
 
 static uint64_t command_register(io_connect_t c)
@@ -53,7 +55,10 @@ int main(int argc, char **argv)
     void *mem;
 
     harness_init(argc, argv, NULL);
-    mem = aligned_alloc(16384, 16384);
+    mem = api_dma_alloc(16384);
+    if (!CHECK(mem != MAP_FAILED)) {
+        return harness_finish();
+    }
     memset(mem, 0x5a, 16384);
 
     harness_section("before any claim");
@@ -193,6 +198,6 @@ int main(int argc, char **argv)
         CHECK_EQ(st.sessions, 0);
         CHECK_EQ(st.claims, 0);
     }
-    free(mem);
+    munmap(mem, 16384);
     return harness_finish();
 }

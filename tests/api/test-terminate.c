@@ -6,12 +6,14 @@
  * kIOReturnNoDevice, while the other devices of the same dext carry on.
  */
 
+#define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "harness.h"
 #include "edu.h"
+#include "api-util.h"
 
 /* A device of its own to terminate, next to the default edu. */
 #define DEVICES  "edu+edu,bdf=00:07.0"
@@ -69,8 +71,7 @@ int main(int argc, char **argv)
     uint8_t *mem;
 
     harness_init(argc, argv, DEVICES);
-    mem = mmap(NULL, 16384, PROT_READ | PROT_WRITE,
-               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mem = api_dma_alloc(16384);
     if (!CHECK(mem != MAP_FAILED)) {
         return harness_finish();
     }
