@@ -23,6 +23,7 @@
 
 #include "harness.h"
 #include "edu.h"
+#include "api-util.h"
 
 #define IOVA 0x200000ull
 #define SIZE 8192
@@ -42,10 +43,8 @@ int main(int argc, char **argv)
     a = harness_connect_edu();
     b = harness_connect_edu();
     c = harness_connect_edu();
-    ma = mmap(NULL, SIZE, PROT_READ | PROT_WRITE,
-              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    mb = mmap(NULL, SIZE, PROT_READ | PROT_WRITE,
-              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ma = api_dma_alloc(SIZE);
+    mb = api_dma_alloc(SIZE);
     if (!a || !b || !c || !CHECK(ma != MAP_FAILED && mb != MAP_FAILED)) {
         return harness_finish();
     }
@@ -88,7 +87,10 @@ int main(int argc, char **argv)
     edu_dma(a, EDU_DMA_BUF_ADDR, bus_b, 64, EDU_DMA_TO_RAM);
     edu_dma(a, bus_b, EDU_DMA_BUF_ADDR, 64, 0);
     harness_status(&after);
-    CHECK_EQ(after.iommu_faults, before.iommu_faults + 2);
+    /* A real IOMMU's faults go to the kernel's log, not to the dext. */
+    if (!harness_real_devices()) {
+        CHECK_EQ(after.iommu_faults, before.iommu_faults + 2);
+    }
     CHECK(mb[0] == 0xbb && mb[63] == 0xbb);
 
     harness_section("DMA buffers are per client");
@@ -122,8 +124,7 @@ int main(int argc, char **argv)
         CHECK(page_a != page_b);
         /* A masks everything through its page; B still gets interrupts. */
         page_a[4] = 0;
-        edu_write32(a, EDU_REG_IRQ_RAISE, 1);
-        edu_write32(a, EDU_REG_IRQ_ACK, 1);
+        api_raise_msi(a, 1);
         CHECK_KR(apple_dext_read_pending_irqs(b, pend), kIOReturnSuccess);
         CHECK_EQ(pend[0], 1);
         CHECK_KR(apple_dext_read_pending_irqs(a, pend), kIOReturnSuccess);
