@@ -27,6 +27,7 @@
 
 #include "harness.h"
 #include "edu.h"
+#include "api-util.h"
 
 #define THREADS     4
 #define STORM       20000
@@ -182,8 +183,7 @@ static void device_misbehaves(void)
     harness_section("interrupt storm: %d messages", STORM);
     a = harness_connect_edu();
     b = harness_connect_edu();
-    mem = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
-               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mem = api_dma_alloc(8192);
     if (!a || !b || mem == MAP_FAILED) {
         return;
     }
@@ -204,10 +204,27 @@ static void device_misbehaves(void)
         }
     }
     harness_status(&after);
-    CHECK_MSG(after.irqs_raised >= before.irqs_raised + STORM / 2,
-              "irqs_raised %llu -> %llu",
-              (unsigned long long)before.irqs_raised,
-              (unsigned long long)after.irqs_raised);
+    if (harness_real_devices()) {
+        /*
+         * A real edu's messages coalesce on their way (the CPU's pending
+         * vector, VFIO's eventfd) and arrive after the MMIO calls: the
+         * dext sees at least one, within the bound.
+         */
+        HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+        unsigned round = 0;
+
+        while (after.irqs_raised == before.irqs_raised &&
+               !harness_expired(&d) && harness_status(&after)) {
+            harness_backoff(&round);
+        }
+        CHECK_MSG(after.irqs_raised > before.irqs_raised,
+                  "no interrupt within %u ms", HARNESS_WAIT_MS);
+    } else {
+        CHECK_MSG(after.irqs_raised >= before.irqs_raised + STORM / 2,
+                  "irqs_raised %llu -> %llu",
+                  (unsigned long long)before.irqs_raised,
+                  (unsigned long long)after.irqs_raised);
+    }
     /* Coalesced: one pending bit, however many messages. */
     CHECK_KR(apple_dext_read_pending_irqs(a, pend), kIOReturnSuccess);
     CHECK_EQ(pend[0], 1);
@@ -230,7 +247,10 @@ static void device_misbehaves(void)
         }
     }
     harness_status(&after);
-    CHECK_EQ(after.iommu_faults, before.iommu_faults + 8);
+    /* A real IOMMU's faults go to the kernel's log, not to the dext. */
+    if (!harness_real_devices()) {
+        CHECK_EQ(after.iommu_faults, before.iommu_faults + 8);
+    }
     for (i = 0; i < 8192; i++) {
         if (mem[i] != 0x3c) {
             CHECK_MSG(false, "byte %u of client memory changed", i);
