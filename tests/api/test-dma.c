@@ -23,16 +23,36 @@
 #define IOVA_D   0x40000
 #define BUF_SIZE 16384
 
+/*
+ * Client memory for DMA: shared (a memfd), which every dext can reach --
+ * through dextd a device behind a real IOMMU reaches only memory dextd
+ * can map.  Private memory has its own section.
+ */
 static uint8_t *map_pages(size_t size)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int fd = memfd_create("test-dma", MFD_CLOEXEC);
+    void *p = MAP_FAILED;
 
+    if (CHECK(fd >= 0) && CHECK(ftruncate(fd, (off_t)size) == 0)) {
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
     if (!CHECK(p != MAP_FAILED)) {
         abort();
     }
     return p;
 }
+
+/*
+ * The dext's count of IOMMU faults went up by @n since @before.  Only an
+ * emulated device's DMA is translated by the dext core, which counts
+ * faults; a real IOMMU reports them to the kernel alone (DMAR lines in
+ * its log), so on real devices the blocked access is checked by its
+ * effect on memory only.
+ */
+static void check_faults(uint64_t before, uint64_t n);
 
 static uint64_t va(const void *p)
 {
@@ -49,6 +69,13 @@ static uint64_t faults(void)
     AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
 
     return harness_status(&st) ? st.iommu_faults : 0;
+}
+
+static void check_faults(uint64_t before, uint64_t n)
+{
+    if (!harness_real_devices()) {
+        CHECK_EQ(faults(), before + n);
+    }
 }
 
 static void test_register_errors(io_connect_t c, uint8_t *a)
@@ -80,10 +107,19 @@ static void test_register_errors(io_connect_t c, uint8_t *a)
     CHECK_KR(apple_dext_register_dma(c, IOVA_C, va(hole), 2 * 4096, &bus,
                                      &len), kIOReturnVMError);
     CHECK_KR(apple_dext_unregister_dma(c, IOVA_C), kIOReturnNotFound);
-    /* The accessible page alone is fine. */
-    CHECK_KR(apple_dext_register_dma(c, IOVA_C, va(hole), 4096, NULL, NULL),
-             kIOReturnSuccess);
-    CHECK_KR(apple_dext_unregister_dma(c, IOVA_C), kIOReturnSuccess);
+    /*
+     * The accessible page alone is fine -- but it is private memory: a
+     * device behind a real IOMMU served by dextd cannot reach it, and
+     * says so rather than pretending.
+     */
+    if (harness_real_devices() && harness_is_unix()) {
+        CHECK_KR(apple_dext_register_dma(c, IOVA_C, va(hole), 4096, NULL,
+                                         NULL), kIOReturnUnsupported);
+    } else {
+        CHECK_KR(apple_dext_register_dma(c, IOVA_C, va(hole), 4096, NULL,
+                                         NULL), kIOReturnSuccess);
+        CHECK_KR(apple_dext_unregister_dma(c, IOVA_C), kIOReturnSuccess);
+    }
     munmap(hole, 3 * 4096);
 }
 
@@ -188,10 +224,13 @@ static void test_round_trip(io_connect_t c, uint8_t *a, uint64_t bus_a,
                         EDU_DMA_TO_RAM)) {
                 CHECK_EQ(d_mem[0x777 + odd - 1], c_mem[0x123]);
             }
-            CHECK_EQ(faults(), before);
-            if (edu_dma(c, EDU_DMA_BUF_ADDR, bus_d + odd - 1, 2,
+            check_faults(before, 0);
+            /* An IOMMU maps whole pages (4 KiB here, 16 KiB on the
+             * DART): only the emulation stops at the region's last byte. */
+            if (!harness_real_devices() &&
+                edu_dma(c, EDU_DMA_BUF_ADDR, bus_d + odd - 1, 2,
                         EDU_DMA_TO_RAM)) {
-                CHECK_EQ(faults(), before + 1);
+                check_faults(before, 1);
                 CHECK_EQ(d_mem[0x777 + odd], 0xee);
             }
         }
@@ -230,18 +269,23 @@ static void test_iommu_fault(io_connect_t c, uint8_t *b, uint64_t bus_b)
             untouched &= c_mem[i] == 0x3c;
         }
         CHECK_MSG(untouched, "device DMA reached memory after unregister");
-        CHECK_EQ(faults(), before + 1);
+        check_faults(before, 1);
     }
-    /* Reading from it faults too and leaves the device buffer alone. */
+    /*
+     * Reading from it faults too.  What the device then holds is the
+     * device's business: our edu keeps its buffer, QEMU's takes what its
+     * memory core returns for the faulted read.
+     */
     if (edu_dma(c, bus_c, EDU_DMA_BUF_ADDR, 4096, 0)) {
-        CHECK_EQ(faults(), before + 2);
+        check_faults(before, 2);
     }
     /* An address no one ever registered, inside the DMA mask. */
     if (edu_dma(c, EDU_DMA_BUF_ADDR, 0x0ff00000, 64, EDU_DMA_TO_RAM)) {
-        CHECK_EQ(faults(), before + 3);
+        check_faults(before, 3);
     }
     memset(b, 0, 4096);
-    if (edu_dma(c, EDU_DMA_BUF_ADDR, bus_b, 4096, EDU_DMA_TO_RAM)) {
+    if (!harness_real_devices() &&
+        edu_dma(c, EDU_DMA_BUF_ADDR, bus_b, 4096, EDU_DMA_TO_RAM)) {
         CHECK(memcmp(b, check, 4096) == 0);
     }
     munmap(check, BUF_SIZE);
@@ -262,6 +306,13 @@ static void test_memory_gone(io_connect_t c)
     bool untouched = true;
 
     harness_section("registered memory made inaccessible");
+    /* Memory a real IOMMU maps is pinned: the device still reaches it
+     * when the client takes the CPU's access away (so does the DART's).
+     * Only the emulation, which copies with the client's permissions,
+     * sees the change. */
+    if (harness_real_devices()) {
+        return;
+    }
     pages = map_pages(3 * 4096);
     memset(pages, 0x6b, 3 * 4096);
     if (!CHECK_KR(apple_dext_register_dma(c, IOVA_C, va(pages + 4096), 4096,
@@ -378,7 +429,7 @@ static void test_dma_buffer(io_connect_t c, uint8_t *b, uint64_t bus_b)
         before = faults();
         m[0] = 0x77;
         if (edu_dma(c, EDU_DMA_BUF_ADDR, db.bus_addr, 16, EDU_DMA_TO_RAM)) {
-            CHECK_EQ(faults(), before + 1);
+            check_faults(before, 1);
             CHECK_EQ(m[0], 0x77);
         }
     }
@@ -405,7 +456,7 @@ static void test_dma_buffer(io_connect_t c, uint8_t *b, uint64_t bus_b)
         m[0] = 0x99;
         before = faults();
         if (edu_dma(c, EDU_DMA_BUF_ADDR, db2.bus_addr, 16, EDU_DMA_TO_RAM)) {
-            CHECK_EQ(faults(), before + 1);
+            check_faults(before, 1);
             CHECK_EQ(m[0], 0x99);
         }
         CHECK_KR(apple_dext_unmap_dma_buffer(c, addr), kIOReturnSuccess);

@@ -308,11 +308,21 @@ static void test_config_writes(void)
      * cuts MME back to the one vector edu is capable of; with MSI
      * disabled the field keeps what was written.
      */
-    CHECK_EQ(cfg_probe(MSI_CAP + DEXT_PCI_MSI_FLAGS, 2, 0xffff), 0x0081);
-    CHECK_EQ(cfg_probe(MSI_CAP + DEXT_PCI_MSI_FLAGS, 2,
-                       DEXT_PCI_MSI_FLAGS_QSIZE), 0x00f0);
-    CHECK_EQ(cfg_probe(MSI_CAP + DEXT_PCI_MSI_ADDRESS_LO, 4, ALL_ONES_32),
-             0xfffffffc);
+    if (harness_real_devices()) {
+        /*
+         * Through VFIO the MSI capability is vfio-pci's virtual one
+         * (drivers/vfio/pci/vfio_pci_config.c), with its own writable
+         * bits: flags and address are not QEMU's msi.c's to compare.
+         */
+        printf("# MSI capability bits: virtualised by vfio-pci, "
+               "not compared\n");
+    } else {
+        CHECK_EQ(cfg_probe(MSI_CAP + DEXT_PCI_MSI_FLAGS, 2, 0xffff), 0x0081);
+        CHECK_EQ(cfg_probe(MSI_CAP + DEXT_PCI_MSI_FLAGS, 2,
+                           DEXT_PCI_MSI_FLAGS_QSIZE), 0x00f0);
+        CHECK_EQ(cfg_probe(MSI_CAP + DEXT_PCI_MSI_ADDRESS_LO, 4,
+                           ALL_ONES_32), 0xfffffffc);
+    }
     CHECK_EQ(cfg_probe(MSI_CAP + DEXT_PCI_MSI_ADDRESS_HI, 4, ALL_ONES_32),
              ALL_ONES_32);
     CHECK_EQ(cfg_probe(MSI_CAP + 0x0c, 2, 0xffff), 0xffff);
@@ -849,7 +859,10 @@ static void test_reset(void)
      * is left alone.  The dext restores command, BARs, MSI. */
     CHECK_EQ(cfg_rd(DEXT_PCI_VENDOR_ID, 4), 0x11e81234);
     CHECK_EQ(cfg_rd(DEXT_PCI_REVISION_ID, 4), 0x00ff0010);
-    CHECK_EQ(cfg_rd(DEXT_PCI_CACHE_LINE_SIZE, 1), 0);
+    /* Through VFIO the host kernel saves the header before the reset and
+     * restores it after (pci_dev_save_and_disable, pci_dev_restore). */
+    CHECK_EQ(cfg_rd(DEXT_PCI_CACHE_LINE_SIZE, 1),
+             harness_real_devices() ? 0x10 : 0);
     CHECK_EQ(cfg_rd(0x60, 4), 0x600d600d);
     cfg_wr(0x60, 4, 0);
     CHECK_EQ(cfg_rd(DEXT_PCI_STATUS, 2) & DEXT_PCI_STATUS_INTERRUPT, 0);
