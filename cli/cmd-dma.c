@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,11 +45,40 @@ typedef struct DmaTest {
     uint64_t window;            /* bytes of each of src and dst */
     bool buffer_mode;
     void *alloc;                /* region mode: our allocation */
+    size_t alloc_len;
+    int alloc_fd;               /* its memfd, kept open; -1 if none */
     mach_vm_address_t buf_addr; /* buffer mode: the mapping */
     bool src_registered, dst_registered;
     bool ivshmem;               /* else edu */
     uint64_t chunk_max;         /* bytes one device copy moves */
 } DmaTest;
+
+/*
+ * Shared memory (a memfd, kept open while registered): a device behind a
+ * real IOMMU served by dextd reaches only memory dextd can map, which
+ * the library finds through the open fd.  Elsewhere, anonymous memory.
+ */
+static bool dma_alloc_shared(DmaTest *t, size_t len)
+{
+    void *p;
+
+    t->alloc_len = len;
+#ifdef __linux__
+    t->alloc_fd = memfd_create("dextctl-dma-test", MFD_CLOEXEC);
+    if (t->alloc_fd < 0 || ftruncate(t->alloc_fd, (off_t)len) != 0) {
+        return false;
+    }
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, t->alloc_fd, 0);
+#else
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1,
+             0);
+#endif
+    if (p == MAP_FAILED) {
+        return false;
+    }
+    t->alloc = p;
+    return true;
+}
 
 static double now_s(void)
 {
@@ -207,7 +237,7 @@ static int dma_setup(Ctl *ctl, DmaTest *t)
         t->dst_bus = b.bus_addr + t->window;
         return CTL_CONTINUE;
     }
-    if (posix_memalign(&t->alloc, 16384, 2 * t->window) != 0) {
+    if (!dma_alloc_shared(t, 2 * t->window)) {
         return ctl_fail(ctl, kIOReturnNoMemory, CTL_WHAT_DMA, "allocating "
                         "%" PRIu64 " bytes", 2 * t->window);
     }
@@ -243,7 +273,12 @@ static void dma_teardown(DmaTest *t)
         apple_dext_unmap_dma_buffer(t->c, t->buf_addr);
         apple_dext_free_dma_buffer(t->c);
     }
-    free(t->alloc);
+    if (t->alloc != NULL) {
+        munmap(t->alloc, t->alloc_len);
+    }
+    if (t->alloc_fd >= 0) {
+        close(t->alloc_fd);
+    }
 }
 
 /* "1 h 02 min", "3 min 05 s", "42 s": how long, for people. */
@@ -359,7 +394,7 @@ int cmd_dma_test(Ctl *ctl, int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     AppleDextDeviceInfo id;
-    DmaTest t = { 0 };
+    DmaTest t = { .alloc_fd = -1 };
     uint64_t size = DMA_DEFAULT_SIZE, chunks = 0;
     double start, secs;
     kern_return_t kr;

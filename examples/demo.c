@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "apple-dext-client.h"
+#include "shared-memory.h"
 
 /* edu registers (QEMU docs/specs/edu.rst) */
 #define EDU_ID          0x00
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
     mach_vm_size_t size;
     AppleDextInterruptNotify *notify;
     uint8_t *src, *dst;
+    int src_fd = -1, dst_fd = -1;
     io_connect_t c;
     kern_return_t kr;
 
@@ -190,9 +192,25 @@ int main(int argc, char **argv)
         type, mem_idx);
     kr = apple_dext_map_bar(c, 0, &addr, &size, NULL);
     SAY("map_bar(0): %s", apple_dext_strerror(kr));
-    SAY("(edu's BAR0 is registers: a mapping could not trap accesses, so the "
-        "dext refuses it and MMIO goes through calls)");
-    expect(kr == kIOReturnUnsupported, "register BAR is not mappable");
+    if (kr == kIOReturnSuccess) {
+        uint64_t id = 0;
+
+        /* A real edu (QEMU's, through VFIO in this process): loads from
+         * the mapping reach the same registers as MMIO calls. */
+        apple_dext_mmio_read(c, mem_idx, EDU_ID, 4, &id);
+        SAY("mapped at 0x%" PRIx64 ": ID reads 0x%08x there, 0x%08" PRIx64
+            " through a call", (uint64_t)addr,
+            *(volatile uint32_t *)(uintptr_t)addr, id);
+        expect(*(volatile uint32_t *)(uintptr_t)addr == id,
+               "the mapping reaches the registers");
+        apple_dext_unmap_bar(c, 0, addr);
+    } else {
+        SAY("(an emulated edu's BAR0 is registers: a mapping could not trap "
+            "accesses, so the dext refuses it and MMIO goes through calls; "
+            "so does dextd for a VFIO device, whose only mapping fd would "
+            "grant far more than the BAR)");
+        expect(kr == kIOReturnUnsupported, "an unmappable BAR says so");
+    }
 
     STEP("MMIO: identification, liveness, factorial");
     ok(apple_dext_mmio_read(c, mem_idx, EDU_ID, 4, &v), "read id");
@@ -210,8 +228,8 @@ int main(int argc, char **argv)
     expect(v == 479001600, "12! is 479001600");
 
     STEP("DMA: register client memory, device copies A -> device -> B");
-    src = aligned_alloc(4096, 4096);
-    dst = aligned_alloc(4096, 4096);
+    src = shared_memory_alloc(4096, &src_fd);
+    dst = shared_memory_alloc(4096, &dst_fd);
     if (src == NULL || dst == NULL) {
         return 1;
     }
@@ -297,8 +315,14 @@ int main(int argc, char **argv)
     ok(apple_dext_mmio_write(c, mem_idx, EDU_LIVENESS, 4, 0x0f0f0f0f), "write");
     ok(apple_dext_reset_device(c), "reset");
     ok(apple_dext_mmio_read(c, mem_idx, EDU_LIVENESS, 4, &v), "read");
-    SAY("after reset: liveness reads 0x%08" PRIx64 " (power-on state)", v);
-    expect(v == 0, "registers reset");
+    if (v == 0) {
+        SAY("after reset: liveness reads 0 (power-on state)");
+    } else {
+        /* QEMU's edu has no reset of its own: a reset restores its PCI
+         * state and leaves its registers (docs/edu-differential.md). */
+        SAY("after reset: liveness reads 0x%08" PRIx64 ": this edu keeps its "
+            "registers over a reset, as QEMU's does", v);
+    }
     ok(apple_dext_config_read(c, 0x04, 2, &v), "command");
     SAY("command register restored: 0x%04" PRIx64, v);
 
@@ -306,8 +330,8 @@ int main(int argc, char **argv)
     ok(apple_dext_unregister_dma(c, 0x10000), "unregister A");
     ok(apple_dext_unregister_dma(c, 0x20000), "unregister B");
     apple_dext_disconnect(c);
-    free(src);
-    free(dst);
+    shared_memory_free(src, 4096, src_fd);
+    shared_memory_free(dst, 4096, dst_fd);
     SAY("disconnected");
 
     printf("\n%s: %d steps, %d failure(s)\n", failures ? "FAILED" : "OK",

@@ -26,6 +26,7 @@
  * Exit status 0 when every step worked.
  */
 
+#define _GNU_SOURCE
 #include <inttypes.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -36,6 +37,7 @@
 #include <time.h>
 
 #include "apple-dext-client.h"
+#include "shared-memory.h"
 
 /* edu registers and bits (QEMU docs/specs/edu.rst) */
 #define EDU_ID              0x00
@@ -84,6 +86,7 @@ typedef struct Backend {
     unsigned injections;
 
     uint8_t *ram;                   /* the guest RAM mapping */
+    int ram_fd;                     /* its memfd, open while mapped */
     uint64_t ram_bus;               /* what the device must be given */
     bool ram_registered;
 } Backend;
@@ -225,6 +228,7 @@ static bool backend_realize(Backend *b, unsigned bus, unsigned dev,
 
     memset(b, 0, sizeof(*b));
     b->irq_fd = -1;
+    b->ram_fd = -1;
     b->conn = apple_dext_connect((uint8_t)bus, (uint8_t)dev, (uint8_t)fn);
     if (!check(b->conn != IO_OBJECT_NULL, "connect")) {
         return false;
@@ -286,11 +290,10 @@ static bool backend_dma_map_ram(Backend *b)
 {
     uint64_t len = 0;
 
-    /* QEMU's guest RAM is a shared mapping; so is this stand-in. */
-    b->ram = mmap(NULL, GUEST_RAM_SIZE, PROT_READ | PROT_WRITE,
-                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (!check(b->ram != MAP_FAILED, "guest RAM")) {
-        b->ram = NULL;
+    /* QEMU's guest RAM is a memfd (memory-backend-memfd); so is this
+     * stand-in. */
+    b->ram = shared_memory_alloc(GUEST_RAM_SIZE, &b->ram_fd);
+    if (!check(b->ram != NULL, "guest RAM")) {
         return false;
     }
     /* The guest physical address is the key; the dext picks the bus
@@ -469,8 +472,11 @@ int main(int argc, char **argv)
     bar_write(&b, 0, EDU_LIVENESS, 4, 0x5a5a5a5a);
     check_kr(apple_dext_reset_device(b.conn), "reset");
     v = bar_read(&b, 0, EDU_LIVENESS, 4);
-    printf("  after reset: liveness 0x%08" PRIx64 " (power-on value)\n", v);
-    check(v == 0, "device state reset");
+    /* Which registers a reset clears is the device's business: ours go
+     * back to power-on values, QEMU's edu keeps them (it has no reset of
+     * its own).  What the dext owes is its PCI state, checked below. */
+    printf("  after reset: liveness 0x%08" PRIx64 " (%s)\n", v,
+           v == 0 ? "power-on value" : "kept by this edu");
     /* The dext restored MSI: an interrupt still reaches the guest. */
     {
         unsigned seen = b.injections;
@@ -483,7 +489,7 @@ int main(int argc, char **argv)
     printf("unrealize\n");
     backend_unrealize(&b);
     if (b.ram != NULL) {
-        munmap(b.ram, GUEST_RAM_SIZE);
+        shared_memory_free(b.ram, GUEST_RAM_SIZE, b.ram_fd);
     }
 
     printf("qemu-backend: %s (%d failure(s))\n", failures ? "FAILED" : "OK",
