@@ -515,8 +515,16 @@ static void *irq_thread(void *opaque)
             if (v == UINT32_MAX) {
                 return NULL;    /* stop_fd */
             }
+            /*
+             * The counter holds every message since the last read: each
+             * is one raise, as the dext counts them (bounded, so that a
+             * storm cannot hold this thread in the loop).
+             */
             if (read(s->evfd[v], &count, sizeof(count)) == sizeof(count)) {
-                dev->host.raise_msi(dev->host.opaque, v);
+                for (count = count < 65536 ? count : 65536; count > 0;
+                     count--) {
+                    dev->host.raise_msi(dev->host.opaque, v);
+                }
             }
         }
     }
