@@ -142,13 +142,22 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_claim(io_connect_t connection);
  * the returned bus address.  Regions over 1.5 GiB are split into chunks
  * mapped back to back; the first chunk's segment is reported.
  *
+ * Through dextd, a device behind a real IOMMU (the vfio backend) reaches
+ * only memory dextd can map: register shared memory (memfd_create(),
+ * shm_open(), a MAP_SHARED file mapping), whose file the library finds
+ * and passes along (keep its fd open unless the process may read
+ * /proc/self/map_files).  The real dext and emulated devices take any
+ * memory.
+ *
  * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim;
  * kIOReturnBadArgument for size 0, client_va 0 or a wrapping range;
  * kIOReturnStillOpen if @iova is registered already; kIOReturnNoSpace past
  * 65,536 regions or 128 chunks; kIOReturnNotAligned if a chunk cannot get
  * one contiguous bus segment (the bus space is fragmented);
  * kIOReturnNoResources if the device's bus address space is too small or
- * exhausted; kIOReturnVMError if the memory is not mapped.
+ * exhausted, or the pin limit (RLIMIT_MEMLOCK) is reached;
+ * kIOReturnVMError if the memory is not mapped; kIOReturnUnsupported for
+ * private memory through dextd on a device behind a real IOMMU.
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_register_dma(io_connect_t connection,
                                                         uint64_t iova,
