@@ -50,6 +50,7 @@ check: deps-test
 	ninja -C $(CHECK_BUILD)
 	meson test -C $(CHECK_BUILD) --print-errorlogs --num-processes 2 \
 	    --no-suite vm
+	$(MAKE) vm
 
 valgrind: deps-test all
 	meson test -C $(BUILD) --suite inproc --suite unit --print-errorlogs \

@@ -51,6 +51,10 @@ shift
 # The rig: built or checked (seconds when it is up to date).
 rc=0
 "$here/build-rig.sh" "$cache" || rc=$?
+if [ $rc -eq 77 ] && [ -n "${LIBDEXT_VM_REQUIRED:-}" ]; then
+    # CI: root and Debian's archive are there, so this is a broken rig.
+    die "the VM rig cannot be built, and LIBDEXT_VM_REQUIRED is set"
+fi
 if [ $rc -eq 77 ]; then
     echo "run-guest: SKIP: the VM rig cannot be built here" >&2
     exit 77
