@@ -561,7 +561,10 @@ void dext_dma_device_destroy(CoreDevice *cd);
  * @size: bytes
  * @fd: for a device with its own IOMMU served to another process: a
  *      shared file (memfd, shm, MAP_SHARED file) holding the same memory,
- *      which the core maps to pin it; -1 for none.  The caller keeps it.
+ *      which the core maps to pin it; -1 for none; DEXT_DMA_FILE_LATER
+ *      for none yet (the caller asks again with one if it gets
+ *      kIOReturnUnsupported, so the refusal is not logged).  The caller
+ *      keeps it.
  * @fd_offset: where @va's byte lies in @fd
  * @out: receives the segment count (1), bus address and length
  *
@@ -577,6 +580,8 @@ void dext_dma_device_destroy(CoreDevice *cd);
  * kIOReturnNotPermitted for an @fd that cannot be mapped writable;
  * kIOReturnNoResources when the pin limit (RLIMIT_MEMLOCK) is reached.
  */
+#define DEXT_DMA_FILE_LATER (-2)
+
 IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
                            uint64_t size, int fd, uint64_t fd_offset,
                            uint64_t out[3]);

@@ -255,6 +255,9 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
         *host = (uint8_t *)(uintptr_t)start;
         return kIOReturnSuccess;
     }
+    if (fd == DEXT_DMA_FILE_LATER) {
+        return kIOReturnUnsupported;
+    }
     if (fd < 0) {
         dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
                               "%s: pid %d registered private memory for DMA; "

@@ -129,11 +129,18 @@ static IOReturn m_free_dma_buffer(DextSession *s, const uint64_t *in,
 static IOReturn m_register_dma_region(DextSession *s, const uint64_t *in,
                                       const DextCallArgs *a, uint64_t *out)
 {
-    /* Beside the call, shared memory's fd; in[3] is the offset into it. */
+    /*
+     * Beside the call, shared memory's fd, and in[3] the offset into it.
+     * A fourth scalar without an fd says "I have the file if you need
+     * it": the caller asks again with it, so a refusal is not logged.
+     */
     int fd = a->in_fd ? *a->in_fd : -1;
 
     if (fd >= 0 && a->scalar_in_cnt < 4) {
         return kIOReturnBadArgument;
+    }
+    if (fd < 0 && a->scalar_in_cnt >= 4) {
+        fd = DEXT_DMA_FILE_LATER;
     }
     return dext_dma_register(s, in[0], in[1], in[2], fd,
                              fd >= 0 ? in[3] : 0, out);

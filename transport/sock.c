@@ -26,6 +26,7 @@
 #include "protocol/dext-selectors.h"
 #include "protocol/dext-wire.h"
 #include "support/locks.h"
+#include "support/log.h"
 #include "support/shared-mem.h"
 #include "transport/common.h"
 #include "transport/sock-pool.h"
@@ -40,6 +41,7 @@ typedef struct UnixConn {
     DextMappingList maps;
     DextMutex wakes_lock;
     UnixWake *wakes DEXT_GUARDED_BY(wakes_lock);    /* the live ones */
+    bool dma_needs_file;        /* the device asked for it once (atomic) */
 } UnixConn;
 
 /*
@@ -271,29 +273,59 @@ static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
 
 /*
  * RegisterDMARegion names memory by our address, which dextd reaches only
- * by copying (process_vm_*).  A device with a real IOMMU needs the pages
- * themselves, so shared memory travels as its file: the fd beside the
- * call, its offset as a fourth scalar.  Private memory goes without, and
- * such a device refuses it (the core says what to use instead).
+ * by copying (process_vm_*).  A device behind a real IOMMU needs the
+ * pages themselves, so shared memory travels as its file: the fd beside
+ * the call, its offset as a fourth scalar.
+ *
+ * Finding the file costs a walk of /proc/self/maps (tens of
+ * microseconds), so a connection does it only once its device has asked:
+ * until then a registration goes with a fourth scalar and no fd, which
+ * such a device answers with a quiet kIOReturnUnsupported (any other
+ * ignores it), and the call is repeated with the file.  Private memory
+ * then stays refused, with the reason logged here and by dextd.
  */
 static IOReturn unix_register_dma(UnixConn *c, const DextCallArgs *args)
 {
     uint64_t in[4], offset = 0;
-    DextCallArgs with_fd = *args;
+    DextCallArgs a = *args;
+    uint32_t room = args->scalar_out_cnt ? *args->scalar_out_cnt : 0;
     IOReturn ret;
     int fd;
 
-    fd = dext_shared_mem_fd(args->scalar_in[1], args->scalar_in[2], &offset);
-    if (fd < 0) {
-        return unix_do_call(c, kDextSelectorRegisterDMARegion, false, 0, args);
-    }
     memcpy(in, args->scalar_in, 3 * sizeof(in[0]));
+    in[3] = 0;
+    a.scalar_in = in;
+    if (!__atomic_load_n(&c->dma_needs_file, __ATOMIC_RELAXED)) {
+        a.scalar_in_cnt = 4;
+        ret = unix_do_call(c, kDextSelectorRegisterDMARegion, false, 0, &a);
+        if (ret != kIOReturnUnsupported) {
+            return ret;
+        }
+        /* The refusal set the output count: the retry has the room again. */
+        if (args->scalar_out_cnt) {
+            *args->scalar_out_cnt = room;
+        }
+    }
+    fd = dext_shared_mem_fd(in[1], in[2], &offset);
+    if (fd < 0) {
+        /* Private memory, or a device without DMA: dextd says which. */
+        dext_log(DEXT_LOG_WARNING, "register_dma: refused: through dextd a "
+                 "device behind a real IOMMU reaches only shared memory "
+                 "(memfd_create(), shm_open(), a MAP_SHARED file), and "
+                 "0x%llx is not; or the device has no DMA at all",
+                 (unsigned long long)in[1]);
+        a.scalar_in_cnt = 3;
+        return unix_do_call(c, kDextSelectorRegisterDMARegion, false, 0, &a);
+    }
     in[3] = offset;
-    with_fd.scalar_in = in;
-    with_fd.scalar_in_cnt = 4;
-    with_fd.in_fd = &fd;
-    ret = unix_do_call(c, kDextSelectorRegisterDMARegion, false, 0, &with_fd);
+    a.scalar_in_cnt = 4;
+    a.in_fd = &fd;
+    ret = unix_do_call(c, kDextSelectorRegisterDMARegion, false, 0, &a);
     close(fd);
+    if (ret != kIOReturnUnsupported) {
+        /* The device wants the file: look it up first from now on. */
+        __atomic_store_n(&c->dma_needs_file, true, __ATOMIC_RELAXED);
+    }
     return ret;
 }
 
