@@ -73,33 +73,36 @@ put() {
     cp -L "$1" "$ov$2"
 }
 
-# Programs go to /opt/libdext/bin (on the guest's PATH) with every shared
-# library ldd names and the loader, at the paths they have here; their
-# directories go on LD_LIBRARY_PATH, as $ORIGIN-relative RUNPATHs of a
-# build tree no longer lead there.
-libdirs=""
+# Programs go to /opt/libdext/bin (on the guest's PATH), every shared
+# library ldd names to /opt/libdext/lib (on LD_LIBRARY_PATH: the build
+# tree's $ORIGIN-relative RUNPATHs lead nowhere there, and a tree under
+# /tmp would be hidden by the guest's tmpfs), the loader to its own path
+# (the programs name it).
+libdirs=/opt/libdext/lib
+mkdir -p "$ov/opt/libdext/lib"
+put_lib() {
+    case $(basename "$1") in
+    ld-linux*) [ -e "$ov$1" ] || put "$1" "$1" ;;
+    *) [ -e "$ov/opt/libdext/lib/$(basename "$1")" ] ||
+        put "$1" "/opt/libdext/lib/$(basename "$1")" ;;
+    esac
+}
 for b in ${bins[@]+"${bins[@]}"}; do
     [ -x "$b" ] || die "--bin $b: not an executable"
     put "$b" "/opt/libdext/bin/$(basename "$b")"
     if deps=$(ldd "$b" 2>/dev/null); then
         for lib in $(echo "$deps" | awk '{
                 for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }'); do
-            lib=$(realpath -s "$lib")
-            [ -e "$ov$lib" ] || put "$lib" "$lib"
-            case ":$libdirs:" in
-            *":$(dirname "$lib"):"*) ;;
-            *) libdirs=${libdirs:+$libdirs:}$(dirname "$lib") ;;
-            esac
+            put_lib "$(realpath -s "$lib")"
         done
     fi
 done
 # glibc dlopens libgcc_s for pthread_cancel and thread exit unwinding;
 # ldd cannot name it.
-for lib in $(find "$ov" -name 'libc.so.6' 2>/dev/null); do
-    lib=${lib#"$ov"}
-    gcc_s=$(dirname "$lib")/libgcc_s.so.1
-    [ ! -e "$gcc_s" ] || [ -e "$ov$gcc_s" ] || put "$gcc_s" "$gcc_s"
-done
+if [ -e "$ov/opt/libdext/lib/libc.so.6" ]; then
+    gcc_s=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ { print $NF; exit }')
+    [ -z "$gcc_s" ] || put_lib "$gcc_s"
+fi
 for f in ${files[@]+"${files[@]}"}; do
     src=${f%%:*}
     dst=${f#*:}
