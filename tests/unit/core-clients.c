@@ -1,8 +1,8 @@
 /*
  * SPDX-License-Identifier: MIT
  *
- * Client processes and calls for unit tests of the dext core
- * (core-clients.h).
+ * Client processes, calls and fake config space for unit tests of the
+ * dext core (core-clients.h).
  */
 
 #define _GNU_SOURCE
@@ -76,4 +76,21 @@ DextSession *open_claimed(DextCore *core, uint64_t id, pid_t pid, int pidfd)
     }
     CHECK_KR(call(s, kDextSelectorClaim, NULL, 0, NULL, 0), kIOReturnSuccess);
     return s;
+}
+
+uint32_t cfg_get(const uint8_t *cfg, uint32_t off, uint32_t width)
+{
+    uint32_t val = 0;
+
+    for (uint32_t i = 0; i < width; i++) {
+        val |= (uint32_t)cfg[off + i] << (8 * i);
+    }
+    return val;
+}
+
+void cfg_set(uint8_t *cfg, uint32_t off, uint32_t width, uint32_t val)
+{
+    for (uint32_t i = 0; i < width; i++) {
+        cfg[off + i] = (uint8_t)(val >> (8 * i));
+    }
 }

@@ -2,14 +2,16 @@
  * SPDX-License-Identifier: MIT
  *
  * Helpers for unit tests that drive the dext core directly with client
- * processes: idle children to bind sessions to (by pidfd), and calls
- * through dext_session_call() without a transport.
+ * processes: idle children to bind sessions to (by pidfd), calls
+ * through dext_session_call() without a transport, and the config space
+ * of fake backends.
  */
 
 #ifndef TESTS_UNIT_CORE_CLIENTS_H
 #define TESTS_UNIT_CORE_CLIENTS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/dext-core.h"
@@ -55,5 +57,18 @@ IOReturn call(DextSession *s, uint32_t sel, const uint64_t *in, uint32_t nin,
  * Return: the session, or NULL (a failed check is counted).
  */
 DextSession *open_claimed(DextCore *core, uint64_t id, pid_t pid, int pidfd);
+
+/**
+ * cfg_get() - a little-endian config register of a fake device
+ * @cfg: its config space, the caller's lock held
+ * @off: offset, checked by the core
+ * @width: 1, 2 or 4
+ *
+ * Return: the value.
+ */
+uint32_t cfg_get(const uint8_t *cfg, uint32_t off, uint32_t width);
+
+/** cfg_set() - store a config register as cfg_get() reads it */
+void cfg_set(uint8_t *cfg, uint32_t off, uint32_t width, uint32_t val);
 
 #endif /* TESTS_UNIT_CORE_CLIENTS_H */
