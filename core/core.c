@@ -360,6 +360,11 @@ IOReturn dext_core_claim(DextSession *s)
                 ret = dext_config_write_raw(cd->dev, DEXT_PCI_COMMAND, 2, cmd);
             }
             if (ret != kIOReturnSuccess) {
+                /* No claim after all: undo the open, or the next first
+                 * claim opens an opened device. */
+                if (cd->dev->ops->close) {
+                    cd->dev->ops->close(cd->dev);
+                }
                 goto out;
             }
         }

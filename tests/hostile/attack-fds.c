@@ -15,6 +15,11 @@
  *    and ivshmem's BAR2 come back as memfds that cannot be shrunk or
  *    grown; after a client's ftruncate() dextd touches each (edu DMA
  *    into the buffer, one interrupt, an MMIO read of BAR2) and lives.
+ *  - Shared memory beside RegisterDMARegion (its 4th scalar the offset):
+ *    on an emulated device the fd is ignored and closed; several fds,
+ *    or one with another selector, drop the channel; an fd without its
+ *    offset is BadArgument; hundreds of registrations each with an fd
+ *    leave dextd's fd count where it was.
  */
 
 #define _GNU_SOURCE
@@ -478,6 +483,194 @@ static void attack_seal_ivshmem_bar2(void)
     raw_close(c);
 }
 
+#define DMA_FD_SIZE 65536
+
+/* Client memory as libdext sends it for DMA: a memfd, mapped shared. */
+static uint8_t *dma_fd_memory(int *fd)
+{
+    uint8_t *p;
+
+    *fd = memfd_create("hostile-dma", MFD_CLOEXEC);
+    if (!HCHECK(*fd >= 0 && ftruncate(*fd, DMA_FD_SIZE) == 0,
+                "memfd: %s", strerror(errno))) {
+        return NULL;
+    }
+    p = mmap(NULL, DMA_FD_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    if (!HCHECK(p != MAP_FAILED, "mmap: %s", strerror(errno))) {
+        close(*fd);
+        return NULL;
+    }
+    memset(p, 0x3c, DMA_FD_SIZE);
+    return p;
+}
+
+/* RegisterDMARegion of @size at @off into @mem, @fds beside it. */
+static IOReturn register_with(RawChan *c, uint64_t iova, uint8_t *mem,
+                              uint64_t off, uint64_t size, uint32_t nin,
+                              const int *fds, int nfds)
+{
+    uint64_t in[4] = { iova, (uintptr_t)(mem + off), size, off };
+    uint64_t out[3];
+
+    return raw_call_fds(c, kDextSelectorRegisterDMARegion, in, nin, out, 3,
+                        fds, nfds);
+}
+
+/* Wait (bounded) until dextd holds at most @want fds; the count. */
+static int dextd_fds_settle(int want)
+{
+    double end = hostile_now_ms() + HOSTILE_SETTLE_MS;
+    int n;
+
+    while ((n = harness_count_fds(hostile_dextd_pid())) > want &&
+           hostile_now_ms() < end) {
+        hostile_sleep_ms(10);
+    }
+    return n;
+}
+
+/*
+ * One RegisterDMARegion on edu with a memfd beside it and @nin scalars:
+ * it answers @want, the channel goes on, dextd keeps no fd.
+ */
+static void dma_fd_once(uint32_t nin, IOReturn want)
+{
+    RawChan *c = session_on(HOSTILE_EDU_BDF, true);
+    int fd, base, n;
+    uint8_t *mem;
+    IOReturn st;
+
+    if (c == NULL || (mem = dma_fd_memory(&fd)) == NULL) {
+        raw_close(c);
+        return;
+    }
+    base = harness_count_fds(hostile_dextd_pid());
+    st = register_with(c, 0x10000, mem, 4096, 8192, nin, &fd, 1);
+    HCHECK(st == want, "RegisterDMARegion with an fd and %u scalars: 0x%x",
+           nin, st);
+    n = dextd_fds_settle(base);
+    HCHECK(n == base, "dextd holds %d fds, %d before the call", n, base);
+    st = raw_unregister(c, 0x10000);
+    HCHECK(st == (want == kIOReturnSuccess ? kIOReturnSuccess
+                                           : kIOReturnNotFound),
+           "UnregisterDMARegion: 0x%x", st);
+    st = raw_call(c, kDextSelectorGetIdentity, NULL, 0, NULL, 6);
+    HCHECK(st == kIOReturnSuccess, "GetIdentity after it: 0x%x", st);
+    munmap(mem, DMA_FD_SIZE);
+    close(fd);
+    raw_close(c);
+}
+
+/* edu's DMA goes through dextd: the fd is not needed, nor kept. */
+static void attack_dma_fd_emulated(void)
+{
+    dma_fd_once(4, kIOReturnSuccess);
+}
+
+/* An fd without the offset into it. */
+static void attack_dma_fd_three_scalars(void)
+{
+    dma_fd_once(3, kIOReturnBadArgument);
+}
+
+static void attack_dma_several_fds(void)
+{
+    RawChan *c = session_on(HOSTILE_EDU_BDF, true);
+    int fd, fds[3];
+    uint8_t *mem;
+
+    if (c == NULL || (mem = dma_fd_memory(&fd)) == NULL) {
+        raw_close(c);
+        return;
+    }
+    fds[0] = fds[1] = fds[2] = fd;
+    register_with(c, 0x10000, mem, 0, 4096, 4, fds, 3);
+    HCHECK(dropped(c), "RegisterDMARegion with 3 fds: channel not dropped");
+    raw_close(c);
+    munmap(mem, DMA_FD_SIZE);
+    close(fd);
+}
+
+static void attack_fd_with_other_selector(void)
+{
+    static const uint32_t sels[] = {
+        kDextSelectorUnregisterDMARegion, kDextSelectorProbeDMARegion,
+        kDextSelectorAllocateDMABuffer, kDextSelectorConfigRead,
+        kDextSelectorClaim,
+    };
+    uint64_t in[4] = { 0x10000, 0, 4096, 0 };
+    unsigned i;
+    int fd;
+    uint8_t *mem = dma_fd_memory(&fd);
+
+    if (mem == NULL) {
+        return;
+    }
+    for (i = 0; i < sizeof(sels) / sizeof(sels[0]); i++) {
+        RawChan *c = session_on(HOSTILE_EDU_BDF, true);
+
+        if (c == NULL) {
+            break;
+        }
+        raw_call_fds(c, sels[i], in, 4, NULL, 6, &fd, 1);
+        HCHECK(dropped(c), "selector %u with an fd: channel not dropped",
+               sels[i]);
+        raw_close(c);
+    }
+    munmap(mem, DMA_FD_SIZE);
+    close(fd);
+}
+
+#define DMA_FD_ROUNDS 600
+
+static void attack_dma_fd_many(void)
+{
+    RawChan *c = session_on(HOSTILE_EDU_BDF, true);
+    int fd, pfd[2], base, n;
+    unsigned i, ok = 0;
+    uint8_t *mem;
+    IOReturn st;
+
+    if (c == NULL || (mem = dma_fd_memory(&fd)) == NULL) {
+        raw_close(c);
+        return;
+    }
+    if (!HCHECK(pipe2(pfd, O_CLOEXEC) == 0, "pipe: %s", strerror(errno))) {
+        munmap(mem, DMA_FD_SIZE);
+        close(fd);
+        raw_close(c);
+        return;
+    }
+    base = harness_count_fds(hostile_dextd_pid());
+    /* Each call's fd arrives as a new one in dextd: regions that stay,
+     * and calls refused, with the memfd and with a pipe. */
+    for (i = 0; i < DMA_FD_ROUNDS; i++) {
+        const int *what = i % 3 == 2 ? &pfd[0] : &fd;
+
+        st = register_with(c, 0x10000 * (i + 1), mem, (i % 16) * 4096, 4096,
+                           i % 5 == 4 ? 3 : 4, what, 1);
+        ok += st == kIOReturnSuccess;
+        if (!HCHECK(raw_is_answer(st), "round %u: no answer (0x%x)", i, st)) {
+            break;
+        }
+    }
+    hostile_note("%u of %d registrations taken", ok, DMA_FD_ROUNDS);
+    n = dextd_fds_settle(base);
+    HCHECK(n == base, "dextd holds %d fds with %u regions, %d before", n, ok,
+           base);
+    for (i = 0; i < DMA_FD_ROUNDS; i++) {
+        raw_unregister(c, 0x10000 * (i + 1));
+    }
+    n = dextd_fds_settle(base);
+    HCHECK(n == base, "dextd holds %d fds after unregistering, %d before", n,
+           base);
+    close(pfd[0]);
+    close(pfd[1]);
+    munmap(mem, DMA_FD_SIZE);
+    close(fd);
+    raw_close(c);
+}
+
 static const HostileAttack attacks[] = {
     { .name = "fds/fd-with-every-type", .run = attack_fd_with_every_type },
     { .name = "fds/too-many-fds", .run = attack_too_many_fds },
@@ -493,6 +686,13 @@ static const HostileAttack attacks[] = {
       .run = attack_seal_irq_page },
     { .name = "fds/seal-ivshmem-bar2", .finding = "F1",
       .run = attack_seal_ivshmem_bar2 },
+    { .name = "fds/dma-fd-emulated", .run = attack_dma_fd_emulated },
+    { .name = "fds/dma-several-fds", .run = attack_dma_several_fds },
+    { .name = "fds/dma-fd-three-scalars",
+      .run = attack_dma_fd_three_scalars },
+    { .name = "fds/fd-with-other-selector",
+      .run = attack_fd_with_other_selector },
+    { .name = "fds/dma-fd-many", .run = attack_dma_fd_many },
 };
 
 int main(int argc, char **argv)

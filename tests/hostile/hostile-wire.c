@@ -233,10 +233,15 @@ IOReturn raw_wait_reply(RawChan *c, uint64_t seq, int *fd)
     }
 }
 
-IOReturn raw_roundtrip(RawChan *c, int len, int pass_fd, int *fd)
+/* raw_roundtrip() with @nfds fds passed beside the request. */
+static IOReturn roundtrip_fds(RawChan *c, int len, const int *fds, int nfds,
+                              int *fd)
 {
-    IOReturn st = raw_send_request(c, len, pass_fd);
+    IOReturn st = RAW_SEND_FAILED;
 
+    if (len >= 0 && raw_send(c, c->tx, (size_t)len, fds, nfds) == len) {
+        st = kIOReturnSuccess;
+    }
     if (fd != NULL) {
         *fd = -1;
     }
@@ -254,6 +259,11 @@ IOReturn raw_roundtrip(RawChan *c, int len, int pass_fd, int *fd)
         return c->error != 0 ? why : st;
     }
     return raw_wait_reply(c, c->seq, fd);
+}
+
+IOReturn raw_roundtrip(RawChan *c, int len, int pass_fd, int *fd)
+{
+    return roundtrip_fds(c, len, &pass_fd, pass_fd >= 0 ? 1 : 0, fd);
 }
 
 /* The version to frame a request with: 1 before HELLO, for the tests. */
@@ -393,20 +403,27 @@ static void fill_call(DextWireCall *m, uint32_t sel, const uint64_t *in,
     }
 }
 
-IOReturn raw_call(RawChan *c, uint32_t sel, const uint64_t *in, uint32_t nin,
-                  uint64_t *out, uint32_t nout)
+IOReturn raw_call_fds(RawChan *c, uint32_t sel, const uint64_t *in,
+                      uint32_t nin, uint64_t *out, uint32_t nout,
+                      const int *fds, int nfds)
 {
     DextWireCall m;
     IOReturn st;
 
     fill_call(&m, sel, in, nin, nout);
-    st = raw_roundtrip(c, dext_wire_encode_call(c->tx, sizeof(c->tx), ver(c),
-                                                ++c->seq, false, &m), -1,
-                       NULL);
+    st = roundtrip_fds(c, dext_wire_encode_call(c->tx, sizeof(c->tx), ver(c),
+                                                ++c->seq, false, &m),
+                       fds, nfds, NULL);
     if (st != kIOReturnSuccess) {
         return st;
     }
     return raw_call_reply(c, out, nout);
+}
+
+IOReturn raw_call(RawChan *c, uint32_t sel, const uint64_t *in, uint32_t nin,
+                  uint64_t *out, uint32_t nout)
+{
+    return raw_call_fds(c, sel, in, nin, out, nout, NULL, 0);
 }
 
 uint64_t raw_send_call(RawChan *c, uint32_t sel, const uint64_t *in,

@@ -202,6 +202,17 @@ IOReturn raw_call(RawChan *c, uint32_t sel, const uint64_t *in, uint32_t nin,
                   uint64_t *out, uint32_t nout);
 
 /**
+ * raw_call_fds() - raw_call() with @nfds fds beside the request
+ * @fds: the fds (dextd gets its own copies), or NULL
+ * @nfds: how many
+ *
+ * Return: as raw_call().
+ */
+IOReturn raw_call_fds(RawChan *c, uint32_t sel, const uint64_t *in,
+                      uint32_t nin, uint64_t *out, uint32_t nout,
+                      const int *fds, int nfds);
+
+/**
  * raw_send_call() - send a scalar CALL without waiting for its reply
  * @c: the channel
  * @sel: the selector

@@ -30,6 +30,7 @@
 #include "libdext/pci-regs.h"
 #include "harness.h"
 #include "core/core-internal.h"
+#include "core-clients.h"
 
 enum {
     HOOK_CONFIG_READ,
@@ -76,10 +77,7 @@ static IOReturn fake_config_read(DextDevice *dev, uint32_t off, uint32_t width,
 
     hook_enter(dev, HOOK_CONFIG_READ);
     pthread_mutex_lock(&f->lock);
-    *val = 0;
-    for (uint32_t i = 0; i < width; i++) {
-        *val |= (uint32_t)f->cfg[off + i] << (8 * i);
-    }
+    *val = cfg_get(f->cfg, off, width);
     pthread_mutex_unlock(&f->lock);
     return kIOReturnSuccess;
 }
@@ -91,9 +89,7 @@ static IOReturn fake_config_write(DextDevice *dev, uint32_t off,
 
     hook_enter(dev, HOOK_CONFIG_WRITE);
     pthread_mutex_lock(&f->lock);
-    for (uint32_t i = 0; i < width; i++) {
-        f->cfg[off + i] = (uint8_t)(val >> (8 * i));
-    }
+    cfg_set(f->cfg, off, width, val);
     pthread_mutex_unlock(&f->lock);
     return kIOReturnSuccess;
 }

@@ -28,11 +28,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "core/dext-core.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
+#include "core-clients.h"
 
 /* A page the test writes before forking: its children hold a copy. */
 static uint8_t child_page[16384] __attribute__((aligned(16384)));
@@ -53,39 +49,6 @@ static void count_log(void *opaque, int level, const char *msg)
     pthread_mutex_unlock(&log_lock);
 }
 
-/* A child that does nothing until killed; its pidfd in *@pidfd. */
-static pid_t spawn_idle(int *pidfd)
-{
-    pid_t pid = fork();
-
-    if (pid == 0) {
-        for (;;) {
-            pause();
-        }
-    }
-    *pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-    return pid;
-}
-
-static void reap(pid_t pid, int pidfd)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    close(pidfd);
-}
-
-static IOReturn call(DextSession *s, uint32_t sel, const uint64_t *in,
-                     uint32_t nin, uint64_t *out, uint32_t nout)
-{
-    uint32_t cnt = nout;
-    DextCallArgs a = {
-        .scalar_in = in, .scalar_in_cnt = nin,
-        .scalar_out = out, .scalar_out_cnt = out ? &cnt : NULL,
-    };
-
-    return dext_session_call(s, sel, &a);
-}
-
 static IOReturn reg(DextSession *s, uint64_t iova, uint64_t va, uint64_t size)
 {
     uint64_t in[3] = { iova, va, size };
@@ -99,19 +62,6 @@ static IOReturn probe(DextSession *s, uint64_t iova, uint64_t *val)
     uint64_t in[2] = { iova, 0 };
 
     return call(s, kDextSelectorProbeDMARegion, in, 2, val, 1);
-}
-
-static DextSession *open_claimed(DextCore *core, uint64_t id, pid_t pid,
-                                 int pidfd)
-{
-    DextSession *s = NULL;
-
-    if (!CHECK_KR(dext_core_open(core, id, 0, pid, pidfd, &s),
-                  kIOReturnSuccess)) {
-        return NULL;
-    }
-    CHECK_KR(call(s, kDextSelectorClaim, NULL, 0, NULL, 0), kIOReturnSuccess);
-    return s;
 }
 
 static DextCore *core_with(const char *spec, uint64_t *id)
@@ -288,20 +238,6 @@ static void test_log_limit(void)
               log_suppressed);
     dext_session_close(s);
     dext_core_free(core);
-}
-
-/* pidfd_open(2), unless something in the way (valgrind 3.19) lacks it. */
-static bool have_pidfds(void)
-{
-    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-
-    if (fd < 0) {
-        printf("# pidfd_open: %s: sessions of other processes not tested\n",
-               strerror(errno));
-        return false;
-    }
-    close(fd);
-    return true;
 }
 
 int main(void)
