@@ -209,9 +209,11 @@ typedef struct DextDeviceOps {
      * config space and programs the MSI-X table itself).  Turn on
      * message delivery for the device's MSI-X vectors, else its MSI
      * vectors, and from then on call host.raise_msi(v) for each message
-     * of vector v.  Runs under CoreDevice.lock when the first session
-     * sets up interrupts; may sleep briefly.  Returns kIOReturnSuccess
-     * with *@nvec set to the vectors enabled (at least 1), or the error.
+     * of vector v.  Runs under CoreDevice.lock each time a session sets
+     * up interrupts: the first call enables delivery, later ones (until
+     * @irq_disable) find it enabled and report the same count.  May sleep
+     * briefly.  Returns kIOReturnSuccess with *@nvec set to the vectors
+     * enabled (at least 1), or the error.
      */
     IOReturn (*irq_enable)(DextDevice *dev, uint32_t *nvec);
     /**

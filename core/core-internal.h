@@ -251,6 +251,7 @@ struct CoreDevice {
     bool terminated DEXT_GUARDED_BY(lock);
     bool writable DEXT_GUARDED_BY(lock);    /* the write policy */
     uint32_t claims DEXT_GUARDED_BY(lock);
+    bool opened DEXT_GUARDED_BY(lock);     /* the first claim opened it */
     DextSession *claimers DEXT_GUARDED_BY(lock);   /* claims of them */
     uint32_t last_reset DEXT_GUARDED_BY(lock);     /* DEXT_RESET_* */
     uint32_t sessions DEXT_GUARDED_BY(lock);

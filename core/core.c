@@ -367,6 +367,9 @@ IOReturn dext_core_claim(DextSession *s)
                 }
                 goto out;
             }
+            /* Closed on the last release whatever the write policy is
+             * by then: every open gets its close. */
+            cd->opened = true;
         }
         dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: opened (first claim)",
                        cd->dev->name);
@@ -400,10 +403,10 @@ static void claim_release(DextSession *s)
         __atomic_store_n(&s->claimed, false, __ATOMIC_RELEASE);
         if (__atomic_sub_fetch(&cd->claims, 1, __ATOMIC_ACQ_REL) == 0) {
             memset(cd->bar_cached, 0, sizeof(cd->bar_cached));
-            if (cd->dev->ops->close && core_device_writable(cd) &&
-                !cd->terminated) {
+            if (cd->opened && cd->dev->ops->close && !cd->terminated) {
                 cd->dev->ops->close(cd->dev);
             }
+            cd->opened = false;
             dext_core_logf(s->core, DEXT_LOG_DEBUG, "%s: closed (last claim)",
                            cd->dev->name);
         }

@@ -276,8 +276,10 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
     p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
              (off_t)(fd_offset - (r->va - start)));
     if (p == MAP_FAILED) {
-        return errno == EACCES || errno == EPERM ? kIOReturnNotPermitted
-                                                 : kIOReturnNoMemory;
+        /* EACCES: not open read-write; ENODEV and the like: a file that
+         * cannot be mapped at all (the caller's mistake). */
+        return errno == EACCES || errno == EPERM ? kIOReturnNotPermitted :
+               errno == ENOMEM ? kIOReturnNoMemory : kIOReturnBadArgument;
     }
     r->host_map = p;
     *host = p;

@@ -467,8 +467,10 @@ static bool handle_unexpected(Channel *ch, const Request *rq,
 /*
  * The checks every request passes before its handler: a whole message
  * with a valid header, fds only with WAKE_REGISTER (its one fd goes to
- * @rq->fd, any other are closed), a request and not a reply, and the
- * channel's protocol version.  False, with the violation answered in
+ * @rq->fd, any other are closed) or one with a CALL (to @rq->fd;
+ * handle_call() drops the channel unless the method is
+ * RegisterDMARegion), a request and not a reply, and the channel's
+ * protocol version.  False, with the violation answered in
  * @rep, if the channel must be dropped.
  */
 static bool request_check(Channel *ch, const DextdRequest *req,
@@ -499,8 +501,8 @@ static bool request_check(Channel *ch, const DextdRequest *req,
             dext_close_fds(req->fds, req->nfds);
         }
     } else if (rq->h.type == DEXT_WIRE_CALL && req->nfds == 1) {
-        /* Shared memory beside RegisterDMARegion; any other method
-         * ignores it, and handle_call() closes it. */
+        /* Shared memory beside RegisterDMARegion; handle_call() drops
+         * the channel for any other method. */
         rq->fd = req->fds[0];
     } else if (req->nfds > 0) {
         dext_close_fds(req->fds, req->nfds);
