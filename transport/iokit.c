@@ -53,6 +53,7 @@ typedef struct IokitMapping {
 typedef struct IokitConn {
     DextTransport base;
     io_connect_t connect;
+    uint64_t service_id;        /* registry entry ID of the dext service */
     /* Set once a call finds the user client's port dead (atomic). */
     bool dead;
 
@@ -68,14 +69,38 @@ typedef struct IokitWake {
     mach_port_t wake_port;      /* owned by @port */
 } IokitWake;
 
+/* Is the dext's service still in the registry? */
+static bool iokit_service_alive(uint64_t id)
+{
+    CFMutableDictionaryRef matching = IORegistryEntryIDMatching(id);
+    io_service_t service;
+
+    if (matching == NULL) {
+        return true;        /* cannot tell: do not declare it dead */
+    }
+    /* Consumes @matching. */
+    service = IOServiceGetMatchingService(kIOMainPortDefault, matching);
+    if (service == IO_OBJECT_NULL) {
+        return false;
+    }
+    IOObjectRelease(service);
+    return true;
+}
+
 /*
- * A send to a user client whose kernel object has gone (service
- * terminated, dext crashed) fails at the Mach level; the interface wants
- * kIOReturnNotResponding from then on.
+ * A dext that has gone answers in one of three ways (xnu IOUserServer.cpp
+ * and IOUserClient.cpp; docs/transports.md): a crashed dext's RPCs fail
+ * with kIOReturnOffline; once its service is terminated, a connection
+ * holding a mapping fails every object check with kIOReturnBadArgument,
+ * one holding none has a dead port (MACH_SEND_INVALID_DEST).  The
+ * interface wants kIOReturnNotResponding from then on.  BadArgument is
+ * also a plain refusal, so it counts only when the service has left the
+ * registry.
  */
 static IOReturn iokit_result(IokitConn *c, kern_return_t kr)
 {
-    if (kr == MACH_SEND_INVALID_DEST) {
+    if (kr == MACH_SEND_INVALID_DEST || kr == kIOReturnOffline ||
+        (kr == kIOReturnBadArgument && !iokit_service_alive(c->service_id))) {
         __atomic_store_n(&c->dead, true, __ATOMIC_SEQ_CST);
         return kIOReturnNotResponding;
     }
@@ -187,6 +212,7 @@ static IOReturn iokit_open(const char *arg, uint64_t id, uint32_t type,
     }
     c->base.ops = &dext_transport_iokit;
     c->connect = connect;
+    c->service_id = id;
     c->dead = false;
     dext_mutex_init(&c->map_lock);
     c->maps = NULL;
@@ -429,6 +455,7 @@ static IOReturn iokit_unmap(DextTransport *t, uint32_t type,
     IokitConn *c = (IokitConn *)t;
     IokitMapping *m;
     kern_return_t kr;
+    IOReturn ret;
 
     /*
      * Out of the list before the call, so that two unmaps of one mapping
@@ -442,14 +469,15 @@ static IOReturn iokit_unmap(DextTransport *t, uint32_t type,
         return kIOReturnBadArgument;
     }
     kr = IOConnectUnmapMemory64(c->connect, type, mach_task_self(), addr);
-    /* A dead user client took its mappings with it. */
-    if (kr == KERN_SUCCESS || kr == MACH_SEND_INVALID_DEST) {
+    ret = iokit_result(c, kr);
+    /* A dead user client takes its mappings with it on close. */
+    if (kr == KERN_SUCCESS || ret == kIOReturnNotResponding) {
         free(m);
     } else {
         /* Still mapped: keep it for another unmap, or close. */
         iokit_add_mapping(c, m);
     }
-    return iokit_result(c, kr);
+    return ret;
 }
 
 static void iokit_close(DextTransport *t)

@@ -433,7 +433,7 @@ void harness_restore_log_handler(void)
 
 static void usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s --transport inproc|unix|target\n", prog);
+    fprintf(stderr, "usage: %s --transport inproc|unix|iokit|target\n", prog);
     exit(2);
 }
 
@@ -535,6 +535,15 @@ void harness_init(int argc, char **argv, const char *devices)
         signal(SIGINT, stop_daemon_on_signal);
         start_daemon(devices);
         snprintf(target, sizeof(target), "unix:%s", sock_path);
+    } else if (strcmp(transport, "iokit") == 0) {
+        /*
+         * The IOKit transport over the model of IOKitLib
+         * (tests/iokit-model): libdext must be that build's, which serves
+         * the devices $IOKIT_MODEL_DEVICES names as dext services.
+         */
+        use_unix = false;
+        setenv("IOKIT_MODEL_DEVICES", devices, 1);
+        snprintf(target, sizeof(target), "iokit");
     } else if (strcmp(transport, "target") == 0) {
         /* Whatever dext $DEXT_TARGET names, as given: nothing started. */
         const char *given = getenv("DEXT_TARGET");
@@ -654,6 +663,12 @@ bool harness_listed(uint8_t dev, uint32_t *count)
 bool harness_status(AppleDextStatus *out)
 {
     memset(out, 0, sizeof(*out));
+    /* The real dext keeps no counters: the IOKit transport says so. */
+    if (strcmp(target, "iokit") == 0) {
+        CHECK_KR(apple_dext_get_status(harness_target(), out),
+                 kIOReturnUnsupported);
+        return false;
+    }
     return CHECK_KR(apple_dext_get_status(harness_target(), out),
                     kIOReturnSuccess);
 }

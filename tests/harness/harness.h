@@ -4,8 +4,10 @@
  * A tiny harness for the libdext API tests.
  *
  * Every test program calls harness_init() first.  It reads
- * "--transport inproc|unix|target" from the command line and makes the
- * dext the test talks to: an in-process core ("inproc:DEVICES"), the
+ * "--transport inproc|unix|iokit|target" from the command line and makes
+ * the dext the test talks to: an in-process core ("inproc:DEVICES"), the
+ * IOKit transport over the model of IOKitLib whose registry serves
+ * DEVICES ("iokit", with libdext from tests/iokit-model), the
  * dext $DEXT_TARGET names as it is (target: nothing is started, DEVICES
  * is not used; for programs written to run against any dext), or a private
  * dextd ($DEXTD, with the space-separated words of $HARNESS_DEXTD_ARGS
@@ -177,7 +179,12 @@ io_connect_t harness_connect_edu(void);
  */
 bool harness_listed(uint8_t dev, uint32_t *count);
 
-/** harness_status() - apple_dext_get_status(harness_target()), checked. */
+/**
+ * harness_status() - apple_dext_get_status(harness_target()), checked
+ *
+ * Return: whether @out was filled; over iokit never (the real dext keeps
+ * no counters; the check is that the transport answers Unsupported).
+ */
 bool harness_status(AppleDextStatus *out);
 
 /**

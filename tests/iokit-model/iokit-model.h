@@ -1,0 +1,86 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * A behavioural model of the parts of IOKitLib, CoreFoundation,
+ * libdispatch and Mach that transport/iokit.c uses, on Linux, for tests
+ * only (never installed).  The "kernel" behind it is the project's
+ * in-process dext core: one dext service per device, each selector
+ * dispatched to a core session as the real user client would.
+ *
+ * The machine's devices are read from $IOKIT_MODEL_DEVICES (device specs
+ * joined with '+', as for "inproc:"; default "edu") when the registry is
+ * first used.  Besides the dext services the registry holds one
+ * IOUserService of another class, which the transport must not list.
+ *
+ * Misuse that would be a bug on macOS aborts at once with a line starting
+ * "iokit-model: MISUSE:"; leaks are counted and reported when the process
+ * exits (exit status 1 unless $IOKIT_MODEL_LEAKS_OK is set).  The
+ * functions below let model tests change the machine behind the
+ * transport's back.
+ */
+
+#ifndef LIBDEXT_TESTS_IOKIT_MODEL_H
+#define LIBDEXT_TESTS_IOKIT_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <IOKit/IOKitLib.h>
+
+/* How a dext goes away (see iokit_model_kill()). */
+typedef enum IokitModelDeath {
+    /* The dext process crashed; its service is not terminated yet. */
+    IOKIT_MODEL_CRASHED = 1,
+    /* The service was terminated (the dext exited, or was unloaded). */
+    IOKIT_MODEL_TERMINATED,
+} IokitModelDeath;
+
+/**
+ * iokit_model_kill() - make the dext serving registry entry @id go away
+ * @id: a registry entry ID as IORegistryEntryGetRegistryEntryID gives
+ * @how: crashed or terminated
+ *
+ * Return: true if @id names a dext service.
+ */
+bool iokit_model_kill(uint64_t id, IokitModelDeath how);
+
+/**
+ * iokit_model_refuse_open() - make IOServiceOpen of @id answer @ret
+ * @id: a registry entry ID
+ * @ret: kIOReturnSuccess to stop refusing, else the refusal (e.g.
+ *       kIOReturnNotPermitted, as for a missing entitlement)
+ *
+ * Return: true if @id names a dext service.
+ */
+bool iokit_model_refuse_open(uint64_t id, IOReturn ret);
+
+/**
+ * iokit_model_mapped() - is there a mapping at @addr in this task?
+ *
+ * Return: true if some connection's mapping covers @addr.
+ */
+bool iokit_model_mapped(mach_vm_address_t addr);
+
+/**
+ * iokit_model_cache_mode() - the cache mode a mapping was made with
+ *
+ * Return: the kIOMap*Cache bits recorded for the mapping at @addr, or
+ * UINT32_MAX if there is none.
+ */
+uint32_t iokit_model_cache_mode(mach_vm_address_t addr);
+
+/**
+ * iokit_model_live_objects() - CF and io objects not yet released
+ *
+ * Return: their number (constant strings excluded).
+ */
+unsigned iokit_model_live_objects(void);
+
+/**
+ * iokit_model_completions() - async completions delivered so far
+ *
+ * Return: how many callouts the model has called.
+ */
+unsigned iokit_model_completions(void);
+
+#endif /* LIBDEXT_TESTS_IOKIT_MODEL_H */
