@@ -1,0 +1,166 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * A client abusing the shared memory it registered for DMA: truncating
+ * the memfd behind a live region, registering a write-sealed memfd,
+ * registering memory and unmapping it at once.  Whatever the device and
+ * transport -- our edu (the core copies with the client's permissions:
+ * faults), QEMU's edu behind VFIO (pinned pages: the device still
+ * reaches them) -- the dext must survive, keep serving, and give every
+ * call a clear answer; nothing may stay pinned or registered.
+ */
+
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "edu.h"
+
+#define IOVA_T   0x10000
+#define IOVA_S   0x20000
+#define IOVA_U   0x30000
+#define SIZE     16384
+
+/*
+ * A memfd of @size bytes mapped shared; *@fd stays open.  With @seals,
+ * sealed first (a write seal needs no writable mapping yet) and mapped
+ * read-only.
+ */
+static uint8_t *memfd_map(size_t size, int *fd, int seals)
+{
+    void *p;
+
+    *fd = memfd_create("dma-abuse", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (!CHECK(*fd >= 0) || !CHECK(ftruncate(*fd, (off_t)size) == 0) ||
+        (seals && !CHECK(fcntl(*fd, F_ADD_SEALS, seals) == 0))) {
+        return NULL;
+    }
+    p = mmap(NULL, size, seals ? PROT_READ : PROT_READ | PROT_WRITE,
+             MAP_SHARED, *fd, 0);
+    return CHECK(p != MAP_FAILED) ? p : NULL;
+}
+
+/* The dext still answers, and edu still computes. */
+static void check_alive(io_connect_t c)
+{
+    uint64_t v = 0;
+
+    CHECK_KR(apple_dext_mmio_write(c, 0, EDU_REG_LIVENESS, 4, 0x12345678),
+             kIOReturnSuccess);
+    CHECK_KR(apple_dext_mmio_read(c, 0, EDU_REG_LIVENESS, 4, &v),
+             kIOReturnSuccess);
+    CHECK_EQ(v, 0xedcba987);
+}
+
+static void test_truncated(io_connect_t c)
+{
+    uint64_t bus = 0;
+    uint8_t *p;
+    int fd;
+
+    harness_section("the memfd behind a live region truncated to 0");
+    p = memfd_map(SIZE, &fd, 0);
+    if (p == NULL) {
+        return;
+    }
+    memset(p, 0x5c, SIZE);
+    if (CHECK_KR(apple_dext_register_dma(c, IOVA_T, (uintptr_t)p, SIZE, &bus,
+                                         NULL), kIOReturnSuccess)) {
+        CHECK(ftruncate(fd, 0) == 0);
+        /*
+         * Device DMA both ways into memory that is gone for the client:
+         * the emulation faults it, a real IOMMU still holds the pinned
+         * pages.  Either way the transfer ends and nobody crashes.
+         */
+        CHECK(edu_dma(c, EDU_DMA_BUF_ADDR, bus, 4096, EDU_DMA_TO_RAM));
+        CHECK(edu_dma(c, bus + 4096, EDU_DMA_BUF_ADDR, 4096, 0));
+        check_alive(c);
+        CHECK_KR(apple_dext_unregister_dma(c, IOVA_T), kIOReturnSuccess);
+    }
+    /* Registering what is now past the file's end: the memory is gone. */
+    CHECK(apple_dext_register_dma(c, IOVA_T, (uintptr_t)p, SIZE, NULL,
+                                  NULL) != kIOReturnSuccess);
+    munmap(p, SIZE);
+    close(fd);
+}
+
+static void test_sealed(io_connect_t c)
+{
+    uint64_t bus = 0;
+    kern_return_t kr;
+    uint8_t *p;
+    int fd;
+
+    harness_section("a write-sealed memfd, mapped read-only");
+    p = memfd_map(SIZE, &fd, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
+    if (p == NULL) {
+        return;
+    }
+    kr = apple_dext_register_dma(c, IOVA_S, (uintptr_t)p, SIZE, &bus, NULL);
+    if (harness_real_devices()) {
+        /*
+         * A real IOMMU mapping is read-write: dextd cannot map a sealed
+         * file writable (NotPermitted), the in-process pin of read-only
+         * pages for writing fails (VMError).
+         */
+        CHECK_MSG(kr == kIOReturnNotPermitted || kr == kIOReturnVMError,
+                  "sealed memory registered: 0x%x", kr);
+    } else if (CHECK_KR(kr, kIOReturnSuccess)) {
+        /* The emulation writes with the client's permissions: faults. */
+        edu_dma(c, EDU_DMA_BUF_ADDR, bus, 64, EDU_DMA_TO_RAM);
+        CHECK_EQ(p[0], 0);
+        CHECK_KR(apple_dext_unregister_dma(c, IOVA_S), kIOReturnSuccess);
+    }
+    check_alive(c);
+    munmap(p, SIZE);
+    close(fd);
+}
+
+static void test_unmapped(io_connect_t c)
+{
+    uint64_t bus = 0;
+    uint8_t *p;
+    int fd;
+
+    harness_section("memory registered, then unmapped and its fd closed");
+    p = memfd_map(SIZE, &fd, 0);
+    if (p == NULL) {
+        return;
+    }
+    if (CHECK_KR(apple_dext_register_dma(c, IOVA_U, (uintptr_t)p, SIZE, &bus,
+                                         NULL), kIOReturnSuccess)) {
+        munmap(p, SIZE);
+        close(fd);
+        CHECK(edu_dma(c, EDU_DMA_BUF_ADDR, bus, 4096, EDU_DMA_TO_RAM));
+        check_alive(c);
+        CHECK_KR(apple_dext_unregister_dma(c, IOVA_U), kIOReturnSuccess);
+    } else {
+        munmap(p, SIZE);
+        close(fd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
+    io_connect_t c;
+
+    harness_init(argc, argv, NULL);
+    c = harness_connect_edu();
+    if (c == IO_OBJECT_NULL ||
+        !CHECK_KR(apple_dext_claim(c), kIOReturnSuccess)) {
+        return harness_finish();
+    }
+    test_truncated(c);
+    test_sealed(c);
+    test_unmapped(c);
+    apple_dext_disconnect(c);
+    if (harness_status(&st)) {
+        CHECK_EQ(st.dma_regions, 0);
+        CHECK_EQ(st.sessions, 0);
+    }
+    return harness_finish();
+}
