@@ -258,26 +258,58 @@ static IOReturn vfio_map_bar(DextDevice *dev, int bar, DextMemory *out)
 /* ------------------------------------------------------------------ */
 /* Reset, open, close, terminate                                        */
 
-static IOReturn vfio_reset_function(DextDevice *dev)
+/* VFIO_DEVICE_RESET: the kernel resets the function its own way. */
+static IOReturn device_reset(DextDevice *dev)
 {
     VfioState *s = state_of(dev);
     IOReturn ret = kIOReturnNoDevice;
+    int err = 0;
 
-    if (!(s->dev_flags & VFIO_DEVICE_FLAGS_RESET)) {
-        return kIOReturnUnsupported;
-    }
     pthread_rwlock_rdlock(&s->lock);
     if (s->device >= 0) {
         ret = ioctl(s->device, VFIO_DEVICE_RESET) == 0 ? kIOReturnSuccess
-                                                      : errno_ioreturn(errno);
+                                                      : kIOReturnUnsupported;
+        err = errno;
     }
     pthread_rwlock_unlock(&s->lock);
-    if (ret != kIOReturnSuccess && ret != kIOReturnNoDevice) {
-        dext_device_logf(dev, DEXT_LOG_WARNING, "function reset failed: %s",
-                         strerror(errno));
-        ret = kIOReturnUnsupported;     /* let the core try a hot reset */
+    if (ret == kIOReturnUnsupported) {
+        dext_device_logf(dev, DEXT_LOG_WARNING, "VFIO_DEVICE_RESET failed: "
+                         "%s", strerror(err));
     }
     return ret;
+}
+
+/*
+ * Would the kernel's VFIO_DEVICE_RESET be a bus reset?  Its first method
+ * in sysfs "reset_method" (Linux 5.15 on) is the one it uses: "bus" for a
+ * function alone below a bridge that has no FLR or PM reset (edu).  Such
+ * a reset is reported as hot, as the dext reports its fallback.
+ */
+static bool kernel_resets_bus(VfioState *s)
+{
+    char path[96], method[16] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s/reset_method", VFIO_SYSFS, s->host);
+    f = fopen(path, "re");
+    if (f == NULL) {
+        return false;
+    }
+    if (fscanf(f, "%15s", method) != 1) {
+        method[0] = '\0';
+    }
+    fclose(f);
+    return strcmp(method, "bus") == 0 || strcmp(method, "cxl_bus") == 0;
+}
+
+static IOReturn vfio_reset_function(DextDevice *dev)
+{
+    VfioState *s = state_of(dev);
+
+    if (!(s->dev_flags & VFIO_DEVICE_FLAGS_RESET) || kernel_resets_bus(s)) {
+        return kIOReturnUnsupported;    /* the core falls back to reset_bus */
+    }
+    return device_reset(dev);
 }
 
 /*
@@ -292,6 +324,11 @@ static IOReturn vfio_reset_bus(DextDevice *dev)
     IOReturn ret = kIOReturnUnsupported;
     uint32_t i;
 
+    /* The kernel's own bus reset of a function alone on its bus. */
+    if ((s->dev_flags & VFIO_DEVICE_FLAGS_RESET) && kernel_resets_bus(s) &&
+        device_reset(dev) == kIOReturnSuccess) {
+        return kIOReturnSuccess;
+    }
     pthread_rwlock_rdlock(&s->lock);
     if (s->device < 0) {
         ret = kIOReturnNoDevice;
