@@ -146,6 +146,22 @@ static IOReturn m_register_dma_region(DextSession *s, const uint64_t *in,
                              fd >= 0 ? in[3] : 0, out);
 }
 
+/* As RegisterDMARegion, the bus address in in[3], the fd offset in[4]. */
+static IOReturn m_register_dma_region_at(DextSession *s, const uint64_t *in,
+                                         const DextCallArgs *a, uint64_t *out)
+{
+    int fd = a->in_fd ? *a->in_fd : -1;
+
+    if (fd >= 0 && a->scalar_in_cnt < 5) {
+        return kIOReturnBadArgument;
+    }
+    if (fd < 0 && a->scalar_in_cnt >= 5) {
+        fd = DEXT_DMA_FILE_LATER;
+    }
+    return dext_dma_register_at(s, in[0], in[1], in[2], in[3], fd,
+                                fd >= 0 ? in[4] : 0, out);
+}
+
 static IOReturn m_unregister_dma_region(DextSession *s, const uint64_t *in,
                                         const DextCallArgs *a, uint64_t *out)
 {
@@ -447,6 +463,9 @@ static const MethodDesc extension_methods[] = {
         m_get_claimers, NULL, 0, 0, M_EXTENSION | M_STRUCT_OUT },
     [EXT(kDextSelectorGetLastReset)] = {
         m_get_last_reset, NULL, 0, 1, M_EXTENSION },
+    [EXT(kDextSelectorRegisterDMARegionAt)] = {
+        m_register_dma_region_at, NULL, 4, 3,
+        M_EXTENSION | M_CLAIM | M_WRITABLE | M_DMA },
 };
 
 _Static_assert(sizeof(extension_methods) / sizeof(extension_methods[0]) ==
