@@ -18,8 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "edu.h"
+#include "api-util.h"
 
 #define BUS_PAGE  0x4000ull
 #define BUS_A     0x4000000ull      /* page bases, inside edu's 28 bits */
@@ -31,18 +30,11 @@ static uint64_t va(const void *p)
     return (uint64_t)(uintptr_t)p;
 }
 
-/* Shared memory (a memfd), which every dext reaches. */
+/* Memory every dext reaches (api-util.h). */
 static uint8_t *map_pages(size_t size)
 {
-    int fd = memfd_create("test-dma-at", MFD_CLOEXEC);
-    void *p = MAP_FAILED;
+    void *p = api_dma_alloc(size);
 
-    if (CHECK(fd >= 0) && CHECK(ftruncate(fd, (off_t)size) == 0)) {
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
     if (!CHECK(p != MAP_FAILED)) {
         abort();
     }
