@@ -20,18 +20,6 @@
 
 #define BUS_PAGE 0x4000ull
 
-static void close_fds(int *fds, unsigned nfds)
-{
-    unsigned i;
-
-    for (i = 0; i < nfds; i++) {
-        if (fds[i] >= 0) {
-            close(fds[i]);
-        }
-        fds[i] = -1;
-    }
-}
-
 static void why(kern_return_t kr, const VfuDmaMap *m)
 {
     switch (kr) {
@@ -72,7 +60,7 @@ int vfu_dma_map(VfuSession *s, const uint8_t *p, size_t n, int *fds,
     if (nfds == 1) {
         fds[0] = -1;
     } else {
-        close_fds(fds, nfds);
+        vfu_close_fds(fds, nfds);
     }
     rep->err = EINVAL;
     if (n != sizeof(m) || nfds > 1) {

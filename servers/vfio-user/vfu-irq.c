@@ -148,18 +148,6 @@ void vfu_irq_deliver(VfuSession *s)
     apple_dext_interrupt_notify_rearm(s->notify);
 }
 
-static void close_fds(int *fds, unsigned nfds)
-{
-    unsigned i;
-
-    for (i = 0; i < nfds; i++) {
-        if (fds[i] >= 0) {
-            close(fds[i]);
-        }
-        fds[i] = -1;
-    }
-}
-
 int vfu_set_irqs(VfuSession *s, const uint8_t *p, size_t n, int *fds,
                  unsigned nfds, VfuReply *rep)
 {
@@ -168,7 +156,7 @@ int vfu_set_irqs(VfuSession *s, const uint8_t *p, size_t n, int *fds,
     const uint8_t *bools = NULL;
 
     if (n < sizeof(set)) {
-        close_fds(fds, nfds);
+        vfu_close_fds(fds, nfds);
         rep->err = EINVAL;
         return 0;
     }
@@ -186,7 +174,7 @@ int vfu_set_irqs(VfuSession *s, const uint8_t *p, size_t n, int *fds,
          nfds != set.count) ||
         (data == VFU_IRQ_SET_DATA_BOOL ?
          n - sizeof(set) != set.count : n != sizeof(set))) {
-        close_fds(fds, nfds);
+        vfu_close_fds(fds, nfds);
         rep->err = EINVAL;
         return 0;
     }
@@ -197,7 +185,7 @@ int vfu_set_irqs(VfuSession *s, const uint8_t *p, size_t n, int *fds,
     if (s->irq_index != 0 && s->irq_index != set.index &&
         set.count != 0) {
         if (action != VFU_IRQ_SET_ACTION_TRIGGER) {
-            close_fds(fds, nfds);
+            vfu_close_fds(fds, nfds);
             rep->err = EINVAL;
             return 0;
         }
@@ -213,7 +201,7 @@ int vfu_set_irqs(VfuSession *s, const uint8_t *p, size_t n, int *fds,
         if (nfds > 0) {
             rep->err = dext_irqs(s);
             if (rep->err != 0) {
-                close_fds(fds, nfds);
+                vfu_close_fds(fds, nfds);
                 return 0;
             }
         }
@@ -234,7 +222,7 @@ int vfu_set_irqs(VfuSession *s, const uint8_t *p, size_t n, int *fds,
     }
     if (data == VFU_IRQ_SET_DATA_EVENTFD) {
         /* Mask/unmask notification eventfds are not offered. */
-        close_fds(fds, nfds);
+        vfu_close_fds(fds, nfds);
         rep->err = ENOTSUP;
         return 0;
     }

@@ -105,8 +105,7 @@ void vfu_session_close(VfuSession *s)
     s->fn = fn;
 }
 
-/* Close fds a handler did not take. */
-static void close_fds(int *fds, unsigned nfds)
+void vfu_close_fds(int *fds, unsigned nfds)
 {
     unsigned i;
 
@@ -130,25 +129,25 @@ int vfu_handle(VfuSession *s, const uint8_t *msg, size_t len, int *fds,
     rep->err = 0;
     rep->nfds = 0;
     if (len < VFU_HDR_SIZE || len > VFU_MAX_MSG_SIZE) {
-        close_fds(fds, nfds);
+        vfu_close_fds(fds, nfds);
         return -1;
     }
     memcpy(&h, msg, sizeof(h));
     if (h.size != len ||
         (h.flags & VFU_FLAG_TYPE_MASK) != VFU_FLAG_TYPE_COMMAND) {
-        close_fds(fds, nfds);
+        vfu_close_fds(fds, nfds);
         return -1;
     }
     n = len - VFU_HDR_SIZE;
     if (!s->versioned && h.command != VFU_CMD_VERSION) {
         /* Nothing before the version handshake. */
-        close_fds(fds, nfds);
+        vfu_close_fds(fds, nfds);
         return -1;
     }
     /* Only DMA_MAP and SET_IRQS carry fds; the handlers own them. */
     if (nfds > 0 && h.command != VFU_CMD_DMA_MAP &&
         h.command != VFU_CMD_DEVICE_SET_IRQS) {
-        close_fds(fds, nfds);
+        vfu_close_fds(fds, nfds);
         rep->err = EINVAL;
         goto out;
     }
@@ -174,7 +173,7 @@ out:
     if (rep->err != 0) {
         /* An error reply is the header alone. */
         rep->len = 0;
-        close_fds(rep->fds, rep->nfds);
+        vfu_close_fds(rep->fds, rep->nfds);
         rep->nfds = 0;
     }
     return (h.flags & VFU_FLAG_NO_REPLY) ? 1 : 0;

@@ -136,6 +136,13 @@ int vfu_device_reset(VfuSession *s, VfuReply *rep);
 void vfu_irq_teardown(VfuSession *s);
 int vfu_device_probe(VfuSession *s);
 
+/**
+ * vfu_close_fds() - close the fds a handler did not take
+ * @fds: the fds; each closed one becomes -1, and -1 entries are skipped
+ * @nfds: how many
+ */
+void vfu_close_fds(int *fds, unsigned nfds);
+
 /* Logging to stderr, one line. */
 void vfu_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
