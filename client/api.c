@@ -84,6 +84,35 @@ kern_return_t apple_dext_register_dma(io_connect_t connection, uint64_t iova,
                                           out_bus_addr, out_bus_len));
 }
 
+static IOReturn register_dma_at(DextConnection *c, uint64_t iova,
+                                uint64_t client_va, uint64_t size,
+                                uint64_t bus_addr)
+{
+    uint64_t in[4] = { iova, client_va, size, bus_addr };
+    uint64_t out[3] = { 0 };
+    IOReturn ret;
+
+    ret = dext_conn_call(c, kDextSelectorRegisterDMARegionAt, in, 4, out, 3,
+                         3);
+    if (ret == kIOReturnSuccess && out[1] != bus_addr) {
+        /* A dext must not answer another address: give it back. */
+        uint64_t key[1] = { iova };
+
+        dext_conn_call(c, kDextSelectorUnregisterDMARegion, key, 1, NULL, 0,
+                       0);
+        return kIOReturnInternalError;
+    }
+    return ret;
+}
+
+kern_return_t apple_dext_register_dma_at(io_connect_t connection,
+                                         uint64_t iova, uint64_t client_va,
+                                         uint64_t size, uint64_t bus_addr)
+{
+    WITH_CONN(connection, c, register_dma_at(c, iova, client_va, size,
+                                             bus_addr));
+}
+
 kern_return_t apple_dext_unregister_dma(io_connect_t connection, uint64_t iova)
 {
     uint64_t in[1] = { iova };

@@ -588,6 +588,30 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
                            uint64_t out[3]);
 
 /**
+ * dext_dma_register_at() - RegisterDMARegionAt
+ * @s: the session
+ * @iova: the client's key for the region
+ * @va: the client's address of @size bytes, both ends mapped now
+ * @size: bytes
+ * @bus_addr: the bus address the device reaches @va's first byte at; its
+ *            offset within a DEXT_DART_PAGE equals @va's
+ * @fd: as for dext_dma_register()
+ * @fd_offset: as for dext_dma_register()
+ * @out: receives the segment count (1), bus address (@bus_addr) and length
+ *
+ * The region takes the whole DART pages its bus range touches, which must
+ * be free and lie in the device's window [DEXT_DART_BASE, DMA mask].
+ *
+ * Return: as dext_dma_register(), and kIOReturnNotAligned if @bus_addr's
+ * page offset differs from @va's; kIOReturnNoResources if the bus range
+ * leaves the window; kIOReturnBusy if one of its pages belongs to another
+ * region or a DMA buffer.
+ */
+IOReturn dext_dma_register_at(DextSession *s, uint64_t iova, uint64_t va,
+                              uint64_t size, uint64_t bus_addr, int fd,
+                              uint64_t fd_offset, uint64_t out[3]);
+
+/**
  * dext_dma_unregister() - UnregisterDMARegion
  * @s: the session
  * @iova: the region's key

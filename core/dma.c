@@ -286,9 +286,14 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
     return kIOReturnSuccess;
 }
 
-IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
-                           uint64_t size, int fd, uint64_t fd_offset,
-                           uint64_t out[3])
+/*
+ * RegisterDMARegion and RegisterDMARegionAt: @at says whether the bus
+ * address is the caller's @bus_addr (whose page offset equals @va's) or
+ * the allocator's choice.
+ */
+static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
+                             uint64_t size, int fd, uint64_t fd_offset,
+                             bool at, uint64_t bus_addr, uint64_t out[3])
 {
     CoreDevice *cd = s->cd;
     uint64_t nchunks, done, page_off, host_len = 0;
@@ -305,6 +310,9 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
      */
     if (size == 0 || va == 0 || va + size < va || iova + size < iova) {
         return kIOReturnBadArgument;
+    }
+    if (at && (bus_addr & (DEXT_DART_PAGE - 1)) != (va & (DEXT_DART_PAGE - 1))) {
+        return kIOReturnNotAligned;
     }
     nchunks = (size + DEXT_DMA_CHUNK_MAX - 1) / DEXT_DMA_CHUNK_MAX;
     if (nchunks > DEXT_DMA_MAX_CHUNKS) {
@@ -352,7 +360,13 @@ IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
      * device sees the client VA's offset within its page.
      */
     page_off = va & (DEXT_DART_PAGE - 1);
-    ret = dext_iova_alloc(&cd->iova, page_off + size, 0, &r->iova_base);
+    if (at) {
+        r->iova_base = bus_addr - page_off;
+        ret = bus_addr + size < bus_addr ? kIOReturnNoResources :
+              dext_iova_alloc_at(&cd->iova, r->iova_base, page_off + size);
+    } else {
+        ret = dext_iova_alloc(&cd->iova, page_off + size, 0, &r->iova_base);
+    }
     if (ret != kIOReturnSuccess) {
         goto fail;
     }
@@ -427,6 +441,21 @@ fail:
     }
     free(r);
     return ret;
+}
+
+IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
+                           uint64_t size, int fd, uint64_t fd_offset,
+                           uint64_t out[3])
+{
+    return dma_register(s, iova, va, size, fd, fd_offset, false, 0, out);
+}
+
+IOReturn dext_dma_register_at(DextSession *s, uint64_t iova, uint64_t va,
+                              uint64_t size, uint64_t bus_addr, int fd,
+                              uint64_t fd_offset, uint64_t out[3])
+{
+    return dma_register(s, iova, va, size, fd, fd_offset, true, bus_addr,
+                        out);
 }
 
 IOReturn dext_dma_unregister(DextSession *s, uint64_t iova)

@@ -94,27 +94,15 @@ void dext_iova_space_destroy(IovaSpace *s)
     s->free_bytes = 0;
 }
 
-IOReturn dext_iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
-                         uint64_t *out_addr)
+/*
+ * Take [addr, addr + rounded) out of the free range @n, which holds it:
+ * what is left of @n before and after stays free.
+ */
+static IOReturn carve(IovaSpace *s, RangeNode *n, uint64_t addr,
+                      uint64_t rounded)
 {
-    uint64_t rounded, addr, head, tail;
-    RangeNode *n;
+    uint64_t head, tail;
     RangeNode *tail_node = NULL;
-
-    if (size == 0 || (align != 0 && !is_pow2(align))) {
-        return kIOReturnBadArgument;
-    }
-    /* Every free range starts on a page, so finer alignment is free. */
-    if (align < s->page) {
-        align = s->page;
-    }
-    if (!round_to_page(s, size, &rounded) || rounded > s->free_bytes) {
-        return kIOReturnNoResources;
-    }
-    n = dext_range_tree_first_fit(&s->free, rounded, align, &addr);
-    if (!n) {
-        return kIOReturnNotAligned;
-    }
 
     head = addr - n->start;
     tail = n->len - head - rounded;
@@ -139,8 +127,58 @@ IOReturn dext_iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
         range_delete(n, NULL);
     }
     s->free_bytes -= rounded;
+    return kIOReturnSuccess;
+}
+
+IOReturn dext_iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
+                         uint64_t *out_addr)
+{
+    uint64_t rounded, addr;
+    RangeNode *n;
+    IOReturn ret;
+
+    if (size == 0 || (align != 0 && !is_pow2(align))) {
+        return kIOReturnBadArgument;
+    }
+    /* Every free range starts on a page, so finer alignment is free. */
+    if (align < s->page) {
+        align = s->page;
+    }
+    if (!round_to_page(s, size, &rounded) || rounded > s->free_bytes) {
+        return kIOReturnNoResources;
+    }
+    n = dext_range_tree_first_fit(&s->free, rounded, align, &addr);
+    if (!n) {
+        return kIOReturnNotAligned;
+    }
+
+    ret = carve(s, n, addr, rounded);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
     *out_addr = addr;
     return kIOReturnSuccess;
+}
+
+IOReturn dext_iova_alloc_at(IovaSpace *s, uint64_t addr, uint64_t size)
+{
+    uint64_t rounded;
+    RangeNode *n;
+
+    if (size == 0 || (addr & (s->page - 1))) {
+        return kIOReturnBadArgument;
+    }
+    /* Inclusive ends, so a range reaching 2^64 does not wrap. */
+    if (!round_to_page(s, size, &rounded) || addr < s->base ||
+        addr > s->last || rounded - 1 > s->last - addr) {
+        return kIOReturnNoResources;
+    }
+    n = dext_range_tree_floor(&s->free, addr);
+    if (n == NULL || addr - n->start >= n->len ||
+        rounded > n->len - (addr - n->start)) {
+        return kIOReturnBusy;
+    }
+    return carve(s, n, addr, rounded);
 }
 
 void dext_iova_free(IovaSpace *s, uint64_t addr, uint64_t size)

@@ -80,6 +80,18 @@ IOReturn dext_iova_alloc(IovaSpace *s, uint64_t size, uint64_t align,
                          uint64_t *out_addr);
 
 /**
+ * dext_iova_alloc_at() - allocate given bus addresses
+ * @s: the space
+ * @addr: first address, a multiple of the page size
+ * @size: bytes, rounded up to whole pages
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for a zero @size or an
+ * unaligned @addr; kIOReturnNoResources if the range leaves the window
+ * (or memory is short); kIOReturnBusy if any of its pages is allocated.
+ */
+IOReturn dext_iova_alloc_at(IovaSpace *s, uint64_t addr, uint64_t size);
+
+/**
  * dext_iova_free() - return bus addresses to the space
  * @s: the space
  * @addr: address from dext_iova_alloc()

@@ -126,24 +126,47 @@ static IOReturn m_free_dma_buffer(DextSession *s, const uint64_t *in,
     return kIOReturnSuccess;
 }
 
+/*
+ * Beside a registration, shared memory's fd, and scalar @nargs the
+ * offset into it.  That scalar without an fd says "I have the file if
+ * you need it": the caller asks again with it, so a refusal is not
+ * logged.  Sets @fd; false for an fd without its offset.
+ */
+static bool dma_file(const DextCallArgs *a, uint32_t nargs, int *fd)
+{
+    *fd = a->in_fd ? *a->in_fd : -1;
+    if (*fd >= 0 && a->scalar_in_cnt <= nargs) {
+        return false;
+    }
+    if (*fd < 0 && a->scalar_in_cnt > nargs) {
+        *fd = DEXT_DMA_FILE_LATER;
+    }
+    return true;
+}
+
 static IOReturn m_register_dma_region(DextSession *s, const uint64_t *in,
                                       const DextCallArgs *a, uint64_t *out)
 {
-    /*
-     * Beside the call, shared memory's fd, and in[3] the offset into it.
-     * A fourth scalar without an fd says "I have the file if you need
-     * it": the caller asks again with it, so a refusal is not logged.
-     */
-    int fd = a->in_fd ? *a->in_fd : -1;
+    int fd;
 
-    if (fd >= 0 && a->scalar_in_cnt < 4) {
+    if (!dma_file(a, 3, &fd)) {
         return kIOReturnBadArgument;
-    }
-    if (fd < 0 && a->scalar_in_cnt >= 4) {
-        fd = DEXT_DMA_FILE_LATER;
     }
     return dext_dma_register(s, in[0], in[1], in[2], fd,
                              fd >= 0 ? in[3] : 0, out);
+}
+
+/* As RegisterDMARegion, the bus address in in[3], the fd offset in[4]. */
+static IOReturn m_register_dma_region_at(DextSession *s, const uint64_t *in,
+                                         const DextCallArgs *a, uint64_t *out)
+{
+    int fd;
+
+    if (!dma_file(a, 4, &fd)) {
+        return kIOReturnBadArgument;
+    }
+    return dext_dma_register_at(s, in[0], in[1], in[2], in[3], fd,
+                                fd >= 0 ? in[4] : 0, out);
 }
 
 static IOReturn m_unregister_dma_region(DextSession *s, const uint64_t *in,
@@ -447,6 +470,9 @@ static const MethodDesc extension_methods[] = {
         m_get_claimers, NULL, 0, 0, M_EXTENSION | M_STRUCT_OUT },
     [EXT(kDextSelectorGetLastReset)] = {
         m_get_last_reset, NULL, 0, 1, M_EXTENSION },
+    [EXT(kDextSelectorRegisterDMARegionAt)] = {
+        m_register_dma_region_at, NULL, 4, 3,
+        M_EXTENSION | M_CLAIM | M_WRITABLE | M_DMA },
 };
 
 _Static_assert(sizeof(extension_methods) / sizeof(extension_methods[0]) ==

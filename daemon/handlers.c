@@ -245,6 +245,7 @@ static bool sender_may_name_memory(Channel *ch, pid_t sender,
     Session *s = ch->session;
 
     if (selector != kDextSelectorRegisterDMARegion &&
+        selector != kDextSelectorRegisterDMARegionAt &&
         selector != kDextSelectorProbeDMARegion) {
         return true;
     }
@@ -276,7 +277,8 @@ static bool handle_call(Channel *ch, const Request *rq, DextdReply *rep,
         }
         return codec_violation(ch, rq, rep, err);
     }
-    if (rq->fd >= 0 && m.selector != kDextSelectorRegisterDMARegion) {
+    if (rq->fd >= 0 && m.selector != kDextSelectorRegisterDMARegion &&
+        m.selector != kDextSelectorRegisterDMARegionAt) {
         close(rq->fd);
         return channel_violation(ch, rep, rq->h.seq, kIOReturnBadArgument,
                                  "unexpected fds");
@@ -501,8 +503,8 @@ static bool request_check(Channel *ch, const DextdRequest *req,
             dext_close_fds(req->fds, req->nfds);
         }
     } else if (rq->h.type == DEXT_WIRE_CALL && req->nfds == 1) {
-        /* Shared memory beside RegisterDMARegion; handle_call() drops
-         * the channel for any other method. */
+        /* Shared memory beside RegisterDMARegion(At); handle_call()
+         * drops the channel for any other method. */
         rq->fd = req->fds[0];
     } else if (req->nfds > 0) {
         dext_close_fds(req->fds, req->nfds);

@@ -857,6 +857,48 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_get_claimers(io_connect_t connection,
                                                         uint32_t max,
                                                         uint32_t *count);
 
+/**
+ * apple_dext_register_dma_at() - register DMA memory at a chosen bus
+ * address (libdext dexts only)
+ * @connection: open, claimed connection
+ * @iova: caller-chosen key for the region, unique per connection (as
+ *        apple_dext_register_dma()); @bus_addr itself is a good choice
+ * @client_va: address of the memory in this process; must stay mapped
+ *             until the region is unregistered
+ * @size: region size in bytes
+ * @bus_addr: the bus address at which the device reaches @client_va
+ *
+ * As apple_dext_register_dma(), but the device reaches the region at
+ * exactly @bus_addr .. @bus_addr + @size - 1, so a VMM can give a
+ * device the guest's own IOVAs (a vfio-user server's DMA_MAP).  The dext
+ * works in 16 KiB bus pages, as the DART does: @bus_addr must have the
+ * same offset within a 16 KiB page as @client_va (mmap() the memory at
+ * such an address), and the region takes every bus page it touches,
+ * which must lie in the device's bus window (from 1 MiB up to its DMA
+ * mask) and belong to no other region or DMA buffer of the device, of
+ * any connection.  Unregister with apple_dext_unregister_dma(@iova).
+ * The real macOS dext cannot do this (its DART chooses the addresses).
+ *
+ * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim;
+ * kIOReturnBadArgument for size 0, client_va 0 or a wrapping range;
+ * kIOReturnNotAligned if @bus_addr's offset within a 16 KiB page is not
+ * @client_va's; kIOReturnNoResources if the bus range leaves the
+ * device's window (below 1 MiB, above its DMA mask, wrapping) or the pin
+ * limit is reached; kIOReturnBusy if a bus page of the range belongs to
+ * another region or the DMA buffer; kIOReturnStillOpen if @iova is
+ * registered already; kIOReturnNoSpace past 65,536 regions, 128 chunks
+ * or the process's share of the bus space; kIOReturnVMError if the
+ * memory is not mapped; kIOReturnUnsupported for the real macOS dext, a
+ * device without DMA, or private memory through dextd on a device behind
+ * a real IOMMU (as apple_dext_register_dma()); kIOReturnInternalError if
+ * the dext answered another bus address (the region is unregistered).
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_register_dma_at(io_connect_t connection,
+                                                           uint64_t iova,
+                                                           uint64_t client_va,
+                                                           uint64_t size,
+                                                           uint64_t bus_addr);
+
 /** Log levels passed to the log handler. */
 enum {
     APPLE_DEXT_LOG_ERROR = 3,

@@ -47,6 +47,10 @@ enum DextSelector {
      * then the pid of each (as many as fit), all 4 bytes little-endian.
      * GetLastReset: -> scalar: which reset the last successful
      * ResetDevice performed (DEXT_RESET_*).
+     * RegisterDMARegionAt: scalars iova, client VA, size, bus address
+     * (and the offset in the fd, when shared memory travels beside it, as
+     * RegisterDMARegion's fourth) -> segment count, bus address, length,
+     * as RegisterDMARegion, but at the bus address given.
      */
     kDextSelectorExtensionBase = 64,
     kDextSelectorConfigReadBlock = kDextSelectorExtensionBase + 0,
@@ -54,6 +58,7 @@ enum DextSelector {
     kDextSelectorGetDeviceStatus = kDextSelectorExtensionBase + 2,
     kDextSelectorGetClaimers = kDextSelectorExtensionBase + 3,
     kDextSelectorGetLastReset = kDextSelectorExtensionBase + 4,
+    kDextSelectorRegisterDMARegionAt = kDextSelectorExtensionBase + 5,
     kDextSelectorExtensionEnd,
 };
 

@@ -4,7 +4,8 @@
 #   scripts/deps.sh [build]  building: the compiler, meson, ninja, and the
 #                            libraries of the optional parts (libpci for
 #                            dextctl's names, libsystemd for dextd's
-#                            readiness and socket activation)
+#                            readiness and socket activation, json-c for
+#                            dext-vfio-user)
 #   scripts/deps.sh test     that and what the tests use: g++ (headers
 #                            from C++), lspci (lspci-compare), valgrind
 #                            (make valgrind), clang and libFuzzer's runtime
@@ -14,7 +15,7 @@
 # Debian/Ubuntu only; prints the command instead when not root.
 set -e
 what=${1:-build}
-BUILD_PKGS="meson ninja-build gcc make pkg-config libpci-dev libsystemd-dev"
+BUILD_PKGS="meson ninja-build gcc make pkg-config libpci-dev libsystemd-dev libjson-c-dev"
 TEST_PKGS="g++ pciutils valgrind clang libclang-rt-14-dev systemd"
 missing=""
 need_tools() {
@@ -44,6 +45,7 @@ need_tools meson ninja cc make pkg-config
 pkg-config --exists libpci 2>/dev/null || [ -f /usr/include/pci/pci.h ] ||
     missing="$missing libpci-dev"
 pkg-config --exists libsystemd 2>/dev/null || missing="$missing libsystemd-dev"
+pkg-config --exists json-c 2>/dev/null || missing="$missing libjson-c-dev"
 [ -z "$missing" ] && exit 0
 echo "deps: missing:$missing"
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -284,20 +284,23 @@ static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
  * ignores it), and the call is repeated with the file.  Private memory
  * then stays refused, with the reason logged here and by dextd.
  */
-static IOReturn unix_register_dma(UnixConn *c, const DextCallArgs *args)
+static IOReturn unix_register_dma(UnixConn *c, uint32_t selector,
+                                  const DextCallArgs *args)
 {
-    uint64_t in[4], offset = 0;
+    /* RegisterDMARegionAt has the bus address before the offset. */
+    uint32_t n = selector == kDextSelectorRegisterDMARegion ? 3 : 4;
+    uint64_t in[5], offset = 0;
     DextCallArgs a = *args;
     uint32_t room = args->scalar_out_cnt ? *args->scalar_out_cnt : 0;
     IOReturn ret;
     int fd;
 
-    memcpy(in, args->scalar_in, 3 * sizeof(in[0]));
-    in[3] = 0;
+    memcpy(in, args->scalar_in, n * sizeof(in[0]));
+    in[n] = 0;
     a.scalar_in = in;
     if (!__atomic_load_n(&c->dma_needs_file, __ATOMIC_RELAXED)) {
-        a.scalar_in_cnt = 4;
-        ret = unix_do_call(c, kDextSelectorRegisterDMARegion, false, 0, &a);
+        a.scalar_in_cnt = n + 1;
+        ret = unix_do_call(c, selector, false, 0, &a);
         if (ret != kIOReturnUnsupported) {
             return ret;
         }
@@ -314,13 +317,13 @@ static IOReturn unix_register_dma(UnixConn *c, const DextCallArgs *args)
                  "(memfd_create(), shm_open(), a MAP_SHARED file), and "
                  "0x%llx is not; or the device has no DMA at all",
                  (unsigned long long)in[1]);
-        a.scalar_in_cnt = 3;
-        return unix_do_call(c, kDextSelectorRegisterDMARegion, false, 0, &a);
+        a.scalar_in_cnt = n;
+        return unix_do_call(c, selector, false, 0, &a);
     }
-    in[3] = offset;
-    a.scalar_in_cnt = 4;
+    in[n] = offset;
+    a.scalar_in_cnt = n + 1;
     a.in_fd = &fd;
-    ret = unix_do_call(c, kDextSelectorRegisterDMARegion, false, 0, &a);
+    ret = unix_do_call(c, selector, false, 0, &a);
     close(fd);
     if (ret != kIOReturnUnsupported) {
         /* The device wants the file: look it up first from now on. */
@@ -335,10 +338,12 @@ static IOReturn unix_call(DextTransport *t, uint32_t selector,
     if (t == NULL) {
         return kIOReturnBadArgument;
     }
-    if (selector == kDextSelectorRegisterDMARegion && args != NULL &&
-        args->in_fd == NULL && args->scalar_in_cnt == 3 &&
-        args->scalar_in != NULL) {
-        return unix_register_dma(conn_of(t), args);
+    if (args != NULL && args->in_fd == NULL && args->scalar_in != NULL &&
+        ((selector == kDextSelectorRegisterDMARegion &&
+          args->scalar_in_cnt == 3) ||
+         (selector == kDextSelectorRegisterDMARegionAt &&
+          args->scalar_in_cnt == 4))) {
+        return unix_register_dma(conn_of(t), selector, args);
     }
     return unix_do_call(conn_of(t), selector, false, 0, args);
 }

@@ -296,6 +296,9 @@ static Row rows[] = {
       kIOReturnSuccess },
     { kDextSelectorGetDeviceStatus, "GetDeviceStatus", 0, 6, P_EXT,
       { 0 }, 0, 0, kIOReturnSuccess },
+    { kDextSelectorRegisterDMARegionAt, "RegisterDMARegionAt", 4, 3,
+      P_EXT | P_CLAIM | P_WRITABLE | P_DMA,
+      { 0x20000, 0, sizeof(region), 0x200000 }, 0, 0, kIOReturnSuccess },
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -355,6 +358,7 @@ static void fixture_open(Fixture *fx, unsigned dev_what, unsigned how)
 
     memset(region, 0x11, sizeof(region));
     row(kDextSelectorRegisterDMARegion)->args[1] = (uintptr_t)region;
+    row(kDextSelectorRegisterDMARegionAt)->args[1] = (uintptr_t)region;
     fx->core = dext_core_new(NULL, NULL);
     if (fx->core == NULL) {
         exit(1);

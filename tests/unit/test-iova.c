@@ -542,6 +542,48 @@ static void shuffle(uint64_t *v, size_t n)
     }
 }
 
+static void test_alloc_at(void)
+{
+    IovaSpace s;
+    uint64_t a = 0;
+
+    harness_section("allocation at a given address");
+    CHECK(dext_iova_space_init(&s, 0x100000, 0x0fffffff,
+                               0x4000) == kIOReturnSuccess);
+    CHECK(dext_iova_alloc_at(&s, 0x200000, 0) == kIOReturnBadArgument);
+    CHECK(dext_iova_alloc_at(&s, 0x201000, 1) == kIOReturnBadArgument);
+    /* Below the base, past the top, across the top, wrapping. */
+    CHECK(dext_iova_alloc_at(&s, 0xfc000, 0x4000) == kIOReturnNoResources);
+    CHECK(dext_iova_alloc_at(&s, 0x10000000, 1) == kIOReturnNoResources);
+    CHECK(dext_iova_alloc_at(&s, 0x0fffc000, 0x4001) == kIOReturnNoResources);
+    CHECK(dext_iova_alloc_at(&s, 0xffffffffffffc000ull,
+                             0x8000) == kIOReturnNoResources);
+    CHECK(space_valid(&s) && fully_free(&s));
+
+    /* In the middle (splits), at either end of a free range, rounded. */
+    CHECK(dext_iova_alloc_at(&s, 0x200000, 0x4001) == kIOReturnSuccess);
+    CHECK(space_valid(&s) && s.free.count == 2);
+    CHECK(dext_iova_alloc_at(&s, 0x204000, 0x4000) == kIOReturnBusy);
+    CHECK(dext_iova_alloc_at(&s, 0x1fc000, 0x8000) == kIOReturnBusy);
+    CHECK(dext_iova_alloc_at(&s, 0x1fc000, 0x4000) == kIOReturnSuccess);
+    CHECK(dext_iova_alloc_at(&s, 0x208000, 0x4000) == kIOReturnSuccess);
+    CHECK(dext_iova_alloc_at(&s, 0x100000, 0x4000) == kIOReturnSuccess);
+    CHECK(dext_iova_alloc_at(&s, 0x0fffc000, 0x4000) == kIOReturnSuccess);
+    CHECK(space_valid(&s));
+    /* First fit goes around them. */
+    CHECK(dext_iova_alloc(&s, 0x4000, 0, &a) == kIOReturnSuccess &&
+          a == 0x104000);
+    CHECK(dext_iova_free_bytes(&s) == 0x0ff00000 - 7 * 0x4000);
+    dext_iova_free(&s, 0x200000, 0x8000);
+    dext_iova_free(&s, 0x1fc000, 0x4000);
+    dext_iova_free(&s, 0x208000, 0x4000);
+    dext_iova_free(&s, 0x100000, 0x4000);
+    dext_iova_free(&s, 0x0fffc000, 0x4000);
+    dext_iova_free(&s, a, 0x4000);
+    CHECK(space_valid(&s) && fully_free(&s));
+    dext_iova_space_destroy(&s);
+}
+
 static void test_scale(void)
 {
     enum { N = 65536 };
@@ -619,6 +661,7 @@ int main(void)
     test_fragmentation();
     test_bad_frees();
     test_top_of_space();
+    test_alloc_at();
     test_differential();
     test_scale();
     return harness_finish();

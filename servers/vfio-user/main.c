@@ -1,0 +1,140 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * dext-vfio-user --socket PATH [--target TARGET] [--once] BDF
+ *
+ * Serves the device at BDF of a libdext target (default: the library's
+ * default target) to vfio-user clients on the UNIX socket PATH, one
+ * client at a time: each gets a connection, a claim, DMA regions and
+ * interrupts of its own, all given back when it goes; the server then
+ * waits for the next.  SIGINT/SIGTERM end it (the socket is removed).
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vfu-socket.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dext-vfio-user --socket PATH [--target TARGET] "
+               "[--once] BB:DD.F\n"
+               "  serves the device at BB:DD.F of a libdext target to "
+               "vfio-user clients\n"
+               "  (QEMU: -device '{\"driver\":\"vfio-user-pci\",\"socket\":"
+               "{\"type\":\"unix\",\"path\":\"PATH\"}}')\n"
+               "  --once  serve one client, then exit\n");
+}
+
+static int listen_on(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        vfu_log("socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(fd, 1) != 0) {
+        vfu_log("%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "socket", required_argument, NULL, 's' },
+        { "target", required_argument, NULL, 't' },
+        { "once", no_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct sigaction sa = { .sa_handler = on_signal };
+    const char *path = NULL;
+    VfuSession s = { 0 };
+    unsigned b, d, f;
+    bool once = false;
+    int opt, lfd, status = 0;
+    char tail;
+
+    while ((opt = getopt_long(argc, argv, "s:t:oh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 's': path = optarg; break;
+        case 't': s.target = optarg; break;
+        case 'o': once = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (path == NULL || optind != argc - 1 ||
+        sscanf(argv[optind], "%x:%x.%x%c", &b, &d, &f, &tail) != 3 ||
+        b > 0xff || d > 0x1f || f > 7) {
+        usage(stderr);
+        return 2;
+    }
+    s.bus = (uint8_t)b;
+    s.dev = (uint8_t)d;
+    s.fn = (uint8_t)f;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    lfd = listen_on(path);
+    if (lfd < 0) {
+        return 1;
+    }
+    vfu_log("serving %02x:%02x.%x on %s", s.bus, s.dev, s.fn, path);
+    while (!stop) {
+        int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            vfu_log("accept: %s", strerror(errno));
+            status = 1;
+            break;
+        }
+        if (vfu_session_open(&s) != 0) {
+            close(c);
+            status = 1;
+            break;
+        }
+        vfu_log("client connected");
+        vfu_serve_client(&s, c);
+        vfu_session_close(&s);
+        close(c);
+        vfu_log("client gone; everything released");
+        if (once) {
+            break;
+        }
+    }
+    close(lfd);
+    unlink(path);
+    return status;
+}

@@ -1,0 +1,663 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * dext-vfio-user against a vfio-user client written here from the
+ * protocol specification (QEMU docs/interop/vfio-user.rst), with its own
+ * message layouts: the server binary ($DEXT_VFIO_USER) serves edu of
+ * an in-process dext core ("inproc:edu"), and every command is tried,
+ * with its error paths and malformed input; a malformed message closes
+ * the connection, and the server then serves the next client.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+/* Commands and flags, from the specification. */
+enum {
+    C_VERSION = 1, C_DMA_MAP = 2, C_DMA_UNMAP = 3, C_GET_INFO = 4,
+    C_REGION_INFO = 5, C_IRQ_INFO = 7, C_SET_IRQS = 8, C_READ = 9,
+    C_WRITE = 10, C_RESET = 13, C_WRITE_MULTI = 15,
+};
+#define F_REPLY    0x1u
+#define F_NO_REPLY 0x10u
+#define F_ERROR    0x20u
+
+#define EDU_ID      0x010000edu
+#define EDU_BAR0    (1u << 20)
+#define EDU_DMA_BUF 0x40000
+
+static char sock_path[108];
+static pid_t server = -1;
+static uint16_t next_id = 1;
+
+typedef struct Msg {
+    uint8_t b[1 << 16];
+    size_t len;
+} Msg;
+
+static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static int connect_server(void)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd, i;
+
+    strcpy(sa.sun_path, sock_path);
+    for (i = 0; i < 500; i++) {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            return fd;
+        }
+        close(fd);
+        usleep(10000);
+    }
+    return -1;
+}
+
+/* Send a command with @n payload bytes and @nfds fds. */
+static bool send_msg(int s, uint16_t cmd, uint32_t flags, const void *p,
+                     size_t n, const int *fds, unsigned nfds, uint32_t size)
+{
+    uint8_t h[16];
+    char ctl[CMSG_SPACE(16 * sizeof(int))];
+    struct iovec iov[2] = { { h, 16 }, { (void *)p, n } };
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n ? 2 : 1 };
+
+    put16(h, next_id++);
+    put16(h + 2, cmd);
+    put32(h + 4, size ? size : (uint32_t)(16 + n));
+    put32(h + 8, flags);
+    put32(h + 12, 0);
+    if (nfds) {
+        struct cmsghdr *c;
+
+        memset(ctl, 0, sizeof(ctl));
+        mh.msg_control = ctl;
+        mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+        c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+    }
+    return sendmsg(s, &mh, MSG_NOSIGNAL) == (ssize_t)(16 + n);
+}
+
+static bool recv_full(int s, uint8_t *b, size_t n)
+{
+    size_t got = 0;
+    struct pollfd pfd = { .fd = s, .events = POLLIN };
+
+    while (got < n) {
+        ssize_t r;
+
+        if (poll(&pfd, 1, 5000) != 1) {
+            return false;
+        }
+        r = recv(s, b + got, n - got, 0);
+        if (r <= 0) {
+            return false;
+        }
+        got += (size_t)r;
+    }
+    return true;
+}
+
+/* Receive a reply: the errno it carries (0 for success), -1 if none. */
+static int recv_reply(int s, uint16_t cmd, Msg *m)
+{
+    uint32_t size, flags;
+
+    if (!recv_full(s, m->b, 16)) {
+        return -1;
+    }
+    size = get32(m->b + 4);
+    flags = get32(m->b + 8);
+    if (size < 16 || size > sizeof(m->b) || !recv_full(s, m->b + 16,
+                                                       size - 16)) {
+        return -1;
+    }
+    m->len = size - 16;
+    CHECK_EQ(get32(m->b) >> 16, cmd);
+    CHECK_EQ(get32(m->b) & 0xffff, (uint16_t)(next_id - 1));
+    CHECK_EQ(flags & 0xf, F_REPLY);
+    if (flags & F_ERROR) {
+        CHECK(m->len == 0);
+        return get32(m->b + 12) ? (int)get32(m->b + 12) : EIO;
+    }
+    return 0;
+}
+
+static int call(int s, uint16_t cmd, const void *p, size_t n, Msg *m)
+{
+    if (!send_msg(s, cmd, 0, p, n, NULL, 0, 0)) {
+        return -1;
+    }
+    return recv_reply(s, cmd, m);
+}
+
+static int call_fds(int s, uint16_t cmd, const void *p, size_t n,
+                    const int *fds, unsigned nfds, Msg *m)
+{
+    if (!send_msg(s, cmd, 0, p, n, fds, nfds, 0)) {
+        return -1;
+    }
+    return recv_reply(s, cmd, m);
+}
+
+/*
+ * The server closed the connection: reading gives end of file, or
+ * ECONNRESET when it closed with our bytes still unread.
+ */
+static bool closed_by_server(int s)
+{
+    uint8_t b[16];
+    struct pollfd pfd = { .fd = s, .events = POLLIN };
+    ssize_t r;
+
+    if (poll(&pfd, 1, 5000) != 1) {
+        return false;
+    }
+    r = recv(s, b, sizeof(b), 0);
+    return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+static int version(int s)
+{
+    static const char caps[] = "{\"capabilities\":{\"max_msg_fds\":16,"
+                               "\"pgsizes\":4096}}";
+    uint8_t p[4 + sizeof(caps)];
+    Msg *m = malloc(sizeof(*m));
+    int err;
+
+    put16(p, 0);
+    put16(p + 2, 0);
+    memcpy(p + 4, caps, sizeof(caps));
+    err = call(s, C_VERSION, p, sizeof(p), m);
+    if (err == 0) {
+        CHECK(m->len > 4 && m->b[16 + m->len - 1] == '\0');
+        CHECK(strstr((char *)m->b + 20, "\"max_msg_fds\"") != NULL);
+        CHECK(strstr((char *)m->b + 20, "\"max_data_xfer_size\"") != NULL);
+        CHECK(strstr((char *)m->b + 20, "\"pgsizes\"") != NULL);
+        CHECK(strstr((char *)m->b + 20, "\"max_dma_maps\"") != NULL);
+        CHECK(strstr((char *)m->b + 20, "migration") == NULL);
+    }
+    free(m);
+    return err;
+}
+
+static int region_rw(int s, uint32_t region, uint64_t off, void *data,
+                     uint32_t count, bool write)
+{
+    uint8_t p[16 + 64];
+    Msg *m = malloc(sizeof(*m));
+    int err;
+
+    put64(p, off);
+    put32(p + 8, region);
+    put32(p + 12, count);
+    if (write) {
+        memcpy(p + 16, data, count);
+    }
+    err = call(s, write ? C_WRITE : C_READ, p, 16 + (write ? count : 0), m);
+    if (err == 0) {
+        CHECK_EQ(get64(m->b + 16), off);
+        CHECK_EQ(get32(m->b + 28), count);
+        if (!write && CHECK_EQ(m->len, 16 + count)) {
+            memcpy(data, m->b + 32, count);
+        } else if (write) {
+            CHECK_EQ(m->len, 16);
+        }
+    }
+    free(m);
+    return err;
+}
+
+static uint32_t rd32(int s, uint32_t region, uint64_t off)
+{
+    uint32_t v = 0xdeadbeef;
+
+    CHECK_EQ(region_rw(s, region, off, &v, 4, false), 0);
+    return v;
+}
+
+static void wr32(int s, uint32_t region, uint64_t off, uint32_t v)
+{
+    CHECK_EQ(region_rw(s, region, off, &v, 4, true), 0);
+}
+
+static void wr64(int s, uint32_t region, uint64_t off, uint64_t v)
+{
+    CHECK_EQ(region_rw(s, region, off, &v, 8, true), 0);
+}
+
+static bool eventfd_fired(int fd, int ms)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    uint64_t v;
+
+    if (poll(&pfd, 1, ms) != 1) {
+        return false;
+    }
+    return read(fd, &v, 8) == 8 && v > 0;
+}
+
+static int set_irqs(int s, uint32_t flags, uint32_t index, uint32_t start,
+                    uint32_t count, const int *fds, unsigned nfds)
+{
+    uint8_t p[20];
+    Msg *m = malloc(sizeof(*m));
+    int err;
+
+    put32(p, 20);
+    put32(p + 4, flags);
+    put32(p + 8, index);
+    put32(p + 12, start);
+    put32(p + 16, count);
+    err = call_fds(s, C_SET_IRQS, p, 20, fds, nfds, m);
+    free(m);
+    return err;
+}
+
+static int dma_map(int s, int fd, uint64_t off, uint64_t iova, uint64_t size)
+{
+    uint8_t p[32];
+    Msg *m = malloc(sizeof(*m));
+    int err;
+
+    put32(p, 32);
+    put32(p + 4, 3);
+    put64(p + 8, off);
+    put64(p + 16, iova);
+    put64(p + 24, size);
+    err = call_fds(s, C_DMA_MAP, p, 32, &fd, fd >= 0 ? 1 : 0, m);
+    free(m);
+    return err;
+}
+
+static int dma_unmap(int s, uint64_t iova, uint64_t size)
+{
+    uint8_t p[24];
+    Msg *m = malloc(sizeof(*m));
+    int err;
+
+    put32(p, 24);
+    put32(p + 4, 0);
+    put64(p + 8, iova);
+    put64(p + 16, size);
+    err = call(s, C_DMA_UNMAP, p, 24, m);
+    if (err == 0) {
+        CHECK(m->len == 24 && get64(m->b + 24) == iova);
+    }
+    free(m);
+    return err;
+}
+
+static void test_info(int s)
+{
+    uint8_t p[32] = { 0 };
+    Msg *m = malloc(sizeof(*m));
+
+    harness_section("DEVICE_GET_INFO, GET_REGION_INFO, GET_IRQ_INFO");
+    put32(p, 16);
+    if (CHECK_EQ(call(s, C_GET_INFO, p, 16, m), 0) && CHECK_EQ(m->len, 16)) {
+        CHECK_EQ(get32(m->b + 20), 3);      /* RESET | PCI */
+        CHECK(get32(m->b + 24) >= 9);
+        CHECK_EQ(get32(m->b + 28), 5);
+    }
+    put32(p, 8);
+    CHECK_EQ(call(s, C_GET_INFO, p, 16, m), EINVAL);
+    CHECK_EQ(call(s, C_GET_INFO, p, 4, m), EINVAL);
+
+    put32(p, 32);
+    put32(p + 8, 7);                        /* config */
+    if (CHECK_EQ(call(s, C_REGION_INFO, p, 32, m), 0)) {
+        CHECK(get64(m->b + 32) == 256 || get64(m->b + 32) == 4096);
+        CHECK_EQ(get32(m->b + 20) & 3, 3);
+    }
+    put32(p + 8, 0);                        /* BAR0 */
+    if (CHECK_EQ(call(s, C_REGION_INFO, p, 32, m), 0)) {
+        CHECK_EQ(get64(m->b + 32), EDU_BAR0);
+        CHECK_EQ(get32(m->b + 20) & 3, 3);
+    }
+    put32(p + 8, 1);                        /* unused */
+    if (CHECK_EQ(call(s, C_REGION_INFO, p, 32, m), 0)) {
+        CHECK_EQ(get64(m->b + 32), 0);
+    }
+    put32(p + 8, 9);
+    CHECK_EQ(call(s, C_REGION_INFO, p, 32, m), EINVAL);
+    put32(p + 8, 0xffffffffu);
+    CHECK_EQ(call(s, C_REGION_INFO, p, 32, m), EINVAL);
+
+    memset(p, 0, sizeof(p));
+    put32(p, 16);
+    put32(p + 8, 1);                        /* MSI */
+    if (CHECK_EQ(call(s, C_IRQ_INFO, p, 16, m), 0)) {
+        CHECK_EQ(get32(m->b + 28), 1);
+        CHECK(get32(m->b + 20) & 1);
+    }
+    put32(p + 8, 0);                        /* INTx: not offered */
+    if (CHECK_EQ(call(s, C_IRQ_INFO, p, 16, m), 0)) {
+        CHECK_EQ(get32(m->b + 28), 0);
+    }
+    put32(p + 8, 5);
+    CHECK_EQ(call(s, C_IRQ_INFO, p, 16, m), EINVAL);
+    free(m);
+}
+
+static void test_config(int s)
+{
+    uint8_t pin = 0xff;
+
+    harness_section("config space: identity, BAR sizing and addresses");
+    CHECK_EQ(rd32(s, 7, 0), 0x11e81234);
+    CHECK_EQ(rd32(s, 7, 0x10) & 0xf, 0);
+    wr32(s, 7, 0x10, 0xffffffffu);
+    CHECK_EQ(rd32(s, 7, 0x10), ~(EDU_BAR0 - 1));
+    wr32(s, 7, 0x10, 0xfe812345u);
+    CHECK_EQ(rd32(s, 7, 0x10), 0xfe800000u);
+    CHECK_EQ(rd32(s, 7, 0x14), 0);
+    wr32(s, 7, 0x30, 0xffffffffu);
+    CHECK_EQ(rd32(s, 7, 0x30), 0);
+    CHECK_EQ(region_rw(s, 7, 0x3d, &pin, 1, false), 0);
+    CHECK_EQ(pin, 0);
+    /* Errors: past the end, empty, misdirected. */
+    CHECK_EQ(region_rw(s, 7, 4096, &pin, 1, false), EINVAL);
+    CHECK_EQ(region_rw(s, 7, 0, &pin, 0, false), EINVAL);
+    CHECK_EQ(region_rw(s, 6, 0, &pin, 1, false), EINVAL);
+    CHECK_EQ(region_rw(s, 1, 0, &pin, 1, false), EINVAL);
+    CHECK_EQ(region_rw(s, 1000, 0, &pin, 1, false), EINVAL);
+}
+
+static void test_bar(int s)
+{
+    uint32_t v = 0;
+    int i;
+
+    harness_section("BAR0 through REGION_READ/WRITE: id, liveness, factorial");
+    CHECK_EQ(rd32(s, 0, 0), EDU_ID);
+    wr32(s, 0, 4, 0x12345678);
+    CHECK_EQ(rd32(s, 0, 4), ~0x12345678u);
+    wr32(s, 0, 8, 5);
+    for (i = 0; i < 500 && (rd32(s, 0, 0x20) & 1); i++) {
+        usleep(1000);
+    }
+    CHECK_EQ(rd32(s, 0, 8), 120);
+    CHECK_EQ(region_rw(s, 0, EDU_BAR0 - 2, &v, 4, false), EINVAL);
+    CHECK_EQ(region_rw(s, 0, UINT64_MAX - 1, &v, 4, false), EINVAL);
+}
+
+static void test_write_multi(int s)
+{
+    uint8_t p[8 + 2 * 24] = { 0 };
+    Msg *m = malloc(sizeof(*m));
+
+    harness_section("REGION_WRITE_MULTI");
+    put64(p, 2);
+    put64(p + 8, 4);                    /* liveness */
+    put32(p + 16, 0);
+    put32(p + 20, 4);
+    put32(p + 24, 0x0f0f0f0f);
+    put64(p + 32, 4);
+    put32(p + 40, 0);
+    put32(p + 44, 4);
+    put32(p + 48, 0x01020304);
+    if (CHECK_EQ(call(s, C_WRITE_MULTI, p, sizeof(p), m), 0)) {
+        CHECK_EQ(get64(m->b + 16), 2);
+        CHECK_EQ(rd32(s, 0, 4), ~0x01020304u);
+    }
+    put64(p, 3);
+    CHECK_EQ(call(s, C_WRITE_MULTI, p, sizeof(p), m), EINVAL);
+    put64(p, 1);
+    put32(p + 20, 9);
+    CHECK_EQ(call(s, C_WRITE_MULTI, p, 8 + 24, m), EINVAL);
+    free(m);
+}
+
+static void test_irqs(int s)
+{
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int two[2];
+
+    harness_section("SET_IRQS: MSI eventfd, trigger, mask, unmask, disable");
+    /* Bad: several data kinds, fd count mismatch, range past the end. */
+    CHECK_EQ(set_irqs(s, 0x3 | 0x20, 1, 0, 1, NULL, 0), EINVAL);
+    two[0] = efd;
+    two[1] = efd;
+    CHECK_EQ(set_irqs(s, 0x4 | 0x20, 1, 0, 1, two, 2), EINVAL);
+    CHECK_EQ(set_irqs(s, 0x4 | 0x20, 1, 1, 1, &efd, 1), EINVAL);
+    CHECK_EQ(set_irqs(s, 0x4 | 0x20, 9, 0, 1, &efd, 1), EINVAL);
+
+    if (!CHECK_EQ(set_irqs(s, 0x4 | 0x20, 1, 0, 1, &efd, 1), 0)) {
+        close(efd);
+        return;
+    }
+    /* The device raises (edu's raise register): the eventfd fires. */
+    wr32(s, 0, 0x60, 1);
+    CHECK(eventfd_fired(efd, 5000));
+    wr32(s, 0, 0x64, 1);
+    /* The client triggers it itself. */
+    CHECK_EQ(set_irqs(s, 0x1 | 0x20, 1, 0, 1, NULL, 0), 0);
+    CHECK(eventfd_fired(efd, 5000));
+    /* Masked: held pending; unmasked: delivered. */
+    CHECK_EQ(set_irqs(s, 0x1 | 0x08, 1, 0, 1, NULL, 0), 0);
+    wr32(s, 0, 0x60, 1);
+    CHECK(!eventfd_fired(efd, 300));
+    CHECK_EQ(set_irqs(s, 0x1 | 0x10, 1, 0, 1, NULL, 0), 0);
+    CHECK(eventfd_fired(efd, 5000));
+    wr32(s, 0, 0x64, 1);
+    /* Disabled: nothing more. */
+    CHECK_EQ(set_irqs(s, 0x1 | 0x20, 1, 0, 0, NULL, 0), 0);
+    wr32(s, 0, 0x60, 1);
+    CHECK(!eventfd_fired(efd, 300));
+    wr32(s, 0, 0x64, 1);
+    close(efd);
+}
+
+static void test_dma(int s)
+{
+    size_t size = 1 << 16;
+    int fd = memfd_create("guest-ram", MFD_CLOEXEC);
+    uint8_t *ram;
+    uint64_t iova = 0x200000;
+    int i;
+
+    harness_section("DMA_MAP at the guest's IOVA; the device reaches it there");
+    if (!CHECK(fd >= 0 && ftruncate(fd, (off_t)size) == 0)) {
+        return;
+    }
+    ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (!CHECK(ram != MAP_FAILED)) {
+        return;
+    }
+    for (i = 0; i < 4096; i++) {
+        ram[i] = (uint8_t)(i * 7 + 3);
+    }
+    memset(ram + 0x8000, 0, 4096);
+    CHECK_EQ(dma_map(s, -1, 0, iova, size), ENOTSUP);
+    if (CHECK_EQ(dma_map(s, fd, 0, iova, size), 0)) {
+        /* RAM -> edu's buffer -> RAM at another offset. */
+        wr64(s, 0, 0x80, iova);
+        wr64(s, 0, 0x88, EDU_DMA_BUF);
+        wr64(s, 0, 0x90, 1024);
+        wr64(s, 0, 0x98, 1);
+        for (i = 0; i < 500 && (rd32(s, 0, 0x98) & 1); i++) {
+            usleep(1000);
+        }
+        wr64(s, 0, 0x80, EDU_DMA_BUF);
+        wr64(s, 0, 0x88, iova + 0x8000);
+        wr64(s, 0, 0x90, 1024);
+        wr64(s, 0, 0x98, 3);
+        for (i = 0; i < 500 && (rd32(s, 0, 0x98) & 1); i++) {
+            usleep(1000);
+        }
+        CHECK(memcmp(ram, ram + 0x8000, 1024) == 0);
+    }
+    /* Overlap, outside the DMA mask, misaligned, bad file ranges. */
+    CHECK_EQ(dma_map(s, fd, 0, iova + 0x4000, 0x4000), EEXIST);
+    CHECK_EQ(dma_map(s, fd, 0, 1ull << 40, 0x4000), ENOSPC);
+    CHECK_EQ(dma_map(s, fd, 0, iova + 0x100001, 0x1000), EINVAL);
+    CHECK_EQ(dma_map(s, fd, size, 0x400000, 0x1000), EINVAL);
+    CHECK_EQ(dma_map(s, fd, 0, UINT64_MAX & ~0xfffull, 0x2000), EINVAL);
+    CHECK_EQ(dma_unmap(s, iova, size / 2), ENOENT);
+    CHECK_EQ(dma_unmap(s, iova, size), 0);
+    CHECK_EQ(dma_unmap(s, iova, size), ENOENT);
+    /* Mapped again, left for teardown to release. */
+    CHECK_EQ(dma_map(s, fd, 0, iova, size), 0);
+    munmap(ram, size);
+    close(fd);
+}
+
+static void test_reset(int s)
+{
+    Msg *m = malloc(sizeof(*m));
+
+    harness_section("DEVICE_RESET");
+    wr32(s, 0, 4, 0x1);
+    CHECK_EQ(call(s, C_RESET, NULL, 0, m), 0);
+    CHECK_EQ(rd32(s, 0, 0), EDU_ID);
+    CHECK_EQ(rd32(s, 7, 0x10), 0);       /* the guest's address is gone */
+    free(m);
+}
+
+static void test_malformed(void)
+{
+    uint8_t junk[64] = { 0 };
+    Msg *m = malloc(sizeof(*m));
+    int s;
+
+    harness_section("malformed messages close the connection; next client");
+    /* A command before VERSION. */
+    s = connect_server();
+    if (CHECK(s >= 0)) {
+        CHECK(send_msg(s, C_GET_INFO, 0, junk, 16, NULL, 0, 0));
+        CHECK(closed_by_server(s));
+        close(s);
+    }
+    /* A size below the header, above the limit, a reply type. */
+    s = connect_server();
+    if (CHECK(s >= 0)) {
+        CHECK_EQ(version(s), 0);
+        CHECK(send_msg(s, C_GET_INFO, 0, junk, 16, NULL, 0, 8));
+        CHECK(closed_by_server(s));
+        close(s);
+    }
+    s = connect_server();
+    if (CHECK(s >= 0)) {
+        CHECK_EQ(version(s), 0);
+        CHECK(send_msg(s, C_READ, 0, junk, 16, NULL, 0, 0x7fffffff));
+        CHECK(closed_by_server(s));
+        close(s);
+    }
+    s = connect_server();
+    if (CHECK(s >= 0)) {
+        CHECK_EQ(version(s), 0);
+        CHECK(send_msg(s, C_GET_INFO, F_REPLY, junk, 16, NULL, 0, 0));
+        CHECK(closed_by_server(s));
+        close(s);
+    }
+    /* Fds where none belong: an error reply, the fd not kept. */
+    s = connect_server();
+    if (CHECK(s >= 0)) {
+        int efd = eventfd(0, EFD_CLOEXEC);
+
+        CHECK_EQ(version(s), 0);
+        put32(junk, 16);
+        CHECK_EQ(call_fds(s, C_GET_INFO, junk, 16, &efd, 1, m), EINVAL);
+        /* An unknown command: ENOTSUP, the connection stays. */
+        CHECK_EQ(call(s, 99, NULL, 0, m), ENOTSUP);
+        /* NO_REPLY: nothing comes back, the next call is answered. */
+        CHECK(send_msg(s, C_RESET, F_NO_REPLY, NULL, 0, NULL, 0, 0));
+        CHECK_EQ(call(s, C_GET_INFO, junk, 16, m), 0);
+        close(efd);
+        close(s);
+    }
+    free(m);
+}
+
+static void stop_server(void)
+{
+    int status = -1, i;
+
+    if (server <= 0) {
+        return;
+    }
+    kill(server, SIGTERM);
+    for (i = 0; i < 500; i++) {
+        if (waitpid(server, &status, WNOHANG) == server) {
+            break;
+        }
+        usleep(10000);
+    }
+    CHECK_MSG(i < 500 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "dext-vfio-user exits 0 on SIGTERM");
+    CHECK(access(sock_path, F_OK) != 0);
+    server = -1;
+}
+
+int main(void)
+{
+    const char *bin = getenv("DEXT_VFIO_USER");
+    char dir[] = "/tmp/vfu-test-XXXXXX";
+    int s;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (bin == NULL) {
+        printf("SKIP: $DEXT_VFIO_USER not set\n");
+        return 77;
+    }
+    if (mkdtemp(dir) == NULL) {
+        return 1;
+    }
+    snprintf(sock_path, sizeof(sock_path), "%s/vfu.sock", dir);
+    server = fork();
+    if (server == 0) {
+        execl(bin, bin, "--socket", sock_path, "--target", "inproc:edu",
+              "00:03.0", (char *)NULL);
+        _exit(127);
+    }
+    s = connect_server();
+    if (CHECK(s >= 0)) {
+        harness_section("VERSION");
+        CHECK_EQ(version(s), 0);
+        test_info(s);
+        test_config(s);
+        test_bar(s);
+        test_write_multi(s);
+        test_irqs(s);
+        test_dma(s);
+        test_reset(s);
+        close(s);
+    }
+    /* The next client finds a clean device: the mapping left is gone. */
+    s = connect_server();
+    if (CHECK(s >= 0)) {
+        harness_section("teardown: the next client starts clean");
+        CHECK_EQ(version(s), 0);
+        CHECK_EQ(rd32(s, 7, 0x10), 0);
+        test_dma(s);
+        close(s);
+    }
+    test_malformed();
+    stop_server();
+    rmdir(dir);
+    return harness_finish();
+}
