@@ -25,6 +25,8 @@
 /* The DART model: 16 KiB pages; bus addresses start at 1 MiB so that a
  * zeroed or tiny address in a descriptor faults instead of hitting memory. */
 #define DEXT_DART_PAGE     0x4000ull
+/* The bus space's own granularity: a host (and IOMMU) page. */
+#define DEXT_BUS_PAGE      0x1000ull
 #define DEXT_DART_BASE     0x100000ull
 
 /* dmaFlags reported by AllocateDMABuffer: kIOMemoryDirectionInOut. */
@@ -213,6 +215,7 @@ struct DmaBuffer {
     uint8_t *host;
     uint64_t size;
     uint64_t iova_base;
+    uint64_t iova_size;     /* the bus range reserved: whole DART pages */
     bool mapped;            /* dma_map made it reach the device */
     DmaChunk chunk;
 };

@@ -45,7 +45,7 @@ IOReturn dext_dma_device_init(CoreDevice *cd)
         return kIOReturnBadArgument;
     }
     return dext_iova_space_init(&cd->iova, DEXT_DART_BASE, limit,
-                                DEXT_DART_PAGE);
+                                DEXT_BUS_PAGE);
 }
 
 void dext_dma_device_destroy(CoreDevice *cd)
@@ -53,10 +53,15 @@ void dext_dma_device_destroy(CoreDevice *cd)
     dext_iova_space_destroy(&cd->iova);
 }
 
-/* Bus bytes an allocation of @size at page offset @off really takes. */
-static uint64_t bus_pages(uint64_t off, uint64_t size)
+/*
+ * The bus space is kept in host pages (DEXT_BUS_PAGE), so a caller that
+ * chooses its bus addresses (RegisterDMARegionAt, for a VMM whose guest
+ * maps 4 KiB IOMMU pages) gets that granularity; the addresses the dext
+ * chooses are DART pages, aligned and rounded as on the Mac.
+ */
+static uint64_t round_up(uint64_t n, uint64_t page)
 {
-    return (off + size + DEXT_DART_PAGE - 1) & ~(DEXT_DART_PAGE - 1);
+    return (n + page - 1) & ~(page - 1);
 }
 
 /*
@@ -201,7 +206,7 @@ static void region_unlink(CoreDevice *cd, DextSession *s, DmaRegion *r)
     for (i = 0; i < r->nchunks; i++) {
         dext_range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
     }
-    share_uncharge(cd, s, bus_pages(0, r->iova_size));
+    share_uncharge(cd, s, r->iova_size);
     dext_range_tree_remove(&s->regions, &r->node);
     cd->dma_regions--;
     cd->dma_region_bytes -= r->size;
@@ -296,7 +301,7 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
                              bool at, uint64_t bus_addr, uint64_t out[3])
 {
     CoreDevice *cd = s->cd;
-    uint64_t nchunks, done, page_off, host_len = 0;
+    uint64_t nchunks, done, page_off, granule, host_len = 0;
     uint8_t *host = NULL;
     uint8_t probe;
     DmaRegion *r;
@@ -311,7 +316,8 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
     if (size == 0 || va == 0 || va + size < va || iova + size < iova) {
         return kIOReturnBadArgument;
     }
-    if (at && (bus_addr & (DEXT_DART_PAGE - 1)) != (va & (DEXT_DART_PAGE - 1))) {
+    granule = at ? DEXT_BUS_PAGE : DEXT_DART_PAGE;
+    if (at && (bus_addr & (granule - 1)) != (va & (granule - 1))) {
         return kIOReturnNotAligned;
     }
     nchunks = (size + DEXT_DMA_CHUNK_MAX - 1) / DEXT_DMA_CHUNK_MAX;
@@ -359,25 +365,26 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
      * offset -- which is all the seed's API reports.  Like the DART, the
      * device sees the client VA's offset within its page.
      */
-    page_off = va & (DEXT_DART_PAGE - 1);
+    page_off = va & (granule - 1);
+    r->iova_size = round_up(page_off + size, granule);
     if (at) {
         r->iova_base = bus_addr - page_off;
         ret = bus_addr + size < bus_addr ? kIOReturnNoResources :
-              dext_iova_alloc_at(&cd->iova, r->iova_base, page_off + size);
+              dext_iova_alloc_at(&cd->iova, r->iova_base, r->iova_size);
     } else {
-        ret = dext_iova_alloc(&cd->iova, page_off + size, 0, &r->iova_base);
+        ret = dext_iova_alloc(&cd->iova, r->iova_size, DEXT_DART_PAGE,
+                              &r->iova_base);
     }
     if (ret != kIOReturnSuccess) {
         goto fail;
     }
     /* Only space that exists counts against the share: a region too big
      * for the device at all keeps its own error. */
-    ret = share_charge(cd, s, bus_pages(page_off, size));
+    ret = share_charge(cd, s, r->iova_size);
     if (ret != kIOReturnSuccess) {
-        dext_iova_free(&cd->iova, r->iova_base, page_off + size);
+        dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
         goto fail;
     }
-    r->iova_size = page_off + size;
     for (i = 0, done = 0; i < nchunks; i++) {
         uint64_t len = size - done < DEXT_DMA_CHUNK_MAX ? size - done
                                                         : DEXT_DMA_CHUNK_MAX;
@@ -390,7 +397,7 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
                 dext_range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
             }
             dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
-            share_uncharge(cd, s, bus_pages(0, r->iova_size));
+            share_uncharge(cd, s, r->iova_size);
             goto fail;
         }
         done += len;
@@ -539,7 +546,7 @@ static void buffer_unlink(CoreDevice *cd, DextSession *s, DmaBuffer *b)
     DEXT_REQUIRES(cd->dma_lock)
 {
     dext_range_tree_remove(&cd->xlate, &b->chunk.xlate);
-    share_uncharge(cd, s, bus_pages(0, b->size));
+    share_uncharge(cd, s, b->iova_size);
     cd->dma_buffers--;
 }
 
@@ -553,7 +560,7 @@ static void buffer_retire(CoreDevice *cd, DmaBuffer *b)
                                 (b->size + pg - 1) & ~(pg - 1));
     }
     core_rwlock_wrlock(&cd->dma_lock);
-    dext_iova_free(&cd->iova, b->iova_base, b->size);
+    dext_iova_free(&cd->iova, b->iova_base, b->iova_size);
     core_rwlock_unlock(&cd->dma_lock);
     buffer_unref(b);
 }
@@ -595,12 +602,14 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
 
     /* Reserve the bus range; it is reachable only once mapped below. */
     core_rwlock_wrlock(&cd->dma_lock);
-    ret = dext_iova_alloc(&cd->iova, size, align > DEXT_DART_PAGE ? align : 0,
+    b->iova_size = round_up(size, DEXT_DART_PAGE);
+    ret = dext_iova_alloc(&cd->iova, b->iova_size,
+                          align > DEXT_DART_PAGE ? align : DEXT_DART_PAGE,
                           &b->iova_base);
     if (ret == kIOReturnSuccess) {
-        ret = share_charge(cd, s, bus_pages(0, size));
+        ret = share_charge(cd, s, b->iova_size);
         if (ret != kIOReturnSuccess) {
-            dext_iova_free(&cd->iova, b->iova_base, size);
+            dext_iova_free(&cd->iova, b->iova_base, b->iova_size);
         }
     }
     core_rwlock_unlock(&cd->dma_lock);
@@ -620,14 +629,14 @@ IOReturn dext_dma_buffer_allocate(DextSession *s, uint64_t size, uint64_t align,
         ret = chunk_insert(cd, &b->chunk, s, 0, b->host, b->iova_base, size);
     }
     if (ret != kIOReturnSuccess) {
-        share_uncharge(cd, s, bus_pages(0, size));
+        share_uncharge(cd, s, b->iova_size);
         core_rwlock_unlock(&cd->dma_lock);
         if (b->mapped) {
             cd->dev->ops->dma_unmap(cd->dev, b->iova_base,
                                     (size + pg - 1) & ~(pg - 1));
         }
         core_rwlock_wrlock(&cd->dma_lock);
-        dext_iova_free(&cd->iova, b->iova_base, size);
+        dext_iova_free(&cd->iova, b->iova_base, b->iova_size);
         core_rwlock_unlock(&cd->dma_lock);
         munmap(b->host, size);
         goto fail_fd;

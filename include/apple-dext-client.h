@@ -870,10 +870,11 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_get_claimers(io_connect_t connection,
  *
  * As apple_dext_register_dma(), but the device reaches the region at
  * exactly @bus_addr .. @bus_addr + @size - 1, so a VMM can give a
- * device the guest's own IOVAs (a vfio-user server's DMA_MAP).  The dext
- * works in 16 KiB bus pages, as the DART does: @bus_addr must have the
- * same offset within a 16 KiB page as @client_va (mmap() the memory at
- * such an address), and the region takes every bus page it touches,
+ * device the guest's own IOVAs (a vfio-user server's DMA_MAP).  Chosen
+ * addresses are kept in 4 KiB bus pages, an IOMMU's (addresses the dext
+ * chooses are 16 KiB DART pages): @bus_addr must have the same offset
+ * within a 4 KiB page as @client_va, and the region takes every bus page
+ * it touches,
  * which must lie in the device's bus window (from 1 MiB up to its DMA
  * mask) and belong to no other region or DMA buffer of the device, of
  * any connection.  Unregister with apple_dext_unregister_dma(@iova).
@@ -881,7 +882,7 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_get_claimers(io_connect_t connection,
  *
  * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim;
  * kIOReturnBadArgument for size 0, client_va 0 or a wrapping range;
- * kIOReturnNotAligned if @bus_addr's offset within a 16 KiB page is not
+ * kIOReturnNotAligned if @bus_addr's offset within a 4 KiB page is not
  * @client_va's; kIOReturnNoResources if the bus range leaves the
  * device's window (below 1 MiB, above its DMA mask, wrapping) or the pin
  * limit is reached; kIOReturnBusy if a bus page of the range belongs to

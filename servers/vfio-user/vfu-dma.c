@@ -4,9 +4,9 @@
  * DMA_MAP / DMA_UNMAP: guest memory arrives as an fd, is mapped here and
  * registered with apple_dext_register_dma_at() at the guest's IOVA, so a
  * guest driver programs the device with the addresses it was given.  The
- * dext works in 16 KiB bus pages and wants the memory at the IOVA's
- * offset within one, so each mapping sits in a reservation that puts it
- * there.
+ * dext keeps chosen bus addresses in 4 KiB pages and wants the memory at
+ * the IOVA's offset within one, so each mapping sits in a reservation
+ * that puts it there (guest IOVAs are page aligned: usually a no-op).
  */
 
 #include <errno.h>
@@ -18,7 +18,7 @@
 
 #include "vfu-server.h"
 
-#define BUS_PAGE 0x4000ull
+#define BUS_PAGE 0x1000ull
 
 static void why(kern_return_t kr, const VfuDmaMap *m)
 {
@@ -36,7 +36,7 @@ static void why(kern_return_t kr, const VfuDmaMap *m)
                 (unsigned long long)m->size);
         break;
     case kIOReturnBusy:
-        vfu_log("DMA_MAP 0x%llx+0x%llx: shares a 16 KiB bus page with "
+        vfu_log("DMA_MAP 0x%llx+0x%llx: shares a 4 KiB bus page with "
                 "another mapping", (unsigned long long)m->address,
                 (unsigned long long)m->size);
         break;

@@ -20,7 +20,7 @@
 
 #include "api-util.h"
 
-#define BUS_PAGE  0x4000ull
+#define BUS_PAGE  0x1000ull      /* chosen bus addresses: 4 KiB pages */
 #define BUS_A     0x4000000ull      /* page bases, inside edu's 28 bits */
 #define BUS_B     0x5000000ull
 #define SIZE      16384
@@ -137,7 +137,7 @@ static void test_window_and_alignment(io_connect_t c, uint8_t *m)
              kIOReturnNoResources);
     /* Another offset within the bus page than the memory's. */
     CHECK_KR(apple_dext_register_dma_at(c, 0xc00000, va(m), 4096,
-                                        0x7000000 + ((off + 0x1000) &
+                                        0x7000000 + ((off + 0x10) &
                                                      (BUS_PAGE - 1))),
              kIOReturnNotAligned);
     /* Argument errors as apple_dext_register_dma(). */
