@@ -31,6 +31,7 @@
 #include <dispatch/dispatch.h>
 #include <mach/mach.h>
 
+#include "protocol/dext-selectors.h"
 #include "support/locks.h"
 #include "transport/transport.h"
 
@@ -56,6 +57,13 @@ typedef struct IokitConn {
     uint64_t service_id;        /* registry entry ID of the dext service */
     /* Set once a call finds the user client's port dead (atomic). */
     bool dead;
+    /*
+     * What this connection's own calls have done, for the reason of a
+     * refused map (iokit_map_refused()); atomic.
+     */
+    bool claimed;
+    bool dma_buffer;
+    bool irq_setup;
 
     DextMutex map_lock;
     IokitMapping *maps DEXT_GUARDED_BY(map_lock);
@@ -223,6 +231,41 @@ static IOReturn iokit_open(const char *arg, uint64_t id, uint32_t type,
 /* ------------------------------------------------------------------ */
 /* Method calls                                                         */
 
+/*
+ * Keep what the contract (../shared/dext-contract.md) makes a map of a
+ * memory type depend on: the claim (BARs, for a connection that is not
+ * the claimer), the DMA buffer (type 0) and SetupInterrupts (type 7).
+ * Every call of this connection passes here, so the record is complete.
+ */
+static void iokit_note_call(IokitConn *c, uint32_t selector, kern_return_t kr)
+{
+    switch (selector) {
+    case kDextSelectorClaim:
+        if (kr == kIOReturnSuccess) {
+            __atomic_store_n(&c->claimed, true, __ATOMIC_SEQ_CST);
+        }
+        break;
+    case kDextSelectorAllocateDMABuffer:
+        if (kr == kIOReturnSuccess) {
+            __atomic_store_n(&c->dma_buffer, true, __ATOMIC_SEQ_CST);
+        }
+        break;
+    case kDextSelectorFreeDMABuffer:
+        if (kr == kIOReturnSuccess) {
+            __atomic_store_n(&c->dma_buffer, false, __ATOMIC_SEQ_CST);
+        }
+        break;
+    case kDextSelectorSetupInterrupts:
+        /* StillOpen: set up by an earlier call. */
+        if (kr == kIOReturnSuccess || kr == kIOReturnStillOpen) {
+            __atomic_store_n(&c->irq_setup, true, __ATOMIC_SEQ_CST);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 static IOReturn iokit_call(DextTransport *t, uint32_t selector,
                            const DextCallArgs *args)
 {
@@ -237,6 +280,7 @@ static IOReturn iokit_call(DextTransport *t, uint32_t selector,
                              args->struct_in, args->struct_in_size,
                              args->scalar_out, args->scalar_out_cnt,
                              args->struct_out, args->struct_out_size);
+    iokit_note_call(c, selector, kr);
     return iokit_result(c, kr);
 }
 
@@ -418,6 +462,62 @@ static IokitMapping *iokit_take_mapping(IokitConn *c, uint32_t type,
     return NULL;
 }
 
+/*
+ * The reason the dext refused to map @type.  xnu's map path
+ * (IOUserClient.cpp, is_io_connect_map_memory_into_task) answers
+ * kIOReturnBadArgument whatever the dext's CopyClientMemoryForType
+ * said, so the reason is asked again through the contract's own
+ * selectors, which change nothing: GetIdentity for a device that has
+ * gone (NoDevice after Terminate; NotResponding for a dead dext),
+ * GetBARInfo for a BAR, and what this connection's calls did
+ * (iokit_note_call()) for the rest.  The contract's answers
+ * (../shared/dext-contract.md, "Memory types"): the DMA buffer and the
+ * interrupt page are NotReady before AllocateDMABuffer and
+ * SetupInterrupts; an unused BAR is GetBARInfo's error; a BAR reaches a
+ * connection that is not the claimer only once the claimer has mapped
+ * it (NotOpen); an I/O BAR, or memory the dext has but will not map,
+ * is Unsupported, which the client caches.  An unknown type stays
+ * BadArgument.
+ */
+static IOReturn iokit_map_refused(IokitConn *c, uint32_t type)
+{
+    uint64_t out[6];
+    uint32_t n = 6;
+    DextCallArgs a = { .scalar_out = out, .scalar_out_cnt = &n };
+    uint64_t bar;
+    IOReturn ret;
+
+    ret = iokit_call(&c->base, kDextSelectorGetIdentity, &a);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    switch (type) {
+    case kDextMemoryTypeDMABuffer:
+        return __atomic_load_n(&c->dma_buffer, __ATOMIC_SEQ_CST) ?
+               kIOReturnUnsupported : kIOReturnNotReady;
+    case kDextMemoryTypeInterruptPage:
+        return __atomic_load_n(&c->irq_setup, __ATOMIC_SEQ_CST) ?
+               kIOReturnUnsupported : kIOReturnNotReady;
+    default:
+        break;
+    }
+    if (type < kDextMemoryTypeBAR0 || type >= kDextMemoryTypeInterruptPage) {
+        return kIOReturnBadArgument;
+    }
+    bar = type - kDextMemoryTypeBAR0;
+    n = 3;
+    a = (DextCallArgs){ .scalar_in = &bar, .scalar_in_cnt = 1,
+                        .scalar_out = out, .scalar_out_cnt = &n };
+    ret = iokit_call(&c->base, kDextSelectorGetBARInfo, &a);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    if (!(out[2] & 1) && !__atomic_load_n(&c->claimed, __ATOMIC_SEQ_CST)) {
+        return kIOReturnNotOpen;
+    }
+    return kIOReturnUnsupported;
+}
+
 static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
                           mach_vm_address_t *addr, mach_vm_size_t *size)
 {
@@ -437,8 +537,10 @@ static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
     kr = IOConnectMapMemory64(c->connect, type, mach_task_self(), &a, &s,
                               kIOMapAnywhere | options);
     if (kr != KERN_SUCCESS) {
+        IOReturn ret = iokit_result(c, kr);
+
         free(m);
-        return iokit_result(c, kr);
+        return ret == kIOReturnBadArgument ? iokit_map_refused(c, type) : ret;
     }
     m->type = type;
     m->addr = a;

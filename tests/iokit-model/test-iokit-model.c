@@ -78,13 +78,65 @@ static void test_dead(uint32_t svc, IokitModelDeath how, bool with_mapping)
     t->ops->close(t);
 }
 
+static IOReturn map(DextTransport *t, uint32_t type, mach_vm_address_t *addr)
+{
+    mach_vm_size_t size;
+
+    return t->ops->map(t, type, 0, addr, &size);
+}
+
+/*
+ * Bug 2: IOKit turns every refusal of the dext's into BadArgument on the
+ * map path; the transport must hand the client the contract's reason
+ * (NotReady, NotOpen, Unsupported, NoDevice) so that it can act on it.
+ */
+static void test_map_reasons(uint32_t svc)
+{
+    DextTransport *t = NULL, *other = NULL;
+    mach_vm_address_t addr;
+    uint64_t out[6];
+    uint32_t n = 1;
+    DextCallArgs setup = { .scalar_out = out, .scalar_out_cnt = &n };
+
+    harness_section("a refused map says why\n");
+    if (!CHECK_KR(ops->open("", service(svc), 0, &t), kIOReturnSuccess) ||
+        !CHECK_KR(ops->open("", service(svc), 0, &other),
+                  kIOReturnSuccess)) {
+        return;
+    }
+    CHECK_KR(map(t, kDextMemoryTypeDMABuffer, &addr), kIOReturnNotReady);
+    CHECK_KR(map(t, kDextMemoryTypeInterruptPage, &addr), kIOReturnNotReady);
+    /* edu's BAR0 is emulated MMIO, which the core will not map. */
+    CHECK_KR(map(t, kDextMemoryTypeBAR0, &addr), kIOReturnNotOpen);
+    CHECK_KR(map(t, kDextMemoryTypeBAR0 + 1, &addr), kIOReturnNotFound);
+    CHECK_KR(call0(t, kDextSelectorClaim), kIOReturnSuccess);
+    CHECK_KR(map(t, kDextMemoryTypeBAR0, &addr), kIOReturnUnsupported);
+    CHECK_KR(t->ops->call(t, kDextSelectorSetupInterrupts, &setup),
+             kIOReturnSuccess);
+    if (CHECK_KR(map(t, kDextMemoryTypeInterruptPage, &addr),
+                 kIOReturnSuccess)) {
+        CHECK_KR(t->ops->unmap(t, kDextMemoryTypeInterruptPage, addr),
+                 kIOReturnSuccess);
+    }
+    CHECK_KR(map(other, kDextMemoryTypeInterruptPage, &addr),
+             kIOReturnNotReady);
+    CHECK_KR(map(t, 8, &addr), kIOReturnBadArgument);
+    CHECK_KR(call0(t, kDextSelectorTerminate), kIOReturnSuccess);
+    CHECK_KR(map(t, kDextMemoryTypeDMABuffer, &addr), kIOReturnNoDevice);
+    CHECK_KR(map(other, kDextMemoryTypeInterruptPage, &addr),
+             kIOReturnNoDevice);
+    other->ops->close(other);
+    t->ops->close(t);
+}
+
 int main(void)
 {
-    /* Three edus: each death case spends one. */
+    /* Edus: each death case and each Terminate spends one. */
     setenv("IOKIT_MODEL_DEVICES",
-           "edu+edu,bdf=00:04.0+edu,bdf=00:05.0", 1);
+           "edu+edu,bdf=00:04.0+edu,bdf=00:05.0+edu,bdf=00:06.0", 1);
     test_dead(0, IOKIT_MODEL_CRASHED, false);
     test_dead(1, IOKIT_MODEL_TERMINATED, true);
     test_dead(2, IOKIT_MODEL_TERMINATED, false);
+    test_map_reasons(3);
     return harness_finish();
 }
