@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apple-dext-client.h"
 #include "check.h"
 #include "protocol/dext-selectors.h"
 #include "tests/iokit-model/iokit-model.h"
@@ -210,6 +211,41 @@ static void test_unmap_replaced(uint32_t svc)
     t->ops->close(t);
 }
 
+/*
+ * Bug 7: an IOServiceOpen refusal (a missing entitlement) must reach the
+ * caller of apple_dext_connect_target() as itself, not as "no device".
+ */
+static void test_open_refused(void)
+{
+    uint64_t out[6];
+    uint32_t i;
+    io_connect_t c = IO_OBJECT_NULL;
+    DextTransport *t = NULL;
+    uint32_t n = 6;
+    DextCallArgs a = { .scalar_out = out, .scalar_out_cnt = &n };
+
+    harness_section("IOServiceOpen refused\n");
+    if (!CHECK_KR(ops->open("", service(4), 0, &t), kIOReturnSuccess)) {
+        return;
+    }
+    CHECK_KR(t->ops->call(t, kDextSelectorGetIdentity, &a), kIOReturnSuccess);
+    t->ops->close(t);
+    for (i = 0; i < n_ids; i++) {
+        iokit_model_refuse_open(ids[i], kIOReturnNotPermitted);
+    }
+    CHECK_KR(apple_dext_connect_target("iokit", (uint8_t)out[0],
+                                       (uint8_t)out[1], (uint8_t)out[2], &c),
+             kIOReturnNotPermitted);
+    for (i = 0; i < n_ids; i++) {
+        iokit_model_refuse_open(ids[i], kIOReturnSuccess);
+    }
+    if (CHECK_KR(apple_dext_connect_target("iokit", (uint8_t)out[0],
+                                           (uint8_t)out[1], (uint8_t)out[2],
+                                           &c), kIOReturnSuccess)) {
+        apple_dext_disconnect(c);
+    }
+}
+
 int main(void)
 {
     /* Edus: each death case and each Terminate spends one. */
@@ -222,5 +258,6 @@ int main(void)
     test_map_reasons(3);
     test_map_twice(4);
     test_unmap_replaced(4);
+    test_open_refused();
     return harness_finish();
 }
