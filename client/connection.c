@@ -291,14 +291,25 @@ static const DextTransportOps *lookup_target(const char *target,
     return NULL;
 }
 
+/* Does @ret of an open say only that the service has gone? */
+static bool open_found_nothing(IOReturn ret)
+{
+    return ret == kIOReturnNotFound || ret == kIOReturnNotAttached ||
+           ret == kIOReturnNoDevice || ret == kIOReturnNotResponding ||
+           ret == kIOReturnOffline;
+}
+
 /*
  * Visit every service of @target: open it, read its identity and let
- * @visit keep the transport (return true) or have it closed.
+ * @visit keep the transport (return true) or have it closed.  A service
+ * that refuses to be opened (kIOReturnNotPermitted for a missing
+ * entitlement, say) cannot be identified; the first such refusal is
+ * left in *@refused (kIOReturnSuccess if none).
  */
 static IOReturn for_each_service(const char *target,
                                  bool (*visit)(void *opaque, DextTransport *t,
                                                const AppleDextDeviceInfo *info),
-                                 void *opaque)
+                                 void *opaque, IOReturn *refused)
 {
     uint64_t ids[DEXT_MAX_SERVICES];
     const DextTransportOps *ops;
@@ -309,6 +320,7 @@ static IOReturn for_each_service(const char *target,
     if (target == NULL) {
         target = apple_dext_default_target();
     }
+    *refused = kIOReturnSuccess;
     ops = lookup_target(target, &arg);
     if (ops == NULL) {
         return kIOReturnBadArgument;
@@ -327,7 +339,13 @@ static IOReturn for_each_service(const char *target,
         DextTransport *t;
 
         /* A service may vanish between listing and opening: skip it. */
-        if (ops->open(arg, ids[i], 0, &t) != kIOReturnSuccess) {
+        ret = ops->open(arg, ids[i], 0, &t);
+        if (ret != kIOReturnSuccess) {
+            if (!open_found_nothing(ret) && *refused == kIOReturnSuccess) {
+                dext_log(DEXT_LOG_INFO, "a service of %s refused to open: %s",
+                         target, apple_dext_strerror(ret));
+                *refused = ret;
+            }
             continue;
         }
         if (read_identity(t, &info) == kIOReturnSuccess &&
@@ -362,15 +380,19 @@ kern_return_t apple_dext_connect_target(const char *target, uint8_t bus,
                                         io_connect_t *out_connection)
 {
     MatchBDF m = { bus, device, function, NULL };
-    IOReturn ret;
+    IOReturn ret, refused;
 
     if (out_connection == NULL) {
         return kIOReturnBadArgument;
     }
     *out_connection = IO_OBJECT_NULL;
-    ret = for_each_service(target, match_bdf, &m);
+    ret = for_each_service(target, match_bdf, &m, &refused);
     if (ret != kIOReturnSuccess) {
         return ret;
+    }
+    /* The device may be behind the refusal: that is the better answer. */
+    if (m.found == NULL && refused != kIOReturnSuccess) {
+        return refused;
     }
     if (m.found == NULL) {
         dext_log(DEXT_LOG_INFO,
@@ -416,12 +438,13 @@ kern_return_t apple_dext_list_devices(const char *target,
                                       uint32_t *out_count)
 {
     ListState ls = { out, max, 0 };
-    IOReturn ret;
+    IOReturn ret, refused;
 
     if (out_count == NULL || (out == NULL && max > 0)) {
         return kIOReturnBadArgument;
     }
-    ret = for_each_service(target, list_one, &ls);
+    /* What can be opened is listed; a refusal was logged. */
+    ret = for_each_service(target, list_one, &ls, &refused);
     if (ret == kIOReturnSuccess) {
         *out_count = ls.count;
     }

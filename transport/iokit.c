@@ -31,6 +31,7 @@
 #include <dispatch/dispatch.h>
 #include <mach/mach.h>
 
+#include "protocol/dext-selectors.h"
 #include "support/locks.h"
 #include "transport/transport.h"
 
@@ -48,6 +49,13 @@ typedef struct IokitMapping {
     uint32_t type;
     mach_vm_address_t addr;
     mach_vm_size_t size;
+    /*
+     * Map calls that returned this mapping: IOKit returns an existing
+     * mapping of a type again and keeps one kernel reference for all.
+     */
+    unsigned holders;
+    /* The DMA buffer's generation it was made of (type 0). */
+    uint64_t dma_gen;
 } IokitMapping;
 
 typedef struct IokitConn {
@@ -56,6 +64,15 @@ typedef struct IokitConn {
     uint64_t service_id;        /* registry entry ID of the dext service */
     /* Set once a call finds the user client's port dead (atomic). */
     bool dead;
+    /*
+     * What this connection's own calls have done, for the reason of a
+     * refused map (iokit_map_refused()); atomic.
+     */
+    bool claimed;
+    bool dma_buffer;
+    bool irq_setup;
+    /* Bumped each time the DMA buffer is replaced or freed (atomic). */
+    uint64_t dma_gen;
 
     DextMutex map_lock;
     IokitMapping *maps DEXT_GUARDED_BY(map_lock);
@@ -223,6 +240,43 @@ static IOReturn iokit_open(const char *arg, uint64_t id, uint32_t type,
 /* ------------------------------------------------------------------ */
 /* Method calls                                                         */
 
+/*
+ * Keep what the contract (../shared/dext-contract.md) makes a map of a
+ * memory type depend on: the claim (BARs, for a connection that is not
+ * the claimer), the DMA buffer (type 0) and SetupInterrupts (type 7).
+ * Every call of this connection passes here, so the record is complete.
+ */
+static void iokit_note_call(IokitConn *c, uint32_t selector, kern_return_t kr)
+{
+    switch (selector) {
+    case kDextSelectorClaim:
+        if (kr == kIOReturnSuccess) {
+            __atomic_store_n(&c->claimed, true, __ATOMIC_SEQ_CST);
+        }
+        break;
+    case kDextSelectorAllocateDMABuffer:
+        if (kr == kIOReturnSuccess) {
+            __atomic_store_n(&c->dma_buffer, true, __ATOMIC_SEQ_CST);
+            __atomic_add_fetch(&c->dma_gen, 1, __ATOMIC_SEQ_CST);
+        }
+        break;
+    case kDextSelectorFreeDMABuffer:
+        if (kr == kIOReturnSuccess) {
+            __atomic_store_n(&c->dma_buffer, false, __ATOMIC_SEQ_CST);
+            __atomic_add_fetch(&c->dma_gen, 1, __ATOMIC_SEQ_CST);
+        }
+        break;
+    case kDextSelectorSetupInterrupts:
+        /* StillOpen: set up by an earlier call. */
+        if (kr == kIOReturnSuccess || kr == kIOReturnStillOpen) {
+            __atomic_store_n(&c->irq_setup, true, __ATOMIC_SEQ_CST);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 static IOReturn iokit_call(DextTransport *t, uint32_t selector,
                            const DextCallArgs *args)
 {
@@ -237,6 +291,7 @@ static IOReturn iokit_call(DextTransport *t, uint32_t selector,
                              args->struct_in, args->struct_in_size,
                              args->scalar_out, args->scalar_out_cnt,
                              args->struct_out, args->struct_out_size);
+    iokit_note_call(c, selector, kr);
     return iokit_result(c, kr);
 }
 
@@ -393,29 +448,99 @@ fail_pipe:
 /* ------------------------------------------------------------------ */
 /* Memory                                                               */
 
-static void iokit_add_mapping(IokitConn *c, IokitMapping *m)
-    DEXT_EXCLUDES(&c->map_lock)
-{
-    dext_mutex_lock(&c->map_lock);
-    m->next = c->maps;
-    c->maps = m;
-    dext_mutex_unlock(&c->map_lock);
-}
-
-/* Take the mapping of @type at @addr out of the list; NULL if none. */
-static IokitMapping *iokit_take_mapping(IokitConn *c, uint32_t type,
-                                        mach_vm_address_t addr)
+static IokitMapping **iokit_find_mapping(IokitConn *c, uint32_t type,
+                                         mach_vm_address_t addr)
     DEXT_REQUIRES(&c->map_lock)
 {
-    IokitMapping **pp, *m;
+    IokitMapping **pp;
 
-    for (pp = &c->maps; (m = *pp) != NULL; pp = &m->next) {
-        if (m->type == type && m->addr == addr) {
-            *pp = m->next;
-            return m;
+    for (pp = &c->maps; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->type == type && (*pp)->addr == addr) {
+            return pp;
         }
     }
     return NULL;
+}
+
+/*
+ * Record a map call's result.  A compatible mapping of the type that
+ * exists already is returned again, and the user client, keeping its
+ * mappings in a set, takes no new reference (IOMemoryDescriptor.cpp,
+ * createMappingInTask and IOMemoryMap::copyCompatible; IOUserClient.cpp,
+ * mapClientMemory64): then @m is freed and the one record counts one
+ * more holder, so that only the last unmap reaches IOKit.
+ */
+static void iokit_add_mapping(IokitConn *c, IokitMapping *m)
+    DEXT_EXCLUDES(&c->map_lock)
+{
+    IokitMapping **pp;
+
+    dext_mutex_lock(&c->map_lock);
+    pp = iokit_find_mapping(c, m->type, m->addr);
+    if (pp != NULL && (*pp)->dma_gen == m->dma_gen) {
+        (*pp)->holders++;
+        free(m);
+    } else {
+        m->next = c->maps;
+        c->maps = m;
+    }
+    dext_mutex_unlock(&c->map_lock);
+}
+
+/*
+ * The reason the dext refused to map @type.  xnu's map path
+ * (IOUserClient.cpp, is_io_connect_map_memory_into_task) answers
+ * kIOReturnBadArgument whatever the dext's CopyClientMemoryForType
+ * said, so the reason is asked again through the contract's own
+ * selectors, which change nothing: GetIdentity for a device that has
+ * gone (NoDevice after Terminate; NotResponding for a dead dext),
+ * GetBARInfo for a BAR, and what this connection's calls did
+ * (iokit_note_call()) for the rest.  The contract's answers
+ * (../shared/dext-contract.md, "Memory types"): the DMA buffer and the
+ * interrupt page are NotReady before AllocateDMABuffer and
+ * SetupInterrupts; an unused BAR is GetBARInfo's error; a BAR reaches a
+ * connection that is not the claimer only once the claimer has mapped
+ * it (NotOpen); an I/O BAR, or memory the dext has but will not map,
+ * is Unsupported, which the client caches.  An unknown type stays
+ * BadArgument.
+ */
+static IOReturn iokit_map_refused(IokitConn *c, uint32_t type)
+{
+    uint64_t out[6];
+    uint32_t n = 6;
+    DextCallArgs a = { .scalar_out = out, .scalar_out_cnt = &n };
+    uint64_t bar;
+    IOReturn ret;
+
+    ret = iokit_call(&c->base, kDextSelectorGetIdentity, &a);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    switch (type) {
+    case kDextMemoryTypeDMABuffer:
+        return __atomic_load_n(&c->dma_buffer, __ATOMIC_SEQ_CST) ?
+               kIOReturnUnsupported : kIOReturnNotReady;
+    case kDextMemoryTypeInterruptPage:
+        return __atomic_load_n(&c->irq_setup, __ATOMIC_SEQ_CST) ?
+               kIOReturnUnsupported : kIOReturnNotReady;
+    default:
+        break;
+    }
+    if (type < kDextMemoryTypeBAR0 || type >= kDextMemoryTypeInterruptPage) {
+        return kIOReturnBadArgument;
+    }
+    bar = type - kDextMemoryTypeBAR0;
+    n = 3;
+    a = (DextCallArgs){ .scalar_in = &bar, .scalar_in_cnt = 1,
+                        .scalar_out = out, .scalar_out_cnt = &n };
+    ret = iokit_call(&c->base, kDextSelectorGetBARInfo, &a);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    if (!(out[2] & 1) && !__atomic_load_n(&c->claimed, __ATOMIC_SEQ_CST)) {
+        return kIOReturnNotOpen;
+    }
+    return kIOReturnUnsupported;
 }
 
 static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
@@ -425,6 +550,7 @@ static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
     IokitMapping *m;
     mach_vm_address_t a = 0;
     mach_vm_size_t s = 0;
+    uint64_t gen;
     kern_return_t kr;
 
     if (__atomic_load_n(&c->dead, __ATOMIC_SEQ_CST)) {
@@ -434,39 +560,75 @@ static IOReturn iokit_map(DextTransport *t, uint32_t type, uint32_t options,
     if (m == NULL) {
         return kIOReturnNoMemory;
     }
+    /* Read first: a buffer replaced during the call makes it stale. */
+    gen = type == kDextMemoryTypeDMABuffer ?
+          __atomic_load_n(&c->dma_gen, __ATOMIC_SEQ_CST) : 0;
     kr = IOConnectMapMemory64(c->connect, type, mach_task_self(), &a, &s,
                               kIOMapAnywhere | options);
     if (kr != KERN_SUCCESS) {
+        IOReturn ret = iokit_result(c, kr);
+
         free(m);
-        return iokit_result(c, kr);
+        return ret == kIOReturnBadArgument ? iokit_map_refused(c, type) : ret;
     }
     m->type = type;
     m->addr = a;
     m->size = s;
+    m->holders = 1;
+    m->dma_gen = gen;
     iokit_add_mapping(c, m);
     *addr = a;
     *size = s;
     return kIOReturnSuccess;
 }
 
+/*
+ * IOConnectUnmapMemory64 ignores the address: it removes the task's
+ * mapping of the type's *current* memory (IOUserClient.cpp,
+ * is_io_connect_unmap_memory_from_task).  A DMA buffer mapping made
+ * before AllocateDMABuffer replaced the buffer, or FreeDMABuffer freed
+ * it, can therefore not be unmapped through IOKit: the call would take
+ * the new buffer's mapping instead, or fail.  Such a mapping is only
+ * forgotten; it stays in the task until IOServiceClose releases the
+ * user client's mappings.
+ */
+static bool iokit_mapping_stale(IokitConn *c, const IokitMapping *m)
+{
+    return m->type == kDextMemoryTypeDMABuffer &&
+           m->dma_gen != __atomic_load_n(&c->dma_gen, __ATOMIC_SEQ_CST);
+}
+
 static IOReturn iokit_unmap(DextTransport *t, uint32_t type,
                             mach_vm_address_t addr)
 {
     IokitConn *c = (IokitConn *)t;
-    IokitMapping *m;
+    IokitMapping **pp, *m = NULL;
     kern_return_t kr;
     IOReturn ret;
 
     /*
-     * Out of the list before the call, so that two unmaps of one mapping
-     * cannot both reach the kernel, and the call (a message to the
-     * dext) is made with no lock held.
+     * The last holder's record leaves the list before the call, so that
+     * two unmaps of one mapping cannot both reach the kernel, and the
+     * call (a message to the dext) is made with no lock held.
      */
     dext_mutex_lock(&c->map_lock);
-    m = iokit_take_mapping(c, type, addr);
+    pp = iokit_find_mapping(c, type, addr);
+    if (pp != NULL && (*pp)->holders > 1) {
+        (*pp)->holders--;
+        dext_mutex_unlock(&c->map_lock);
+        return kIOReturnSuccess;
+    }
+    if (pp != NULL) {
+        m = *pp;
+        *pp = m->next;
+    }
     dext_mutex_unlock(&c->map_lock);
     if (m == NULL) {
         return kIOReturnBadArgument;
+    }
+    if (iokit_mapping_stale(c, m)) {
+        free(m);
+        return kIOReturnSuccess;
     }
     kr = IOConnectUnmapMemory64(c->connect, type, mach_task_self(), addr);
     ret = iokit_result(c, kr);
@@ -475,7 +637,10 @@ static IOReturn iokit_unmap(DextTransport *t, uint32_t type,
         free(m);
     } else {
         /* Still mapped: keep it for another unmap, or close. */
-        iokit_add_mapping(c, m);
+        dext_mutex_lock(&c->map_lock);
+        m->next = c->maps;
+        c->maps = m;
+        dext_mutex_unlock(&c->map_lock);
     }
     return ret;
 }
@@ -485,10 +650,13 @@ static void iokit_close(DextTransport *t)
     IokitConn *c = (IokitConn *)t;
     IokitMapping *m;
 
+    /* IOServiceClose would take them all; unmapping first is tidier. */
     while ((m = c->maps) != NULL) {
         c->maps = m->next;
-        IOConnectUnmapMemory64(c->connect, m->type, mach_task_self(),
-                               m->addr);
+        if (!iokit_mapping_stale(c, m)) {
+            IOConnectUnmapMemory64(c->connect, m->type, mach_task_self(),
+                                   m->addr);
+        }
         free(m);
     }
     IOServiceClose(c->connect);

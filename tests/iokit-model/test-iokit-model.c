@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apple-dext-client.h"
 #include "check.h"
 #include "protocol/dext-selectors.h"
 #include "tests/iokit-model/iokit-model.h"
@@ -78,13 +79,185 @@ static void test_dead(uint32_t svc, IokitModelDeath how, bool with_mapping)
     t->ops->close(t);
 }
 
+static IOReturn map(DextTransport *t, uint32_t type, mach_vm_address_t *addr)
+{
+    mach_vm_size_t size;
+
+    return t->ops->map(t, type, 0, addr, &size);
+}
+
+/*
+ * Bug 2: IOKit turns every refusal of the dext's into BadArgument on the
+ * map path; the transport must hand the client the contract's reason
+ * (NotReady, NotOpen, Unsupported, NoDevice) so that it can act on it.
+ */
+static void test_map_reasons(uint32_t svc)
+{
+    DextTransport *t = NULL, *other = NULL;
+    mach_vm_address_t addr;
+    uint64_t out[6];
+    uint32_t n = 1;
+    DextCallArgs setup = { .scalar_out = out, .scalar_out_cnt = &n };
+
+    harness_section("a refused map says why\n");
+    if (!CHECK_KR(ops->open("", service(svc), 0, &t), kIOReturnSuccess) ||
+        !CHECK_KR(ops->open("", service(svc), 0, &other),
+                  kIOReturnSuccess)) {
+        return;
+    }
+    CHECK_KR(map(t, kDextMemoryTypeDMABuffer, &addr), kIOReturnNotReady);
+    CHECK_KR(map(t, kDextMemoryTypeInterruptPage, &addr), kIOReturnNotReady);
+    /* edu's BAR0 is emulated MMIO, which the core will not map. */
+    CHECK_KR(map(t, kDextMemoryTypeBAR0, &addr), kIOReturnNotOpen);
+    CHECK_KR(map(t, kDextMemoryTypeBAR0 + 1, &addr), kIOReturnNotFound);
+    CHECK_KR(call0(t, kDextSelectorClaim), kIOReturnSuccess);
+    CHECK_KR(map(t, kDextMemoryTypeBAR0, &addr), kIOReturnUnsupported);
+    CHECK_KR(t->ops->call(t, kDextSelectorSetupInterrupts, &setup),
+             kIOReturnSuccess);
+    if (CHECK_KR(map(t, kDextMemoryTypeInterruptPage, &addr),
+                 kIOReturnSuccess)) {
+        CHECK_KR(t->ops->unmap(t, kDextMemoryTypeInterruptPage, addr),
+                 kIOReturnSuccess);
+    }
+    CHECK_KR(map(other, kDextMemoryTypeInterruptPage, &addr),
+             kIOReturnNotReady);
+    CHECK_KR(map(t, 8, &addr), kIOReturnBadArgument);
+    CHECK_KR(call0(t, kDextSelectorTerminate), kIOReturnSuccess);
+    CHECK_KR(map(t, kDextMemoryTypeDMABuffer, &addr), kIOReturnNoDevice);
+    CHECK_KR(map(other, kDextMemoryTypeInterruptPage, &addr),
+             kIOReturnNoDevice);
+    other->ops->close(other);
+    t->ops->close(t);
+}
+
+/*
+ * Bug 3: a second map of one type returns the first mapping again and
+ * adds no reference in the kernel, so one unmap would pull the memory
+ * from under the other holder.
+ */
+static void test_map_twice(uint32_t svc)
+{
+    DextTransport *t = NULL;
+    mach_vm_address_t a = 0, b = 0;
+    uint64_t out[1];
+    uint32_t n = 1;
+    DextCallArgs setup = { .scalar_out = out, .scalar_out_cnt = &n };
+
+    harness_section("one type mapped twice, unmapped once\n");
+    if (!CHECK_KR(ops->open("", service(svc), 0, &t), kIOReturnSuccess)) {
+        return;
+    }
+    CHECK_KR(call0(t, kDextSelectorClaim), kIOReturnSuccess);
+    CHECK_KR(t->ops->call(t, kDextSelectorSetupInterrupts, &setup),
+             kIOReturnSuccess);
+    if (CHECK_KR(map(t, kDextMemoryTypeInterruptPage, &a), kIOReturnSuccess) &&
+        CHECK_KR(map(t, kDextMemoryTypeInterruptPage, &b), kIOReturnSuccess) &&
+        CHECK(a == b)) {
+        CHECK_KR(t->ops->unmap(t, kDextMemoryTypeInterruptPage, a),
+                 kIOReturnSuccess);
+        CHECK(iokit_model_mapped(b));
+        CHECK_KR(t->ops->unmap(t, kDextMemoryTypeInterruptPage, b),
+                 kIOReturnSuccess);
+        CHECK(!iokit_model_mapped(b));
+        CHECK_KR(t->ops->unmap(t, kDextMemoryTypeInterruptPage, b),
+                 kIOReturnBadArgument);
+    }
+    t->ops->close(t);
+}
+
+static IOReturn allocate_buffer(DextTransport *t, uint64_t size)
+{
+    uint64_t in[2] = { size, 0 };
+    uint64_t out[6];
+    uint32_t n = 6;
+    DextCallArgs a = { .scalar_in = in, .scalar_in_cnt = 2,
+                       .scalar_out = out, .scalar_out_cnt = &n };
+
+    return t->ops->call(t, kDextSelectorAllocateDMABuffer, &a);
+}
+
+/*
+ * Bug 4: IOKit unmaps a type's *current* memory, whatever the address;
+ * unmapping the old DMA buffer's address after AllocateDMABuffer
+ * replaced it must not take the new buffer's mapping away.
+ */
+static void test_unmap_replaced(uint32_t svc)
+{
+    DextTransport *t = NULL;
+    mach_vm_address_t old = 0, cur = 0;
+
+    harness_section("unmap of a replaced DMA buffer\n");
+    if (!CHECK_KR(ops->open("", service(svc), 0, &t), kIOReturnSuccess)) {
+        return;
+    }
+    CHECK_KR(call0(t, kDextSelectorClaim), kIOReturnSuccess);
+    CHECK_KR(allocate_buffer(t, 4096), kIOReturnSuccess);
+    CHECK_KR(map(t, kDextMemoryTypeDMABuffer, &old), kIOReturnSuccess);
+    CHECK_KR(allocate_buffer(t, 8192), kIOReturnSuccess);
+    if (CHECK_KR(map(t, kDextMemoryTypeDMABuffer, &cur), kIOReturnSuccess) &&
+        CHECK(cur != old)) {
+        CHECK_KR(t->ops->unmap(t, kDextMemoryTypeDMABuffer, old),
+                 kIOReturnSuccess);
+        CHECK(iokit_model_mapped(cur));
+        CHECK_KR(t->ops->unmap(t, kDextMemoryTypeDMABuffer, cur),
+                 kIOReturnSuccess);
+        CHECK(!iokit_model_mapped(cur));
+    }
+    /* Freed, then the stale mapping unmapped: no call reaches IOKit. */
+    CHECK_KR(map(t, kDextMemoryTypeDMABuffer, &cur), kIOReturnSuccess);
+    CHECK_KR(call0(t, kDextSelectorFreeDMABuffer), kIOReturnSuccess);
+    CHECK_KR(t->ops->unmap(t, kDextMemoryTypeDMABuffer, cur),
+             kIOReturnSuccess);
+    t->ops->close(t);
+}
+
+/*
+ * Bug 7: an IOServiceOpen refusal (a missing entitlement) must reach the
+ * caller of apple_dext_connect_target() as itself, not as "no device".
+ */
+static void test_open_refused(void)
+{
+    uint64_t out[6];
+    uint32_t i;
+    io_connect_t c = IO_OBJECT_NULL;
+    DextTransport *t = NULL;
+    uint32_t n = 6;
+    DextCallArgs a = { .scalar_out = out, .scalar_out_cnt = &n };
+
+    harness_section("IOServiceOpen refused\n");
+    if (!CHECK_KR(ops->open("", service(4), 0, &t), kIOReturnSuccess)) {
+        return;
+    }
+    CHECK_KR(t->ops->call(t, kDextSelectorGetIdentity, &a), kIOReturnSuccess);
+    t->ops->close(t);
+    for (i = 0; i < n_ids; i++) {
+        iokit_model_refuse_open(ids[i], kIOReturnNotPermitted);
+    }
+    CHECK_KR(apple_dext_connect_target("iokit", (uint8_t)out[0],
+                                       (uint8_t)out[1], (uint8_t)out[2], &c),
+             kIOReturnNotPermitted);
+    for (i = 0; i < n_ids; i++) {
+        iokit_model_refuse_open(ids[i], kIOReturnSuccess);
+    }
+    if (CHECK_KR(apple_dext_connect_target("iokit", (uint8_t)out[0],
+                                           (uint8_t)out[1], (uint8_t)out[2],
+                                           &c), kIOReturnSuccess)) {
+        apple_dext_disconnect(c);
+    }
+}
+
 int main(void)
 {
-    /* Three edus: each death case spends one. */
+    /* Edus: each death case and each Terminate spends one. */
     setenv("IOKIT_MODEL_DEVICES",
-           "edu+edu,bdf=00:04.0+edu,bdf=00:05.0", 1);
+           "edu+edu,bdf=00:04.0+edu,bdf=00:05.0+edu,bdf=00:06.0+"
+           "edu,bdf=00:07.0", 1);
     test_dead(0, IOKIT_MODEL_CRASHED, false);
     test_dead(1, IOKIT_MODEL_TERMINATED, true);
     test_dead(2, IOKIT_MODEL_TERMINATED, false);
+    test_map_reasons(3);
+    test_map_twice(4);
+    test_unmap_replaced(4);
+    test_open_refused();
     return harness_finish();
 }
