@@ -151,9 +151,19 @@ int main(int argc, char **argv)
     {
         uint32_t method = 99;
 
-        /* Any connection may ask; edu resets at function level. */
+        /*
+         * Any connection may ask; our edu resets at function level.  QEMU's
+         * has no FLR: alone behind a root port the kernel resets it by its
+         * bus, which the dext reports as hot.
+         */
         CHECK_KR(apple_dext_get_last_reset(other, &method), kIOReturnSuccess);
-        CHECK_EQ(method, APPLE_DEXT_RESET_FUNCTION);
+        if (harness_real_devices()) {
+            CHECK_MSG(method == APPLE_DEXT_RESET_FUNCTION ||
+                      method == APPLE_DEXT_RESET_HOT, "reset method %u",
+                      method);
+        } else {
+            CHECK_EQ(method, APPLE_DEXT_RESET_FUNCTION);
+        }
     }
 
     harness_section("edu registers are back at power-on values");

@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: MIT
+#
+# vm-vfio-user (in the guest): the vfio-user-pci devices -- our emulated
+# edu served by dext-vfio-user on the host, in process and through
+# dextd -- bound to vfio-pci under the guest's vIOMMU
+# and driven by the project's programs through the vfio backend, as the
+# QEMU edus are in vm-api.  The guest kernel's own view is checked too.
+
+set -e
+fail() { echo "FAIL: $*"; exit 1; }
+pass() { echo "ok: $*"; }
+
+# The rig's own edus sit on buses 01-03 (their root ports come first on
+# QEMU's command line); the vfio-user ones on the buses after.
+VFU=""
+for b in $VM_EDU_BDFS; do
+    case $b in 0000:0[0-3]:*) ;; *) VFU="${VFU:+$VFU }$b" ;; esac
+done
+[ "$(echo $VFU | wc -w)" = 2 ] || fail "want two vfio-user edus, found '$VFU'"
+export DEXTD
+DEXTD=$(command -v dextd)
+
+for b in $VFU; do
+    d=/sys/bus/pci/devices/$b
+    # The guest kernel's view: identity, class, BAR0 sized and assigned.
+    [ "$(cat $d/vendor):$(cat $d/device)" = 0x1234:0x11e8 ] || fail "$b id"
+    [ "$(cat $d/class)" = 0x00ff00 ] || fail "$b class $(cat $d/class)"
+    size=$(head -n 1 $d/resource | awk '{ print $2 - $1 + 1 }')
+    [ "$size" = 1048576 ] || fail "$b BAR0 of $size bytes"
+    pass "$b: 1234:11e8 class 00ff00, BAR0 1 MiB, bound to vfio-pci"
+
+    T="inproc:vfio,host=$b,bdf=00:03.0,dma_mask=0xfffffff"
+    DEXT_TARGET=$T dextctl dma-test 00:03.0 --size 16k ||
+        fail "$b: dma-test"
+    # An MSI from the device all the way to a client of a dextd in the
+    # guest: edu's raise register, QEMU, the guest's vfio-pci, our vfio
+    # backend; the guest kernel counts it in /proc/interrupts.
+    dextd --socket /tmp/g.sock --device "vfio,host=$b,bdf=00:03.0" \
+        2>/tmp/gdextd.log &
+    g=$!
+    i=0
+    until [ -S /tmp/g.sock ]; do
+        i=$((i + 1)); [ $i -lt 100 ] || fail "no dextd in the guest"
+        usleep 100000
+    done
+    DEXT_TARGET=unix:/tmp/g.sock dextctl irq-watch 00:03.0 --count 1 \
+        --timeout 30 >/tmp/watch &
+    w=$!
+    sleep 3
+    DEXT_TARGET=unix:/tmp/g.sock dextctl bar 00:03.0 0 write 60 4 1 ||
+        fail "$b: raise"
+    wait $w || { cat /tmp/watch; fail "$b: no interrupt reached irq-watch"; }
+    cat /tmp/watch
+    grep vfio-msi /proc/interrupts || true
+    kill -TERM $g
+    wait $g || fail "dextd in the guest: exit $?"
+    pass "$b: MSI through vfio-user, the guest's VFIO and dextd"
+
+    # The API programs that drive edu, both ways, on this device.
+    EDU_DIFF_NO_INTX=1 VM_EDU_BDFS=$b sh /opt/libdext/run/api.sh "$@" ||
+        fail "$b: API tests"
+done
+pass "both vfio-user edus pass"
