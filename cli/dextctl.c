@@ -149,6 +149,18 @@ static const CtlCommand commands[] = {
         "Claims the device and resets it.  The command register, BARs and\n"
         "MSI/MSI-X setup are restored afterwards.\n",
     },
+    {
+        "selftest", cmd_selftest, "BDF [--reset]",
+        "check the dext against its contract (the first run on a Mac)",
+        "Runs the user-client contract's checks against the device's dext:\n"
+        "identity, config reads of each width, the six BARs, the claim, a\n"
+        "private and a shared file mapping registered for DMA (the dext must\n"
+        "see what the client writes after registering), interrupt setup,\n"
+        "mask and check.  Each line names the rule it verifies.  Writes\n"
+        "nothing to the device; exits 1 if any check fails.\n"
+        "\n"
+        "  --reset             also reset the device (ResetDevice)\n",
+    },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

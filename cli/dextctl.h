@@ -288,5 +288,6 @@ int cmd_bar(Ctl *ctl, int argc, char **argv);
 int cmd_dma_test(Ctl *ctl, int argc, char **argv);
 int cmd_irq_watch(Ctl *ctl, int argc, char **argv);
 int cmd_reset(Ctl *ctl, int argc, char **argv);
+int cmd_selftest(Ctl *ctl, int argc, char **argv);
 
 #endif /* DEXTCTL_H */

@@ -12,8 +12,8 @@
  *
  * Wakes: IOConnectCallAsyncMethod completes through a Mach port.  Each
  * wake owns an IONotificationPort whose messages are dispatched on a
- * private serial dispatch queue; the completion callback writes one
- * byte into a pipe, and the pipe's read end is the DextWake fd.  So the
+ * private serial dispatch queue; the completion callback sends one
+ * byte into a socket pair, and its other end is the DextWake fd.  So the
  * fd the client library polls (apple_dext_interrupt_notify_get_fd())
  * behaves as the eventfd of the Linux transports: non-blocking, readable
  * once per completion or coalesced.
@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CoreFoundation/CoreFoundation.h>
@@ -79,7 +80,7 @@ typedef struct IokitConn {
 } IokitConn;
 
 typedef struct IokitWake {
-    DextWake base;              /* base.fd: the pipe's read end */
+    DextWake base;              /* base.fd: the socket pair's read end */
     int wfd;                    /* write end, fed by the dispatch queue */
     IONotificationPortRef port;
     dispatch_queue_t queue;
@@ -300,6 +301,21 @@ static IOReturn iokit_call(DextTransport *t, uint32_t selector,
  * successful completion wakes: the in-process and socket dexts never
  * signal a wake for anything but an interrupt either.
  */
+/*
+ * A send to a socket whose peer is closed raises SIGPIPE unless told not
+ * to: per call with MSG_NOSIGNAL (Linux send(2), the model's build), per
+ * socket with SO_NOSIGPIPE (macOS setsockopt(2); xnu bsd/sys/socket.h),
+ * set in iokit_wake_create().  A pipe has only Darwin's F_SETNOSIGPIPE,
+ * which the Linux model could not run, hence the socket pair.
+ */
+#if defined(MSG_NOSIGNAL)
+#define IOKIT_NOSIGNAL MSG_NOSIGNAL
+#elif defined(SO_NOSIGPIPE)
+#define IOKIT_NOSIGNAL 0
+#else
+#error "neither MSG_NOSIGNAL nor SO_NOSIGPIPE: a completion could raise SIGPIPE"
+#endif
+
 static void iokit_wake_fire(void *refcon, IOReturn result, void **args,
                             uint32_t num_args)
 {
@@ -311,10 +327,14 @@ static void iokit_wake_fire(void *refcon, IOReturn result, void **args,
     if (result != kIOReturnSuccess) {
         return;
     }
+    /*
+     * The read end is the caller's, who may have closed it: EPIPE, not
+     * SIGPIPE (see iokit_wake_create()).
+     */
     do {
-        n = write(w->wfd, "", 1);
+        n = send(w->wfd, "", 1, IOKIT_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    /* EAGAIN: the pipe is full, so the fd is readable already. */
+    /* EAGAIN: the buffer is full, so the fd is readable already. */
 }
 
 static IOReturn iokit_call_async(DextTransport *t, uint32_t selector,
@@ -386,7 +406,7 @@ static void iokit_wake_destroy(DextWake *wake)
     /*
      * Destroying the port cancels its dispatch source, so no callback
      * starts after it; one may be running, and the queue is serial, so
-     * an empty synchronous work item waits it out before the pipe
+     * an empty synchronous work item waits it out before the socket
      * closes under it.
      */
     IONotificationPortDestroy(w->port);
@@ -412,33 +432,43 @@ static IOReturn iokit_wake_create(DextTransport *t, DextWake **out)
     if (w == NULL) {
         return kIOReturnNoMemory;
     }
-    /* macOS has no pipe2(): set the flags after the fact. */
-    if (pipe(p) < 0) {
+    /* macOS has no SOCK_NONBLOCK or SOCK_CLOEXEC: flags after the fact. */
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, p) < 0) {
         free(w);
         return kIOReturnNoResources;
     }
     if (!iokit_fd_setup(p[0]) || !iokit_fd_setup(p[1])) {
-        goto fail_pipe;
+        goto fail_fds;
     }
+#ifdef SO_NOSIGPIPE
+    {
+        int one = 1;
+
+        if (setsockopt(p[1], SOL_SOCKET, SO_NOSIGPIPE, &one,
+                       sizeof(one)) < 0) {
+            goto fail_fds;
+        }
+    }
+#endif
     w->base.ops = &iokit_wake_ops;
     w->base.fd = p[0];
     w->wfd = p[1];
     w->port = IONotificationPortCreate(kIOMainPortDefault);
     if (w->port == NULL) {
-        goto fail_pipe;
+        goto fail_fds;
     }
     w->queue = dispatch_queue_create("org.libdext.iokit.wake",
                                      DISPATCH_QUEUE_SERIAL);
     if (w->queue == NULL) {
         IONotificationPortDestroy(w->port);
-        goto fail_pipe;
+        goto fail_fds;
     }
     IONotificationPortSetDispatchQueue(w->port, w->queue);
     w->wake_port = IONotificationPortGetMachPort(w->port);
     *out = &w->base;
     return kIOReturnSuccess;
 
-fail_pipe:
+fail_fds:
     close(p[0]);
     close(p[1]);
     free(w);

@@ -503,6 +503,28 @@ static IOReturn model_add_device(void *opaque, DextDevice *dev)
     return ret == kIOReturnUnsupported ? kIOReturnSuccess : ret;
 }
 
+/*
+ * "stale-dma" in IOKIT_MODEL_DEVICES: a dext that breaks the contract's
+ * ProbeDMARegion rule the way ../shared/notes/upstream.md fears
+ * PCIDriverKit might, by reading a registered region through a copy
+ * taken when it was registered (copy-on-write), so that later writes of
+ * the client never reach it.  Only for tests that must see a dext fail
+ * (dextctl selftest); the copies are kept per connection and key.
+ */
+typedef struct StaleRegion {
+    struct StaleRegion *next;
+    const void *conn;
+    uint64_t iova;
+    uint64_t size;
+    uint8_t *copy;
+} StaleRegion;
+
+static bool stale_dma;
+static pthread_mutex_t stale_lock = PTHREAD_MUTEX_INITIALIZER;
+static StaleRegion *stale_regions;
+
+static void poller_start(void);
+
 /* Build the machine on first use; model_lock held. */
 static void model_boot(void)
 {
@@ -516,6 +538,7 @@ static void model_boot(void)
         return;
     }
     snprintf(buf, sizeof(buf), "%s", env != NULL && env[0] ? env : "edu");
+    poller_start();
     core = dext_core_new(NULL, NULL);
     if (core == NULL) {
         misuse("cannot create the dext core");
@@ -524,6 +547,8 @@ static void model_boot(void)
          spec = strtok_r(NULL, "+", &save)) {
         if (strcmp(spec, "contract-only") == 0) {
             dext_core_set_contract_only(core, true);
+        } else if (strcmp(spec, "stale-dma") == 0) {
+            stale_dma = true;
         } else if (dext_device_create_each(spec, model_add_device, NULL) !=
                    kIOReturnSuccess) {
             misuse("IOKIT_MODEL_DEVICES: bad device spec '%s'", spec);
@@ -909,6 +934,23 @@ static void disarm(IoObject *conn, struct IONotificationPort *port)
     poller_kick();
 }
 
+/*
+ * The kernel's side, started with the machine (model_boot()): its fd is
+ * the model's, not the task's, so it is there before a test counts fds.
+ */
+static void poller_start(void)
+{
+    if (poller_ctl >= 0) {
+        return;
+    }
+    poller_ctl = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (poller_ctl < 0 ||
+        pthread_create(&poller, NULL, poller_thread, NULL) != 0) {
+        misuse("cannot start the completion poller");
+    }
+    pthread_detach(poller);
+}
+
 IONotificationPortRef IONotificationPortCreate(mach_port_t mainPort)
 {
     struct IONotificationPort *p = calloc(1, sizeof(*p));
@@ -919,14 +961,7 @@ IONotificationPortRef IONotificationPortCreate(mach_port_t mainPort)
     }
     p->magic = PORT_MAGIC;
     pthread_mutex_lock(&model_lock);
-    if (poller_ctl < 0) {
-        poller_ctl = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (poller_ctl < 0 ||
-            pthread_create(&poller, NULL, poller_thread, NULL) != 0) {
-            misuse("cannot start the completion poller");
-        }
-        pthread_detach(poller);
-    }
+    model_boot();
     if (n_ports == sizeof(ports) / sizeof(ports[0])) {
         misuse("too many notification ports");
     }
@@ -1067,6 +1102,43 @@ static IoObject *conn_get(io_connect_t connection, const char *fn)
     return c;
 }
 
+/* A successful call of a "stale-dma" dext: see StaleRegion. */
+static void stale_dma_call(IoObject *c, uint32_t selector,
+                           const uint64_t *in, uint64_t *out)
+{
+    StaleRegion *r, **pp;
+
+    pthread_mutex_lock(&stale_lock);
+    for (pp = &stale_regions; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->conn == c && (*pp)->iova == in[0]) {
+            break;
+        }
+    }
+    r = *pp;
+    if (selector == kDextSelectorRegisterDMARegion && r == NULL &&
+        in[2] <= (1u << 20)) {
+        r = calloc(1, sizeof(*r));
+        if (r != NULL && (r->copy = malloc(in[2])) != NULL) {
+            memcpy(r->copy, (const void *)(uintptr_t)in[1], in[2]);
+            r->conn = c;
+            r->iova = in[0];
+            r->size = in[2];
+            r->next = stale_regions;
+            stale_regions = r;
+        } else {
+            free(r);
+        }
+    } else if (selector == kDextSelectorProbeDMARegion && r != NULL &&
+               in[1] + 8 <= r->size) {
+        memcpy(&out[0], r->copy + in[1], 8);
+    } else if (selector == kDextSelectorUnregisterDMARegion && r != NULL) {
+        *pp = r->next;
+        free(r->copy);
+        free(r);
+    }
+    pthread_mutex_unlock(&stale_lock);
+}
+
 /*
  * Counts as the kernel passes them [IOUserClient is_io_connect_method]:
  * at most 16 scalars each way, output counts in/out.  The dext sees the
@@ -1085,6 +1157,7 @@ static kern_return_t model_call(IoObject *c, uint32_t selector,
         .scalar_out = output, .scalar_out_cnt = outputCnt,
         .struct_out = outputStruct, .struct_out_size = outputStructCnt,
     };
+    kern_return_t ret;
 
     if (inputCnt > DEXT_MAX_SCALARS ||
         (outputCnt != NULL && *outputCnt > DEXT_MAX_SCALARS)) {
@@ -1097,9 +1170,14 @@ static kern_return_t model_call(IoObject *c, uint32_t selector,
         misuse("selector %u: struct input size %zu with no buffer",
                selector, inputStructCnt);
     }
-    return wake_fd >= 0 ?
-           dext_session_call_async(c->session, selector, wake_fd, &a) :
-           dext_session_call(c->session, selector, &a);
+    if (wake_fd >= 0) {
+        return dext_session_call_async(c->session, selector, wake_fd, &a);
+    }
+    ret = dext_session_call(c->session, selector, &a);
+    if (stale_dma && ret == kIOReturnSuccess) {
+        stale_dma_call(c, selector, input, output);
+    }
+    return ret;
 }
 
 kern_return_t IOConnectCallMethod(mach_port_t connection, uint32_t selector,

@@ -7,9 +7,13 @@
  * connection.
  */
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "apple-dext-client.h"
 #include "check.h"
@@ -246,12 +250,75 @@ static void test_open_refused(void)
     }
 }
 
+static volatile sig_atomic_t sigpipes;
+
+static void on_sigpipe(int sig)
+{
+    (void)sig;
+    sigpipes++;
+}
+
+/*
+ * Bug 6: the wake's fd is the caller's (apple_dext_interrupt_notify_get_fd());
+ * once the caller has closed it, a completion must not raise SIGPIPE in
+ * a process that never asked for signals.  Counted here, not fatal, so
+ * that the test says what went wrong.
+ */
+static void test_wake_reader_gone(uint32_t svc)
+{
+    struct sigaction sa = { .sa_handler = on_sigpipe }, old;
+    struct timespec ms = { 0, 1000000 };
+    DextTransport *t = NULL;
+    DextWake *w = NULL;
+    uint64_t out[6], bar[3], wr[4] = { 0, 0x60, 4, 1 };
+    uint32_t n = 1, nbar = 3, i;
+    unsigned before;
+    DextCallArgs setup = { .scalar_out = out, .scalar_out_cnt = &n };
+    DextCallArgs info = { .scalar_in = out, .scalar_in_cnt = 1,
+                          .scalar_out = bar, .scalar_out_cnt = &nbar };
+    DextCallArgs raise = { .scalar_in = wr, .scalar_in_cnt = 4 };
+    DextCallArgs none = { 0 };
+
+    harness_section("completion after the wake's reader closed its fd\n");
+    sigaction(SIGPIPE, &sa, &old);
+    if (!CHECK_KR(ops->open("", service(svc), 0, &t), kIOReturnSuccess)) {
+        return;
+    }
+    CHECK_KR(call0(t, kDextSelectorClaim), kIOReturnSuccess);
+    CHECK_KR(t->ops->call(t, kDextSelectorSetupInterrupts, &setup),
+             kIOReturnSuccess);
+    out[0] = 0;         /* edu's BAR0: the interrupt raise register */
+    CHECK_KR(t->ops->call(t, kDextSelectorGetBARInfo, &info),
+             kIOReturnSuccess);
+    wr[0] = bar[0];
+    if (!CHECK_KR(t->ops->wake_create(t, &w), kIOReturnSuccess)) {
+        t->ops->close(t);
+        return;
+    }
+    close(w->fd);
+    before = iokit_model_completions();
+    CHECK_KR(t->ops->call(t, kDextSelectorMMIOWrite, &raise),
+             kIOReturnSuccess);
+    CHECK_KR(t->ops->call_async(t, kDextSelectorWaitInterrupt, w, &none),
+             kIOReturnSuccess);
+    for (i = 0; i < 5000 && iokit_model_completions() == before; i++) {
+        nanosleep(&ms, NULL);
+    }
+    CHECK(iokit_model_completions() > before);
+    /* Give the destroy below an fd of its own to close. */
+    w->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    w->ops->destroy(w);
+    t->ops->close(t);
+    CHECK_EQ(sigpipes, 0);
+    sigaction(SIGPIPE, &old, NULL);
+}
+
 int main(void)
 {
     /* Edus: each death case and each Terminate spends one. */
     setenv("IOKIT_MODEL_DEVICES",
            "edu+edu,bdf=00:04.0+edu,bdf=00:05.0+edu,bdf=00:06.0+"
-           "edu,bdf=00:07.0", 1);
+           "edu,bdf=00:07.0+edu,bdf=00:08.0", 1);
     test_dead(0, IOKIT_MODEL_CRASHED, false);
     test_dead(1, IOKIT_MODEL_TERMINATED, true);
     test_dead(2, IOKIT_MODEL_TERMINATED, false);
@@ -259,5 +326,6 @@ int main(void)
     test_map_twice(4);
     test_unmap_replaced(4);
     test_open_refused();
+    test_wake_reader_gone(5);
     return harness_finish();
 }
