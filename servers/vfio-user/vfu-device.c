@@ -135,8 +135,10 @@ int vfu_device_info(VfuSession *s, const uint8_t *p, size_t n,
 /*
  * A mappable BAR's reply: the info, then one sparse-mmap area covering
  * the whole BAR, the fd beside it.  A client whose argsz is too small
- * gets the size it needs in argsz (and CAPS, without the capability or
- * the fd), as VFIO does, and asks again.
+ * gets the size it needs in argsz, without the capability or the fd,
+ * and asks again.  Unlike VFIO's ioctl, that reply does not say CAPS:
+ * QEMU's vfio-user client refuses CAPS with a cap_offset outside the
+ * reply.
  */
 static int region_info_mmap(VfuBar *b, uint32_t argsz,
                             VfuRegionInfo *out, VfuReply *rep)
@@ -146,7 +148,7 @@ static int region_info_mmap(VfuBar *b, uint32_t argsz,
     uint32_t need = sizeof(*out) + sizeof(cap) + sizeof(area);
     int fd;
 
-    out->flags |= VFU_REGION_FLAG_MMAP | VFU_REGION_FLAG_CAPS;
+    out->flags |= VFU_REGION_FLAG_MMAP;
     if (argsz < need) {
         out->argsz = need;
         memcpy(rep->payload, out, sizeof(*out));
@@ -159,6 +161,7 @@ static int region_info_mmap(VfuBar *b, uint32_t argsz,
         return 0;
     }
     out->argsz = need;
+    out->flags |= VFU_REGION_FLAG_CAPS;
     out->cap_offset = sizeof(*out);
     out->offset = b->fd_offset;
     memcpy(rep->payload, out, sizeof(*out));
