@@ -418,6 +418,45 @@ kern_return_t apple_dext_map_bar(io_connect_t connection, uint8_t bar,
     WITH_CONN(connection, c, map_bar(c, bar, out_addr, out_size, out_type));
 }
 
+static IOReturn map_bar_fd(DextConnection *c, uint8_t bar, int *out_fd,
+                           uint64_t *out_offset, uint64_t *out_size,
+                           bool *out_writable)
+{
+    DextMemory mem = { .fd = -1 };
+    IOReturn ret;
+
+    ret = get_bar_info(c, bar, NULL, NULL, NULL);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    if (c->t->ops->map_fd == NULL) {
+        return kIOReturnUnsupported;
+    }
+    ret = c->t->ops->map_fd(c->t, kDextMemoryTypeBAR0 + bar, 0, &mem);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    *out_fd = mem.fd;
+    *out_offset = mem.offset;
+    *out_size = mem.size;
+    if (out_writable) {
+        *out_writable = mem.writable;
+    }
+    return kIOReturnSuccess;
+}
+
+kern_return_t apple_dext_map_bar_fd(io_connect_t connection, uint8_t bar,
+                                    int *out_fd, uint64_t *out_offset,
+                                    uint64_t *out_size, bool *out_writable)
+{
+    if (out_fd == NULL || out_offset == NULL || out_size == NULL) {
+        return kIOReturnBadArgument;
+    }
+    *out_fd = -1;
+    WITH_CONN(connection, c, map_bar_fd(c, bar, out_fd, out_offset, out_size,
+                                        out_writable));
+}
+
 kern_return_t apple_dext_unmap_bar(io_connect_t connection, uint8_t bar,
                                    mach_vm_address_t addr)
 {

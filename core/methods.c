@@ -687,6 +687,7 @@ static IOReturn map_bar(DextSession *s, int bar, DextMemory *out)
     ret = dev->ops->map_bar(dev, bar, out);
     if (ret == kIOReturnSuccess) {
         cd->bar_cached[bar] = true;
+        out->local_only = dev->bars[bar].local_only;
     }
     core_mutex_unlock(&cd->lock);
     if (ret == kIOReturnSuccess && out->writable &&
@@ -705,6 +706,7 @@ IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
         return kIOReturnNoDevice;
     }
     out->fd = -1;
+    out->local_only = false;
     if (type == kDextMemoryTypeDMABuffer) {
         return dext_dma_buffer_map(s, out);
     }

@@ -445,6 +445,10 @@ static bool handle_map(Channel *ch, const Request *rq, DextdReply *rep)
              m.mem_type);
         r.status = kIOReturnInternalError;
     }
+    if (r.status == kIOReturnSuccess && mem.local_only) {
+        /* The core refuses these to us; never pass a VFIO device fd on. */
+        r.status = kIOReturnUnsupported;
+    }
     if (r.status == kIOReturnSuccess) {
         r.flags = mem.writable ? DEXT_WIRE_MAP_WRITABLE : 0;
         r.offset = mem.offset;

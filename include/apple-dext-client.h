@@ -900,6 +900,43 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_register_dma_at(io_connect_t connecti
                                                            uint64_t size,
                                                            uint64_t bus_addr);
 
+/**
+ * apple_dext_map_bar_fd() - the file behind a mappable BAR, for another
+ * process to map (libdext transports with fds only)
+ * @connection: open connection
+ * @bar: BAR index, 0-5
+ * @out_fd: receives a new file descriptor (close-on-exec) the caller
+ *          owns and closes; -1 on failure
+ * @out_offset: receives the BAR's offset in the file (page aligned)
+ * @out_size: receives the BAR's size in bytes
+ * @out_writable: receives whether the fd may be mapped writable
+ *                (may be NULL)
+ *
+ * What apple_dext_map_bar() maps, handed over instead of mapped: a
+ * vfio-user server passes it to its client, which maps the BAR itself.
+ * The same rules apply (a connection without a claim gets a read-only
+ * fd, and only after a claimer has mapped the BAR).  Only a BAR backed
+ * by memory of its own has such a file: ivshmem's shared memory BAR, a
+ * dextd device's.  A BAR whose only file grants more than the BAR (a
+ * VFIO device fd, which also controls DMA, reset and interrupts) is
+ * never handed out, in process either.  The IOKit transport (the real
+ * macOS dext) has no fds to give.
+ *
+ * Return: kIOReturnSuccess; kIOReturnBadArgument for @bar > 5 or a NULL
+ * @out_fd, @out_offset or @out_size; kIOReturnNotFound for an unused BAR
+ * or the upper half of a 64-bit BAR; kIOReturnNotOpen if no claimer has
+ * mapped it yet; kIOReturnNotPermitted if clients may not change the
+ * device (a real device without --allow-writes); kIOReturnUnsupported
+ * for a register BAR of an emulated device, a VFIO device's BAR, or a
+ * transport without fds (IOKit); kIOReturnNoResources when no fd is
+ * left; kIOReturnNotResponding once dextd has gone.
+ */
+APPLE_DEXT_EXPORT kern_return_t apple_dext_map_bar_fd(io_connect_t connection,
+                                                      uint8_t bar, int *out_fd,
+                                                      uint64_t *out_offset,
+                                                      uint64_t *out_size,
+                                                      bool *out_writable);
+
 /** Log levels passed to the log handler. */
 enum {
     APPLE_DEXT_LOG_ERROR = 3,

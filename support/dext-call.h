@@ -53,12 +53,15 @@ typedef struct DextCallArgs {
  * file @fd, which the receiver of a DextMemory owns.
  * @writable: false for a read-only mapping (and an fd that refuses one
  *            that is not)
+ * @local_only: @fd grants more than this memory (a VFIO device fd): it
+ *              may be mapped in the process that got it, never handed on
  */
 typedef struct DextMemory {
     int fd;
     uint64_t offset;
     uint64_t size;
     bool writable;
+    bool local_only;
 } DextMemory;
 
 #endif /* LIBDEXT_SUPPORT_DEXT_CALL_H */

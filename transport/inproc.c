@@ -273,6 +273,20 @@ static IOReturn inproc_map(DextTransport *t, uint32_t type, uint32_t options,
     return dext_mappings_map(&ic->maps, type, &mem, addr, size);
 }
 
+static IOReturn inproc_map_fd(DextTransport *t, uint32_t type,
+                              uint32_t options, DextMemory *out)
+{
+    IOReturn ret = dext_session_map(((InprocConn *)t)->s, type, out);
+
+    if (ret == kIOReturnSuccess && out->local_only) {
+        /* A VFIO device fd: mapped here at most, never handed on. */
+        close(out->fd);
+        out->fd = -1;
+        return kIOReturnUnsupported;
+    }
+    return ret;
+}
+
 static IOReturn inproc_unmap(DextTransport *t, uint32_t type,
                              mach_vm_address_t addr)
 {
@@ -297,6 +311,7 @@ const DextTransportOps dext_transport_inproc = {
     .call_async = inproc_call_async,
     .wake_create = inproc_wake_create,
     .map = inproc_map,
+    .map_fd = inproc_map_fd,
     .unmap = inproc_unmap,
     .close = inproc_close,
 };

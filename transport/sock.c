@@ -509,8 +509,9 @@ fail:
     return ret;
 }
 
-static IOReturn unix_map(DextTransport *t, uint32_t type, uint32_t options,
-                         mach_vm_address_t *addr, mach_vm_size_t *size)
+/* One MAP round trip: the memory's fd and where it lies in it. */
+static IOReturn unix_map_fd(DextTransport *t, uint32_t type, uint32_t options,
+                            DextMemory *out)
 {
     UnixConn *c = conn_of(t);
     DextWireMap m = { .mem_type = type, .options = options };
@@ -519,11 +520,10 @@ static IOReturn unix_map(DextTransport *t, uint32_t type, uint32_t options,
     UnixChannel *ch;
     IOReturn ret;
     long page = sysconf(_SC_PAGESIZE);
-    DextMemory mem;
     int fd;
     int len;
 
-    if (t == NULL || addr == NULL || size == NULL) {
+    if (t == NULL || out == NULL) {
         return kIOReturnBadArgument;
     }
     ret = dext_unix_pool_get(&c->pool, &ch);
@@ -554,11 +554,28 @@ static IOReturn unix_map(DextTransport *t, uint32_t type, uint32_t options,
         return reply.status;
     }
 
-    mem.fd = fd;
-    mem.offset = reply.offset;
-    mem.size = reply.size;
-    mem.writable = (reply.flags & DEXT_WIRE_MAP_WRITABLE) != 0;
-    return dext_mappings_map(&c->maps, type, &mem, addr, size);
+    out->fd = fd;
+    out->offset = reply.offset;
+    out->size = reply.size;
+    out->writable = (reply.flags & DEXT_WIRE_MAP_WRITABLE) != 0;
+    out->local_only = false;
+    return kIOReturnSuccess;
+}
+
+static IOReturn unix_map(DextTransport *t, uint32_t type, uint32_t options,
+                         mach_vm_address_t *addr, mach_vm_size_t *size)
+{
+    DextMemory mem;
+    IOReturn ret;
+
+    if (t == NULL || addr == NULL || size == NULL) {
+        return kIOReturnBadArgument;
+    }
+    ret = unix_map_fd(t, type, options, &mem);
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    return dext_mappings_map(&conn_of(t)->maps, type, &mem, addr, size);
 }
 
 static IOReturn unix_unmap(DextTransport *t, uint32_t type,
@@ -673,6 +690,7 @@ const DextTransportOps dext_transport_unix = {
     .call_async = unix_call_async,
     .wake_create = unix_wake_create,
     .map = unix_map,
+    .map_fd = unix_map_fd,
     .unmap = unix_unmap,
     .close = unix_close,
 };

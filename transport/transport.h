@@ -228,6 +228,21 @@ struct DextTransportOps {
                     mach_vm_address_t *addr, mach_vm_size_t *size);
 
     /**
+     * @map_fd: as @map, but hand the memory to the caller in @out (fd,
+     * offset, size, writable) instead of mapping it; the caller owns
+     * @out->fd.  The transport keeps no record of it.  An fd that grants
+     * more than the memory (DextMemory.local_only: a VFIO device fd) is
+     * never handed out.
+     *
+     * Optional: NULL where memory does not arrive as an fd (iokit), and
+     * the client answers kIOReturnUnsupported.  Blocks as @map.
+     *
+     * Returns as @map; kIOReturnUnsupported for local-only memory.
+     */
+    IOReturn (*map_fd)(DextTransport *t, uint32_t type, uint32_t options,
+                       DextMemory *out);
+
+    /**
      * @unmap: undo one @map of @type at @addr.
      *
      * Mandatory.  unix and inproc unmap locally (munmap), without the

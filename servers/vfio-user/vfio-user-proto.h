@@ -107,8 +107,15 @@ typedef struct VfuCapHeader {
 } VfuCapHeader;
 #define VFU_CAP_SPARSE_MMAP     1
 
+/* The sparse-mmap capability: header, area count, the areas. */
+typedef struct VfuSparseMmap {
+    VfuCapHeader header;
+    uint32_t nr_areas;
+    uint32_t reserved;
+} VfuSparseMmap;
+
 typedef struct VfuSparseArea {
-    uint64_t offset;
+    uint64_t offset;        /* from the start of the region */
     uint64_t size;
 } VfuSparseArea;
 
@@ -177,6 +184,8 @@ _Static_assert(sizeof(VfuHeader) == VFU_HDR_SIZE, "header");
 _Static_assert(sizeof(VfuDmaMap) == 32, "dma map");
 _Static_assert(sizeof(VfuDmaUnmap) == 24, "dma unmap");
 _Static_assert(sizeof(VfuRegionInfo) == 32, "region info");
+_Static_assert(sizeof(VfuSparseMmap) == 16, "sparse mmap");
+_Static_assert(sizeof(VfuSparseArea) == 16, "sparse area");
 _Static_assert(sizeof(VfuIrqSet) == 20, "irq set");
 _Static_assert(sizeof(VfuRegionAccess) == 16, "region access");
 _Static_assert(sizeof(VfuRegionWrite1) == 24, "write multi");

@@ -6,11 +6,15 @@
  * through, but for what the server virtualises: the BAR registers (the
  * dext shows type bits only, so sizing and the addresses the guest
  * writes live here), the expansion ROM (none) and the interrupt pin (no
- * INTx is delivered).  BARs are reached through MMIO calls.
+ * INTx is delivered).  BARs are reached through MMIO calls, and those
+ * with a file of their own (apple_dext_map_bar_fd(): ivshmem's shared
+ * memory) are offered to the client whole with a sparse-mmap capability
+ * and the fd beside the reply, so it maps them itself.
  */
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vfu-server.h"
 
@@ -60,6 +64,30 @@ static void probe_caps(VfuSession *s)
     }
 }
 
+/* Whether memory BAR @i has an fd the client may map, and keep it. */
+static void probe_mappable(VfuSession *s, uint8_t i)
+{
+    VfuBar *b = &s->bars[i];
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t off = 0, size = 0;
+    bool writable = false;
+    int fd = -1;
+
+    if (b->size == 0 || (b->type & 1) ||
+        apple_dext_map_bar_fd(s->conn, i, &fd, &off, &size, &writable) !=
+        kIOReturnSuccess) {
+        return;         /* trapped: REGION_READ/WRITE only */
+    }
+    if (!writable || size != b->size || page <= 0 ||
+        b->size % (uint64_t)page != 0 || off % (uint64_t)page != 0) {
+        close(fd);
+        return;
+    }
+    b->mappable = true;
+    b->fd = fd;
+    b->fd_offset = off;
+}
+
 int vfu_device_probe(VfuSession *s)
 {
     uint64_t v;
@@ -75,6 +103,7 @@ int vfu_device_probe(VfuSession *s)
                                     &b->type) != kIOReturnSuccess) {
             b->size = 0;
         }
+        probe_mappable(s, i);
     }
     probe_caps(s);
     return 0;
@@ -103,6 +132,47 @@ int vfu_device_info(VfuSession *s, const uint8_t *p, size_t n,
     return 0;
 }
 
+/*
+ * A mappable BAR's reply: the info, then one sparse-mmap area covering
+ * the whole BAR, the fd beside it.  A client whose argsz is too small
+ * gets the size it needs in argsz, without the capability or the fd,
+ * and asks again.  Unlike VFIO's ioctl, that reply does not say CAPS:
+ * QEMU's vfio-user client refuses CAPS with a cap_offset outside the
+ * reply.
+ */
+static int region_info_mmap(VfuBar *b, uint32_t argsz,
+                            VfuRegionInfo *out, VfuReply *rep)
+{
+    VfuSparseMmap cap = { { VFU_CAP_SPARSE_MMAP, 1, 0 }, 1, 0 };
+    VfuSparseArea area = { 0, b->size };
+    uint32_t need = sizeof(*out) + sizeof(cap) + sizeof(area);
+    int fd;
+
+    out->flags |= VFU_REGION_FLAG_MMAP;
+    if (argsz < need) {
+        out->argsz = need;
+        memcpy(rep->payload, out, sizeof(*out));
+        rep->len = sizeof(*out);
+        return 0;
+    }
+    fd = dup(b->fd);
+    if (fd < 0) {
+        rep->err = errno == EMFILE || errno == ENFILE ? EMFILE : EIO;
+        return 0;
+    }
+    out->argsz = need;
+    out->flags |= VFU_REGION_FLAG_CAPS;
+    out->cap_offset = sizeof(*out);
+    out->offset = b->fd_offset;
+    memcpy(rep->payload, out, sizeof(*out));
+    memcpy(rep->payload + sizeof(*out), &cap, sizeof(cap));
+    memcpy(rep->payload + sizeof(*out) + sizeof(cap), &area, sizeof(area));
+    rep->len = need;
+    rep->fds[0] = fd;
+    rep->nfds = 1;
+    return 0;
+}
+
 int vfu_region_info(VfuSession *s, const uint8_t *p, size_t n,
                     VfuReply *rep)
 {
@@ -126,6 +196,10 @@ int vfu_region_info(VfuSession *s, const uint8_t *p, size_t n,
                !(s->bars[in.index].type & 1)) {
         out.size = s->bars[in.index].size;
         out.flags = VFU_REGION_FLAG_READ | VFU_REGION_FLAG_WRITE;
+        if (s->bars[in.index].mappable) {
+            return region_info_mmap(&s->bars[in.index], in.argsz, &out,
+                                    rep);
+        }
     }
     memcpy(rep->payload, &out, sizeof(out));
     rep->len = sizeof(out);

@@ -92,8 +92,15 @@ void vfu_session_close(VfuSession *s)
     const char *target = s->target;
     uint8_t bus = s->bus, dev = s->dev, fn = s->fn;
 
+    unsigned i;
+
     vfu_irq_teardown(s);
     vfu_dma_unmap_all(s);
+    for (i = 0; i < 6; i++) {
+        if (s->bars[i].mappable) {
+            close(s->bars[i].fd);
+        }
+    }
     if (s->conn != IO_OBJECT_NULL) {
         /* Releases the claim, every region and the interrupts. */
         apple_dext_disconnect(s->conn);

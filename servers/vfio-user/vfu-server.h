@@ -42,6 +42,9 @@ typedef struct VfuBar {
     uint8_t type;           /* PCI BAR low bits */
     uint8_t mem_idx;
     uint64_t addr;          /* what the guest wrote, masked */
+    bool mappable;          /* @fd maps it: offered with sparse mmap */
+    int fd;                 /* apple_dext_map_bar_fd()'s, when mappable */
+    uint64_t fd_offset;     /* the BAR's offset in @fd */
 } VfuBar;
 
 typedef struct VfuSession {

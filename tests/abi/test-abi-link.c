@@ -86,6 +86,12 @@ int main(void)
         BAD(apple_dext_get_claimers(n, &pid, 1, &nclaim));
         BAD(apple_dext_get_last_reset(n, &pid));
         BAD(apple_dext_register_dma_at(n, 0x100000, 0x1000, 4096, 0x100000));
+        {
+            int fd;
+            uint64_t off, sz;
+
+            BAD(apple_dext_map_bar_fd(n, 2, &fd, &off, &sz, NULL));
+        }
         BAD(apple_dext_set_timeouts(-2, -1));
     }
     BAD(apple_dext_interrupt_notify_rearm(NULL));

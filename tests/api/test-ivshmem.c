@@ -3,15 +3,18 @@
  *
  * The emulated ivshmem device through the public API: identity and BARs,
  * mapping the shared-memory BAR (claimer and non-claimer, per the
- * contract's BAR descriptor cache), client and device seeing the same
+ * contract's BAR descriptor cache), the BAR handed over as an fd
+ * (apple_dext_map_bar_fd()), client and device seeing the same
  * memory, the DMA engine, 256 MSI-X vectors through SetupInterrupts, the
  * doorbell, and MSI-X masking (per vector and function-wide, with the
  * PBA holding the message until unmasked).
  */
 
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "ivshmem.h"
@@ -72,6 +75,22 @@ static void test_identity(io_connect_t c)
           kIOReturnSuccess);
 }
 
+/*
+ * Two mappings of BAR2 and the device see the same memory: a client
+ * write at word @w, then a device write 0x100 words further on.
+ */
+static void check_shared(io_connect_t claimer, volatile uint32_t *pa,
+                         volatile uint32_t *pb, unsigned w, uint32_t v,
+                         uint64_t dv)
+{
+    pa[w] = v;
+    CHECK_EQ(rd(claimer, IVSHMEM_MEM_SHM, w * 4u, 4), v);
+    CHECK_EQ(pb[w], v);
+    wr(claimer, IVSHMEM_MEM_SHM, (w + 0x100u) * 4u, 8, dv);
+    CHECK_EQ(pa[w + 0x100], (uint32_t)dv);
+    CHECK_EQ(pb[w + 0x101], (uint32_t)(dv >> 32));
+}
+
 static void test_map(io_connect_t claimer, io_connect_t other)
 {
     mach_vm_address_t a = 0, b = 0;
@@ -96,16 +115,90 @@ static void test_map(io_connect_t claimer, io_connect_t other)
     pa = (volatile uint32_t *)(uintptr_t)a;
     pb = (volatile uint32_t *)(uintptr_t)b;
 
-    /* Client writes are seen by the device and by the other client... */
-    pa[0x100] = 0xfeedf00du;
-    CHECK_EQ(rd(claimer, IVSHMEM_MEM_SHM, 0x400, 4), 0xfeedf00du);
-    CHECK_EQ(pb[0x100], 0xfeedf00du);
-    /* ...and device writes by the clients. */
-    wr(claimer, IVSHMEM_MEM_SHM, 0x800, 8, 0x0123456789abcdefull);
-    CHECK_EQ(pa[0x200], 0x89abcdefu);
-    CHECK_EQ(pb[0x201], 0x01234567u);
+    /* Client writes are seen by the device and the other client, and
+     * device writes by the clients. */
+    check_shared(claimer, pa, pb, 0x100, 0xfeedf00du, 0x0123456789abcdefull);
     CHECK_KR(apple_dext_unmap_bar(other, 2, b), kIOReturnSuccess);
     CHECK_KR(apple_dext_unmap_bar(claimer, 2, a), kIOReturnSuccess);
+}
+
+/* Map what apple_dext_map_bar_fd() gives, as another process would. */
+static volatile uint32_t *map_fd(int fd, uint64_t off, uint64_t size,
+                                 bool writable)
+{
+    void *p = mmap(NULL, size, PROT_READ | (writable ? PROT_WRITE : 0),
+                   MAP_SHARED, fd, (off_t)off);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void test_map_fd(io_connect_t claimer, io_connect_t other)
+{
+    uint64_t off = 1, size = 0, ooff = 1, osize = 0;
+    volatile uint32_t *pa = NULL, *pb = NULL;
+    bool writable = false, owritable = true;
+    int fd = -2, ofd = -2;
+
+    harness_section("BAR2 handed over as an fd");
+    CHECK_KR(apple_dext_map_bar_fd(claimer, 6, &fd, &off, &size, NULL),
+             kIOReturnBadArgument);
+    CHECK_KR(apple_dext_map_bar_fd(claimer, 2, NULL, &off, &size, NULL),
+             kIOReturnBadArgument);
+    CHECK_KR(apple_dext_map_bar_fd(claimer, 4, &fd, &off, &size, NULL),
+             kIOReturnNotFound);
+    CHECK_EQ(fd, -1);
+    /* Register BARs have no file: the device must see every access. */
+    CHECK_KR(apple_dext_map_bar_fd(claimer, 0, &fd, &off, &size, NULL),
+             kIOReturnUnsupported);
+    CHECK_KR(apple_dext_map_bar_fd(claimer, 1, &fd, &off, &size, NULL),
+             kIOReturnUnsupported);
+    CHECK_EQ(fd, -1);
+    if (strcmp(harness_target(), "iokit") == 0) {
+        /* The real dext maps memory into us; it hands out no files. */
+        CHECK_KR(apple_dext_map_bar_fd(claimer, 2, &fd, &off, &size, NULL),
+                 kIOReturnUnsupported);
+        CHECK_EQ(fd, -1);
+        return;
+    }
+    if (!CHECK_KR(apple_dext_map_bar_fd(claimer, 2, &fd, &off, &size,
+                                        &writable), kIOReturnSuccess)) {
+        return;
+    }
+    CHECK(fd >= 0);
+    CHECK_EQ(size, IVSHMEM_DEFAULT_SIZE);
+    CHECK_EQ(off % 4096, 0);
+    CHECK(writable);
+    CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    /* The claimer mapped BAR2 in test_map(): a non-claimer may too. */
+    CHECK_KR(apple_dext_map_bar_fd(other, 2, &ofd, &ooff, &osize,
+                                   &owritable), kIOReturnSuccess);
+    CHECK_EQ(osize, IVSHMEM_DEFAULT_SIZE);
+    pa = map_fd(fd, off, size, writable);
+    if (ofd >= 0) {
+        pb = map_fd(ofd, ooff, osize, owritable);
+        if (!owritable) {
+            /* Read-only all the way: no writable mapping can be made. */
+            CHECK(mmap(NULL, osize, PROT_READ | PROT_WRITE, MAP_SHARED, ofd,
+                       (off_t)ooff) == MAP_FAILED);
+        }
+    }
+    CHECK(pa != NULL && pb != NULL);
+    if (pa != NULL && pb != NULL) {
+        /* The same memory the device and the other client see. */
+        check_shared(claimer, pa, pb, 0x300, 0x5eed1234u,
+                     0xabad1dea600dcafeull);
+    }
+    /* The fds outlive the mappings, and the mappings the fds. */
+    if (pa != NULL) {
+        munmap((void *)pa, size);
+    }
+    if (pb != NULL) {
+        munmap((void *)pb, osize);
+    }
+    close(fd);
+    if (ofd >= 0) {
+        close(ofd);
+    }
 }
 
 static void test_dma(io_connect_t c)
@@ -267,6 +360,7 @@ int main(int argc, char **argv)
         return harness_finish();
     }
     test_map(c, other);
+    test_map_fd(c, other);
     test_dma(c);
     test_interrupts(c);
     apple_dext_disconnect(other);

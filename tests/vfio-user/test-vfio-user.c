@@ -6,7 +6,10 @@
  * message layouts: the server binary ($DEXT_VFIO_USER) serves edu of
  * an in-process dext core ("inproc:edu"), and every command is tried,
  * with its error paths and malformed input; a malformed message closes
- * the connection, and the server then serves the next client.
+ * the connection, and the server then serves the next client, also
+ * after a client killed with DMA mapped and interrupts set up.  A
+ * second server serves ivshmem, whose shared-memory BAR comes with a
+ * sparse-mmap capability and its fd.
  */
 
 #define _GNU_SOURCE
@@ -43,6 +46,8 @@ enum {
 static char sock_path[108];
 static pid_t server = -1;
 static uint16_t next_id = 1;
+/* The fd that came with the last reply, if any; the caller takes it. */
+static int reply_fd = -1;
 
 typedef struct Msg {
     uint8_t b[1 << 16];
@@ -112,9 +117,32 @@ static bool recv_full(int s, uint8_t *b, size_t n)
         if (poll(&pfd, 1, 5000) != 1) {
             return false;
         }
-        r = recv(s, b + got, n - got, 0);
-        if (r <= 0) {
-            return false;
+        {
+            char ctl[CMSG_SPACE(4 * sizeof(int))];
+            struct iovec iov = { b + got, n - got };
+            struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                                 .msg_control = ctl,
+                                 .msg_controllen = sizeof(ctl) };
+            struct cmsghdr *c;
+
+            r = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+            if (r <= 0) {
+                return false;
+            }
+            for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                size_t k, nf = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                for (k = 0; c->cmsg_type == SCM_RIGHTS && k < nf; k++) {
+                    int fd;
+
+                    memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(fd));
+                    if (reply_fd < 0) {
+                        reply_fd = fd;
+                    } else {
+                        close(fd);
+                    }
+                }
+            }
         }
         got += (size_t)r;
     }
@@ -593,6 +621,134 @@ static void test_malformed(void)
     free(m);
 }
 
+/* ivshmem's BAR2: offered with a sparse-mmap area and its fd. */
+static void test_mmap(int s)
+{
+    uint8_t p[32] = { 0 };
+    Msg *m = malloc(sizeof(*m));
+    volatile uint32_t *bar = MAP_FAILED;
+    uint64_t size = 0, off = 0;
+    uint32_t flags;
+
+    harness_section("mappable BAR: sparse-mmap capability and fd");
+    put32(p, 32);
+    put32(p + 8, 0);                        /* registers: trapped */
+    if (CHECK_EQ(call(s, C_REGION_INFO, p, 32, m), 0)) {
+        CHECK_EQ(get32(m->b + 20) & 0xc, 0);
+        CHECK_EQ(reply_fd, -1);
+    }
+    /* Too small for the capability: told the size, no fd. */
+    put32(p + 8, 2);
+    if (CHECK_EQ(call(s, C_REGION_INFO, p, 32, m), 0)) {
+        CHECK_EQ(m->len, 32);
+        CHECK_EQ(get32(m->b + 16), 64);
+        CHECK_EQ(get32(m->b + 20), 0x7);    /* R | W | MMAP, no CAPS */
+        CHECK_EQ(get32(m->b + 28), 0);
+        CHECK_EQ(reply_fd, -1);
+    }
+    put32(p, 64);
+    if (CHECK_EQ(call(s, C_REGION_INFO, p, 32, m), 0) &&
+        CHECK_EQ(m->len, 64)) {
+        flags = get32(m->b + 20);
+        CHECK_EQ(flags, 0xf);
+        CHECK_EQ(get32(m->b + 28), 32);     /* cap_offset */
+        size = get64(m->b + 32);
+        off = get64(m->b + 40);
+        CHECK_EQ(get32(m->b + 48), 0x10001); /* SPARSE_MMAP, version 1 */
+        CHECK_EQ(get32(m->b + 52), 0);      /* the last capability */
+        CHECK_EQ(get32(m->b + 56), 1);      /* one area: all of it */
+        CHECK_EQ(get64(m->b + 64), 0);
+        CHECK_EQ(get64(m->b + 72), size);
+        CHECK(size >= 4096);
+        if (CHECK(reply_fd >= 0)) {
+            bar = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                       reply_fd, (off_t)off);
+            close(reply_fd);
+            reply_fd = -1;
+        }
+    }
+    if (CHECK(bar != MAP_FAILED)) {
+        /* Seen by both sides: our mapping and the server's MMIO. */
+        bar[0x40] = 0xc0ffee11u;
+        CHECK_EQ(rd32(s, 2, 0x100), 0xc0ffee11u);
+        wr32(s, 2, 0x204, 0x600dcafeu);
+        CHECK_EQ(bar[0x81], 0x600dcafeu);
+        munmap((void *)bar, size);
+    }
+    free(m);
+}
+
+/*
+ * A client killed with DMA mapped and an interrupt set up: the next one
+ * maps the same IOVA (the bus pages were released) and gets interrupts.
+ */
+static void test_killed_client(void)
+{
+    int ready[2], s, efd;
+    pid_t child;
+    char c = 0;
+
+    harness_section("a client killed mid-session leaves the device clean");
+    if (!CHECK(pipe(ready) == 0)) {
+        return;
+    }
+    child = fork();
+    if (child == 0) {
+        int fd = memfd_create("guest-ram", MFD_CLOEXEC);
+
+        efd = eventfd(0, EFD_CLOEXEC);
+        s = connect_server();
+        if (s < 0 || fd < 0 || ftruncate(fd, 1 << 16) != 0 ||
+            version(s) != 0 || dma_map(s, fd, 0, 0x200000, 1 << 16) != 0 ||
+            set_irqs(s, 0x4 | 0x20, 1, 0, 1, &efd, 1) != 0) {
+            _exit(1);
+        }
+        wr32(s, 7, 0x10, 0xfebf0000u);      /* a BAR address, virtual */
+        if (write(ready[1], "k", 1) != 1) {
+            _exit(1);
+        }
+        pause();
+        _exit(0);
+    }
+    close(ready[1]);
+    CHECK(read(ready[0], &c, 1) == 1 && c == 'k');
+    close(ready[0]);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+
+    s = connect_server();
+    efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (CHECK(s >= 0) && CHECK_EQ(version(s), 0)) {
+        int fd = memfd_create("guest-ram", MFD_CLOEXEC);
+
+        CHECK_EQ(rd32(s, 7, 0x10), 0);
+        CHECK(fd >= 0 && ftruncate(fd, 1 << 16) == 0);
+        CHECK_EQ(dma_map(s, fd, 0, 0x200000, 1 << 16), 0);
+        CHECK_EQ(set_irqs(s, 0x4 | 0x20, 1, 0, 1, &efd, 1), 0);
+        wr32(s, 0, 0x60, 1);
+        CHECK(eventfd_fired(efd, 5000));
+        wr32(s, 0, 0x64, 1);
+        CHECK_EQ(dma_unmap(s, 0x200000, 1 << 16), 0);
+        close(fd);
+    }
+    close(efd);
+    if (s >= 0) {
+        close(s);
+    }
+}
+
+static void start_server(const char *bin, const char *dir,
+                         const char *target, const char *bdf)
+{
+    snprintf(sock_path, sizeof(sock_path), "%s/vfu.sock", dir);
+    server = fork();
+    if (server == 0) {
+        execl(bin, bin, "--socket", sock_path, "--target", target, bdf,
+              (char *)NULL);
+        _exit(127);
+    }
+}
+
 static void stop_server(void)
 {
     int status = -1, i;
@@ -627,13 +783,7 @@ int main(void)
     if (mkdtemp(dir) == NULL) {
         return 1;
     }
-    snprintf(sock_path, sizeof(sock_path), "%s/vfu.sock", dir);
-    server = fork();
-    if (server == 0) {
-        execl(bin, bin, "--socket", sock_path, "--target", "inproc:edu",
-              "00:03.0", (char *)NULL);
-        _exit(127);
-    }
+    start_server(bin, dir, "inproc:edu", "00:03.0");
     s = connect_server();
     if (CHECK(s >= 0)) {
         harness_section("VERSION");
@@ -656,7 +806,17 @@ int main(void)
         test_dma(s);
         close(s);
     }
+    test_killed_client();
     test_malformed();
+    stop_server();
+
+    start_server(bin, dir, "inproc:ivshmem", "00:04.0");
+    s = connect_server();
+    if (CHECK(s >= 0)) {
+        CHECK_EQ(version(s), 0);
+        test_mmap(s);
+        close(s);
+    }
     stop_server();
     rmdir(dir);
     return harness_finish();

@@ -3,11 +3,15 @@
 #
 # vm-vfio-user (on the host): dext-vfio-user serves our emulated edu to a
 # stock QEMU 11.1 -- once from an in-process dext, once through a dextd --
-# as vfio-user-pci devices, each behind a PCIe root port (so the guest can
-# reset it).  In the guest, under its vIOMMU, the devices are bound to
-# vfio-pci and driven by the project's own programs (guest/vfio-user.sh).
-# Afterwards the servers must be clean: QEMU has gone, every claim and
-# DMA mapping is released, and the next client is served.
+# and our emulated ivshmem from an in-process dext, as vfio-user-pci
+# devices, each behind a PCIe root port (so the guest can reset it).  In
+# the guest, under its vIOMMU, the devices are bound to vfio-pci and
+# driven by the project's own programs (guest/vfio-user.sh).  ivshmem's
+# shared memory BAR is offered with a sparse-mmap capability: QEMU must
+# map the server's memfd, and a value the guest writes to BAR2 must be
+# in the server's memfd.  Afterwards the servers must be clean: QEMU has
+# gone, every claim and DMA mapping is released, and the next client is
+# served.
 #
 #   vfio-user.sh SERVER DEXTD DEXTCTL RUN-GUEST -- RUN-GUEST-ARGS...
 
@@ -18,8 +22,9 @@ shift 4
 
 dir=$(mktemp -d /tmp/libdext-vfu.XXXXXX)
 pids=()
+watcher=""
 cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${pids[@]}" $watcher; do kill -TERM "$p" 2>/dev/null; done
     wait 2>/dev/null
     rm -rf "$dir"
 }
@@ -40,8 +45,39 @@ wait_sock "$dir/dextd.sock"
 "$server" --socket "$dir/dextd-vfu.sock" --target "unix:$dir/dextd.sock" \
     00:03.0 >"$dir/server-dextd.log" 2>&1 &
 pids+=($!)
+"$server" --socket "$dir/ivshmem.sock" --target inproc:ivshmem 00:04.0 \
+    >"$dir/server-ivshmem.log" 2>&1 &
+ivpid=$!
+pids+=($ivpid)
 wait_sock "$dir/inproc.sock"
 wait_sock "$dir/dextd-vfu.sock"
+wait_sock "$dir/ivshmem.sock"
+
+# ivshmem's shared memory as the server holds it: its memfd.
+shm_of() {      # pid
+    local f
+    for f in /proc/"$1"/fd/*; do
+        case $(readlink "$f" 2>/dev/null) in
+        *memfd:dext-ivshmem*) echo "$f"; return 0 ;;
+        esac
+    done
+    return 1
+}
+# While the guest runs: some process other than the server (QEMU) maps
+# that memfd, i.e. QEMU took the sparse-mmap area and its fd.
+(
+    while :; do
+        for m in /proc/[0-9]*/maps; do
+            p=${m#/proc/}; p=${p%/maps}
+            [ "$p" = "$ivpid" ] && continue
+            grep -q 'memfd:dext-ivshmem' "$m" 2>/dev/null &&
+                { echo "$p" >"$dir/qemu-mapped"; exit 0; }
+        done
+        sleep 1
+    done
+) &
+watcher=$!
+mark=$(printf '%08x' $(( (RANDOM << 16 | RANDOM) | 0x10000000 )))
 
 dev() {     # root port chassis, socket
     echo "-device"
@@ -50,15 +86,30 @@ dev() {     # root port chassis, socket
     echo "{\"driver\":\"vfio-user-pci\",\"bus\":\"vrp$1\",\"socket\":{\"type\":\"unix\",\"path\":\"$2\"}}"
 }
 qargs=()
-while read -r a; do qargs+=(--qemu-arg "$a"); done < <(dev 8 "$dir/inproc.sock"; dev 9 "$dir/dextd-vfu.sock")
+while read -r a; do qargs+=(--qemu-arg "$a"); done < <(dev 8 "$dir/inproc.sock"; dev 9 "$dir/dextd-vfu.sock"
+                dev 10 "$dir/ivshmem.sock")
+qargs+=(--env "VFU_IVSHMEM_MARK=$mark")
 
 "$run_guest" "${qargs[@]}" "$@"
 rc=$?
 [ $rc = 77 ] && exit 77
 [ $rc = 0 ] || fail "the guest's tests failed (exit $rc)"
 
+# ivshmem: QEMU mapped BAR2 itself, and what the guest wrote there is in
+# the server's memfd (the guest wrote the mark at 0x1000, 32 bits).
+kill "$watcher" 2>/dev/null
+[ -s "$dir/qemu-mapped" ] ||
+    fail "no process but the server mapped ivshmem's memfd: BAR2 not mmapped"
+echo "ok: QEMU (pid $(cat "$dir/qemu-mapped")) mapped ivshmem's BAR2 memfd"
+shm=$(shm_of "$ivpid") || fail "the ivshmem server holds no memfd"
+got=$(dd if="$shm" bs=4 skip=1024 count=1 status=none | od -An -tx4 |
+      tr -d ' \n')
+[ "$got" = "$mark" ] ||
+    fail "BAR2 at 0x1000 in the server's memfd: $got, the guest wrote $mark"
+echo "ok: the guest's BAR2 write ($mark) is in the server's memfd"
+
 # QEMU is gone: nothing may be held for it any more.
-for s in inproc dextd; do
+for s in inproc dextd ivshmem; do
     grep -q 'client connected\|connected' "$dir/server-$s.log" ||
         fail "server ($s): QEMU never connected"
 done
