@@ -17,6 +17,13 @@
  * fd the client library polls (apple_dext_interrupt_notify_get_fd())
  * behaves as the eventfd of the Linux transports: non-blocking, readable
  * once per completion or coalesced.
+ *
+ * A dead dext: an armed WaitInterrupt then never completes (the kernel
+ * aborts it), so each connection also holds a kIOGeneralInterest
+ * notification on the service; kIOMessageServiceIsTerminated, or a call
+ * that finds the dext gone, hangs up the socket pairs of the
+ * connection's live wakes, and their fds poll readable with POLLHUP, as
+ * the unix transport's do when dextd dies.
  */
 
 #include <errno.h>
@@ -29,6 +36,7 @@
 
 #include <CoreFoundation/CoreFoundation.h>
 #include <IOKit/IOKitLib.h>
+#include <IOKit/IOMessage.h>
 #include <dispatch/dispatch.h>
 #include <mach/mach.h>
 
@@ -59,10 +67,28 @@ typedef struct IokitMapping {
     uint64_t dma_gen;
 } IokitMapping;
 
+typedef struct IokitWake IokitWake;
+
+/*
+ * The live wakes of one connection, which a wake outlives (transport.h):
+ * shared by both, freed by the last of them.
+ */
+typedef struct IokitWakes {
+    int refs;                   /* the connection + each wake (atomic) */
+    DextMutex lock;
+    bool hung_up DEXT_GUARDED_BY(lock);
+    IokitWake *head DEXT_GUARDED_BY(lock);
+} IokitWakes;
+
 typedef struct IokitConn {
     DextTransport base;
     io_connect_t connect;
     uint64_t service_id;        /* registry entry ID of the dext service */
+    /* kIOGeneralInterest on the service, delivered on @notify_queue. */
+    io_object_t interest;
+    IONotificationPortRef notify_port;
+    dispatch_queue_t notify_queue;
+    IokitWakes *wakes;
     /* Set once a call finds the user client's port dead (atomic). */
     bool dead;
     /*
@@ -79,13 +105,49 @@ typedef struct IokitConn {
     IokitMapping *maps DEXT_GUARDED_BY(map_lock);
 } IokitConn;
 
-typedef struct IokitWake {
+struct IokitWake {
     DextWake base;              /* base.fd: the socket pair's read end */
     int wfd;                    /* write end, fed by the dispatch queue */
     IONotificationPortRef port;
     dispatch_queue_t queue;
     mach_port_t wake_port;      /* owned by @port */
-} IokitWake;
+    IokitWakes *set;
+    IokitWake *next;            /* in set->head, under set->lock */
+};
+
+static void iokit_wakes_unref(IokitWakes *set)
+{
+    if (__atomic_sub_fetch(&set->refs, 1, __ATOMIC_SEQ_CST) == 0) {
+        dext_mutex_destroy(&set->lock);
+        free(set);
+    }
+}
+
+/*
+ * No completion will come: hang up every live wake, now and for the ones
+ * made later.  shutdown() leaves the fds open (a completion callback may
+ * be sending on @wfd, and gets EPIPE) and makes the read end poll
+ * readable with POLLHUP for good: Linux unix(7) sockets report POLLHUP
+ * once both directions are shut down, macOS's poll(2) on EOF.
+ */
+static void iokit_wakes_hang_up(IokitWakes *set)
+    DEXT_EXCLUDES(&set->lock)
+{
+    IokitWake *w;
+
+    dext_mutex_lock(&set->lock);
+    set->hung_up = true;
+    for (w = set->head; w != NULL; w = w->next) {
+        shutdown(w->wfd, SHUT_RDWR);
+    }
+    dext_mutex_unlock(&set->lock);
+}
+
+static void iokit_mark_dead(IokitConn *c)
+{
+    __atomic_store_n(&c->dead, true, __ATOMIC_SEQ_CST);
+    iokit_wakes_hang_up(c->wakes);
+}
 
 /* Is the dext's service still in the registry? */
 static bool iokit_service_alive(uint64_t id)
@@ -119,7 +181,7 @@ static IOReturn iokit_result(IokitConn *c, kern_return_t kr)
 {
     if (kr == MACH_SEND_INVALID_DEST || kr == kIOReturnOffline ||
         (kr == kIOReturnBadArgument && !iokit_service_alive(c->service_id))) {
-        __atomic_store_n(&c->dead, true, __ATOMIC_SEQ_CST);
+        iokit_mark_dead(c);
         return kIOReturnNotResponding;
     }
     return kr;
@@ -189,6 +251,81 @@ static IOReturn iokit_list(const char *arg, uint64_t *ids, uint32_t max,
     return kIOReturnSuccess;
 }
 
+/* An empty work item: dispatch_sync_f of it waits the queue out. */
+static void iokit_nothing(void *opaque)
+{
+    (void)opaque;
+}
+
+/*
+ * Interest callout, on @c->notify_queue.  kIOMessageServiceIsTerminated
+ * comes in termination phase 2 (xnu IOService.cpp, actionDidTerminate:
+ * messageClients), whether the dext exited or was unloaded, or crashed:
+ * the kernel then terminates the dext's server (IOUserServer.cpp,
+ * clientClose) and so its services; a crash itself sends nothing, and
+ * until the termination only a call learns of it (kIOReturnOffline).
+ * The service is the notifier's, not ours to release.
+ */
+static void iokit_service_message(void *refcon, io_service_t service,
+                                  uint32_t type, void *arg)
+{
+    IokitConn *c = refcon;
+
+    (void)service;
+    (void)arg;
+    if (type == kIOMessageServiceIsTerminated) {
+        iokit_mark_dead(c);
+    }
+}
+
+/*
+ * Stop the interest notification: releasing it removes the kernel's
+ * notifier, destroying the port cancels its dispatch source (a message
+ * already queued is not delivered), and the serial queue is waited out
+ * for a callout that is running.  None runs afterwards.
+ */
+static void iokit_interest_stop(IokitConn *c)
+{
+    if (c->interest != IO_OBJECT_NULL) {
+        IOObjectRelease(c->interest);
+        c->interest = IO_OBJECT_NULL;
+    }
+    if (c->notify_port != NULL) {
+        IONotificationPortDestroy(c->notify_port);
+        c->notify_port = NULL;
+    }
+    if (c->notify_queue != NULL) {
+        dispatch_sync_f(c->notify_queue, NULL, iokit_nothing);
+        __extension__ dispatch_release(c->notify_queue);
+        c->notify_queue = NULL;
+    }
+}
+
+static kern_return_t iokit_interest_start(IokitConn *c, io_service_t service)
+{
+    /* The parameter is an io_name_t, char[128]: pass one whole. */
+    static const io_name_t general = kIOGeneralInterest;
+    kern_return_t kr;
+
+    c->notify_port = IONotificationPortCreate(kIOMainPortDefault);
+    if (c->notify_port == NULL) {
+        return kIOReturnNoResources;
+    }
+    c->notify_queue = dispatch_queue_create("org.libdext.iokit.service",
+                                            DISPATCH_QUEUE_SERIAL);
+    if (c->notify_queue == NULL) {
+        return kIOReturnNoResources;
+    }
+    IONotificationPortSetDispatchQueue(c->notify_port, c->notify_queue);
+    kr = IOServiceAddInterestNotification(c->notify_port, service,
+                                          general, iokit_service_message, c,
+                                          &c->interest);
+    if (kr != KERN_SUCCESS) {
+        c->interest = IO_OBJECT_NULL;
+    }
+    return kr;
+}
+
 static IOReturn iokit_open(const char *arg, uint64_t id, uint32_t type,
                            DextTransport **out)
 {
@@ -222,16 +359,34 @@ static IOReturn iokit_open(const char *arg, uint64_t id, uint32_t type,
         free(c);
         return kIOReturnNotFound;
     }
-    kr = IOServiceOpen(service, mach_task_self(), type, &connect);
+    c->wakes = calloc(1, sizeof(*c->wakes));
+    if (c->wakes == NULL) {
+        IOObjectRelease(service);
+        free(c);
+        return kIOReturnNoMemory;
+    }
+    c->wakes->refs = 1;
+    dext_mutex_init(&c->wakes->lock);
+    /*
+     * Interest first: a termination after IOServiceOpen is then never
+     * missed.  A service terminated since the lookup refuses one.
+     */
+    kr = iokit_interest_start(c, service);
+    if (kr == KERN_SUCCESS) {
+        kr = IOServiceOpen(service, mach_task_self(), type, &connect);
+    } else if (!iokit_service_alive(id)) {
+        kr = kIOReturnNotFound;
+    }
     IOObjectRelease(service);
     if (kr != KERN_SUCCESS) {
+        iokit_interest_stop(c);
+        iokit_wakes_unref(c->wakes);
         free(c);
         return kr;
     }
     c->base.ops = &dext_transport_iokit;
     c->connect = connect;
     c->service_id = id;
-    c->dead = false;
     dext_mutex_init(&c->map_lock);
     c->maps = NULL;
     *out = &c->base;
@@ -394,14 +549,16 @@ static uint64_t iokit_wake_consume(DextWake *wake)
     return total;
 }
 
-static void iokit_wake_drained(void *opaque)
-{
-    (void)opaque;
-}
-
 static void iokit_wake_destroy(DextWake *wake)
 {
     IokitWake *w = (IokitWake *)wake;
+    IokitWake **pp;
+
+    dext_mutex_lock(&w->set->lock);
+    for (pp = &w->set->head; *pp != w; pp = &(*pp)->next) {
+    }
+    *pp = w->next;
+    dext_mutex_unlock(&w->set->lock);
 
     /*
      * Destroying the port cancels its dispatch source, so no callback
@@ -410,11 +567,12 @@ static void iokit_wake_destroy(DextWake *wake)
      * closes under it.
      */
     IONotificationPortDestroy(w->port);
-    dispatch_sync_f(w->queue, NULL, iokit_wake_drained);
+    dispatch_sync_f(w->queue, NULL, iokit_nothing);
     /* dispatch_object_t is a GNU transparent union in C. */
     __extension__ dispatch_release(w->queue);
     close(w->base.fd);
     close(w->wfd);
+    iokit_wakes_unref(w->set);
     free(w);
 }
 
@@ -425,10 +583,11 @@ static const DextWakeOps iokit_wake_ops = {
 
 static IOReturn iokit_wake_create(DextTransport *t, DextWake **out)
 {
+    IokitConn *c = (IokitConn *)t;
+    IokitWakes *set = c->wakes;
     IokitWake *w = calloc(1, sizeof(*w));
     int p[2];
 
-    (void)t;
     if (w == NULL) {
         return kIOReturnNoMemory;
     }
@@ -465,6 +624,15 @@ static IOReturn iokit_wake_create(DextTransport *t, DextWake **out)
     }
     IONotificationPortSetDispatchQueue(w->port, w->queue);
     w->wake_port = IONotificationPortGetMachPort(w->port);
+    __atomic_add_fetch(&set->refs, 1, __ATOMIC_SEQ_CST);
+    w->set = set;
+    dext_mutex_lock(&set->lock);
+    if (set->hung_up) {
+        shutdown(w->wfd, SHUT_RDWR);
+    }
+    w->next = set->head;
+    set->head = w;
+    dext_mutex_unlock(&set->lock);
     *out = &w->base;
     return kIOReturnSuccess;
 
@@ -689,7 +857,10 @@ static void iokit_close(DextTransport *t)
         }
         free(m);
     }
+    /* Before the close: the user client's end is no news. */
+    iokit_interest_stop(c);
     IOServiceClose(c->connect);
+    iokit_wakes_unref(c->wakes);
     dext_mutex_destroy(&c->map_lock);
     free(c);
 }

@@ -59,6 +59,7 @@ IOObjectRelease
 IORegistryEntryCreateCFProperty
 IORegistryEntryGetRegistryEntryID
 IORegistryEntryIDMatching
+IOServiceAddInterestNotification
 IOServiceClose
 IOServiceGetMatchingService
 IOServiceGetMatchingServices

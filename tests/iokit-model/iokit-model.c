@@ -17,7 +17,13 @@
  *                  IOUserClient::mapClientMemory64)
  *   [IOMemDesc]    xnu, iokit/Kernel/IOMemoryDescriptor.cpp
  *                  (createMappingInTask, IOMemoryMap::copyCompatible)
- *   [IOUserServer] xnu, iokit/Kernel/IOUserServer.cpp (crashed dext)
+ *   [IOUserServer] xnu, iokit/Kernel/IOUserServer.cpp (crashed dext;
+ *                  IOUserServer::clientClose terminates the server)
+ *   [IOService]    xnu, iokit/Kernel/IOService.cpp (actionDidTerminate:
+ *                  messageClients(kIOMessageServiceIsTerminated) in
+ *                  termination phase 2; registerInterest)
+ *   [IOKitLib.h]   also IOServiceAddInterestNotification, whose
+ *                  notification object the caller releases to stop it
  *   [CF]           Apple developer documentation, "Memory Management
  *                  Programming Guide for Core Foundation" (Create and
  *                  Copy rules, CFRelease of a freed object)
@@ -46,6 +52,7 @@
 #include <CoreFoundation/CoreFoundation.h>
 #include <IOKit/IOKitLib.h>
 #include <dispatch/dispatch.h>
+#include <IOKit/IOMessage.h>
 #include <mach/mach.h>
 
 #include "backends/backend.h"
@@ -444,6 +451,7 @@ typedef enum IoKind {
     IO_SERVICE = 1,
     IO_ITERATOR,
     IO_CONNECT,
+    IO_INTEREST,        /* IOServiceAddInterestNotification's */
 } IoKind;
 
 typedef struct ModelService {
@@ -483,6 +491,11 @@ typedef struct IoObject {
     DextSession *session;
     ModelMapping *maps;     /* the user client's set of mappings */
     ModelMapSeen *seen;
+    /* IO_INTEREST */
+    struct IONotificationPort *port;
+    IOServiceInterestCallback callout;
+    void *refcon;
+    io_service_t held;      /* the notifier's own reference */
 } IoObject;
 
 #define MODEL_MAX_SERVICES (DEXT_MAX_SERVICES + 1)
@@ -628,11 +641,18 @@ static IoObject *io_get(io_object_t name, IoKind kind, const char *fn)
 
 static void io_unref(IoObject *o)
 {
+    io_service_t held = IO_OBJECT_NULL;
+
     pthread_mutex_lock(&model_lock);
     if (--o->refs == 0) {
         io_live--;
+        held = o->held;
     }
     pthread_mutex_unlock(&model_lock);
+    if (held != IO_OBJECT_NULL) {
+        /* A removed notifier lets go of its service. */
+        io_unref(io_get(held, IO_SERVICE, "IOObjectRelease"));
+    }
 }
 
 /* Releases one reference to a name; a released name is a bug. */
@@ -1030,6 +1050,122 @@ static struct IONotificationPort *port_by_name(mach_port_t name)
     }
     pthread_mutex_unlock(&model_lock);
     return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Interest notifications                                               */
+
+static unsigned messages;
+
+typedef struct Message {
+    struct IONotificationPort *port;
+    IOServiceInterestCallback callout;
+    void *refcon;
+    io_service_t service;
+    uint32_t type;
+} Message;
+
+/*
+ * Runs on the port's queue, as a completion does (deliver()): a message
+ * already queued when the notification object was released is still
+ * delivered (it is in the port), one queued when the port was destroyed
+ * is not (the source is cancelled) [IOKitLib.c, semantics].  The
+ * service is the notifier's, not the callout's to release.
+ */
+static void deliver_message(void *opaque)
+{
+    Message *m = opaque;
+    bool cancelled;
+
+    pthread_mutex_lock(&model_lock);
+    cancelled = m->port->destroyed;
+    pthread_mutex_unlock(&model_lock);
+    if (!cancelled) {
+        if (dq_current != m->port->queue) {
+            misuse("interest callout off its port's dispatch queue");
+        }
+        __atomic_add_fetch(&messages, 1, __ATOMIC_SEQ_CST);
+        m->callout(m->refcon, m->service, m->type, NULL);
+    }
+    free(m);
+}
+
+/*
+ * [IOKitLib.h IOServiceAddInterestNotification; IOService
+ * registerInterest]: kIOGeneralInterest delivers the service's
+ * IOMessage.h messages (messageClients) to @notifyPort, through
+ * @callback with @refCon, until the notification object, the caller's,
+ * is released.  The model knows kIOGeneralInterest only, and refuses an
+ * already terminated service (kIOReturnNotReady: its termination message
+ * was sent before).
+ */
+kern_return_t IOServiceAddInterestNotification(IONotificationPortRef notifyPort,
+                                               io_service_t service,
+                                               const io_name_t interestType,
+                                               IOServiceInterestCallback callback,
+                                               void *refCon,
+                                               io_object_t *notification)
+{
+    struct IONotificationPort *p =
+        port_check(notifyPort, "IOServiceAddInterestNotification");
+    IoObject *svc = io_get(service, IO_SERVICE,
+                           "IOServiceAddInterestNotification");
+    io_object_t name;
+    IoObject *o;
+
+    if (strcmp(interestType, "IOGeneralInterest") != 0) {
+        misuse("IOServiceAddInterestNotification: interest '%s' is not "
+               "modelled", interestType);
+    }
+    if (callback == NULL) {
+        misuse("IOServiceAddInterestNotification: no callback");
+    }
+    if (svc->service->death == IOKIT_MODEL_TERMINATED) {
+        return kIOReturnNotReady;
+    }
+    name = io_new(IO_INTEREST, svc->service);
+    o = io_get(name, IO_INTEREST, "IOServiceAddInterestNotification");
+    o->port = p;
+    o->callout = callback;
+    o->refcon = refCon;
+    o->held = io_new(IO_SERVICE, svc->service);
+    *notification = name;
+    return KERN_SUCCESS;
+}
+
+/*
+ * [IOService actionDidTerminate]: termination phase 2 sends
+ * kIOMessageServiceIsTerminated to every interest client of the
+ * service; the service left matching in phase 1, before.  Queued to each
+ * live notification's port; model_lock held.
+ */
+static void message_interests(ModelService *s, uint32_t type)
+{
+    unsigned i;
+
+    for (i = 0; i < n_objects; i++) {
+        IoObject *o = objects[i];
+        Message *m;
+
+        if (o->kind != IO_INTEREST || o->refs <= 0 || o->service != s ||
+            o->port->destroyed) {
+            continue;
+        }
+        if (o->port->queue == NULL) {
+            misuse("interest message for a notification port with no "
+                   "dispatch queue set");
+        }
+        m = calloc(1, sizeof(*m));
+        if (m == NULL) {
+            misuse("out of memory");
+        }
+        m->port = o->port;
+        m->callout = o->callout;
+        m->refcon = o->refcon;
+        m->service = o->held;
+        m->type = type;
+        dq_push(o->port->queue, deliver_message, m, NULL);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1495,15 +1631,42 @@ kern_return_t IOServiceClose(io_connect_t connect)
 /* ------------------------------------------------------------------ */
 /* Control and the exit check                                           */
 
+/*
+ * Crashed: the dext's RPCs fail from now on; the crash itself messages
+ * nobody.  The kernel then terminates the server (its connection dies:
+ * IOUserClient clientDied, IOUserServer::clientClose, terminate()) and
+ * with it the dext's services, which is the TERMINATED case: a test
+ * models that step with a second call.  Terminated (either mapping
+ * case): kIOMessageServiceIsTerminated to the service's interest
+ * clients.  Either way the dext's armed actions are aborted, never
+ * completed [semantics].
+ */
 bool iokit_model_kill(uint64_t id, IokitModelDeath how)
 {
     ModelService *s = service_by_entry(id);
+    AsyncCall *a, **pp;
 
     if (s == NULL || s->core_id == 0) {
         return false;
     }
-    s->death = how;
-    /* The kernel aborts the dext's armed actions: no completion. */
+    pthread_mutex_lock(&model_lock);
+    for (pp = &armed; (a = *pp) != NULL;) {
+        if (a->conn->service == s) {
+            *pp = a->next;
+            close(a->efd);
+            free(a);
+        } else {
+            pp = &a->next;
+        }
+    }
+    if (how == IOKIT_MODEL_TERMINATED && s->death != IOKIT_MODEL_TERMINATED) {
+        s->death = how;
+        message_interests(s, kIOMessageServiceIsTerminated);
+    } else if (s->death == 0) {
+        s->death = how;
+    }
+    pthread_mutex_unlock(&model_lock);
+    poller_kick();
     return true;
 }
 
@@ -1561,6 +1724,11 @@ unsigned iokit_model_live_objects(void)
 unsigned iokit_model_completions(void)
 {
     return __atomic_load_n(&completions, __ATOMIC_SEQ_CST);
+}
+
+unsigned iokit_model_messages(void)
+{
+    return __atomic_load_n(&messages, __ATOMIC_SEQ_CST);
 }
 
 /*

@@ -29,16 +29,24 @@
 
 /* How a dext goes away (see iokit_model_kill()). */
 typedef enum IokitModelDeath {
-    /* The dext process crashed; its service is not terminated yet. */
+    /*
+     * The dext process crashed; its service is not terminated yet, and
+     * no interest client has been told.
+     */
     IOKIT_MODEL_CRASHED = 1,
-    /* The service was terminated (the dext exited, or was unloaded). */
+    /*
+     * The service was terminated (the dext exited, or was unloaded, or
+     * the kernel cleaned up after a crash): kIOMessageServiceIsTerminated
+     * goes to its kIOGeneralInterest notifications.
+     */
     IOKIT_MODEL_TERMINATED,
 } IokitModelDeath;
 
 /**
  * iokit_model_kill() - make the dext serving registry entry @id go away
  * @id: a registry entry ID as IORegistryEntryGetRegistryEntryID gives
- * @how: crashed or terminated
+ * @how: crashed or terminated; a crashed dext's service may be
+ *       terminated afterwards, as the kernel does
  *
  * Return: true if @id names a dext service.
  */
@@ -82,5 +90,12 @@ unsigned iokit_model_live_objects(void);
  * Return: how many callouts the model has called.
  */
 unsigned iokit_model_completions(void);
+
+/**
+ * iokit_model_messages() - interest messages delivered so far
+ *
+ * Return: how many interest callouts the model has called.
+ */
+unsigned iokit_model_messages(void);
 
 #endif /* LIBDEXT_TESTS_IOKIT_MODEL_H */

@@ -8,6 +8,7 @@
  */
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,14 +24,14 @@
 
 static const DextTransportOps *ops = &dext_transport_iokit;
 
-static uint64_t ids[8];
+static uint64_t ids[16];
 static uint32_t n_ids;
 
 /* The registry ID of dext service @i, as first listed. */
 static uint64_t service(uint32_t i)
 {
     if (n_ids == 0) {
-        CHECK_KR(ops->list_services("", ids, 8, &n_ids), kIOReturnSuccess);
+        CHECK_KR(ops->list_services("", ids, 16, &n_ids), kIOReturnSuccess);
     }
     return CHECK(n_ids > i) ? ids[i] : 0;
 }
@@ -313,12 +314,114 @@ static void test_wake_reader_gone(uint32_t svc)
     sigaction(SIGPIPE, &old, NULL);
 }
 
+/* poll() @w's fd for @ms; its revents, 0 on a timeout. */
+static short poll_wake(DextWake *w, int ms)
+{
+    struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+
+    return poll(&pfd, 1, ms) == 1 ? pfd.revents : 0;
+}
+
+/* How the client learns that a dext died (test_dead_wake()). */
+typedef enum DeadWake {
+    CRASH_THEN_CALL = 1,        /* crashed; a call meets kIOReturnOffline */
+    CRASH_THEN_TERMINATE,       /* crashed; the kernel terminates it */
+    TERMINATE_MAPPED,           /* terminated, a mapping held */
+    TERMINATE_UNMAPPED,         /* terminated, no mapping held */
+    TERMINATE_AFTER_CLOSE,      /* terminated after the transport closed */
+} DeadWake;
+
+/*
+ * Bug 5: a WaitInterrupt armed when the dext dies never completes, so a
+ * client polling the wake's fd must learn it otherwise: the fd polls
+ * readable and hung up, a level, as unix's does when dextd dies
+ * (apple_dext_interrupt_notify_create_fd()), and rearming answers
+ * NotResponding.  A closed transport's wakes stay quiet.
+ */
+static void test_dead_wake(uint32_t svc, DeadWake how)
+{
+    static const char *const what[] = {
+        [CRASH_THEN_CALL] = "crashed, then a call",
+        [CRASH_THEN_TERMINATE] = "crashed, then terminated",
+        [TERMINATE_MAPPED] = "terminated, a mapping held",
+        [TERMINATE_UNMAPPED] = "terminated, no mapping held",
+        [TERMINATE_AFTER_CLOSE] = "terminated after close",
+    };
+    DextTransport *t = NULL;
+    DextWake *w = NULL;
+    uint64_t id = service(svc);
+    mach_vm_address_t addr;
+    uint64_t out[1];
+    uint32_t n = 1;
+    DextCallArgs setup = { .scalar_out = out, .scalar_out_cnt = &n };
+    DextCallArgs none = { 0 };
+    unsigned before = iokit_model_messages();
+    short rev;
+
+    harness_section("armed fd wake, dext %s\n", what[how]);
+    if (!CHECK_KR(ops->open("", id, 0, &t), kIOReturnSuccess)) {
+        return;
+    }
+    CHECK_KR(call0(t, kDextSelectorClaim), kIOReturnSuccess);
+    CHECK_KR(t->ops->call(t, kDextSelectorSetupInterrupts, &setup),
+             kIOReturnSuccess);
+    if (how == TERMINATE_MAPPED) {
+        CHECK_KR(map(t, kDextMemoryTypeInterruptPage, &addr),
+                 kIOReturnSuccess);
+    }
+    if (!CHECK_KR(t->ops->wake_create(t, &w), kIOReturnSuccess)) {
+        t->ops->close(t);
+        return;
+    }
+    CHECK_KR(t->ops->call_async(t, kDextSelectorWaitInterrupt, w, &none),
+             kIOReturnSuccess);
+    CHECK_EQ(poll_wake(w, 0), 0);
+    if (how == TERMINATE_AFTER_CLOSE) {
+        t->ops->close(t);
+        t = NULL;
+    }
+    switch (how) {
+    case CRASH_THEN_CALL:
+        CHECK(iokit_model_kill(id, IOKIT_MODEL_CRASHED));
+        /* A crash tells nobody: quiet until someone asks. */
+        CHECK_EQ(poll_wake(w, 100), 0);
+        CHECK_KR(identity(t), kIOReturnNotResponding);
+        break;
+    case CRASH_THEN_TERMINATE:
+        CHECK(iokit_model_kill(id, IOKIT_MODEL_CRASHED));
+        CHECK_EQ(poll_wake(w, 100), 0);
+        CHECK(iokit_model_kill(id, IOKIT_MODEL_TERMINATED));
+        break;
+    default:
+        CHECK(iokit_model_kill(id, IOKIT_MODEL_TERMINATED));
+        break;
+    }
+    if (how == TERMINATE_AFTER_CLOSE) {
+        CHECK_EQ(poll_wake(w, 200), 0);
+        CHECK_EQ(iokit_model_messages(), before);
+        w->ops->destroy(w);
+        return;
+    }
+    rev = poll_wake(w, 5000);
+    CHECK_MSG((rev & POLLIN) && (rev & POLLHUP), "revents 0x%x", rev);
+    /* A level: it stays so, even once consumed. */
+    w->ops->consume(w);
+    CHECK(poll_wake(w, 0) & POLLHUP);
+    CHECK_KR(t->ops->call_async(t, kDextSelectorWaitInterrupt, w, &none),
+             kIOReturnNotResponding);
+    CHECK_KR(identity(t), kIOReturnNotResponding);
+    w->ops->destroy(w);
+    t->ops->close(t);
+}
+
 int main(void)
 {
     /* Edus: each death case and each Terminate spends one. */
     setenv("IOKIT_MODEL_DEVICES",
            "edu+edu,bdf=00:04.0+edu,bdf=00:05.0+edu,bdf=00:06.0+"
-           "edu,bdf=00:07.0+edu,bdf=00:08.0", 1);
+           "edu,bdf=00:07.0+edu,bdf=00:08.0+edu,bdf=00:09.0+"
+           "edu,bdf=00:0a.0+edu,bdf=00:0b.0+edu,bdf=00:0c.0+"
+           "edu,bdf=00:0d.0", 1);
     test_dead(0, IOKIT_MODEL_CRASHED, false);
     test_dead(1, IOKIT_MODEL_TERMINATED, true);
     test_dead(2, IOKIT_MODEL_TERMINATED, false);
@@ -327,5 +430,10 @@ int main(void)
     test_unmap_replaced(4);
     test_open_refused();
     test_wake_reader_gone(5);
+    test_dead_wake(6, CRASH_THEN_CALL);
+    test_dead_wake(7, CRASH_THEN_TERMINATE);
+    test_dead_wake(8, TERMINATE_MAPPED);
+    test_dead_wake(9, TERMINATE_UNMAPPED);
+    test_dead_wake(10, TERMINATE_AFTER_CLOSE);
     return harness_finish();
 }

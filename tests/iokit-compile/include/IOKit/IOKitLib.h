@@ -7,8 +7,8 @@
  * parameter types and counts of the macOS SDK, so that a wrong argument
  * fails the build here as it would on a Mac.  Never linked or run.
  *
- * The SDK header pulls in CoreFoundation, IOTypes, OSMessageNotification,
- * dispatch and the Mach types; so does this one.
+ * The SDK header pulls in CoreFoundation, IOKitKeys, IOTypes,
+ * OSMessageNotification, dispatch and the Mach types; so does this one.
  */
 
 #ifndef LIBDEXT_FAKE_IOKIT_IOKITLIB_H
@@ -22,6 +22,7 @@
 #include <mach/message.h>
 #include <CoreFoundation/CFBase.h>
 #include <CoreFoundation/CFDictionary.h>
+#include <IOKit/IOKitKeys.h>
 #include <IOKit/IOTypes.h>
 #include <IOKit/OSMessageNotification.h>
 #include <dispatch/dispatch.h>
@@ -37,6 +38,11 @@ typedef void (*IOAsyncCallback)(void *refcon, IOReturn result, void **args,
                                 uint32_t numArgs);
 typedef void (*IOAsyncCallback0)(void *refcon, IOReturn result);
 
+/* Callout of an interest notification (refcon, service, message, arg). */
+typedef void (*IOServiceInterestCallback)(void *refcon, io_service_t service,
+                                          uint32_t messageType,
+                                          void *messageArgument);
+
 /* The default main port (macOS 12 on; kIOMasterPortDefault before). */
 extern const mach_port_t kIOMainPortDefault;
 
@@ -46,6 +52,14 @@ void IONotificationPortDestroy(IONotificationPortRef notify);
 mach_port_t IONotificationPortGetMachPort(IONotificationPortRef notify);
 void IONotificationPortSetDispatchQueue(IONotificationPortRef notify,
                                         dispatch_queue_t queue);
+
+/* Interest notifications (kIOGeneralInterest: the IOMessage.h messages) */
+kern_return_t IOServiceAddInterestNotification(IONotificationPortRef notifyPort,
+                                               io_service_t service,
+                                               const io_name_t interestType,
+                                               IOServiceInterestCallback callback,
+                                               void *refCon,
+                                               io_object_t *notification);
 
 /* Objects and iterators */
 kern_return_t IOObjectRelease(io_object_t object);

@@ -25,6 +25,9 @@ typedef io_object_t io_service_t;
 
 #define IO_OBJECT_NULL ((io_object_t)0)
 
+/* A registry name or interest type (the SDK's <device/device_types.h>). */
+typedef char io_name_t[128];
+
 /* Cache modes, placed in bits 11:8 of the map options. */
 enum {
     kIODefaultCache = 0,
