@@ -182,6 +182,37 @@ IOReturn dext_client_mem_read(ClientMem *m, uint64_t va, void *buf, size_t len);
 IOReturn dext_client_mem_write(ClientMem *m, uint64_t va, const void *buf,
                                size_t len);
 
+/* guarded-copy.c: copying through a client's file mapped here. */
+
+/**
+ * dext_guarded_copy_init() - install the SIGBUS handler, once
+ *
+ * Called before a client's file is mapped for dext_guarded_copy().
+ *
+ * Return: true if copies can be guarded; false if the handler could not
+ * be installed (then the file must not be mapped).
+ */
+bool dext_guarded_copy_init(void);
+
+/**
+ * dext_guarded_copy() - memcpy() that survives the mapping going away
+ * @dst: destination
+ * @src: source
+ * @len: bytes
+ * @map: the client's file mapping that @dst or @src lies in
+ * @map_len: its length
+ *
+ * A SIGBUS inside [@map, @map + @map_len) while copying -- the client
+ * truncated its file, tmpfs ran out of space -- ends the copy instead of
+ * the process; @dst may then hold part of the bytes.  Any other SIGBUS is
+ * left to what handled it before.  No core lock may be held, and
+ * dext_guarded_copy_init() must have returned true.
+ *
+ * Return: true if all @len bytes were copied.
+ */
+bool dext_guarded_copy(void *dst, const void *src, size_t len,
+                       const void *map, size_t map_len);
+
 /*
  * One contiguous bus segment: [bus, bus + len) reaches either client
  * memory at @va (a region chunk) or @host (the DMA buffer).
