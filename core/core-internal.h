@@ -191,7 +191,8 @@ IOReturn dext_client_mem_write(ClientMem *m, uint64_t va, const void *buf,
  * Called before a client's file is mapped for dext_guarded_copy().
  *
  * Return: true if copies can be guarded; false if the handler could not
- * be installed (then the file must not be mapped).
+ * be installed, or in a ThreadSanitizer build (then the file must not be
+ * mapped).
  */
 bool dext_guarded_copy_init(void);
 

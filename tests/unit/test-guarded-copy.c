@@ -197,6 +197,11 @@ static void test_chained(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+#if defined(__SANITIZE_THREAD__)
+    /* TSan keeps a fault's SIGBUS from handlers: nothing is guarded. */
+    CHECK(!dext_guarded_copy_init());
+    return harness_finish();
+#endif
     test_chained();
     if (!CHECK(dext_guarded_copy_init()) || !CHECK(dext_guarded_copy_init())) {
         return harness_finish();
