@@ -10,21 +10,30 @@
  * Three paths:
  *  - "unix_shared": the client's memory is a memfd; dextd maps the file
  *    at registration and copies with memcpy() (core/dma.c).  Target:
- *    at least 0.9x memcpy, warm and cold.
+ *    at least 0.9x memcpy, warm and cold (evicted: reported).
  *  - "unix_private": anonymous private memory; dextd copies with
  *    process_vm_writev/readv, the fallback.
  *  - "inproc_private": the same call on our own pid, in-process.
  *
- * Warm: the transfer repeated back to back, caches holding both ends as
- * far as 2 x 4 MiB fit.  Cold: before each transfer (and each memcpy) the
- * client writes a buffer four times the last-level cache.  The ratio is
- * the median of the ratios of adjacent runs (DMA, then memcpy).
+ * Three cache states, each run alternating DMA and memcpy:
+ *  - warm: the transfer repeated back to back (both 4 MiB ends fit the
+ *    last-level cache);
+ *  - cold: before each transfer (and each memcpy) both ends of the copy
+ *    are flushed from every cache level (clflush: BAR2 through our own
+ *    mapping of it, which is the same memory), so the data comes from
+ *    DRAM while the code and the call path stay as they were;
+ *  - evicted: before each, the client writes a buffer four times the
+ *    last-level cache, which also evicts the code and data of the call
+ *    path (the MMIO call's hand-off to dextd and back).
+ * The ratio is the median of the ratios of adjacent runs (DMA, then
+ * memcpy).
  *
  * Each DMA is a hand-off to dextd and back; on a machine that is not
  * quiet every hand-off is a chance to lose the CPU to another task for a
- * time slice, which memcpy() never risks.  So each figure is followed by
- * a "_best" line (target none): the fastest DMA run against the fastest
- * memcpy run, what each path can do when nothing else gets in the way.
+ * time slice, which memcpy() never risks.  So each figure of the mapped
+ * path is followed by a "_best" line (target none): the fastest DMA run
+ * against the fastest memcpy run, what each path can do when nothing
+ * else gets in the way.
  */
 
 #define _GNU_SOURCE
@@ -32,6 +41,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <emmintrin.h>
+#endif
 
 #include "bench.h"
 #include "harness.h"
@@ -44,7 +57,13 @@
 #define EVICT (128u << 20)
 #define IOVA 0x40000000ull
 
+typedef enum CacheState { WARM, COLD, EVICTED } CacheState;
+
+static const char *const state_names[] = { "warm", "cold", "evicted" };
+
 static uint8_t *evict_buf;
+static uint8_t *bar2;           /* the unix connection's BAR2, mapped */
+static uint8_t *bar2_inproc;    /* the in-process device's */
 
 /* Push both ends of the next copy out of every cache level. */
 static void evict(void)
@@ -55,6 +74,22 @@ static void evict(void)
         evict_buf[i]++;
     }
     __asm__ volatile("" ::: "memory");
+}
+
+/* Flush [p, p + SIZE) from every cache level; evict() where no clflush. */
+static void flush(const uint8_t *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    size_t i;
+
+    for (i = 0; i < SIZE; i += 64) {
+        _mm_clflush(p + i);
+    }
+    _mm_mfence();
+#else
+    (void)p;
+    evict();
+#endif
 }
 
 static double run_dma(io_connect_t c, uint32_t cmd, int reps)
@@ -84,26 +119,34 @@ static double run_memcpy(uint8_t *dst, const uint8_t *src, int reps)
 }
 
 /*
- * One direction, warm or cold: @to says BAR2 -> client (memcpy from
+ * One direction in one cache state: @to says BAR2 -> client (memcpy from
  * @other into @buf) or client -> BAR2 (memcpy from @buf into @other).
+ * @shm is BAR2 as this process maps it (for COLD).
  */
 static void measure_one(const char *tag, io_connect_t c, uint8_t *buf,
-                        uint8_t *other, bool to, bool cold, BenchTarget kind)
+                        uint8_t *other, const uint8_t *shm, bool to,
+                        CacheState cs, BenchTarget kind)
 {
     uint32_t cmd = IVSHMEM_DMA_RUN | (to ? IVSHMEM_DMA_TO_BUS : 0);
-    int runs = cold ? RUNS_COLD : RUNS_WARM;
-    int reps = cold ? 1 : REPS_WARM;
+    int runs = cs == WARM ? RUNS_WARM : RUNS_COLD;
+    int reps = cs == WARM ? REPS_WARM : 1;
     double d[RUNS_WARM], m[RUNS_WARM], ratio[RUNS_WARM], dm, mm;
     double db = 0, mb = 0;
     char name[96];
     int r;
 
     for (r = 0; r < runs; r++) {
-        if (cold) {
+        if (cs == COLD) {
+            flush(shm);
+            flush(buf);
+        } else if (cs == EVICTED) {
             evict();
         }
         d[r] = run_dma(c, cmd, reps);
-        if (cold) {
+        if (cs == COLD) {
+            flush(other);
+            flush(buf);
+        } else if (cs == EVICTED) {
             evict();
         }
         m[r] = to ? run_memcpy(buf, other, reps)
@@ -115,19 +158,24 @@ static void measure_one(const char *tag, io_connect_t c, uint8_t *buf,
     dm = SIZE / bench_median(d, runs) * 1e9 / 1e6;
     mm = SIZE / bench_median(m, runs) * 1e9 / 1e6;
     snprintf(name, sizeof(name), "dma_%s_client_4MiB_%s_%s_MBps",
-             to ? "to" : "from", tag, cold ? "cold" : "warm");
-    bench_report(name, dm, "MB/s", mm, bench_median(ratio, runs), kind,
-                 kind == BENCH_INFO ? 0 : 0.9);
+             to ? "to" : "from", tag, state_names[cs]);
+    bench_report(name, dm, "MB/s", mm, bench_median(ratio, runs),
+                 cs == EVICTED ? BENCH_INFO : kind,
+                 kind == BENCH_INFO || cs == EVICTED ? 0 : 0.9);
+    if (kind == BENCH_INFO) {
+        return;
+    }
     snprintf(name, sizeof(name), "dma_%s_client_4MiB_%s_%s_best_MBps",
-             to ? "to" : "from", tag, cold ? "cold" : "warm");
+             to ? "to" : "from", tag, state_names[cs]);
     bench_report(name, SIZE / db * 1e3, "MB/s", SIZE / mb * 1e3, mb / db,
                  BENCH_INFO, 0);
 }
 
 static void measure(const char *tag, io_connect_t c, uint8_t *buf,
-                    uint8_t *other, BenchTarget kind)
+                    uint8_t *other, const uint8_t *shm, BenchTarget kind)
 {
     uint64_t bus = 0, cmd = 0;
+    CacheState cs;
 
     if (apple_dext_register_dma(c, IOVA, (uintptr_t)buf, SIZE, &bus, NULL) !=
         kIOReturnSuccess) {
@@ -142,10 +190,10 @@ static void measure(const char *tag, io_connect_t c, uint8_t *buf,
     if (cmd & IVSHMEM_DMA_ERROR) {
         abort();
     }
-    measure_one(tag, c, buf, other, true, false, kind);
-    measure_one(tag, c, buf, other, false, false, kind);
-    measure_one(tag, c, buf, other, true, true, kind);
-    measure_one(tag, c, buf, other, false, true, kind);
+    for (cs = WARM; cs <= EVICTED; cs++) {
+        measure_one(tag, c, buf, other, shm, true, cs, kind);
+        measure_one(tag, c, buf, other, shm, false, cs, kind);
+    }
     apple_dext_unregister_dma(c, IOVA);
 }
 
@@ -176,6 +224,8 @@ int main(int argc, char **argv)
 {
     io_connect_t c, ci = IO_OBJECT_NULL;
     uint8_t *priv, *shared, *other;
+    mach_vm_address_t a = 0, ai = 0;
+    mach_vm_size_t n = 0, ni = 0;
 
     /* One placement for dextd and every baseline peer: see bench.h. */
     bench_pin(0);
@@ -190,14 +240,20 @@ int main(int argc, char **argv)
         apple_dext_connect_target("inproc:ivshmem", IVSHMEM_BUS, IVSHMEM_DEV,
                                   IVSHMEM_FN, &ci) != kIOReturnSuccess ||
         apple_dext_claim(c) != kIOReturnSuccess ||
-        apple_dext_claim(ci) != kIOReturnSuccess) {
+        apple_dext_claim(ci) != kIOReturnSuccess ||
+        apple_dext_map_bar(c, IVSHMEM_MEM_SHM, &a, &n, NULL) !=
+        kIOReturnSuccess ||
+        apple_dext_map_bar(ci, IVSHMEM_MEM_SHM, &ai, &ni, NULL) !=
+        kIOReturnSuccess || n < SIZE || ni < SIZE) {
         return harness_finish();
     }
+    bar2 = (uint8_t *)(uintptr_t)a;
+    bar2_inproc = (uint8_t *)(uintptr_t)ai;
     memset(other, 0x5a, SIZE);
     memset(shared, 0xa5, SIZE);
-    measure("unix_shared", c, shared, other, BENCH_AT_LEAST);
-    measure("unix_private", c, priv, other, BENCH_INFO);
-    measure("inproc_private", ci, priv, other, BENCH_INFO);
+    measure("unix_shared", c, shared, other, bar2, BENCH_AT_LEAST);
+    measure("unix_private", c, priv, other, bar2, BENCH_INFO);
+    measure("inproc_private", ci, priv, other, bar2_inproc, BENCH_INFO);
     apple_dext_disconnect(ci);
     apple_dext_disconnect(c);
     return harness_finish();
