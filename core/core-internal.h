@@ -103,6 +103,7 @@ typedef struct CoreDevice CoreDevice;
 typedef struct DmaShare DmaShare;
 typedef struct DmaRegion DmaRegion;
 typedef struct DmaBuffer DmaBuffer;
+typedef struct DmaMap DmaMap;
 typedef struct IrqState IrqState;
 
 /*
@@ -182,6 +183,38 @@ IOReturn dext_client_mem_read(ClientMem *m, uint64_t va, void *buf, size_t len);
 IOReturn dext_client_mem_write(ClientMem *m, uint64_t va, const void *buf,
                                size_t len);
 
+/* guarded-copy.c: copying through a client's file mapped here. */
+
+/**
+ * dext_guarded_copy_init() - install the SIGBUS handler, once
+ *
+ * Called before a client's file is mapped for dext_guarded_copy().
+ *
+ * Return: true if copies can be guarded; false if the handler could not
+ * be installed, or in a ThreadSanitizer build (then the file must not be
+ * mapped).
+ */
+bool dext_guarded_copy_init(void);
+
+/**
+ * dext_guarded_copy() - memcpy() that survives the mapping going away
+ * @dst: destination
+ * @src: source
+ * @len: bytes
+ * @map: the client's file mapping that @dst or @src lies in
+ * @map_len: its length
+ *
+ * A SIGBUS inside [@map, @map + @map_len) while copying -- the client
+ * truncated its file, tmpfs ran out of space -- ends the copy instead of
+ * the process; @dst may then hold part of the bytes.  Any other SIGBUS is
+ * left to what handled it before.  No core lock may be held, and
+ * dext_guarded_copy_init() must have returned true.
+ *
+ * Return: true if all @len bytes were copied.
+ */
+bool dext_guarded_copy(void *dst, const void *src, size_t len,
+                       const void *map, size_t map_len);
+
 /*
  * One contiguous bus segment: [bus, bus + len) reaches either client
  * memory at @va (a region chunk) or @host (the DMA buffer).
@@ -190,8 +223,21 @@ typedef struct DmaChunk {
     RangeNode xlate;        /* in CoreDevice.xlate: start = bus, len */
     DextSession *owner;
     uint64_t va;
-    uint8_t *host;
+    uint8_t *host;          /* the DMA buffer's, or @map's for @va */
+    DmaMap *map;            /* the region's file mapped here, or NULL */
 } DmaChunk;
+
+/*
+ * A client's shared file mapped into the core's process for a region of
+ * an emulated device, so device DMA copies with memcpy() instead of
+ * process_vm_*.  Referenced by the region and by each transfer in
+ * flight: unmapped after the last one.
+ */
+struct DmaMap {
+    uint32_t refs;
+    uint8_t *base;
+    size_t len;
+};
 
 struct DmaRegion {
     RangeNode node;         /* in DextSession.regions: start = iova */
@@ -203,6 +249,8 @@ struct DmaRegion {
     uint64_t map_iova;      /* the host pages of the region, on the bus */
     uint64_t map_len;       /* 0 while not mapped */
     void *host_map;         /* our mapping of the client's fd, or NULL */
+    /* An emulated device: */
+    DmaMap *map;            /* the client's file mapped, or NULL */
     bool mapping;           /* dma_map running: not ready to unregister */
     DmaRegion *retire_next; /* unlinked, waiting for region_retire() */
     uint32_t nchunks;
@@ -226,6 +274,7 @@ struct DmaShare {
     pid_t pid;
     uint32_t sessions;      /* sessions of that process that hold it */
     uint64_t bytes;         /* bus bytes of their regions and buffers */
+    uint32_t maps;          /* their regions' DmaMaps */
 };
 
 struct IrqState {
@@ -583,8 +632,30 @@ void dext_dma_device_destroy(CoreDevice *cd);
  * device with its own IOMMU (logged with what to use instead);
  * kIOReturnNotPermitted for an @fd that cannot be mapped writable;
  * kIOReturnNoResources when the pin limit (RLIMIT_MEMLOCK) is reached.
+ * For an emulated device, another process's region of
+ * DEXT_DMA_MAP_MIN bytes or more answers DEXT_DMA_FILE_LATER with a quiet
+ * kIOReturnUnsupported; an @fd it is given (any size) is mapped if it
+ * can be, and device DMA then copies through that mapping; one that
+ * cannot be mapped writable leaves the region on process_vm_*.
  */
 #define DEXT_DMA_FILE_LATER (-2)
+
+/*
+ * An emulated device's regions of another process: from this size on,
+ * the core asks for the file behind the memory (kIOReturnUnsupported to
+ * DEXT_DMA_FILE_LATER) and copies through its mapping.  Below it the
+ * client's look-up of the file (a walk of /proc/self/maps, ~75 us) costs
+ * more than process_vm_* would over many transfers; a file that comes
+ * anyway is used whatever the size.
+ */
+#define DEXT_DMA_MAP_MIN (64u << 10)
+
+/*
+ * The mappings one client process may have the core hold (each is a VMA
+ * of dextd's, and vm.max_map_count is shared by all clients); beyond it
+ * its regions fall back to process_vm_*.
+ */
+#define DEXT_DMA_MAPS_MAX 256u
 
 IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
                            uint64_t size, int fd, uint64_t fd_offset,

@@ -19,6 +19,13 @@
  * region's in-flight transfer still lands in its own client's memory, and
  * a freed buffer's mapping lives until its last transfer is done.
  *
+ * An emulated device copies to and from another process's memory with
+ * process_vm_readv/writev, unless the client gave the file behind it
+ * (memfd, shm, a MAP_SHARED file): then the core maps the file once at
+ * registration and copies with memcpy(), guarded against the client
+ * truncating the file (guarded-copy.c).  The mapping is referenced by
+ * the region and by each segment that reaches it, as the DMA buffer's.
+ *
  * Bus space is shared by every client of a device; each client process
  * may hold at most DextCore.dma_share_pct percent of it (its share), so
  * one client cannot starve the others.
@@ -156,6 +163,15 @@ static void share_uncharge(CoreDevice *cd, DextSession *s, uint64_t bytes)
     }
 }
 
+static void dma_map_unref(DmaMap *m)
+{
+    if (m == NULL || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+        return;
+    }
+    munmap(m->base, m->len);
+    free(m);
+}
+
 /*
  * Enter [bus, bus + len) -> (@va or @host) in the translation tree.  The
  * bus range itself comes from the IovaSpace and belongs to the region or
@@ -207,6 +223,9 @@ static void region_unlink(CoreDevice *cd, DextSession *s, DmaRegion *r)
         dext_range_tree_remove(&cd->xlate, &r->chunks[i].xlate);
     }
     share_uncharge(cd, s, r->iova_size);
+    if (r->map != NULL && s->share != NULL) {
+        s->share->maps--;
+    }
     dext_range_tree_remove(&s->regions, &r->node);
     cd->dma_regions--;
     cd->dma_region_bytes -= r->size;
@@ -222,6 +241,9 @@ static void regions_retire(CoreDevice *cd, DmaRegion *list)
     DmaRegion *r, *next;
 
     for (r = list; r; r = r->retire_next) {
+        /* Transfers in flight keep the mapping until they are done. */
+        dma_map_unref(r->map);
+        r->map = NULL;
         if (r->map_len) {
             cd->dev->ops->dma_unmap(cd->dev, r->map_iova, r->map_len);
         }
@@ -292,6 +314,59 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
 }
 
 /*
+ * For an emulated device: map the file behind another process's region,
+ * if it came, so that device DMA copies with memcpy().  Sets @r->map.
+ * A file that cannot be mapped writable (sealed, opened read-only) is
+ * not an error: the region stays on process_vm_*, which writes with the
+ * client's own permissions.
+ */
+static IOReturn region_map_file(DextSession *s, DmaRegion *r, int fd,
+                                uint64_t fd_offset)
+{
+    uint64_t pg = host_page_size();
+    uint64_t page_off = r->va & (pg - 1);
+    uint64_t len = (page_off + r->size + pg - 1) & ~(pg - 1);
+    struct stat st;
+    DmaMap *m;
+    void *p;
+
+    if (s->mem->self) {
+        return kIOReturnSuccess;
+    }
+    if (fd == DEXT_DMA_FILE_LATER) {
+        return r->size >= DEXT_DMA_MAP_MIN ? kIOReturnUnsupported
+                                           : kIOReturnSuccess;
+    }
+    if (fd < 0) {
+        return kIOReturnSuccess;
+    }
+    if ((fd_offset & (pg - 1)) != page_off ||
+        fd_offset + r->size < fd_offset || fstat(fd, &st) != 0 ||
+        !S_ISREG(st.st_mode) || st.st_size < 0 ||
+        (uint64_t)st.st_size < fd_offset + r->size) {
+        return kIOReturnBadArgument;
+    }
+    if (!dext_guarded_copy_init()) {
+        return kIOReturnSuccess;
+    }
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        return kIOReturnNoMemory;
+    }
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             (off_t)(fd_offset - page_off));
+    if (p == MAP_FAILED) {
+        free(m);
+        return kIOReturnSuccess;
+    }
+    m->refs = 1;
+    m->base = p;
+    m->len = len;
+    r->map = m;
+    return kIOReturnSuccess;
+}
+
+/*
  * RegisterDMARegion and RegisterDMARegionAt: @at says whether the bus
  * address is the caller's @bus_addr (whose page offset equals @va's) or
  * the allocator's choice.
@@ -303,6 +378,7 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
     CoreDevice *cd = s->cd;
     uint64_t nchunks, done, page_off, granule, host_len = 0;
     uint8_t *host = NULL;
+    DmaMap *unused_map = NULL;
     uint8_t probe;
     DmaRegion *r;
     IOReturn ret;
@@ -348,6 +424,12 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
             return ret;
         }
         r->mapping = true;
+    } else {
+        ret = region_map_file(s, r, fd, fd_offset);
+        if (ret != kIOReturnSuccess) {
+            free(r);
+            return ret;
+        }
     }
 
     core_rwlock_wrlock(&cd->dma_lock);
@@ -385,12 +467,20 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
         dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
         goto fail;
     }
+    if (r->map != NULL && s->share->maps >= DEXT_DMA_MAPS_MAX) {
+        /* Its mappings are used up: this one copies with process_vm_*. */
+        unused_map = r->map;
+        r->map = NULL;
+    }
     for (i = 0, done = 0; i < nchunks; i++) {
         uint64_t len = size - done < DEXT_DMA_CHUNK_MAX ? size - done
                                                         : DEXT_DMA_CHUNK_MAX;
 
-        ret = chunk_insert(cd, &r->chunks[i], s, va + done, NULL,
+        ret = chunk_insert(cd, &r->chunks[i], s, va + done,
+                           r->map ? r->map->base + (va & (host_page_size() -
+                                                          1)) + done : NULL,
                            r->iova_base + page_off + done, len);
+        r->chunks[i].map = r->map;
         if (ret != kIOReturnSuccess) {
             /* Roll the whole region back. */
             while (i-- > 0) {
@@ -403,6 +493,9 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
         done += len;
     }
     r->nchunks = (uint32_t)nchunks;
+    if (r->map != NULL) {
+        s->share->maps++;
+    }
     dext_range_tree_insert(&s->regions, &r->node);
     cd->dma_regions++;
     cd->dma_region_bytes += size;
@@ -412,6 +505,7 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
     out[1] = r->chunks[0].xlate.start;
     out[2] = r->chunks[0].xlate.len;
     core_rwlock_unlock(&cd->dma_lock);
+    dma_map_unref(unused_map);
     if (!dma_direct(cd)) {
         return kIOReturnSuccess;
     }
@@ -446,6 +540,8 @@ fail:
     if (r->host_map) {
         munmap(r->host_map, host_len);
     }
+    dma_map_unref(r->map);
+    dma_map_unref(unused_map);
     free(r);
     return ret;
 }
@@ -756,12 +852,14 @@ void dext_dma_stats(CoreDevice *cd, DextCoreStats *st)
 
 /*
  * One piece of a device transfer, translated under dma_lock and copied
- * after it is dropped.  Exactly one of @mem and @buf is set, and holds a
- * reference until the copy is done.
+ * after it is dropped.  Exactly one of @mem, @buf and @map is set, and
+ * holds a reference until the copy is done.
  */
 typedef struct DmaSeg {
     ClientMem *mem;         /* client memory at @va */
     DmaBuffer *buf;         /* the DMA buffer's mapping at offset @va */
+    DmaMap *map;            /* a client's file mapped here, at @host */
+    uint8_t *host;
     uint64_t va;
     size_t len;
 } DmaSeg;
@@ -776,6 +874,8 @@ static void dma_segs_release(DmaSeg *segs, int n)
     for (i = 0; i < n; i++) {
         if (segs[i].buf) {
             buffer_unref(segs[i].buf);
+        } else if (segs[i].map) {
+            dma_map_unref(segs[i].map);
         } else {
             dext_client_mem_unref(segs[i].mem);
         }
@@ -783,10 +883,11 @@ static void dma_segs_release(DmaSeg *segs, int n)
 }
 
 /*
- * Translate [addr, addr + len) into segments, referencing each.  *@segs starts as an array of DMA_SEGS_INLINE and is
- * replaced by a heap array if more are needed.  Returns the count, 0 if
- * any byte is not mapped (the IOMMU faults the whole transfer), or -1 if
- * memory ran short; on 0 and -1 nothing stays referenced.
+ * Translate [addr, addr + len) into segments, referencing each.  *@segs
+ * starts as an array of DMA_SEGS_INLINE and is replaced by a heap array
+ * if more are needed.  Returns the count, 0 if any byte is not mapped
+ * (the IOMMU faults the whole transfer), or -1 if memory ran short; on 0
+ * and -1 nothing stays referenced.
  */
 static int dma_translate(CoreDevice *cd, uint64_t addr, size_t len,
                          DmaSeg **segs)
@@ -822,7 +923,11 @@ static int dma_translate(CoreDevice *cd, uint64_t addr, size_t len,
         c = RANGE_NODE_ENTRY(node, DmaChunk, xlate);
         off = addr - node->start;
         step = node->len - off < len ? (size_t)(node->len - off) : len;
-        if (c->host) {
+        if (c->map) {
+            __atomic_add_fetch(&c->map->refs, 1, __ATOMIC_RELAXED);
+            (*segs)[n] = (DmaSeg){ .map = c->map, .host = c->host + off,
+                                   .len = step };
+        } else if (c->host) {
             DmaBuffer *b = (DmaBuffer *)((char *)c -
                                          offsetof(DmaBuffer, chunk));
 
@@ -877,6 +982,13 @@ static IOReturn dma_access(CoreDevice *cd, uint64_t addr, void *buf,
             memcpy(g->buf->host + g->va, p, g->len);
         } else if (g->buf) {
             memcpy(p, g->buf->host + g->va, g->len);
+        } else if (g->map) {
+            bool ok = write ? dext_guarded_copy(g->host, p, g->len,
+                                                g->map->base, g->map->len)
+                            : dext_guarded_copy(p, g->host, g->len,
+                                                g->map->base, g->map->len);
+
+            ret = ok ? kIOReturnSuccess : kIOReturnVMError;
         } else if (write) {
             ret = dext_client_mem_write(g->mem, g->va, p, g->len);
         } else {

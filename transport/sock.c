@@ -41,7 +41,8 @@ typedef struct UnixConn {
     DextMappingList maps;
     DextMutex wakes_lock;
     UnixWake *wakes DEXT_GUARDED_BY(wakes_lock);    /* the live ones */
-    bool dma_needs_file;        /* the device asked for it once (atomic) */
+    /* The smallest region the device asked the file for (atomic). */
+    uint64_t dma_file_min;
 } UnixConn;
 
 /*
@@ -187,6 +188,7 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
     dext_mappings_init(&c->maps);
     dext_mutex_init(&c->wakes_lock);
     c->wakes = NULL;
+    c->dma_file_min = UINT64_MAX;
     *out = &c->base;
     return kIOReturnSuccess;
 }
@@ -274,22 +276,28 @@ static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
 /*
  * RegisterDMARegion names memory by our address, which dextd reaches only
  * by copying (process_vm_*).  A device behind a real IOMMU needs the
- * pages themselves, so shared memory travels as its file: the fd beside
- * the call, its offset as a fourth scalar.
+ * pages themselves, and an emulated device copies faster through a
+ * mapping of its own (memcpy instead of a system call per transfer), so
+ * shared memory travels as its file: the fd beside the call, its offset
+ * as a fourth scalar.
  *
  * Finding the file costs a walk of /proc/self/maps (tens of
- * microseconds), so a connection does it only once its device has asked:
- * until then a registration goes with a fourth scalar and no fd, which
- * such a device answers with a quiet kIOReturnUnsupported (any other
- * ignores it), and the call is repeated with the file.  Private memory
- * then stays refused, with the reason logged here and by dextd.
+ * microseconds), so it is done only for what the device asks for: a
+ * registration first goes with a fourth scalar and no fd, which dextd
+ * answers with a quiet kIOReturnUnsupported when it wants the file (a
+ * device behind a real IOMMU: every region; an emulated one: regions of
+ * DEXT_DMA_MAP_MIN bytes and more), and the call is repeated with the
+ * file.  The connection remembers the smallest size asked for and looks
+ * the file up first from that size on.  Private memory is then
+ * registered without the file, which only a device behind a real IOMMU
+ * refuses, with the reason logged here and by dextd.
  */
 static IOReturn unix_register_dma(UnixConn *c, uint32_t selector,
                                   const DextCallArgs *args)
 {
     /* RegisterDMARegionAt has the bus address before the offset. */
     uint32_t n = selector == kDextSelectorRegisterDMARegion ? 3 : 4;
-    uint64_t in[5], offset = 0;
+    uint64_t in[5], offset = 0, min;
     DextCallArgs a = *args;
     uint32_t room = args->scalar_out_cnt ? *args->scalar_out_cnt : 0;
     IOReturn ret;
@@ -298,7 +306,7 @@ static IOReturn unix_register_dma(UnixConn *c, uint32_t selector,
     memcpy(in, args->scalar_in, n * sizeof(in[0]));
     in[n] = 0;
     a.scalar_in = in;
-    if (!__atomic_load_n(&c->dma_needs_file, __ATOMIC_RELAXED)) {
+    if (in[2] < __atomic_load_n(&c->dma_file_min, __ATOMIC_RELAXED)) {
         a.scalar_in_cnt = n + 1;
         ret = unix_do_call(c, selector, false, 0, &a);
         if (ret != kIOReturnUnsupported) {
@@ -312,13 +320,16 @@ static IOReturn unix_register_dma(UnixConn *c, uint32_t selector,
     fd = dext_shared_mem_fd(in[1], in[2], &offset);
     if (fd < 0) {
         /* Private memory, or a device without DMA: dextd says which. */
-        dext_log(DEXT_LOG_WARNING, "register_dma: refused: through dextd a "
-                 "device behind a real IOMMU reaches only shared memory "
-                 "(memfd_create(), shm_open(), a MAP_SHARED file), and "
-                 "0x%llx is not; or the device has no DMA at all",
-                 (unsigned long long)in[1]);
         a.scalar_in_cnt = n;
-        return unix_do_call(c, selector, false, 0, &a);
+        ret = unix_do_call(c, selector, false, 0, &a);
+        if (ret == kIOReturnUnsupported) {
+            dext_log(DEXT_LOG_WARNING, "register_dma: refused: through "
+                     "dextd a device behind a real IOMMU reaches only "
+                     "shared memory (memfd_create(), shm_open(), a "
+                     "MAP_SHARED file), and 0x%llx is not; or the device "
+                     "has no DMA at all", (unsigned long long)in[1]);
+        }
+        return ret;
     }
     in[n] = offset;
     a.scalar_in_cnt = n + 1;
@@ -327,7 +338,12 @@ static IOReturn unix_register_dma(UnixConn *c, uint32_t selector,
     close(fd);
     if (ret != kIOReturnUnsupported) {
         /* The device wants the file: look it up first from now on. */
-        __atomic_store_n(&c->dma_needs_file, true, __ATOMIC_RELAXED);
+        min = __atomic_load_n(&c->dma_file_min, __ATOMIC_RELAXED);
+        while (in[2] < min &&
+               !__atomic_compare_exchange_n(&c->dma_file_min, &min, in[2],
+                                            false, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+        }
     }
     return ret;
 }

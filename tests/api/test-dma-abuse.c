@@ -8,6 +8,12 @@
  * faults), QEMU's edu behind VFIO (pinned pages: the device still
  * reaches them) -- the dext must survive, keep serving, and give every
  * call a clear answer; nothing may stay pinned or registered.
+ *
+ * Regions of DEXT_DMA_MAP_MIN (64 KiB) and more go through dextd as
+ * their file, which dextd maps and copies through (core/dma.c): there a
+ * truncated file must fault only the transfer (a SIGBUS in dextd that it
+ * survives), truncated and grown back again and again, and a write
+ * after the client unmapped its view must still land in the file.
  */
 
 #define _GNU_SOURCE
@@ -19,10 +25,24 @@
 #include "harness.h"
 #include "edu.h"
 
+/* A ThreadSanitizer dextd never maps client files (core/guarded-copy.c). */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 #define IOVA_T   0x10000
 #define IOVA_S   0x20000
 #define IOVA_U   0x30000
+#define IOVA_B   0x40000
 #define SIZE     16384
+#define BIG      (1u << 20)        /* above DEXT_DMA_MAP_MIN */
 
 /*
  * A memfd of @size bytes mapped shared; *@fd stays open.  With @seals,
@@ -143,6 +163,83 @@ static void test_unmapped(io_connect_t c)
     }
 }
 
+static void test_truncated_big(io_connect_t c)
+{
+    uint64_t bus = 0;
+    uint8_t *p;
+    int fd, i;
+
+    harness_section("a mapped region's file truncated, again and again");
+    p = memfd_map(BIG, &fd, 0);
+    if (p == NULL) {
+        return;
+    }
+    memset(p, 0x3c, BIG);
+    if (CHECK_KR(apple_dext_register_dma(c, IOVA_B, (uintptr_t)p, BIG, &bus,
+                                         NULL), kIOReturnSuccess)) {
+        for (i = 0; i < 50 && harness_failures() == 0; i++) {
+            CHECK(ftruncate(fd, i & 1 ? BIG / 2 : 0) == 0);
+            /* Both ways, at the start, across the new end and past it. */
+            CHECK(edu_dma(c, EDU_DMA_BUF_ADDR, bus, 4096, EDU_DMA_TO_RAM));
+            CHECK(edu_dma(c, bus + BIG / 2 - 2048, EDU_DMA_BUF_ADDR, 4096,
+                          0));
+            CHECK(edu_dma(c, EDU_DMA_BUF_ADDR, bus + BIG - 4096, 4096,
+                          EDU_DMA_TO_RAM));
+            CHECK(ftruncate(fd, BIG) == 0);
+            /* Grown back (zeroes): the region works again. */
+            CHECK(edu_dma(c, EDU_DMA_BUF_ADDR, bus + BIG - 4096, 4096,
+                          EDU_DMA_TO_RAM));
+        }
+        check_alive(c);
+        CHECK_KR(apple_dext_unregister_dma(c, IOVA_B), kIOReturnSuccess);
+    }
+    munmap(p, BIG);
+    close(fd);
+}
+
+static void test_mapped_after_munmap(io_connect_t c)
+{
+    uint64_t bus = 0;
+    uint8_t *p;
+    int fd;
+
+    harness_section("a mapped region's view unmapped: DMA reaches the file");
+    p = memfd_map(BIG, &fd, 0);
+    if (p == NULL) {
+        return;
+    }
+    memset(p, 0x11, 4096);
+    if (!CHECK_KR(apple_dext_register_dma(c, IOVA_B, (uintptr_t)p, BIG, &bus,
+                                          NULL), kIOReturnSuccess)) {
+        munmap(p, BIG);
+        close(fd);
+        return;
+    }
+    /* The first page into edu's buffer, then the client lets go. */
+    CHECK(edu_dma(c, bus, EDU_DMA_BUF_ADDR, 4096, 0));
+    munmap(p, BIG);
+    CHECK(edu_dma(c, EDU_DMA_BUF_ADDR, bus + 8192, 4096, EDU_DMA_TO_RAM));
+    check_alive(c);
+    CHECK_KR(apple_dext_unregister_dma(c, IOVA_B), kIOReturnSuccess);
+    p = mmap(NULL, BIG, PROT_READ, MAP_SHARED, fd, 0);
+    if (CHECK(p != MAP_FAILED)) {
+        /*
+         * Over dextd our edu copies through dextd's mapping of the file
+         * (as pinned pages behind a real IOMMU): the bytes land.  In
+         * process it copies with our permissions: the write faulted.
+         */
+        if (harness_is_unix() && !harness_real_devices() && !UNDER_TSAN) {
+            CHECK_EQ(p[8192], 0x11);
+            CHECK_EQ(p[8192 + 4095], 0x11);
+        } else {
+            harness_section("the write %s", p[8192] == 0x11 ? "landed"
+                                                            : "faulted");
+        }
+        munmap(p, BIG);
+    }
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
@@ -157,6 +254,8 @@ int main(int argc, char **argv)
     test_truncated(c);
     test_sealed(c);
     test_unmapped(c);
+    test_truncated_big(c);
+    test_mapped_after_munmap(c);
     apple_dext_disconnect(c);
     if (harness_status(&st)) {
         CHECK_EQ(st.dma_regions, 0);

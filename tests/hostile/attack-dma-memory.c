@@ -16,12 +16,21 @@
  *    ivshmem) and ResetDevice, STATUS, LIST and OPEN of every device all
  *    answer within HOSTILE_ANSWER_MS.  Then the fault is resolved and
  *    everything must clean up.
+ *  - Files sent beside RegisterDMARegion that lie (core/dma.c maps them
+ *    for emulated DMA): a pipe, a file shorter than the region, an
+ *    offset at another page offset than the memory -- refused; a file
+ *    sent read-only or sealed against writes -- registered, copied with
+ *    process_vm_* (the file is never written); a file that is not the
+ *    memory at the address -- the device reaches the file, the client's
+ *    own; and a file truncated and grown by another thread while edu DMA
+ *    runs through it -- dextd takes the SIGBUSes and lives.
  */
 
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,7 +524,191 @@ static void attack_uffd_stall(void)
     munmap(mem, 3 * PAGE);
 }
 
+#define FILE_PAGES 16             /* 64 KiB: dextd maps the file */
+
+static int memfd_of(size_t size, uint8_t fill)
+{
+    int fd = memfd_create("lying-file", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    uint8_t *p;
+
+    if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
+        return -1;
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        close(fd);
+        return -1;
+    }
+    memset(p, fill, size);
+    munmap(p, size);
+    return fd;
+}
+
+/* RegisterDMARegion of @p with @fd at @offset as the file behind it. */
+static IOReturn register_with(RawChan *c, uint64_t iova, const void *p,
+                              uint64_t size, int fd, uint64_t offset,
+                              uint64_t *bus)
+{
+    uint64_t in[4] = { iova, (uint64_t)(uintptr_t)p, size, offset };
+    uint64_t out[3] = { 0 };
+    IOReturn st = raw_call_fds(c, kDextSelectorRegisterDMARegion, in, 4, out,
+                               3, &fd, 1);
+
+    *bus = out[1];
+    return st;
+}
+
+/* The first byte of @fd's page @page. */
+static int file_byte(int fd, size_t page)
+{
+    uint8_t b = 0;
+
+    return pread(fd, &b, 1, (off_t)(page * PAGE)) == 1 ? b : -1;
+}
+
+static void attack_lying_files(void)
+{
+    RawChan *c = claimed_session(HOSTILE_EDU_BDF);
+    uint8_t *p = map_pages(FILE_PAGES, PROT_READ | PROT_WRITE);
+    uint64_t size = FILE_PAGES * PAGE, bus = 0;
+    int pipefd[2] = { -1, -1 }, fd, ro;
+    char path[64];
+    IOReturn st;
+
+    if (c == NULL || !HCHECK(p != NULL, "mmap") ||
+        !HCHECK(pipe(pipefd) == 0, "pipe")) {
+        raw_close(c);
+        return;
+    }
+    memset(p, 0x11, size);
+    st = register_with(c, 0x10000, p, size, pipefd[0], 0, &bus);
+    HCHECK(st == kIOReturnBadArgument, "a pipe as the file: 0x%x", st);
+    fd = memfd_of(PAGE, 0x22);
+    st = register_with(c, 0x10000, p, size, fd, 0, &bus);
+    HCHECK(st == kIOReturnBadArgument, "a file of one page: 0x%x", st);
+    close(fd);
+    fd = memfd_of(2 * size, 0x22);
+    st = register_with(c, 0x10000, p, size, fd, 1, &bus);
+    HCHECK(st == kIOReturnBadArgument, "offset 1 into the file: 0x%x", st);
+
+    /* Read-only: registered, but the device's writes go to our memory. */
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ro = open(path, O_RDONLY | O_CLOEXEC);
+    st = register_with(c, 0x10000, p, size, ro, 0, &bus);
+    if (HCHECK(st == kIOReturnSuccess, "a read-only file: 0x%x", st)) {
+        st = raw_edu_dma(c, bus, EDU_DMA_BUF_ADDR, PAGE, false, true);
+        st = st ? st : raw_edu_dma(c, EDU_DMA_BUF_ADDR, bus + PAGE, PAGE,
+                                   true, true);
+        HCHECK(st == kIOReturnSuccess, "edu DMA: 0x%x", st);
+        HCHECK(file_byte(fd, 1) == 0x22 && p[PAGE] == 0x11,
+               "DMA through a read-only file: file %d, memory 0x%x",
+               file_byte(fd, 1), p[PAGE]);
+        raw_unregister(c, 0x10000);
+    }
+    close(ro);
+    close(fd);
+
+    /* Sealed against writes: the same. */
+    fd = memfd_of(size, 0x33);
+    HCHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) == 0, "F_SEAL_WRITE");
+    st = register_with(c, 0x10000, p, size, fd, 0, &bus);
+    if (HCHECK(st == kIOReturnSuccess, "a write-sealed file: 0x%x", st)) {
+        st = raw_edu_dma(c, EDU_DMA_BUF_ADDR, bus + PAGE, PAGE, true, true);
+        HCHECK(st == kIOReturnSuccess && file_byte(fd, 1) == 0x33,
+               "DMA through a sealed file: 0x%x, file %d", st,
+               file_byte(fd, 1));
+        raw_unregister(c, 0x10000);
+    }
+    close(fd);
+
+    /* Another file than the memory: the device reaches the file. */
+    fd = memfd_of(size, 0x44);
+    st = register_with(c, 0x10000, p, size, fd, 0, &bus);
+    if (HCHECK(st == kIOReturnSuccess, "a file that is not the memory: "
+               "0x%x", st)) {
+        st = raw_edu_dma(c, bus, EDU_DMA_BUF_ADDR, PAGE, false, true);
+        st = st ? st : raw_edu_dma(c, EDU_DMA_BUF_ADDR, bus + 2 * PAGE,
+                                   PAGE, true, true);
+        HCHECK(st == kIOReturnSuccess && file_byte(fd, 2) == 0x44 &&
+               p[2 * PAGE] == 0x11, "DMA through another file: 0x%x, "
+               "file %d, memory 0x%x", st, file_byte(fd, 2), p[2 * PAGE]);
+        raw_unregister(c, 0x10000);
+    }
+    close(fd);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    munmap(p, size);
+    raw_close(c);
+}
+
+typedef struct Truncator {
+    int fd;
+    size_t size;
+    volatile bool stop;
+} Truncator;
+
+static void *truncator(void *arg)
+{
+    Truncator *t = arg;
+    unsigned i = 0;
+
+    while (!t->stop) {
+        if (ftruncate(t->fd, (off_t)(i++ & 1 ? t->size : t->size / 3)) != 0) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void attack_truncate_racing(void)
+{
+    RawChan *c = claimed_session(HOSTILE_EDU_BDF);
+    Truncator t = { .size = FILE_PAGES * PAGE };
+    uint64_t bus = 0, faults;
+    pthread_t th;
+    uint8_t *p;
+    IOReturn st = kIOReturnSuccess;
+    int i;
+
+    t.fd = memfd_of(t.size, 0x55);
+    if (c == NULL || !HCHECK(t.fd >= 0, "memfd")) {
+        raw_close(c);
+        return;
+    }
+    p = mmap(NULL, t.size, PROT_READ | PROT_WRITE, MAP_SHARED, t.fd, 0);
+    if (!HCHECK(p != MAP_FAILED, "mmap") ||
+        !HCHECK(register_with(c, 0x20000, p, t.size, t.fd, 0, &bus) ==
+                kIOReturnSuccess, "register the memfd")) {
+        close(t.fd);
+        raw_close(c);
+        return;
+    }
+    faults = iommu_faults();
+    pthread_create(&th, NULL, truncator, &t);
+    for (i = 0; i < 300 && st == kIOReturnSuccess; i++) {
+        uint64_t at = bus + (uint64_t)(i % FILE_PAGES) * PAGE;
+
+        st = raw_edu_dma(c, EDU_DMA_BUF_ADDR, at, PAGE, true, true);
+        st = st ? st : raw_edu_dma(c, at, EDU_DMA_BUF_ADDR, PAGE, false,
+                                   true);
+    }
+    t.stop = true;
+    pthread_join(th, NULL);
+    HCHECK(st == kIOReturnSuccess, "edu DMA while the file is truncated: "
+           "0x%x", st);
+    HCHECK(iommu_faults() != ~0ull && iommu_faults() > faults,
+           "no transfer faulted past the file's end (%llu -> %llu)",
+           (unsigned long long)faults, (unsigned long long)iommu_faults());
+    HCHECK(raw_unregister(c, 0x20000) == kIOReturnSuccess, "unregister");
+    munmap(p, t.size);
+    close(t.fd);
+    raw_close(c);
+}
+
 static const HostileAttack attacks[] = {
+    { .name = "dma-memory/lying-files", .run = attack_lying_files },
+    { .name = "dma-memory/truncate-racing-dma",
+      .run = attack_truncate_racing },
     { .name = "dma-memory/unmapped", .run = attack_unmapped },
     { .name = "dma-memory/munmapped-after-register", .run = attack_munmapped },
     { .name = "dma-memory/read-only", .run = attack_read_only },
