@@ -573,6 +573,11 @@ bool harness_is_unix(void)
     return use_unix;
 }
 
+bool harness_is_iokit(void)
+{
+    return strcmp(target, "iokit") == 0;
+}
+
 pid_t harness_server_pid(void)
 {
     return use_unix ? daemon_pid : getpid();
@@ -664,7 +669,7 @@ bool harness_status(AppleDextStatus *out)
 {
     memset(out, 0, sizeof(*out));
     /* The real dext keeps no counters: the IOKit transport says so. */
-    if (strcmp(target, "iokit") == 0) {
+    if (harness_is_iokit()) {
         CHECK_KR(apple_dext_get_status(harness_target(), out),
                  kIOReturnUnsupported);
         return false;

@@ -82,6 +82,12 @@ const char *harness_target(void);
 /** harness_is_unix() - true when the test runs over dextd. */
 bool harness_is_unix(void);
 
+/**
+ * harness_is_iokit() - true when the test runs over the IOKit transport
+ * (against the model of IOKitLib, whose dext stands in for the real one).
+ */
+bool harness_is_iokit(void);
+
 /** harness_server_pid() - dextd's pid, or this process for inproc. */
 pid_t harness_server_pid(void);
 
