@@ -255,9 +255,13 @@ static void start_daemon(const char *devices)
     for (spec = strtok_r(specs, "+", &save);
          spec && argc < MAX_WRAPPER_WORDS + 3 + 2 * MAX_DEVICES;
          spec = strtok_r(NULL, "+", &save)) {
-        /* The inproc target's "contract-only" pseudo-device is a flag here. */
+        /* The inproc target's pseudo-devices are flags here. */
         if (strcmp(spec, "contract-only") == 0) {
             argv[argc++] = (char *)"--contract-only";
+            continue;
+        }
+        if (strcmp(spec, "no-irq-page") == 0) {
+            argv[argc++] = (char *)"--no-irq-page";
             continue;
         }
         argv[argc++] = (char *)"--device";

@@ -560,6 +560,8 @@ static void model_boot(void)
          spec = strtok_r(NULL, "+", &save)) {
         if (strcmp(spec, "contract-only") == 0) {
             dext_core_set_contract_only(core, true);
+        } else if (strcmp(spec, "no-irq-page") == 0) {
+            dext_core_set_no_irq_page(core, true);
         } else if (strcmp(spec, "stale-dma") == 0) {
             stale_dma = true;
         } else if (dext_device_create_each(spec, model_add_device, NULL) !=
