@@ -31,6 +31,8 @@
 
 #define DEFAULT_DEVICES "edu"
 #define MAX_DEVICES     16
+/* What harness_kill_daemon() raises over iokit ($IOKIT_MODEL_KILL_SIGNAL). */
+#define IOKIT_KILL_SIGNAL SIGUSR2
 
 static bool use_unix;
 static char target[PATH_MAX + 64];
@@ -504,6 +506,7 @@ bool harness_real_devices(void)
 void harness_init(int argc, char **argv, const char *devices)
 {
     static char real[1024];
+    char sig[16];
     const char *hosts = getenv("HARNESS_EDU_HOSTS");
     const char *transport = "inproc";
     int i;
@@ -543,10 +546,13 @@ void harness_init(int argc, char **argv, const char *devices)
         /*
          * The IOKit transport over the model of IOKitLib
          * (tests/iokit-model): libdext must be that build's, which serves
-         * the devices $IOKIT_MODEL_DEVICES names as dext services.
+         * the devices $IOKIT_MODEL_DEVICES names as dext services, and
+         * whose dexts all die on $IOKIT_MODEL_KILL_SIGNAL.
          */
         use_unix = false;
         setenv("IOKIT_MODEL_DEVICES", devices, 1);
+        snprintf(sig, sizeof(sig), "%d", IOKIT_KILL_SIGNAL);
+        setenv("IOKIT_MODEL_KILL_SIGNAL", sig, 1);
         snprintf(target, sizeof(target), "iokit");
     } else if (strcmp(transport, "target") == 0) {
         /* Whatever dext $DEXT_TARGET names, as given: nothing started. */
@@ -596,6 +602,17 @@ void harness_kill_daemon(void)
 {
     pid_t pid = daemon_pid;
 
+    if (harness_is_iokit()) {
+        struct sigaction sa;
+
+        /* The model's dexts crash; their services are then terminated.
+         * No handler yet: the model has not booted, no dext to kill. */
+        if (sigaction(IOKIT_KILL_SIGNAL, NULL, &sa) == 0 &&
+            sa.sa_handler != SIG_DFL) {
+            raise(IOKIT_KILL_SIGNAL);
+        }
+        return;
+    }
     if (pid <= 0 || getpid() != owner_pid) {
         return;
     }

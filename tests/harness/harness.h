@@ -120,8 +120,11 @@ void harness_stop_daemon(void);
 /**
  * harness_kill_daemon() - SIGKILL dextd now and remove its socket
  *
- * For tests of a daemon that dies without cleaning up.  Does nothing for
- * the inproc transport or if the daemon was stopped already.
+ * For tests of a daemon that dies without cleaning up.  Over iokit every
+ * dext of the model crashes and its service is terminated (at once for
+ * the caller's purposes: the model's poller does it, so wait for what it
+ * causes).  Does nothing for the inproc transport or if the daemon was
+ * stopped already.
  */
 void harness_kill_daemon(void);
 
