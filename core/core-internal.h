@@ -353,8 +353,10 @@ struct DextCore {
     uint64_t next_id DEXT_GUARDED_BY(lock);
     uint32_t sessions DEXT_GUARDED_BY(lock);
 
-    /* Answer like the real dext today: no extension selector, no type 7. */
+    /* Answer like the real dext today: no extension selector. */
     bool contract_only;
+    /* Memory type 7 refused (Unsupported) once it exists. */
+    bool no_irq_page;
     /* Percent of a device's bus space one client process may hold. */
     uint32_t dma_share_pct;
     /* DEXT_POLICY_* bits: what sessions without a claim may do. */

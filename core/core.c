@@ -46,6 +46,13 @@ void dext_core_set_contract_only(DextCore *core, bool on)
     }
 }
 
+void dext_core_set_no_irq_page(DextCore *core, bool on)
+{
+    if (core != NULL) {
+        core->no_irq_page = on;
+    }
+}
+
 IOReturn dext_core_set_dma_share(DextCore *core, uint32_t percent)
 {
     if (core == NULL || percent < 1 || percent > 100) {

@@ -48,13 +48,25 @@ DextCore *dext_core_new(DextLogFn *log, void *log_opaque);
  * dext_core_set_contract_only() - behave as a dext without our extensions
  * @core: the core, before any session is opened
  * @on: true to answer kIOReturnUnsupported for every extension selector
- *      (kDextSelectorExtensionBase and up) and for mapping memory type 7
- *      (the interrupt state page)
+ *      (kDextSelectorExtensionBase and up)
  *
  * Lets tests and benchmarks prove that the library's fallbacks to the
- * seed's per-access calls give identical results.
+ * seed's per-access calls give identical results.  The interrupt state
+ * page (memory type 7) is the contract's and stays mappable.
  */
 void dext_core_set_contract_only(DextCore *core, bool on);
+
+/**
+ * dext_core_set_no_irq_page() - keep the interrupt state page to itself
+ * @core: the core, before any session is opened
+ * @on: true to answer kIOReturnUnsupported for mapping memory type 7 once
+ *      SetupInterrupts has made the page (NotReady before, as always)
+ *
+ * Lets tests prove that the library's pending-interrupt drain falls back
+ * to CheckInterrupt with identical results, for a dext that cannot share
+ * the page (the contract's does).
+ */
+void dext_core_set_no_irq_page(DextCore *core, bool on);
 
 /* The default of dext_core_set_dma_share(). */
 #define DEXT_DMA_SHARE_DEFAULT 50

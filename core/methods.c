@@ -711,10 +711,15 @@ IOReturn dext_session_map(DextSession *s, uint32_t type, DextMemory *out)
         return dext_dma_buffer_map(s, out);
     }
     if (type == kDextMemoryTypeInterruptPage) {
-        if (s->core->contract_only) {
+        IOReturn ret = dext_irq_map_page(s, out);
+
+        /* NotReady before SetupInterrupts whether shared or not. */
+        if (ret == kIOReturnSuccess && s->core->no_irq_page) {
+            close(out->fd);
+            out->fd = -1;
             return kIOReturnUnsupported;
         }
-        return dext_irq_map_page(s, out);
+        return ret;
     }
     if (type < kDextMemoryTypeBAR0 ||
         type >= kDextMemoryTypeBAR0 + DEXT_NUM_BARS) {

@@ -63,7 +63,8 @@ static void usage(FILE *f)
             " debug\n"
             "      --contract-only     answer as the real dext today:"
             " Unsupported for\n"
-            "                          extension selectors (>= 64) and the"
+            "                          extension selectors (>= 64)\n"
+            "      --no-irq-page       answer Unsupported for mapping the"
             " interrupt page\n"
             "      --dma-share PERCENT the most of a device's bus space one"
             " client process\n"
@@ -324,6 +325,7 @@ int main(int argc, char **argv)
         { "allow-writes", required_argument, NULL, 'W' },
         { "log-level", required_argument, NULL, 'l' },
         { "contract-only", no_argument, NULL, 'C' },
+        { "no-irq-page", no_argument, NULL, 'I' },
         { "dma-share", required_argument, NULL, 'S' },
         { "unclaimed-writes", no_argument, NULL, 'U' },
         { "handshake-timeout", required_argument, NULL, 'T' },
@@ -346,6 +348,7 @@ int main(int argc, char **argv)
     ServeState ss = { .d = &d };
     sigset_t mask;
     bool contract_only = false;
+    bool no_irq_page = false;
     unsigned long dma_share = DEXT_DMA_SHARE_DEFAULT;
     unsigned policy = 0;
     int status = 1;
@@ -427,6 +430,9 @@ int main(int argc, char **argv)
             break;
         case 'C':
             contract_only = true;
+            break;
+        case 'I':
+            no_irq_page = true;
             break;
         case 'S': {
             char *end;
@@ -539,6 +545,7 @@ int main(int argc, char **argv)
         goto out;
     }
     dext_core_set_contract_only(d.core, contract_only);
+    dext_core_set_no_irq_page(d.core, no_irq_page);
     dext_core_set_dma_share(d.core, (uint32_t)dma_share);
     dext_core_set_policy(d.core, policy);
     if (policy & DEXT_POLICY_UNCLAIMED_WRITES) {

@@ -30,6 +30,7 @@
 #define INPROC_DEFAULT "edu"
 #define INPROC_MAX_SPEC 512
 #define INPROC_CONTRACT_ONLY "contract-only"
+#define INPROC_NO_IRQ_PAGE "no-irq-page"
 
 typedef struct InprocCore {
     struct InprocCore *next;
@@ -101,6 +102,11 @@ static IOReturn core_build(const char *arg, DextCore **out)
         /* Not a device: the core answers as the real dext does today. */
         if (strcmp(spec, INPROC_CONTRACT_ONLY) == 0) {
             dext_core_set_contract_only(core, true);
+            continue;
+        }
+        /* Nor this: a dext that will not share its interrupt page. */
+        if (strcmp(spec, INPROC_NO_IRQ_PAGE) == 0) {
+            dext_core_set_no_irq_page(core, true);
             continue;
         }
         /* One spec may name several devices ("host,bdf=all"). */

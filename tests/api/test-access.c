@@ -189,7 +189,10 @@ static void test_map(io_connect_t ui, io_connect_t ki)
 /*
  * In process only (the limit is this process's): the dext has no fd left
  * for the read-only copy of BAR2's fd.  The map fails cleanly, leaks no
- * fd and works again once fds are available.
+ * fd and works again once fds are available.  Not over iokit: the real
+ * dext runs in a process of its own, whose fds this one cannot use up
+ * (the model's runs here, but the kernel would hand its NoResources back
+ * as BadArgument, which the transport cannot tell from a missing claim).
  */
 static void test_map_no_fd(io_connect_t ui)
 {
@@ -199,7 +202,7 @@ static void test_map_no_fd(io_connect_t ui)
     int lowest, before;
     kern_return_t kr;
 
-    if (harness_is_unix()) {
+    if (harness_is_unix() || harness_is_iokit()) {
         return;
     }
     harness_section("without a claim: no fd left for the read-only copy");

@@ -71,10 +71,16 @@ static uint64_t faults(void)
     return harness_status(&st) ? st.iommu_faults : 0;
 }
 
+/*
+ * The emulation counts its IOMMU faults; a real IOMMU's go to the
+ * kernel's log, and over iokit the dext keeps no counters at all.
+ */
 static void check_faults(uint64_t before, uint64_t n)
 {
-    if (!harness_real_devices()) {
-        CHECK_EQ(faults(), before + n);
+    AppleDextStatus st = { .size = sizeof(AppleDextStatus) };
+
+    if (!harness_real_devices() && harness_status(&st)) {
+        CHECK_EQ(st.iommu_faults, before + n);
     }
 }
 
@@ -323,7 +329,7 @@ static void test_memory_gone(io_connect_t c)
     CHECK(mprotect(pages + 4096, 4096, PROT_NONE) == 0);
     before = faults();
     if (edu_dma(c, EDU_DMA_BUF_ADDR, bus, 4096, EDU_DMA_TO_RAM)) {
-        CHECK_EQ(faults(), before + 1);
+        check_faults(before, 1);
     }
     CHECK(apple_dext_probe_dma(c, IOVA_C, 0, &w) != kIOReturnSuccess);
     CHECK(mprotect(pages + 4096, 4096, PROT_READ | PROT_WRITE) == 0);

@@ -179,6 +179,7 @@ static void device_misbehaves(void)
     uint8_t *mem;
     uint64_t bus, len;
     unsigned i, j;
+    bool counted;
 
     harness_section("interrupt storm: %d messages", STORM);
     a = harness_connect_edu();
@@ -191,7 +192,9 @@ static void device_misbehaves(void)
     CHECK_KR(apple_dext_claim(a), kIOReturnSuccess);
     CHECK_KR(apple_dext_claim(b), kIOReturnSuccess);
     CHECK_KR(apple_dext_setup_interrupts(a, NULL), kIOReturnSuccess);
-    harness_status(&before);
+    /* Over iokit the dext keeps no counters: the storm is checked by
+     * its pending bit and by b being served. */
+    counted = harness_status(&before);
     for (i = 0; i < STORM; i++) {
         if (apple_dext_mmio_write(a, 0, EDU_REG_IRQ_RAISE, 4, 1) !=
             kIOReturnSuccess) {
@@ -204,7 +207,9 @@ static void device_misbehaves(void)
         }
     }
     harness_status(&after);
-    if (harness_real_devices()) {
+    if (!counted) {
+        /* Nothing to compare. */
+    } else if (harness_real_devices()) {
         /*
          * A real edu's messages coalesce on their way (the CPU's pending
          * vector, VFIO's eventfd) and arrive after the MMIO calls: the
@@ -235,7 +240,7 @@ static void device_misbehaves(void)
     harness_section("device DMA to unregistered bus addresses");
     CHECK_KR(apple_dext_register_dma(b, 0x10000, (uintptr_t)mem, 4096, &bus,
                                      &len), kIOReturnSuccess);
-    harness_status(&before);
+    counted = harness_status(&before);
     for (j = 0; j < 8; j++) {
         /* Just past b's region, then far away; both directions. */
         uint64_t bad = j < 4 ? bus + 4096 + j * 4096 : 0xfff0000 - j * 4096;
@@ -248,7 +253,7 @@ static void device_misbehaves(void)
     }
     harness_status(&after);
     /* A real IOMMU's faults go to the kernel's log, not to the dext. */
-    if (!harness_real_devices()) {
+    if (counted && !harness_real_devices()) {
         CHECK_EQ(after.iommu_faults, before.iommu_faults + 8);
     }
     for (i = 0; i < 8192; i++) {

@@ -38,6 +38,7 @@ int main(int argc, char **argv)
     volatile uint64_t *page_a, *page_b;
     AppleDextStatus before, after;
     uint64_t pend[4], mask[4] = { 1, 0, 0, 0 };
+    bool counted;
 
     harness_init(argc, argv, NULL);
     a = harness_connect_edu();
@@ -82,13 +83,14 @@ int main(int argc, char **argv)
     CHECK_KR(apple_dext_probe_dma(a, IOVA, 0, &w), kIOReturnSuccess);
 
     harness_section("a dead bus address faults, memory untouched");
-    harness_status(&before);
+    /* Over iokit the dext keeps no counters: memory is checked alone. */
+    counted = harness_status(&before);
     memset(mb, 0xbb, SIZE);
     edu_dma(a, EDU_DMA_BUF_ADDR, bus_b, 64, EDU_DMA_TO_RAM);
     edu_dma(a, bus_b, EDU_DMA_BUF_ADDR, 64, 0);
     harness_status(&after);
     /* A real IOMMU's faults go to the kernel's log, not to the dext. */
-    if (!harness_real_devices()) {
+    if (counted && !harness_real_devices()) {
         CHECK_EQ(after.iommu_faults, before.iommu_faults + 2);
     }
     CHECK(mb[0] == 0xbb && mb[63] == 0xbb);

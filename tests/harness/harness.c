@@ -31,6 +31,8 @@
 
 #define DEFAULT_DEVICES "edu"
 #define MAX_DEVICES     16
+/* What harness_kill_daemon() raises over iokit ($IOKIT_MODEL_KILL_SIGNAL). */
+#define IOKIT_KILL_SIGNAL SIGUSR2
 
 static bool use_unix;
 static char target[PATH_MAX + 64];
@@ -255,9 +257,13 @@ static void start_daemon(const char *devices)
     for (spec = strtok_r(specs, "+", &save);
          spec && argc < MAX_WRAPPER_WORDS + 3 + 2 * MAX_DEVICES;
          spec = strtok_r(NULL, "+", &save)) {
-        /* The inproc target's "contract-only" pseudo-device is a flag here. */
+        /* The inproc target's pseudo-devices are flags here. */
         if (strcmp(spec, "contract-only") == 0) {
             argv[argc++] = (char *)"--contract-only";
+            continue;
+        }
+        if (strcmp(spec, "no-irq-page") == 0) {
+            argv[argc++] = (char *)"--no-irq-page";
             continue;
         }
         argv[argc++] = (char *)"--device";
@@ -500,6 +506,7 @@ bool harness_real_devices(void)
 void harness_init(int argc, char **argv, const char *devices)
 {
     static char real[1024];
+    char sig[16];
     const char *hosts = getenv("HARNESS_EDU_HOSTS");
     const char *transport = "inproc";
     int i;
@@ -539,10 +546,13 @@ void harness_init(int argc, char **argv, const char *devices)
         /*
          * The IOKit transport over the model of IOKitLib
          * (tests/iokit-model): libdext must be that build's, which serves
-         * the devices $IOKIT_MODEL_DEVICES names as dext services.
+         * the devices $IOKIT_MODEL_DEVICES names as dext services, and
+         * whose dexts all die on $IOKIT_MODEL_KILL_SIGNAL.
          */
         use_unix = false;
         setenv("IOKIT_MODEL_DEVICES", devices, 1);
+        snprintf(sig, sizeof(sig), "%d", IOKIT_KILL_SIGNAL);
+        setenv("IOKIT_MODEL_KILL_SIGNAL", sig, 1);
         snprintf(target, sizeof(target), "iokit");
     } else if (strcmp(transport, "target") == 0) {
         /* Whatever dext $DEXT_TARGET names, as given: nothing started. */
@@ -573,6 +583,11 @@ bool harness_is_unix(void)
     return use_unix;
 }
 
+bool harness_is_iokit(void)
+{
+    return strcmp(target, "iokit") == 0;
+}
+
 pid_t harness_server_pid(void)
 {
     return use_unix ? daemon_pid : getpid();
@@ -587,6 +602,17 @@ void harness_kill_daemon(void)
 {
     pid_t pid = daemon_pid;
 
+    if (harness_is_iokit()) {
+        struct sigaction sa;
+
+        /* The model's dexts crash; their services are then terminated.
+         * No handler yet: the model has not booted, no dext to kill. */
+        if (sigaction(IOKIT_KILL_SIGNAL, NULL, &sa) == 0 &&
+            sa.sa_handler != SIG_DFL) {
+            raise(IOKIT_KILL_SIGNAL);
+        }
+        return;
+    }
     if (pid <= 0 || getpid() != owner_pid) {
         return;
     }
@@ -664,7 +690,7 @@ bool harness_status(AppleDextStatus *out)
 {
     memset(out, 0, sizeof(*out));
     /* The real dext keeps no counters: the IOKit transport says so. */
-    if (strcmp(target, "iokit") == 0) {
+    if (harness_is_iokit()) {
         CHECK_KR(apple_dext_get_status(harness_target(), out),
                  kIOReturnUnsupported);
         return false;

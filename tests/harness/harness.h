@@ -82,6 +82,12 @@ const char *harness_target(void);
 /** harness_is_unix() - true when the test runs over dextd. */
 bool harness_is_unix(void);
 
+/**
+ * harness_is_iokit() - true when the test runs over the IOKit transport
+ * (against the model of IOKitLib, whose dext stands in for the real one).
+ */
+bool harness_is_iokit(void);
+
 /** harness_server_pid() - dextd's pid, or this process for inproc. */
 pid_t harness_server_pid(void);
 
@@ -114,8 +120,11 @@ void harness_stop_daemon(void);
 /**
  * harness_kill_daemon() - SIGKILL dextd now and remove its socket
  *
- * For tests of a daemon that dies without cleaning up.  Does nothing for
- * the inproc transport or if the daemon was stopped already.
+ * For tests of a daemon that dies without cleaning up.  Over iokit every
+ * dext of the model crashes and its service is terminated (at once for
+ * the caller's purposes: the model's poller does it, so wait for what it
+ * causes).  Does nothing for the inproc transport or if the daemon was
+ * stopped already.
  */
 void harness_kill_daemon(void);
 

@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -560,6 +561,8 @@ static void model_boot(void)
          spec = strtok_r(NULL, "+", &save)) {
         if (strcmp(spec, "contract-only") == 0) {
             dext_core_set_contract_only(core, true);
+        } else if (strcmp(spec, "no-irq-page") == 0) {
+            dext_core_set_no_irq_page(core, true);
         } else if (strcmp(spec, "stale-dma") == 0) {
             stale_dma = true;
         } else if (dext_device_create_each(spec, model_add_device, NULL) !=
@@ -825,6 +828,9 @@ static struct IONotificationPort *ports[1024];
 static unsigned n_ports;
 static AsyncCall *armed;            /* under model_lock */
 static int poller_ctl = -1;
+/* Set by the $IOKIT_MODEL_KILL_SIGNAL handler, acted on by the poller. */
+static volatile sig_atomic_t kill_requested;
+static void kill_every_dext(void);
 static pthread_t poller;
 
 static struct IONotificationPort *port_check(IONotificationPortRef p,
@@ -893,6 +899,10 @@ static void *poller_thread(void *opaque)
                 v = 0;
             }
         }
+        if (kill_requested) {
+            kill_requested = 0;
+            kill_every_dext();
+        }
         pthread_mutex_lock(&model_lock);
         for (pp = &armed; (a = *pp) != NULL;) {
             if (read(a->efd, &v, sizeof(v)) != (ssize_t)sizeof(v)) {
@@ -954,12 +964,30 @@ static void disarm(IoObject *conn, struct IONotificationPort *port)
     poller_kick();
 }
 
+/* Async-signal-safe: the poller does the killing. */
+static void kill_signal(int sig)
+{
+    uint64_t one = 1;
+    int saved = errno;
+
+    kill_requested = 1;
+    if (write(poller_ctl, &one, sizeof(one)) < 0) {
+        /* The eventfd is already readable. */
+    }
+    errno = saved;
+}
+
 /*
  * The kernel's side, started with the machine (model_boot()): its fd is
  * the model's, not the task's, so it is there before a test counts fds.
+ * With $IOKIT_MODEL_KILL_SIGNAL set to a signal number, that signal
+ * kills every dext (see kill_every_dext()): for API programs, which
+ * reach the model only through libdext (harness_kill_daemon()).
  */
 static void poller_start(void)
 {
+    const char *sig = getenv("IOKIT_MODEL_KILL_SIGNAL");
+
     if (poller_ctl >= 0) {
         return;
     }
@@ -969,6 +997,15 @@ static void poller_start(void)
         misuse("cannot start the completion poller");
     }
     pthread_detach(poller);
+    if (sig != NULL && sig[0] != '\0') {
+        struct sigaction sa = { .sa_handler = kill_signal };
+
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        if (sigaction(atoi(sig), &sa, NULL) != 0) {
+            misuse("IOKIT_MODEL_KILL_SIGNAL=%s: %s", sig, strerror(errno));
+        }
+    }
 }
 
 IONotificationPortRef IONotificationPortCreate(mach_port_t mainPort)
@@ -1668,6 +1705,22 @@ bool iokit_model_kill(uint64_t id, IokitModelDeath how)
     pthread_mutex_unlock(&model_lock);
     poller_kick();
     return true;
+}
+
+/*
+ * Every dext process crashes, and the kernel then terminates its
+ * services, as for a dext killed with SIGKILL.
+ */
+static void kill_every_dext(void)
+{
+    unsigned i;
+
+    for (i = 0; i < n_services; i++) {
+        if (services[i].core_id != 0) {
+            iokit_model_kill(services[i].entry_id, IOKIT_MODEL_CRASHED);
+            iokit_model_kill(services[i].entry_id, IOKIT_MODEL_TERMINATED);
+        }
+    }
 }
 
 bool iokit_model_refuse_open(uint64_t id, IOReturn ret)

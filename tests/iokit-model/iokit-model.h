@@ -16,7 +16,9 @@
  * "iokit-model: MISUSE:"; leaks are counted and reported when the process
  * exits (exit status 1 unless $IOKIT_MODEL_LEAKS_OK is set).  The
  * functions below let model tests change the machine behind the
- * transport's back.
+ * transport's back; programs that reach the model only through libdext
+ * can set $IOKIT_MODEL_KILL_SIGNAL to a signal number, on which every
+ * dext crashes and its service is terminated.
  */
 
 #ifndef LIBDEXT_TESTS_IOKIT_MODEL_H

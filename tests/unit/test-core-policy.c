@@ -350,6 +350,7 @@ enum {
     FIX_UNCLAIMED = 1 << 0,         /* the caller holds no claim */
     FIX_UNCLAIMED_WRITES = 1 << 1,  /* DEXT_POLICY_UNCLAIMED_WRITES */
     FIX_CONTRACT_ONLY = 1 << 2,
+    FIX_NO_IRQ_PAGE = 1 << 3,       /* dext_core_set_no_irq_page() */
 };
 
 static void fixture_open(Fixture *fx, unsigned dev_what, unsigned how)
@@ -366,6 +367,7 @@ static void fixture_open(Fixture *fx, unsigned dev_what, unsigned how)
     dext_core_set_policy(fx->core, (how & FIX_UNCLAIMED_WRITES) ?
                                    DEXT_POLICY_UNCLAIMED_WRITES : 0);
     dext_core_set_contract_only(fx->core, (how & FIX_CONTRACT_ONLY) != 0);
+    dext_core_set_no_irq_page(fx->core, (how & FIX_NO_IRQ_PAGE) != 0);
     if (dext_core_add_device(fx->core, dev, &fx->id) != kIOReturnSuccess ||
         dext_core_open(fx->core, fx->id, 0, getpid(), -1,
                        &fx->claimer) != kIOReturnSuccess ||
@@ -521,6 +523,44 @@ static void test_precedence(void)
     CHECK_KR(call_row(fx.caller, row(kDextSelectorGetIdentity), 0, 6),
              kIOReturnNoDevice);
     fixture_close(&fx);
+}
+
+/*
+ * Memory type 7 is the contract's: a contract-only dext maps it once
+ * SetupInterrupts has made it; one that keeps it to itself answers
+ * Unsupported then.  Both NotReady before.
+ */
+static void check_irq_page(unsigned how, IOReturn after)
+{
+    DextMemory mem;
+    uint64_t nvec[1];
+    uint32_t cnt = 1;
+    Fixture fx;
+
+    fixture_open(&fx, 0, how);
+    CHECK_KR(dext_session_map(fx.caller, kDextMemoryTypeInterruptPage, &mem),
+             kIOReturnNotReady);
+    CHECK_KR(dext_session_call(fx.caller, kDextSelectorSetupInterrupts,
+                               &(DextCallArgs){ .scalar_out = nvec,
+                                                .scalar_out_cnt = &cnt }),
+             kIOReturnSuccess);
+    mem.fd = -1;
+    CHECK_KR(dext_session_map(fx.caller, kDextMemoryTypeInterruptPage, &mem),
+             after);
+    CHECK(after == kIOReturnSuccess ? mem.fd >= 0 : mem.fd == -1);
+    if (mem.fd >= 0) {
+        close(mem.fd);
+    }
+    fixture_close(&fx);
+}
+
+static void test_irq_page(void)
+{
+    harness_section("the interrupt page: contract-only maps it, "
+                    "no-irq-page refuses it");
+    check_irq_page(FIX_CONTRACT_ONLY, kIOReturnSuccess);
+    check_irq_page(FIX_CONTRACT_ONLY | FIX_NO_IRQ_PAGE, kIOReturnUnsupported);
+    check_irq_page(FIX_NO_IRQ_PAGE, kIOReturnUnsupported);
 }
 
 static void test_read_only_hardware(void)
@@ -777,6 +817,7 @@ int main(void)
     test_counts();
     test_terminated();
     test_precedence();
+    test_irq_page();
     test_read_only_hardware();
     test_async();
     test_hook_locks();
