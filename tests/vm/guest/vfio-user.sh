@@ -11,6 +11,18 @@ set -e
 fail() { echo "FAIL: $*"; exit 1; }
 pass() { echo "ok: $*"; }
 
+# A dextd in the guest serving DEVICE on SOCK, its log in LOG; $g is its
+# pid once SOCK is there.
+start_dextd() {     # SOCK DEVICE LOG
+    dextd --socket "$1" --device "$2" 2>"$3" &
+    g=$!
+    i=0
+    until [ -S "$1" ]; do
+        i=$((i + 1)); [ $i -lt 100 ] || fail "no dextd in the guest ($2)"
+        usleep 100000
+    done
+}
+
 # The rig's own edus sit on buses 01-03 (their root ports come first on
 # QEMU's command line); the vfio-user ones on the buses after.
 VFU=""
@@ -36,14 +48,7 @@ for b in $VFU; do
     # An MSI from the device all the way to a client of a dextd in the
     # guest: edu's raise register, QEMU, the guest's vfio-pci, our vfio
     # backend; the guest kernel counts it in /proc/interrupts.
-    dextd --socket /tmp/g.sock --device "vfio,host=$b,bdf=00:03.0" \
-        2>/tmp/gdextd.log &
-    g=$!
-    i=0
-    until [ -S /tmp/g.sock ]; do
-        i=$((i + 1)); [ $i -lt 100 ] || fail "no dextd in the guest"
-        usleep 100000
-    done
+    start_dextd /tmp/g.sock "vfio,host=$b,bdf=00:03.0" /tmp/gdextd.log
     DEXT_TARGET=unix:/tmp/g.sock dextctl irq-watch 00:03.0 --count 1 \
         --timeout 30 >/tmp/watch &
     w=$!
@@ -108,14 +113,7 @@ DEXT_TARGET=$T dextctl bar 00:04.0 2 write 1000 4 0x$VFU_IVSHMEM_MARK ||
 # MSI-X emulation, the guest's vfio-pci, our vfio backend.  The guest
 # has one CPU, so its kernel cannot reserve all 256 vectors (ENOSPC): the
 # backend takes fewer, as a driver would.
-dextd --socket /tmp/iv.sock --device "vfio,host=$IV,bdf=00:04.0" \
-    2>/tmp/ivdextd.log &
-g=$!
-i=0
-until [ -S /tmp/iv.sock ]; do
-    i=$((i + 1)); [ $i -lt 100 ] || fail "no dextd for ivshmem in the guest"
-    usleep 100000
-done
+start_dextd /tmp/iv.sock "vfio,host=$IV,bdf=00:04.0" /tmp/ivdextd.log
 # Two rings: the guest kernel's count is read between them, while the
 # watcher holds the vectors (they are freed when it goes).
 DEXT_TARGET=unix:/tmp/iv.sock dextctl irq-watch 00:04.0 --count 2 \
