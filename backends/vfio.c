@@ -113,6 +113,8 @@ static IOReturn errno_ioreturn(int err)
         return kIOReturnNoDevice;
     case ENOMEM:
         return kIOReturnNoMemory;
+    case ENOSPC:
+        return kIOReturnNoResources;
     case EINVAL:
         return kIOReturnBadArgument;
     case EBUSY:
@@ -715,6 +717,22 @@ static IOReturn vfio_irq_enable(DextDevice *dev, uint32_t *nvec)
     n = index_vectors(s, VFIO_PCI_MSIX_IRQ_INDEX);
     if (n > 0) {
         ret = irq_start(dev, VFIO_PCI_MSIX_IRQ_INDEX, n);
+        /*
+         * The kernel may not have vectors for the whole table (x86 has
+         * about 200 per CPU: a 256-entry table on a one-CPU guest gets
+         * ENOSPC).  As a driver's pci_alloc_irq_vectors(1, n) does, take
+         * fewer; the caller is told how many.
+         */
+        while (ret == kIOReturnNoResources && n > 1) {
+            n /= 2;
+            ret = irq_start(dev, VFIO_PCI_MSIX_IRQ_INDEX, n);
+        }
+        if (ret == kIOReturnSuccess && n < index_vectors(s,
+                                                 VFIO_PCI_MSIX_IRQ_INDEX)) {
+            dext_device_logf(dev, DEXT_LOG_WARNING, "MSI-X: the kernel "
+                             "granted %u of %u vectors", n,
+                             index_vectors(s, VFIO_PCI_MSIX_IRQ_INDEX));
+        }
         if (ret != kIOReturnSuccess && index_vectors(s, VFIO_PCI_MSI_IRQ_INDEX)) {
             /* As the dext does: MSI-X failed, one MSI vector instead. */
             dext_device_logf(dev, DEXT_LOG_WARNING, "MSI-X setup failed "

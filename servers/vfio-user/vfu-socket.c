@@ -1,9 +1,10 @@
 /*
  * SPDX-License-Identifier: MIT
  *
- * Messages on the client's stream socket: a header with its fds, the
- * rest of the message after it; replies with their fds.  Every length
- * and fd count is bounded before anything is allocated or kept.
+ * Messages on the client's stream socket, read ahead into one buffer
+ * (one recvmsg() a message when it arrives whole); replies with their
+ * fds, in one send() when there are none.  Every length and fd count is
+ * bounded before anything is read past a header or kept.
  */
 
 #include <errno.h>
@@ -14,57 +15,126 @@
 
 #include "vfu-socket.h"
 
-static int read_full(int sock, uint8_t *buf, size_t len)
+/*
+ * The client's socket with a read-ahead buffer.  A read that starts at
+ * a message boundary (nothing buffered) may take that message and those
+ * after it in one recvmsg(); a read with part of a message buffered is
+ * bounded by that message (the rest of its header, then of its body),
+ * so data past a message is only ever read at a boundary.
+ *
+ * fds: a unix stream socket ends a read after the segment that carried
+ * fds, so they belong to the message holding the read's last byte
+ * (@fd_last).  That message takes them; the others get none.  A second
+ * set for a message that still holds one, too many, a truncated control
+ * message: the connection fails, every fd closed.
+ */
+typedef struct VfuConn {
+    int sock;
+    uint8_t *buf;               /* VFU_MAX_MSG_SIZE bytes */
+    size_t start, end;          /* buffered, not yet handled */
+    int fds[VFU_MAX_MSG_FDS];
+    unsigned nfds;
+    size_t fd_last;             /* offset in @buf of their message's byte */
+} VfuConn;
+
+static void conn_drop_fds(VfuConn *c)
 {
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t r = recv(sock, buf + got, len - got, 0);
-
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            return -1;
-        }
-        got += (size_t)r;
+    while (c->nfds > 0) {
+        close(c->fds[--c->nfds]);
     }
-    return 0;
 }
 
-int vfu_recv(int sock, uint8_t *buf, size_t *len, int *fds, unsigned *nfds)
+/*
+ * The next whole message, if buffered: 1 with it at buf + start (its
+ * fds moved to @fds), 0 if more must be read, -1 if its size is out of
+ * bounds.
+ */
+static int conn_next(VfuConn *c, size_t *len, int *fds, unsigned *nfds)
+{
+    size_t have = c->end - c->start;
+    VfuHeader h;
+
+    *nfds = 0;
+    if (have < VFU_HDR_SIZE) {
+        return 0;
+    }
+    memcpy(&h, c->buf + c->start, sizeof(h));
+    if (h.size < VFU_HDR_SIZE || h.size > VFU_MAX_MSG_SIZE) {
+        return -1;
+    }
+    if (have < h.size) {
+        return 0;
+    }
+    if (c->nfds > 0 && c->fd_last < c->start + h.size) {
+        memcpy(fds, c->fds, c->nfds * sizeof(int));
+        *nfds = c->nfds;
+        c->nfds = 0;
+    }
+    *len = h.size;
+    return 1;
+}
+
+/* How much the next read may take: see VfuConn. */
+static size_t conn_want(VfuConn *c)
+{
+    size_t have = c->end - c->start;
+    VfuHeader h;
+
+    if (have == 0) {
+        return VFU_MAX_MSG_SIZE;
+    }
+    if (have < VFU_HDR_SIZE) {
+        return VFU_HDR_SIZE - have;
+    }
+    memcpy(&h, c->buf + c->start, sizeof(h));
+    return h.size - have;       /* conn_next() checked h.size */
+}
+
+/* One recvmsg() into the buffer: 0, or -1 (end of file, error, bad fds). */
+static int conn_fill(VfuConn *c)
 {
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(VFU_MAX_MSG_FDS * sizeof(int))];
     } ctl;
-    struct iovec iov = { buf, VFU_HDR_SIZE };
+    struct iovec iov;
     struct msghdr mh = {
         .msg_iov = &iov, .msg_iovlen = 1,
         .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
     };
-    struct cmsghdr *c;
-    VfuHeader h;
+    struct cmsghdr *cm;
+    bool bad = false, got = false;
     ssize_t r;
-    bool bad = false;
 
-    *nfds = 0;
+    /* Move a partial message to the front: a whole one always fits. */
+    if (c->start > 0) {
+        memmove(c->buf, c->buf + c->start, c->end - c->start);
+        c->fd_last -= c->nfds > 0 ? c->start : 0;
+        c->end -= c->start;
+        c->start = 0;
+    }
+    iov.iov_base = c->buf + c->end;
+    iov.iov_len = conn_want(c);
     do {
-        r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        r = recvmsg(c->sock, &mh, MSG_CMSG_CLOEXEC);
     } while (r < 0 && errno == EINTR);
     if (r <= 0) {
         return -1;
     }
-    for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            size_t k, n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            size_t k, n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 
             for (k = 0; k < n; k++) {
                 int fd;
 
-                memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
-                if (*nfds < VFU_MAX_MSG_FDS) {
-                    fds[(*nfds)++] = fd;
+                memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+                if (!got && c->nfds > 0) {
+                    bad = true;     /* a second set for that message */
+                }
+                got = true;
+                if (!bad && c->nfds < VFU_MAX_MSG_FDS) {
+                    c->fds[c->nfds++] = fd;
                 } else {
                     close(fd);
                     bad = true;
@@ -72,54 +142,51 @@ int vfu_recv(int sock, uint8_t *buf, size_t *len, int *fds, unsigned *nfds)
             }
         }
     }
-    if (bad || (mh.msg_flags & MSG_CTRUNC) ||
-        ((size_t)r < VFU_HDR_SIZE &&
-         read_full(sock, buf + r, VFU_HDR_SIZE - (size_t)r) != 0)) {
-        goto fail;
+    if (bad || (mh.msg_flags & MSG_CTRUNC)) {
+        conn_drop_fds(c);
+        return -1;
     }
-    memcpy(&h, buf, sizeof(h));
-    if (h.size < VFU_HDR_SIZE || h.size > VFU_MAX_MSG_SIZE ||
-        read_full(sock, buf + VFU_HDR_SIZE, h.size - VFU_HDR_SIZE) != 0) {
-        goto fail;
+    c->end += (size_t)r;
+    if (got) {
+        c->fd_last = c->end - 1;
     }
-    *len = h.size;
     return 0;
-fail:
-    while (*nfds > 0) {
-        close(fds[--*nfds]);
-    }
-    return -1;
 }
 
-int vfu_send(int sock, const VfuHeader *h, const uint8_t *payload,
-             size_t len, const int *fds, unsigned nfds)
+/*
+ * Send a message whose header is at @msg, @len bytes in all: send(), or
+ * sendmsg() when fds go with it (on its first part only).
+ */
+static int conn_send(int sock, uint8_t *msg, size_t len, const int *fds,
+                     unsigned nfds)
 {
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(VFU_MAX_MSG_FDS * sizeof(int))];
     } ctl;
-    struct iovec iov[2] = {
-        { (void *)h, VFU_HDR_SIZE }, { (void *)payload, len },
-    };
-    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
-    size_t total = VFU_HDR_SIZE + len, sent = 0;
+    size_t sent = 0;
 
-    if (nfds > 0) {
-        struct cmsghdr *c;
+    while (sent < len) {
+        ssize_t r;
 
-        memset(&ctl, 0, sizeof(ctl));
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-        c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-        memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-    }
-    while (sent < total) {
-        ssize_t r = sendmsg(sock, &mh, MSG_NOSIGNAL);
-        size_t adv;
+        if (nfds > 0) {
+            struct iovec iov = { msg + sent, len - sent };
+            struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                .msg_controllen = CMSG_SPACE(nfds * sizeof(int)),
+            };
+            struct cmsghdr *cm;
 
+            memset(&ctl, 0, sizeof(ctl));
+            cm = CMSG_FIRSTHDR(&mh);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+            memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+            r = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        } else {
+            r = send(sock, msg + sent, len - sent, MSG_NOSIGNAL);
+        }
         if (r < 0 && errno == EINTR) {
             continue;
         }
@@ -127,68 +194,75 @@ int vfu_send(int sock, const VfuHeader *h, const uint8_t *payload,
             return -1;
         }
         sent += (size_t)r;
-        /* Only the first sendmsg carries the fds; skip what went. */
-        mh.msg_control = NULL;
-        mh.msg_controllen = 0;
-        adv = (size_t)r;
-        while (adv > 0 && mh.msg_iovlen > 0) {
-            if (adv >= mh.msg_iov[0].iov_len) {
-                adv -= mh.msg_iov[0].iov_len;
-                mh.msg_iov++;
-                mh.msg_iovlen--;
-            } else {
-                mh.msg_iov[0].iov_base = (uint8_t *)mh.msg_iov[0].iov_base + adv;
-                mh.msg_iov[0].iov_len -= adv;
-                adv = 0;
-            }
-        }
+        nfds = 0;               /* they went with the first part */
     }
     return 0;
 }
 
 int vfu_serve_client(VfuSession *s, int sock)
 {
-    uint8_t *in = malloc(VFU_MAX_MSG_SIZE);
+    VfuConn c = { .sock = sock, .buf = malloc(VFU_MAX_MSG_SIZE) };
     uint8_t *out = malloc(VFU_MAX_MSG_SIZE);
     int fds[VFU_MAX_MSG_FDS];
     int ret = -1;
 
-    if (in == NULL || out == NULL) {
+    if (c.buf == NULL || out == NULL) {
         goto done;
     }
     for (;;) {
-        struct pollfd pfd[2] = {
-            { .fd = sock, .events = POLLIN },
-            { .fd = vfu_irq_poll_fd(s), .events = POLLIN },
-        };
-        VfuReply rep = { .payload = out };
+        VfuReply rep = { .payload = out + VFU_HDR_SIZE };
+        int irq_fd = vfu_irq_poll_fd(s);
+        const uint8_t *msg;
         VfuHeader h;
         unsigned nfds;
         size_t len;
         int r;
 
-        if (poll(pfd, 2, -1) < 0) {
-            if (errno == EINTR) {
-                continue;
+        r = conn_next(&c, &len, fds, &nfds);
+        if (r < 0) {
+            ret = 0;        /* as a failed read: the client is dropped */
+            break;
+        }
+        if (r == 0) {
+            /*
+             * Wait for the client and the device at once; with no
+             * interrupts set up only the client can wake us, so its
+             * socket is read straight away (nothing can set them up
+             * meanwhile but a message from it).
+             */
+            if (irq_fd >= 0) {
+                struct pollfd pfd[2] = {
+                    { .fd = sock, .events = POLLIN },
+                    { .fd = irq_fd, .events = POLLIN },
+                };
+
+                if (poll(pfd, 2, -1) < 0) {
+                    if (errno == EINTR) {
+                        continue;
+                    }
+                    break;
+                }
+                if (pfd[1].revents & POLLIN) {
+                    vfu_irq_deliver(s);
+                }
+                if (pfd[1].revents & (POLLHUP | POLLERR)) {
+                    vfu_log("the dext went away");
+                    break;
+                }
+                if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+                    continue;
+                }
             }
-            break;
-        }
-        if (pfd[1].revents & POLLIN) {
-            vfu_irq_deliver(s);
-        }
-        if (pfd[1].revents & (POLLHUP | POLLERR)) {
-            vfu_log("the dext went away");
-            break;
-        }
-        if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            if (conn_fill(&c) != 0) {
+                ret = 0;    /* the client went away */
+                break;
+            }
             continue;
         }
-        if (vfu_recv(sock, in, &len, fds, &nfds) != 0) {
-            ret = 0;        /* the client went away */
-            break;
-        }
-        memcpy(&h, in, sizeof(h));
-        r = vfu_handle(s, in, len, fds, nfds, &rep);
+        msg = c.buf + c.start;
+        c.start += len;
+        memcpy(&h, msg, sizeof(h));
+        r = vfu_handle(s, msg, len, fds, nfds, &rep);
         if (r < 0) {
             vfu_log("malformed message (command %u, %zu bytes): closing",
                     h.command, len);
@@ -198,7 +272,8 @@ int vfu_serve_client(VfuSession *s, int sock)
             h.size = (uint32_t)(VFU_HDR_SIZE + rep.len);
             h.flags = VFU_FLAG_TYPE_REPLY | (rep.err ? VFU_FLAG_ERROR : 0);
             h.error = (uint32_t)rep.err;
-            if (vfu_send(sock, &h, out, rep.len, rep.fds, rep.nfds) != 0) {
+            memcpy(out, &h, sizeof(h));
+            if (conn_send(sock, out, h.size, rep.fds, rep.nfds) != 0) {
                 break;
             }
         }
@@ -207,7 +282,8 @@ int vfu_serve_client(VfuSession *s, int sock)
         }
     }
 done:
-    free(in);
+    conn_drop_fds(&c);
+    free(c.buf);
     free(out);
     return ret;
 }

@@ -433,6 +433,97 @@ static void test_bar(int s)
     CHECK_EQ(region_rw(s, 0, UINT64_MAX - 1, &v, 4, false), EINVAL);
 }
 
+/* A reply to request @id of command @cmd, no error: its payload length. */
+static int framed_reply(int s, uint16_t id, uint16_t cmd, Msg *m)
+{
+    uint32_t size;
+
+    if (!CHECK(recv_full(s, m->b, 16))) {
+        return -1;
+    }
+    size = get32(m->b + 4);
+    if (!CHECK(size >= 16 && size <= sizeof(m->b)) ||
+        !CHECK(recv_full(s, m->b + 16, size - 16))) {
+        return -1;
+    }
+    CHECK_EQ(get32(m->b) & 0xffff, id);
+    CHECK_EQ(get32(m->b) >> 16, cmd);
+    CHECK_EQ(get32(m->b + 8) & (0xf | F_ERROR), F_REPLY);
+    return (int)(size - 16);
+}
+
+/* A REGION_READ of edu's ID register, framed, into @b (32 bytes). */
+static uint16_t framed_read(uint8_t *b)
+{
+    uint16_t id = next_id++;
+
+    put16(b, id);
+    put16(b + 2, C_READ);
+    put32(b + 4, 32);
+    put32(b + 8, 0);
+    put32(b + 12, 0);
+    put64(b + 16, 0);
+    put32(b + 24, 0);
+    put32(b + 28, 4);
+    return id;
+}
+
+/*
+ * Messages as a client may frame them on the stream: the server reads
+ * ahead, so requests back to back in one write, a request in pieces, and
+ * a request with an fd right behind one without must each be handled as
+ * sent, the fd going with its own message.
+ */
+static void test_framing(int s)
+{
+    uint8_t req[64], p[32] = { 0 };
+    uint16_t id[2];
+    Msg *m = malloc(sizeof(*m));
+    int fd = memfd_create("framing", MFD_CLOEXEC);
+    size_t k;
+
+    harness_section("framing: back to back, in pieces, an fd behind");
+    id[0] = framed_read(req);
+    id[1] = framed_read(req + 32);
+    CHECK(send(s, req, 64, MSG_NOSIGNAL) == 64);
+    for (k = 0; k < 2; k++) {
+        if (CHECK_EQ(framed_reply(s, id[k], C_READ, m), 20)) {
+            CHECK_EQ(get32(m->b + 32), EDU_ID);
+        }
+    }
+    /* One request in three pieces, the header split. */
+    id[0] = framed_read(req);
+    CHECK(send(s, req, 5, MSG_NOSIGNAL) == 5);
+    usleep(20000);
+    CHECK(send(s, req + 5, 20, MSG_NOSIGNAL) == 20);
+    usleep(20000);
+    CHECK(send(s, req + 25, 7, MSG_NOSIGNAL) == 7);
+    if (CHECK_EQ(framed_reply(s, id[0], C_READ, m), 20)) {
+        CHECK_EQ(get32(m->b + 32), EDU_ID);
+    }
+    /*
+     * DEVICE_GET_INFO (no fd: one would fail it) and DMA_MAP with its
+     * fd, sent back to back: the server may read both at once.
+     */
+    if (CHECK(fd >= 0 && ftruncate(fd, 4096) == 0)) {
+        put32(p, 16);
+        CHECK(send_msg(s, C_GET_INFO, 0, p, 16, NULL, 0, 0));
+        id[0] = (uint16_t)(next_id - 1);
+        put32(p, 32);
+        put32(p + 4, 3);
+        put64(p + 8, 0);
+        put64(p + 16, 0x300000);
+        put64(p + 24, 4096);
+        CHECK(send_msg(s, C_DMA_MAP, 0, p, 32, &fd, 1, 0));
+        id[1] = (uint16_t)(next_id - 1);
+        CHECK_EQ(framed_reply(s, id[0], C_GET_INFO, m), 16);
+        CHECK_EQ(framed_reply(s, id[1], C_DMA_MAP, m), 0);
+        CHECK_EQ(dma_unmap(s, 0x300000, 4096), 0);
+        close(fd);
+    }
+    free(m);
+}
+
 static void test_write_multi(int s)
 {
     uint8_t p[8 + 2 * 24] = { 0 };
@@ -791,6 +882,7 @@ int main(void)
         test_info(s);
         test_config(s);
         test_bar(s);
+        test_framing(s);
         test_write_multi(s);
         test_irqs(s);
         test_dma(s);
