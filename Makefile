@@ -67,7 +67,7 @@ tsan: deps-test
 	ninja -C $(TSAN_BUILD)
 	TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1' \
 	    meson test -C $(TSAN_BUILD) --suite load --suite race --suite api \
-	        --suite unit --print-errorlogs
+	        --suite unit --suite iokit --print-errorlogs
 
 # Lock discipline checked at compile time: clang's -Wthread-safety over
 # the annotations of support/locks.h, every warning an error.

@@ -829,7 +829,9 @@ static unsigned n_ports;
 static AsyncCall *armed;            /* under model_lock */
 static int poller_ctl = -1;
 /* Set by the $IOKIT_MODEL_KILL_SIGNAL handler, acted on by the poller. */
-static volatile sig_atomic_t kill_requested;
+/* Set by the signal handler (any thread), taken by the poller: atomic, as
+ * sig_atomic_t is only safe against a handler on the same thread. */
+static int kill_requested;
 static void kill_every_dext(void);
 static pthread_t poller;
 
@@ -899,8 +901,7 @@ static void *poller_thread(void *opaque)
                 v = 0;
             }
         }
-        if (kill_requested) {
-            kill_requested = 0;
+        if (__atomic_exchange_n(&kill_requested, 0, __ATOMIC_ACQ_REL)) {
             kill_every_dext();
         }
         pthread_mutex_lock(&model_lock);
@@ -970,7 +971,7 @@ static void kill_signal(int sig)
     uint64_t one = 1;
     int saved = errno;
 
-    kill_requested = 1;
+    __atomic_store_n(&kill_requested, 1, __ATOMIC_RELEASE);
     if (write(poller_ctl, &one, sizeof(one)) < 0) {
         /* The eventfd is already readable. */
     }
