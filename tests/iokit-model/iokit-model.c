@@ -89,6 +89,37 @@ static void misuse(const char *fmt, ...)
     abort();
 }
 
+/* Where a test catches the next misuse instead of aborting (this thread). */
+static __thread char *misuse_buf;
+static __thread size_t misuse_buf_len;
+
+void iokit_model_catch_misuse(char *buf, size_t len)
+{
+    misuse_buf = buf;
+    misuse_buf_len = len;
+}
+
+/*
+ * A misuse a test asked to catch: the line goes to its buffer and the
+ * caller answers as the kernel would.  False if nobody catches it.
+ */
+static bool misuse_caught(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static bool misuse_caught(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (misuse_buf == NULL) {
+        return false;
+    }
+    va_start(ap, fmt);
+    vsnprintf(misuse_buf, misuse_buf_len, fmt, ap);
+    va_end(ap);
+    misuse_buf = NULL;
+    return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* Mach                                                                 */
 
@@ -1314,6 +1345,36 @@ static void stale_dma_call(IoObject *c, uint32_t selector,
 }
 
 /*
+ * Scalar outputs each method returns (dext-contract.md's table; the
+ * extensions' in core/methods.c).  A caller that leaves less room gets
+ * BadArgument from the dext [IOUserClient checks the counts against the
+ * method's], which on macOS would be a bug of the caller: fail loudly.
+ */
+static uint32_t method_scalar_outputs(uint32_t selector)
+{
+    switch (selector) {
+    case kDextSelectorGetIdentity:
+    case kDextSelectorAllocateDMABuffer:
+    case kDextSelectorGetDeviceStatus:
+        return 6;
+    case kDextSelectorCheckInterrupt:
+        return 4;
+    case kDextSelectorRegisterDMARegion:
+    case kDextSelectorGetBARInfo:
+    case kDextSelectorRegisterDMARegionAt:
+        return 3;
+    case kDextSelectorProbeDMARegion:
+    case kDextSelectorConfigRead:
+    case kDextSelectorMMIORead:
+    case kDextSelectorSetupInterrupts:
+    case kDextSelectorGetLastReset:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/*
  * Counts as the kernel passes them [IOUserClient is_io_connect_method]:
  * at most 16 scalars each way, output counts in/out.  The dext sees the
  * caller's room exactly.
@@ -1343,6 +1404,17 @@ static kern_return_t model_call(IoObject *c, uint32_t selector,
     if (inputStructCnt > 0 && inputStruct == NULL) {
         misuse("selector %u: struct input size %zu with no buffer",
                selector, inputStructCnt);
+    }
+    if ((outputCnt ? *outputCnt : 0) < method_scalar_outputs(selector)) {
+        if (misuse_caught("selector %u: room for %u scalar outputs, the "
+                          "method returns %u", selector,
+                          outputCnt ? *outputCnt : 0,
+                          method_scalar_outputs(selector))) {
+            return kIOReturnBadArgument;
+        }
+        misuse("selector %u: room for %u scalar outputs, the method "
+               "returns %u", selector, outputCnt ? *outputCnt : 0,
+               method_scalar_outputs(selector));
     }
     if (wake_fd >= 0) {
         return dext_session_call_async(c->session, selector, wake_fd, &a);

@@ -100,4 +100,15 @@ unsigned iokit_model_completions(void);
  */
 unsigned iokit_model_messages(void);
 
+/**
+ * iokit_model_catch_misuse() - catch this thread's next misuse
+ * @buf: receives the line the model would abort with
+ * @len: its size
+ *
+ * For tests of the model's strictness: the misused call answers as the
+ * kernel would instead of aborting the process.  Only the checks that
+ * have a kernel answer can be caught (an output count too small).
+ */
+void iokit_model_catch_misuse(char *buf, size_t len);
+
 #endif /* LIBDEXT_TESTS_IOKIT_MODEL_H */

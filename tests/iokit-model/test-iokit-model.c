@@ -414,6 +414,33 @@ static void test_dead_wake(uint32_t svc, DeadWake how)
     t->ops->close(t);
 }
 
+/*
+ * Strictness: room for fewer scalar outputs than the method returns is a
+ * caller's bug the kernel answers with BadArgument; the model aborts on
+ * it.  Caught here, so the test can see the model notice.
+ */
+static void test_short_output_room(uint32_t svc)
+{
+    char said[256] = "";
+    DextTransport *t = NULL;
+    uint64_t out[6];
+    uint32_t room = 2;
+    DextCallArgs a = { .scalar_out = out, .scalar_out_cnt = &room };
+
+    harness_section("output room smaller than the method returns\n");
+    if (!CHECK_KR(ops->open("", service(svc), 0, &t), kIOReturnSuccess)) {
+        return;
+    }
+    iokit_model_catch_misuse(said, sizeof(said));
+    CHECK_KR(t->ops->call(t, kDextSelectorGetIdentity, &a),
+             kIOReturnBadArgument);
+    iokit_model_catch_misuse(NULL, 0);
+    CHECK_MSG(strcmp(said, "selector 0: room for 2 scalar outputs, the "
+                     "method returns 6") == 0,
+              "the model did not notice: '%s'", said);
+    t->ops->close(t);
+}
+
 int main(void)
 {
     /* Edus: each death case and each Terminate spends one. */
@@ -421,7 +448,7 @@ int main(void)
            "edu+edu,bdf=00:04.0+edu,bdf=00:05.0+edu,bdf=00:06.0+"
            "edu,bdf=00:07.0+edu,bdf=00:08.0+edu,bdf=00:09.0+"
            "edu,bdf=00:0a.0+edu,bdf=00:0b.0+edu,bdf=00:0c.0+"
-           "edu,bdf=00:0d.0", 1);
+           "edu,bdf=00:0d.0+edu,bdf=00:0e.0", 1);
     test_dead(0, IOKIT_MODEL_CRASHED, false);
     test_dead(1, IOKIT_MODEL_TERMINATED, true);
     test_dead(2, IOKIT_MODEL_TERMINATED, false);
@@ -435,5 +462,6 @@ int main(void)
     test_dead_wake(8, TERMINATE_MAPPED);
     test_dead_wake(9, TERMINATE_UNMAPPED);
     test_dead_wake(10, TERMINATE_AFTER_CLOSE);
+    test_short_output_room(11);
     return harness_finish();
 }
