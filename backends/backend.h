@@ -344,6 +344,16 @@ int dext_memfd_create(const char *name, uint64_t size);
 const char *dext_device_bad_option(void);
 
 /**
+ * dext_errno_ioreturn() - the IOReturn a client gets for a system error
+ * @err: an errno value from a real device's file (sysfs, VFIO)
+ *
+ * Return: NotPrivileged (EACCES, EPERM), Unsupported (ENOENT, ENOTTY,
+ * EOPNOTSUPP), NoDevice (ENODEV, ENXIO), NoMemory, NoResources (ENOSPC),
+ * BadArgument (EINVAL), Busy (EBUSY), else IOError.
+ */
+IOReturn dext_errno_ioreturn(int err);
+
+/**
  * dext_device_set_error() - say why creating a device failed
  * @fmt: printf format: what is wrong and what the operator can do about
  *       it, possibly several lines

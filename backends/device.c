@@ -134,3 +134,29 @@ void dext_device_free(DextDevice *dev)
     }
     free(dev);
 }
+
+IOReturn dext_errno_ioreturn(int err)
+{
+    switch (err) {
+    case EACCES:
+    case EPERM:
+        return kIOReturnNotPrivileged;
+    case ENOENT:
+    case ENOTTY:
+    case EOPNOTSUPP:
+        return kIOReturnUnsupported;
+    case ENODEV:
+    case ENXIO:
+        return kIOReturnNoDevice;
+    case ENOMEM:
+        return kIOReturnNoMemory;
+    case ENOSPC:
+        return kIOReturnNoResources;
+    case EINVAL:
+        return kIOReturnBadArgument;
+    case EBUSY:
+        return kIOReturnBusy;
+    default:
+        return kIOReturnIOError;
+    }
+}

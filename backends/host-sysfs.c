@@ -84,30 +84,6 @@ typedef struct HostOptions {
     char sysfs[PATH_MAX];
 } HostOptions;
 
-static IOReturn errno_to_ioreturn(int err)
-{
-    switch (err) {
-    case EACCES:
-    case EPERM:
-        return kIOReturnNotPrivileged;
-    case ENOENT:
-    case ENOTTY:
-    case EOPNOTSUPP:
-        return kIOReturnUnsupported;
-    case ENODEV:
-    case ENXIO:
-        return kIOReturnNoDevice;
-    case ENOMEM:
-        return kIOReturnNoMemory;
-    case EINVAL:
-        return kIOReturnBadArgument;
-    case EBUSY:
-        return kIOReturnBusy;
-    default:
-        return kIOReturnIOError;
-    }
-}
-
 static uint32_t le_get(const uint8_t *p, uint32_t width)
 {
     uint32_t v = 0;
@@ -177,7 +153,7 @@ static IOReturn host_config_read(DextDevice *dev, uint32_t off,
     }
     n = pread_full(s->cfg_fd, b, width, off);
     if (n != (ssize_t)width) {
-        return n < 0 ? errno_to_ioreturn(errno) : kIOReturnIOError;
+        return n < 0 ? dext_errno_ioreturn(errno) : kIOReturnIOError;
     }
     *val = le_get(b, width);
     return kIOReturnSuccess;
@@ -205,7 +181,7 @@ static IOReturn host_config_write(DextDevice *dev, uint32_t off,
             pthread_mutex_unlock(&s->lock);
             dext_device_logf(dev, DEXT_LOG_WARNING, "%s: %s", path,
                              strerror(err));
-            return errno_to_ioreturn(err);
+            return dext_errno_ioreturn(err);
         }
     }
     fd = s->cfg_wfd;
@@ -216,7 +192,7 @@ static IOReturn host_config_write(DextDevice *dev, uint32_t off,
 
         dext_device_logf(dev, DEXT_LOG_WARNING, "config write of %u byte(s) "
                          "at 0x%x: %s", width, off, strerror(err));
-        return errno_to_ioreturn(err);
+        return dext_errno_ioreturn(err);
     }
     return kIOReturnSuccess;
 }
@@ -240,7 +216,7 @@ static IOReturn host_bar_get(DextDevice *dev, int bar, HostBar **out)
         if (hb->fd < 0) {
             int err = errno;
 
-            ret = errno_to_ioreturn(err);
+            ret = dext_errno_ioreturn(err);
             pthread_mutex_unlock(&s->lock);
             dext_device_logf(dev, DEXT_LOG_WARNING, "BAR%d: %s: %s%s", bar,
                              path, strerror(err),
@@ -261,7 +237,7 @@ static IOReturn host_bar_get(DextDevice *dev, int bar, HostBar **out)
             pthread_mutex_unlock(&s->lock);
             dext_device_logf(dev, DEXT_LOG_WARNING, "BAR%d: mmap: %s", bar,
                              strerror(err));
-            return errno_to_ioreturn(err);
+            return dext_errno_ioreturn(err);
         }
         hb->map = p;
         hb->map_len = len;
@@ -290,7 +266,7 @@ static IOReturn host_mmio_read(DextDevice *dev, int bar, uint64_t off,
             return kIOReturnBadArgument;
         }
         if (pread_full(hb->fd, b, width, (off_t)off) != (ssize_t)width) {
-            return errno_to_ioreturn(errno);
+            return dext_errno_ioreturn(errno);
         }
         *val = le_get(b, width);
         return kIOReturnSuccess;
@@ -319,7 +295,7 @@ static IOReturn host_mmio_write(DextDevice *dev, int bar, uint64_t off,
             b[i] = (uint8_t)(val >> (8 * i));
         }
         if (pwrite_full(hb->fd, b, width, (off_t)off) != (ssize_t)width) {
-            return errno_to_ioreturn(errno);
+            return dext_errno_ioreturn(errno);
         }
         return kIOReturnSuccess;
     }
@@ -336,7 +312,7 @@ static IOReturn host_map_bar(DextDevice *dev, int bar, DextMemory *out)
     snprintf(path, sizeof(path), "%s/resource%d", s->dir, bar);
     fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
     if (fd < 0) {
-        return errno_to_ioreturn(errno);
+        return dext_errno_ioreturn(errno);
     }
     out->fd = fd;
     out->offset = 0;
@@ -372,7 +348,7 @@ static IOReturn host_reset_function(DextDevice *dev)
                          strerror(err),
                          err == ENOENT ? " (the kernel knows no reset "
                                          "method for this function)" : "");
-        return errno_to_ioreturn(err);
+        return dext_errno_ioreturn(err);
     }
     return kIOReturnSuccess;
 }
@@ -574,11 +550,11 @@ IOReturn dext_host_create(const char *options, DextDevice **out)
     snprintf(path, sizeof(path), "%s/config", s->dir);
     s->cfg_fd = open(path, O_RDONLY | O_CLOEXEC);
     if (s->cfg_fd < 0) {
-        ret = errno == ENOENT ? kIOReturnNotFound : errno_to_ioreturn(errno);
+        ret = errno == ENOENT ? kIOReturnNotFound : dext_errno_ioreturn(errno);
         goto fail;
     }
     if (fstat(s->cfg_fd, &st) < 0) {
-        ret = errno_to_ioreturn(errno);
+        ret = dext_errno_ioreturn(errno);
         goto fail;
     }
     dev->config_size = st.st_size > DEXT_CONFIG_SIZE ? DEXT_CONFIG_SIZE_EXT
@@ -590,7 +566,7 @@ IOReturn dext_host_create(const char *options, DextDevice **out)
     memset(cfg, 0, sizeof(cfg));
     n = pread_full(s->cfg_fd, cfg, dev->config_size, 0);
     if (n < HOST_MIN_CONFIG) {
-        ret = n < 0 ? errno_to_ioreturn(errno) : kIOReturnNotReadable;
+        ret = n < 0 ? dext_errno_ioreturn(errno) : kIOReturnNotReadable;
         goto fail;
     }
     s->readable = (uint32_t)n;
@@ -649,7 +625,7 @@ static IOReturn host_enumerate(const char *root, HostAddr **out,
     *count = 0;
     d = opendir(root);
     if (d == NULL) {
-        return errno == ENOENT ? kIOReturnNotFound : errno_to_ioreturn(errno);
+        return errno == ENOENT ? kIOReturnNotFound : dext_errno_ioreturn(errno);
     }
     while ((de = readdir(d)) != NULL) {
         unsigned dom, bus, dv, fn;

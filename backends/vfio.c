@@ -102,31 +102,6 @@ static VfioState *state_of(DextDevice *dev)
     return dev->priv;
 }
 
-static IOReturn errno_ioreturn(int err)
-{
-    switch (err) {
-    case EACCES:
-    case EPERM:
-        return kIOReturnNotPrivileged;
-    case ENODEV:
-    case ENXIO:
-        return kIOReturnNoDevice;
-    case ENOMEM:
-        return kIOReturnNoMemory;
-    case ENOSPC:
-        return kIOReturnNoResources;
-    case EINVAL:
-        return kIOReturnBadArgument;
-    case EBUSY:
-        return kIOReturnBusy;
-    case ENOTTY:
-    case EOPNOTSUPP:
-        return kIOReturnUnsupported;
-    default:
-        return kIOReturnIOError;
-    }
-}
-
 /* ------------------------------------------------------------------ */
 /* Register access                                                      */
 
@@ -151,7 +126,7 @@ static IOReturn region_rw(VfioState *s, uint64_t off, uint32_t width,
                   : pread(s->device, b, width, (off_t)off);
     } while (n < 0 && errno == EINTR);
     if (n != (ssize_t)width) {
-        return n < 0 ? errno_ioreturn(errno) : kIOReturnIOError;
+        return n < 0 ? dext_errno_ioreturn(errno) : kIOReturnIOError;
     }
     if (!write) {
         *val = 0;
@@ -387,7 +362,7 @@ static IOReturn vfio_reset_bus(DextDevice *dev)
     rst->count = 1;
     rst->group_fds[0] = s->group;
     ret = ioctl(s->device, VFIO_DEVICE_PCI_HOT_RESET, rst) == 0
-          ? kIOReturnSuccess : errno_ioreturn(errno);
+          ? kIOReturnSuccess : dext_errno_ioreturn(errno);
 out:
     pthread_rwlock_unlock(&s->lock);
     free(info);
@@ -506,7 +481,7 @@ static IOReturn vfio_dma_map(DextDevice *dev, uint64_t iova, void *host,
                      " bytes at bus 0x%" PRIx64 " failed: %s", len, iova,
                      strerror(err));
     return err == ENOSPC ? kIOReturnNoSpace :
-           err == EFAULT ? kIOReturnVMError : errno_ioreturn(err);
+           err == EFAULT ? kIOReturnVMError : dext_errno_ioreturn(err);
 }
 
 static void vfio_dma_unmap(DextDevice *dev, uint64_t iova, uint64_t len)
@@ -593,7 +568,7 @@ static IOReturn set_irqs(VfioState *s, int index, uint32_t count,
         ret = kIOReturnNoDevice;
     } else {
         ret = ioctl(s->device, VFIO_DEVICE_SET_IRQS, set) == 0
-              ? kIOReturnSuccess : errno_ioreturn(errno);
+              ? kIOReturnSuccess : dext_errno_ioreturn(errno);
     }
     pthread_rwlock_unlock(&s->lock);
     free(set);
@@ -954,7 +929,7 @@ static IOReturn open_group(VfioState *s, const char *dir)
         }
         dext_device_set_error("cannot open /dev/vfio/%d: %s", s->group_id,
                               strerror(err));
-        return errno_ioreturn(err);
+        return dext_errno_ioreturn(err);
     }
     if (ioctl(s->group, VFIO_GROUP_GET_STATUS, &status) != 0) {
         dext_device_set_error("VFIO_GROUP_GET_STATUS: %s", strerror(errno));
@@ -990,14 +965,14 @@ static IOReturn open_container(VfioState *s)
     }
     if (ioctl(s->group, VFIO_GROUP_SET_CONTAINER, &s->container) != 0) {
         dext_device_set_error("VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
-        return errno_ioreturn(errno);
+        return dext_errno_ioreturn(errno);
     }
     if (ioctl(s->container, VFIO_SET_IOMMU, type) != 0) {
         dext_device_set_error("VFIO_SET_IOMMU: %s%s", strerror(errno),
                               errno == EPERM ? " (no interrupt remapping: "
                               "the IOMMU cannot isolate MSIs; refusing "
                               "allow_unsafe_interrupts)" : "");
-        return errno_ioreturn(errno);
+        return dext_errno_ioreturn(errno);
     }
     return kIOReturnSuccess;
 }
@@ -1270,7 +1245,7 @@ IOReturn dext_vfio_create(const char *options, DextDevice **out)
     if (s->device < 0) {
         dext_device_set_error("VFIO_GROUP_GET_DEVICE_FD %s: %s", s->host,
                               strerror(errno));
-        ret = errno_ioreturn(errno);
+        ret = dext_errno_ioreturn(errno);
         goto fail;
     }
     ret = read_regions(s);
