@@ -29,7 +29,8 @@
  *
  * Locking: @lock (a backend lock, order 3) is held shared by every hook
  * that uses the fds, and exclusively by terminate, which closes them:
- * no hook ever uses a closed or reused fd number.  @irq_lock serialises
+ * no hook ever uses a closed or reused fd number.  It is never held
+ * across pinning client memory (dma_map works on a dup of the container).  @irq_lock serialises
  * interrupt setup and teardown with the delivery thread's start and stop.
  */
 
@@ -453,18 +454,28 @@ static IOReturn vfio_dma_map(DextDevice *dev, uint64_t iova, void *host,
         .iova = iova,
         .size = len,
     };
-    IOReturn ret = kIOReturnSuccess;
-    int err = 0;
+    int container, err = 0;
 
+    /*
+     * Pinning faults the pages in, and they may be a client's that never
+     * come (a file on the client's FUSE mount): no lock may be held, or
+     * Terminate -- which takes @lock exclusively under CoreDevice.lock --
+     * would wait for that client.  A dup keeps the container alive across
+     * the ioctl; should Terminate close ours meanwhile, the mapping goes
+     * with the container when the dup is closed.
+     */
     pthread_rwlock_rdlock(&s->lock);
-    if (s->container < 0) {
-        ret = kIOReturnNoDevice;
-    } else if (ioctl(s->container, VFIO_IOMMU_MAP_DMA, &map) != 0) {
-        err = errno;
-    }
+    container = s->container < 0 ? -1
+                : fcntl(s->container, F_DUPFD_CLOEXEC, 0);
+    err = s->container < 0 ? ENODEV : errno;
     pthread_rwlock_unlock(&s->lock);
-    if (ret != kIOReturnSuccess || err == 0) {
-        return ret;
+    if (container < 0) {
+        return err == ENODEV ? kIOReturnNoDevice : kIOReturnNoResources;
+    }
+    err = ioctl(container, VFIO_IOMMU_MAP_DMA, &map) == 0 ? 0 : errno;
+    close(container);
+    if (err == 0) {
+        return kIOReturnSuccess;
     }
     if (err == ENOMEM) {
         struct rlimit rl = { 0 };
