@@ -13,6 +13,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
+#include <sys/time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,9 @@
 #include <unistd.h>
 
 #include "vfu-socket.h"
+
+/* How long a reply may wait for a client that does not read. */
+#define VFU_SEND_TIMEOUT_MS 10000
 
 static volatile sig_atomic_t stop;
 
@@ -34,12 +39,15 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dext-vfio-user --socket PATH [--target TARGET] "
-               "[--once] BB:DD.F\n"
+               "[--once] [--send-timeout MS] BB:DD.F\n"
                "  serves the device at BB:DD.F of a libdext target to "
                "vfio-user clients\n"
                "  (QEMU: -device '{\"driver\":\"vfio-user-pci\",\"socket\":"
                "{\"type\":\"unix\",\"path\":\"PATH\"}}')\n"
-               "  --once  serve one client, then exit\n");
+               "  --once  serve one client, then exit\n"
+               "  --send-timeout MS  drop a client that reads no reply for "
+               "MS ms\n"
+               "          (default %d; 0: never)\n", VFU_SEND_TIMEOUT_MS);
 }
 
 static int listen_on(const char *path)
@@ -72,6 +80,7 @@ int main(int argc, char **argv)
         { "socket", required_argument, NULL, 's' },
         { "target", required_argument, NULL, 't' },
         { "once", no_argument, NULL, 'o' },
+        { "send-timeout", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -80,14 +89,24 @@ int main(int argc, char **argv)
     VfuSession s = { 0 };
     unsigned b, d, f;
     bool once = false;
+    long send_ms = VFU_SEND_TIMEOUT_MS;
+    char *end;
     int opt, lfd, status = 0;
     char tail;
 
-    while ((opt = getopt_long(argc, argv, "s:t:oh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "s:t:oT:h", opts, NULL)) != -1) {
         switch (opt) {
         case 's': path = optarg; break;
         case 't': s.target = optarg; break;
         case 'o': once = true; break;
+        case 'T':
+            send_ms = strtol(optarg, &end, 10);
+            if (*end != '\0' || end == optarg || send_ms < 0 ||
+                send_ms > 3600 * 1000) {
+                usage(stderr);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -124,6 +143,17 @@ int main(int argc, char **argv)
             close(c);
             status = 1;
             break;
+        }
+        /*
+         * A client that stops reading its replies must not wedge the
+         * server: a reply that cannot be sent within the bound drops it
+         * (and with it everything it held).
+         */
+        if (send_ms > 0) {
+            struct timeval tv = { .tv_sec = send_ms / 1000,
+                                  .tv_usec = (send_ms % 1000) * 1000 };
+
+            setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         }
         vfu_log("client connected");
         vfu_serve_client(&s, c);

@@ -190,6 +190,10 @@ static int conn_send(int sock, uint8_t *msg, size_t len, const int *fds,
         if (r < 0 && errno == EINTR) {
             continue;
         }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            vfu_log("the client read no reply within the send timeout: "
+                    "dropped");
+        }
         if (r <= 0) {
             return -1;
         }

@@ -14,6 +14,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -834,10 +835,59 @@ static void start_server(const char *bin, const char *dir,
     snprintf(sock_path, sizeof(sock_path), "%s/vfu.sock", dir);
     server = fork();
     if (server == 0) {
-        execl(bin, bin, "--socket", sock_path, "--target", target, bdf,
-              (char *)NULL);
+        /* A short send timeout, for test_stalled_reader(). */
+        execl(bin, bin, "--socket", sock_path, "--target", target,
+              "--send-timeout", "300", bdf, (char *)NULL);
         _exit(127);
     }
+}
+
+/*
+ * A client that sends requests and never reads the replies: once the
+ * socket is full the server's reply cannot go, and after the send
+ * timeout the client is dropped and the next one served -- the server
+ * is not wedged by a VMM that stopped reading.
+ */
+static void test_stalled_reader(void)
+{
+    uint8_t p[16], b[4096];
+    int s = connect_server(), t, i, flags;
+    bool closed = false;
+    ssize_t r;
+
+    harness_section("a client that stops reading replies is dropped");
+    if (!CHECK(s >= 0) || !CHECK_EQ(version(s), 0)) {
+        if (s >= 0) {
+            close(s);
+        }
+        return;
+    }
+    /* 1 MiB reads of BAR0, far more than the socket holds. */
+    put64(p, 0);
+    put32(p + 8, 0);
+    put32(p + 12, 1u << 20);
+    for (i = 0; i < 8; i++) {
+        CHECK(send_msg(s, C_READ, 0, p, sizeof(p), NULL, 0, 0));
+    }
+    usleep(1500 * 1000);
+    t = connect_server();
+    if (CHECK(t >= 0)) {
+        CHECK_EQ(version(t), 0);
+        CHECK_EQ(rd32(t, 0, 0), 0x010000ed);
+        close(t);
+    }
+    /* The stalled connection was closed: draining it ends. */
+    flags = fcntl(s, F_GETFL);
+    fcntl(s, F_SETFL, flags | O_NONBLOCK);
+    for (i = 0; i < 100000 && !closed; i++) {
+        r = recv(s, b, sizeof(b), 0);
+        closed = r == 0 || (r < 0 && errno == ECONNRESET);
+        if (r < 0 && errno == EAGAIN) {
+            break;
+        }
+    }
+    CHECK_MSG(closed, "the stalled client's connection is still open");
+    close(s);
 }
 
 static void stop_server(void)
@@ -900,6 +950,7 @@ int main(void)
     }
     test_killed_client();
     test_malformed();
+    test_stalled_reader();
     stop_server();
 
     start_server(bin, dir, "inproc:ivshmem", "00:04.0");
