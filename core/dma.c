@@ -263,6 +263,38 @@ static void regions_retire(CoreDevice *cd, DmaRegion *list)
 }
 
 /*
+ * The file a client sent beside a registration: a regular file holding
+ * [@fd_offset, @fd_offset + @r->size) with @r->va's byte at @fd_offset
+ * (so both have the same offset in their host page).
+ */
+static bool client_file_fits(const DmaRegion *r, int fd, uint64_t fd_offset)
+{
+    uint64_t pg = host_page_size();
+    struct stat st;
+
+    return (fd_offset & (pg - 1)) == (r->va & (pg - 1)) &&
+           fd_offset + r->size >= fd_offset && fstat(fd, &st) == 0 &&
+           S_ISREG(st.st_mode) && st.st_size >= 0 &&
+           (uint64_t)st.st_size >= fd_offset + r->size;
+}
+
+/*
+ * Map the host pages of @r's memory from the client's file, read-write
+ * and shared; *@len receives the mapping's length.  MAP_FAILED with errno
+ * set on failure.
+ */
+static void *client_file_map(const DmaRegion *r, int fd, uint64_t fd_offset,
+                             uint64_t *len)
+{
+    uint64_t pg = host_page_size();
+    uint64_t page_off = r->va & (pg - 1);
+
+    *len = (page_off + r->size + pg - 1) & ~(pg - 1);
+    return mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                (off_t)(fd_offset - page_off));
+}
+
+/*
  * Where a device with its own IOMMU finds the region's memory in this
  * process, page aligned: the client's own pages in-process, else our
  * shared mapping of the client's @fd.  Sets @r->host_map for the latter.
@@ -274,7 +306,6 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
     CoreDevice *cd = s->cd;
     uint64_t pg = host_page_size();
     uint64_t start = r->va & ~(pg - 1);
-    struct stat st;
     void *p;
 
     *len = ((r->va + r->size + pg - 1) & ~(pg - 1)) - start;
@@ -294,14 +325,10 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
                               (int)s->mem->pid);
         return kIOReturnUnsupported;
     }
-    if ((fd_offset & (pg - 1)) != (r->va & (pg - 1)) ||
-        fd_offset + r->size < fd_offset || fstat(fd, &st) != 0 ||
-        !S_ISREG(st.st_mode) || st.st_size < 0 ||
-        (uint64_t)st.st_size < fd_offset + r->size) {
+    if (!client_file_fits(r, fd, fd_offset)) {
         return kIOReturnBadArgument;
     }
-    p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-             (off_t)(fd_offset - (r->va - start)));
+    p = client_file_map(r, fd, fd_offset, len);
     if (p == MAP_FAILED) {
         /* EACCES: not open read-write; ENODEV and the like: a file that
          * cannot be mapped at all (the caller's mistake). */
@@ -323,10 +350,7 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
 static IOReturn region_map_file(DextSession *s, DmaRegion *r, int fd,
                                 uint64_t fd_offset)
 {
-    uint64_t pg = host_page_size();
-    uint64_t page_off = r->va & (pg - 1);
-    uint64_t len = (page_off + r->size + pg - 1) & ~(pg - 1);
-    struct stat st;
+    uint64_t len;
     DmaMap *m;
     void *p;
 
@@ -340,10 +364,7 @@ static IOReturn region_map_file(DextSession *s, DmaRegion *r, int fd,
     if (fd < 0) {
         return kIOReturnSuccess;
     }
-    if ((fd_offset & (pg - 1)) != page_off ||
-        fd_offset + r->size < fd_offset || fstat(fd, &st) != 0 ||
-        !S_ISREG(st.st_mode) || st.st_size < 0 ||
-        (uint64_t)st.st_size < fd_offset + r->size) {
+    if (!client_file_fits(r, fd, fd_offset)) {
         return kIOReturnBadArgument;
     }
     if (!dext_guarded_copy_init()) {
@@ -353,8 +374,7 @@ static IOReturn region_map_file(DextSession *s, DmaRegion *r, int fd,
     if (m == NULL) {
         return kIOReturnNoMemory;
     }
-    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-             (off_t)(fd_offset - page_off));
+    p = client_file_map(r, fd, fd_offset, &len);
     if (p == MAP_FAILED) {
         free(m);
         return kIOReturnSuccess;
