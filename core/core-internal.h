@@ -275,6 +275,7 @@ struct DmaShare {
     uint32_t sessions;      /* sessions of that process that hold it */
     uint64_t bytes;         /* bus bytes of their regions and buffers */
     uint32_t maps;          /* their regions' DmaMaps */
+    uint32_t host_maps;     /* their regions' files pinned for a real IOMMU */
 };
 
 struct IrqState {
@@ -658,6 +659,15 @@ void dext_dma_device_destroy(CoreDevice *cd);
  * its regions fall back to process_vm_*.
  */
 #define DEXT_DMA_MAPS_MAX 256u
+
+/*
+ * The files one client process may have the core map and pin for a
+ * device behind a real IOMMU (DmaRegion.host_map): a VMA each, with no
+ * fallback, so beyond it a registration answers kIOReturnNoResources.
+ * A vfio-user guest maps 4 KiB pages one region each, hence generous;
+ * still far below vm.max_map_count (65,530), which all clients share.
+ */
+#define DEXT_DMA_HOST_MAPS_MAX 8192u
 
 IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
                            uint64_t size, int fd, uint64_t fd_offset,

@@ -226,6 +226,9 @@ static void region_unlink(CoreDevice *cd, DextSession *s, DmaRegion *r)
     if (r->map != NULL && s->share != NULL) {
         s->share->maps--;
     }
+    if (r->host_map != NULL && s->share != NULL) {
+        s->share->host_maps--;
+    }
     dext_range_tree_remove(&s->regions, &r->node);
     cd->dma_regions--;
     cd->dma_region_bytes -= r->size;
@@ -492,6 +495,17 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
         unused_map = r->map;
         r->map = NULL;
     }
+    if (r->host_map != NULL && s->share->host_maps >= DEXT_DMA_HOST_MAPS_MAX) {
+        /* No fallback for a real IOMMU: refused, before any VMA runs out. */
+        dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
+        share_uncharge(cd, s, r->iova_size);
+        dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
+                              "%s: pid %d holds %u mapped files for DMA, "
+                              "the most one process may", cd->dev->name,
+                              (int)s->mem->pid, DEXT_DMA_HOST_MAPS_MAX);
+        ret = kIOReturnNoResources;
+        goto fail;
+    }
     for (i = 0, done = 0; i < nchunks; i++) {
         uint64_t len = size - done < DEXT_DMA_CHUNK_MAX ? size - done
                                                         : DEXT_DMA_CHUNK_MAX;
@@ -515,6 +529,9 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
     r->nchunks = (uint32_t)nchunks;
     if (r->map != NULL) {
         s->share->maps++;
+    }
+    if (r->host_map != NULL) {
+        s->share->host_maps++;
     }
     dext_range_tree_insert(&s->regions, &r->node);
     cd->dma_regions++;

@@ -562,6 +562,47 @@ static void test_other_process(void)
     dext_core_free(core);
 }
 
+/*
+ * A hostile client registering file after file: each is a mapping of
+ * dextd's (a VMA), and vm.max_map_count is shared by every client, so
+ * the core stops at DEXT_DMA_HOST_MAPS_MAX per process with NoResources,
+ * and a freed one can be used again.
+ */
+static void test_host_map_limit(void)
+{
+    uint64_t id, out[3], pg = page_size();
+    uint64_t va = (uintptr_t)child_page;
+    Fake *f;
+    DextCore *core = fake_core(&f, &id);
+    DextSession *s;
+    unsigned i, ok = 0;
+    int fd, pidfd;
+    pid_t pid;
+
+    harness_section("another process: at most %u mapped files",
+                    DEXT_DMA_HOST_MAPS_MAX);
+    pid = spawn_idle(&pidfd);
+    s = pid > 0 ? open_claimed(core, id, pid, pidfd) : NULL;
+    if (s == NULL) {
+        exit(1);
+    }
+    fd = memfd_of(pg);
+    for (i = 0; i < DEXT_DMA_HOST_MAPS_MAX; i++) {
+        ok += reg_fd(s, 0x100000 + (uint64_t)i * pg, va, 4096, fd, 0, 4,
+                     out) == kIOReturnSuccess;
+    }
+    CHECK_EQ(ok, DEXT_DMA_HOST_MAPS_MAX);
+    CHECK_KR(reg_fd(s, 0x10, va, 4096, fd, 0, 4, out), kIOReturnNoResources);
+    CHECK_EQ(mappings_of(MEMFD_NAME), DEXT_DMA_HOST_MAPS_MAX);
+    CHECK_KR(unreg(s, 0x100000), kIOReturnSuccess);
+    CHECK_KR(reg_fd(s, 0x10, va, 4096, fd, 0, 4, out), kIOReturnSuccess);
+    dext_session_close(s);
+    CHECK_EQ(mappings_of(MEMFD_NAME), 0);
+    close(fd);
+    reap(pid, pidfd);
+    dext_core_free(core);
+}
+
 /* ------------------------------------------------------------------ */
 /* dma_map failing                                                      */
 
@@ -838,6 +879,7 @@ int main(void)
     test_inproc();
     if (have_pidfds()) {
         test_other_process();
+        test_host_map_limit();
     }
     test_map_failure();
     test_buffer();
