@@ -68,10 +68,13 @@ static bool same_file(int fd, const MapLine *m)
            st.st_dev == makedev(m->major, m->minor);
 }
 
-/* Open @path read-write if it is the mapped file itself. */
+/*
+ * Open @path read-write if it is the mapped file itself.  Non-blocking:
+ * whatever now sits at a mapping's old path (a FIFO) must not hang us.
+ */
 static int open_checked(const char *path, const MapLine *m)
 {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
 
     if (fd >= 0 && !same_file(fd, m)) {
         close(fd);
