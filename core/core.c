@@ -267,7 +267,7 @@ void dext_core_stats(DextCore *core, DextCoreStats *st)
     }
     core_mutex_unlock(&core->lock);
     st->iommu_faults = __atomic_load_n(&core->iommu_faults, __ATOMIC_RELAXED);
-    st->irqs_raised = __atomic_load_n(&core->irqs_raised, __ATOMIC_RELAXED);
+    st->irqs_raised = __atomic_load_n(&core->irqs_raised, __ATOMIC_ACQUIRE);
     st->irqs_dropped = __atomic_load_n(&core->irqs_dropped, __ATOMIC_RELAXED);
 }
 

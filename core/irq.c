@@ -445,7 +445,6 @@ void dext_irq_device_raise(void *opaque, uint32_t vector)
     bool delivered = false;
     IrqState *irq;
 
-    __atomic_fetch_add(&cd->core->irqs_raised, 1, __ATOMIC_RELAXED);
     core_rwlock_rdlock(&cd->irq_lock);
     for (irq = cd->irq_subs; irq; irq = irq->next) {
         uint64_t bit = 1ull << (vector % 64);
@@ -465,4 +464,10 @@ void dext_irq_device_raise(void *opaque, uint32_t vector)
     if (!delivered) {
         __atomic_fetch_add(&cd->core->irqs_dropped, 1, __ATOMIC_RELAXED);
     }
+    /*
+     * Counted once delivered, with release: whoever sees the count (a
+     * test waiting for a real device's MSI, which comes on another
+     * thread) then sees the pending bits it set.
+     */
+    __atomic_fetch_add(&cd->core->irqs_raised, 1, __ATOMIC_RELEASE);
 }
