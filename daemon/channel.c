@@ -90,7 +90,12 @@ void *channel_thread(void *opaque)
         if (!send_reply(ch, &rep) || !keep) {
             break;
         }
+        if (ch->ring != NULL) {
+            ring_serve(ch);
+            break;
+        }
     }
+    ring_release(ch);
     if (ch->session != NULL) {
         session_unref(d, ch->session);
         ch->session = NULL;

@@ -13,6 +13,7 @@
  *   handlers.c   one handler per request type
  *   session.c    sessions (user clients) and their tokens
  *   wake-port.c  wake ports: what may be one, and sealing it
+ *   poll-ring.c  polled call rings: a channel served from shared memory
  *   fd-budget.c  the fds clients may make dextd hold
  *   log.c        the daemon's log, and the rate-limited client lines
  *   systemd.c    socket activation and readiness (libsystemd)
@@ -70,6 +71,13 @@
 #define DEXTD_SESSION_FDS   5
 #define DEXTD_FD_RESERVE    32
 #define DEXTD_DEVICE_FDS    8
+/* A polled ring's mapping, charged as one fd while it lives. */
+#define DEXTD_RING_FDS      1
+
+/* Polled rings one session may have (each is a channel of its own). */
+#define DEXTD_SESSION_RINGS 4
+/* The longest we busy-poll a ring for a request before sleeping, in us. */
+#define DEXTD_RING_SPIN_MAX_US 10000
 
 /*
  * Locks, outermost first:
@@ -111,8 +119,11 @@ typedef struct Session {
     DextMutex port_lock;        /* before the core's locks */
     uint32_t next_port DEXT_GUARDED_BY(port_lock);
     WakePort ports[DEXT_WIRE_MAX_PORTS] DEXT_GUARDED_BY(port_lock);
+    unsigned rings DEXT_GUARDED_BY(Daemon.lock);    /* polled rings */
     DextRateLimit log_rl;           /* warnings about its channels */
 } Session;
+
+typedef struct DextRing DextRing;
 
 typedef struct Channel {
     struct Channel *next;       /* Daemon.channels; only main unlinks */
@@ -127,6 +138,8 @@ typedef struct Channel {
     uint64_t hello_deadline;    /* CLOCK_MONOTONIC ms: HELLO by then */
     uint16_t version;           /* 0 until HELLO */
     Session *session;
+    DextRing *ring;             /* after RING: served from here, not fd */
+    uint64_t ring_spin_ns;      /* how long to poll it before sleeping */
     uint8_t rx[DEXT_WIRE_MAX_MSG];
     uint8_t tx[DEXT_WIRE_MAX_MSG];
     uint8_t sout[DEXT_MAX_STRUCT];
@@ -483,6 +496,41 @@ int wake_port_remove(Session *s, uint32_t id) DEXT_EXCLUDES(s->port_lock);
 bool wake_port_call_async(Session *s, uint32_t id, uint32_t selector,
                           DextCallArgs *args, IOReturn *status)
     DEXT_EXCLUDES(s->port_lock);
+
+/* poll-ring.c */
+
+/**
+ * ring_setup() - make @ch a polled ring channel (a RING request)
+ * @ch: the channel, bound to a session
+ * @spin_us: how long the client asks us to poll before sleeping
+ *           (bounded by DEXTD_RING_SPIN_MAX_US)
+ * @fd: receives the ring's memfd, size-sealed, for the reply (-1 on
+ *      failure); the mapping stays with @ch until ring_release()
+ *
+ * Charges DEXTD_RING_FDS and one of the session's DEXTD_SESSION_RINGS.
+ * The channel thread switches to ring_serve() once the reply is sent.
+ *
+ * Return: kIOReturnSuccess; kIOReturnStillOpen if @ch has a ring;
+ * kIOReturnNoResources at a limit or out of memory or fds.
+ */
+IOReturn ring_setup(Channel *ch, uint32_t spin_us, int *fd)
+    DEXT_EXCLUDES(ch->d->lock);
+
+/**
+ * ring_serve() - serve @ch's ring until the client goes or breaks it
+ * @ch: a channel after a successful ring_setup() and its reply
+ *
+ * Return: nothing; the caller ends the channel.
+ */
+void ring_serve(Channel *ch) DEXT_EXCLUDES(ch->d->lock);
+
+/**
+ * ring_release() - unmap @ch's ring (if any) and give back its charges
+ * @ch: the channel, still bound to its session
+ *
+ * Return: nothing.
+ */
+void ring_release(Channel *ch) DEXT_EXCLUDES(ch->d->lock);
 
 /* handlers.c */
 

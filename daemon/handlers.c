@@ -244,9 +244,7 @@ static bool sender_may_name_memory(Channel *ch, pid_t sender,
 {
     Session *s = ch->session;
 
-    if (selector != kDextSelectorRegisterDMARegion &&
-        selector != kDextSelectorRegisterDMARegionAt &&
-        selector != kDextSelectorProbeDMARegion) {
+    if (!dext_selector_names_memory(selector)) {
         return true;
     }
     if (sender > 0 && sender == s->pid) {
@@ -462,6 +460,27 @@ static bool handle_map(Channel *ch, const Request *rq, DextdReply *rep)
     return true;
 }
 
+static bool handle_ring(Channel *ch, const Request *rq, DextdReply *rep)
+{
+    IOReturn status;
+    uint32_t spin_us;
+    int err;
+
+    err = dext_wire_decode_ring(rq->p, rq->h.length, &spin_us);
+    if (err != 0) {
+        return codec_violation(ch, rq, rep, err);
+    }
+    if (ch->session == NULL) {
+        status = kIOReturnNotAttached;
+    } else {
+        status = ring_setup(ch, spin_us, &rep->fd);
+    }
+    rep->len = dext_wire_encode_status_only(rep->buf, rep->cap, ch->version,
+                                            rq->h.seq, DEXT_WIRE_RING,
+                                            status);
+    return true;
+}
+
 static bool handle_unexpected(Channel *ch, const Request *rq,
                               DextdReply *rep)
 {
@@ -565,6 +584,8 @@ bool handle_request(Channel *ch, const DextdRequest *req, DextdReply *rep)
         return handle_wake_unregister(ch, &rq, rep);
     case DEXT_WIRE_MAP:
         return handle_map(ch, &rq, rep);
+    case DEXT_WIRE_RING:
+        return handle_ring(ch, &rq, rep);
     default:
         return handle_unexpected(ch, &rq, rep);
     }

@@ -154,6 +154,7 @@ static void channel_close(Fuzz *f, int i)
     if (ch == NULL) {
         return;
     }
+    ring_release(ch);
     if (ch->session != NULL) {
         session_unref(&f->d, ch->session);
     }
@@ -334,13 +335,14 @@ static void check_reply(Fuzz *f, const uint8_t *msg, size_t len,
 /* The budget's charge is exactly what is held; the core agrees. */
 static void check_books(Fuzz *f)
 {
-    unsigned channels = 0, sessions = 0, ports = 0;
+    unsigned channels = 0, sessions = 0, ports = 0, rings = 0;
     DextCoreStats st;
     Session *s;
     int i;
 
     for (i = 0; i < NCHANNELS; i++) {
         channels += f->ch[i] != NULL;
+        rings += f->ch[i] != NULL && f->ch[i]->ring != NULL;
     }
     /* Only this thread handles requests: the port tables hold still. */
     dext_mutex_lock(&f->d.lock);
@@ -352,7 +354,8 @@ static void check_books(Fuzz *f)
     }
     if (f->d.nchannels != channels ||
         f->d.fd_charged != channels * DEXTD_CHANNEL_FDS +
-                           sessions * DEXTD_SESSION_FDS + ports ||
+                           sessions * DEXTD_SESSION_FDS + ports +
+                           rings * DEXTD_RING_FDS ||
         f->d.fd_charged > f->d.fd_budget) {
         fprintf(stderr, "charged %u for %u channels, %u sessions, %u ports\n",
                 f->d.fd_charged, channels, sessions, ports);

@@ -11,6 +11,9 @@
 #ifndef LIBDEXT_DEXT_SELECTORS_H
 #define LIBDEXT_DEXT_SELECTORS_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 enum DextSelector {
     kDextSelectorGetIdentity = 0,
     kDextSelectorClaim = 1,
@@ -63,6 +66,23 @@ enum DextSelector {
 };
 
 #define DEXT_CONFIG_BLOCK_RAW 0x1u
+
+/**
+ * dext_selector_names_memory() - does @selector name the caller's memory
+ * by address (a DMA region)?
+ * @selector: the method
+ *
+ * dextd serves such calls only when the kernel vouches that their sender
+ * is the session's opener, which a polled ring cannot.
+ *
+ * Return: true for RegisterDMARegion(At) and ProbeDMARegion.
+ */
+static inline bool dext_selector_names_memory(uint32_t selector)
+{
+    return selector == kDextSelectorRegisterDMARegion ||
+           selector == kDextSelectorRegisterDMARegionAt ||
+           selector == kDextSelectorProbeDMARegion;
+}
 
 /* GetLastReset's answer; the values of APPLE_DEXT_RESET_*. */
 enum {

@@ -79,7 +79,8 @@ typedef enum DextWireType {
     DEXT_WIRE_MAP = 9,
     DEXT_WIRE_STATUS = 10,
     DEXT_WIRE_ERROR = 11,
-    DEXT_WIRE_TYPE_MAX = DEXT_WIRE_ERROR,
+    DEXT_WIRE_RING = 12,        /* polled call ring: protocol/dext-ring.h */
+    DEXT_WIRE_TYPE_MAX = DEXT_WIRE_RING,
 } DextWireType;
 
 /* Codec errors (negative returns); never IOReturn values. */
@@ -364,12 +365,13 @@ int dext_wire_encode_empty(uint8_t *buf, size_t cap, uint16_t version,
 
 /**
  * dext_wire_encode_status_only() - a reply that is just an IOReturn
- * (ATTACH, WAKE_UNREGISTER and ERROR replies)
+ * (ATTACH, WAKE_UNREGISTER, RING and ERROR replies)
  * @buf: destination
  * @cap: its size
  * @version: negotiated version
  * @seq: sequence number of the request (0 if unknown)
- * @type: DEXT_WIRE_ATTACH, DEXT_WIRE_WAKE_UNREGISTER or DEXT_WIRE_ERROR
+ * @type: DEXT_WIRE_ATTACH, DEXT_WIRE_WAKE_UNREGISTER, DEXT_WIRE_RING or
+ *        DEXT_WIRE_ERROR
  * @status: the IOReturn
  *
  * Return: message length or a negative DEXT_WIRE_E* code.
@@ -485,6 +487,21 @@ int dext_wire_encode_wake_reply(uint8_t *buf, size_t cap, uint16_t version,
 int dext_wire_encode_wake_unregister(uint8_t *buf, size_t cap,
                                      uint16_t version, uint64_t seq,
                                      uint32_t port);
+
+/**
+ * dext_wire_encode_ring() - RING request: make this channel a polled
+ * call ring (protocol/dext-ring.h); the reply carries the ring's memfd
+ * @buf: destination
+ * @cap: its size
+ * @version: negotiated version
+ * @seq: sequence number
+ * @spin_us: how long the caller asks dextd to poll for a request before
+ *           sleeping, in microseconds (dextd bounds it)
+ *
+ * Return: message length or a negative DEXT_WIRE_E* code.
+ */
+int dext_wire_encode_ring(uint8_t *buf, size_t cap, uint16_t version,
+                          uint64_t seq, uint32_t spin_us);
 
 /**
  * dext_wire_encode_map() - MAP request
@@ -662,6 +679,16 @@ int dext_wire_decode_wake_reply(const uint8_t *buf, size_t len,
  */
 int dext_wire_decode_wake_unregister(const uint8_t *buf, size_t len,
                                      uint32_t *out);
+
+/**
+ * dext_wire_decode_ring() - RING request payload
+ * @buf: payload
+ * @len: payload length
+ * @spin_us: receives the spin budget asked for
+ *
+ * Return: 0 or a negative DEXT_WIRE_E* code.
+ */
+int dext_wire_decode_ring(const uint8_t *buf, size_t len, uint32_t *spin_us);
 
 /**
  * dext_wire_decode_map() - MAP request payload

@@ -81,7 +81,8 @@ static int exact_len(size_t len, size_t want)
 
 static bool type_is_request(uint32_t type)
 {
-    return type >= DEXT_WIRE_HELLO && type < DEXT_WIRE_ERROR;
+    return type >= DEXT_WIRE_HELLO && type <= DEXT_WIRE_TYPE_MAX &&
+           type != DEXT_WIRE_ERROR;
 }
 
 /*
@@ -171,6 +172,7 @@ const char *dext_wire_type_name(uint32_t type)
         [DEXT_WIRE_MAP] = "MAP",
         [DEXT_WIRE_STATUS] = "STATUS",
         [DEXT_WIRE_ERROR] = "ERROR",
+        [DEXT_WIRE_RING] = "RING",
     };
 
     if (type >= DEXT_WIRE_HELLO && type <= DEXT_WIRE_TYPE_MAX) {
@@ -321,7 +323,7 @@ int dext_wire_encode_status_only(uint8_t *buf, size_t cap, uint16_t version,
     uint8_t *p;
 
     if (type != DEXT_WIRE_ATTACH && type != DEXT_WIRE_WAKE_UNREGISTER &&
-        type != DEXT_WIRE_ERROR) {
+        type != DEXT_WIRE_ERROR && type != DEXT_WIRE_RING) {
         return DEXT_WIRE_ETYPE;
     }
     p = begin(buf, cap, version, type, DEXT_WIRE_FLAG_REPLY, seq,
@@ -666,18 +668,32 @@ int dext_wire_decode_wake_reply(const uint8_t *buf, size_t len,
     return 0;
 }
 
-int dext_wire_encode_wake_unregister(uint8_t *buf, size_t cap,
-                                     uint16_t version, uint64_t seq,
-                                     uint32_t port)
+/* A request whose payload is one u32 (WAKE_UNREGISTER, RING). */
+static int encode_u32_request(uint8_t *buf, size_t cap, uint16_t version,
+                              uint64_t seq, uint16_t type, uint32_t v)
 {
-    uint8_t *p = begin(buf, cap, version, DEXT_WIRE_WAKE_UNREGISTER, 0, seq,
-                       DEXT_WIRE_PORT_SIZE);
+    uint8_t *p = begin(buf, cap, version, type, 0, seq, DEXT_WIRE_PORT_SIZE);
 
     if (p == NULL) {
         return DEXT_WIRE_ENOSPC;
     }
-    dext_wire_put_u32(p, port);
+    dext_wire_put_u32(p, v);
     return DEXT_WIRE_HEADER_SIZE + DEXT_WIRE_PORT_SIZE;
+}
+
+int dext_wire_encode_wake_unregister(uint8_t *buf, size_t cap,
+                                     uint16_t version, uint64_t seq,
+                                     uint32_t port)
+{
+    return encode_u32_request(buf, cap, version, seq,
+                              DEXT_WIRE_WAKE_UNREGISTER, port);
+}
+
+int dext_wire_encode_ring(uint8_t *buf, size_t cap, uint16_t version,
+                          uint64_t seq, uint32_t spin_us)
+{
+    return encode_u32_request(buf, cap, version, seq, DEXT_WIRE_RING,
+                              spin_us);
 }
 
 int dext_wire_decode_wake_unregister(const uint8_t *buf, size_t len,
@@ -690,6 +706,11 @@ int dext_wire_decode_wake_unregister(const uint8_t *buf, size_t len,
     }
     *out = dext_wire_get_u32(buf);
     return 0;
+}
+
+int dext_wire_decode_ring(const uint8_t *buf, size_t len, uint32_t *spin_us)
+{
+    return dext_wire_decode_wake_unregister(buf, len, spin_us);
 }
 
 /* ---------------------------------------------------------------------

@@ -1,0 +1,253 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Polled call rings (protocol/dext-ring.h): a channel that asked for one
+ * with RING is served from shared memory instead of its socket.  The
+ * ring is ours: we create the memfd and seal its size before the client
+ * gets it, so the client can scribble on the pages but never take them
+ * away from under us (a truncated shared page would be a SIGBUS here).
+ * Everything in it is the client's word: a length is read once and
+ * bounded, the request is copied into the channel's own buffer before
+ * it is decoded, and only synchronous CALLs are served.  The channel's
+ * socket stays the doorbell and the hang-up: while we sleep, the client
+ * rings it; when the client goes, it reads EOF and the channel ends as a
+ * socket channel does.
+ */
+
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/dextd.h"
+#include "protocol/dext-ring.h"
+
+/* A memfd of DEXT_RING_BYTES, mapped at *@out, its size sealed. */
+static int ring_memfd(DextRing **out)
+{
+    void *p;
+    int fd = memfd_create("dextd-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (ftruncate(fd, (off_t)DEXT_RING_BYTES) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+              F_SEAL_SEAL) < 0) {
+        close(fd);
+        return -1;
+    }
+    p = mmap(NULL, DEXT_RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             0);
+    if (p == MAP_FAILED) {
+        close(fd);
+        return -1;
+    }
+    *out = p;
+    return fd;
+}
+
+IOReturn ring_setup(Channel *ch, uint32_t spin_us, int *fd)
+{
+    Daemon *d = ch->d;
+    Session *s = ch->session;
+    bool ok;
+
+    *fd = -1;
+    if (ch->ring != NULL) {
+        return kIOReturnStillOpen;
+    }
+    dext_mutex_lock(&d->lock);
+    ok = s->rings < DEXTD_SESSION_RINGS;
+    if (ok) {
+        s->rings++;
+    }
+    dext_mutex_unlock(&d->lock);
+    if (!ok) {
+        dlog_limited(d, &s->log_rl, DEXT_LOG_WARNING, "pid %d: RING "
+                     "refused: the session has %u rings already",
+                     (int)ch->pid, DEXTD_SESSION_RINGS);
+        return kIOReturnNoResources;
+    }
+    if (!fd_charge(d, DEXTD_RING_FDS)) {
+        dlog_limited(d, &s->log_rl, DEXT_LOG_WARNING, "pid %d: RING "
+                     "refused: out of file descriptors", (int)ch->pid);
+        goto fail;
+    }
+    *fd = ring_memfd(&ch->ring);
+    if (*fd < 0) {
+        fd_release(d, DEXTD_RING_FDS);
+        goto fail;
+    }
+    if (spin_us > DEXTD_RING_SPIN_MAX_US) {
+        spin_us = DEXTD_RING_SPIN_MAX_US;
+    }
+    ch->ring_spin_ns = (uint64_t)spin_us * 1000;
+    return kIOReturnSuccess;
+
+fail:
+    dext_mutex_lock(&d->lock);
+    s->rings--;
+    dext_mutex_unlock(&d->lock);
+    return kIOReturnNoResources;
+}
+
+void ring_release(Channel *ch)
+{
+    Daemon *d = ch->d;
+
+    if (ch->ring == NULL) {
+        return;
+    }
+    munmap(ch->ring, DEXT_RING_BYTES);
+    ch->ring = NULL;
+    fd_release(d, DEXTD_RING_FDS);
+    dext_mutex_lock(&d->lock);
+    ch->session->rings--;
+    dext_mutex_unlock(&d->lock);
+}
+
+/* Ring the client's doorbell; a full socket already wakes it. */
+static void doorbell(Channel *ch)
+{
+    static const char b = 0;
+
+    (void)send(ch->fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/*
+ * Empty the doorbells queued on the socket.  False at EOF or on an
+ * error: the client has gone (or hung up to close the session).  A
+ * bounded batch, so a client ringing without pause cannot keep us here.
+ */
+static bool drain_doorbells(Channel *ch)
+{
+    char b;
+    int i;
+
+    for (i = 0; i < 64; i++) {
+        ssize_t n = recv(ch->fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC);
+
+        if (n == 0) {
+            return false;
+        }
+        if (n < 0) {
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+        }
+    }
+    return true;
+}
+
+/*
+ * Sleep until the client rings or goes.  The flag is raised before the
+ * last look at @req_seq, and the client bumps @req_seq before it looks
+ * at the flag (both sequentially consistent): one of us sees the other.
+ * False once the socket says the client is gone.
+ */
+static bool ring_sleep(Channel *ch, DextRing *r, uint32_t seen)
+{
+    struct pollfd p = { .fd = ch->fd, .events = POLLIN };
+    bool alive = true;
+
+    __atomic_store_n(&r->server_sleeping, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&r->req_seq, __ATOMIC_SEQ_CST) == seen) {
+        while (poll(&p, 1, -1) < 0 && errno == EINTR) {
+        }
+        alive = !(p.revents & (POLLHUP | POLLERR | POLLNVAL)) &&
+                drain_doorbells(ch);
+    }
+    __atomic_store_n(&r->server_sleeping, 0, __ATOMIC_SEQ_CST);
+    return alive;
+}
+
+/* Is the socket still open?  Checked now and then while calls stream. */
+static bool socket_alive(Channel *ch)
+{
+    struct pollfd p = { .fd = ch->fd, .events = POLLIN };
+
+    if (poll(&p, 1, 0) <= 0) {
+        return true;
+    }
+    return !(p.revents & (POLLHUP | POLLERR | POLLNVAL)) &&
+           drain_doorbells(ch);
+}
+
+/* A ring that breaks the protocol ends its channel. */
+static void ring_violation(Channel *ch, const char *why)
+{
+    dlog_limited(ch->d, &ch->session->log_rl, DEXT_LOG_WARNING,
+                 "pid %d: dropping ring channel: %s", (int)ch->pid, why);
+}
+
+/*
+ * Serve the request the client published: copy it out (its length read
+ * once and bounded), check it is a CALL, handle it as a socket request
+ * without a kernel-vouched sender (so no DMA-naming call passes), and
+ * publish the reply.  False if the channel must end.
+ */
+static bool ring_serve_one(Channel *ch, DextRing *r, uint32_t seq)
+{
+    uint32_t len = __atomic_load_n(&r->req_len, __ATOMIC_RELAXED);
+    DextdReply rep = { .buf = ch->tx, .cap = sizeof(ch->tx), .fd = -1 };
+    DextdRequest req = { .buf = ch->rx, .sender = -1 };
+    DextWireHeader h;
+    bool keep;
+
+    if (len < DEXT_WIRE_HEADER_SIZE || len > sizeof(ch->rx)) {
+        ring_violation(ch, "request length out of bounds");
+        return false;
+    }
+    memcpy(ch->rx, r->req, len);
+    req.len = len;
+    if (dext_wire_decode_header(ch->rx, len, &h) != 0 ||
+        h.type != DEXT_WIRE_CALL) {
+        ring_violation(ch, "not a CALL");
+        return false;
+    }
+    keep = handle_request(ch, &req, &rep);
+    if (rep.len > 0 && (size_t)rep.len <= sizeof(r->rep)) {
+        memcpy(r->rep, ch->tx, (size_t)rep.len);
+        __atomic_store_n(&r->rep_len, (uint32_t)rep.len, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->rep_seq, seq, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&r->client_sleeping, __ATOMIC_SEQ_CST)) {
+            doorbell(ch);
+        }
+    }
+    reply_done(&rep);
+    return keep;
+}
+
+void ring_serve(Channel *ch)
+{
+    DextRing *r = ch->ring;
+    /* A fresh ring: the client may have published request 1 already. */
+    uint32_t seen = 0;
+    unsigned streak = 0;
+
+    dlog(ch->d, DEXT_LOG_DEBUG, "pid %d: channel serves a polled ring",
+         (int)ch->pid);
+    for (;;) {
+        uint32_t seq = dext_ring_spin(&r->req_seq, seen, ch->ring_spin_ns);
+
+        if (seq == seen) {
+            streak = 0;
+            if (!ring_sleep(ch, r, seen)) {
+                return;
+            }
+            continue;
+        }
+        /* Calls that never let us sleep must not hide a hang-up. */
+        if (++streak % 256 == 0 && !socket_alive(ch)) {
+            return;
+        }
+        seen = seq;
+        if (!ring_serve_one(ch, r, seq)) {
+            return;
+        }
+    }
+}
