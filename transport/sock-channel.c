@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "support/fds.h"
+#include "protocol/dext-ring.h"
 #include "support/log.h"
 #include "transport/sock-channel.h"
 
@@ -62,11 +63,25 @@ static int default_ms(const int *api, const char *name, int dflt)
     return v != NULL && parse_ms(v, strlen(v), &ms) ? ms : dflt;
 }
 
+/* A polled ring's spin budget in us from @s; false unless in bounds. */
+static bool parse_poll_us(const char *s, size_t len, int *out)
+{
+    int us;
+
+    if (!parse_ms(s, len, &us) || us < 1 || us > DEXT_RING_SPIN_MAX_US) {
+        return false;
+    }
+    *out = us;
+    return true;
+}
+
 IOReturn dext_unix_resolve_path(const char *arg, UnixTarget *t)
 {
     static const char call_opt[] = ",timeout=";
     static const char conn_opt[] = ",connect-timeout=";
+    static const char poll_opt[] = ",poll=";
     const char *path = arg != NULL ? arg : "";
+    const char *env = getenv("DEXT_POLL_US");
     size_t len = strlen(path);
     const char *comma;
 
@@ -74,12 +89,29 @@ IOReturn dext_unix_resolve_path(const char *arg, UnixTarget *t)
                             UNIX_DEFAULT_CALL_TIMEOUT_MS);
     t->connect_ms = default_ms(&api_connect_ms, "DEXT_CONNECT_TIMEOUT_MS",
                                UNIX_DEFAULT_CONNECT_TIMEOUT_MS);
+    if (env == NULL || !parse_poll_us(env, strlen(env), &t->poll_us)) {
+        t->poll_us = 0;
+    }
     /* Trailing options, last first; the first one given wins ties. */
     while ((comma = memrchr(path, ',', len)) != NULL) {
         size_t rest = len - (size_t)(comma - path);
         const char *opt = NULL;
         int *dst = NULL;
 
+        if (rest == strlen(",poll") && memcmp(comma, ",poll", rest) == 0) {
+            t->poll_us = DEXT_RING_SPIN_DEFAULT_US;
+            len = (size_t)(comma - path);
+            continue;
+        }
+        if (rest > strlen(poll_opt) &&
+            memcmp(comma, poll_opt, strlen(poll_opt)) == 0) {
+            if (!parse_poll_us(comma + strlen(poll_opt),
+                               rest - strlen(poll_opt), &t->poll_us)) {
+                return kIOReturnBadArgument;
+            }
+            len = (size_t)(comma - path);
+            continue;
+        }
         if (rest > strlen(call_opt) &&
             memcmp(comma, call_opt, strlen(call_opt)) == 0) {
             opt = call_opt;
@@ -279,6 +311,31 @@ static ssize_t recv_nofd(UnixChannel *ch, int *nfds, bool *trunc)
     return recv_result(ch, n, 0, NULL, nfds, trunc);
 }
 
+IOReturn dext_unix_reply_check(const uint8_t *buf, size_t n, uint64_t seq,
+                               uint16_t type, uint16_t version,
+                               DextWireHeader *h)
+{
+    IOReturn ret;
+
+    if (dext_wire_decode_header(buf, n, h) != 0) {
+        return kIOReturnIPCError;
+    }
+    if (h->type == DEXT_WIRE_ERROR) {
+        if ((h->seq != seq && h->seq != 0) ||
+            dext_wire_decode_status_only(buf + DEXT_WIRE_HEADER_SIZE,
+                                         h->length, &ret) != 0 ||
+            ret == kIOReturnSuccess) {
+            return kIOReturnIPCError;
+        }
+        return ret;
+    }
+    if (h->type != type || h->seq != seq || h->version != version ||
+        !(h->flags & DEXT_WIRE_FLAG_REPLY)) {
+        return kIOReturnIPCError;
+    }
+    return kIOReturnSuccess;
+}
+
 IOReturn dext_unix_channel_roundtrip(UnixChannel *ch, int len, int send_fd,
                                      uint16_t type, DextWireHeader *h,
                                      int *recv_fd)
@@ -332,30 +389,32 @@ IOReturn dext_unix_channel_roundtrip(UnixChannel *ch, int len, int send_fd,
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         return kIOReturnTimeout;        /* SO_RCVTIMEO */
     }
-    if (n < 0 || trunc || dext_wire_decode_header(ch->rx, n, h) != 0) {
+    ret = n < 0 || trunc ? kIOReturnIPCError :
+          dext_unix_reply_check(ch->rx, (size_t)n, seq, type, want_version,
+                                h);
+    if (ret != kIOReturnSuccess || nfds > (recv_fd != NULL ? 1 : 0)) {
         dext_close_fds(fds, nfds);
-        return kIOReturnIPCError;
-    }
-    if (h->type == DEXT_WIRE_ERROR) {
-        dext_close_fds(fds, nfds);
-        if ((h->seq != seq && h->seq != 0) ||
-            dext_wire_decode_status_only(ch->rx + DEXT_WIRE_HEADER_SIZE,
-                                         h->length, &ret) != 0 ||
-            ret == kIOReturnSuccess) {
-            return kIOReturnIPCError;
-        }
-        return ret;
-    }
-    if (h->type != type || h->seq != seq || h->version != want_version ||
-        !(h->flags & DEXT_WIRE_FLAG_REPLY) ||
-        nfds > (recv_fd != NULL ? 1 : 0)) {
-        dext_close_fds(fds, nfds);
-        return kIOReturnIPCError;
+        return ret != kIOReturnSuccess ? ret : kIOReturnIPCError;
     }
     if (nfds == 1) {
         *recv_fd = fds[0];
     }
     return kIOReturnSuccess;
+}
+
+IOReturn dext_unix_channel_status(const UnixChannel *ch, IOReturn ret,
+                                  const DextWireHeader *h)
+{
+    IOReturn status;
+
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    if (dext_wire_decode_status_only(dext_unix_channel_payload(ch), h->length,
+                                     &status) != 0) {
+        return kIOReturnIPCError;
+    }
+    return status;
 }
 
 IOReturn dext_unix_channel_open(const UnixTarget *t, UnixChannel **out)
@@ -460,7 +519,6 @@ IOReturn dext_unix_channel_attach(const UnixTarget *t,
     DextWireHeader h;
     UnixChannel *ch;
     IOReturn ret;
-    IOReturn status;
     int len;
 
     ret = dext_unix_channel_open(t, &ch);
@@ -474,14 +532,7 @@ IOReturn dext_unix_channel_attach(const UnixTarget *t,
     ret = dext_unix_channel_roundtrip(ch, len, -1, DEXT_WIRE_ATTACH, &h, NULL);
     /* The token must not linger in a buffer we keep. */
     memset(ch->tx, 0, DEXT_WIRE_HEADER_SIZE + DEXT_WIRE_ATTACH_SIZE);
-    if (ret == kIOReturnSuccess &&
-        dext_wire_decode_status_only(dext_unix_channel_payload(ch), h.length,
-                                     &status) != 0) {
-        ret = kIOReturnIPCError;
-    }
-    if (ret == kIOReturnSuccess) {
-        ret = status;
-    }
+    ret = dext_unix_channel_status(ch, ret, &h);
     if (ret != kIOReturnSuccess) {
         dext_unix_channel_free(ch);
         return ret;

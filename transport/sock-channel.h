@@ -31,11 +31,14 @@
  * @connect_ms: the bound of each step of connecting (connect, HELLO,
  *              OPEN or ATTACH, a LIST's or STATUS's round trip) in ms;
  *              0: none
+ * @poll_us: 0, or the spin budget in us of a polled call ring
+ *           (transport/sock-ring.h) for connections to this target
  */
 typedef struct UnixTarget {
     struct sockaddr_un sa;
     int call_ms;
     int connect_ms;
+    int poll_us;
 } UnixTarget;
 
 /**
@@ -73,19 +76,23 @@ typedef struct UnixChannel {
 void dext_unix_set_default_timeouts(int call_ms, int connect_ms);
 
 /**
- * dext_unix_resolve_path() - the socket and timeouts a target argument
- * names
- * @arg: the target after "unix:": "PATH[,timeout=MS][,connect-timeout=MS]";
+ * dext_unix_resolve_path() - the socket, timeouts and polling a target
+ * argument names
+ * @arg: the target after "unix:":
+ *       "PATH[,timeout=MS][,connect-timeout=MS][,poll[=US]]";
  *       a PATH of NULL or "" is the default socket
  * @t: receives the address and the timeouts: the options, else
  *     $DEXT_TIMEOUT_MS and $DEXT_CONNECT_TIMEOUT_MS, else the defaults
- *     (UNIX_DEFAULT_*_TIMEOUT_MS); 0 means no bound
+ *     (UNIX_DEFAULT_*_TIMEOUT_MS), 0 meaning no bound; and the polled
+ *     ring's spin budget: ",poll" (DEXT_RING_SPIN_DEFAULT_US) or
+ *     ",poll=US", else $DEXT_POLL_US, else 0 (no ring)
  *
- * Only trailing ",timeout=" and ",connect-timeout=" are options; any
- * other comma is part of the path.
+ * Only trailing ",timeout=", ",connect-timeout=" and ",poll" are
+ * options; any other comma is part of the path.
  *
  * Return: kIOReturnSuccess, or kIOReturnBadArgument for a path that is
- * empty or too long, or an option value that is not a number of ms.
+ * empty or too long, an option value that is not a number of ms, or a
+ * spin budget outside 1..DEXT_RING_SPIN_MAX_US.
  */
 IOReturn dext_unix_resolve_path(const char *arg, UnixTarget *t);
 
@@ -168,6 +175,35 @@ IOReturn dext_unix_channel_attach(const UnixTarget *t,
 IOReturn dext_unix_channel_roundtrip(UnixChannel *ch, int len, int send_fd,
                                      uint16_t type, DextWireHeader *h,
                                      int *recv_fd);
+
+/**
+ * dext_unix_channel_status() - the answer of a round trip whose reply is
+ * just an IOReturn (ATTACH, RING)
+ * @ch: the channel
+ * @ret: what dext_unix_channel_roundtrip() returned
+ * @h: the reply's header it filled in
+ *
+ * Return: @ret if the round trip failed; else the reply's status, or
+ * kIOReturnIPCError if the payload is not one.
+ */
+IOReturn dext_unix_channel_status(const UnixChannel *ch, IOReturn ret,
+                                  const DextWireHeader *h);
+
+/**
+ * dext_unix_reply_check() - check the header of a reply received whole
+ * @buf: the message
+ * @n: its length
+ * @seq: the request's sequence number
+ * @type: the request's type
+ * @version: the protocol version the reply must carry
+ * @h: receives the header
+ *
+ * Return: kIOReturnSuccess for the reply to that request; the status of
+ * an ERROR reply to it; kIOReturnIPCError for anything else.
+ */
+IOReturn dext_unix_reply_check(const uint8_t *buf, size_t n, uint64_t seq,
+                               uint16_t type, uint16_t version,
+                               DextWireHeader *h);
 
 /**
  * dext_unix_channel_recv() - receive one message into @ch->rx

@@ -208,9 +208,9 @@ void dext_unix_pool_leave(UnixPool *p)
  */
 static void close_channels_sync(UnixChannel **chans, int n)
 {
-    struct pollfd pfd[UNIX_MAX_CHANNELS];
+    struct pollfd pfd[UNIX_MAX_CHANNELS + 1];
     struct timespec start, now;
-    int idx[UNIX_MAX_CHANNELS];
+    int idx[UNIX_MAX_CHANNELS + 1];
     int left = 0;
     int i;
 
@@ -264,9 +264,9 @@ static void close_channels_sync(UnixChannel **chans, int n)
     }
 }
 
-void dext_unix_pool_close(UnixPool *p)
+void dext_unix_pool_close(UnixPool *p, UnixChannel *also)
 {
-    UnixChannel *chans[UNIX_MAX_CHANNELS];
+    UnixChannel *chans[UNIX_MAX_CHANNELS + 1];
 
     dext_mutex_lock(&p->lock);
     p->closed = true;
@@ -279,7 +279,8 @@ void dext_unix_pool_close(UnixPool *p)
      * can reach a channel any more; then hang up and wait for dextd
      * with no lock held.
      */
-    memcpy(chans, p->chans, sizeof(chans));
+    memcpy(chans, p->chans, sizeof(p->chans));
+    chans[UNIX_MAX_CHANNELS] = also;
     memset(p->chans, 0, sizeof(p->chans));
     p->used = 0;
     __atomic_store_n(&p->idle, 0, __ATOMIC_SEQ_CST);
@@ -287,7 +288,7 @@ void dext_unix_pool_close(UnixPool *p)
     dext_mutex_unlock(&p->lock);
 
     /* Closing the sockets is what tells dextd to end the session. */
-    close_channels_sync(chans, UNIX_MAX_CHANNELS);
+    close_channels_sync(chans, UNIX_MAX_CHANNELS + 1);
 }
 
 void dext_unix_pool_destroy(UnixPool *p)

@@ -152,6 +152,8 @@ void dext_unix_pool_leave(UnixPool *p)
  * dext_unix_pool_close() - hang up every channel and wait for dextd to
  * release the session
  * @p: the pool
+ * @also: a channel of the session outside the pool (a polled ring's),
+ *        hung up, waited for and freed with the others; or NULL
  *
  * For the transport's close hook: no other user of the pool may be
  * running or start, except those of dext_unix_pool_enter(), which close
@@ -169,7 +171,7 @@ void dext_unix_pool_leave(UnixPool *p)
  *
  * Return: nothing.
  */
-void dext_unix_pool_close(UnixPool *p)
+void dext_unix_pool_close(UnixPool *p, UnixChannel *also)
     DEXT_EXCLUDES(&p->lock);
 
 /**

@@ -30,6 +30,7 @@
 #include "support/shared-mem.h"
 #include "transport/common.h"
 #include "transport/sock-pool.h"
+#include "transport/sock-ring.h"
 #include "transport/transport.h"
 
 typedef struct UnixWake UnixWake;
@@ -37,6 +38,9 @@ typedef struct UnixWake UnixWake;
 typedef struct UnixConn {
     DextTransport base;
     UnixPool pool;
+    UnixRing *ring;             /* the polled ring (",poll"), or NULL */
+    int call_ms;                /* the call timeout, for the ring */
+    uint16_t version;           /* the session's protocol version */
     int refs;                   /* the transport + each wake (atomic) */
     DextMappingList maps;
     DextMutex wakes_lock;
@@ -182,7 +186,18 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
         return kIOReturnNoMemory;
     }
     c->base.ops = &dext_transport_unix;
+    c->call_ms = sa.call_ms;
+    c->version = ch->version;
     dext_unix_pool_init(&c->pool, &sa, reply.token, ch);
+    if (sa.poll_us > 0) {
+        /* Without a ring, calls take the socket: slower, as good. */
+        ret = dext_unix_ring_open(&sa, reply.token, &c->ring);
+        if (ret != kIOReturnSuccess) {
+            dext_log(DEXT_LOG_INFO, "no polled ring (0x%x): calls go "
+                     "through the socket", (unsigned)ret);
+            c->ring = NULL;
+        }
+    }
     memset(&reply, 0, sizeof(reply));
     c->refs = 1;
     dext_mappings_init(&c->maps);
@@ -193,16 +208,74 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
     return kIOReturnSuccess;
 }
 
+/* Hand a CALL reply's outputs to the caller, if they fit the request. */
+static IOReturn call_outputs(const uint8_t *payload, uint32_t len,
+                             uint32_t out_cap, size_t sout_cap,
+                             const DextCallArgs *args, IOReturn *status)
+{
+    DextWireCallReply reply;
+
+    if (dext_wire_decode_call_reply(payload, len, &reply) != 0 ||
+        reply.scalar_out_cnt > out_cap || reply.struct_out_len > sout_cap) {
+        return kIOReturnIPCError;
+    }
+    if (args->scalar_out_cnt != NULL) {
+        if (reply.scalar_out_cnt > 0) {
+            memcpy(args->scalar_out, reply.scalar_out,
+                   reply.scalar_out_cnt * sizeof(uint64_t));
+        }
+        *args->scalar_out_cnt = reply.scalar_out_cnt;
+    }
+    if (args->struct_out_size != NULL) {
+        if (reply.struct_out_len > 0) {
+            memcpy(args->struct_out, reply.struct_out, reply.struct_out_len);
+        }
+        *args->struct_out_size = reply.struct_out_len;
+    }
+    *status = reply.status;
+    return kIOReturnSuccess;
+}
+
+/*
+ * A synchronous call through the polled ring.  False if the ring cannot
+ * take it (none, busy, dead, a call that names memory or carries an fd):
+ * then the pool does.
+ */
+static bool ring_do_call(UnixConn *c, uint32_t selector, bool async,
+                         const DextWireCall *m, uint32_t out_cap,
+                         size_t sout_cap, const DextCallArgs *args,
+                         IOReturn *ret)
+{
+    DextWireHeader h;
+    IOReturn status = kIOReturnSuccess;
+
+    if (async || args->in_fd != NULL || dext_selector_names_memory(selector) ||
+        !dext_unix_ring_take(c->ring)) {
+        return false;
+    }
+    *ret = dext_unix_ring_call(c->ring, m, c->version, c->call_ms, &h);
+    if (*ret == kIOReturnSuccess) {
+        *ret = call_outputs(c->ring->rx + DEXT_WIRE_HEADER_SIZE, h.length,
+                            out_cap, sout_cap, args, &status);
+        if (*ret != kIOReturnSuccess) {
+            dext_unix_ring_kill(c->ring);
+        } else {
+            *ret = status;
+        }
+    }
+    dext_unix_ring_put(c->ring);
+    return true;
+}
+
 static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
                              uint32_t port, const DextCallArgs *args)
 {
     DextWireCall m;
-    DextWireCallReply reply;
     DextWireHeader h;
     UnixChannel *ch;
     uint32_t out_cap;
     size_t sout_cap;
-    IOReturn ret;
+    IOReturn ret, status = kIOReturnSuccess;
     int len;
 
     if (args == NULL || args->scalar_in_cnt > DEXT_MAX_SCALARS ||
@@ -237,6 +310,10 @@ static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
     }
     m.struct_in = args->struct_in;
 
+    if (ring_do_call(c, selector, async, &m, out_cap, sout_cap, args,
+                     &ret)) {
+        return ret;
+    }
     ret = dext_unix_pool_get(&c->pool, &ch);
     if (ret != kIOReturnSuccess) {
         return ret;
@@ -250,27 +327,13 @@ static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
     if (ret != kIOReturnSuccess) {
         return ret;
     }
-    if (dext_wire_decode_call_reply(dext_unix_channel_payload(ch), h.length,
-                                    &reply) != 0 ||
-        reply.scalar_out_cnt > out_cap || reply.struct_out_len > sout_cap) {
+    if (call_outputs(dext_unix_channel_payload(ch), h.length, out_cap,
+                     sout_cap, args, &status) != kIOReturnSuccess) {
         dext_unix_pool_kill(&c->pool, ch, kIOReturnIPCError);
         return kIOReturnIPCError;
     }
-    if (args->scalar_out_cnt != NULL) {
-        if (reply.scalar_out_cnt > 0) {
-            memcpy(args->scalar_out, reply.scalar_out,
-                   reply.scalar_out_cnt * sizeof(uint64_t));
-        }
-        *args->scalar_out_cnt = reply.scalar_out_cnt;
-    }
-    if (args->struct_out_size != NULL) {
-        if (reply.struct_out_len > 0) {
-            memcpy(args->struct_out, reply.struct_out, reply.struct_out_len);
-        }
-        *args->struct_out_size = reply.struct_out_len;
-    }
     dext_unix_pool_put(&c->pool, ch);
-    return reply.status;
+    return status;
 }
 
 /*
@@ -637,7 +700,8 @@ static void unix_close(DextTransport *t)
         return;
     }
     quiet_wakes(c);
-    dext_unix_pool_close(&c->pool);
+    dext_unix_pool_close(&c->pool, dext_unix_ring_close(c->ring));
+    c->ring = NULL;
     dext_mappings_destroy(&c->maps);
     conn_unref(c);
 }

@@ -1,0 +1,259 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * The polled call ring of the unix transport (transport/sock-ring.h).
+ */
+
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support/log.h"
+#include "transport/sock-ring.h"
+
+/*
+ * A forked child shares the parent's ring pages and socket but must not
+ * call through them: the parent may be mid-call.  The child's count of
+ * forks differs from the one the ring was set up under.
+ */
+static unsigned fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void count_fork(void)
+{
+    __atomic_fetch_add(&fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void watch_forks(void)
+{
+    (void)pthread_atfork(NULL, NULL, count_fork);
+}
+
+/* Map the memfd dextd sent, if it is a ring that cannot shrink. */
+static IOReturn map_ring(int fd, DextRing **out)
+{
+    int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+    struct stat st;
+    int seals = fcntl(fd, F_GET_SEALS);
+    void *p;
+
+    if (seals < 0 || (seals & need) != need || fstat(fd, &st) < 0 ||
+        (uint64_t)st.st_size != DEXT_RING_BYTES) {
+        return kIOReturnIPCError;
+    }
+    p = mmap(NULL, DEXT_RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             0);
+    if (p == MAP_FAILED) {
+        return kIOReturnNoMemory;
+    }
+    *out = p;
+    return kIOReturnSuccess;
+}
+
+IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
+                             UnixRing **out)
+{
+    DextWireHeader h;
+    UnixChannel *ch;
+    UnixRing *r;
+    IOReturn ret;
+    int fd = -1;
+    int len;
+
+    pthread_once(&fork_once, watch_forks);
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return kIOReturnNoMemory;
+    }
+    ret = dext_unix_channel_attach(t, token, &ch);
+    if (ret != kIOReturnSuccess) {
+        free(r);
+        return ret;
+    }
+    len = dext_wire_encode_ring(ch->tx, sizeof(ch->tx), ch->version,
+                                ++ch->seq, (uint32_t)t->poll_us);
+    ret = dext_unix_channel_roundtrip(ch, len, -1, DEXT_WIRE_RING, &h, &fd);
+    ret = dext_unix_channel_status(ch, ret, &h);
+    if (ret == kIOReturnSuccess) {
+        ret = fd >= 0 ? map_ring(fd, &r->ring) : kIOReturnIPCError;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (ret != kIOReturnSuccess) {
+        dext_unix_channel_free(ch);
+        free(r);
+        return ret;
+    }
+    r->ch = ch;
+    r->spin_ns = (uint64_t)t->poll_us * 1000;
+    r->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+    r->seq = 0;                         /* dextd's memfd starts zeroed */
+    *out = r;
+    return kIOReturnSuccess;
+}
+
+bool dext_unix_ring_take(UnixRing *r)
+{
+    if (r == NULL || __atomic_load_n(&r->dead, __ATOMIC_ACQUIRE) ||
+        r->fork_gen != __atomic_load_n(&fork_gen, __ATOMIC_RELAXED) ||
+        __atomic_exchange_n(&r->busy, 1, __ATOMIC_ACQUIRE) != 0) {
+        return false;
+    }
+    if (__atomic_load_n(&r->dead, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&r->busy, 0, __ATOMIC_RELEASE);
+        return false;
+    }
+    return true;
+}
+
+void dext_unix_ring_put(UnixRing *r)
+{
+    __atomic_store_n(&r->busy, 0, __ATOMIC_RELEASE);
+}
+
+void dext_unix_ring_kill(UnixRing *r)
+{
+    __atomic_store_n(&r->dead, true, __ATOMIC_RELEASE);
+    /* dextd reads EOF and ends the ring's channel. */
+    dext_unix_channel_free(r->ch);
+    r->ch = NULL;
+}
+
+/* Wake dextd if it sleeps: the request is published already. */
+static void ring_doorbell(UnixRing *r)
+{
+    static const char b = 0;
+
+    if (__atomic_load_n(&r->ring->server_sleeping, __ATOMIC_SEQ_CST)) {
+        /* A full socket wakes it as well: nothing to do on EAGAIN. */
+        (void)send(r->ch->fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+}
+
+/*
+ * Sleep until dextd publishes the reply to @seq (@rep_seq moves off
+ * @prev), hangs up, or @deadline_ns (0: none) passes.  The flag is
+ * raised before the last look at @rep_seq, and dextd stores @rep_seq
+ * before it looks at the flag (both sequentially consistent), so a reply
+ * published meanwhile is either seen here or rung for.
+ */
+static IOReturn ring_sleep(UnixRing *r, uint32_t prev, uint64_t deadline_ns)
+{
+    struct pollfd p = { .fd = r->ch->fd, .events = POLLIN };
+    IOReturn ret = kIOReturnSuccess;
+    char b;
+
+    for (;;) {
+        int ms = -1;
+        int rc;
+
+        __atomic_store_n(&r->ring->client_sleeping, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&r->ring->rep_seq, __ATOMIC_SEQ_CST) != prev) {
+            break;
+        }
+        if (deadline_ns != 0) {
+            uint64_t now = dext_ring_now_ns();
+
+            if (now >= deadline_ns) {
+                ret = kIOReturnTimeout;
+                break;
+            }
+            ms = (int)((deadline_ns - now + 999999) / 1000000);
+        }
+        rc = poll(&p, 1, ms);
+        if (rc < 0 && errno != EINTR) {
+            ret = kIOReturnNotResponding;
+            break;
+        }
+        if (rc > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) {
+            ret = kIOReturnNotResponding;
+            break;
+        }
+        /* Doorbells, stale ones too; dextd never sends an empty one. */
+        while (rc > 0) {
+            ssize_t n = recv(r->ch->fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC);
+
+            if (n == 0) {
+                ret = kIOReturnNotResponding;
+            }
+            if (n <= 0) {
+                break;
+            }
+        }
+        if (ret != kIOReturnSuccess) {
+            break;
+        }
+    }
+    __atomic_store_n(&r->ring->client_sleeping, 0, __ATOMIC_SEQ_CST);
+    return ret;
+}
+
+IOReturn dext_unix_ring_call(UnixRing *r, const DextWireCall *m,
+                             uint16_t version, int call_ms,
+                             DextWireHeader *h)
+{
+    DextRing *ring = r->ring;
+    uint64_t deadline = 0;
+    uint32_t prev = r->seq;
+    uint32_t seq = prev + 1;
+    uint32_t got, len;
+    IOReturn ret;
+    int n;
+
+    n = dext_wire_encode_call(ring->req, sizeof(ring->req), version, seq,
+                              false, m);
+    if (n < 0) {
+        return kIOReturnInternalError;      /* nothing sent: still good */
+    }
+    if (call_ms > 0) {
+        deadline = dext_ring_now_ns() + (uint64_t)call_ms * 1000000;
+    }
+    r->seq = seq;
+    __atomic_store_n(&ring->req_len, (uint32_t)n, __ATOMIC_RELAXED);
+    __atomic_store_n(&ring->req_seq, seq, __ATOMIC_SEQ_CST);
+    ring_doorbell(r);
+
+    got = dext_ring_spin(&ring->rep_seq, prev, r->spin_ns);
+    ret = got != prev ? kIOReturnSuccess : ring_sleep(r, prev, deadline);
+    if (ret == kIOReturnSuccess) {
+        got = __atomic_load_n(&ring->rep_seq, __ATOMIC_ACQUIRE);
+        len = __atomic_load_n(&ring->rep_len, __ATOMIC_RELAXED);
+        if (got != seq || len > sizeof(r->rx)) {
+            ret = kIOReturnIPCError;
+        } else {
+            memcpy(r->rx, ring->rep, len);
+            ret = dext_unix_reply_check(r->rx, len, seq, DEXT_WIRE_CALL,
+                                        version, h);
+        }
+    }
+    if (ret != kIOReturnSuccess) {
+        /* A late reply, or none: the ring cannot answer another call. */
+        dext_log(DEXT_LOG_DEBUG, "polled ring: call failed (0x%x): calls "
+                 "go through the socket from now on", (unsigned)ret);
+        dext_unix_ring_kill(r);
+    }
+    return ret;
+}
+
+UnixChannel *dext_unix_ring_close(UnixRing *r)
+{
+    UnixChannel *ch;
+
+    if (r == NULL) {
+        return NULL;
+    }
+    ch = r->ch;
+    munmap(r->ring, DEXT_RING_BYTES);
+    free(r);
+    return ch;
+}
