@@ -580,7 +580,7 @@ static bool run_as_nobody(void)
 static void test_other_user(void)
 {
     char dir[PATH_MAX];
-    const char *path = harness_target() + strlen("unix:");
+    const char *path = harness_socket_path();
     char *slash;
 
     harness_section("a user other than the daemon's: kIOReturnNotPermitted");

@@ -41,7 +41,7 @@ static int raw_connect(void)
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s",
-             harness_target() + strlen("unix:"));
+             harness_socket_path());
     if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
         fd = -1;

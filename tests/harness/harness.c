@@ -35,6 +35,7 @@
 #define IOKIT_KILL_SIGNAL SIGUSR2
 
 static bool use_unix;
+static const char *target_opts = "";   /* after the socket's path */
 static char target[PATH_MAX + 64];
 static pid_t owner_pid;         /* forked children must not clean up */
 
@@ -439,7 +440,8 @@ void harness_restore_log_handler(void)
 
 static void usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s --transport inproc|unix|iokit|target\n", prog);
+    fprintf(stderr, "usage: %s --transport "
+            "inproc|unix|unix-poll|iokit|target\n", prog);
     exit(2);
 }
 
@@ -535,13 +537,17 @@ void harness_init(int argc, char **argv, const char *devices)
     if (strcmp(transport, "inproc") == 0) {
         use_unix = false;
         snprintf(target, sizeof(target), "inproc:%s", devices);
-    } else if (strcmp(transport, "unix") == 0) {
+    } else if (strcmp(transport, "unix") == 0 ||
+               strcmp(transport, "unix-poll") == 0) {
         use_unix = true;
+        /* Every connection with a polled call ring beside its pool. */
+        target_opts = transport[4] == '-' ? ",poll" : "";
         atexit(stop_daemon_at_exit);
         signal(SIGTERM, stop_daemon_on_signal);
         signal(SIGINT, stop_daemon_on_signal);
         start_daemon(devices);
-        snprintf(target, sizeof(target), "unix:%s", sock_path);
+        snprintf(target, sizeof(target), "unix:%s%s", sock_path,
+                 target_opts);
     } else if (strcmp(transport, "iokit") == 0) {
         /*
          * The IOKit transport over the model of IOKitLib
@@ -576,6 +582,16 @@ void harness_init(int argc, char **argv, const char *devices)
 const char *harness_target(void)
 {
     return target;
+}
+
+const char *harness_socket_path(void)
+{
+    return use_unix ? sock_path : NULL;
+}
+
+bool harness_is_polled(void)
+{
+    return target_opts[0] != '\0';
 }
 
 bool harness_is_unix(void)
@@ -630,7 +646,7 @@ void harness_restart_daemon(void)
         return;
     }
     start_daemon(daemon_devices);
-    snprintf(target, sizeof(target), "unix:%s", sock_path);
+    snprintf(target, sizeof(target), "unix:%s%s", sock_path, target_opts);
     setenv("DEXT_TARGET", target, 1);
 }
 

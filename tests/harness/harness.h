@@ -12,7 +12,8 @@
  * is not used; for programs written to run against any dext), or a private
  * dextd ($DEXTD, with the space-separated words of $HARNESS_DEXTD_ARGS
  * appended to its command line) listening on a socket in a fresh
- * temporary directory ("unix:PATH").  Either way $DEXT_TARGET is set, so
+ * temporary directory ("unix:PATH"; "unix:PATH,poll" for unix-poll,
+ * calls through a polled ring).  Either way $DEXT_TARGET is set, so
  * the seed functions that use the default target (apple_dext_connect())
  * reach the same dext as harness_target().
  *
@@ -81,6 +82,21 @@ const char *harness_target(void);
 
 /** harness_is_unix() - true when the test runs over dextd. */
 bool harness_is_unix(void);
+
+/**
+ * harness_socket_path() - the private dextd's socket
+ *
+ * Return: its path (harness_target() may add options after it), or NULL
+ * when the test does not run over dextd.
+ */
+const char *harness_socket_path(void);
+
+/**
+ * harness_is_polled() - does the target ask for a polled call ring?
+ *
+ * Return: true for --transport unix-poll (the target ends in ",poll").
+ */
+bool harness_is_polled(void);
 
 /**
  * harness_is_iokit() - true when the test runs over the IOKit transport
