@@ -4,10 +4,15 @@
  * Bounded waits: with dextd stopped (SIGSTOP), listing, connecting and a
  * call on an open connection each answer kIOReturnTimeout within the
  * bound a target option or the environment sets; after SIGCONT the
- * library works again on new channels.  Unix transport only.
+ * library works again on new channels.  Unix transport only.  Over a
+ * polled ring (unix-poll), also a stream of calls that dextd stops in
+ * the middle of: the call in flight ends in kIOReturnTimeout, and the
+ * connection goes on through its socket once dextd runs again.
  */
 
+#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +65,59 @@ static void stop_daemon(void)
     CHECK_MSG(false, "dextd did not stop");
 }
 
+typedef struct Streamer {
+    io_connect_t c;
+    IOReturn last;
+    double took_ms;             /* the last call's */
+    unsigned long calls;
+} Streamer;
+
+/* Calls back to back until one fails. */
+static void *stream_calls(void *opaque)
+{
+    Streamer *s = opaque;
+    uint64_t v;
+
+    do {
+        double t0 = now_ms();
+
+        s->last = apple_dext_config_read(s->c, 0, 4, &v);
+        s->took_ms = now_ms() - t0;
+        s->calls++;
+    } while (s->last == kIOReturnSuccess);
+    return NULL;
+}
+
+/* dextd stops while polled calls stream; the one in flight times out. */
+static void test_stop_mid_stream(const char *target)
+{
+    Streamer s = { .c = IO_OBJECT_NULL };
+    pthread_t t;
+    uint64_t v = 0;
+
+    harness_section("a polled call in flight when dextd stops: "
+                    "kIOReturnTimeout");
+    if (!CHECK_KR(apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN,
+                                            &s.c), kIOReturnSuccess)) {
+        return;
+    }
+    if (!CHECK(pthread_create(&t, NULL, stream_calls, &s) == 0)) {
+        apple_dext_disconnect(s.c);
+        return;
+    }
+    usleep(50 * 1000);
+    stop_daemon();
+    pthread_join(t, NULL);
+    CHECK_KR(s.last, kIOReturnTimeout);
+    CHECK_MSG(s.took_ms < 3.0 * SHORT_MS + 500, "took %.0f ms", s.took_ms);
+    CHECK_MSG(s.calls > 1, "%lu calls before the stop", s.calls);
+    CHECK(kill(harness_server_pid(), SIGCONT) == 0);
+    /* The ring is dead; the socket carries the calls now. */
+    CHECK_KR(apple_dext_config_read(s.c, 0, 4, &v), kIOReturnSuccess);
+    CHECK_EQ(v & 0xffff, 0x1234);
+    apple_dext_disconnect(s.c);
+}
+
 int main(int argc, char **argv)
 {
     char target[512];
@@ -88,9 +146,28 @@ int main(int argc, char **argv)
     {
         char bad[600];
 
+        static const char *const polls[] = { "poll=0", "poll=1000001",
+                                             "poll=fast",
+                                             "poll=-5" };
+        unsigned i;
+
         snprintf(bad, sizeof(bad), "%s,timeout=soon", harness_target());
         CHECK_KR(apple_dext_list_devices(bad, list, 4, &count),
                  kIOReturnBadArgument);
+        /* The polled ring's spin budget: 1 us to 1 s. */
+        for (i = 0; i < sizeof(polls) / sizeof(polls[0]); i++) {
+            snprintf(bad, sizeof(bad), "%s,%s", harness_target(), polls[i]);
+            CHECK_KR(apple_dext_list_devices(bad, list, 4, &count),
+                     kIOReturnBadArgument);
+        }
+        snprintf(bad, sizeof(bad), "%s,poll=1000000,timeout=%d",
+                 harness_target(), SHORT_MS);
+        CHECK_KR(apple_dext_list_devices(bad, list, 4, &count),
+                 kIOReturnSuccess);
+    }
+
+    if (harness_is_polled()) {
+        test_stop_mid_stream(target);
     }
 
     harness_section("a stopped dextd: each wait ends in kIOReturnTimeout");

@@ -70,7 +70,7 @@ static void attack_fd_with_every_type(void)
     if (!HCHECK(pipe2(pfd, O_CLOEXEC) == 0, "pipe: %s", strerror(errno))) {
         return;
     }
-    /* Every type, and the unknown 0 and 12. */
+    /* Every type, and the unknown 0 and DEXT_WIRE_TYPE_MAX + 1. */
     for (t = 0; t <= DEXT_WIRE_TYPE_MAX + 1; t++) {
         RawChan *c = t == DEXT_WIRE_HELLO ? raw_connect() :
                      session_on(HOSTILE_EDU_BDF, false);

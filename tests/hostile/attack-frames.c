@@ -267,7 +267,7 @@ static void attack_bad_header(void)
         { "version 2", 4, 2, 2 },
         { "version 0xffff", 4, 2, 0xffff },
         { "type 0", 6, 2, 0 },
-        { "type 12", 6, 2, 12 },
+        { "type past the last", 6, 2, DEXT_WIRE_TYPE_MAX + 1 },
         { "type 0xffff", 6, 2, 0xffff },
         { "unknown flag 0x2", 8, 4, 0x2 },
         { "unknown flag 0x80000000", 8, 4, 0x80000000u },

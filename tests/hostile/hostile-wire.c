@@ -521,6 +521,16 @@ IOReturn raw_attach(RawChan *c, const uint8_t *token)
     return st != kIOReturnSuccess ? st : status_reply(c, DEXT_WIRE_ATTACH);
 }
 
+IOReturn raw_ring(RawChan *c, uint32_t spin_us, int *fd)
+{
+    IOReturn st;
+
+    *fd = -1;
+    st = raw_roundtrip(c, dext_wire_encode_ring(c->tx, sizeof(c->tx), ver(c),
+                                                ++c->seq, spin_us), -1, fd);
+    return st != kIOReturnSuccess ? st : status_reply(c, DEXT_WIRE_RING);
+}
+
 IOReturn raw_status(RawChan *c, DextWireStatusReply *r)
 {
     IOReturn st;
@@ -622,6 +632,8 @@ int raw_encode_any(uint8_t *buf, size_t cap, uint16_t type, uint64_t seq)
                                      type == DEXT_WIRE_CALL_ASYNC, &call);
     case DEXT_WIRE_WAKE_UNREGISTER:
         return dext_wire_encode_wake_unregister(buf, cap, 1, seq, 1);
+    case DEXT_WIRE_RING:
+        return dext_wire_encode_ring(buf, cap, 1, seq, 1);
     case DEXT_WIRE_MAP:
         return dext_wire_encode_map(buf, cap, 1, seq, &map);
     case DEXT_WIRE_ERROR:

@@ -276,6 +276,16 @@ IOReturn raw_wake_unregister(RawChan *c, uint32_t port);
 IOReturn raw_attach(RawChan *c, const uint8_t *token);
 
 /**
+ * raw_ring() - RING: make @c a polled call ring
+ * @c: a channel bound to a session
+ * @spin_us: the spin budget asked for
+ * @fd: receives the ring's memfd, or -1
+ *
+ * Return: the reply's status, or a RAW_* / ERROR outcome.
+ */
+IOReturn raw_ring(RawChan *c, uint32_t spin_us, int *fd);
+
+/**
  * raw_status() - STATUS
  * @c: a channel after HELLO
  * @r: receives the reply
@@ -313,7 +323,7 @@ bool raw_dropped(RawChan *c, unsigned ms, IOReturn *error, unsigned *others);
  * @buf: destination
  * @cap: its size
  * @type: any value: requests get a harmless payload (GetIdentity for a
- *        CALL, port 1, MAP of type 0, the edu's service for OPEN), ERROR
+ *        CALL, port 1, a spin of 1 us for RING, MAP of type 0, the edu's service for OPEN), ERROR
  *        is encoded as dextd sends it, other types get an empty payload
  * @seq: sequence number
  *

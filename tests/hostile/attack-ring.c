@@ -1,0 +1,530 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Hostile family "ring": a client that set up a polled call ring
+ * (protocol/dext-ring.h) and then abuses the shared memory and the
+ * doorbell: lengths past the slot, messages that are not CALLs, a
+ * payload that changes while dextd reads it, flags flipped at random,
+ * a flood of doorbells, replies never read, death mid-call, more rings
+ * than a session may have.  Each time dextd must survive, drop at most
+ * that ring's channel, and keep serving the bystander; the runner checks
+ * that its fds, threads and memory come back.
+ */
+
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "edu.h"
+#include "hostile.h"
+#include "hostile-wire.h"
+#include "protocol/dext-ring.h"
+#include "protocol/dext-selectors.h"
+
+/* Rings a session may have: dextd's DEXTD_SESSION_RINGS. */
+#define SESSION_RINGS 4
+
+/* A session's opener and one ring attached to it. */
+typedef struct Ring {
+    RawChan *opener;
+    RawChan *c;                 /* the ring's channel: doorbell, hang-up */
+    DextRing *r;
+    uint32_t seq;
+} Ring;
+
+/* Attach a channel to @opener's session (@token) and make it a ring. */
+static IOReturn ring_attach(Ring *g, const uint8_t *token, uint32_t spin_us)
+{
+    struct stat st;
+    IOReturn ret;
+    void *p;
+    int fd = -1;
+
+    g->c = raw_connect_hello();
+    if (g->c == NULL) {
+        return RAW_HUNG_UP;
+    }
+    ret = raw_attach(g->c, token);
+    if (ret == kIOReturnSuccess) {
+        ret = raw_ring(g->c, spin_us, &fd);
+    }
+    if (ret != kIOReturnSuccess) {
+        return ret;
+    }
+    /* dextd's promise: the pages cannot be taken away from it. */
+    HCHECK(fcntl(fd, F_GET_SEALS) ==
+           (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), "ring seals 0x%x",
+           fcntl(fd, F_GET_SEALS));
+    HCHECK(ftruncate(fd, 4096) < 0 && errno == EPERM,
+           "the ring could be truncated");
+    HCHECK(fstat(fd, &st) == 0 && (size_t)st.st_size == DEXT_RING_BYTES,
+           "ring size");
+    p = mmap(NULL, DEXT_RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             0);
+    close(fd);
+    if (!HCHECK(p != MAP_FAILED, "mmap of the ring: %s", strerror(errno))) {
+        return RAW_GARBLED;
+    }
+    g->r = p;
+    g->seq = 0;
+    return kIOReturnSuccess;
+}
+
+/* A session on edu with one ring (@spin_us); false on failure. */
+static bool ring_open(Ring *g, uint32_t spin_us)
+{
+    uint8_t token[DEXT_WIRE_TOKEN_SIZE];
+    IOReturn ret;
+
+    memset(g, 0, sizeof(*g));
+    g->opener = raw_connect_hello();
+    if (!HCHECK(g->opener != NULL, "connect")) {
+        return false;
+    }
+    ret = raw_open(g->opener, hostile_service(HOSTILE_EDU_BDF), token);
+    if (ret == kIOReturnSuccess) {
+        ret = ring_attach(g, token, spin_us);
+    }
+    return HCHECK(ret == kIOReturnSuccess, "ring setup: 0x%x", ret);
+}
+
+static void ring_close(Ring *g)
+{
+    if (g->r != NULL) {
+        munmap(g->r, DEXT_RING_BYTES);
+    }
+    raw_close(g->c);
+    raw_close(g->opener);
+    memset(g, 0, sizeof(*g));
+}
+
+/* Publish @len bytes of @msg as the next request; ring dextd if asleep. */
+static void ring_post(Ring *g, const void *msg, uint32_t len)
+{
+    memcpy(g->r->req, msg, len < sizeof(g->r->req) ? len
+                                                   : sizeof(g->r->req));
+    __atomic_store_n(&g->r->req_len, len, __ATOMIC_RELAXED);
+    __atomic_store_n(&g->r->req_seq, ++g->seq, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&g->r->server_sleeping, __ATOMIC_SEQ_CST)) {
+        raw_send(g->c, "", 1, NULL, 0);
+    }
+}
+
+/* Wait (polling, bounded) for the reply to the last request. */
+static bool ring_answered(Ring *g, unsigned ms)
+{
+    double end = hostile_now_ms() + ms;
+
+    while (__atomic_load_n(&g->r->rep_seq, __ATOMIC_ACQUIRE) != g->seq) {
+        if (hostile_now_ms() > end) {
+            return false;
+        }
+        usleep(50);
+    }
+    return true;
+}
+
+/* A CALL of @sel through the ring; its status, or a RAW_* outcome. */
+static IOReturn ring_call(Ring *g, uint32_t sel, const uint64_t *in,
+                          uint32_t nin, uint64_t *out, uint32_t nout)
+{
+    DextWireCall m = { .selector = sel, .scalar_in_cnt = nin,
+                       .scalar_out_cap = nout };
+    DextWireCallReply rep;
+    DextWireHeader h;
+    uint8_t buf[DEXT_WIRE_MAX_MSG];
+    uint32_t len;
+    int n;
+
+    memcpy(m.scalar_in, in, nin * sizeof(in[0]));
+    n = dext_wire_encode_call(buf, sizeof(buf), 1, g->seq + 1, false, &m);
+    ring_post(g, buf, (uint32_t)n);
+    if (!ring_answered(g, HOSTILE_ANSWER_MS)) {
+        return RAW_NO_ANSWER;
+    }
+    len = __atomic_load_n(&g->r->rep_len, __ATOMIC_RELAXED);
+    if (len > sizeof(buf)) {
+        return RAW_GARBLED;
+    }
+    memcpy(buf, g->r->rep, len);
+    if (dext_wire_decode_header(buf, len, &h) != 0) {
+        return RAW_GARBLED;
+    }
+    if (h.type == DEXT_WIRE_ERROR) {
+        IOReturn st = RAW_GARBLED;
+
+        dext_wire_decode_status_only(buf + DEXT_WIRE_HEADER_SIZE, h.length,
+                                     &st);
+        return st;
+    }
+    if (h.type != DEXT_WIRE_CALL || h.seq != g->seq ||
+        dext_wire_decode_call_reply(buf + DEXT_WIRE_HEADER_SIZE, h.length,
+                                    &rep) != 0 ||
+        rep.scalar_out_cnt > nout) {
+        return RAW_GARBLED;
+    }
+    memcpy(out, rep.scalar_out, rep.scalar_out_cnt * sizeof(out[0]));
+    return rep.status;
+}
+
+/* edu's ID register through the ring. */
+static IOReturn ring_edu_id(Ring *g, uint64_t *id)
+{
+    uint64_t in[3] = { EDU_MEM_IDX, EDU_REG_ID, 4 };
+
+    *id = 0;
+    return ring_call(g, kDextSelectorMMIORead, in, 3, id, 1);
+}
+
+/* The ring works; the channel is dropped after @what. */
+static void expect_ring_dropped(Ring *g, const char *what)
+{
+    HCHECK(raw_dropped(g->c, HOSTILE_ANSWER_MS, NULL, NULL),
+           "%s: the ring's channel was not dropped", what);
+    /* The opener's channel, and so the session, is untouched. */
+    HCHECK(raw_claim(g->opener) == kIOReturnSuccess,
+           "%s: the session went with the ring", what);
+}
+
+static void attack_setup(void)
+{
+    Ring g, more[SESSION_RINGS + 1];
+    uint8_t token[DEXT_WIRE_TOKEN_SIZE];
+    RawChan *c;
+    uint64_t id;
+    IOReturn st;
+    int fd, i;
+
+    /* No session, no ring. */
+    c = raw_connect_hello();
+    if (HCHECK(c != NULL, "connect")) {
+        st = raw_ring(c, 100, &fd);
+        HCHECK(st == kIOReturnNotAttached && fd < 0,
+               "RING without a session: 0x%x", st);
+        raw_close(c);
+    }
+    if (!ring_open(&g, 100)) {
+        return;
+    }
+    st = ring_edu_id(&g, &id);
+    HCHECK(st == kIOReturnSuccess && (uint32_t)id == EDU_ID_VALUE,
+           "MMIO read through the ring: 0x%x, id 0x%llx", st,
+           (unsigned long long)id);
+    /* A session's rings are bounded. */
+    raw_close(g.opener);
+    g.opener = raw_connect_hello();
+    if (HCHECK(g.opener != NULL, "connect") &&
+        raw_open(g.opener, hostile_service(HOSTILE_EDU_BDF), token) ==
+        kIOReturnSuccess) {
+        for (i = 0; i <= SESSION_RINGS; i++) {
+            memset(&more[i], 0, sizeof(more[i]));
+            st = ring_attach(&more[i], token, 1);
+            HCHECK(i < SESSION_RINGS ? st == kIOReturnSuccess :
+                   st == kIOReturnNoResources, "ring %d of a session: 0x%x",
+                   i + 1, st);
+        }
+        for (i = 0; i <= SESSION_RINGS; i++) {
+            more[i].opener = NULL;
+            ring_close(&more[i]);
+        }
+    }
+    ring_close(&g);
+}
+
+static void attack_bad_length(void)
+{
+    static const uint32_t lens[] = { 0, 3, DEXT_WIRE_HEADER_SIZE - 1,
+                                     DEXT_WIRE_MAX_MSG + 1, 0x7fffffff,
+                                     0xffffffff };
+    uint8_t buf[DEXT_WIRE_MAX_MSG];
+    unsigned i;
+    Ring g;
+    int n;
+
+    for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        DextWireCall m = { .selector = kDextSelectorGetIdentity,
+                           .scalar_out_cap = 6 };
+
+        if (!ring_open(&g, 50)) {
+            return;
+        }
+        n = dext_wire_encode_call(buf, sizeof(buf), 1, 1, false, &m);
+        ring_post(&g, buf, (uint32_t)n);
+        /* Then the same slot claims another length. */
+        __atomic_store_n(&g.r->req_len, lens[i], __ATOMIC_RELAXED);
+        __atomic_store_n(&g.r->req_seq, ++g.seq, __ATOMIC_SEQ_CST);
+        raw_send(g.c, "", 1, NULL, 0);
+        expect_ring_dropped(&g, "a request length out of bounds");
+        ring_close(&g);
+    }
+}
+
+static void attack_not_a_call(void)
+{
+    static const uint16_t types[] = { DEXT_WIRE_HELLO, DEXT_WIRE_OPEN,
+                                      DEXT_WIRE_ATTACH, DEXT_WIRE_CALL_ASYNC,
+                                      DEXT_WIRE_MAP, DEXT_WIRE_STATUS,
+                                      DEXT_WIRE_RING, DEXT_WIRE_ERROR, 0 };
+    uint8_t buf[DEXT_WIRE_MAX_MSG];
+    unsigned i;
+    Ring g;
+
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        int n = raw_encode_any(buf, sizeof(buf), types[i], 1);
+
+        if (!ring_open(&g, 50)) {
+            return;
+        }
+        ring_post(&g, buf, (uint32_t)n);
+        expect_ring_dropped(&g, dext_wire_type_name(types[i]));
+        ring_close(&g);
+    }
+    /* A malformed CALL: its codec error is answered in the ring. */
+    if (!ring_open(&g, 50)) {
+        return;
+    }
+    memset(buf, 0xa5, sizeof(buf));
+    ring_post(&g, buf, 200);
+    expect_ring_dropped(&g, "garbage");
+    ring_close(&g);
+}
+
+/* Calls that name memory need a sender the kernel vouches for. */
+static void attack_dma_naming(void)
+{
+    static uint8_t page[4096] __attribute__((aligned(4096)));
+    uint64_t in[4] = { 0x100000, (uintptr_t)page, sizeof(page), 0 };
+    uint64_t out[4], id;
+    IOReturn st;
+    Ring g;
+
+    if (!ring_open(&g, 50)) {
+        return;
+    }
+    HCHECK(raw_claim(g.opener) == kIOReturnSuccess, "claim");
+    st = ring_call(&g, kDextSelectorRegisterDMARegion, in, 3, out, 4);
+    HCHECK(st == kIOReturnNotPermitted, "RegisterDMARegion in the ring: "
+           "0x%x", st);
+    st = ring_call(&g, kDextSelectorRegisterDMARegionAt, in, 4, out, 4);
+    HCHECK(st == kIOReturnNotPermitted, "RegisterDMARegionAt in the ring: "
+           "0x%x", st);
+    st = ring_call(&g, kDextSelectorProbeDMARegion, in, 2, out, 1);
+    HCHECK(st == kIOReturnNotPermitted, "ProbeDMARegion in the ring: 0x%x",
+           st);
+    /* Refused, not dropped: the ring still serves. */
+    st = ring_edu_id(&g, &id);
+    HCHECK(st == kIOReturnSuccess, "the ring after the refusals: 0x%x", st);
+    ring_close(&g);
+}
+
+typedef struct Scribbler {
+    Ring *g;
+    bool lengths;               /* the length and dextd's words too */
+    bool stop;
+} Scribbler;
+
+/* Rewrite the request's payload and dextd's flag without pause. */
+static void *scribble(void *opaque)
+{
+    Scribbler *s = opaque;
+    DextRing *r = s->g->r;
+    uint32_t x = 12345;
+
+    while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
+        x = x * 1103515245u + 12345u;
+        r->req[DEXT_WIRE_HEADER_SIZE + x % 64] ^= (uint8_t)(x >> 16);
+        __atomic_store_n(&r->server_sleeping, x & 1, __ATOMIC_RELAXED);
+        if (s->lengths && (x & 0xf00) == 0) {
+            __atomic_store_n(&r->req_len, x, __ATOMIC_RELAXED);
+            __atomic_store_n(&r->rep_seq, x, __ATOMIC_RELAXED);
+        }
+    }
+    return NULL;
+}
+
+/* Calls while a thread scribbles; how many were answered. */
+static unsigned scribbled_calls(bool lengths)
+{
+    Scribbler s = { .lengths = lengths };
+    pthread_t t;
+    uint64_t id;
+    unsigned i, served = 0;
+    Ring g;
+
+    if (!ring_open(&g, 200)) {
+        return 0;
+    }
+    s.g = &g;
+    if (!HCHECK(pthread_create(&t, NULL, scribble, &s) == 0, "thread")) {
+        ring_close(&g);
+        return 0;
+    }
+    for (i = 0; i < 2000; i++) {
+        /* Any answer will do, garbage too; only silence ends it. */
+        if (ring_edu_id(&g, &id) == RAW_NO_ANSWER) {
+            break;
+        }
+        served++;
+    }
+    __atomic_store_n(&s.stop, true, __ATOMIC_RELAXED);
+    pthread_join(t, NULL);
+    ring_close(&g);
+    return served;
+}
+
+/* The request changes while dextd copies and decodes it. */
+static void attack_scribble(void)
+{
+    unsigned a = scribbled_calls(false);
+    unsigned b = scribbled_calls(true);
+
+    hostile_note("%u calls answered under a payload scribbler, %u with "
+                 "lengths scribbled too", a, b);
+}
+
+typedef struct Ringer {
+    int fd;
+    bool stop;
+    unsigned long sent;
+} Ringer;
+
+static void *ring_bell(void *opaque)
+{
+    Ringer *b = opaque;
+    char junk[512] = { 0 };
+
+    while (!__atomic_load_n(&b->stop, __ATOMIC_RELAXED)) {
+        if (send(b->fd, junk, (b->sent & 1) ? 1 : sizeof(junk),
+                 MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+            b->sent++;
+        } else {
+            sched_yield();
+        }
+    }
+    return NULL;
+}
+
+/* Doorbells without end, from two threads, while calls go on. */
+static void attack_doorbell_flood(void)
+{
+    Ringer b[2] = { { 0 }, { 0 } };
+    pthread_t t[2];
+    double end;
+    uint64_t id;
+    unsigned calls = 0;
+    IOReturn st = kIOReturnSuccess;
+    Ring g;
+    int i;
+
+    if (!ring_open(&g, 20)) {
+        return;
+    }
+    for (i = 0; i < 2; i++) {
+        b[i].fd = g.c->fd;
+        pthread_create(&t[i], NULL, ring_bell, &b[i]);
+    }
+    end = hostile_now_ms() + 1000;
+    while (hostile_now_ms() < end && st == kIOReturnSuccess) {
+        st = ring_edu_id(&g, &id);
+        calls++;
+        usleep(200);
+    }
+    for (i = 0; i < 2; i++) {
+        __atomic_store_n(&b[i].stop, true, __ATOMIC_RELAXED);
+        pthread_join(t[i], NULL);
+    }
+    HCHECK(st == kIOReturnSuccess, "a ring call under the flood: 0x%x", st);
+    hostile_note("%u ring calls among %lu doorbells", calls,
+                 b[0].sent + b[1].sent);
+    ring_close(&g);
+}
+
+/*
+ * Asleep for ever and never reading: dextd's doorbells fill the socket,
+ * and its sends must not block on it.
+ */
+static void attack_never_reads(void)
+{
+    uint64_t id;
+    IOReturn st = kIOReturnSuccess;
+    unsigned i;
+    Ring g;
+
+    if (!ring_open(&g, 1)) {
+        return;
+    }
+    __atomic_store_n(&g.r->client_sleeping, 1, __ATOMIC_SEQ_CST);
+    for (i = 0; i < 20000 && st == kIOReturnSuccess; i++) {
+        st = ring_edu_id(&g, &id);
+    }
+    HCHECK(st == kIOReturnSuccess, "call %u through a ring whose client "
+           "never reads: 0x%x", i, st);
+    ring_close(&g);
+}
+
+/* A child posts a call and dies; its session must go. */
+static void die_mid_call(void *arg)
+{
+    Ring g;
+    uint64_t in[3] = { EDU_MEM_IDX, EDU_REG_ID, 4 };
+    DextWireCall m = { .selector = kDextSelectorMMIORead, .scalar_in_cnt = 3,
+                       .scalar_out_cap = 1 };
+    uint8_t buf[DEXT_WIRE_MAX_MSG];
+    int i, n;
+
+    (void)arg;
+    if (!ring_open(&g, 1000)) {
+        return;
+    }
+    memcpy(m.scalar_in, in, sizeof(in));
+    for (i = 0; i < 1000; i++) {
+        n = dext_wire_encode_call(buf, sizeof(buf), 1, g.seq + 1, false,
+                                  &m);
+        ring_post(&g, buf, (uint32_t)n);
+    }
+    hostile_child_ready();
+    hostile_child_wait_release(HOSTILE_ANSWER_MS);
+    kill(getpid(), SIGKILL);
+}
+
+static void attack_dies_mid_call(void)
+{
+    HostileChild kid;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        if (!HCHECK(hostile_child_start(&kid, die_mid_call, NULL, NULL, 0),
+                    "fork")) {
+            return;
+        }
+        HCHECK(hostile_child_wait_ready(&kid, HOSTILE_ANSWER_MS),
+               "the child did not set up its ring");
+        hostile_child_release(&kid);
+        hostile_child_reap(&kid, HOSTILE_ANSWER_MS);
+    }
+}
+
+static const HostileAttack attacks[] = {
+    { .name = "ring/setup-and-limit", .run = attack_setup },
+    { .name = "ring/bad-length", .run = attack_bad_length },
+    { .name = "ring/not-a-call", .run = attack_not_a_call },
+    { .name = "ring/dma-naming", .run = attack_dma_naming },
+    { .name = "ring/scribble", .run = attack_scribble },
+    { .name = "ring/doorbell-flood", .run = attack_doorbell_flood },
+    { .name = "ring/never-reads", .run = attack_never_reads },
+    { .name = "ring/dies-mid-call", .run = attack_dies_mid_call },
+};
+
+int main(int argc, char **argv)
+{
+    return hostile_main(argc, argv, attacks,
+                        sizeof(attacks) / sizeof(attacks[0]));
+}
