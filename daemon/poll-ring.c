@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -145,17 +144,17 @@ static bool drain_doorbells(Channel *ch)
 
 /*
  * Sleep until the client rings or goes.  The flag is raised before the
- * last look at @req_seq, and the client bumps @req_seq before it looks
- * at the flag (both sequentially consistent): one of us sees the other.
- * False once the socket says the client is gone.
+ * last look at the request's seq, and the client publishes a request
+ * before it looks at the flag (both sequentially consistent): one of us
+ * sees the other.  False once the socket says the client is gone.
  */
-static bool ring_sleep(Channel *ch, DextRing *r, uint32_t seen)
+static bool ring_sleep(Channel *ch, DextRing *r, uint64_t seen)
 {
     struct pollfd p = { .fd = ch->fd, .events = POLLIN };
     bool alive = true;
 
     __atomic_store_n(&r->server_sleeping, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&r->req_seq, __ATOMIC_SEQ_CST) == seen) {
+    if (dext_ring_seq(&r->req) == seen) {
         while (poll(&p, 1, -1) < 0 && errno == EINTR) {
         }
         alive = !(p.revents & (POLLHUP | POLLERR | POLLNVAL)) &&
@@ -190,30 +189,25 @@ static void ring_violation(Channel *ch, const char *why)
  * without a kernel-vouched sender (so no DMA-naming call passes), and
  * publish the reply.  False if the channel must end.
  */
-static bool ring_serve_one(Channel *ch, DextRing *r, uint32_t seq)
+static bool ring_serve_one(Channel *ch, DextRing *r)
 {
-    uint32_t len = __atomic_load_n(&r->req_len, __ATOMIC_RELAXED);
     DextdReply rep = { .buf = ch->tx, .cap = sizeof(ch->tx), .fd = -1 };
     DextdRequest req = { .buf = ch->rx, .sender = -1 };
-    DextWireHeader h;
     bool keep;
 
-    if (len < DEXT_WIRE_HEADER_SIZE || len > sizeof(ch->rx)) {
+    req.len = dext_ring_copy_out(&r->req, ch->rx);
+    if (req.len == 0) {
         ring_violation(ch, "request length out of bounds");
         return false;
     }
-    memcpy(ch->rx, r->req, len);
-    req.len = len;
-    if (dext_wire_decode_header(ch->rx, len, &h) != 0 ||
-        h.type != DEXT_WIRE_CALL) {
+    /* The type only: handle_request() checks the rest of the header. */
+    if (dext_wire_get_u16(ch->rx + 6) != DEXT_WIRE_CALL) {
         ring_violation(ch, "not a CALL");
         return false;
     }
     keep = handle_request(ch, &req, &rep);
-    if (rep.len > 0 && (size_t)rep.len <= sizeof(r->rep)) {
-        memcpy(r->rep, ch->tx, (size_t)rep.len);
-        __atomic_store_n(&r->rep_len, (uint32_t)rep.len, __ATOMIC_RELAXED);
-        __atomic_store_n(&r->rep_seq, seq, __ATOMIC_SEQ_CST);
+    if (rep.len >= DEXT_WIRE_HEADER_SIZE) {
+        dext_ring_publish(&r->rep, ch->tx, (size_t)rep.len);
         if (__atomic_load_n(&r->client_sleeping, __ATOMIC_SEQ_CST)) {
             doorbell(ch);
         }
@@ -226,13 +220,15 @@ void ring_serve(Channel *ch)
 {
     DextRing *r = ch->ring;
     /* A fresh ring: the client may have published request 1 already. */
-    uint32_t seen = 0;
+    uint64_t seen = 0;
     unsigned streak = 0;
 
     dlog(ch->d, DEXT_LOG_DEBUG, "pid %d: channel serves a polled ring",
          (int)ch->pid);
     for (;;) {
-        uint32_t seq = dext_ring_spin(&r->req_seq, seen, ch->ring_spin_ns);
+        uint64_t seq = dext_ring_spin(&r->req, seen, ch->ring_spin_ns,
+                                      dext_ring_same_cpu(&r->server_cpu,
+                                                         &r->client_cpu));
 
         if (seq == seen) {
             streak = 0;
@@ -246,7 +242,7 @@ void ring_serve(Channel *ch)
             return;
         }
         seen = seq;
-        if (!ring_serve_one(ch, r, seq)) {
+        if (!ring_serve_one(ch, r)) {
             return;
         }
     }

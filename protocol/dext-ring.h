@@ -4,10 +4,10 @@
  * The polled call ring: one request slot and one reply slot in a shared
  * memfd that dextd creates for one channel (the RING message), so that a
  * synchronous CALL and its reply travel without a system call while both
- * sides are awake.  Each side busy-polls for a bounded time and then
- * sleeps in poll() on the channel's socket; the other side rings it awake
- * with a one-byte message on that socket ("doorbell") when it sees the
- * sleeping flag.  Messages in the slots are whole wire messages
+ * sides are awake (one caller at a time).  Each side busy-polls for a
+ * bounded time and then sleeps in poll() on the channel's socket; the
+ * other side rings it awake with a one-byte message on that socket
+ * ("doorbell") when it sees the sleeping flag.  Messages in the slots are whole wire messages
  * (protocol/dext-wire.h): a CALL request, its CALL reply or an ERROR.
  *
  * Neither side trusts the other's words: a length is read once, bounded,
@@ -17,8 +17,11 @@
 #ifndef LIBDEXT_PROTOCOL_DEXT_RING_H
 #define LIBDEXT_PROTOCOL_DEXT_RING_H
 
+#include <endian.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "protocol/dext-wire.h"
@@ -26,27 +29,46 @@
 #define DEXT_RING_LINE 64
 
 /*
- * The shared page(s).  Each word one side writes while the other polls
- * it lives on a cache line of its own, so polling one does not steal the
- * line the other is writing.
+ * A slot holds one wire message as it travels on the socket.  Its
+ * header's sequence number (bytes 16-23, little-endian) is the word the
+ * other side polls: the writer stores the rest of the message first and
+ * the sequence number last (release), so a reader that sees a new one
+ * sees the message under it.  Seq and length share the message's first
+ * cache line, so a small call (a ConfigRead request is 60 bytes, its
+ * reply 44) crosses between CPUs as one line each way.
+ */
+typedef struct DextRingSlot {
+    _Alignas(DEXT_RING_LINE) uint8_t head[16];  /* magic ... length */
+    uint64_t seq;
+    uint8_t rest[DEXT_WIRE_MAX_MSG - 24];
+} DextRingSlot;
+
+_Static_assert(DEXT_WIRE_HEADER_SIZE == 24 &&
+               sizeof(DextRingSlot) >= DEXT_WIRE_MAX_MSG,
+               "a slot is a wire message, its seq at bytes 16-23");
+
+/*
+ * The shared page(s).
  *
- * @req_seq: the client's: bumped (release) once @req holds a request
- * @rep_seq: dextd's: set to the request's @req_seq (release) once @rep
- *           holds its reply
+ * @req: the client's request, written by the client
+ * @rep: dextd's reply, its seq the request's
  * @server_sleeping: dextd's: 1 while it sleeps in poll() (doorbell it)
+ * @server_cpu: dextd's: 1 + the CPU it last polled on (0: unknown)
  * @client_sleeping: the client's: 1 while it sleeps in poll()
- * @req_len, @req: the request, written by the client
- * @rep_len, @rep: the reply, written by dextd
+ * @client_cpu: the client's: 1 + the CPU it last polled on
+ *
+ * Each side's words are written by it and read by the other, on a line
+ * of their own, away from the slots.  The CPUs are hints (a side that
+ * finds the other on its own CPU yields at once instead of spinning) and
+ * are rewritten only when they change.
  */
 typedef struct DextRing {
-    _Alignas(DEXT_RING_LINE) uint32_t req_seq;
-    _Alignas(DEXT_RING_LINE) uint32_t rep_seq;
+    DextRingSlot req;
+    DextRingSlot rep;
     _Alignas(DEXT_RING_LINE) uint32_t server_sleeping;
+    uint32_t server_cpu;
     _Alignas(DEXT_RING_LINE) uint32_t client_sleeping;
-    _Alignas(DEXT_RING_LINE) uint32_t req_len;
-    uint8_t req[DEXT_WIRE_MAX_MSG];
-    _Alignas(DEXT_RING_LINE) uint32_t rep_len;
-    uint8_t rep[DEXT_WIRE_MAX_MSG];
+    uint32_t client_cpu;
 } DextRing;
 
 /* The memfd's size: whole pages, the same on both sides. */
@@ -59,9 +81,10 @@ typedef struct DextRing {
 /*
  * How long a waiter spins flat out before it starts yielding the CPU
  * between looks: long enough for a reply from another CPU, short enough
- * that a peer on the same CPU is not kept off it for long.
+ * that a peer on the same CPU (the hint missed it) is not kept off it
+ * for long.
  */
-#define DEXT_RING_PURE_SPIN_NS 20000
+#define DEXT_RING_PURE_SPIN_NS 2000
 
 /**
  * dext_ring_relax() - one step of a busy wait: tell the CPU we spin
@@ -93,30 +116,115 @@ static inline uint64_t dext_ring_now_ns(void)
 }
 
 /**
- * dext_ring_spin() - poll *@word until it differs from @old, for at most
- * @budget_ns
- * @word: a word of the shared ring
- * @old: its value when nothing has happened
- * @budget_ns: how long to poll
+ * dext_ring_seq() - the sequence number a slot holds now (acquire)
+ * @slot: a slot of the shared ring
  *
- * Spins flat out for DEXT_RING_PURE_SPIN_NS, then yields the CPU between
- * looks (a peer sharing our CPU gets to run).
- *
- * Return: the new value (acquire), or @old once the budget is spent.
+ * Return: the number.
  */
-static inline uint32_t dext_ring_spin(const uint32_t *word, uint32_t old,
-                                      uint64_t budget_ns)
+static inline uint64_t dext_ring_seq(const DextRingSlot *slot)
 {
-    uint64_t start = 0, now;
-    uint32_t v;
+    return le64toh(__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE));
+}
+
+/**
+ * dext_ring_publish() - put a wire message in a slot, its seq last
+ * @slot: the slot
+ * @msg: the message, at most DEXT_WIRE_MAX_MSG bytes
+ * @len: its length, at least DEXT_WIRE_HEADER_SIZE
+ *
+ * The seq is stored sequentially consistent: the writer's next look at
+ * the other side's sleeping flag cannot pass it.
+ *
+ * Return: nothing.
+ */
+static inline void dext_ring_publish(DextRingSlot *slot, const uint8_t *msg,
+                                     size_t len)
+{
+    uint64_t seq;
+
+    memcpy(slot->head, msg, sizeof(slot->head));
+    memcpy(slot->rest, msg + 24, len - 24);
+    memcpy(&seq, msg + 16, sizeof(seq));
+    __atomic_store_n(&slot->seq, seq, __ATOMIC_SEQ_CST);
+}
+
+/**
+ * dext_ring_copy_out() - copy the message in a slot the other side
+ * writes, its length read once and bounded
+ * @slot: the slot
+ * @dst: where to, DEXT_WIRE_MAX_MSG bytes
+ *
+ * The copy is what gets decoded: the writer may change the slot at any
+ * time, and a header decoded from the copy agrees with the copy's size.
+ *
+ * Return: the message's length, or 0 if the length read is past a
+ * message's bounds.
+ */
+static inline size_t dext_ring_copy_out(const DextRingSlot *slot,
+                                        uint8_t *dst)
+{
+    uint32_t plen;
+    size_t len;
+
+    memcpy(&plen, slot->head + 12, sizeof(plen));
+    plen = le32toh(plen);
+    if (plen > DEXT_WIRE_MAX_PAYLOAD) {
+        return 0;
+    }
+    len = DEXT_WIRE_HEADER_SIZE + plen;
+    memcpy(dst, slot, len);
+    return len;
+}
+
+/**
+ * dext_ring_same_cpu() - note our CPU, and see if the other side polls
+ * on it too
+ * @mine: our CPU word (@server_cpu or @client_cpu)
+ * @peer: the other side's
+ *
+ * Return: true if the other side last polled on the CPU we run on.
+ */
+static inline bool dext_ring_same_cpu(uint32_t *mine, const uint32_t *peer)
+{
+    int cpu = sched_getcpu();
+
+    if (cpu < 0) {
+        return false;
+    }
+    /* Written only when it changes: the line stays shared otherwise. */
+    if (__atomic_load_n(mine, __ATOMIC_RELAXED) != (uint32_t)cpu + 1) {
+        __atomic_store_n(mine, (uint32_t)cpu + 1, __ATOMIC_RELAXED);
+    }
+    return __atomic_load_n(peer, __ATOMIC_RELAXED) == (uint32_t)cpu + 1;
+}
+
+/**
+ * dext_ring_spin() - poll a slot until its seq differs from @old, for at
+ * most @budget_ns
+ * @slot: a slot of the shared ring
+ * @old: its seq when nothing has happened
+ * @budget_ns: how long to poll
+ * @shared_cpu: the other side runs on our CPU: yield between all looks
+ *
+ * Otherwise spins flat out for DEXT_RING_PURE_SPIN_NS, then yields the
+ * CPU between looks.
+ *
+ * Return: the new seq (acquire), or @old once the budget is spent.
+ */
+static inline uint64_t dext_ring_spin(const DextRingSlot *slot, uint64_t old,
+                                      uint64_t budget_ns, bool shared_cpu)
+{
+    uint64_t start = 0, now, v;
     unsigned i;
 
     for (i = 0;; i++) {
-        v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+        v = dext_ring_seq(slot);
         if (v != old || budget_ns == 0) {
             return v;
         }
-        if ((i & 63) != 63) {
+        if (shared_cpu) {
+            sched_yield();
+        } else if ((i & 63) != 63) {
             dext_ring_relax();
             continue;
         }

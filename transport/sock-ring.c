@@ -141,13 +141,14 @@ static void ring_doorbell(UnixRing *r)
 }
 
 /*
- * Sleep until dextd publishes the reply to @seq (@rep_seq moves off
- * @prev), hangs up, or @deadline_ns (0: none) passes.  The flag is
- * raised before the last look at @rep_seq, and dextd stores @rep_seq
- * before it looks at the flag (both sequentially consistent), so a reply
- * published meanwhile is either seen here or rung for.
+ * Sleep until dextd publishes the reply to the last request (the reply
+ * slot's seq moves off @prev), hangs up, or @deadline_ns (0: none)
+ * passes.  The flag is raised before the last look at the slot, and
+ * dextd publishes before it looks at the flag (both sequentially
+ * consistent), so a reply published meanwhile is either seen here or
+ * rung for.
  */
-static IOReturn ring_sleep(UnixRing *r, uint32_t prev, uint64_t deadline_ns)
+static IOReturn ring_sleep(UnixRing *r, uint64_t prev, uint64_t deadline_ns)
 {
     struct pollfd p = { .fd = r->ch->fd, .events = POLLIN };
     IOReturn ret = kIOReturnSuccess;
@@ -158,7 +159,7 @@ static IOReturn ring_sleep(UnixRing *r, uint32_t prev, uint64_t deadline_ns)
         int rc;
 
         __atomic_store_n(&r->ring->client_sleeping, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&r->ring->rep_seq, __ATOMIC_SEQ_CST) != prev) {
+        if (dext_ring_seq(&r->ring->rep) != prev) {
             break;
         }
         if (deadline_ns != 0) {
@@ -204,37 +205,39 @@ IOReturn dext_unix_ring_call(UnixRing *r, const DextWireCall *m,
 {
     DextRing *ring = r->ring;
     uint64_t deadline = 0;
-    uint32_t prev = r->seq;
-    uint32_t seq = prev + 1;
-    uint32_t got, len;
+    uint64_t prev = r->seq;
+    uint64_t seq = prev + 1;
     IOReturn ret;
+    size_t len;
     int n;
 
-    n = dext_wire_encode_call(ring->req, sizeof(ring->req), version, seq,
-                              false, m);
+    n = dext_wire_encode_call(r->tx, sizeof(r->tx), version, seq, false, m);
     if (n < 0) {
         return kIOReturnInternalError;      /* nothing sent: still good */
     }
-    if (call_ms > 0) {
-        deadline = dext_ring_now_ns() + (uint64_t)call_ms * 1000000;
-    }
     r->seq = seq;
-    __atomic_store_n(&ring->req_len, (uint32_t)n, __ATOMIC_RELAXED);
-    __atomic_store_n(&ring->req_seq, seq, __ATOMIC_SEQ_CST);
+    dext_ring_publish(&ring->req, r->tx, (size_t)n);
     ring_doorbell(r);
 
-    got = dext_ring_spin(&ring->rep_seq, prev, r->spin_ns);
-    ret = got != prev ? kIOReturnSuccess : ring_sleep(r, prev, deadline);
-    if (ret == kIOReturnSuccess) {
-        got = __atomic_load_n(&ring->rep_seq, __ATOMIC_ACQUIRE);
-        len = __atomic_load_n(&ring->rep_len, __ATOMIC_RELAXED);
-        if (got != seq || len > sizeof(r->rx)) {
-            ret = kIOReturnIPCError;
-        } else {
-            memcpy(r->rx, ring->rep, len);
-            ret = dext_unix_reply_check(r->rx, len, seq, DEXT_WIRE_CALL,
-                                        version, h);
+    if (dext_ring_spin(&ring->rep, prev, r->spin_ns,
+                       dext_ring_same_cpu(&ring->client_cpu,
+                                          &ring->server_cpu)) != prev) {
+        ret = kIOReturnSuccess;
+    } else {
+        /*
+         * The bound counts from here: a clock read per call costs more
+         * than a fast round trip, and the spin was at most its budget.
+         */
+        if (call_ms > 0) {
+            deadline = dext_ring_now_ns() + (uint64_t)call_ms * 1000000;
         }
+        ret = ring_sleep(r, prev, deadline);
+    }
+    if (ret == kIOReturnSuccess) {
+        len = dext_ring_copy_out(&ring->rep, r->rx);
+        ret = len == 0 ? kIOReturnIPCError :
+              dext_unix_reply_check(r->rx, len, seq, DEXT_WIRE_CALL, version,
+                                    h);
     }
     if (ret != kIOReturnSuccess) {
         /* A late reply, or none: the ring cannot answer another call. */

@@ -32,7 +32,8 @@ typedef struct UnixRing {
     UnixChannel *ch;            /* its socket: doorbell and hang-up */
     DextRing *ring;             /* the shared mapping */
     uint64_t spin_ns;
-    uint32_t seq;               /* the last request's req_seq */
+    uint64_t seq;               /* the last request's */
+    uint8_t tx[DEXT_WIRE_MAX_MSG];  /* the request, before it is published */
     uint8_t rx[DEXT_WIRE_MAX_MSG];  /* the reply, copied out */
 } UnixRing;
 

@@ -106,13 +106,14 @@ static void ring_close(Ring *g)
     memset(g, 0, sizeof(*g));
 }
 
-/* Publish @len bytes of @msg as the next request; ring dextd if asleep. */
-static void ring_post(Ring *g, const void *msg, uint32_t len)
+/*
+ * Publish the message in @msg (@len bytes, its seq field overwritten) as
+ * the next request; ring dextd if it sleeps.
+ */
+static void ring_post(Ring *g, uint8_t *msg, size_t len)
 {
-    memcpy(g->r->req, msg, len < sizeof(g->r->req) ? len
-                                                   : sizeof(g->r->req));
-    __atomic_store_n(&g->r->req_len, len, __ATOMIC_RELAXED);
-    __atomic_store_n(&g->r->req_seq, ++g->seq, __ATOMIC_SEQ_CST);
+    dext_wire_put_u64(msg + 16, ++g->seq);
+    dext_ring_publish(&g->r->req, msg, len);
     if (__atomic_load_n(&g->r->server_sleeping, __ATOMIC_SEQ_CST)) {
         raw_send(g->c, "", 1, NULL, 0);
     }
@@ -123,7 +124,7 @@ static bool ring_answered(Ring *g, unsigned ms)
 {
     double end = hostile_now_ms() + ms;
 
-    while (__atomic_load_n(&g->r->rep_seq, __ATOMIC_ACQUIRE) != g->seq) {
+    while (dext_ring_seq(&g->r->rep) != g->seq) {
         if (hostile_now_ms() > end) {
             return false;
         }
@@ -141,20 +142,16 @@ static IOReturn ring_call(Ring *g, uint32_t sel, const uint64_t *in,
     DextWireCallReply rep;
     DextWireHeader h;
     uint8_t buf[DEXT_WIRE_MAX_MSG];
-    uint32_t len;
+    size_t len;
     int n;
 
     memcpy(m.scalar_in, in, nin * sizeof(in[0]));
-    n = dext_wire_encode_call(buf, sizeof(buf), 1, g->seq + 1, false, &m);
-    ring_post(g, buf, (uint32_t)n);
+    n = dext_wire_encode_call(buf, sizeof(buf), 1, 0, false, &m);
+    ring_post(g, buf, (size_t)n);
     if (!ring_answered(g, HOSTILE_ANSWER_MS)) {
         return RAW_NO_ANSWER;
     }
-    len = __atomic_load_n(&g->r->rep_len, __ATOMIC_RELAXED);
-    if (len > sizeof(buf)) {
-        return RAW_GARBLED;
-    }
-    memcpy(buf, g->r->rep, len);
+    len = dext_ring_copy_out(&g->r->rep, buf);
     if (dext_wire_decode_header(buf, len, &h) != 0) {
         return RAW_GARBLED;
     }
@@ -241,9 +238,10 @@ static void attack_setup(void)
 
 static void attack_bad_length(void)
 {
-    static const uint32_t lens[] = { 0, 3, DEXT_WIRE_HEADER_SIZE - 1,
-                                     DEXT_WIRE_MAX_MSG + 1, 0x7fffffff,
-                                     0xffffffff };
+    /* Past a message's bounds, and in bounds but not the CALL's. */
+    static const uint32_t lens[] = { DEXT_WIRE_MAX_PAYLOAD + 1, 0x7fffffff,
+                                     0xffffffff, 0, 3,
+                                     DEXT_WIRE_MAX_PAYLOAD };
     uint8_t buf[DEXT_WIRE_MAX_MSG];
     unsigned i;
     Ring g;
@@ -256,13 +254,10 @@ static void attack_bad_length(void)
         if (!ring_open(&g, 50)) {
             return;
         }
-        n = dext_wire_encode_call(buf, sizeof(buf), 1, 1, false, &m);
-        ring_post(&g, buf, (uint32_t)n);
-        /* Then the same slot claims another length. */
-        __atomic_store_n(&g.r->req_len, lens[i], __ATOMIC_RELAXED);
-        __atomic_store_n(&g.r->req_seq, ++g.seq, __ATOMIC_SEQ_CST);
-        raw_send(g.c, "", 1, NULL, 0);
-        expect_ring_dropped(&g, "a request length out of bounds");
+        n = dext_wire_encode_call(buf, sizeof(buf), 1, 0, false, &m);
+        dext_wire_put_u32(buf + 12, lens[i]);
+        ring_post(&g, buf, (size_t)n);
+        expect_ring_dropped(&g, "a request length that is not the CALL's");
         ring_close(&g);
     }
 }
@@ -283,7 +278,7 @@ static void attack_not_a_call(void)
         if (!ring_open(&g, 50)) {
             return;
         }
-        ring_post(&g, buf, (uint32_t)n);
+        ring_post(&g, buf, (size_t)n);
         expect_ring_dropped(&g, dext_wire_type_name(types[i]));
         ring_close(&g);
     }
@@ -340,11 +335,11 @@ static void *scribble(void *opaque)
 
     while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
         x = x * 1103515245u + 12345u;
-        r->req[DEXT_WIRE_HEADER_SIZE + x % 64] ^= (uint8_t)(x >> 16);
+        r->req.rest[x % 40] ^= (uint8_t)(x >> 16);
         __atomic_store_n(&r->server_sleeping, x & 1, __ATOMIC_RELAXED);
         if (s->lengths && (x & 0xf00) == 0) {
-            __atomic_store_n(&r->req_len, x, __ATOMIC_RELAXED);
-            __atomic_store_n(&r->rep_seq, x, __ATOMIC_RELAXED);
+            dext_wire_put_u32(r->req.head + 12, x);
+            __atomic_store_n(&r->rep.seq, x, __ATOMIC_RELAXED);
         }
     }
     return NULL;
@@ -486,9 +481,8 @@ static void die_mid_call(void *arg)
     }
     memcpy(m.scalar_in, in, sizeof(in));
     for (i = 0; i < 1000; i++) {
-        n = dext_wire_encode_call(buf, sizeof(buf), 1, g.seq + 1, false,
-                                  &m);
-        ring_post(&g, buf, (uint32_t)n);
+        n = dext_wire_encode_call(buf, sizeof(buf), 1, 0, false, &m);
+        ring_post(&g, buf, (size_t)n);
     }
     hostile_child_ready();
     hostile_child_wait_release(HOSTILE_ANSWER_MS);
