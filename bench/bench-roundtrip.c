@@ -86,20 +86,6 @@ static double run_bare(int fd, int req_len, int rep_len)
     return (double)(bench_now_ns() - t0) / ITERS;
 }
 
-static double run_lib(io_connect_t c, int iters)
-{
-    uint64_t v = 0;
-    uint64_t t0 = bench_now_ns();
-    int i;
-
-    for (i = 0; i < iters; i++) {
-        if (apple_dext_config_read(c, 0, 4, &v) != kIOReturnSuccess) {
-            abort();
-        }
-    }
-    return (double)(bench_now_ns() - t0) / iters;
-}
-
 /* The baseline of the in-process path: an opaque call doing the read. */
 static uint32_t config_words[1024] = { 0x11101af4u };
 
@@ -129,9 +115,9 @@ static void measure(io_connect_t c, pid_t server, pid_t echo, int fd,
 {
     bench_pin_process(server, cpu);
     bench_pin_process(echo, cpu);
-    run_lib(c, 200);
+    bench_config_reads(c, 200);
     run_bare(fd, req_len, rep_len);
-    *lib = run_lib(c, ITERS);
+    *lib = bench_config_reads(c, ITERS);
     *bare = run_bare(fd, req_len, rep_len);
     *ratio = *lib / *bare;
 }
@@ -170,7 +156,7 @@ int main(int argc, char **argv)
     close(sv[1]);
 
     /* Warm up both paths (pool channel, page tables, caches). */
-    run_lib(c, 2000);
+    bench_config_reads(c, 2000);
     run_bare(sv[0], req_len, rep_len);
     split = bench_pin_process(harness_server_pid(), 0);
     for (r = 0; r < RUNS; r++) {
@@ -180,7 +166,7 @@ int main(int argc, char **argv)
             measure(c, harness_server_pid(), child, sv[0], req_len, rep_len,
                     1, &xlib[r], &xbare[r], &xr[r]);
         }
-        inproc[r] = run_lib(ci, INPROC_ITERS);
+        inproc[r] = bench_config_reads(ci, INPROC_ITERS);
         direct[r] = run_direct(direct_read);
         ri[r] = inproc[r] / direct[r];
     }

@@ -123,3 +123,17 @@ bool bench_pin_process(pid_t pid, int cpu)
     closedir(dir);
     return true;
 }
+
+double bench_config_reads(io_connect_t c, int iters)
+{
+    uint64_t v = 0;
+    uint64_t t0 = bench_now_ns();
+    int i;
+
+    for (i = 0; i < iters; i++) {
+        if (apple_dext_config_read(c, 0, 4, &v) != kIOReturnSuccess) {
+            abort();
+        }
+    }
+    return (double)(bench_now_ns() - t0) / iters;
+}

@@ -16,6 +16,8 @@
 #include <sys/types.h>
 #include <stdio.h>
 
+#include "apple-dext-client.h"
+
 /* The comparison a target makes with the ratio. */
 typedef enum BenchTarget {
     BENCH_INFO,         /* no target: report only */
@@ -93,5 +95,16 @@ void bench_pin(int cpu);
  * Return: false if there is one CPU only (nothing to choose).
  */
 bool bench_pin_process(pid_t pid, int cpu);
+
+/**
+ * bench_config_reads() - @iters ConfigReads of one dword, back to back
+ * @c: a connection to a device
+ * @iters: how many, at least 1
+ *
+ * Aborts if one fails: a figure of failed calls means nothing.
+ *
+ * Return: the mean ns per call.
+ */
+double bench_config_reads(io_connect_t c, int iters);
 
 #endif /* LIBDEXT_BENCH_H */
