@@ -13,6 +13,7 @@
  *   "iokit"            the real dext through IOKit (macOS only)
  *   "unix:PATH"        dextd listening on the UNIX socket PATH; options
  *                      may follow: "unix:PATH,timeout=MS,connect-timeout=MS"
+ *                      and ",poll" or ",poll=US" (see below)
  *   "inproc:DEVICES"   a dext core running inside this process, serving
  *                      emulated devices, e.g. "inproc:edu" (not in a
  *                      libdext built with -Dinproc=disabled)
@@ -47,6 +48,18 @@
  * its claim, DMA and interrupts when it sees the hang-up), and its later
  * calls answer kIOReturnNotResponding: disconnect it and connect again.
  * The in-process and IOKit transports do not time out.
+ *
+ * Polled calls (unix transport): the target option ",poll" (a spin
+ * budget of 200 us) or ",poll=US" (1 to 1000000), else $DEXT_POLL_US,
+ * gives a connection a call ring in memory shared with dextd: a
+ * synchronous call without an fd that names no memory goes through it
+ * when no other thread of the connection is using it, each side polling
+ * for up to the budget before it sleeps.  Lower latency, paid in CPU
+ * time (both sides spin while a call is in flight and up to the budget
+ * after); for one latency-critical caller.  Calls that do not take the
+ * ring go through the socket as before.  A ring call that times out
+ * answers kIOReturnTimeout as above; the ring is then dropped and later
+ * calls take the socket.  An out-of-range budget: kIOReturnBadArgument.
  *
  * Access model: a connection that has not claimed the device may look but
  * not change it: identity, config reads, BAR info, MMIO reads (while the

@@ -12,6 +12,8 @@
  *
  * Neither side trusts the other's words: a length is read once, bounded,
  * and the message copied out before it is decoded.
+ *
+ * Linux only (memfd, sched_getcpu()): include it with _GNU_SOURCE.
  */
 
 #ifndef LIBDEXT_PROTOCOL_DEXT_RING_H
