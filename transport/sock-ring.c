@@ -98,6 +98,8 @@ IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
     r->spin_ns = (uint64_t)t->poll_us * 1000;
     r->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
     r->seq = 0;                         /* dextd's memfd starts zeroed */
+    dext_log(DEXT_LOG_DEBUG, "polled ring set up, spin budget %d us",
+             t->poll_us);
     *out = r;
     return kIOReturnSuccess;
 }
@@ -256,6 +258,15 @@ UnixChannel *dext_unix_ring_close(UnixRing *r)
         return NULL;
     }
     ch = r->ch;
+    if (ch != NULL &&
+        r->fork_gen != __atomic_load_n(&fork_gen, __ATOMIC_RELAXED)) {
+        /*
+         * A forked child closing what it inherited: closing our copy of
+         * the socket leaves the parent's ring alone, a hang-up would not.
+         */
+        dext_unix_channel_free(ch);
+        ch = NULL;
+    }
     munmap(r->ring, DEXT_RING_BYTES);
     free(r);
     return ch;

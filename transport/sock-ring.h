@@ -110,7 +110,7 @@ void dext_unix_ring_put(UnixRing *r);
  *
  * Return: its channel if it is still open, for the caller to hang up
  * with the session's other channels (dext_unix_pool_close()); NULL if
- * there is none.
+ * there is none, or in a forked child (which only closes its copy).
  */
 UnixChannel *dext_unix_ring_close(UnixRing *r);
 
