@@ -126,6 +126,7 @@ typedef struct Channel {
     bool greeted DEXT_GUARDED_BY(Daemon.lock);  /* HELLO answered */
     uint64_t hello_deadline;    /* CLOCK_MONOTONIC ms: HELLO by then */
     uint16_t version;           /* 0 until HELLO */
+    bool lean;                  /* HELLO asked for DEXT_WIRE_FEAT_LEAN */
     Session *session;
     uint8_t rx[DEXT_WIRE_MAX_MSG];
     uint8_t tx[DEXT_WIRE_MAX_MSG];
