@@ -12,6 +12,14 @@
  * Baselines: an eventfd wake-up between two threads and between two
  * processes, stamped the same way (writer before write(), reader after
  * read() returns).
+ *
+ * Every method lets its waiter block before the device fires (a short
+ * sleep), as a handler waits for a device.  The callback method once
+ * fired at once after the previous handler's sem_post(): the woken main
+ * thread could preempt the handler's thread before it was back in
+ * poll(), and that sample then waited for the main thread to block --
+ * how far depends on the scheduler's wake-up preemption, which is why
+ * the callback figure moved between machines (1.6 to 3.3x).
  */
 
 #define _GNU_SOURCE
@@ -110,6 +118,8 @@ static bool run_callback(Ctx *x, uint64_t *v)
         return false;
     }
     for (i = 0; i < BLOCK; i++) {
+        /* Let the handler's thread block first, as for the others. */
+        usleep(20);
         if (!sample(x, &v[i]) ||
             apple_dext_interrupt_notify_rearm(n) != kIOReturnSuccess) {
             apple_dext_interrupt_notify_destroy(n);
@@ -248,6 +258,8 @@ int main(int argc, char **argv)
     static uint64_t thr[SAMPLES], proc[SAMPLES];
     static const char *names[2] = { "callback", "fd" };
     static const char *files[2] = { "lat-callback.dat", "lat-fd.dat" };
+    /* The callback adds a thread's hand-off and a read to the fd's path. */
+    static const double targets[2] = { 2, 1.5 };
     Ctx x;
     uint32_t n;
     uint64_t tp50, tp99, pp50, pp99;
@@ -298,7 +310,7 @@ int main(int argc, char **argv)
         dump(files[m], lat[m]);
         snprintf(name, sizeof(name), "irq_latency_%s_p50_ns", names[m]);
         bench_report(name, p50, "ns", pp50, (double)p50 / pp50,
-                     BENCH_AT_MOST, 2);
+                     BENCH_AT_MOST, targets[m]);
         snprintf(name, sizeof(name), "irq_latency_%s_p99_ns", names[m]);
         bench_report(name, p99, "ns", pp99, (double)p99 / pp99, BENCH_INFO,
                      0);
