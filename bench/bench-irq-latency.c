@@ -238,21 +238,6 @@ static void eventfd_processes(uint64_t *v)
     munmap((void *)shared, 4096);
 }
 
-static void dump(const char *name, uint64_t *v)
-{
-    FILE *f = bench_data(name);
-    int i;
-
-    if (f == NULL) {
-        return;
-    }
-    /* Sorted already by the percentile calls: a ready-made CDF. */
-    for (i = 0; i < SAMPLES; i++) {
-        fprintf(f, "%.3f %.5f\n", v[i] / 1000.0, (i + 1.0) / SAMPLES);
-    }
-    fclose(f);
-}
-
 int main(int argc, char **argv)
 {
     static uint64_t thr[SAMPLES], proc[SAMPLES];
@@ -296,8 +281,8 @@ int main(int argc, char **argv)
     tp99 = bench_percentile(thr, SAMPLES, 99);
     pp50 = bench_percentile(proc, SAMPLES, 50);
     pp99 = bench_percentile(proc, SAMPLES, 99);
-    dump("lat-eventfd-thread.dat", thr);
-    dump("lat-eventfd-process.dat", proc);
+    bench_dump_cdf("lat-eventfd-thread.dat", thr, SAMPLES);
+    bench_dump_cdf("lat-eventfd-process.dat", proc, SAMPLES);
     bench_report("eventfd_wake_thread_p50_ns", tp50, "ns", pp50,
                  (double)tp50 / pp50, BENCH_INFO, 0);
     bench_report("eventfd_wake_thread_p99_ns", tp99, "ns", pp99,
@@ -307,7 +292,7 @@ int main(int argc, char **argv)
         uint64_t p99 = bench_percentile(lat[m], SAMPLES, 99);
         char name[64];
 
-        dump(files[m], lat[m]);
+        bench_dump_cdf(files[m], lat[m], SAMPLES);
         snprintf(name, sizeof(name), "irq_latency_%s_p50_ns", names[m]);
         bench_report(name, p50, "ns", pp50, (double)p50 / pp50,
                      BENCH_AT_MOST, targets[m]);
