@@ -12,6 +12,14 @@
  * Baselines: an eventfd wake-up between two threads and between two
  * processes, stamped the same way (writer before write(), reader after
  * read() returns).
+ *
+ * Every method lets its waiter block before the device fires (a short
+ * sleep), as a handler waits for a device.  The callback method once
+ * fired at once after the previous handler's sem_post(): the woken main
+ * thread could preempt the handler's thread before it was back in
+ * poll(), and that sample then waited for the main thread to block --
+ * how far depends on the scheduler's wake-up preemption, which is why
+ * the callback figure moved between machines (1.6 to 3.3x).
  */
 
 #define _GNU_SOURCE
@@ -110,6 +118,8 @@ static bool run_callback(Ctx *x, uint64_t *v)
         return false;
     }
     for (i = 0; i < BLOCK; i++) {
+        /* Let the handler's thread block first, as for the others. */
+        usleep(20);
         if (!sample(x, &v[i]) ||
             apple_dext_interrupt_notify_rearm(n) != kIOReturnSuccess) {
             apple_dext_interrupt_notify_destroy(n);
@@ -228,26 +238,13 @@ static void eventfd_processes(uint64_t *v)
     munmap((void *)shared, 4096);
 }
 
-static void dump(const char *name, uint64_t *v)
-{
-    FILE *f = bench_data(name);
-    int i;
-
-    if (f == NULL) {
-        return;
-    }
-    /* Sorted already by the percentile calls: a ready-made CDF. */
-    for (i = 0; i < SAMPLES; i++) {
-        fprintf(f, "%.3f %.5f\n", v[i] / 1000.0, (i + 1.0) / SAMPLES);
-    }
-    fclose(f);
-}
-
 int main(int argc, char **argv)
 {
     static uint64_t thr[SAMPLES], proc[SAMPLES];
     static const char *names[2] = { "callback", "fd" };
     static const char *files[2] = { "lat-callback.dat", "lat-fd.dat" };
+    /* The callback adds a thread's hand-off and a read to the fd's path. */
+    static const double targets[2] = { 2, 1.5 };
     Ctx x;
     uint32_t n;
     uint64_t tp50, tp99, pp50, pp99;
@@ -284,8 +281,8 @@ int main(int argc, char **argv)
     tp99 = bench_percentile(thr, SAMPLES, 99);
     pp50 = bench_percentile(proc, SAMPLES, 50);
     pp99 = bench_percentile(proc, SAMPLES, 99);
-    dump("lat-eventfd-thread.dat", thr);
-    dump("lat-eventfd-process.dat", proc);
+    bench_dump_cdf("lat-eventfd-thread.dat", thr, SAMPLES);
+    bench_dump_cdf("lat-eventfd-process.dat", proc, SAMPLES);
     bench_report("eventfd_wake_thread_p50_ns", tp50, "ns", pp50,
                  (double)tp50 / pp50, BENCH_INFO, 0);
     bench_report("eventfd_wake_thread_p99_ns", tp99, "ns", pp99,
@@ -295,10 +292,10 @@ int main(int argc, char **argv)
         uint64_t p99 = bench_percentile(lat[m], SAMPLES, 99);
         char name[64];
 
-        dump(files[m], lat[m]);
+        bench_dump_cdf(files[m], lat[m], SAMPLES);
         snprintf(name, sizeof(name), "irq_latency_%s_p50_ns", names[m]);
         bench_report(name, p50, "ns", pp50, (double)p50 / pp50,
-                     BENCH_AT_MOST, 2);
+                     BENCH_AT_MOST, targets[m]);
         snprintf(name, sizeof(name), "irq_latency_%s_p99_ns", names[m]);
         bench_report(name, p99, "ns", pp99, (double)p99 / pp99, BENCH_INFO,
                      0);

@@ -108,6 +108,46 @@ static double run_direct(int (*volatile fn)(uint32_t, uint64_t *))
     return (double)(bench_now_ns() - t0) / INPROC_ITERS;
 }
 
+/*
+ * Single round trips, for the latency distribution (docs/performance.md's
+ * plot): CDF_SAMPLES of each, the two taking turns in blocks, on CPU 0.
+ */
+#define CDF_SAMPLES 6000
+#define CDF_BLOCK   500
+
+static void sample_cdf(io_connect_t c, int fd, int req_len, int rep_len)
+{
+    static uint64_t lib_ns[CDF_SAMPLES], bare_ns[CDF_SAMPLES];
+    static uint8_t buf[DEXT_WIRE_MAX_MSG];
+    uint64_t v, t0;
+    int i, j;
+
+    for (i = 0; i < CDF_SAMPLES; i += CDF_BLOCK) {
+        for (j = i; j < i + CDF_BLOCK; j++) {
+            t0 = bench_now_ns();
+            if (apple_dext_config_read(c, 0, 4, &v) != kIOReturnSuccess) {
+                abort();
+            }
+            lib_ns[j] = bench_now_ns() - t0;
+        }
+        for (j = i; j < i + CDF_BLOCK; j++) {
+            t0 = bench_now_ns();
+            if (send(fd, buf, (size_t)req_len, 0) != req_len ||
+                recv(fd, buf, sizeof(buf), 0) != rep_len) {
+                abort();
+            }
+            bare_ns[j] = bench_now_ns() - t0;
+        }
+    }
+    bench_report("roundtrip_unix_p99_ns",
+                 bench_percentile(lib_ns, CDF_SAMPLES, 99), "ns",
+                 bench_percentile(bare_ns, CDF_SAMPLES, 99),
+                 (double)bench_percentile(lib_ns, CDF_SAMPLES, 99) /
+                 bench_percentile(bare_ns, CDF_SAMPLES, 99), BENCH_INFO, 0);
+    bench_dump_cdf("rt-unix.dat", lib_ns, CDF_SAMPLES);
+    bench_dump_cdf("rt-bare.dat", bare_ns, CDF_SAMPLES);
+}
+
 /* One placement: every dextd thread and the echo process on @cpu. */
 static void measure(io_connect_t c, pid_t server, pid_t echo, int fd,
                     int req_len, int rep_len, int cpu, double *lib,
@@ -170,6 +210,9 @@ int main(int argc, char **argv)
         direct[r] = run_direct(direct_read);
         ri[r] = inproc[r] / direct[r];
     }
+    bench_pin_process(harness_server_pid(), 0);
+    bench_pin_process(child, 0);
+    sample_cdf(c, sv[0], req_len, rep_len);
     close(sv[0]);
     waitpid(child, &status, 0);
 

@@ -84,6 +84,21 @@ FILE *bench_data(const char *name)
     return fopen(path, "w");
 }
 
+void bench_dump_cdf(const char *name, uint64_t *v, size_t n)
+{
+    FILE *f = bench_data(name);
+    size_t i;
+
+    if (f == NULL) {
+        return;
+    }
+    qsort(v, n, sizeof(*v), cmp_u64);
+    for (i = 0; i < n; i++) {
+        fprintf(f, "%.3f %.5f\n", v[i] / 1000.0, (i + 1.0) / n);
+    }
+    fclose(f);
+}
+
 void bench_pin(int cpu)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

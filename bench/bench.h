@@ -73,6 +73,18 @@ bool bench_report(const char *name, double value, const char *unit,
 FILE *bench_data(const char *name);
 
 /**
+ * bench_dump_cdf() - write samples as a cumulative distribution for plots
+ * @name: file name in $BENCH_DATA_DIR (nothing is written without it)
+ * @v: the samples in ns; sorted in place
+ * @n: how many
+ *
+ * Each line is "microseconds fraction", ascending.
+ *
+ * Return: nothing.
+ */
+void bench_dump_cdf(const char *name, uint64_t *v, size_t n);
+
+/**
  * bench_pin() - keep the calling thread on one CPU when there are several
  * @cpu: CPU number (taken modulo the CPUs available)
  *

@@ -13,6 +13,23 @@
 #include <unistd.h>
 
 #include "daemon/dextd.h"
+#include "support/sock-io.h"
+
+/*
+ * A lean channel's receive: a plain recv() with no control buffer, a
+ * measurable part of a round trip less than recvmsg() with room for fds
+ * and credentials (docs/performance.md).  Fds sent anyway are discarded
+ * by the kernel, never installed; MSG_TRUNC reports a message too long.
+ */
+static ssize_t recv_lean(Channel *ch, DextdRequest *req)
+{
+    ssize_t n = dext_sock_recv(ch->fd, ch->rx, sizeof(ch->rx), MSG_TRUNC);
+
+    req->nfds = 0;
+    req->sender = -1;
+    req->trunc = n > (ssize_t)sizeof(ch->rx);
+    return req->trunc ? (ssize_t)sizeof(ch->rx) : n;
+}
 
 /*
  * Receive one request into @ch->rx, described by @req, whose @fds has
@@ -20,7 +37,8 @@
  */
 static bool recv_request(Channel *ch, DextdRequest *req)
 {
-    ssize_t n = dext_wire_recvmsg_cred(ch->fd, ch->rx, sizeof(ch->rx), 0,
+    ssize_t n = ch->lean ? recv_lean(ch, req) :
+                dext_wire_recvmsg_cred(ch->fd, ch->rx, sizeof(ch->rx), 0,
                                        req->fds, DEXTD_MAX_FDS, &req->nfds,
                                        &req->trunc, &req->sender);
 

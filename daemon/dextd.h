@@ -137,6 +137,7 @@ typedef struct Channel {
     bool greeted DEXT_GUARDED_BY(Daemon.lock);  /* HELLO answered */
     uint64_t hello_deadline;    /* CLOCK_MONOTONIC ms: HELLO by then */
     uint16_t version;           /* 0 until HELLO */
+    bool lean;                  /* HELLO asked for DEXT_WIRE_FEAT_LEAN */
     Session *session;
     DextRing *ring;             /* after RING: served from here, not fd */
     uint64_t ring_spin_ns;      /* how long to poll it before sleeping */

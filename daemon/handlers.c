@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "daemon/dextd.h"
@@ -89,6 +90,19 @@ static bool handle_hello(Channel *ch, const Request *rq, DextdReply *rep)
     r.status = r.version ? kIOReturnSuccess : kIOReturnUnsupported;
     r.pid = (uint32_t)ch->d->pid;
     r.features = DEXT_WIRE_FEATURES_V1;
+    if (m.features & DEXT_WIRE_FEAT_LEAN) {
+        ch->lean = true;
+        r.features |= DEXT_WIRE_FEAT_LEAN;
+    } else {
+        /*
+         * From here on every message says which process sent it
+         * (sender_may_name_memory).  Set before the reply goes, so
+         * whatever the client sends after reading it carries that.
+         */
+        int on = 1;
+
+        (void)setsockopt(ch->fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
+    }
     rep->len = dext_wire_encode_hello_reply(rep->buf, rep->cap, rq->h.seq,
                                             &r);
     if (r.version == 0) {
@@ -249,6 +263,12 @@ static bool sender_may_name_memory(Channel *ch, pid_t sender,
     }
     if (sender > 0 && sender == s->pid) {
         return true;
+    }
+    if (ch->lean) {
+        dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
+                     "pid %d: DMA call on a lean channel refused: it "
+                     "carries no sender (HELLO feature LEAN)", (int)ch->pid);
+        return false;
     }
     dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
                  "pid %d: DMA call on the session of pid %d refused: "

@@ -269,12 +269,6 @@ static void accept_one(Daemon *d) DEXT_EXCLUDES(d->lock)
     ch->pid = cred.pid;
     ch->uid = cred.uid;
     ch->pidfd = pidfd;
-    /* Every message then says which process sent it (sender_may_name_memory). */
-    {
-        int on = 1;
-
-        (void)setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
-    }
     ch->hello_deadline = now_ms() + d->handshake_ms;
 
     dext_mutex_lock(&d->lock);

@@ -49,6 +49,15 @@
 #define DEXT_WIRE_FEAT_WAKE_PORTS  0x2u  /* WAKE_REGISTER / CALL_ASYNC */
 #define DEXT_WIRE_FEAT_STATUS      0x4u  /* STATUS */
 #define DEXT_WIRE_FEATURES_V1      0x7u
+/*
+ * Not advisory: in a client's HELLO, a request that this channel be lean
+ * -- it carries no fds and no kernel-vouched sender, so the daemon reads
+ * it with a plain recv() (no control buffer, no SO_PASSCRED).  The
+ * daemon's reply has the bit set when it granted that.  Fds sent on a
+ * lean channel are discarded by the kernel, and calls that name client
+ * memory are refused there: those go on a channel without the bit.
+ */
+#define DEXT_WIRE_FEAT_LEAN        0x8u
 
 /* MAP reply flags. */
 #define DEXT_WIRE_MAP_WRITABLE  0x1u

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "protocol/dext-wire.h"
+#include "support/sock-io.h"
 
 /* Room for the most fds either side accepts in one message. */
 #define WIRE_IO_MAX_FDS 16
@@ -33,10 +34,7 @@ ssize_t dext_wire_sendmsg(int sock, const void *buf, size_t len, int pass_fd)
          * checking a msghdr and iovec, a measurable part of a round trip
          * (see docs/performance.md).
          */
-        do {
-            n = send(sock, buf, len, MSG_NOSIGNAL);
-        } while (n < 0 && errno == EINTR);
-        return n;
+        return dext_sock_send(sock, buf, len, MSG_NOSIGNAL);
     }
     memset(&cbuf, 0, sizeof(cbuf));
     msg.msg_control = cbuf.buf;

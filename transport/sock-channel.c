@@ -19,6 +19,7 @@
 #include "support/fds.h"
 #include "protocol/dext-ring.h"
 #include "support/log.h"
+#include "support/sock-io.h"
 #include "transport/sock-channel.h"
 
 /* A timeout in ms from @s (the whole of it); false if it is not one. */
@@ -298,11 +299,8 @@ ssize_t dext_unix_channel_recv(UnixChannel *ch, int flags, int *fds,
  */
 static ssize_t recv_nofd(UnixChannel *ch, int *nfds, bool *trunc)
 {
-    ssize_t n;
+    ssize_t n = dext_sock_recv(ch->fd, ch->rx, sizeof(ch->rx), MSG_TRUNC);
 
-    do {
-        n = recv(ch->fd, ch->rx, sizeof(ch->rx), MSG_TRUNC);
-    } while (n < 0 && errno == EINTR);
     *nfds = 0;
     *trunc = n > (ssize_t)sizeof(ch->rx);
     if (*trunc) {
@@ -417,12 +415,13 @@ IOReturn dext_unix_channel_status(const UnixChannel *ch, IOReturn ret,
     return status;
 }
 
-IOReturn dext_unix_channel_open(const UnixTarget *t, UnixChannel **out)
+IOReturn dext_unix_channel_open(const UnixTarget *t, bool lean,
+                                UnixChannel **out)
 {
     DextWireHello hello = {
         .min_version = DEXT_WIRE_VERSION_MIN,
         .max_version = DEXT_WIRE_VERSION_MAX,
-        .features = DEXT_WIRE_FEATURES_V1,
+        .features = DEXT_WIRE_FEATURES_V1 | (lean ? DEXT_WIRE_FEAT_LEAN : 0),
     };
     DextWireHelloReply reply;
     DextWireHeader h;
@@ -440,6 +439,7 @@ IOReturn dext_unix_channel_open(const UnixTarget *t, UnixChannel **out)
     ch->call_ms = t->call_ms;
     ch->seq = 0;
     ch->version = 0;
+    ch->lean = false;
     ch->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (ch->fd < 0) {
         free(ch);
@@ -500,6 +500,7 @@ IOReturn dext_unix_channel_open(const UnixTarget *t, UnixChannel **out)
         return ret;
     }
     ch->version = reply.version;
+    ch->lean = lean && (reply.features & DEXT_WIRE_FEAT_LEAN);
     *out = ch;
     return kIOReturnSuccess;
 }
@@ -509,11 +510,13 @@ IOReturn dext_unix_channel_connect(const char *arg, UnixChannel **out)
     UnixTarget t;
     IOReturn ret = dext_unix_resolve_path(arg, &t);
 
-    return ret == kIOReturnSuccess ? dext_unix_channel_open(&t, out) : ret;
+    return ret == kIOReturnSuccess ? dext_unix_channel_open(&t, true, out)
+                                   : ret;
 }
 
 IOReturn dext_unix_channel_attach(const UnixTarget *t,
-                                  const uint8_t *token, UnixChannel **out)
+                                  const uint8_t *token, bool lean,
+                                  UnixChannel **out)
 {
     DextWireAttach m;
     DextWireHeader h;
@@ -521,7 +524,7 @@ IOReturn dext_unix_channel_attach(const UnixTarget *t,
     IOReturn ret;
     int len;
 
-    ret = dext_unix_channel_open(t, &ch);
+    ret = dext_unix_channel_open(t, lean, &ch);
     if (ret != kIOReturnSuccess) {
         return ret;
     }

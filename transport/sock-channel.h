@@ -48,6 +48,8 @@ typedef struct UnixTarget {
  * @slot: its place in a pool, or -1
  * @peer_pid: dextd's pid, from SO_PEERCRED
  * @version: the protocol version this channel's HELLO agreed on
+ * @lean: dextd granted DEXT_WIRE_FEAT_LEAN: no fds and no calls naming
+ *        our memory on this channel
  * @seq: the sequence number of the last request
  * @tx: the request being sent
  * @rx: the last reply received
@@ -58,6 +60,7 @@ typedef struct UnixChannel {
     int slot;
     pid_t peer_pid;
     uint16_t version;
+    bool lean;
     uint64_t seq;
     uint8_t tx[DEXT_WIRE_MAX_MSG];
     uint8_t rx[DEXT_WIRE_MAX_MSG];
@@ -99,6 +102,8 @@ IOReturn dext_unix_resolve_path(const char *arg, UnixTarget *t);
 /**
  * dext_unix_channel_open() - connect to dextd, check it and say HELLO
  * @t: dextd's socket and timeouts
+ * @lean: ask for a lean channel (DEXT_WIRE_FEAT_LEAN); whether dextd
+ *        granted it is in the channel's @lean
  * @out: receives the channel (free with dext_unix_channel_free())
  *
  * Blocks for the connect and one round trip, each for at most
@@ -112,7 +117,8 @@ IOReturn dext_unix_resolve_path(const char *arg, UnixTarget *t);
  * kIOReturnIPCError for a malformed or incompatible
  * answer; kIOReturnNoMemory / kIOReturnNoResources.
  */
-IOReturn dext_unix_channel_open(const UnixTarget *t, UnixChannel **out);
+IOReturn dext_unix_channel_open(const UnixTarget *t, bool lean,
+                                UnixChannel **out);
 
 /**
  * dext_unix_channel_use_call_timeout() - bound @ch's later round trips
@@ -125,7 +131,7 @@ void dext_unix_channel_use_call_timeout(UnixChannel *ch);
 
 /**
  * dext_unix_channel_connect() - dext_unix_channel_open() on the socket a
- * target argument names
+ * target argument names, asking for a lean channel
  * @arg: as dext_unix_resolve_path()
  * @out: receives the channel
  *
@@ -137,6 +143,7 @@ IOReturn dext_unix_channel_connect(const char *arg, UnixChannel **out);
  * dext_unix_channel_attach() - a new channel bound to an open session
  * @t: dextd's socket and timeouts
  * @token: the session's token (DEXT_WIRE_TOKEN_SIZE bytes), from OPEN
+ * @lean: as dext_unix_channel_open()
  * @out: receives the channel
  *
  * Blocks for the connect and two round trips.  The token is wiped from
@@ -146,7 +153,8 @@ IOReturn dext_unix_channel_connect(const char *arg, UnixChannel **out);
  * ATTACH with.
  */
 IOReturn dext_unix_channel_attach(const UnixTarget *t,
-                                  const uint8_t *token, UnixChannel **out);
+                                  const uint8_t *token, bool lean,
+                                  UnixChannel **out);
 
 /**
  * dext_unix_channel_roundtrip() - send the request in @ch->tx, receive

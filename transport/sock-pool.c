@@ -29,17 +29,21 @@ void dext_unix_pool_init(UnixPool *p, const UnixTarget *addr,
     first->slot = 0;
     p->chans[0] = first;
     p->used = 1u;
+    /* dextd answers every HELLO of a session alike. */
+    p->lean = first->lean;
+    p->full = first->lean ? 0u : 1u;
     p->cap = UNIX_MAX_CHANNELS;
     p->late = 0;
     p->closed = false;
 }
 
-static int take_idle(UnixPool *p)
+/* Take an idle channel among @mask's; its slot, or -1. */
+static int take_idle_of(UnixPool *p, unsigned mask)
 {
     unsigned m = __atomic_load_n(&p->idle, __ATOMIC_SEQ_CST);
 
-    while (m != 0) {
-        unsigned bit = m & -m;
+    while ((m & mask) != 0) {
+        unsigned bit = (m & mask) & -(m & mask);
 
         if (__atomic_compare_exchange_n(&p->idle, &m, m & ~bit, true,
                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
@@ -47,6 +51,19 @@ static int take_idle(UnixPool *p)
         }
     }
     return -1;
+}
+
+/*
+ * Take an idle channel fit for a caller who needs a full one (@full) or
+ * not.  Lean callers keep off full channels, which few need, so a DMA
+ * call does not wait behind a ConfigRead; where dextd grants no lean
+ * channels every channel is full and fits anyone.
+ */
+static int take_idle(UnixPool *p, bool full)
+{
+    unsigned fullm = __atomic_load_n(&p->full, __ATOMIC_SEQ_CST);
+
+    return take_idle_of(p, full || !p->lean ? fullm : ~fullm);
 }
 
 /*
@@ -58,6 +75,7 @@ static void drop_slot(UnixPool *p, int slot) DEXT_REQUIRES(&p->lock)
 {
     p->chans[slot] = NULL;
     p->used &= ~(1u << slot);
+    __atomic_fetch_and(&p->full, ~(1u << slot), __ATOMIC_SEQ_CST);
     if (p->used == 0) {
         /* The last channel held the session; it is gone with it. */
         __atomic_store_n(&p->dead, true, __ATOMIC_SEQ_CST);
@@ -66,9 +84,11 @@ static void drop_slot(UnixPool *p, int slot) DEXT_REQUIRES(&p->lock)
 }
 
 /* Slow path of dext_unix_pool_get(): grow the pool or wait for a channel. */
-static IOReturn get_slow(UnixPool *p, UnixChannel **out)
+static IOReturn get_slow(UnixPool *p, bool full, UnixChannel **out)
     DEXT_EXCLUDES(&p->lock)
 {
+    bool have_full;
+    unsigned room;
     IOReturn ret;
     int slot;
 
@@ -83,23 +103,30 @@ static IOReturn get_slow(UnixPool *p, UnixChannel **out)
             ret = kIOReturnNotResponding;
             break;
         }
-        slot = take_idle(p);
+        slot = take_idle(p, full);
         if (slot >= 0) {
             *out = p->chans[slot];
             ret = kIOReturnSuccess;
             break;
         }
-        if ((unsigned)__builtin_popcount(p->used) < p->cap) {
+        have_full = (__atomic_load_n(&p->full, __ATOMIC_SEQ_CST) &
+                     p->used) != 0;
+        /* Lean channels leave a slot for the first full one. */
+        room = p->cap - (full || have_full || !p->lean ? 0 : 1);
+        if ((unsigned)__builtin_popcount(p->used) < room) {
             UnixChannel *ch = NULL;
 
             slot = __builtin_ctz(~p->used);
             p->used |= 1u << slot;
             dext_mutex_unlock(&p->lock);
-            ret = dext_unix_channel_attach(&p->addr, p->token, &ch);
+            ret = dext_unix_channel_attach(&p->addr, p->token, !full, &ch);
             dext_mutex_lock(&p->lock);
             if (ret == kIOReturnSuccess) {
                 ch->slot = slot;
                 p->chans[slot] = ch;
+                if (!ch->lean) {
+                    __atomic_fetch_or(&p->full, 1u << slot, __ATOMIC_SEQ_CST);
+                }
                 *out = ch;
                 break;
             }
@@ -117,6 +144,11 @@ static IOReturn get_slow(UnixPool *p, UnixChannel **out)
             p->cap = __builtin_popcount(p->used);
             continue;
         }
+        if (full && !have_full) {
+            /* dextd let us have no slot for one: nothing will free up. */
+            ret = kIOReturnNoResources;
+            break;
+        }
         dext_cond_wait(&p->cond, &p->lock);
     }
     __atomic_fetch_sub(&p->waiters, 1, __ATOMIC_SEQ_CST);
@@ -124,19 +156,19 @@ static IOReturn get_slow(UnixPool *p, UnixChannel **out)
     return ret;
 }
 
-IOReturn dext_unix_pool_get(UnixPool *p, UnixChannel **out)
+IOReturn dext_unix_pool_get(UnixPool *p, bool full, UnixChannel **out)
 {
     int slot;
 
     if (__atomic_load_n(&p->dead, __ATOMIC_SEQ_CST)) {
         return kIOReturnNotResponding;
     }
-    slot = take_idle(p);
+    slot = take_idle(p, full);
     if (slot >= 0) {
         *out = p->chans[slot];
         return kIOReturnSuccess;
     }
-    return get_slow(p, out);
+    return get_slow(p, full, out);
 }
 
 void dext_unix_pool_put(UnixPool *p, UnixChannel *ch)

@@ -32,7 +32,7 @@
 /**
  * struct UnixPool - the channels of one session; fields private.
  *
- * @dead, @idle and @waiters are atomics (__atomic builtins), read
+ * @dead, @idle, @full and @waiters are atomics (__atomic builtins), read
  * without the lock; @lock protects the rest and is what @cond waits on.
  * A channel taken from @idle belongs to its taker alone until given
  * back: no lock covers a round trip.
@@ -42,7 +42,9 @@ typedef struct UnixPool {
     uint8_t token[DEXT_WIRE_TOKEN_SIZE];
 
     bool dead;
+    bool lean;                  /* dextd grants lean channels (fixed) */
     unsigned idle;              /* bit i: chans[i] is open and free */
+    unsigned full;              /* bit i: chans[i] is not lean */
     unsigned waiters;           /* callers sleeping on @cond */
 
     DextMutex lock;
@@ -69,6 +71,8 @@ void dext_unix_pool_init(UnixPool *p, const UnixTarget *addr,
 /**
  * dext_unix_pool_get() - take a channel for one round trip
  * @p: the pool
+ * @full: the round trip passes an fd or names our memory, so it needs a
+ *        full (not lean) channel; other round trips take a lean one
  * @out: receives the channel; give it back with dext_unix_pool_put() or
  *       dext_unix_pool_kill(), or use dext_unix_pool_exchange()
  *
@@ -77,9 +81,10 @@ void dext_unix_pool_init(UnixPool *p, const UnixTarget *addr,
  * until one is given back.
  *
  * Return: kIOReturnSuccess, or kIOReturnNotResponding once the pool is
- * dead (dextd gone, or no channel left to hold the session).
+ * dead (dextd gone, or no channel left to hold the session);
+ * kIOReturnNoResources for @full when dextd admits no channel for it.
  */
-IOReturn dext_unix_pool_get(UnixPool *p, UnixChannel **out)
+IOReturn dext_unix_pool_get(UnixPool *p, bool full, UnixChannel **out)
     DEXT_EXCLUDES(&p->lock);
 
 /**

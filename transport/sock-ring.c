@@ -74,7 +74,7 @@ IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
     if (r == NULL) {
         return kIOReturnNoMemory;
     }
-    ret = dext_unix_channel_attach(t, token, &ch);
+    ret = dext_unix_channel_attach(t, token, true, &ch);
     if (ret != kIOReturnSuccess) {
         free(r);
         return ret;

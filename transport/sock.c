@@ -146,7 +146,7 @@ static IOReturn unix_open(const char *arg, uint64_t id, uint32_t type,
     }
     ret = dext_unix_resolve_path(arg, &sa);
     if (ret == kIOReturnSuccess) {
-        ret = dext_unix_channel_open(&sa, &ch);
+        ret = dext_unix_channel_open(&sa, true, &ch);
     }
     if (ret != kIOReturnSuccess) {
         return ret;
@@ -267,6 +267,18 @@ static bool ring_do_call(UnixConn *c, uint32_t selector, bool async,
     return true;
 }
 
+/*
+ * Whether a call must go on a full channel: one that passes an fd, or
+ * one that names our memory, which dextd serves only with the sender
+ * vouched for by the kernel (daemon/handlers.c, sender_may_name_memory).
+ */
+static bool call_needs_full(uint32_t selector, bool async,
+                            const DextCallArgs *args)
+{
+    return args->in_fd != NULL ||
+           (!async && dext_selector_names_memory(selector));
+}
+
 static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
                              uint32_t port, const DextCallArgs *args)
 {
@@ -314,7 +326,8 @@ static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
                      &ret)) {
         return ret;
     }
-    ret = dext_unix_pool_get(&c->pool, &ch);
+    ret = dext_unix_pool_get(&c->pool, call_needs_full(selector, async, args),
+                             &ch);
     if (ret != kIOReturnSuccess) {
         return ret;
     }
@@ -467,7 +480,7 @@ static void unix_wake_destroy(DextWake *wake)
         UnixChannel *ch;
         IOReturn status;
 
-        if (dext_unix_pool_get(&c->pool, &ch) == kIOReturnSuccess) {
+        if (dext_unix_pool_get(&c->pool, false, &ch) == kIOReturnSuccess) {
             int len = dext_wire_encode_wake_unregister(ch->tx, sizeof(ch->tx),
                                                        ch->version, ++ch->seq,
                                                        w->port);
@@ -539,7 +552,7 @@ static IOReturn unix_wake_create(DextTransport *t, DextWake **out)
     }
     w->base.ops = &unix_wake_ops;
     w->base.fd = pair[0];
-    ret = dext_unix_pool_get(&c->pool, &ch);
+    ret = dext_unix_pool_get(&c->pool, true, &ch);
     if (ret != kIOReturnSuccess) {
         goto fail;
     }
@@ -605,7 +618,7 @@ static IOReturn unix_map_fd(DextTransport *t, uint32_t type, uint32_t options,
     if (t == NULL || out == NULL) {
         return kIOReturnBadArgument;
     }
-    ret = dext_unix_pool_get(&c->pool, &ch);
+    ret = dext_unix_pool_get(&c->pool, false, &ch);
     if (ret != kIOReturnSuccess) {
         return ret;
     }

@@ -24,12 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "protocol/dext-selectors.h"
 #include "protocol/dext-wire.h"
 
 static uint8_t msg[DEXT_WIRE_MAX_MSG];
@@ -63,10 +65,14 @@ static ssize_t raw_recv(int fd, int *rfd)
                              &nfds, &trunc);
 }
 
-/* HELLO and OPEN the edu: a channel with a session, or -1. */
-static int raw_session(uint8_t token[DEXT_WIRE_TOKEN_SIZE])
+/*
+ * HELLO with @features and OPEN the edu: a channel with a session, or
+ * -1; the features dextd answered with in @granted.
+ */
+static int raw_session_with(uint8_t token[DEXT_WIRE_TOKEN_SIZE],
+                            uint32_t features, uint32_t *granted)
 {
-    DextWireHello hello = { 1, 1, DEXT_WIRE_FEATURES_V1 };
+    DextWireHello hello = { 1, 1, features };
     DextWireHelloReply hr;
     DextWireListReply lr;
     DextWireOpenReply orep;
@@ -88,6 +94,7 @@ static int raw_session(uint8_t token[DEXT_WIRE_TOKEN_SIZE])
         close(fd);
         return -1;
     }
+    *granted = hr.features;
     n = dext_wire_encode_empty(msg, sizeof(msg), 1, next_seq++,
                                DEXT_WIRE_LIST);
     dext_wire_sendmsg(fd, msg, (size_t)n, -1);
@@ -114,6 +121,41 @@ static int raw_session(uint8_t token[DEXT_WIRE_TOKEN_SIZE])
         memcpy(token, orep.token, DEXT_WIRE_TOKEN_SIZE);
     }
     return fd;
+}
+
+/* HELLO (a full channel) and OPEN the edu: a session's channel, or -1. */
+static int raw_session(uint8_t token[DEXT_WIRE_TOKEN_SIZE])
+{
+    uint32_t granted;
+
+    return raw_session_with(token, DEXT_WIRE_FEATURES_V1, &granted);
+}
+
+/* A CALL of @selector with @in, passing @pass_fd; the reply's status. */
+static IOReturn raw_call(int fd, uint32_t selector, const uint64_t *in,
+                         uint32_t nin, int pass_fd, uint64_t *out)
+{
+    DextWireCall m = { .selector = selector, .scalar_in_cnt = nin,
+                       .scalar_out_cap = out ? 1 : 0 };
+    DextWireCallReply r = { .status = kIOReturnIPCError };
+    DextWireHeader h;
+    int n;
+
+    memcpy(m.scalar_in, in, nin * sizeof(*in));
+    n = dext_wire_encode_call(msg, sizeof(msg), 1, next_seq++, false, &m);
+    if (dext_wire_sendmsg(fd, msg, (size_t)n, pass_fd) != n) {
+        return kIOReturnIPCError;
+    }
+    n = (int)raw_recv(fd, NULL);
+    if (n <= 0 || dext_wire_decode_header(msg, (size_t)n, &h) != 0 ||
+        dext_wire_decode_call_reply(msg + DEXT_WIRE_HEADER_SIZE, h.length,
+                                    &r) != 0) {
+        return kIOReturnIPCError;
+    }
+    if (out != NULL && r.scalar_out_cnt == 1) {
+        *out = r.scalar_out[0];
+    }
+    return r.status;
 }
 
 /* WAKE_REGISTER passing @port_fd; the reply's status (and port). */
@@ -356,6 +398,66 @@ int main(int argc, char **argv)
             int after = daemon_fds_settled(before);
 
             CHECK_MSG(after <= before, "dextd fds %d -> %d", before, after);
+        }
+    }
+
+    harness_section("a lean channel takes no fds and names no memory");
+    {
+        int before = harness_count_fds(harness_server_pid());
+        uint32_t granted = 0;
+        uint64_t v = 0;
+
+        fd = raw_session_with(NULL, DEXT_WIRE_FEATURES_V1 |
+                              DEXT_WIRE_FEAT_LEAN, &granted);
+        CHECK(granted & DEXT_WIRE_FEAT_LEAN);
+        if (fd >= 0 && CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET |
+                                        SOCK_CLOEXEC, 0, sp) == 0)) {
+            /* The kernel drops the fd: dextd sees a WAKE_REGISTER without. */
+            CHECK_KR(wake_register(fd, sp[0]), kIOReturnBadArgument);
+            close(sp[1]);
+        }
+        if (fd >= 0) {
+            static uint8_t page[4096] __attribute__((aligned(4096)));
+            uint64_t in[4] = { 0x1000, (uintptr_t)page, sizeof(page), 0 };
+            uint64_t cr[2] = { 0, 4 };
+            int mfd = memfd_create("lean", MFD_CLOEXEC);
+
+            /* Even the opener's own DMA calls need a full channel... */
+            CHECK_KR(raw_call(fd, kDextSelectorRegisterDMARegion, in, 3, -1,
+                              NULL), kIOReturnNotPermitted);
+            CHECK_KR(raw_call(fd, kDextSelectorRegisterDMARegion, in, 4, mfd,
+                              NULL), kIOReturnNotPermitted);
+            CHECK_KR(raw_call(fd, kDextSelectorProbeDMARegion, in, 2, -1,
+                              NULL), kIOReturnNotPermitted);
+            /* ...and an fd beside any other call is dropped unseen. */
+            CHECK_KR(raw_call(fd, kDextSelectorConfigRead, cr, 2, sp[0], &v),
+                     kIOReturnSuccess);
+            CHECK_EQ(v, 0x11e81234);
+            if (mfd >= 0) {
+                close(mfd);
+            }
+            close(sp[0]);
+            /* A message longer than any request drops the channel. */
+            {
+                static uint8_t big[DEXT_WIRE_MAX_MSG + 64];
+
+                dext_wire_encode_empty(big, sizeof(big), 1, next_seq++,
+                                       DEXT_WIRE_STATUS);
+                CHECK(send(fd, big, sizeof(big), 0) == (ssize_t)sizeof(big));
+                CHECK(dropped(fd));
+            }
+            close(fd);
+        }
+        if (before >= 0) {
+            int after = daemon_fds_settled(before);
+
+            CHECK_MSG(after <= before, "dextd fds %d -> %d", before, after);
+        }
+        /* A full channel is what a client gets unless it asks. */
+        fd = raw_session_with(NULL, DEXT_WIRE_FEATURES_V1, &granted);
+        CHECK(!(granted & DEXT_WIRE_FEAT_LEAN));
+        if (fd >= 0) {
+            close(fd);
         }
     }
 
