@@ -376,14 +376,19 @@ int count_open_fds(void);
  * @d: the daemon
  * @ch: the channel that opened it; its process becomes the opener
  * @cs: the core's session, owned by the new session from here on
+ * @service_id: the device it is a user client of, for the log
  * @out: receives the session, with one reference (@ch's)
+ *
+ * Every field is set before the session is published (where ATTACH can
+ * find it): a channel attached to it reads them on another thread.
  *
  * Return: kIOReturnSuccess; else kIOReturnNoMemory, kIOReturnNoResources
  * (no fd for the pidfd) or kIOReturnInternalError (no random token), and
  * @cs is still the caller's.
  */
 IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
-                     Session **out) DEXT_EXCLUDES(d->lock);
+                     uint64_t service_id, Session **out)
+    DEXT_EXCLUDES(d->lock);
 
 /**
  * session_unref() - drop one channel's hold on @s

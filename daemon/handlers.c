@@ -194,14 +194,13 @@ static bool handle_open(Channel *ch, const Request *rq, DextdReply *rep)
         r.status = dext_core_open(ch->d->core, m.service_id, m.type, ch->pid,
                                   ch->pidfd, &cs);
         if (r.status == kIOReturnSuccess) {
-            r.status = session_new(ch->d, ch, cs, &s);
+            r.status = session_new(ch->d, ch, cs, m.service_id, &s);
             if (r.status != kIOReturnSuccess) {
                 dext_session_close(cs);
             }
         }
         if (r.status == kIOReturnSuccess) {
             ch->session = s;
-            s->service_id = m.service_id;
             memcpy(r.token, s->token, sizeof(r.token));
             dlog_limited(ch->d, &s->log_rl, DEXT_LOG_INFO,
                          "pid %d uid %u opened service 0x%llx", (int)ch->pid,

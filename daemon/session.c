@@ -18,7 +18,7 @@
 #include "support/pidfd.h"
 
 IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
-                     Session **out)
+                     uint64_t service_id, Session **out)
 {
     Session *s = calloc(1, sizeof(*s));
     size_t got = 0;
@@ -40,6 +40,7 @@ IOReturn session_new(Daemon *d, Channel *ch, DextSession *cs,
         got += (size_t)n;
     }
     s->cs = cs;
+    s->service_id = service_id;
     s->pid = ch->pid;
     s->uid = ch->uid;
     s->pidfd = fcntl(ch->pidfd, F_DUPFD_CLOEXEC, 0);
