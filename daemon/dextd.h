@@ -211,6 +211,15 @@ struct Daemon {
     DextRateLimit log_rl;           /* clients without a session; accept */
     DextRateLimit all_clients_rl;   /* every client-caused line, too */
 
+    /*
+     * Polled rings busy-polling at once (atomic), and the most that may:
+     * the CPUs less one, at least one (set at start; 0 reads as 1).  A
+     * ring that finds no room sleeps on its socket at once, so clients,
+     * however many rings they open, cannot make dextd spin on more CPUs.
+     */
+    unsigned ring_spinners;
+    unsigned ring_spinners_max;
+
     /* Set once at start from RLIMIT_NOFILE. */
     unsigned fd_budget;         /* fds clients may make us hold */
     unsigned max_channels;      /* min(DEXTD_MAX_CHANNELS, the budget) */

@@ -501,6 +501,11 @@ int main(int argc, char **argv)
     log_setup(&d);
     clock_gettime(CLOCK_MONOTONIC, &d.start);
     raise_fd_limit();
+    {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        d.ring_spinners_max = cpus > 2 ? (unsigned)cpus - 1 : 1;
+    }
     dext_mutex_init(&d.lock);
 
     /*

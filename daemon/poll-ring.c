@@ -216,34 +216,69 @@ static bool ring_serve_one(Channel *ch, DextRing *r)
     return keep;
 }
 
+/*
+ * Take one of the daemon's busy-polling places; false if all are taken
+ * (then the ring sleeps at once, and the client rings its doorbell).
+ */
+static bool spin_take(Daemon *d)
+{
+    unsigned max = d->ring_spinners_max ? d->ring_spinners_max : 1;
+    unsigned n = __atomic_load_n(&d->ring_spinners, __ATOMIC_RELAXED);
+
+    while (n < max) {
+        if (__atomic_compare_exchange_n(&d->ring_spinners, &n, n + 1, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void spin_put(Daemon *d)
+{
+    __atomic_fetch_sub(&d->ring_spinners, 1, __ATOMIC_RELAXED);
+}
+
 void ring_serve(Channel *ch)
 {
     DextRing *r = ch->ring;
     /* A fresh ring: the client may have published request 1 already. */
     uint64_t seen = 0;
     unsigned streak = 0;
+    /* A place among the spinners, kept while calls stream. */
+    bool spinning = false;
 
     dlog(ch->d, DEXT_LOG_DEBUG, "pid %d: channel serves a polled ring",
          (int)ch->pid);
     for (;;) {
-        uint64_t seq = dext_ring_spin(&r->req, seen, ch->ring_spin_ns,
-                                      dext_ring_same_cpu(&r->server_cpu,
-                                                         &r->client_cpu));
+        uint64_t seq;
 
+        if (!spinning) {
+            spinning = spin_take(ch->d);
+        }
+        seq = dext_ring_spin(&r->req, seen,
+                             spinning ? ch->ring_spin_ns : 0,
+                             dext_ring_same_cpu(&r->server_cpu,
+                                                &r->client_cpu));
         if (seq == seen) {
             streak = 0;
+            if (spinning) {
+                spin_put(ch->d);
+                spinning = false;
+            }
             if (!ring_sleep(ch, r, seen)) {
                 return;
             }
             continue;
         }
         /* Calls that never let us sleep must not hide a hang-up. */
-        if (++streak % 256 == 0 && !socket_alive(ch)) {
-            return;
+        if ((++streak % 256 == 0 && !socket_alive(ch)) ||
+            !ring_serve_one(ch, r)) {
+            break;
         }
         seen = seq;
-        if (!ring_serve_one(ch, r)) {
-            return;
-        }
+    }
+    if (spinning) {
+        spin_put(ch->d);
     }
 }

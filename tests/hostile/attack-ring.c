@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -527,6 +529,87 @@ static void attack_dies_mid_call(void)
     }
 }
 
+/* dextd's CPU time so far (all threads), in ms; -1 if unreadable. */
+static long dextd_cpu_ms(void)
+{
+    char path[64], buf[1024], *p;
+    unsigned long ut, st;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)hostile_dextd_pid());
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the ")" that ends the name. */
+    p = strrchr(buf, ')');
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+                            "%*u %*u %lu %lu", &ut, &st) != 2) {
+        return -1;
+    }
+    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+/*
+ * A call now and then on more rings than the machine has CPUs, each ring
+ * asking for the longest spin: after every call dextd would poll each
+ * ring for 10 ms, so a client paying almost nothing would have dextd
+ * spin on every CPU.  dextd lets only the CPUs less one poll at once (at
+ * least one), and the other rings sleep on their sockets: every call is
+ * still answered, and dextd's CPU stays within that many CPUs.
+ */
+static void attack_spin_amplifier(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned max = cpus > 2 ? (unsigned)cpus - 1 : 1;
+    unsigned nrings = max + 3, i, rounds = 0, late = 0;
+    Ring *g = calloc(nrings, sizeof(*g));
+    double start, window;
+    long cpu0, cpu1;
+    uint64_t id;
+
+    if (!HCHECK(g != NULL, "calloc")) {
+        return;
+    }
+    for (i = 0; i < nrings; i++) {
+        if (!ring_open(&g[i], 10000)) {
+            nrings = i;
+            break;
+        }
+    }
+    cpu0 = dextd_cpu_ms();
+    start = hostile_now_ms();
+    while (hostile_now_ms() - start < 600) {
+        for (i = 0; i < nrings; i++) {
+            late += ring_edu_id(&g[i], &id) != kIOReturnSuccess;
+        }
+        rounds++;
+        usleep(8000);
+    }
+    window = hostile_now_ms() - start;
+    cpu1 = dextd_cpu_ms();
+    HCHECK(late == 0, "%u of %u ring calls failed", late, rounds * nrings);
+    if (cpu0 >= 0 && cpu1 >= 0) {
+        hostile_note("%u rings, dextd used %.2f CPUs over %.0f ms (at most "
+                     "%u may poll)", nrings, (cpu1 - cpu0) / window, window,
+                     max);
+        HCHECK((cpu1 - cpu0) <= (max + 0.5) * window,
+               "dextd used %.2f CPUs for %u sparse rings (at most %u may "
+               "poll)", (cpu1 - cpu0) / window, nrings, max);
+    }
+    for (i = 0; i < nrings; i++) {
+        ring_close(&g[i]);
+    }
+    free(g);
+}
+
 static const HostileAttack attacks[] = {
     { .name = "ring/setup-and-limit", .run = attack_setup },
     { .name = "ring/bad-length", .run = attack_bad_length },
@@ -536,6 +619,7 @@ static const HostileAttack attacks[] = {
     { .name = "ring/doorbell-flood", .run = attack_doorbell_flood },
     { .name = "ring/never-reads", .run = attack_never_reads },
     { .name = "ring/dies-mid-call", .run = attack_dies_mid_call },
+    { .name = "ring/spin-amplifier", .run = attack_spin_amplifier },
 };
 
 int main(int argc, char **argv)
