@@ -200,13 +200,15 @@ static bool dma_direct(const CoreDevice *cd)
 static uint64_t host_page_size(void)
 {
     static uint64_t page;
+    uint64_t v = __atomic_load_n(&page, __ATOMIC_RELAXED);
 
-    if (page == 0) {
-        long v = sysconf(_SC_PAGESIZE);
+    if (v == 0) {
+        long n = sysconf(_SC_PAGESIZE);
 
-        __atomic_store_n(&page, v > 0 ? (uint64_t)v : 4096, __ATOMIC_RELAXED);
+        v = n > 0 ? (uint64_t)n : 4096;
+        __atomic_store_n(&page, v, __ATOMIC_RELAXED);
     }
-    return __atomic_load_n(&page, __ATOMIC_RELAXED);
+    return v;
 }
 
 /*
