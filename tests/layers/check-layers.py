@@ -7,7 +7,8 @@ Layers, bottom to top (README, "Architecture"):
     include  support  protocol  backends  core  transport  client  daemon/cli
 
 A file may include its own folder's headers and those of any layer below.
-dextctl and the examples keep to the public API (include/ only).  With
+dextctl, the servers (dext-vfio-user) and the examples keep to the public
+API (include/ only).  With
 includes only ever going down, there can be no include circle between
 folders.  Usage: check-layers.py SOURCE_ROOT; prints every violation and
 exits 1 if there is one.
@@ -30,7 +31,7 @@ RANKS = {
     'daemon': 7,
 }
 # Public-API-only programs: their own folder and include/.
-PUBLIC_ONLY = ('cli', 'examples')
+PUBLIC_ONLY = ('cli', 'examples', 'servers')
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
