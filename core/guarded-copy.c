@@ -37,14 +37,7 @@
 #include <string.h>
 
 #include "core/core-internal.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define GUARD_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define GUARD_UNDER_TSAN 1
-#endif
-#endif
+#include "support/sanitizers.h"
 
 typedef struct CopyGuard {
     sigjmp_buf env;
@@ -104,9 +97,9 @@ static void install(void)
 
 bool dext_guarded_copy_init(void)
 {
-#ifdef GUARD_UNDER_TSAN
-    return false;
-#endif
+    if (DEXT_UNDER_TSAN) {
+        return false;
+    }
     pthread_once(&install_once, install);
     return installed;
 }

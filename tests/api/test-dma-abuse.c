@@ -25,18 +25,6 @@
 #include "harness.h"
 #include "edu.h"
 
-/* A ThreadSanitizer dextd never maps client files (core/guarded-copy.c). */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
-
 #define IOVA_T   0x10000
 #define IOVA_S   0x20000
 #define IOVA_U   0x30000
@@ -226,9 +214,11 @@ static void test_mapped_after_munmap(io_connect_t c)
         /*
          * Over dextd our edu copies through dextd's mapping of the file
          * (as pinned pages behind a real IOMMU): the bytes land.  In
-         * process it copies with our permissions: the write faulted.
+         * process it copies with our permissions: the write faulted.  A
+         * ThreadSanitizer dextd never maps client files.
          */
-        if (harness_is_unix() && !harness_real_devices() && !UNDER_TSAN) {
+        if (harness_is_unix() && !harness_real_devices() &&
+            !harness_under_tsan()) {
             CHECK_EQ(p[8192], 0x11);
             CHECK_EQ(p[8192 + 4095], 0x11);
         } else {

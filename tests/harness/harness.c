@@ -599,6 +599,18 @@ bool harness_is_unix(void)
     return use_unix;
 }
 
+bool harness_under_tsan(void)
+{
+#if defined(__SANITIZE_THREAD__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    return true;
+#endif
+#endif
+    return false;
+}
+
 bool harness_is_iokit(void)
 {
     return strcmp(target, "iokit") == 0;

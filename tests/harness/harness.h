@@ -99,6 +99,17 @@ const char *harness_socket_path(void);
 bool harness_is_polled(void);
 
 /**
+ * harness_under_tsan() - true in a ThreadSanitizer build (make tsan)
+ *
+ * The API tests keep to the public API, so they ask here rather than
+ * include support/sanitizers.h: under TSan dextd never maps a client's
+ * file (core/guarded-copy.c), which some results depend on.
+ *
+ * Return: true when this build runs under ThreadSanitizer.
+ */
+bool harness_under_tsan(void);
+
+/**
  * harness_is_iokit() - true when the test runs over the IOKit transport
  * (against the model of IOKitLib, whose dext stands in for the real one).
  */

@@ -30,21 +30,7 @@
 #include "hostile-wire.h"
 #include "protocol/dext-ring.h"
 #include "protocol/dext-selectors.h"
-
-/*
- * The scribbler races with our own writes to the ring on purpose (dextd,
- * in another process, is what it attacks): ThreadSanitizer would stop us.
- */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
+#include "support/sanitizers.h"
 
 /* Rings a session may have: dextd's DEXTD_SESSION_RINGS. */
 #define SESSION_RINGS 4
@@ -397,7 +383,8 @@ static void attack_scribble(void)
 {
     unsigned a, b;
 
-    if (UNDER_TSAN) {
+    if (DEXT_UNDER_TSAN) {
+        /* Racing our own writes to the ring is the point: TSan stops it. */
         hostile_skip("the scribbler races with this process on purpose");
         return;
     }

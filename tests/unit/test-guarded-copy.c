@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "core/core-internal.h"
+#include "support/sanitizers.h"
 
 #define PAGES 64
 #define LEN   (PAGES * 4096)
@@ -197,7 +198,7 @@ static void test_chained(void)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-#if defined(__SANITIZE_THREAD__)
+#if DEXT_UNDER_TSAN
     /* TSan keeps a fault's SIGBUS from handlers: nothing is guarded. */
     CHECK(!dext_guarded_copy_init());
     return harness_finish();

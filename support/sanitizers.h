@@ -1,0 +1,26 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * Whether this translation unit is built with ThreadSanitizer, for the
+ * code and tests that must behave differently under it: TSan delivers a
+ * fault's SIGBUS to no handler of ours, so dextd never maps a client's
+ * file there (core/guarded-copy.c), and tests that race their own
+ * process on purpose step aside.  GCC says so with __SANITIZE_THREAD__,
+ * clang with __has_feature(thread_sanitizer).
+ */
+
+#ifndef LIBDEXT_SUPPORT_SANITIZERS_H
+#define LIBDEXT_SUPPORT_SANITIZERS_H
+
+#if defined(__SANITIZE_THREAD__)
+#define DEXT_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DEXT_UNDER_TSAN 1
+#endif
+#endif
+#ifndef DEXT_UNDER_TSAN
+#define DEXT_UNDER_TSAN 0
+#endif
+
+#endif /* LIBDEXT_SUPPORT_SANITIZERS_H */
