@@ -578,8 +578,10 @@ static IOReturn set_irqs(VfioState *s, int index, uint32_t count,
     if (s->device < 0) {
         ret = kIOReturnNoDevice;
     } else {
-        ret = ioctl(s->device, VFIO_DEVICE_SET_IRQS, set) == 0
-              ? kIOReturnSuccess : dext_errno_ioreturn(errno);
+        /* ENOSPC alone means the kernel is short of vectors. */
+        ret = ioctl(s->device, VFIO_DEVICE_SET_IRQS, set) == 0 ?
+              kIOReturnSuccess :
+              errno == ENOSPC ? kIOReturnNoSpace : dext_errno_ioreturn(errno);
     }
     pthread_rwlock_unlock(&s->lock);
     free(set);
@@ -707,9 +709,10 @@ static IOReturn vfio_irq_enable(DextDevice *dev, uint32_t *nvec)
          * The kernel may not have vectors for the whole table (x86 has
          * about 200 per CPU: a 256-entry table on a one-CPU guest gets
          * ENOSPC).  As a driver's pci_alloc_irq_vectors(1, n) does, take
-         * fewer; the caller is told how many.
+         * fewer; the caller is told how many.  Only then: out of fds or
+         * threads, fewer vectors would only stick for every later session.
          */
-        while (ret == kIOReturnNoResources && n > 1) {
+        while (ret == kIOReturnNoSpace && n > 1) {
             n /= 2;
             ret = irq_start(dev, VFIO_PCI_MSIX_IRQ_INDEX, n);
         }
