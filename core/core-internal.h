@@ -367,6 +367,8 @@ struct DextCore {
     uint64_t iommu_faults;
     uint64_t irqs_raised;
     uint64_t irqs_dropped;
+    /* Client files mapped for DMA, every device and process (atomic). */
+    uint32_t dma_file_maps;
 };
 
 /*
@@ -668,6 +670,17 @@ void dext_dma_device_destroy(CoreDevice *cd);
  * still far below vm.max_map_count (65,530), which all clients share.
  */
 #define DEXT_DMA_HOST_MAPS_MAX 8192u
+
+/*
+ * The client files the core maps for DMA at once, all devices and client
+ * processes together (DmaRegion.map and .host_map): the caps above are
+ * per process, and vm.max_map_count (65,530 by default) is dextd's
+ * whole.  Half of it leaves room for everything else dextd maps.  Past
+ * it, emulated devices fall back to process_vm_*, a real IOMMU answers
+ * kIOReturnNoResources.  A soft bound: registrations on two devices at
+ * once may each pass it by one.
+ */
+#define DEXT_DMA_FILE_MAPS_MAX 32768u
 
 IOReturn dext_dma_register(DextSession *s, uint64_t iova, uint64_t va,
                            uint64_t size, int fd, uint64_t fd_offset,

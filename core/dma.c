@@ -231,6 +231,9 @@ static void region_unlink(CoreDevice *cd, DextSession *s, DmaRegion *r)
     if (r->host_map != NULL && s->share != NULL) {
         s->share->host_maps--;
     }
+    if (r->map != NULL || r->host_map != NULL) {
+        __atomic_sub_fetch(&cd->core->dma_file_maps, 1, __ATOMIC_RELAXED);
+    }
     dext_range_tree_remove(&s->regions, &r->node);
     cd->dma_regions--;
     cd->dma_region_bytes -= r->size;
@@ -404,6 +407,7 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
     uint64_t nchunks, done, page_off, granule, host_len = 0;
     uint8_t *host = NULL;
     DmaMap *unused_map = NULL;
+    bool file_maps_full;
     uint8_t probe;
     DmaRegion *r;
     IOReturn ret;
@@ -492,19 +496,25 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
         dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
         goto fail;
     }
-    if (r->map != NULL && s->share->maps >= DEXT_DMA_MAPS_MAX) {
+    file_maps_full = __atomic_load_n(&cd->core->dma_file_maps,
+                                     __ATOMIC_RELAXED) >=
+                     DEXT_DMA_FILE_MAPS_MAX;
+    if (r->map != NULL &&
+        (s->share->maps >= DEXT_DMA_MAPS_MAX || file_maps_full)) {
         /* Its mappings are used up: this one copies with process_vm_*. */
         unused_map = r->map;
         r->map = NULL;
     }
-    if (r->host_map != NULL && s->share->host_maps >= DEXT_DMA_HOST_MAPS_MAX) {
+    if (r->host_map != NULL &&
+        (s->share->host_maps >= DEXT_DMA_HOST_MAPS_MAX || file_maps_full)) {
         /* No fallback for a real IOMMU: refused, before any VMA runs out. */
         dext_iova_free(&cd->iova, r->iova_base, r->iova_size);
         share_uncharge(cd, s, r->iova_size);
         dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
-                              "%s: pid %d holds %u mapped files for DMA, "
-                              "the most one process may", cd->dev->name,
-                              (int)s->mem->pid, DEXT_DMA_HOST_MAPS_MAX);
+                              "%s: pid %d: no more files mapped for DMA "
+                              "(%u for one process, %u in all)",
+                              cd->dev->name, (int)s->mem->pid,
+                              DEXT_DMA_HOST_MAPS_MAX, DEXT_DMA_FILE_MAPS_MAX);
         ret = kIOReturnNoResources;
         goto fail;
     }
@@ -534,6 +544,9 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
     }
     if (r->host_map != NULL) {
         s->share->host_maps++;
+    }
+    if (r->map != NULL || r->host_map != NULL) {
+        __atomic_add_fetch(&cd->core->dma_file_maps, 1, __ATOMIC_RELAXED);
     }
     dext_range_tree_insert(&s->regions, &r->node);
     cd->dma_regions++;
