@@ -87,8 +87,8 @@ static void drop_slot(UnixPool *p, int slot) DEXT_REQUIRES(&p->lock)
 static IOReturn get_slow(UnixPool *p, bool full, UnixChannel **out)
     DEXT_EXCLUDES(&p->lock)
 {
+    unsigned room, fullm;
     bool have_full;
-    unsigned room;
     IOReturn ret;
     int slot;
 
@@ -109,10 +109,16 @@ static IOReturn get_slow(UnixPool *p, bool full, UnixChannel **out)
             ret = kIOReturnSuccess;
             break;
         }
-        have_full = (__atomic_load_n(&p->full, __ATOMIC_SEQ_CST) &
-                     p->used) != 0;
-        /* Lean channels leave a slot for the first full one. */
-        room = p->cap - (full || have_full || !p->lean ? 0 : 1);
+        fullm = __atomic_load_n(&p->full, __ATOMIC_SEQ_CST) & p->used;
+        have_full = fullm != 0;
+        /*
+         * Lean channels leave a slot for the first full one.  That one
+         * is tried whenever it is needed, past a cap lowered by an
+         * earlier refusal: the refusal may have been another
+         * connection's channels, since closed.
+         */
+        room = full && !have_full ? UNIX_MAX_CHANNELS :
+               p->cap - (have_full || !p->lean ? 0 : 1);
         if ((unsigned)__builtin_popcount(p->used) < room) {
             UnixChannel *ch = NULL;
 
@@ -140,14 +146,23 @@ static IOReturn get_slow(UnixPool *p, bool full, UnixChannel **out)
                 ret = kIOReturnNotResponding;
                 break;
             }
+            if (full && !have_full) {
+                /* dextd admits no channel for it now: this call fails. */
+                ret = kIOReturnNoResources;
+                break;
+            }
             /* Make do with the channels we have. */
             p->cap = __builtin_popcount(p->used);
             continue;
         }
-        if (full && !have_full) {
-            /* dextd let us have no slot for one: nothing will free up. */
-            ret = kIOReturnNoResources;
-            break;
+        if (!full && p->used == fullm) {
+            /* Only full channels, and no more: a lean call takes one. */
+            slot = take_idle_of(p, fullm);
+            if (slot >= 0) {
+                *out = p->chans[slot];
+                ret = kIOReturnSuccess;
+                break;
+            }
         }
         dext_cond_wait(&p->cond, &p->lock);
     }
