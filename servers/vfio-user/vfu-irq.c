@@ -10,6 +10,10 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,13 +61,36 @@ int vfu_irq_info(VfuSession *s, const uint8_t *p, size_t n, VfuReply *rep)
     return 0;
 }
 
+/*
+ * Signal a VMM's trigger eventfd without ever blocking: the VMM holds the
+ * other end and could keep the counter at its maximum (where a write
+ * blocks) or clear O_NONBLOCK, and one blocked write would stop the whole
+ * server.  Not writable now means its reader has a wake-up pending.
+ */
 static void signal_fd(int fd)
 {
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
     uint64_t one = 1;
 
-    if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
-        /* A full counter still wakes the reader. */
+    if (fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) &&
+        write(fd, &one, sizeof(one)) < 0) {
+        /* EAGAIN: as full; anything else: the VMM's fd, its problem. */
     }
+}
+
+/* Is @fd an eventfd?  A trigger must be one (see signal_fd()). */
+static bool is_eventfd(int fd)
+{
+    char path[32], link[32];
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    n = readlink(path, link, sizeof(link) - 1);
+    if (n < 0) {
+        return false;
+    }
+    link[n] = '\0';
+    return strcmp(link, "anon_inode:[eventfd]") == 0;
 }
 
 static void fire(VfuSession *s, uint32_t v)
@@ -195,8 +222,22 @@ int vfu_set_irqs(VfuSession *s, const uint8_t *p, size_t n, int *fds,
     if (action == VFU_IRQ_SET_ACTION_TRIGGER &&
         data == VFU_IRQ_SET_DATA_EVENTFD) {
         if (nfds == 0 && set.count == 0) {
-            disable_all(s);
+            /* Only the index in use has anything to disable. */
+            if (s->irq_index == set.index) {
+                disable_all(s);
+            }
             return 0;
+        }
+        for (i = 0; i < nfds; i++) {
+            if (fds[i] >= 0 && !is_eventfd(fds[i])) {
+                vfu_close_fds(fds, nfds);
+                rep->err = EINVAL;
+                return 0;
+            }
+            /* Ours to keep from blocking too (signal_fd() checks). */
+            if (fds[i] >= 0) {
+                fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+            }
         }
         if (nfds > 0) {
             rep->err = dext_irqs(s);

@@ -584,12 +584,42 @@ static void test_irqs(int s)
     CHECK_EQ(set_irqs(s, 0x1 | 0x10, 1, 0, 1, NULL, 0), 0);
     CHECK(eventfd_fired(efd, 5000));
     wr32(s, 0, 0x64, 1);
+    /* Disabling another index leaves this one alone. */
+    CHECK_EQ(set_irqs(s, 0x4 | 0x20, 2, 0, 0, NULL, 0), 0);
+    CHECK_EQ(set_irqs(s, 0x1 | 0x20, 1, 0, 1, NULL, 0), 0);
+    CHECK(eventfd_fired(efd, 5000));
     /* Disabled: nothing more. */
     CHECK_EQ(set_irqs(s, 0x1 | 0x20, 1, 0, 0, NULL, 0), 0);
     wr32(s, 0, 0x60, 1);
     CHECK(!eventfd_fired(efd, 300));
     wr32(s, 0, 0x64, 1);
     close(efd);
+
+    harness_section("SET_IRQS: a trigger that could block the server");
+    /* Only eventfds: a pipe's write end would block once full. */
+    if (CHECK(pipe2(two, O_CLOEXEC) == 0)) {
+        CHECK_EQ(set_irqs(s, 0x4 | 0x20, 1, 0, 1, &two[1], 1), EINVAL);
+        close(two[0]);
+        close(two[1]);
+    }
+    /* An eventfd held at its maximum, blocking: the server skips it. */
+    efd = eventfd(0, EFD_CLOEXEC);
+    if (CHECK(efd >= 0)) {
+        uint64_t most = UINT64_C(0xfffffffffffffffe);
+        int i;
+
+        CHECK(write(efd, &most, sizeof(most)) == sizeof(most));
+        CHECK_EQ(set_irqs(s, 0x4 | 0x20, 1, 0, 1, &efd, 1), 0);
+        /* The server made its copy non-blocking; the VMM undoes it. */
+        fcntl(efd, F_SETFL, fcntl(efd, F_GETFL) & ~O_NONBLOCK);
+        for (i = 0; i < 3; i++) {
+            CHECK_EQ(set_irqs(s, 0x1 | 0x20, 1, 0, 1, NULL, 0), 0);
+        }
+        /* Still serving: a register read answers. */
+        CHECK_EQ(rd32(s, 0, 0x00), 0x010000ed);
+        CHECK_EQ(set_irqs(s, 0x1 | 0x20, 1, 0, 0, NULL, 0), 0);
+        close(efd);
+    }
 }
 
 static void test_dma(int s)
