@@ -140,9 +140,17 @@ int main(int argc, char **argv)
             break;
         }
         if (vfu_session_open(&s) != 0) {
+            /*
+             * The device is busy (claimed by another user client) or its
+             * dext is away: this client is turned away, the next may be
+             * served.
+             */
             close(c);
-            status = 1;
-            break;
+            if (once) {
+                status = 1;
+                break;
+            }
+            continue;
         }
         /*
          * A client that stops reading its replies must not wedge the
