@@ -13,13 +13,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <stdlib.h>
-#include <sys/time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,11 +28,27 @@
 #define VFU_SEND_TIMEOUT_MS 10000
 
 static volatile sig_atomic_t stop;
+/* The client being served, or -1. */
+static volatile sig_atomic_t client_fd = -1;
 
+/*
+ * SIGINT/SIGTERM: stop, and end the session being served at once.  A
+ * flag alone would be seen only by a wait the signal interrupts, and the
+ * signal may come between two waits (or go to a library thread): shut
+ * for reading, the client's socket reads as its end of file wherever the
+ * serving loop is, and the loop ends as when a client leaves.
+ */
 static void on_signal(int sig)
 {
+    int saved = errno;
+    int fd = client_fd;
+
     (void)sig;
     stop = 1;
+    if (fd >= 0) {
+        shutdown(fd, SHUT_RD);
+    }
+    errno = saved;
 }
 
 static void usage(FILE *f)
@@ -164,7 +179,12 @@ int main(int argc, char **argv)
             setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         }
         vfu_log("client connected");
+        client_fd = c;
+        if (stop) {
+            shutdown(c, SHUT_RD);   /* the signal came just before */
+        }
         vfu_serve_client(&s, c);
+        client_fd = -1;
         vfu_session_close(&s);
         close(c);
         vfu_log("client gone; everything released");

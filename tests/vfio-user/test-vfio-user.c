@@ -988,9 +988,13 @@ int main(void)
     if (CHECK(s >= 0)) {
         CHECK_EQ(version(s), 0);
         test_mmap(s);
+    }
+    /* SIGTERM ends the server with a client still connected. */
+    harness_section("SIGTERM while a client is connected");
+    stop_server();
+    if (s >= 0) {
         close(s);
     }
-    stop_server();
     rmdir(dir);
     return harness_finish();
 }
