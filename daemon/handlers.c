@@ -263,10 +263,12 @@ static bool sender_may_name_memory(Channel *ch, pid_t sender,
     if (sender > 0 && sender == s->pid) {
         return true;
     }
-    if (ch->lean) {
+    if (sender <= 0) {
+        /* A lean channel or a polled ring: no message has a sender. */
         dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
-                     "pid %d: DMA call on a lean channel refused: it "
-                     "carries no sender (HELLO feature LEAN)", (int)ch->pid);
+                     "pid %d: DMA call refused: this channel carries no "
+                     "sender (a lean channel or a polled ring)",
+                     (int)ch->pid);
         return false;
     }
     dlog_limited(ch->d, channel_log_rl(ch), DEXT_LOG_WARNING,
