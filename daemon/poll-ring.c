@@ -211,6 +211,10 @@ static bool ring_serve_one(Channel *ch, DextRing *r)
         if (__atomic_load_n(&r->client_sleeping, __ATOMIC_SEQ_CST)) {
             doorbell(ch);
         }
+    } else {
+        /* As a socket channel whose reply cannot be sent: it ends, so
+         * the client's call ends too rather than wait for its timeout. */
+        keep = false;
     }
     reply_done(&rep);
     return keep;
@@ -271,9 +275,21 @@ void ring_serve(Channel *ch)
             }
             continue;
         }
-        /* Calls that never let us sleep must not hide a hang-up. */
-        if ((++streak % 256 == 0 && !socket_alive(ch)) ||
-            !ring_serve_one(ch, r)) {
+        /*
+         * Calls that never let us sleep must not hide a hang-up, nor
+         * keep a busy-polling place from the other rings for ever: now
+         * and then the place goes back and is taken again.
+         */
+        if (++streak % 256 == 0) {
+            if (!socket_alive(ch)) {
+                break;
+            }
+            if (spinning) {
+                spin_put(ch->d);
+                spinning = false;
+            }
+        }
+        if (!ring_serve_one(ch, r)) {
             break;
         }
         seen = seq;
