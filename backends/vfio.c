@@ -457,12 +457,14 @@ static IOReturn vfio_dma_map(DextDevice *dev, uint64_t iova, void *host,
     int container, err = 0;
 
     /*
-     * Pinning faults the pages in, and they may be a client's that never
-     * come (a file on the client's FUSE mount): no lock may be held, or
-     * Terminate -- which takes @lock exclusively under CoreDevice.lock --
-     * would wait for that client.  A dup keeps the container alive across
-     * the ioctl; should Terminate close ours meanwhile, the mapping goes
-     * with the container when the dup is closed.
+     * Pinning faults the pages in.  Our lock is not held across it, so
+     * Terminate (which takes @lock exclusively under CoreDevice.lock)
+     * never waits here; a dup keeps the container alive across the ioctl,
+     * and should Terminate close ours meanwhile, the mapping goes with the
+     * container when the dup is closed.  The kernel holds the container's
+     * own locks across the pinning, which closing the group and other
+     * maps wait for: so the core never hands us pages a process serves
+     * (FUSE files are refused, core/dma.c).
      */
     pthread_rwlock_rdlock(&s->lock);
     container = s->container < 0 ? -1

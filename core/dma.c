@@ -40,6 +40,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <linux/magic.h>
+#include <sys/vfs.h>
+#endif
 
 #include "core/core-internal.h"
 
@@ -303,6 +307,26 @@ static void *client_file_map(const DmaRegion *r, int fd, uint64_t fd_offset,
 }
 
 /*
+ * Whether @fd's pages come from a process (FUSE), which may never serve
+ * one.  Pinning for a real IOMMU faults the pages in inside
+ * VFIO_IOMMU_MAP_DMA, under the container's locks in the kernel, which
+ * Terminate's close of the group and every other map or unmap of the
+ * device then wait for: such a file is refused there.  (Emulated devices
+ * copy with no lock held and a stall holds only that transfer.)
+ */
+static bool file_pages_served_by_a_process(int fd)
+{
+#if defined(__linux__)
+    struct statfs sf;
+
+    return fstatfs(fd, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC;
+#else
+    (void)fd;
+    return false;
+#endif
+}
+
+/*
  * Where a device with its own IOMMU finds the region's memory in this
  * process, page aligned: the client's own pages in-process, else our
  * shared mapping of the client's @fd.  Sets @r->host_map for the latter.
@@ -335,6 +359,14 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
     }
     if (!client_file_fits(r, fd, fd_offset)) {
         return kIOReturnBadArgument;
+    }
+    if (file_pages_served_by_a_process(fd)) {
+        dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
+                              "%s: pid %d registered memory of a FUSE file "
+                              "for DMA: refused (its pages could stall "
+                              "the device's IOMMU for everyone)",
+                              cd->dev->name, (int)s->mem->pid);
+        return kIOReturnNotPermitted;
     }
     p = client_file_map(r, fd, fd_offset, len);
     if (p == MAP_FAILED) {
