@@ -213,6 +213,9 @@ IOReturn dext_session_call(DextSession *s, uint32_t selector,
  *           MSG_DONTWAIT so an untrusted client can never block the core)
  *           or by writing an 8-byte 1 (an eventfd, for trusted in-process
  *           callers only)
+ *
+ * It answers through @wake_fd only: the scalar and struct output counts
+ * are set to 0 whatever happens.
  */
 IOReturn dext_session_call_async(DextSession *s, uint32_t selector,
                                  int wake_fd, const DextCallArgs *args);
