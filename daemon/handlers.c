@@ -282,7 +282,13 @@ static bool handle_call(Channel *ch, const Request *rq, DextdReply *rep,
                         bool async)
 {
     DextWireCall m;
-    DextWireCallReply r = { 0 };
+    /*
+     * Not cleared: clearing all DEXT_MAX_SCALARS outputs (rep stos) was
+     * a tenth of a polled call.  Every field but the outputs is set
+     * below, only the first scalar_out_cnt outputs are encoded, and the
+     * core writes every one it counts.
+     */
+    DextWireCallReply r;
     uint32_t scalar_cnt;
     size_t struct_size;
     DextCallArgs args;
@@ -335,6 +341,11 @@ static bool handle_call(Channel *ch, const Request *rq, DextdReply *rep,
     } else if (!wake_port_call_async(s, m.port, m.selector, &args,
                                      &r.status)) {
         r.status = kIOReturnBadArgument;
+        scalar_cnt = 0;
+        struct_size = 0;
+    }
+    /* A failed call answers no outputs (and none of r's unset words). */
+    if (r.status != kIOReturnSuccess) {
         scalar_cnt = 0;
         struct_size = 0;
     }
