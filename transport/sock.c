@@ -220,9 +220,11 @@ static IOReturn call_outputs(const uint8_t *payload, uint32_t len,
         return kIOReturnIPCError;
     }
     if (args->scalar_out_cnt != NULL) {
-        if (reply.scalar_out_cnt > 0) {
-            memcpy(args->scalar_out, reply.scalar_out,
-                   reply.scalar_out_cnt * sizeof(uint64_t));
+        uint32_t i;
+
+        /* Word by word, as unix_do_call() copies the inputs. */
+        for (i = 0; i < reply.scalar_out_cnt; i++) {
+            args->scalar_out[i] = reply.scalar_out[i];
         }
         *args->scalar_out_cnt = reply.scalar_out_cnt;
     }
@@ -287,6 +289,7 @@ static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
     UnixChannel *ch;
     uint32_t out_cap;
     size_t sout_cap;
+    uint32_t i;
     IOReturn ret, status = kIOReturnSuccess;
     int len;
 
@@ -316,9 +319,10 @@ static IOReturn unix_do_call(UnixConn *c, uint32_t selector, bool async,
     m.scalar_out_cap = out_cap;
     m.struct_in_len = (uint32_t)args->struct_in_size;
     m.struct_out_cap = (uint32_t)sout_cap;
-    if (args->scalar_in_cnt > 0) {
-        memcpy(m.scalar_in, args->scalar_in,
-               args->scalar_in_cnt * sizeof(uint64_t));
+    /* Word by word: a variable memcpy here is a rep movs, whose
+     * start-up a polled call of a few scalars notices. */
+    for (i = 0; i < args->scalar_in_cnt; i++) {
+        m.scalar_in[i] = args->scalar_in[i];
     }
     m.struct_in = args->struct_in;
 
