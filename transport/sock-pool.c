@@ -21,6 +21,7 @@ void dext_unix_pool_init(UnixPool *p, const UnixTarget *addr,
     p->addr = *addr;
     memcpy(p->token, token, sizeof(p->token));
     p->dead = false;
+    p->fork_gen = dext_unix_fork_generation();
     p->idle = 1u;
     p->waiters = 0;
     dext_mutex_init(&p->lock);
@@ -229,6 +230,10 @@ bool dext_unix_pool_enter(UnixPool *p)
 {
     bool live;
 
+    /* A forked child must not unregister its parent's wake ports. */
+    if (p->fork_gen != dext_unix_fork_generation()) {
+        return false;
+    }
     dext_mutex_lock(&p->lock);
     live = !p->closed && !__atomic_load_n(&p->dead, __ATOMIC_SEQ_CST);
     if (live) {
@@ -334,6 +339,17 @@ void dext_unix_pool_close(UnixPool *p, UnixChannel *also)
     __atomic_store_n(&p->dead, true, __ATOMIC_SEQ_CST);
     dext_mutex_unlock(&p->lock);
 
+    if (p->fork_gen != dext_unix_fork_generation()) {
+        /*
+         * A forked child closing what it inherited: the sockets are its
+         * parent's too, and a hang-up would end the parent's session.
+         * Closing our copies of the fds leaves them alone.
+         */
+        for (int i = 0; i <= UNIX_MAX_CHANNELS; i++) {
+            dext_unix_channel_free(chans[i]);
+        }
+        return;
+    }
     /* Closing the sockets is what tells dextd to end the session. */
     close_channels_sync(chans, UNIX_MAX_CHANNELS + 1);
 }

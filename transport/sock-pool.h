@@ -43,6 +43,7 @@ typedef struct UnixPool {
 
     bool dead;
     bool lean;                  /* dextd grants lean channels (fixed) */
+    unsigned fork_gen;          /* dext_unix_fork_generation() at init */
     unsigned idle;              /* bit i: chans[i] is open and free */
     unsigned full;              /* bit i: chans[i] is not lean */
     unsigned waiters;           /* callers sleeping on @cond */
@@ -139,7 +140,8 @@ IOReturn dext_unix_pool_exchange(UnixPool *p, UnixChannel *ch, int len,
  * close waits for every such user to leave before it hangs up.
  *
  * Return: true if the pool is open and alive (then call
- * dext_unix_pool_leave() when done); false if it is closing or dead.
+ * dext_unix_pool_leave() when done); false if it is closing or dead, or
+ * if this is a forked child of the process that set it up.
  */
 bool dext_unix_pool_enter(UnixPool *p)
     DEXT_EXCLUDES(&p->lock);
@@ -173,6 +175,10 @@ void dext_unix_pool_leave(UnixPool *p)
  * blocks) and dext_unix_pool_get() returns kIOReturnNotResponding.
  * dextd counts the session until it has seen every channel go, so its
  * status may still show it until close returns.
+ *
+ * In a forked child of the process that set the pool up, the sockets
+ * are the parent's too: the channels are closed (our copies of the fds)
+ * and freed without a hang-up, so the parent's session goes on.
  *
  * Return: nothing.
  */

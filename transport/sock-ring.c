@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -19,24 +18,6 @@
 
 #include "support/log.h"
 #include "transport/sock-ring.h"
-
-/*
- * A forked child shares the parent's ring pages and socket but must not
- * call through them: the parent may be mid-call.  The child's count of
- * forks differs from the one the ring was set up under.
- */
-static unsigned fork_gen;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void count_fork(void)
-{
-    __atomic_fetch_add(&fork_gen, 1, __ATOMIC_RELAXED);
-}
-
-static void watch_forks(void)
-{
-    (void)pthread_atfork(NULL, NULL, count_fork);
-}
 
 /* Map the memfd dextd sent, if it is a ring that cannot shrink. */
 static IOReturn map_ring(int fd, DextRing **out)
@@ -69,7 +50,6 @@ IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
     int fd = -1;
     int len;
 
-    pthread_once(&fork_once, watch_forks);
     r = calloc(1, sizeof(*r));
     if (r == NULL) {
         return kIOReturnNoMemory;
@@ -96,7 +76,11 @@ IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
     }
     r->ch = ch;
     r->spin_ns = (uint64_t)t->poll_us * 1000;
-    r->fork_gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+    /*
+     * A forked child shares the ring's pages and socket but must not
+     * call through them: the parent may be mid-call.
+     */
+    r->fork_gen = dext_unix_fork_generation();
     r->seq = 0;                         /* dextd's memfd starts zeroed */
     dext_log(DEXT_LOG_DEBUG, "polled ring set up, spin budget %d us",
              t->poll_us);
@@ -107,7 +91,7 @@ IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
 bool dext_unix_ring_take(UnixRing *r)
 {
     if (r == NULL || __atomic_load_n(&r->dead, __ATOMIC_ACQUIRE) ||
-        r->fork_gen != __atomic_load_n(&fork_gen, __ATOMIC_RELAXED) ||
+        r->fork_gen != dext_unix_fork_generation() ||
         __atomic_exchange_n(&r->busy, 1, __ATOMIC_ACQUIRE) != 0) {
         return false;
     }
@@ -259,7 +243,7 @@ UnixChannel *dext_unix_ring_close(UnixRing *r)
     }
     ch = r->ch;
     if (ch != NULL &&
-        r->fork_gen != __atomic_load_n(&fork_gen, __ATOMIC_RELAXED)) {
+        r->fork_gen != dext_unix_fork_generation()) {
         /*
          * A forked child closing what it inherited: closing our copy of
          * the socket leaves the parent's ring alone, a hang-up would not.
