@@ -145,15 +145,15 @@ static bool drain_doorbells(Channel *ch)
 /*
  * Sleep until the client rings or goes.  The flag is raised before the
  * last look at the request's seq, and the client publishes a request
- * before it looks at the flag (both sequentially consistent): one of us
- * sees the other.  False once the socket says the client is gone.
+ * before it looks at the flag (each with a full fence between): one of
+ * us sees the other.  False once the socket says the client is gone.
  */
 static bool ring_sleep(Channel *ch, DextRing *r, uint64_t seen)
 {
     struct pollfd p = { .fd = ch->fd, .events = POLLIN };
     bool alive = true;
 
-    __atomic_store_n(&r->server_sleeping, 1, __ATOMIC_SEQ_CST);
+    dext_ring_announce_sleep(&r->server_sleeping);
     if (dext_ring_seq(&r->req) == seen) {
         while (poll(&p, 1, -1) < 0 && errno == EINTR) {
         }

@@ -130,9 +130,9 @@ static void ring_doorbell(UnixRing *r)
  * Sleep until dextd publishes the reply to the last request (the reply
  * slot's seq moves off @prev), hangs up, or @deadline_ns (0: none)
  * passes.  The flag is raised before the last look at the slot, and
- * dextd publishes before it looks at the flag (both sequentially
- * consistent), so a reply published meanwhile is either seen here or
- * rung for.
+ * dextd publishes before it looks at the flag (each with a full fence
+ * between), so a reply published meanwhile is either seen here or rung
+ * for.
  */
 static IOReturn ring_sleep(UnixRing *r, uint64_t prev, uint64_t deadline_ns)
 {
@@ -144,7 +144,7 @@ static IOReturn ring_sleep(UnixRing *r, uint64_t prev, uint64_t deadline_ns)
         int ms = -1;
         int rc;
 
-        __atomic_store_n(&r->ring->client_sleeping, 1, __ATOMIC_SEQ_CST);
+        dext_ring_announce_sleep(&r->ring->client_sleeping);
         if (dext_ring_seq(&r->ring->rep) != prev) {
             break;
         }
