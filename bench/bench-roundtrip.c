@@ -13,6 +13,10 @@
  * ratios of adjacent runs, which other load on the machine disturbs
  * least.
  *
+ * As information, the same ConfigRead sent by hand on a lean channel of
+ * its own to the same dextd (encoded once, its seq changed a call): what
+ * dextd costs over the bare echo, and what the library costs over that.
+ *
  * Placement is fixed, and the same for dextd and for the baseline's echo
  * process: both on the client's CPU (the primary figure: a direct
  * hand-off, the fastest a cross-process round trip gets), then both on
@@ -28,6 +32,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,6 +87,100 @@ static double run_bare(int fd, int req_len, int rep_len)
             recv(fd, buf, sizeof(buf), 0) != rep_len) {
             abort();
         }
+    }
+    return (double)(bench_now_ns() - t0) / ITERS;
+}
+
+/*
+ * One round trip on @fd of the @req_len-byte request in @buf, its seq
+ * set to @seq; aborts unless a reply of @rep_len bytes comes back.
+ */
+static void raw_roundtrip(int fd, uint8_t *buf, int req_len, int rep_len,
+                          uint64_t seq)
+{
+    static uint8_t in[DEXT_WIRE_MAX_MSG];
+
+    dext_wire_put_u64(buf + 16, seq);
+    if (send(fd, buf, (size_t)req_len, 0) != req_len ||
+        recv(fd, in, sizeof(in), 0) != rep_len) {
+        abort();
+    }
+}
+
+/*
+ * A lean channel of our own to the dextd at @path with a session on its
+ * first service, and in @call a ConfigRead of one dword ready to send
+ * (*@req_len bytes, its reply @rep_len).  The fd, or -1.
+ */
+static int raw_channel(const char *path, uint8_t *call, int *req_len,
+                       int rep_len)
+{
+    static uint8_t buf[DEXT_WIRE_MAX_MSG];
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    DextWireHello hello = {
+        .min_version = DEXT_WIRE_VERSION_MIN,
+        .max_version = DEXT_WIRE_VERSION_MAX,
+        .features = DEXT_WIRE_FEATURES_V1 | DEXT_WIRE_FEAT_LEAN,
+    };
+    DextWireCall m = {
+        .selector = kDextSelectorConfigRead,
+        .scalar_in_cnt = 2,
+        .scalar_in = { 0, 4 },
+        .scalar_out_cap = 1,
+    };
+    DextWireListReply list;
+    DextWireOpen open = { .type = 0 };
+    DextWireHeader h;
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    const uint16_t v = DEXT_WIRE_VERSION_MAX;
+    ssize_t n;
+    int len;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        goto fail;
+    }
+    len = dext_wire_encode_hello(buf, sizeof(buf), 1, &hello);
+    if (send(fd, buf, (size_t)len, 0) != len ||
+        recv(fd, buf, sizeof(buf), 0) <= 0) {
+        goto fail;
+    }
+    len = dext_wire_encode_empty(buf, sizeof(buf), v, 2, DEXT_WIRE_LIST);
+    n = send(fd, buf, (size_t)len, 0) == len ?
+        recv(fd, buf, sizeof(buf), 0) : -1;
+    if (n < DEXT_WIRE_HEADER_SIZE ||
+        dext_wire_decode_header(buf, (size_t)n, &h) != 0 ||
+        dext_wire_decode_list_reply(buf + DEXT_WIRE_HEADER_SIZE, h.length,
+                                    &list) != 0 || list.count == 0) {
+        goto fail;
+    }
+    open.service_id = list.ids[0];
+    len = dext_wire_encode_open(buf, sizeof(buf), v, 3, &open);
+    if (send(fd, buf, (size_t)len, 0) != len ||
+        recv(fd, buf, sizeof(buf), 0) <= 0) {
+        goto fail;
+    }
+    *req_len = dext_wire_encode_call(call, DEXT_WIRE_MAX_MSG, v, 4, false,
+                                     &m);
+    raw_roundtrip(fd, call, *req_len, rep_len, 4);
+    return fd;
+
+fail:
+    if (fd >= 0) {
+        close(fd);
+    }
+    return -1;
+}
+
+/* The mean ns of @n raw ConfigReads on @fd. */
+static double run_raw(int fd, uint8_t *call, int req_len, int rep_len)
+{
+    static uint64_t seq = 100;
+    uint64_t t0 = bench_now_ns();
+    int i;
+
+    for (i = 0; i < ITERS; i++) {
+        raw_roundtrip(fd, call, req_len, rep_len, ++seq);
     }
     return (double)(bench_now_ns() - t0) / ITERS;
 }
@@ -166,9 +265,10 @@ int main(int argc, char **argv)
 {
     double lib[RUNS], bare[RUNS], inproc[RUNS], direct[RUNS];
     double xlib[RUNS], xbare[RUNS], xr[RUNS];
-    double rl[RUNS], ri[RUNS];
+    double rl[RUNS], ri[RUNS], raw[RUNS], rawr[RUNS], libraw[RUNS];
+    static uint8_t call[DEXT_WIRE_MAX_MSG];
     io_connect_t c, ci = IO_OBJECT_NULL;
-    int req_len, rep_len, sv[2], r, status;
+    int req_len, rep_len, raw_len = 0, raw_fd, sv[2], r, status;
     bool split;
     pid_t child;
 
@@ -183,7 +283,9 @@ int main(int argc, char **argv)
                                   IVSHMEM_FN, &ci) != kIOReturnSuccess) {
         return harness_finish();
     }
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    raw_fd = raw_channel(harness_socket_path(), call, &raw_len, rep_len);
+    if (raw_fd < 0 || raw_len != req_len ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         return 1;
     }
     child = fork();
@@ -202,6 +304,9 @@ int main(int argc, char **argv)
     for (r = 0; r < RUNS; r++) {
         measure(c, harness_server_pid(), child, sv[0], req_len, rep_len, 0,
                 &lib[r], &bare[r], &rl[r]);
+        raw[r] = run_raw(raw_fd, call, req_len, rep_len);
+        rawr[r] = raw[r] / bare[r];
+        libraw[r] = lib[r] / raw[r];
         if (split) {
             measure(c, harness_server_pid(), child, sv[0], req_len, rep_len,
                     1, &xlib[r], &xbare[r], &xr[r]);
@@ -214,11 +319,18 @@ int main(int argc, char **argv)
     bench_pin_process(child, 0);
     sample_cdf(c, sv[0], req_len, rep_len);
     close(sv[0]);
+    close(raw_fd);
     waitpid(child, &status, 0);
 
     bench_report("roundtrip_unix_ns", bench_median(lib, RUNS), "ns",
                  bench_median(bare, RUNS), bench_median(rl, RUNS),
                  BENCH_AT_MOST, 1.05);
+    bench_report("roundtrip_dextd_raw_ns", bench_median(raw, RUNS), "ns",
+                 bench_median(bare, RUNS), bench_median(rawr, RUNS),
+                 BENCH_INFO, 0);
+    bench_report("roundtrip_unix_vs_raw_ns", bench_median(lib, RUNS), "ns",
+                 bench_median(raw, RUNS), bench_median(libraw, RUNS),
+                 BENCH_INFO, 0);
     if (split) {
         bench_report("roundtrip_unix_split_cpu_ns", bench_median(xlib, RUNS),
                      "ns", bench_median(xbare, RUNS), bench_median(xr, RUNS),
