@@ -21,6 +21,9 @@
  *    suppressed ones.
  *  - A connection that never says HELLO is closed after the handshake
  *    timeout; one that did is kept.
+ *  - A connection whose pool dextd refused a channel (its budget spent by
+ *    the process's other connections) goes on calling, and gets the full
+ *    channel a DMA registration needs once the others have gone.
  *
  * Unix transport only (skipped in process).
  */
@@ -31,6 +34,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -719,6 +723,83 @@ static void test_handshake_timeout(void)
     check_at_rest(&rest, "the handshake timeout");
 }
 
+/* 2000 ConfigReads on the connection at @arg; NULL if all succeeded. */
+static void *config_reads(void *arg)
+{
+    io_connect_t c = *(const io_connect_t *)arg;
+    uint64_t v;
+    int i;
+
+    for (i = 0; i < 2000; i++) {
+        if (apple_dext_config_read(c, 0, 4, &v) != kIOReturnSuccess) {
+            return arg;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * A refusal lowers how many channels a pool asks dextd for, not whether
+ * it may have its first full channel: that one is asked for whenever a
+ * call needs it, for the refusal may have been the process's other
+ * connections, since closed.  (The pool used to answer kIOReturnNoResources
+ * for every DMA call for the rest of the connection.)
+ */
+static void test_pool_after_refusal(void)
+{
+    static uint8_t page[4096] __attribute__((aligned(4096)));
+    io_connect_t a = IO_OBJECT_NULL, fill[32];
+    pthread_t t[2];
+    void *res[2] = { NULL, NULL };
+    uint64_t bus = 0;
+    unsigned n = 0;
+    IOReturn st = kIOReturnSuccess;
+    Usage rest;
+    int i;
+
+    /* Room for about four channels with their sessions. */
+    restart_with("NOFILE", "100", NULL, NULL);
+    rest = daemon_at_rest();
+    harness_section("a pool refused a channel still gets its full one "
+                    "once dextd has room");
+    if (!CHECK_KR(apple_dext_connect_target(harness_target(), EDU_BUS,
+                                            EDU_DEV, EDU_FN, &a),
+                  kIOReturnSuccess) ||
+        !CHECK_KR(apple_dext_claim(a), kIOReturnSuccess)) {
+        apple_dext_disconnect(a);
+        return;
+    }
+    /* Our other connections take the rest of dextd's fds. */
+    while (n < sizeof(fill) / sizeof(fill[0])) {
+        st = apple_dext_connect_target(harness_target(), EDU_BUS, EDU_DEV,
+                                       EDU_FN, &fill[n]);
+        if (st != kIOReturnSuccess) {
+            break;
+        }
+        n++;
+    }
+    printf("# %u more connections, then: %s\n", n, apple_dext_strerror(st));
+    CHECK_KR(st, kIOReturnNoResources);
+    /* Two callers at once: the pool asks for a second channel, refused. */
+    for (i = 0; i < 2; i++) {
+        CHECK(pthread_create(&t[i], NULL, config_reads, &a) == 0);
+    }
+    for (i = 0; i < 2; i++) {
+        pthread_join(t[i], &res[i]);
+        CHECK_MSG(res[i] == NULL, "caller %d: a call failed", i);
+    }
+    while (n > 0) {
+        apple_dext_disconnect(fill[--n]);
+    }
+    /* Names our memory: a full channel, which dextd can give now. */
+    CHECK_KR(apple_dext_register_dma(a, 0x10000, (uintptr_t)page,
+                                     sizeof(page), &bus, NULL),
+             kIOReturnSuccess);
+    CHECK_KR(apple_dext_unregister_dma(a, 0x10000), kIOReturnSuccess);
+    apple_dext_disconnect(a);
+    check_at_rest(&rest, "a pool's refusal");
+}
+
 int main(int argc, char **argv)
 {
     harness_init(argc, argv, NULL);
@@ -730,6 +811,7 @@ int main(int argc, char **argv)
     test_fd_budget();
     test_log_rate();
     test_uid_cap();
+    test_pool_after_refusal();
     /* Last: a dextd without the option cannot even start. */
     test_handshake_timeout();
     return harness_finish();
