@@ -38,7 +38,6 @@
  */
 typedef struct DextCallArgs {
     const uint64_t *scalar_in;
-    uint32_t scalar_in_cnt;
     const void *struct_in;
     size_t struct_in_size;
     uint64_t *scalar_out;
@@ -46,6 +45,14 @@ typedef struct DextCallArgs {
     void *struct_out;
     size_t *struct_out_size;
     const int *in_fd;
+    /*
+     * Last, so no padding sits between the 8-byte fields: with a hole
+     * after it, GCC cleared a "= { ... }" with 16-byte stores straddling
+     * two fields, and the callee's load of one of them could not be
+     * forwarded from the store buffer (a stall the in-process call paid
+     * on every call, 17 % of its profile).
+     */
+    uint32_t scalar_in_cnt;
 } DextCallArgs;
 
 /**
