@@ -24,7 +24,7 @@ TSAN_BUILD ?= build-tsan
 TSA_BUILD ?= build-tsa
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME ?= 30
-VALGRIND = valgrind --error-exitcode=99 --leak-check=full \
+VALGRIND = valgrind --error-exitcode=99 --fair-sched=yes --leak-check=full \
 	--errors-for-leak-kinds=definite --track-fds=no -q
 MESON_OPTS ?=
 
