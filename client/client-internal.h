@@ -18,13 +18,19 @@
 #include "transport/transport.h"
 
 /*
- * One open user client.  @refs keeps the memory alive (the handle table,
- * each call in flight and each notification hold one).  @state counts
- * calls in flight in its low bits and holds CONN_CLOSED once disconnected:
- * one word, so that "disconnected and no call in flight" is seen by
- * exactly one thread -- disconnect itself, or the last call to leave --
- * which closes the transport without waiting for anyone.  Both, and the
- * fields marked so, are atomics (__atomic builtins on plain fields).
+ * One open user client.  @refs keeps it alive (the handle table, each
+ * call in flight and each notification hold one).  @state counts calls
+ * in flight in its low bits and holds CONN_CLOSED once disconnected: one
+ * word, so that "disconnected and no call in flight" is seen by exactly
+ * one thread -- disconnect itself, or the last call to leave -- which
+ * closes the transport without waiting for anyone.  Both, @handle, and
+ * the fields marked so, are atomics (__atomic builtins on plain fields).
+ *
+ * A connection's memory is never freed: at its last reference it goes
+ * on a free list and a later connect reuses it.  So a call looks its
+ * handle up without a lock (dext_conn_enter()): whatever the table slot
+ * held, it takes a reference only while @refs is not zero, and then
+ * checks that @handle is still the one it was given.
  */
 #define CONN_CLOSED 0x40000000u
 
@@ -33,6 +39,7 @@ typedef struct DextConnection {
     DextTransport *t;
     int refs;
     unsigned state;
+    struct DextConnection *next_free;   /* on the free list only */
     bool transport_closed;          /* atomic */
 
     /* -1 unknown, 0 the dext lacks block config access, 1 it has it */

@@ -5,8 +5,9 @@
  *
  * io_connect_t is a libdext handle: a slot index in the low bits and a
  * generation above it, so a stale handle (used after disconnect, or made
- * up) is recognised and refused with kIOReturnBadArgument rather than
- * reaching freed memory.
+ * up) is recognised and refused with kIOReturnBadArgument.  Calls look
+ * their handle up without a lock (see DextConnection): connections are
+ * reused, never freed, so a stale slot never points at freed memory.
  */
 
 #define _GNU_SOURCE
@@ -21,9 +22,15 @@
 #define SLOT_BITS   12
 #define MAX_SLOTS   ((1u << SLOT_BITS) - 1)   /* slot 0 is never used */
 
+/*
+ * Written under @table_lock (connect, disconnect); read with an atomic
+ * load and no lock by every call.
+ */
+static DextConnection *table[MAX_SLOTS + 1];
 static DextMutex table_lock = DEXT_MUTEX_INITIALIZER;
-static DextConnection *table[MAX_SLOTS + 1] DEXT_GUARDED_BY(table_lock);
 static uint32_t generation DEXT_GUARDED_BY(table_lock) = 1;
+/* Connections no one holds any more, for reuse (never freed). */
+static DextConnection *free_list DEXT_GUARDED_BY(table_lock);
 
 /* ------------------------------------------------------------------ */
 /* Logging: the library never prints on its own (support/log.h).       */
@@ -63,11 +70,17 @@ void dext_conn_unref(DextConnection *c)
         conn_close_transport(c);
         dext_mutex_destroy(&c->lock);
         pthread_cond_destroy(&c->irq_page_cond);
-        free(c);
+        dext_mutex_lock(&table_lock);
+        c->next_free = free_list;
+        free_list = c;
+        dext_mutex_unlock(&table_lock);
     }
 }
 
-/* The connection @handle names, or NULL for a null, made-up or stale one. */
+/*
+ * The connection @handle names, or NULL for a null, made-up or stale one.
+ * Under the lock: nothing can change the slot meanwhile.
+ */
 static DextConnection *table_find(io_connect_t handle)
     DEXT_REQUIRES(&table_lock)
 {
@@ -77,39 +90,59 @@ static DextConnection *table_find(io_connect_t handle)
     if (handle == IO_OBJECT_NULL || slot == 0) {
         return NULL;
     }
-    c = table[slot];
-    return c != NULL && c->handle == handle ? c : NULL;
+    c = __atomic_load_n(&table[slot], __ATOMIC_ACQUIRE);
+    return c != NULL &&
+           __atomic_load_n(&c->handle, __ATOMIC_ACQUIRE) == handle ? c : NULL;
+}
+
+/* Count a call in flight on @c, held; false (undone) once disconnected. */
+static bool conn_start_call(DextConnection *c)
+{
+    if (__atomic_fetch_add(&c->state, 1, __ATOMIC_SEQ_CST) & CONN_CLOSED) {
+        dext_conn_leave(c);
+        return false;
+    }
+    return true;
 }
 
 DextConnection *dext_conn_enter(io_connect_t handle)
 {
+    uint32_t slot = handle & MAX_SLOTS;
     DextConnection *c;
+    int refs;
 
-    dext_mutex_lock(&table_lock);
-    c = table_find(handle);
-    if (c == NULL ||
-        (__atomic_load_n(&c->state, __ATOMIC_SEQ_CST) & CONN_CLOSED)) {
-        dext_mutex_unlock(&table_lock);
+    if (handle == IO_OBJECT_NULL || slot == 0) {
         return NULL;
     }
-    __atomic_fetch_add(&c->state, 1, __ATOMIC_SEQ_CST);
-    __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
-    dext_mutex_unlock(&table_lock);
-    return c;
+    c = __atomic_load_n(&table[slot], __ATOMIC_ACQUIRE);
+    if (c == NULL) {
+        return NULL;
+    }
+    /*
+     * No lock: @c may be disconnected, released or even reused by now,
+     * but its memory is a connection's for good.  A reference taken
+     * while @refs is not zero keeps it from being reused, and then the
+     * handle says whether it is still ours.
+     */
+    refs = __atomic_load_n(&c->refs, __ATOMIC_RELAXED);
+    do {
+        if (refs <= 0) {
+            return NULL;
+        }
+    } while (!__atomic_compare_exchange_n(&c->refs, &refs, refs + 1, true,
+                                          __ATOMIC_SEQ_CST,
+                                          __ATOMIC_RELAXED));
+    if (__atomic_load_n(&c->handle, __ATOMIC_ACQUIRE) != handle) {
+        dext_conn_unref(c);
+        return NULL;
+    }
+    return conn_start_call(c) ? c : NULL;
 }
 
 bool dext_conn_enter_ref(DextConnection *c)
 {
-    bool ok;
-
-    dext_mutex_lock(&table_lock);
-    ok = !(__atomic_load_n(&c->state, __ATOMIC_SEQ_CST) & CONN_CLOSED);
-    if (ok) {
-        __atomic_fetch_add(&c->state, 1, __ATOMIC_SEQ_CST);
-        __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
-    }
-    dext_mutex_unlock(&table_lock);
-    return ok;
+    dext_conn_ref(c);
+    return conn_start_call(c);
 }
 
 void dext_conn_leave(DextConnection *c)
@@ -124,37 +157,48 @@ void dext_conn_leave(DextConnection *c)
 
 static IOReturn conn_register(DextTransport *t, io_connect_t *out)
 {
-    DextConnection *c = calloc(1, sizeof(*c));
+    DextConnection *c;
+    io_connect_t handle;
     uint32_t slot;
 
-    if (c == NULL) {
-        return kIOReturnNoMemory;
-    }
-    c->t = t;
-    c->refs = 1;
-    c->state = 0;
-    c->transport_closed = false;
-    c->block_config = -1;
-    dext_mutex_init(&c->lock);
-    pthread_cond_init(&c->irq_page_cond, NULL);
-
     dext_mutex_lock(&table_lock);
-    for (slot = 1; slot <= MAX_SLOTS && table[slot]; slot++) {
+    for (slot = 1; slot <= MAX_SLOTS &&
+         __atomic_load_n(&table[slot], __ATOMIC_RELAXED); slot++) {
     }
     if (slot > MAX_SLOTS) {
         dext_mutex_unlock(&table_lock);
-        dext_mutex_destroy(&c->lock);
-        pthread_cond_destroy(&c->irq_page_cond);
-        free(c);
         return kIOReturnNoResources;
     }
+    c = free_list;
+    if (c != NULL) {
+        free_list = c->next_free;
+    } else if ((c = calloc(1, sizeof(*c))) == NULL) {
+        dext_mutex_unlock(&table_lock);
+        return kIOReturnNoMemory;
+    }
+    /*
+     * A reused connection's @refs is 0, so a late lookup still holding
+     * it takes no reference while we set it up; @refs goes to 1 last.
+     */
+    c->t = t;
+    c->next_free = NULL;
+    __atomic_store_n(&c->state, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->transport_closed, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->block_config, -1, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->irq_page_unsupported, false, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->irq_page, NULL, __ATOMIC_RELAXED);
+    /* @irq_page_busy is false: only a call in flight sets it. */
+    dext_mutex_init(&c->lock);
+    pthread_cond_init(&c->irq_page_cond, NULL);
     if (++generation >= (1u << (32 - SLOT_BITS))) {
         generation = 1;
     }
-    c->handle = (generation << SLOT_BITS) | slot;
-    table[slot] = c;
+    handle = (generation << SLOT_BITS) | slot;
+    __atomic_store_n(&c->handle, handle, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->refs, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&table[slot], c, __ATOMIC_RELEASE);
     dext_mutex_unlock(&table_lock);
-    *out = c->handle;
+    *out = handle;
     return kIOReturnSuccess;
 }
 
@@ -169,7 +213,7 @@ void apple_dext_disconnect(io_connect_t connection)
         dext_mutex_unlock(&table_lock);
         return;
     }
-    table[connection & MAX_SLOTS] = NULL;
+    __atomic_store_n(&table[connection & MAX_SLOTS], NULL, __ATOMIC_RELEASE);
     prev = __atomic_fetch_or(&c->state, CONN_CLOSED, __ATOMIC_SEQ_CST);
     dext_mutex_unlock(&table_lock);
     if (prev == 0) {

@@ -4,7 +4,9 @@
  * Calls on one connection from several threads at once: mixed config
  * reads, MMIO identification reads and liveness write/read pairs, every
  * result checked.  The header promises that such calls run concurrently
- * and each gets its own answer.
+ * and each gets its own answer.  Then disconnects racing calls, and
+ * stale handles used while their slot (and the connection's memory,
+ * which is reused) serves new connections.
  */
 
 #define _GNU_SOURCE
@@ -246,6 +248,91 @@ static void test_disconnect_race(void)
     }
 }
 
+/*
+ * Threads calling with a handle already disconnected while the main
+ * thread connects and disconnects over and over: calls look handles up
+ * without a lock, and a connection's memory is reused by the next one,
+ * so each call must tell the stale handle from the slot's new owner.
+ * Every stale call answers kIOReturnBadArgument; the new connections
+ * keep working.
+ */
+#define REUSE_ROUNDS 100
+
+typedef struct StaleCaller {
+    io_connect_t stale;
+    atomic_uint calls;
+    atomic_uint wrong;
+    kern_return_t odd_kr;
+} StaleCaller;
+
+static atomic_bool reuse_done;
+
+static void *stale_caller_main(void *opaque)
+{
+    StaleCaller *sc = opaque;
+
+    while (!atomic_load(&reuse_done)) {
+        uint64_t v = 0;
+        kern_return_t kr = apple_dext_config_read(sc->stale, 0, 4, &v);
+
+        if (kr != kIOReturnBadArgument) {
+            sc->odd_kr = kr;
+            atomic_fetch_add(&sc->wrong, 1);
+        }
+        atomic_fetch_add(&sc->calls, 1);
+        /* Under valgrind one thread runs at a time: let the main one on. */
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void test_stale_handle_reuse(void)
+{
+    StaleCaller callers[THREADS];
+    pthread_t threads[THREADS];
+    unsigned i, n, failures = 0;
+    io_connect_t stale = harness_connect_edu();
+
+    harness_section("stale handles while their slot is reused, %d rounds",
+                    REUSE_ROUNDS);
+    if (stale == IO_OBJECT_NULL) {
+        return;
+    }
+    apple_dext_disconnect(stale);
+    atomic_store(&reuse_done, false);
+    for (i = 0; i < THREADS; i++) {
+        callers[i].stale = stale;
+        atomic_init(&callers[i].calls, 0);
+        atomic_init(&callers[i].wrong, 0);
+        callers[i].odd_kr = kIOReturnSuccess;
+        CHECK_EQ(pthread_create(&threads[i], NULL, stale_caller_main,
+                                &callers[i]), 0);
+    }
+    for (n = 0; n < REUSE_ROUNDS; n++) {
+        io_connect_t c = IO_OBJECT_NULL;
+        uint64_t v = 0;
+
+        if (apple_dext_connect_target(harness_target(), EDU_BUS, EDU_DEV,
+                                      EDU_FN, &c) != kIOReturnSuccess ||
+            apple_dext_config_read(c, 0, 4, &v) != kIOReturnSuccess ||
+            v != ((EDU_DEVICE_ID << 16) | EDU_VENDOR_ID)) {
+            failures++;
+        }
+        apple_dext_disconnect(c);
+    }
+    atomic_store(&reuse_done, true);
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_MSG(atomic_load(&callers[i].wrong) == 0, "thread %u: %u of "
+                  "%u stale calls not refused (last: %s)", i,
+                  atomic_load(&callers[i].wrong),
+                  atomic_load(&callers[i].calls),
+                  apple_dext_strerror(callers[i].odd_kr));
+    }
+    CHECK_MSG(failures == 0, "%u of %d new connections failed", failures,
+              REUSE_ROUNDS);
+}
+
 int main(int argc, char **argv)
 {
     Worker workers[THREADS];
@@ -287,6 +374,7 @@ int main(int argc, char **argv)
     CHECK_EQ(edu_read32(c, EDU_REG_LIVENESS), 0xaaaa5555);
     apple_dext_disconnect(c);
     test_disconnect_race();
+    test_stale_handle_reuse();
     if (harness_status(&st)) {
         CHECK_EQ(st.sessions, 0);
         CHECK_EQ(st.claims, 0);
