@@ -308,13 +308,18 @@ static void check_reply(Fuzz *f, const uint8_t *msg, size_t len,
         fail("reply of another type");
     }
     if (rep->fd >= 0) {
+        const uint8_t *p = rep->buf + DEXT_WIRE_HEADER_SIZE;
         DextWireMapReply m;
+        IOReturn st;
 
-        if (h.type != DEXT_WIRE_MAP ||
-            dext_wire_decode_map_reply(rep->buf + DEXT_WIRE_HEADER_SIZE,
-                                       h.length, &m) != 0 ||
-            m.status != kIOReturnSuccess) {
-            fail("an fd with a reply that is no successful MAP");
+        /* A successful MAP passes the memory, a successful RING its ring. */
+        if (h.type == DEXT_WIRE_MAP ?
+            dext_wire_decode_map_reply(p, h.length, &m) != 0 ||
+            m.status != kIOReturnSuccess :
+            h.type != DEXT_WIRE_RING ||
+            dext_wire_decode_status_only(p, h.length, &st) != 0 ||
+            st != kIOReturnSuccess) {
+            fail("an fd with a reply that is no successful MAP or RING");
         }
     }
     if (h.type == DEXT_WIRE_OPEN) {

@@ -11,7 +11,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MAGIC = 0x74786564
 REPLY = 1
 T = dict(HELLO=1, LIST=2, OPEN=3, ATTACH=4, CALL=5, CALL_ASYNC=6,
-         WAKE_REGISTER=7, WAKE_UNREGISTER=8, MAP=9, STATUS=10, ERROR=11)
+         WAKE_REGISTER=7, WAKE_UNREGISTER=8, MAP=9, STATUS=10, ERROR=11,
+         RING=12)
 
 
 def msg(mtype, payload, flags=0, seq=1):
@@ -220,6 +221,12 @@ def dextd_scripts():
           req(0, T['WAKE_REGISTER'], b'', fds=[SEQPACKET]) +
           req(0, T['WAKE_REGISTER'], b'', fds=[SEQPACKET]) + hangup(0) +
           opn(1) + hello(2) + opn(2))
+    # A polled ring on a session: set up, asked for again (StillOpen), one
+    # before OPEN (NotAttached), calls after it, then the channels go.
+    ring = req(0, T['RING'], struct.pack('<I', 100))
+    write('dextd', 'ring',
+          setup + hello(0) + ring + opn(0) + ring + ring + call(0, 1) +
+          call(0, 8, (0, 4)) + hello(1) + req(1, T['RING'], b'') + hangup(0))
 
 
 requests()
