@@ -111,35 +111,13 @@ void ring_release(Channel *ch)
     dext_mutex_unlock(&d->lock);
 }
 
-/* Ring the client's doorbell; a full socket already wakes it. */
-static void doorbell(Channel *ch)
-{
-    static const char b = 0;
-
-    (void)send(ch->fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
 /*
  * Empty the doorbells queued on the socket.  False at EOF or on an
- * error: the client has gone (or hung up to close the session).  A
- * bounded batch, so a client ringing without pause cannot keep us here.
+ * error: the client has gone (or hung up to close the session).
  */
 static bool drain_doorbells(Channel *ch)
 {
-    char b;
-    int i;
-
-    for (i = 0; i < 64; i++) {
-        ssize_t n = recv(ch->fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC);
-
-        if (n == 0) {
-            return false;
-        }
-        if (n < 0) {
-            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-        }
-    }
-    return true;
+    return dext_ring_drain(ch->fd, 64) > 0;
 }
 
 /*
@@ -209,7 +187,7 @@ static bool ring_serve_one(Channel *ch, DextRing *r)
     if (rep.len >= DEXT_WIRE_HEADER_SIZE) {
         dext_ring_publish(&r->rep, ch->tx, (size_t)rep.len);
         if (__atomic_load_n(&r->client_sleeping, __ATOMIC_SEQ_CST)) {
-            doorbell(ch);
+            dext_ring_doorbell(ch->fd);
         }
     } else {
         /* As a socket channel whose reply cannot be sent: it ends, so

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "protocol/dext-wire.h"
+#include "support/sock-io.h"
 
 #define DEXT_RING_LINE 64
 
@@ -87,6 +88,48 @@ typedef struct DextRing {
  * for long.
  */
 #define DEXT_RING_PURE_SPIN_NS 2000
+
+/**
+ * dext_ring_doorbell() - wake a side sleeping on the channel's socket
+ * @fd: the channel's socket
+ *
+ * A one-byte message; a full socket wakes the sleeper just as well, so
+ * a send that would block is dropped.
+ *
+ * Return: nothing.
+ */
+static inline void dext_ring_doorbell(int fd)
+{
+    static const char b = 0;
+
+    (void)dext_sock_send(fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/**
+ * dext_ring_drain() - empty the doorbells queued on the channel's socket
+ * @fd: the channel's socket
+ * @max: at most this many (a peer ringing without pause cannot keep us
+ *       here; poll() says if more wait)
+ *
+ * Return: 0 at EOF (the peer is gone), -1 on an error other than an
+ * empty socket, 1 otherwise.
+ */
+static inline int dext_ring_drain(int fd, unsigned max)
+{
+    char b;
+
+    while (max-- > 0) {
+        ssize_t n = dext_sock_recv(fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC);
+
+        if (n == 0) {
+            return 0;
+        }
+        if (n < 0) {
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+        }
+    }
+    return 1;
+}
 
 /**
  * dext_ring_relax() - one step of a busy wait: tell the CPU we spin

@@ -118,11 +118,8 @@ void dext_unix_ring_kill(UnixRing *r)
 /* Wake dextd if it sleeps: the request is published already. */
 static void ring_doorbell(UnixRing *r)
 {
-    static const char b = 0;
-
     if (__atomic_load_n(&r->ring->server_sleeping, __ATOMIC_SEQ_CST)) {
-        /* A full socket wakes it as well: nothing to do on EAGAIN. */
-        (void)send(r->ch->fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        dext_ring_doorbell(r->ch->fd);
     }
 }
 
@@ -138,7 +135,6 @@ static IOReturn ring_sleep(UnixRing *r, uint64_t prev, uint64_t deadline_ns)
 {
     struct pollfd p = { .fd = r->ch->fd, .events = POLLIN };
     IOReturn ret = kIOReturnSuccess;
-    char b;
 
     for (;;) {
         int ms = -1;
@@ -167,15 +163,8 @@ static IOReturn ring_sleep(UnixRing *r, uint64_t prev, uint64_t deadline_ns)
             break;
         }
         /* Doorbells, stale ones too; dextd never sends an empty one. */
-        while (rc > 0) {
-            ssize_t n = recv(r->ch->fd, &b, 1, MSG_DONTWAIT | MSG_TRUNC);
-
-            if (n == 0) {
-                ret = kIOReturnNotResponding;
-            }
-            if (n <= 0) {
-                break;
-            }
+        if (rc > 0 && dext_ring_drain(r->ch->fd, 64) == 0) {
+            ret = kIOReturnNotResponding;
         }
         if (ret != kIOReturnSuccess) {
             break;
