@@ -254,18 +254,13 @@ void ring_serve(Channel *ch)
             continue;
         }
         /*
-         * Calls that never let us sleep must not hide a hang-up, nor
-         * keep a busy-polling place from the other rings for ever: now
-         * and then the place goes back and is taken again.
+         * Calls that never let us sleep must not hide a hang-up.  (The
+         * busy-polling place is kept while they stream: given back here,
+         * it was taken again on the next pass before any other ring
+         * could, and a ring without one is still served, rung awake.)
          */
-        if (++streak % 256 == 0) {
-            if (!socket_alive(ch)) {
-                break;
-            }
-            if (spinning) {
-                spin_put(ch->d);
-                spinning = false;
-            }
+        if (++streak % 256 == 0 && !socket_alive(ch)) {
+            break;
         }
         if (!ring_serve_one(ch, r)) {
             break;
