@@ -265,13 +265,14 @@ static inline size_t dext_ring_copy_out(const DextRingSlot *slot,
     uint32_t plen;
     size_t len;
 
-    memcpy(&plen, slot->head + 12, sizeof(plen));
+    /* The first line once; the length is the copy's, as the header. */
+    memcpy(dst, slot, DEXT_RING_LINE);
+    memcpy(&plen, dst + 12, sizeof(plen));
     plen = le32toh(plen);
     if (plen > DEXT_WIRE_MAX_PAYLOAD) {
         return 0;
     }
     len = DEXT_WIRE_HEADER_SIZE + plen;
-    memcpy(dst, slot, DEXT_RING_LINE);
     if (len > DEXT_RING_LINE) {
         dext_ring_copy_tail(dst, (const uint8_t *)slot, len);
     }
