@@ -322,13 +322,9 @@ static bool handle_call(Channel *ch, const Request *rq, DextdReply *rep,
 
     if (s == NULL) {
         r.status = kIOReturnNotAttached;
-        scalar_cnt = 0;
-        struct_size = 0;
     } else if (!async && !sender_may_name_memory(ch, rq->sender,
                                                  m.selector)) {
         r.status = kIOReturnNotPermitted;
-        scalar_cnt = 0;
-        struct_size = 0;
     } else if (!async) {
         r.status = dext_session_call(s->cs, m.selector, &args);
         if (m.selector == kDextSelectorClaim && r.status == kIOReturnSuccess &&
@@ -341,8 +337,6 @@ static bool handle_call(Channel *ch, const Request *rq, DextdReply *rep,
     } else if (!wake_port_call_async(s, m.port, m.selector, &args,
                                      &r.status)) {
         r.status = kIOReturnBadArgument;
-        scalar_cnt = 0;
-        struct_size = 0;
     }
     /* A failed call answers no outputs (and none of r's unset words). */
     if (r.status != kIOReturnSuccess) {
