@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "support/sanitizers.h"
 
 #define DEFAULT_DEVICES "edu"
 #define MAX_DEVICES     16
@@ -601,14 +602,7 @@ bool harness_is_unix(void)
 
 bool harness_under_tsan(void)
 {
-#if defined(__SANITIZE_THREAD__)
-    return true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-    return true;
-#endif
-#endif
-    return false;
+    return DEXT_UNDER_TSAN;
 }
 
 bool harness_is_iokit(void)
