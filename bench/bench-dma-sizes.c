@@ -55,19 +55,6 @@ static double run_dma(io_connect_t c, int reps)
     return (double)(bench_now_ns() - t0) / reps;
 }
 
-static double run_memcpy(uint8_t *dst, const uint8_t *src, size_t size,
-                         int reps)
-{
-    uint64_t t0 = bench_now_ns();
-    int i;
-
-    for (i = 0; i < reps; i++) {
-        memcpy(dst, src, size);
-        __asm__ volatile("" ::: "memory");
-    }
-    return (double)(bench_now_ns() - t0) / reps;
-}
-
 /* Point the DMA engine at a fresh region of @size at the start of @buf. */
 static bool setup(io_connect_t c, uint8_t *buf, size_t size)
 {
@@ -124,7 +111,7 @@ static void measure(const Path *p, uint8_t *other, FILE *dat)
         }
         for (r = 0; r < RUNS; r++) {
             d[r] = run_dma(p->c, reps);
-            m[r] = run_memcpy(p->buf, other, size, reps);
+            m[r] = bench_memcpy_ns(p->buf, other, size, reps);
             ratio[r] = m[r] / d[r];
         }
         apple_dext_unregister_dma(p->c, IOVA);

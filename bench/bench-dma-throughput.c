@@ -107,18 +107,6 @@ static double run_dma(io_connect_t c, uint32_t cmd, int reps)
     return (double)(bench_now_ns() - t0) / reps;
 }
 
-static double run_memcpy(uint8_t *dst, const uint8_t *src, int reps)
-{
-    uint64_t t0 = bench_now_ns();
-    int i;
-
-    for (i = 0; i < reps; i++) {
-        memcpy(dst, src, SIZE);
-        __asm__ volatile("" ::: "memory");
-    }
-    return (double)(bench_now_ns() - t0) / reps;
-}
-
 /*
  * One direction in one cache state: @to says BAR2 -> client (memcpy from
  * @other into @buf) or client -> BAR2 (memcpy from @buf into @other).
@@ -150,8 +138,8 @@ static void measure_one(const char *tag, io_connect_t c, uint8_t *buf,
         } else if (cs == EVICTED) {
             evict();
         }
-        m[r] = to ? run_memcpy(buf, other, reps)
-                  : run_memcpy(other, buf, reps);
+        m[r] = to ? bench_memcpy_ns(buf, other, SIZE, reps)
+                  : bench_memcpy_ns(other, buf, SIZE, reps);
         ratio[r] = m[r] / d[r];
         db = r == 0 || d[r] < db ? d[r] : db;
         mb = r == 0 || m[r] < mb ? m[r] : mb;

@@ -389,18 +389,6 @@ static double time_dma(int vfu, uint32_t cmd)
     return (double)(bench_now_ns() - t0) / DMA_REPS;
 }
 
-static double time_memcpy(uint8_t *dst, const uint8_t *src)
-{
-    uint64_t t0 = bench_now_ns();
-    int i;
-
-    for (i = 0; i < DMA_REPS; i++) {
-        memcpy(dst, src, DMA_SIZE);
-        __asm__ volatile("" ::: "memory");
-    }
-    return (double)(bench_now_ns() - t0) / DMA_REPS;
-}
-
 /* ivshmem's engine through the server into/out of a DMA_MAP'd memfd. */
 static void measure_dma(const char *tag, int vfu, uint8_t *src)
 {
@@ -450,7 +438,7 @@ static void measure_dma(const char *tag, int vfu, uint8_t *src)
     for (r = 0; r < DMA_RUNS; r++) {
         to[r] = time_dma(vfu, IVSHMEM_DMA_RUN | IVSHMEM_DMA_TO_BUS);
         from[r] = time_dma(vfu, IVSHMEM_DMA_RUN);
-        mc[r] = time_memcpy(buf, src);
+        mc[r] = bench_memcpy_ns(buf, src, DMA_SIZE, DMA_REPS);
     }
     t = DMA_SIZE / bench_median(to, DMA_RUNS) * 1e9 / 1e6;
     f = DMA_SIZE / bench_median(from, DMA_RUNS) * 1e9 / 1e6;

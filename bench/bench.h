@@ -119,4 +119,16 @@ bool bench_pin_process(pid_t pid, int cpu);
  */
 double bench_config_reads(io_connect_t c, int iters);
 
+/**
+ * bench_memcpy_ns() - @reps memcpy()s of @size bytes, back to back: the
+ * baseline of the DMA figures
+ * @dst: destination
+ * @src: source
+ * @size: bytes per copy
+ * @reps: how many, at least 1
+ *
+ * Return: the mean ns per copy.
+ */
+double bench_memcpy_ns(void *dst, const void *src, size_t size, int reps);
+
 #endif /* LIBDEXT_BENCH_H */
