@@ -28,6 +28,8 @@
 #define VFU_SEND_TIMEOUT_MS 10000
 
 static volatile sig_atomic_t stop;
+/* The listening socket, or -1. */
+static volatile sig_atomic_t listen_fd = -1;
 /* The client being served, or -1. */
 static volatile sig_atomic_t client_fd = -1;
 
@@ -36,17 +38,23 @@ static volatile sig_atomic_t client_fd = -1;
  * flag alone would be seen only by a wait the signal interrupts, and the
  * signal may come between two waits (or go to a library thread): shut
  * for reading, the client's socket reads as its end of file wherever the
- * serving loop is, and the loop ends as when a client leaves.
+ * serving loop is, and the loop ends as when a client leaves.  The same
+ * for the listening socket, between the loop's look at @stop and
+ * accept(): shut down, it fails the accept at once.
  */
 static void on_signal(int sig)
 {
     int saved = errno;
     int fd = client_fd;
+    int lfd = listen_fd;
 
     (void)sig;
     stop = 1;
     if (fd >= 0) {
         shutdown(fd, SHUT_RD);
+    }
+    if (lfd >= 0) {
+        shutdown(lfd, SHUT_RDWR);
     }
     errno = saved;
 }
@@ -143,10 +151,14 @@ int main(int argc, char **argv)
         return 1;
     }
     vfu_log("serving %02x:%02x.%x on %s", s.bus, s.dev, s.fn, path);
+    listen_fd = lfd;
     while (!stop) {
         int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
         if (c < 0) {
+            if (stop) {
+                break;      /* the signal shut the socket down */
+            }
             if (errno == EINTR || errno == ECONNABORTED) {
                 continue;
             }
@@ -192,6 +204,7 @@ int main(int argc, char **argv)
             break;
         }
     }
+    listen_fd = -1;
     close(lfd);
     unlink(path);
     return status;
