@@ -122,22 +122,12 @@ typedef struct BudgetReport {
     int dextd_fds;              /* dextd's open fds when done */
 } BudgetReport;
 
-/* Register one more wake port on @c (we keep the peer). */
+/* One more wake port on @c; its peer stays open until the hog exits. */
 static IOReturn add_port(RawChan *c)
 {
-    IOReturn st;
-    int sp[2];
+    int peer;
 
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
-        return RAW_SEND_FAILED;
-    }
-    /* The port must stay a connected socket: the peer stays open. */
-    st = raw_wake_register(c, sp[0], NULL);
-    close(sp[0]);
-    if (st != kIOReturnSuccess) {
-        close(sp[1]);
-    }
-    return st;
+    return raw_add_port(c, &peer);
 }
 
 /*

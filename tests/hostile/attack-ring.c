@@ -43,23 +43,20 @@ typedef struct Ring {
     uint32_t seq;
 } Ring;
 
-/* Attach a channel to @opener's session (@token) and make it a ring. */
-static IOReturn ring_attach(Ring *g, const uint8_t *token, uint32_t spin_us)
+/* Make @g->c, a channel of a session, a ring (RING, checks, mmap). */
+static IOReturn ring_make(Ring *g, uint32_t spin_us)
 {
     struct stat st;
     IOReturn ret;
     void *p;
     int fd = -1;
 
-    g->c = raw_connect_hello();
-    if (g->c == NULL) {
-        return RAW_HUNG_UP;
-    }
-    ret = raw_attach(g->c, token);
-    if (ret == kIOReturnSuccess) {
-        ret = raw_ring(g->c, spin_us, &fd);
-    }
+    ret = raw_ring(g->c, spin_us, &fd);
     if (ret != kIOReturnSuccess) {
+        HCHECK(fd < 0, "a refused RING came with an fd");
+        if (fd >= 0) {
+            close(fd);
+        }
         return ret;
     }
     /* dextd's promise: the pages cannot be taken away from it. */
@@ -79,6 +76,19 @@ static IOReturn ring_attach(Ring *g, const uint8_t *token, uint32_t spin_us)
     g->r = p;
     g->seq = 0;
     return kIOReturnSuccess;
+}
+
+/* Attach a channel to @opener's session (@token) and make it a ring. */
+static IOReturn ring_attach(Ring *g, const uint8_t *token, uint32_t spin_us)
+{
+    IOReturn ret;
+
+    g->c = raw_connect_hello();
+    if (g->c == NULL) {
+        return RAW_HUNG_UP;
+    }
+    ret = raw_attach(g->c, token);
+    return ret == kIOReturnSuccess ? ring_make(g, spin_us) : ret;
 }
 
 /* A session on edu with one ring (@spin_us); false on failure. */
@@ -111,13 +121,15 @@ static void ring_close(Ring *g)
 
 /*
  * Publish the message in @msg (@len bytes, its seq field overwritten) as
- * the next request; ring dextd if it sleeps.
+ * the next request; ring dextd if it sleeps and we still have the
+ * ring's socket (@g->c).
  */
 static void ring_post(Ring *g, uint8_t *msg, size_t len)
 {
     dext_wire_put_u64(msg + 16, ++g->seq);
     dext_ring_publish(&g->r->req, msg, len);
-    if (__atomic_load_n(&g->r->server_sleeping, __ATOMIC_SEQ_CST)) {
+    if (g->c != NULL &&
+        __atomic_load_n(&g->r->server_sleeping, __ATOMIC_SEQ_CST)) {
         raw_send(g->c, "", 1, NULL, 0);
     }
 }
@@ -597,6 +609,168 @@ static void attack_spin_amplifier(void)
     free(g);
 }
 
+/*
+ * A client that hangs up the ring's socket and goes on publishing calls
+ * so fast that dextd never gets to sleep (where poll() would see the
+ * hang-up): dextd must still notice within 256 calls (poll-ring.c)
+ * and end the channel, not serve a closed channel for as long as the
+ * stream lasts.
+ */
+#define RING_HUP_CHECK 256
+#define RING_STREAM_MAX 4000
+
+static void attack_hangup_while_streaming(void)
+{
+    uint64_t in[3] = { EDU_MEM_IDX, EDU_REG_ID, 4 };
+    DextWireCall m = { .selector = kDextSelectorMMIORead,
+                       .scalar_in_cnt = 3, .scalar_out_cap = 1 };
+    uint8_t buf[DEXT_WIRE_MAX_MSG];
+    unsigned i, before = 0, after = 0;
+    Ring g;
+    int n;
+
+    /* The longest spin: dextd polls the ring for a second after a call. */
+    if (!ring_open(&g, 1000000)) {
+        return;
+    }
+    memcpy(m.scalar_in, in, sizeof(in));
+    n = dext_wire_encode_call(buf, sizeof(buf), 1, 0, false, &m);
+    for (i = 0; i < 50; i++) {
+        ring_post(&g, buf, (size_t)n);
+        before += ring_answered(&g, HOSTILE_ANSWER_MS);
+    }
+    HCHECK(before == 50, "%u of 50 ring calls answered before the hang-up",
+           before);
+    /* Hang up; the ring's pages stay mapped here. */
+    raw_close(g.c);
+    g.c = NULL;
+    for (i = 0; i < RING_STREAM_MAX; i++) {
+        ring_post(&g, buf, (size_t)n);
+        if (!ring_answered(&g, 300)) {
+            break;
+        }
+        after++;
+    }
+    hostile_note("%u calls answered after the hang-up", after);
+    HCHECK(after <= RING_HUP_CHECK, "dextd served %u calls of a hung-up "
+           "ring (at most %u expected)", after, RING_HUP_CHECK);
+    /* The opener's channel, and so the session, is untouched. */
+    HCHECK(raw_claim(g.opener) == kIOReturnSuccess,
+           "the session went with the ring");
+    ring_close(&g);
+}
+
+/* dextd's fds for the fd-budget attack: as the exhaustion family's. */
+#define RING_BUDGET_NOFILE 256
+#define RING_BUDGET_SESSIONS 16
+
+/*
+ * Fill dextd's fd budget with wake ports on sessions of our own, then ask
+ * a channel of another session for a ring: refused (kIOReturnNoResources)
+ * as often as asked, with the channel still serving calls on its socket
+ * and the session's ring count untouched -- once the fds come back, the
+ * session gets all DEXTD_SESSION_RINGS rings and not one more.
+ */
+static void attack_fd_budget(void)
+{
+    static int peers[RING_BUDGET_SESSIONS * DEXT_WIRE_MAX_PORTS + 64];
+    RawChan *hogs[RING_BUDGET_SESSIONS] = { NULL };
+    uint8_t token[DEXT_WIRE_TOKEN_SIZE];
+    Ring g, more[SESSION_RINGS];
+    unsigned nhogs = 0, npeers = 0, ports, i;
+    IOReturn st = kIOReturnSuccess;
+    double end;
+    uint64_t id;
+
+    memset(&g, 0, sizeof(g));
+    memset(more, 0, sizeof(more));
+    g.opener = raw_connect_hello();
+    if (!HCHECK(g.opener != NULL, "connect") ||
+        !HCHECK(raw_open(g.opener, hostile_service(HOSTILE_EDU_BDF),
+                         token) == kIOReturnSuccess, "OPEN")) {
+        ring_close(&g);
+        return;
+    }
+    g.c = raw_connect_hello();
+    if (!HCHECK(g.c != NULL && raw_attach(g.c, token) == kIOReturnSuccess,
+                "ATTACH")) {
+        ring_close(&g);
+        return;
+    }
+    /* Sessions full of ports while sessions can be had, then the opener. */
+    while (st == kIOReturnSuccess && nhogs < RING_BUDGET_SESSIONS &&
+           raw_session(&hogs[nhogs], hostile_service(HOSTILE_EDU_BDF),
+                       false) == kIOReturnSuccess) {
+        for (ports = 0; ports < DEXT_WIRE_MAX_PORTS; ports++) {
+            st = raw_add_port(hogs[nhogs], &peers[npeers]);
+            if (st != kIOReturnSuccess) {
+                break;
+            }
+            npeers++;
+        }
+        nhogs++;
+    }
+    for (ports = 0; st == kIOReturnSuccess && ports < DEXT_WIRE_MAX_PORTS;
+         ports++) {
+        st = raw_add_port(g.opener, &peers[npeers]);
+        npeers += st == kIOReturnSuccess;
+    }
+    hostile_note("%u sessions and %u ports filled the budget", nhogs,
+                 npeers);
+    if (!HCHECK(st == kIOReturnNoResources, "the last port: want "
+                "kIOReturnNoResources, got 0x%x", st)) {
+        goto out;
+    }
+    for (i = 0; i <= SESSION_RINGS; i++) {
+        st = ring_make(&g, 100);
+        HCHECK(st == kIOReturnNoResources, "RING %u with no fd left: want "
+               "kIOReturnNoResources, got 0x%x", i + 1, st);
+        if (st == kIOReturnSuccess) {
+            goto out;
+        }
+    }
+    /* Refused, not dropped: the channel still serves on its socket. */
+    st = raw_mmio_read(g.c, EDU_MEM_IDX, EDU_REG_ID, 4, &id);
+    HCHECK(st == kIOReturnSuccess && (uint32_t)id == EDU_ID_VALUE,
+           "a call after the refusals: 0x%x", st);
+
+    /* The fds come back as the hogs' sessions end. */
+    for (i = 0; i < nhogs; i++) {
+        raw_close(hogs[i]);
+        hogs[i] = NULL;
+    }
+    end = hostile_now_ms() + HOSTILE_SETTLE_MS;
+    do {
+        st = ring_make(&g, 100);
+    } while (st == kIOReturnNoResources && hostile_now_ms() < end &&
+             usleep(20000) == 0);
+    if (!HCHECK(st == kIOReturnSuccess, "RING once fds are back: 0x%x",
+                st)) {
+        goto out;
+    }
+    st = ring_edu_id(&g, &id);
+    HCHECK(st == kIOReturnSuccess && (uint32_t)id == EDU_ID_VALUE,
+           "MMIO read through the ring: 0x%x", st);
+    /* The refusals took none of the session's rings. */
+    for (i = 0; i < SESSION_RINGS; i++) {
+        st = ring_attach(&more[i], token, 1);
+        HCHECK(i + 1 < SESSION_RINGS ? st == kIOReturnSuccess :
+               st == kIOReturnNoResources, "ring %u of the session after "
+               "the refusals: 0x%x", i + 2, st);
+    }
+out:
+    for (i = 0; i < SESSION_RINGS; i++) {
+        ring_close(&more[i]);
+    }
+    for (i = 0; i < nhogs; i++) {
+        raw_close(hogs[i]);
+    }
+    for (i = 0; i < npeers; i++) {
+        close(peers[i]);
+    }
+    ring_close(&g);
+}
+
 static const HostileAttack attacks[] = {
     { .name = "ring/setup-and-limit", .run = attack_setup },
     { .name = "ring/bad-length", .run = attack_bad_length },
@@ -607,6 +781,10 @@ static const HostileAttack attacks[] = {
     { .name = "ring/never-reads", .run = attack_never_reads },
     { .name = "ring/dies-mid-call", .run = attack_dies_mid_call },
     { .name = "ring/spin-amplifier", .run = attack_spin_amplifier },
+    { .name = "ring/hangup-while-streaming",
+      .run = attack_hangup_while_streaming },
+    { .name = "ring/fd-budget", .run = attack_fd_budget,
+      .nofile = RING_BUDGET_NOFILE },
 };
 
 int main(int argc, char **argv)

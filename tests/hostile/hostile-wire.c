@@ -484,6 +484,25 @@ IOReturn raw_wake_register(RawChan *c, int port_fd, uint32_t *port)
     return r.status;
 }
 
+IOReturn raw_add_port(RawChan *c, int *peer)
+{
+    IOReturn st;
+    int sp[2];
+
+    *peer = -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+        return RAW_SEND_FAILED;
+    }
+    st = raw_wake_register(c, sp[0], NULL);
+    close(sp[0]);
+    if (st != kIOReturnSuccess) {
+        close(sp[1]);
+    } else {
+        *peer = sp[1];
+    }
+    return st;
+}
+
 /* A reply that is one IOReturn, of @type. */
 static IOReturn status_reply(RawChan *c, uint16_t type)
 {

@@ -258,6 +258,16 @@ IOReturn raw_map(RawChan *c, uint32_t type, DextWireMapReply *r, int *fd);
 IOReturn raw_wake_register(RawChan *c, int port_fd, uint32_t *port);
 
 /**
+ * raw_add_port() - register a fresh wake port: a connected socket
+ * @c: the channel
+ * @peer: receives the port's peer end, which the caller keeps open for as
+ *        long as the port must stay a connected socket (-1 on failure)
+ *
+ * Return: the reply's status, or a RAW_* / ERROR outcome.
+ */
+IOReturn raw_add_port(RawChan *c, int *peer);
+
+/**
  * raw_wake_unregister() - WAKE_UNREGISTER
  * @c: the channel
  * @port: the port
