@@ -343,12 +343,20 @@ static bool open_found_nothing(IOReturn ret)
            ret == kIOReturnOffline;
 }
 
+/* Does @ret of a call on a service just opened say only that it has gone? */
+static bool identity_found_nothing(IOReturn ret)
+{
+    return ret == kIOReturnNotFound || ret == kIOReturnNoDevice ||
+           ret == kIOReturnOffline;
+}
+
 /*
  * Visit every service of @target: open it, read its identity and let
  * @visit keep the transport (return true) or have it closed.  A service
  * that refuses to be opened (kIOReturnNotPermitted for a missing
- * entitlement, say) cannot be identified; the first such refusal is
- * left in *@refused (kIOReturnSuccess if none).
+ * entitlement, say), or whose identity cannot be read (a daemon that
+ * dies, stalls or answers garbage meanwhile), cannot be identified; the
+ * first such error is left in *@refused (kIOReturnSuccess if none).
  */
 static IOReturn for_each_service(const char *target,
                                  bool (*visit)(void *opaque, DextTransport *t,
@@ -392,9 +400,15 @@ static IOReturn for_each_service(const char *target,
             }
             continue;
         }
-        if (read_identity(t, &info) == kIOReturnSuccess &&
-            visit(opaque, t, &info)) {
+        ret = read_identity(t, &info);
+        if (ret == kIOReturnSuccess && visit(opaque, t, &info)) {
             return kIOReturnSuccess;
+        }
+        if (ret != kIOReturnSuccess && !identity_found_nothing(ret) &&
+            *refused == kIOReturnSuccess) {
+            dext_log(DEXT_LOG_INFO, "a service of %s did not say its "
+                     "identity: %s", target, apple_dext_strerror(ret));
+            *refused = ret;
         }
         ops->close(t);
     }
@@ -434,7 +448,7 @@ kern_return_t apple_dext_connect_target(const char *target, uint8_t bus,
     if (ret != kIOReturnSuccess) {
         return ret;
     }
-    /* The device may be behind the refusal: that is the better answer. */
+    /* The device may be behind the error: that is the better answer. */
     if (m.found == NULL && refused != kIOReturnSuccess) {
         return refused;
     }

@@ -535,8 +535,12 @@ APPLE_DEXT_EXPORT const char *apple_dext_default_socket_path(void);
  *
  * Return: kIOReturnSuccess; kIOReturnBadArgument for a malformed target
  * or NULL @out_connection; kIOReturnNotFound if no served device has that
- * address; kIOReturnNotResponding if the target cannot be reached;
- * kIOReturnNotPermitted if the daemon refused this user.
+ * address; kIOReturnNotResponding if the target cannot be reached (or
+ * goes away while a device is identified); kIOReturnNotPermitted if the
+ * daemon refused this user; (unix) kIOReturnTimeout if dextd does not
+ * answer in time, kIOReturnIPCError if its answers are malformed.  An
+ * error of a device that cannot be identified wins over NotFound: the
+ * device asked for may be that one.
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_connect_target(const char *target,
                                                           uint8_t bus,

@@ -8,7 +8,9 @@
  * correctly up to one point, where it does one wrong thing:
  *
  *  - the handshake: a HELLO answered with garbage or not at all, a LIST
- *    of more services than a reply may hold, a short OPEN reply;
+ *    of more services than a reply may hold, a short OPEN reply; the
+ *    reply to GetIdentity, by which a connect finds its device, empty,
+ *    missing or cut off by death;
  *  - the RING reply (",poll"): no memfd, a pipe, a plain file, a memfd
  *    it can still shrink (and does, once the ring is in use), one whose
  *    seals are still open, write-sealed, too small, too large, two
@@ -172,6 +174,9 @@ typedef struct FakeDaemon {
     FakeConn conns[MAX_CONNS];
     FakeReport rep;
 } FakeDaemon;
+
+/* The fault hits GetIdentity rather than the read of TRIGGER_OFF. */
+static bool fake_hit_identity;
 
 static const uint8_t fake_token[DEXT_WIRE_TOKEN_SIZE] = {
     0xd, 0xe, 0xa, 0xd, 0xb, 0xe, 0xe, 0xf, 1, 2, 3, 4, 5, 6, 7, 8,
@@ -474,9 +479,11 @@ static void fake_call(FakeDaemon *d, FakeConn *c, const DextWireHeader *h,
         return;
     }
     len = (size_t)n;
-    if ((m.selector == kDextSelectorConfigRead ||
-         m.selector == kDextSelectorConfigReadBlock) &&
-        m.scalar_in_cnt > 0 && m.scalar_in[0] == TRIGGER_OFF &&
+    if ((fake_hit_identity
+         ? m.selector == kDextSelectorGetIdentity
+         : (m.selector == kDextSelectorConfigRead ||
+            m.selector == kDextSelectorConfigReadBlock) &&
+           m.scalar_in_cnt > 0 && m.scalar_in[0] == TRIGGER_OFF) &&
         fake_fault_now(d, FAULT_LEN_LIE, FAULT_DIE)) {
         how = spoil_reply(d->fault, rep, &len, &m, h->seq);
     }
@@ -1181,36 +1188,47 @@ static void check_took(double t0, IOReturn want)
 /* ------------------------------------------------------------------ */
 /* Cases                                                                */
 
-/* The first channel's handshake goes wrong: the connect fails. */
-static void test_handshake(const char *name, Fault fault, IOReturn want,
-                           int connect_ms)
+/*
+ * Connecting goes wrong: the first channel's handshake (@identity
+ * false), or the reply to GetIdentity, which is how a connect finds its
+ * device (@identity, through the ring with @poll).  The connect answers
+ * @want, a timeout after @bound_ms, rather than that no such device is
+ * served; no fd is left; the next connection works.
+ */
+static void test_connect(const char *name, Fault fault, bool identity,
+                         bool poll, IOReturn want, int bound_ms)
 {
     io_connect_t c = IO_OBJECT_NULL;
+    bool dies = fault == FAULT_DIE;
     FakeReport rep;
     Fake f;
     double t0;
     int fds;
 
-    case_begin("handshake: ", name, false);
+    case_begin(identity ? "identity: " : "handshake: ", name, poll);
+    fake_hit_identity = identity;
     if (!fake_start(&f, fault)) {
         return;
     }
     fds = count_fds();
     t0 = now_ms();
-    CHECK_KR(apple_dext_connect_target(fake_target(false, connect_ms),
+    CHECK_KR(apple_dext_connect_target(fake_target(poll, identity
+                                                   ? CONNECT_MS : bound_ms),
                                        EDU_BUS, EDU_DEV, EDU_FN, &c), want);
     if (want == kIOReturnTimeout) {
-        CHECK_MSG(now_ms() - t0 >= connect_ms - 5 &&
-                  now_ms() - t0 < connect_ms + PROMPT_MS,
-                  "a %d ms connect timeout took %.0f ms", connect_ms,
-                  now_ms() - t0);
+        CHECK_MSG(now_ms() - t0 >= bound_ms - 5 &&
+                  now_ms() - t0 < bound_ms + PROMPT_MS,
+                  "a %d ms timeout took %.0f ms", bound_ms, now_ms() - t0);
     } else {
         check_took(t0, want);
     }
     CHECK_EQ(c, IO_OBJECT_NULL);
     CHECK_EQ(count_fds(), fds);
-    good_connection(false, false);
-    case_end(&f, fds, false, &rep);
+    if (!dies) {
+        good_connection(poll, false);
+    }
+    case_end(&f, fds, dies, &rep);
+    fake_hit_identity = false;
 }
 
 /*
@@ -1608,14 +1626,22 @@ int main(int argc, char **argv)
     signal(SIGALRM, watchdog);
     fds_at_start = count_fds();
 
-    test_handshake("HELLO answered with garbage", FAULT_HELLO_GARBAGE,
-                   kIOReturnIPCError, CONNECT_MS);
-    test_handshake("HELLO not answered", FAULT_HELLO_SILENT,
-                   kIOReturnTimeout, CALL_MS);
-    test_handshake("LIST of 257 services", FAULT_LIST_TOO_MANY,
-                   kIOReturnIPCError, CONNECT_MS);
-    test_handshake("OPEN reply 4 bytes short", FAULT_OPEN_SHORT,
-                   kIOReturnIPCError, CONNECT_MS);
+    test_connect("HELLO answered with garbage", FAULT_HELLO_GARBAGE, false,
+                 false, kIOReturnIPCError, CONNECT_MS);
+    test_connect("HELLO not answered", FAULT_HELLO_SILENT, false, false,
+                 kIOReturnTimeout, CALL_MS);
+    test_connect("LIST of 257 services", FAULT_LIST_TOO_MANY, false, false,
+                 kIOReturnIPCError, CONNECT_MS);
+    test_connect("OPEN reply 4 bytes short", FAULT_OPEN_SHORT, false, false,
+                 kIOReturnIPCError, CONNECT_MS);
+    for (i = 0; i < 2; i++) {
+        test_connect("reply of length zero", FAULT_LEN_ZERO, true, i,
+                     kIOReturnIPCError, CALL_MS);
+        test_connect("no answer", FAULT_SILENT, true, i, kIOReturnTimeout,
+                     CALL_MS);
+        test_connect("dextd killed", FAULT_DIE, true, i,
+                     kIOReturnNotResponding, CALL_MS);
+    }
 
     for (i = 0; i < sizeof(rings) / sizeof(rings[0]); i++) {
         test_ring_setup(rings[i].name, rings[i].fault, rings[i].why);
