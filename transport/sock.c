@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "apple-dext-client.h"
@@ -605,6 +606,25 @@ fail:
     return ret;
 }
 
+/*
+ * Does @fd hold the @size bytes at @offset that a MAP reply names?  A
+ * file past whose end the memory reached would give the caller a SIGBUS
+ * at its first touch there, far from the reply that caused it.  Only
+ * files have a size to check (dextd's memfds, a sysfs resource file);
+ * another fd is left to mmap().
+ */
+static bool map_fd_holds(int fd, uint64_t offset, uint64_t size)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) < 0) {
+        return false;
+    }
+    return !S_ISREG(st.st_mode) ||
+           (offset <= (uint64_t)st.st_size &&
+            size <= (uint64_t)st.st_size - offset);
+}
+
 /* One MAP round trip: the memory's fd and where it lies in it. */
 static IOReturn unix_map_fd(DextTransport *t, uint32_t type, uint32_t options,
                             DextMemory *out)
@@ -633,12 +653,16 @@ static IOReturn unix_map_fd(DextTransport *t, uint32_t type, uint32_t options,
     if (ret != kIOReturnSuccess) {
         return ret;
     }
-    /* Success comes with exactly one fd; failure with none. */
+    /*
+     * Success comes with exactly one fd, holding the memory; failure
+     * with none.
+     */
     if (dext_wire_decode_map_reply(dext_unix_channel_payload(ch), h.length,
                                    &reply) != 0 ||
         (reply.status == kIOReturnSuccess) != (fd >= 0) ||
         (page > 0 && reply.offset % (uint64_t)page != 0) ||
-        reply.size > SIZE_MAX || reply.offset > (uint64_t)INT64_MAX) {
+        reply.size > SIZE_MAX || reply.offset > (uint64_t)INT64_MAX ||
+        (fd >= 0 && !map_fd_holds(fd, reply.offset, reply.size))) {
         if (fd >= 0) {
             close(fd);
         }

@@ -23,7 +23,8 @@
  *    for or than a reply may hold, an ERROR, fds attached, no answer, a
  *    hang-up, death (SIGKILL) while the caller sleeps on the ring;
  *  - the MAP reply: no fd, an fd on a refusal, two fds, a pipe, a
- *    misaligned offset, unknown flags, no answer;
+ *    misaligned offset, unknown flags, a memfd shorter than the size or
+ *    the offset it names, size zero, no answer;
  *  - a full fd table here (RLIMIT_NOFILE), so that the ring's memfd
  *    cannot be received (MSG_CTRUNC).
  *
@@ -139,6 +140,9 @@ typedef enum Fault {
     FAULT_MAP_PIPE,
     FAULT_MAP_MISALIGNED,
     FAULT_MAP_BAD_FLAGS,
+    FAULT_MAP_SHORT_FILE,
+    FAULT_MAP_PAST_END,
+    FAULT_MAP_ZERO_SIZE,
     FAULT_MAP_SILENT,
 } Fault;
 
@@ -731,6 +735,15 @@ static bool fake_map(FakeDaemon *d, FakeConn *c, const DextWireHeader *h)
         break;
     case FAULT_MAP_BAD_FLAGS:
         bad_flags = true;
+        break;
+    case FAULT_MAP_SHORT_FILE:
+        r.size = 1 << 20;           /* 16 KiB of it in the memfd */
+        break;
+    case FAULT_MAP_PAST_END:
+        r.offset = MAP_BYTES;
+        break;
+    case FAULT_MAP_ZERO_SIZE:
+        r.size = 0;
         break;
     case FAULT_MAP_SILENT:
         close(fds[0]);
@@ -1605,6 +1618,13 @@ int main(int argc, char **argv)
         { "an offset not page aligned", FAULT_MAP_MISALIGNED, HIT_MAP,
           0, kIOReturnIPCError, kIOReturnNotResponding },
         { "unknown flags", FAULT_MAP_BAD_FLAGS, HIT_MAP,
+          0, kIOReturnIPCError, kIOReturnNotResponding },
+        /* A mapping whose touch past the file's end would be a SIGBUS. */
+        { "a memfd of 16 KiB for 1 MiB", FAULT_MAP_SHORT_FILE, HIT_MAP,
+          0, kIOReturnIPCError, kIOReturnNotResponding },
+        { "an offset at the memfd's end", FAULT_MAP_PAST_END, HIT_MAP,
+          0, kIOReturnIPCError, kIOReturnNotResponding },
+        { "size zero", FAULT_MAP_ZERO_SIZE, HIT_MAP,
           0, kIOReturnIPCError, kIOReturnNotResponding },
         { "no answer", FAULT_MAP_SILENT, HIT_MAP,
           0, kIOReturnTimeout, kIOReturnNotResponding },
