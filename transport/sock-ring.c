@@ -19,7 +19,11 @@
 #include "support/log.h"
 #include "transport/sock-ring.h"
 
-/* Map the memfd dextd sent, if it is a ring that cannot shrink. */
+/*
+ * Map the memfd dextd sent, if it is a ring that cannot shrink.  One we
+ * may not map writable (write-sealed, or open read-only) is no ring
+ * either: dextd's error, not our memory's.
+ */
 static IOReturn map_ring(int fd, DextRing **out)
 {
     int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
@@ -34,7 +38,7 @@ static IOReturn map_ring(int fd, DextRing **out)
     p = mmap(NULL, DEXT_RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
              0);
     if (p == MAP_FAILED) {
-        return kIOReturnNoMemory;
+        return errno == ENOMEM ? kIOReturnNoMemory : kIOReturnIPCError;
     }
     *out = p;
     return kIOReturnSuccess;

@@ -47,9 +47,12 @@ typedef struct UnixRing {
  * Blocks for the connect and three round trips.
  *
  * Return: kIOReturnSuccess; the status dextd refused the RING with
- * (kIOReturnUnsupported from a dextd without rings); as
+ * (kIOReturnBadMessageID in the ERROR of a dextd without rings,
+ * kIOReturnNoResources from one whose session has its rings); as
  * dext_unix_channel_attach(); kIOReturnIPCError if the ring it sent is
- * not one (wrong size, size not sealed).
+ * not one (no fd or more than one, not a memfd, wrong size, size not
+ * sealed, not mappable writable); kIOReturnNoMemory if there is no room
+ * to map it.
  */
 IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
                              UnixRing **out);

@@ -1537,6 +1537,8 @@ int main(int argc, char **argv)
           kIOReturnIPCError },
         { "a memfd whose seals are not sealed", FAULT_RING_SEALS_OPEN,
           kIOReturnIPCError },
+        { "a write-sealed memfd", FAULT_RING_WRITE_SEALED,
+          kIOReturnIPCError },
         { "a memfd of 4 KiB", FAULT_RING_SMALL, kIOReturnIPCError },
         { "a memfd a page too large", FAULT_RING_LARGE, kIOReturnIPCError },
         { "two memfds", FAULT_RING_TWO_FDS, kIOReturnIPCError },
