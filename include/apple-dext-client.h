@@ -33,6 +33,10 @@
  *                          dead and every later call fails the same way
  *   kIOReturnUnsupported   the dext does not implement the selector
  *   kIOReturnTimeout       (unix) dextd did not answer in time; see below
+ *   kIOReturnIPCError      (unix) dextd's answer was not a reply to the
+ *                          call (malformed, wrong type or sequence number,
+ *                          more outputs than asked for, wrong fds): the
+ *                          channel it came on is closed, as for a timeout
  *
  * Timeouts (unix transport): every wait for dextd is bounded.  Connecting
  * (connect, greeting, opening the user client, listing, status) waits at
