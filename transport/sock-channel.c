@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -237,25 +236,6 @@ static void log_connect_error(const char *path, int err)
     }
     dext_log(DEXT_LOG_WARNING, "cannot connect to dextd's socket %s: %s "
              "(%s)%s", path, strerror(err), errno_name(err), why);
-}
-
-static unsigned fork_generation;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void count_fork(void)
-{
-    __atomic_fetch_add(&fork_generation, 1, __ATOMIC_RELAXED);
-}
-
-static void watch_forks(void)
-{
-    (void)pthread_atfork(NULL, NULL, count_fork);
-}
-
-unsigned dext_unix_fork_generation(void)
-{
-    pthread_once(&fork_once, watch_forks);
-    return __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
 }
 
 void dext_unix_channel_free(UnixChannel *ch)

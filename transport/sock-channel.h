@@ -240,21 +240,6 @@ ssize_t dext_unix_channel_recv(UnixChannel *ch, int flags, int *fds,
 void dext_unix_channel_free(UnixChannel *ch);
 
 /**
- * dext_unix_fork_generation() - how many fork()s this process is from
- * the one that first asked
- *
- * A forked child shares its parent's channel sockets and ring pages:
- * whatever was set up under another generation belongs to the parent,
- * and a hang-up from the child (shutdown() acts on the socket, not on
- * our copy of its fd) would end the parent's session.  Counted by a
- * pthread_atfork() child handler installed on the first call, which
- * comes before any channel is set up.
- *
- * Return: the generation.
- */
-unsigned dext_unix_fork_generation(void);
-
-/**
  * dext_unix_channel_payload() - the payload of the reply in @ch->rx
  * @ch: the channel, after a successful dext_unix_channel_roundtrip()
  *

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "support/fds.h"
+#include "support/fork.h"
 #include "transport/sock-pool.h"
 
 void dext_unix_pool_init(UnixPool *p, const UnixTarget *addr,
@@ -21,7 +22,7 @@ void dext_unix_pool_init(UnixPool *p, const UnixTarget *addr,
     p->addr = *addr;
     memcpy(p->token, token, sizeof(p->token));
     p->dead = false;
-    p->fork_gen = dext_unix_fork_generation();
+    p->fork_gen = dext_fork_generation();
     p->idle = 1u;
     p->waiters = 0;
     dext_mutex_init(&p->lock);
@@ -231,7 +232,7 @@ bool dext_unix_pool_enter(UnixPool *p)
     bool live;
 
     /* A forked child must not unregister its parent's wake ports. */
-    if (p->fork_gen != dext_unix_fork_generation()) {
+    if (dext_forked_since(p->fork_gen)) {
         return false;
     }
     dext_mutex_lock(&p->lock);
@@ -339,7 +340,7 @@ void dext_unix_pool_close(UnixPool *p, UnixChannel *also)
     __atomic_store_n(&p->dead, true, __ATOMIC_SEQ_CST);
     dext_mutex_unlock(&p->lock);
 
-    if (p->fork_gen != dext_unix_fork_generation()) {
+    if (dext_forked_since(p->fork_gen)) {
         /*
          * A forked child closing what it inherited: the sockets are its
          * parent's too, and a hang-up would end the parent's session.

@@ -43,7 +43,7 @@ typedef struct UnixPool {
 
     bool dead;
     bool lean;                  /* dextd grants lean channels (fixed) */
-    unsigned fork_gen;          /* dext_unix_fork_generation() at init */
+    unsigned fork_gen;          /* dext_fork_generation() at init */
     unsigned idle;              /* bit i: chans[i] is open and free */
     unsigned full;              /* bit i: chans[i] is not lean */
     unsigned waiters;           /* callers sleeping on @cond */

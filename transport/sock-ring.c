@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "support/fork.h"
 #include "support/log.h"
 #include "transport/sock-ring.h"
 
@@ -84,7 +85,7 @@ IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
      * A forked child shares the ring's pages and socket but must not
      * call through them: the parent may be mid-call.
      */
-    r->fork_gen = dext_unix_fork_generation();
+    r->fork_gen = dext_fork_generation();
     r->seq = 0;                         /* dextd's memfd starts zeroed */
     dext_log(DEXT_LOG_DEBUG, "polled ring set up, spin budget %d us",
              t->poll_us);
@@ -95,7 +96,7 @@ IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
 bool dext_unix_ring_take(UnixRing *r)
 {
     if (r == NULL || __atomic_load_n(&r->dead, __ATOMIC_ACQUIRE) ||
-        r->fork_gen != dext_unix_fork_generation() ||
+        dext_forked_since(r->fork_gen) ||
         __atomic_exchange_n(&r->busy, 1, __ATOMIC_ACQUIRE) != 0) {
         return false;
     }
@@ -236,7 +237,7 @@ UnixChannel *dext_unix_ring_close(UnixRing *r)
     }
     ch = r->ch;
     if (ch != NULL &&
-        r->fork_gen != dext_unix_fork_generation()) {
+        dext_forked_since(r->fork_gen)) {
         /*
          * A forked child closing what it inherited: closing our copy of
          * the socket leaves the parent's ring alone, a hang-up would not.
