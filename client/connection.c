@@ -32,6 +32,30 @@ static uint32_t generation DEXT_GUARDED_BY(table_lock) = 1;
 /* Connections no one holds any more, for reuse (never freed). */
 static DextConnection *free_list DEXT_GUARDED_BY(table_lock);
 
+/*
+ * A fork() while another thread holds @table_lock would leave the child
+ * a lock that no thread of its own can release, and its connects and
+ * disconnects would wait forever.  So fork() waits for the lock, and the
+ * parent and the child each release their copy.  Installed as the
+ * library loads; nothing holds the lock across a wait, so fork() is not
+ * held up for long.
+ */
+static void table_fork_prepare(void) DEXT_ACQUIRE(&table_lock)
+{
+    dext_mutex_lock(&table_lock);
+}
+
+static void table_fork_release(void) DEXT_RELEASE(&table_lock)
+{
+    dext_mutex_unlock(&table_lock);
+}
+
+__attribute__((constructor)) static void table_watch_forks(void)
+{
+    (void)pthread_atfork(table_fork_prepare, table_fork_release,
+                         table_fork_release);
+}
+
 /* ------------------------------------------------------------------ */
 /* Logging: the library never prints on its own (support/log.h).       */
 
