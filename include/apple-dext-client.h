@@ -977,7 +977,8 @@ enum {
  * With an in-process target ("inproc:") the dext core's own lines
  * (device errors, IOMMU faults) come here too, on whichever thread
  * logs them (a device's worker thread, say); @fn must not call back
- * into the library.
+ * into the library.  A fork() on another thread waits for a running @fn
+ * to return, so that the child can log.
  */
 APPLE_DEXT_EXPORT void apple_dext_set_log_handler(void (*fn)(void *opaque, int level,
                                                              const char *msg),

@@ -5,6 +5,7 @@
  * its own; every line goes to what the application installed.
  */
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,40 @@
 static DextMutex handler_lock = DEXT_MUTEX_INITIALIZER;
 static DextLogFn *handler_fn;       /* DEXT_GUARDED_BY(handler_lock) */
 static void *handler_opaque;        /* DEXT_GUARDED_BY(handler_lock) */
+/* This thread holds @handler_lock: it is running the handler. */
+static __thread bool in_handler;
+/* fork() took @handler_lock: set and read by the forking thread only. */
+static bool fork_took_lock;
+
+/*
+ * A fork() while another thread runs the handler would leave the child
+ * @handler_lock held by a thread it does not have, and its first line
+ * would wait forever.  So fork() waits for the handler to return, and
+ * the parent and the child each release their copy of the lock -- but
+ * not when the handler itself forks: that thread holds the lock and goes
+ * on to release it in the child as in the parent.  Installed as the
+ * library loads.
+ */
+static void log_fork_prepare(void) DEXT_NO_THREAD_SAFETY_ANALYSIS
+{
+    fork_took_lock = !in_handler;
+    if (fork_took_lock) {
+        dext_mutex_lock(&handler_lock);
+    }
+}
+
+static void log_fork_release(void) DEXT_NO_THREAD_SAFETY_ANALYSIS
+{
+    if (fork_took_lock) {
+        dext_mutex_unlock(&handler_lock);
+    }
+}
+
+__attribute__((constructor)) static void log_watch_forks(void)
+{
+    (void)pthread_atfork(log_fork_prepare, log_fork_release,
+                         log_fork_release);
+}
 
 void dext_log_set_handler(DextLogFn *fn, void *opaque)
 {
@@ -53,7 +88,9 @@ static void emit(int level, const char *msg)
     }
     dext_mutex_lock(&handler_lock);
     if (handler_fn != NULL) {
+        in_handler = true;
         handler_fn(handler_opaque, level, msg);
+        in_handler = false;
     }
     dext_mutex_unlock(&handler_lock);
 }
