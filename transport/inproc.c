@@ -8,7 +8,8 @@
  * "host,bdf=00:01.0", "host" for every PCI function in sysfs).
  * "inproc:" alone means "inproc:edu".  One core exists per distinct
  * target string and lives until the process exits, so device state
- * persists across connections as it would in a daemon.  The core keeps
+ * persists across connections as it would in a daemon; a forked child
+ * builds cores of its own (see inproc_forked()).  The core keeps
  * the default access policy (dext_core_set_policy()): connections
  * without a claim may not write, as with dextd without
  * --unclaimed-writes; there is no pseudo-device to change that.  What
@@ -17,6 +18,7 @@
  */
 
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,6 +48,37 @@ typedef struct InprocConn {
 
 static DextMutex cores_lock = DEXT_MUTEX_INITIALIZER;
 static InprocCore *cores DEXT_GUARDED_BY(cores_lock);
+/* The cores of the parent, as copied at a fork: kept, never used. */
+static InprocCore *inherited_cores;
+
+/*
+ * A forked child does not use its parent's cores: the copies have none
+ * of their devices' worker threads, their locks may have been held by a
+ * parent thread at the fork, and a real device behind one is the
+ * parent's.  So the child forgets them (keeping them reachable, for leak
+ * checkers: freeing one needs its locks) and its first connect to a
+ * target builds a core of its own.  Runs in the child, on its only
+ * thread; the lock is made anew for the same reason.
+ */
+static void inproc_forked(void) DEXT_NO_THREAD_SAFETY_ANALYSIS
+{
+    InprocCore *ic = cores;
+
+    if (ic != NULL) {
+        while (ic->next != NULL) {
+            ic = ic->next;
+        }
+        ic->next = inherited_cores;
+        inherited_cores = cores;
+    }
+    cores = NULL;
+    dext_mutex_init(&cores_lock);
+}
+
+__attribute__((constructor)) static void inproc_watch_forks(void)
+{
+    (void)pthread_atfork(NULL, NULL, inproc_forked);
+}
 
 static IOReturn core_add_one(void *opaque, DextDevice *dev)
 {
