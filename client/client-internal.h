@@ -13,6 +13,7 @@
 
 #include "apple-dext-client.h"
 #include "protocol/dext-selectors.h"
+#include "support/fork.h"
 #include "support/locks.h"
 #include "support/log.h"
 #include "transport/transport.h"
@@ -41,6 +42,8 @@ typedef struct DextConnection {
     unsigned state;
     struct DextConnection *next_free;   /* on the free list only */
     bool transport_closed;          /* atomic */
+    /* dext_fork_generation() at connect: whose connection it is */
+    unsigned fork_gen;
 
     /* -1 unknown, 0 the dext lacks block config access, 1 it has it */
     int block_config;               /* atomic */

@@ -80,10 +80,22 @@ void dext_conn_ref(DextConnection *c)
     __atomic_fetch_add(&c->refs, 1, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * Close @c's transport, once.  In a forked child of the process that
+ * opened it, the user client is still the parent's: only the child's
+ * copies of what it holds are released (@close_inherited).
+ */
 static void conn_close_transport(DextConnection *c)
 {
+    DextTransport *t;
+
     if (!__atomic_exchange_n(&c->transport_closed, true, __ATOMIC_SEQ_CST)) {
-        c->t->ops->close(c->t);
+        t = c->t;
+        if (!dext_forked_since(c->fork_gen)) {
+            t->ops->close(t);
+        } else if (t->ops->close_inherited != NULL) {
+            t->ops->close_inherited(t);
+        }
         c->t = NULL;
     }
 }
@@ -206,6 +218,7 @@ static IOReturn conn_register(DextTransport *t, io_connect_t *out)
      */
     c->t = t;
     c->next_free = NULL;
+    c->fork_gen = dext_fork_generation();
     __atomic_store_n(&c->state, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->transport_closed, false, __ATOMIC_RELAXED);
     __atomic_store_n(&c->block_config, -1, __ATOMIC_RELAXED);

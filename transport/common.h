@@ -44,7 +44,12 @@ IOReturn dext_mappings_unmap(DextMappingList *l, uint32_t type,
                              mach_vm_address_t addr)
     DEXT_EXCLUDES(&l->lock);
 
-/** dext_mappings_destroy() - munmap everything left */
+/**
+ * dext_mappings_destroy() - munmap everything left
+ *
+ * Takes no lock: for a close, when nothing else uses @l any more (or in
+ * a forked child, where a parent thread may have held the lock).
+ */
 void dext_mappings_destroy(DextMappingList *l);
 
 /**

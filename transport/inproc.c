@@ -341,6 +341,19 @@ static void inproc_close(DextTransport *t)
     free(ic);
 }
 
+/*
+ * In a forked child, of a connection its parent opened: unmap our copies
+ * of its mappings.  The session stays in the parent's core, a copy the
+ * child has set aside (inproc_forked()) and never touches.
+ */
+static void inproc_close_inherited(DextTransport *t)
+{
+    InprocConn *ic = (InprocConn *)t;
+
+    dext_mappings_destroy(&ic->maps);
+    free(ic);
+}
+
 const DextTransportOps dext_transport_inproc = {
     .name = "inproc",
     .list_services = inproc_list,
@@ -353,4 +366,5 @@ const DextTransportOps dext_transport_inproc = {
     .map_fd = inproc_map_fd,
     .unmap = inproc_unmap,
     .close = inproc_close,
+    .close_inherited = inproc_close_inherited,
 };

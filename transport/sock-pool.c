@@ -317,10 +317,39 @@ static void close_channels_sync(UnixChannel **chans, int n)
     }
 }
 
+/*
+ * dext_unix_pool_close() in a forked child: the sockets are its parent's
+ * too, and a hang-up (shutdown() acts on the socket, not on our copy of
+ * its fd) would end the parent's session.  A parent thread may also have
+ * held the lock at the fork, or been in a round trip of
+ * dext_unix_pool_enter() that close would wait for.  So no lock: close
+ * our copies of the fds, which leaves the sockets alone.  Nothing else in
+ * this process uses the pool (the client refuses its calls here).
+ */
+static void close_inherited(UnixPool *p, UnixChannel *also)
+    DEXT_NO_THREAD_SAFETY_ANALYSIS
+{
+    int i;
+
+    __atomic_store_n(&p->dead, true, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&p->idle, 0, __ATOMIC_SEQ_CST);
+    for (i = 0; i < UNIX_MAX_CHANNELS; i++) {
+        dext_unix_channel_free(p->chans[i]);
+        p->chans[i] = NULL;
+    }
+    p->used = 0;
+    p->closed = true;
+    dext_unix_channel_free(also);
+}
+
 void dext_unix_pool_close(UnixPool *p, UnixChannel *also)
 {
     UnixChannel *chans[UNIX_MAX_CHANNELS + 1];
 
+    if (dext_forked_since(p->fork_gen)) {
+        close_inherited(p, also);
+        return;
+    }
     dext_mutex_lock(&p->lock);
     p->closed = true;
     /* A wake_destroy() round trip may still hold a channel: let it end. */
@@ -340,24 +369,20 @@ void dext_unix_pool_close(UnixPool *p, UnixChannel *also)
     __atomic_store_n(&p->dead, true, __ATOMIC_SEQ_CST);
     dext_mutex_unlock(&p->lock);
 
-    if (dext_forked_since(p->fork_gen)) {
-        /*
-         * A forked child closing what it inherited: the sockets are its
-         * parent's too, and a hang-up would end the parent's session.
-         * Closing our copies of the fds leaves them alone.
-         */
-        for (int i = 0; i <= UNIX_MAX_CHANNELS; i++) {
-            dext_unix_channel_free(chans[i]);
-        }
-        return;
-    }
     /* Closing the sockets is what tells dextd to end the session. */
     close_channels_sync(chans, UNIX_MAX_CHANNELS + 1);
 }
 
 void dext_unix_pool_destroy(UnixPool *p)
 {
-    dext_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->cond);
+    /*
+     * In a forked child a parent thread may have held the lock, or
+     * waited on the condition, at the fork: pthread_cond_destroy() would
+     * wait for that waiter forever.  Leave both to go with the memory.
+     */
+    if (!dext_forked_since(p->fork_gen)) {
+        dext_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->cond);
+    }
     memset(p->token, 0, sizeof(p->token));
 }

@@ -178,7 +178,9 @@ void dext_unix_pool_leave(UnixPool *p)
  *
  * In a forked child of the process that set the pool up, the sockets
  * are the parent's too: the channels are closed (our copies of the fds)
- * and freed without a hang-up, so the parent's session goes on.
+ * and freed without a hang-up, so the parent's session goes on, and
+ * without the lock or a wait, which a parent thread may have held or
+ * been in at the fork.
  *
  * Return: nothing.
  */
@@ -188,6 +190,9 @@ void dext_unix_pool_close(UnixPool *p, UnixChannel *also)
 /**
  * dext_unix_pool_destroy() - free what a closed pool still holds
  * @p: the pool, after dext_unix_pool_close()
+ *
+ * In a forked child the lock and the condition variable are left as
+ * they are (a parent thread may have held or waited on them).
  *
  * Return: nothing.
  */

@@ -26,6 +26,7 @@
 #include "apple-dext-client.h"
 #include "protocol/dext-selectors.h"
 #include "protocol/dext-wire.h"
+#include "support/fork.h"
 #include "support/locks.h"
 #include "support/log.h"
 #include "support/shared-mem.h"
@@ -478,9 +479,16 @@ static void unix_wake_destroy(DextWake *wake)
 {
     UnixWake *w = (UnixWake *)wake;
     UnixConn *c = w->conn;
+    /*
+     * In a forked child of the connection's opener the port is the
+     * parent's, and a parent thread may have held @wakes_lock at the
+     * fork: close our copies of the fds and nothing else.  The list goes
+     * stale, but only unix_close() reads it, which never runs here.
+     */
+    bool inherited = dext_forked_since(c->pool.fork_gen);
 
     /* Best effort: the port also goes when the session closes. */
-    if (dext_unix_pool_enter(&c->pool)) {
+    if (!inherited && dext_unix_pool_enter(&c->pool)) {
         DextWireHeader h;
         UnixChannel *ch;
         IOReturn status;
@@ -504,14 +512,16 @@ static void unix_wake_destroy(DextWake *wake)
         }
         dext_unix_pool_leave(&c->pool);
     }
-    dext_mutex_lock(&c->wakes_lock);
-    for (UnixWake **pp = &c->wakes; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == w) {
-            *pp = w->next;
-            break;
+    if (!inherited) {
+        dext_mutex_lock(&c->wakes_lock);
+        for (UnixWake **pp = &c->wakes; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == w) {
+                *pp = w->next;
+                break;
+            }
         }
+        dext_mutex_unlock(&c->wakes_lock);
     }
-    dext_mutex_unlock(&c->wakes_lock);
     close(w->base.fd);
     if (w->quiet >= 0) {
         close(w->quiet);
@@ -747,6 +757,23 @@ static void unix_close(DextTransport *t)
     conn_unref(c);
 }
 
+/*
+ * In a forked child, of a connection its parent opened: close our copies
+ * of the channels' and the ring's fds and unmap our copies of the
+ * mappings (the ring's too), with no lock taken and no word to dextd
+ * (dext_unix_pool_close() and dext_unix_ring_close() see the fork).  The
+ * wakes are left as they are: quieting them would take @wakes_lock.
+ */
+static void unix_close_inherited(DextTransport *t)
+{
+    UnixConn *c = conn_of(t);
+
+    dext_unix_pool_close(&c->pool, dext_unix_ring_close(c->ring));
+    c->ring = NULL;
+    dext_mappings_destroy(&c->maps);
+    conn_unref(c);
+}
+
 /* ---------------------------------------------------------------------
  * Tools
  * ------------------------------------------------------------------- */
@@ -814,4 +841,5 @@ const DextTransportOps dext_transport_unix = {
     .map_fd = unix_map_fd,
     .unmap = unix_unmap,
     .close = unix_close,
+    .close_inherited = unix_close_inherited,
 };

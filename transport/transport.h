@@ -266,9 +266,30 @@ struct DextTransportOps {
      * session is gone from dextd when close returns, or dextd is not
      * answering).
      *
+     * Not called in a forked child for a @t its parent opened: that
+     * takes @close_inherited instead.
+     *
      * Returns nothing.
      */
     void (*close)(DextTransport *t);
+
+    /**
+     * @close_inherited: let go of @t in a forked child of the process
+     * that opened it, in place of @close.  The user client is still the
+     * parent's, who goes on using it: release only what is this
+     * process's own copy (file descriptors, mappings) and free @t,
+     * without a word to the peer and without taking any lock, since a
+     * parent thread may have held it at the fork.  No other hook of @t
+     * runs in the child (client/ refuses its calls there); its wakes'
+     * DextWakeOps may, before or after.
+     *
+     * Optional: NULL leaves @t as it is (iokit: Mach port rights are not
+     * inherited, and IOKit and libdispatch are not to be used from the
+     * child of a threaded process).  Never blocks.
+     *
+     * Returns nothing.
+     */
+    void (*close_inherited)(DextTransport *t);
 };
 
 /**
