@@ -11,7 +11,6 @@
  */
 
 #include <pthread.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -38,33 +37,6 @@ static double now_ms(void)
         CHECK_MSG(now_ms() - t0_ < 3.0 * SHORT_MS + 500, \
                   "took %.0f ms", now_ms() - t0_); \
     } while (0)
-
-/* SIGSTOP dextd and wait until it is stopped: delivery is not instant. */
-static void stop_daemon(void)
-{
-    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
-    unsigned round = 0;
-    char path[64];
-
-    CHECK(kill(harness_server_pid(), SIGSTOP) == 0);
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)harness_server_pid());
-    while (!harness_expired(&d)) {
-        char buf[512], *paren;
-        FILE *f = fopen(path, "r");
-        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-
-        if (f) {
-            fclose(f);
-        }
-        buf[n] = '\0';
-        paren = strrchr(buf, ')');
-        if (paren != NULL && paren[1] == ' ' && paren[2] == 'T') {
-            return;
-        }
-        harness_backoff(&round);
-    }
-    CHECK_MSG(false, "dextd did not stop");
-}
 
 typedef struct Streamer {
     io_connect_t c;
@@ -107,12 +79,12 @@ static void test_stop_mid_stream(const char *target)
         return;
     }
     usleep(50 * 1000);
-    stop_daemon();
+    harness_pause_daemon();
     pthread_join(t, NULL);
     CHECK_KR(s.last, kIOReturnTimeout);
     CHECK_MSG(s.took_ms < 3.0 * SHORT_MS + 500, "took %.0f ms", s.took_ms);
     CHECK_MSG(s.calls > 1, "%lu calls before the stop", s.calls);
-    CHECK(kill(harness_server_pid(), SIGCONT) == 0);
+    harness_resume_daemon();
     /* The ring is dead; the socket carries the calls now. */
     CHECK_KR(apple_dext_config_read(s.c, 0, 4, &v), kIOReturnSuccess);
     CHECK_EQ(v & 0xffff, 0x1234);
@@ -225,7 +197,7 @@ int main(int argc, char **argv)
     }
 
     harness_section("a stopped dextd: each wait ends in kIOReturnTimeout");
-    stop_daemon();
+    harness_pause_daemon();
     CHECK_TIMEOUT(apple_dext_config_read(c, 0, 4, &v));
     CHECK_TIMEOUT(apple_dext_list_devices(target, list, 4, &count));
     CHECK_TIMEOUT(apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN,
@@ -251,7 +223,7 @@ int main(int argc, char **argv)
     unsetenv("DEXT_CONNECT_TIMEOUT_MS");
 
     harness_section("after SIGCONT new channels work");
-    CHECK(kill(harness_server_pid(), SIGCONT) == 0);
+    harness_resume_daemon();
     CHECK_KR(apple_dext_list_devices(target, list, 4, &count),
              kIOReturnSuccess);
     CHECK_KR(apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN,

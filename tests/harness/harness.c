@@ -605,6 +605,11 @@ bool harness_under_tsan(void)
     return DEXT_UNDER_TSAN;
 }
 
+bool harness_under_asan(void)
+{
+    return DEXT_UNDER_ASAN;
+}
+
 bool harness_is_iokit(void)
 {
     return strcmp(target, "iokit") == 0;
@@ -618,6 +623,42 @@ pid_t harness_server_pid(void)
 void harness_stop_daemon(void)
 {
     stop_daemon(true);
+}
+
+void harness_pause_daemon(void)
+{
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    unsigned round = 0;
+    char path[64];
+
+    if (!use_unix || daemon_pid <= 0) {
+        return;
+    }
+    CHECK(kill(daemon_pid, SIGSTOP) == 0);
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)daemon_pid);
+    while (!harness_expired(&d)) {
+        char buf[512], *paren;
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+        if (f) {
+            fclose(f);
+        }
+        buf[n] = '\0';
+        paren = strrchr(buf, ')');
+        if (paren != NULL && paren[1] == ' ' && paren[2] == 'T') {
+            return;
+        }
+        harness_backoff(&round);
+    }
+    CHECK_MSG(false, "dextd did not stop");
+}
+
+void harness_resume_daemon(void)
+{
+    if (use_unix && daemon_pid > 0) {
+        CHECK(kill(daemon_pid, SIGCONT) == 0);
+    }
 }
 
 void harness_kill_daemon(void)

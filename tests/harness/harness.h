@@ -110,6 +110,13 @@ bool harness_is_polled(void);
 bool harness_under_tsan(void);
 
 /**
+ * harness_under_asan() - true in an AddressSanitizer build (make check)
+ *
+ * Return: true when this build runs under AddressSanitizer.
+ */
+bool harness_under_asan(void);
+
+/**
  * harness_is_iokit() - true when the test runs over the IOKit transport
  * (against the model of IOKitLib, whose dext stands in for the real one).
  */
@@ -143,6 +150,20 @@ int harness_raw_connect(void);
  * for the inproc transport or if the daemon was stopped already.
  */
 void harness_stop_daemon(void);
+
+/**
+ * harness_pause_daemon() - SIGSTOP dextd and wait until it has stopped
+ *
+ * For tests of what clients see while the daemon does not answer: a
+ * stopped dextd keeps its sockets, so its clients' waits run out.  The
+ * signal takes a moment to land; this returns once /proc says the daemon
+ * is stopped (a failed check if it does not within HARNESS_WAIT_MS).
+ * Does nothing for the inproc transport.
+ */
+void harness_pause_daemon(void);
+
+/** harness_resume_daemon() - SIGCONT dextd after harness_pause_daemon(). */
+void harness_resume_daemon(void);
 
 /**
  * harness_kill_daemon() - SIGKILL dextd now and remove its socket
