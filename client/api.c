@@ -13,13 +13,16 @@
 #define APPLE_DEXT_BAR_PREFETCHABLE_MASK 0x08
 #define CONFIG_SPACE_MAX 4096u
 
-/* Run @expr with @c entered on @connection; bad handle -> BadArgument. */
+/*
+ * Run @expr with @c entered on @connection; bad handle -> BadArgument, a
+ * parent's connection in a forked child -> NotPermitted.
+ */
 #define WITH_CONN(connection, c, expr)                     \
     do {                                                   \
-        DextConnection *c = dext_conn_enter(connection);        \
         IOReturn ret_;                                     \
+        DextConnection *c = dext_conn_enter(connection, &ret_); \
         if (c == NULL) {                                   \
-            return kIOReturnBadArgument;                   \
+            return ret_;                                   \
         }                                                  \
         ret_ = (expr);                                     \
         dext_conn_leave(c);                                     \

@@ -44,6 +44,8 @@ typedef struct DextConnection {
     bool transport_closed;          /* atomic */
     /* dext_fork_generation() at connect: whose connection it is */
     unsigned fork_gen;
+    /* The generation that last said it refuses a call (atomic). */
+    unsigned fork_warned;
 
     /* -1 unknown, 0 the dext lacks block config access, 1 it has it */
     int block_config;               /* atomic */
@@ -63,12 +65,22 @@ typedef struct DextConnection {
 
 /*
  * dext_conn_enter() - look up @handle and start a call on it.
- * Return: the connection (leave it with dext_conn_leave()), or NULL if the
- * handle is null, unknown or disconnected.
+ * @err: receives why not, when NULL is returned
+ *
+ * In a forked child a connection its parent opened is the parent's, as an
+ * io_connect_t is under IOKit (a child inherits no Mach port rights): no
+ * call of the child's reaches its transport.
+ *
+ * Return: the connection (leave it with dext_conn_leave()), or NULL with
+ * *@err kIOReturnBadArgument if the handle is null, unknown or
+ * disconnected, kIOReturnNotPermitted if the connection is a parent's.
  */
-DextConnection *dext_conn_enter(io_connect_t handle);
-/* dext_conn_enter_ref() - start a call on a connection a notification holds. */
-bool dext_conn_enter_ref(DextConnection *c);
+DextConnection *dext_conn_enter(io_connect_t handle, IOReturn *err);
+/*
+ * dext_conn_enter_ref() - start a call on a connection a notification holds.
+ * Return: kIOReturnSuccess, or as dext_conn_enter()'s *@err.
+ */
+IOReturn dext_conn_enter_ref(DextConnection *c);
 void dext_conn_leave(DextConnection *c);
 void dext_conn_ref(DextConnection *c);
 void dext_conn_unref(DextConnection *c);

@@ -141,12 +141,32 @@ static bool conn_start_call(DextConnection *c)
     return true;
 }
 
-DextConnection *dext_conn_enter(io_connect_t handle)
+/*
+ * A call in a forked child on @c, which the parent opened: refused at
+ * once, without a look at the transport, whose channels, ring and wake
+ * ports the parent goes on using.  The first refusal of each connection
+ * in each process says why.
+ */
+static IOReturn conn_refuse_inherited(DextConnection *c)
+{
+    unsigned gen = dext_fork_generation();
+
+    if (__atomic_exchange_n(&c->fork_warned, gen, __ATOMIC_RELAXED) != gen) {
+        dext_log(DEXT_LOG_WARNING, "connection 0x%x is the parent's, "
+                 "opened before fork(): a child's calls on it answer "
+                 "kIOReturnNotPermitted; connect anew in the child",
+                 (unsigned)c->handle);
+    }
+    return kIOReturnNotPermitted;
+}
+
+DextConnection *dext_conn_enter(io_connect_t handle, IOReturn *err)
 {
     uint32_t slot = handle & MAX_SLOTS;
     DextConnection *c;
     int refs;
 
+    *err = kIOReturnBadArgument;
     if (handle == IO_OBJECT_NULL || slot == 0) {
         return NULL;
     }
@@ -172,13 +192,22 @@ DextConnection *dext_conn_enter(io_connect_t handle)
         dext_conn_unref(c);
         return NULL;
     }
+    /* One relaxed load: this is every call's path. */
+    if (dext_forked_since(c->fork_gen)) {
+        *err = conn_refuse_inherited(c);
+        dext_conn_unref(c);
+        return NULL;
+    }
     return conn_start_call(c) ? c : NULL;
 }
 
-bool dext_conn_enter_ref(DextConnection *c)
+IOReturn dext_conn_enter_ref(DextConnection *c)
 {
+    if (dext_forked_since(c->fork_gen)) {
+        return conn_refuse_inherited(c);
+    }
     dext_conn_ref(c);
-    return conn_start_call(c);
+    return conn_start_call(c) ? kIOReturnSuccess : kIOReturnBadArgument;
 }
 
 void dext_conn_leave(DextConnection *c)
@@ -219,6 +248,7 @@ static IOReturn conn_register(DextTransport *t, io_connect_t *out)
     c->t = t;
     c->next_free = NULL;
     c->fork_gen = dext_fork_generation();
+    __atomic_store_n(&c->fork_warned, c->fork_gen, __ATOMIC_RELAXED);
     __atomic_store_n(&c->state, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->transport_closed, false, __ATOMIC_RELAXED);
     __atomic_store_n(&c->block_config, -1, __ATOMIC_RELAXED);
@@ -253,7 +283,12 @@ void apple_dext_disconnect(io_connect_t connection)
     __atomic_store_n(&table[connection & MAX_SLOTS], NULL, __ATOMIC_RELEASE);
     prev = __atomic_fetch_or(&c->state, CONN_CLOSED, __ATOMIC_SEQ_CST);
     dext_mutex_unlock(&table_lock);
-    if (prev == 0) {
+    /*
+     * In a forked child no call is in flight on a connection the parent
+     * opened, whatever the count copied from the parent says: the
+     * child's calls never start, and the parent's threads are not here.
+     */
+    if (prev == 0 || dext_forked_since(c->fork_gen)) {
         conn_close_transport(c);
     }
     dext_conn_unref(c);
@@ -552,8 +587,12 @@ kern_return_t apple_dext_get_identity(io_connect_t connection,
     DextConnection *c;
     IOReturn ret;
 
-    if (out == NULL || (c = dext_conn_enter(connection)) == NULL) {
+    if (out == NULL) {
         return kIOReturnBadArgument;
+    }
+    c = dext_conn_enter(connection, &ret);
+    if (c == NULL) {
+        return ret;
     }
     ret = read_identity(c->t, out);
     dext_conn_leave(c);

@@ -59,8 +59,9 @@ static IOReturn notify_arm(AppleDextInterruptNotify *n)
     DextCallArgs a = { 0 };
     IOReturn ret;
 
-    if (!dext_conn_enter_ref(n->conn)) {
-        return kIOReturnBadArgument;
+    ret = dext_conn_enter_ref(n->conn);
+    if (ret != kIOReturnSuccess) {
+        return ret;
     }
     /* Clear old readiness first: a completion after the arm stays set. */
     dext_wake_consume(n->wake);
@@ -141,7 +142,7 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
     DextConnection *c;
     IOReturn ret;
 
-    c = dext_conn_enter(connection);
+    c = dext_conn_enter(connection, &ret);
     if (c == NULL) {
         return NULL;
     }

@@ -37,6 +37,9 @@
  *                          call (malformed, wrong type or sequence number,
  *                          more outputs than asked for, wrong fds): the
  *                          channel it came on is closed, as for a timeout
+ *   kIOReturnNotPermitted  a forked child's call on a connection its
+ *                          parent opened (see "fork()" below); also a
+ *                          daemon that refuses this user
  *
  * Timeouts (unix transport): every wait for dextd is bounded.  Connecting
  * (connect, greeting, opening the user client, listing, status) waits at
@@ -76,6 +79,19 @@
  *
  * Thread safety: every function may be called from any thread, and calls
  * on one connection from several threads run concurrently.
+ *
+ * fork(): a connection belongs to the process that connected, as an
+ * io_connect_t does under IOKit, whose Mach port rights a child does not
+ * inherit.  In a forked child every call on a connection its parent
+ * opened, whatever the target, answers kIOReturnNotPermitted at once
+ * without reaching the dext (the first such call of each connection
+ * logs a warning saying so), and so does rearming a notification made
+ * on one; apple_dext_disconnect() there releases only the child's copies
+ * of its file descriptors and mappings, and the parent's connection goes
+ * on.  The child connects anew for a connection of its own (to an
+ * "inproc:" target: a dext core of its own).  A fork() waits for another
+ * thread's connect or disconnect bookkeeping and for a running log
+ * handler, so the child never inherits the library's locks held.
  */
 
 #ifndef APPLE_DEXT_CLIENT_H
@@ -126,6 +142,11 @@ APPLE_DEXT_EXPORT io_connect_t apple_dext_connect(uint8_t bus, uint8_t device,
  * client; the dext then releases, in order, its interrupt sources, DMA
  * regions, DMA buffer and share of the claim.  Notification objects made
  * on @connection stop receiving wake-ups but must still be destroyed.
+ *
+ * In a forked child, for a connection the parent opened: closes the
+ * child's copies of its file descriptors and unmaps its copies of the
+ * mappings, and nothing more: the user client, the claim and the rest
+ * stay the parent's.  Never waits for the dext then.
  */
 APPLE_DEXT_EXPORT void apple_dext_disconnect(io_connect_t connection);
 

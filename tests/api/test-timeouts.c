@@ -11,7 +11,6 @@
  */
 
 #include <pthread.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,58 +90,6 @@ static void test_stop_mid_stream(const char *target)
     apple_dext_disconnect(s.c);
 }
 
-/*
- * A forked child must not call through its parent's ring (both would
- * number requests from the same count): its calls take the socket, and
- * the parent's ring goes on answering the parent's.  Both sides' calls
- * must succeed; which path the child took this cannot see.  Then the
- * child disconnects what it inherited and exits: that must release its
- * copies only, and the parent's connection (its ring and its socket
- * channels) go on answering.
- */
-static void test_fork(const char *target)
-{
-    io_connect_t c = IO_OBJECT_NULL;
-    uint64_t v = 0;
-    int status = -1, i;
-    pid_t pid;
-
-    harness_section("a forked child calls and disconnects; the parent's "
-                    "connection goes on");
-    if (!CHECK_KR(apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN,
-                                            &c), kIOReturnSuccess)) {
-        return;
-    }
-    CHECK_KR(apple_dext_config_read(c, 0, 4, &v), kIOReturnSuccess);
-    pid = fork();
-    if (pid == 0) {
-        for (i = 0; i < 100; i++) {
-            if (apple_dext_config_read(c, 0, 4, &v) != kIOReturnSuccess ||
-                (v & 0xffff) != 0x1234) {
-                _exit(1);
-            }
-        }
-        apple_dext_disconnect(c);
-        _exit(0);
-    }
-    if (!CHECK(pid > 0)) {
-        apple_dext_disconnect(c);
-        return;
-    }
-    CHECK(waitpid(pid, &status, 0) == pid);
-    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "the child's calls failed (status 0x%x)", status);
-    /* Long enough for dextd to have seen any hang-up by then. */
-    usleep(100 * 1000);
-    for (i = 0; i < 100; i++) {
-        if (!CHECK_KR(apple_dext_config_read(c, 0, 4, &v),
-                      kIOReturnSuccess)) {
-            break;
-        }
-    }
-    apple_dext_disconnect(c);
-}
-
 int main(int argc, char **argv)
 {
     char target[512];
@@ -191,7 +138,6 @@ int main(int argc, char **argv)
                  kIOReturnSuccess);
     }
 
-    test_fork(target);
     if (harness_is_polled()) {
         test_stop_mid_stream(target);
     }

@@ -1,0 +1,652 @@
+/*
+ * SPDX-License-Identifier: MIT
+ *
+ * fork(): a connection belongs to the process that connected, as an
+ * io_connect_t does under IOKit, whose Mach port rights a forked child
+ * does not inherit.  In a forked child every call on a connection its
+ * parent opened answers kIOReturnNotPermitted at once, without reaching
+ * the dext, and says why in one log line; disconnecting it there leaves
+ * the parent's connection working; the child may connect anew.
+ *
+ * And forks at bad moments, as an attacker (or an unlucky program) would
+ * time them: while parent threads call on the connection, while one is
+ * inside a call (dextd stopped under it), while others connect and
+ * disconnect in a loop, and while one runs the log handler.  The child
+ * must never wait for anything of its parent's, and the parent's calls
+ * must keep their own answers.  Each child runs under alarm(): one that
+ * hangs dies of SIGALRM, which the parent reports as such.
+ */
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Seconds a child may take before it counts as hung. */
+#define CHILD_ALARM_S   10
+/* edu's config dword 0: device and vendor ID. */
+#define EDU_IDS         0x11e81234u
+#define CALLERS         2
+#define FORKS           12
+
+static char target[600];
+/*
+ * Whether children connect anew.  Not under TSan over inproc: there the
+ * child's connect builds a core, whose devices start threads, and TSan
+ * stops a child of a threaded process that starts one.
+ */
+static bool child_connects = true;
+/* edu's config dword 8 (class code, revision), as the parent read it. */
+static uint64_t class_rev;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* In a child: say what went wrong and give the exit status for it. */
+static int child_fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int child_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("# child %d: ", (int)getpid());
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    return code;
+}
+
+/* ------------------------------------------------------------------ */
+/* The child's side                                                     */
+
+/*
+ * What every child checks: @calls calls on the inherited connection
+ * answer kIOReturnNotPermitted, quickly; disconnecting it works and
+ * leaves a stale handle; unless @connect is false (dextd stopped), a
+ * connection of the child's own answers right.
+ */
+static int child_checks(io_connect_t inherited, int calls, bool connect)
+{
+    io_connect_t own = IO_OBJECT_NULL;
+    double t0 = now_ms(), took;
+    kern_return_t kr;
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < calls; i++) {
+        kr = apple_dext_config_read(inherited, 8, 4, &v);
+        if (kr != kIOReturnNotPermitted) {
+            return child_fail(10, "call %d on the inherited connection: %s "
+                              "(value 0x%llx)", i, apple_dext_strerror(kr),
+                              (unsigned long long)v);
+        }
+    }
+    took = now_ms() - t0;
+    if (took > 1000) {
+        return child_fail(11, "%d refused calls took %.0f ms", calls, took);
+    }
+    t0 = now_ms();
+    apple_dext_disconnect(inherited);
+    took = now_ms() - t0;
+    if (took > 1000) {
+        return child_fail(12, "disconnecting took %.0f ms", took);
+    }
+    kr = apple_dext_config_read(inherited, 8, 4, &v);
+    if (kr != kIOReturnBadArgument) {
+        return child_fail(13, "a call after disconnect: %s",
+                          apple_dext_strerror(kr));
+    }
+    if (!connect || !child_connects) {
+        return 0;
+    }
+    kr = apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN, &own);
+    if (kr != kIOReturnSuccess) {
+        return child_fail(14, "the child's own connect: %s",
+                          apple_dext_strerror(kr));
+    }
+    for (i = 0; i < 20; i++) {
+        kr = apple_dext_config_read(own, 8, 4, &v);
+        if (kr != kIOReturnSuccess || v != class_rev) {
+            apple_dext_disconnect(own);
+            return child_fail(15, "the child's own call %d: %s, 0x%llx, "
+                              "not 0x%llx", i, apple_dext_strerror(kr),
+                              (unsigned long long)v,
+                              (unsigned long long)class_rev);
+        }
+    }
+    apple_dext_disconnect(own);
+    return 0;
+}
+
+/* Fork a child that runs @fn(@c) under alarm(). */
+static pid_t start_child(int (*fn)(io_connect_t), io_connect_t c)
+{
+    pid_t pid;
+
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid == 0) {
+        alarm(CHILD_ALARM_S);
+        _exit(fn(c));
+    }
+    return pid;
+}
+
+/* Wait for child @pid; whether it exited 0, and if not, how it ended. */
+static bool child_ok(pid_t pid, const char *what)
+{
+    int status = 0;
+
+    if (!CHECK_MSG(pid > 0, "%s: fork failed", what) ||
+        !CHECK(waitpid(pid, &status, 0) == pid)) {
+        return false;
+    }
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+        return CHECK_MSG(false, "%s: the child hung (SIGALRM after %d s)",
+                         what, CHILD_ALARM_S);
+    }
+    return CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                     "%s: the child failed (status 0x%x)", what, status);
+}
+
+/* ------------------------------------------------------------------ */
+/* The parent's side                                                    */
+
+/* @n calls on @c, each answering edu's IDs. */
+static void parent_works(io_connect_t c, int n)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (!CHECK_KR(apple_dext_config_read(c, 0, 4, &v),
+                      kIOReturnSuccess) ||
+            !CHECK_EQ(v, EDU_IDS)) {
+            return;
+        }
+    }
+}
+
+/* Parent threads calling on one connection until told to stop. */
+typedef struct Callers {
+    io_connect_t c;
+    atomic_bool stop;
+    atomic_ulong calls;
+    atomic_ulong wrong;         /* success with another value */
+    atomic_ulong failed;        /* anything but success */
+    kern_return_t first_error;  /* set by the first failure */
+    uint64_t first_wrong;
+    pthread_t t[CALLERS];
+    int n;
+} Callers;
+
+static void *call_loop(void *opaque)
+{
+    Callers *cs = opaque;
+    uint64_t v;
+
+    while (!atomic_load(&cs->stop)) {
+        kern_return_t kr = apple_dext_config_read(cs->c, 0, 4, &v);
+
+        atomic_fetch_add(&cs->calls, 1);
+        if (kr != kIOReturnSuccess) {
+            if (atomic_fetch_add(&cs->failed, 1) == 0) {
+                cs->first_error = kr;
+            }
+        } else if (v != EDU_IDS) {
+            if (atomic_fetch_add(&cs->wrong, 1) == 0) {
+                cs->first_wrong = v;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void callers_start(Callers *cs, io_connect_t c, int n)
+{
+    memset(cs, 0, sizeof(*cs));
+    cs->c = c;
+    for (cs->n = 0; cs->n < n; cs->n++) {
+        if (!CHECK(pthread_create(&cs->t[cs->n], NULL, call_loop, cs) == 0)) {
+            break;
+        }
+    }
+}
+
+/* Stop the callers; each of their calls must have had its own answer. */
+static void callers_stop(Callers *cs)
+{
+    int i;
+
+    atomic_store(&cs->stop, true);
+    for (i = 0; i < cs->n; i++) {
+        pthread_join(cs->t[i], NULL);
+    }
+    CHECK_MSG(atomic_load(&cs->calls) > 0, "the parent's threads made no "
+              "call");
+    CHECK_MSG(atomic_load(&cs->wrong) == 0, "%lu of the parent's %lu calls "
+              "answered another value (first 0x%llx): crossed replies",
+              atomic_load(&cs->wrong), atomic_load(&cs->calls),
+              (unsigned long long)cs->first_wrong);
+    CHECK_MSG(atomic_load(&cs->failed) == 0, "%lu of the parent's %lu calls "
+              "failed (first %s)", atomic_load(&cs->failed),
+              atomic_load(&cs->calls), apple_dext_strerror(cs->first_error));
+}
+
+/* ------------------------------------------------------------------ */
+/* Cases                                                                */
+
+static atomic_int fork_lines;
+
+static void count_fork_lines(void *opaque, int level, const char *msg)
+{
+    if (strstr(msg, "fork()") != NULL) {
+        atomic_fetch_add(&fork_lines, 1);
+    }
+}
+
+/*
+ * Every kind of call on the inherited connection is refused, one line
+ * says why (once), and so does apple_dext_last_error_detail().
+ */
+static int child_refused(io_connect_t c)
+{
+    AppleDextDeviceInfo info;
+    AppleDextDeviceStatus ds;
+    mach_vm_address_t addr = 0;
+    mach_vm_size_t size = 0;
+    uint64_t size64 = 0, v = 0;
+    uint32_t count = 0;
+    kern_return_t kr;
+
+    atomic_store(&fork_lines, 0);
+    apple_dext_set_log_handler(count_fork_lines, NULL);
+#define REFUSED(expr, code) \
+    do { \
+        kr = (expr); \
+        if (kr != kIOReturnNotPermitted) { \
+            return child_fail((code), "%s: %s", #expr, \
+                              apple_dext_strerror(kr)); \
+        } \
+    } while (0)
+    REFUSED(apple_dext_config_read(c, 0, 4, &v), 20);
+    REFUSED(apple_dext_get_identity(c, &info), 21);
+    REFUSED(apple_dext_get_bar_info(c, 0, NULL, &size64, NULL), 22);
+    REFUSED(apple_dext_mmio_read(c, 0, 0, 4, &v), 23);
+    REFUSED(apple_dext_map_bar(c, 0, &addr, &size, NULL), 24);
+    REFUSED(apple_dext_claim(c), 25);
+    REFUSED(apple_dext_get_device_status(c, &ds), 26);
+    REFUSED(apple_dext_get_claimers(c, NULL, 0, &count), 27);
+#undef REFUSED
+    if (apple_dext_interrupt_notify_create_fd(c) != NULL) {
+        return child_fail(28, "a notification on the inherited connection");
+    }
+    if (atomic_load(&fork_lines) != 1) {
+        return child_fail(29, "%d log lines about fork(), not 1",
+                          atomic_load(&fork_lines));
+    }
+    if (strstr(apple_dext_last_error_detail(), "fork()") == NULL) {
+        return child_fail(30, "the detail says '%s'",
+                          apple_dext_last_error_detail());
+    }
+    return child_checks(c, 100, true);
+}
+
+static void test_refused(void)
+{
+    AppleDextStatus before = { .size = sizeof(before) };
+    AppleDextStatus after = { .size = sizeof(after) };
+    io_connect_t c = harness_connect_edu();
+    bool counted;
+
+    harness_section("a forked child's calls on its parent's connection: "
+                    "kIOReturnNotPermitted; the parent's goes on");
+    if (c == IO_OBJECT_NULL) {
+        return;
+    }
+    parent_works(c, 1);
+    counted = harness_status(&before);
+    child_ok(start_child(child_refused, c), "refused");
+    /* Long enough for dextd to have seen a hang-up, had there been one. */
+    usleep(100 * 1000);
+    parent_works(c, 100);
+    if (counted && harness_status(&after)) {
+        CHECK_EQ(after.sessions, before.sessions);
+    }
+    apple_dext_disconnect(c);
+}
+
+static int child_plain(io_connect_t c)
+{
+    return child_checks(c, 1000, true);
+}
+
+/* (a) Parent threads call all along: every answer is theirs. */
+static void test_parent_calling(void)
+{
+    io_connect_t c = IO_OBJECT_NULL;
+    Callers cs;
+    int i;
+
+    harness_section("children fork while %d parent threads call: no "
+                    "crossed replies", CALLERS);
+    if (!CHECK_KR(apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN,
+                                            &c), kIOReturnSuccess)) {
+        return;
+    }
+    callers_start(&cs, c, CALLERS);
+    for (i = 0; i < 3; i++) {
+        child_ok(start_child(child_plain, c), "parent calling");
+    }
+    callers_stop(&cs);
+    parent_works(c, 10);
+    apple_dext_disconnect(c);
+}
+
+static int child_quick(io_connect_t c)
+{
+    return child_checks(c, 50, true);
+}
+
+static int child_no_daemon(io_connect_t c)
+{
+    return child_checks(c, 50, false);
+}
+
+static void *one_call(void *opaque)
+{
+    io_connect_t c = *(io_connect_t *)opaque;
+    uint64_t v = 0;
+    kern_return_t kr = apple_dext_config_read(c, 0, 4, &v);
+
+    return (void *)(uintptr_t)(kr == kIOReturnSuccess && v == EDU_IDS);
+}
+
+/* Destroying a notification unregisters its wake port: a round trip. */
+static void *destroy_notification(void *opaque)
+{
+    apple_dext_interrupt_notify_destroy(opaque);
+    return NULL;
+}
+
+/*
+ * Over dextd, stopped: one parent thread blocked in a call, another in
+ * a notification's destroy (whose round trip a close waits out), when
+ * the child forks.  Neither may hold the child up.
+ */
+static void fork_while_blocked(io_connect_t c)
+{
+    AppleDextInterruptNotify *n;
+    pthread_t tc, tn;
+    void *good = NULL;
+
+    CHECK_KR(apple_dext_claim(c), kIOReturnSuccess);
+    CHECK_KR(apple_dext_setup_interrupts(c, NULL), kIOReturnSuccess);
+    n = apple_dext_interrupt_notify_create_fd(c);
+    if (!CHECK(n != NULL)) {
+        return;
+    }
+    harness_pause_daemon();
+    if (!CHECK(pthread_create(&tc, NULL, one_call, &c) == 0)) {
+        harness_resume_daemon();
+        apple_dext_interrupt_notify_destroy(n);
+        return;
+    }
+    if (!CHECK(pthread_create(&tn, NULL, destroy_notification, n) == 0)) {
+        harness_resume_daemon();
+        pthread_join(tc, NULL);
+        apple_dext_interrupt_notify_destroy(n);
+        return;
+    }
+    /* Time to send the requests and wait for the replies. */
+    usleep(50 * 1000);
+    child_ok(start_child(child_no_daemon, c), "dextd stopped");
+    harness_resume_daemon();
+    pthread_join(tc, &good);
+    pthread_join(tn, NULL);
+    CHECK_MSG(good != NULL, "the parent's call in flight failed");
+}
+
+/*
+ * (b) A parent thread inside a call at the fork: over dextd, blocked
+ * for sure (fork_while_blocked()); then forks while threads call in a
+ * loop, over every transport.
+ */
+static void test_inside_call(void)
+{
+    io_connect_t c = IO_OBJECT_NULL;
+    Callers cs;
+    int i;
+
+    harness_section("children fork while a parent thread is inside a "
+                    "call: no hang");
+    if (!CHECK_KR(apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN,
+                                            &c), kIOReturnSuccess)) {
+        return;
+    }
+    if (harness_is_unix()) {
+        fork_while_blocked(c);
+    }
+    callers_start(&cs, c, CALLERS);
+    for (i = 0; i < FORKS; i++) {
+        child_ok(start_child(child_quick, c), "inside a call");
+        usleep(1000 + 1000 * (i % 4));
+    }
+    callers_stop(&cs);
+    parent_works(c, 10);
+    apple_dext_disconnect(c);
+}
+
+typedef struct Churn {
+    atomic_bool stop;
+    atomic_ulong rounds;
+    atomic_ulong failed;
+} Churn;
+
+/* Connect, call, disconnect, over and over. */
+static void *connect_loop(void *opaque)
+{
+    Churn *ch = opaque;
+    uint64_t v;
+
+    while (!atomic_load(&ch->stop)) {
+        io_connect_t c = IO_OBJECT_NULL;
+
+        if (apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN,
+                                      &c) != kIOReturnSuccess ||
+            apple_dext_config_read(c, 0, 4, &v) != kIOReturnSuccess ||
+            v != EDU_IDS) {
+            atomic_fetch_add(&ch->failed, 1);
+        }
+        apple_dext_disconnect(c);
+        atomic_fetch_add(&ch->rounds, 1);
+    }
+    return NULL;
+}
+
+/* Disconnect nothing, over and over: the handle table's lock, mostly. */
+static void *disconnect_loop(void *opaque)
+{
+    Churn *ch = opaque;
+
+    while (!atomic_load(&ch->stop)) {
+        apple_dext_disconnect(IO_OBJECT_NULL);
+    }
+    return NULL;
+}
+
+/*
+ * (c) Forks while parent threads connect and disconnect.  Under ASan
+ * the connecting thread is left out: its allocator is not locked around
+ * fork(), so a child forked while that thread is in malloc() waits for
+ * ever in its own (seen in about one run in five over unix-poll).  The
+ * disconnecting thread, which holds the table's lock most of the time
+ * and allocates nothing, still runs.
+ */
+static void test_connect_churn(void)
+{
+    io_connect_t c = harness_connect_edu();
+    bool connects = !harness_under_asan();
+    pthread_t tc, td;
+    Churn ch;
+    int i;
+
+    harness_section("children fork while parent threads connect and "
+                    "disconnect: the child's connect does not wait");
+    if (c == IO_OBJECT_NULL) {
+        return;
+    }
+    if (!connects) {
+        printf("# ASan: no connecting thread (its malloc() is not "
+               "fork-safe)\n");
+    }
+    memset(&ch, 0, sizeof(ch));
+    if (connects && !CHECK(pthread_create(&tc, NULL, connect_loop,
+                                          &ch) == 0)) {
+        apple_dext_disconnect(c);
+        return;
+    }
+    if (!CHECK(pthread_create(&td, NULL, disconnect_loop, &ch) == 0)) {
+        atomic_store(&ch.stop, true);
+        if (connects) {
+            pthread_join(tc, NULL);
+        }
+        apple_dext_disconnect(c);
+        return;
+    }
+    for (i = 0; i < FORKS; i++) {
+        child_ok(start_child(child_quick, c), "connect churn");
+        usleep(1000 + 1000 * (i % 4));
+    }
+    atomic_store(&ch.stop, true);
+    if (connects) {
+        pthread_join(tc, NULL);
+        CHECK_MSG(atomic_load(&ch.rounds) > 0, "no connect in the loop");
+    }
+    pthread_join(td, NULL);
+    CHECK_MSG(atomic_load(&ch.failed) == 0, "%lu of %lu connect rounds "
+              "failed", atomic_load(&ch.failed), atomic_load(&ch.rounds));
+    parent_works(c, 10);
+    apple_dext_disconnect(c);
+}
+
+static __thread bool slow_logger;
+static atomic_bool in_slow_handler;
+
+/* On the logging thread: stay in the handler for a while. */
+static void slow_handler(void *opaque, int level, const char *msg)
+{
+    if (slow_logger) {
+        atomic_store(&in_slow_handler, true);
+        usleep(200 * 1000);
+    }
+}
+
+static atomic_bool forked;
+
+static void *log_something(void *opaque)
+{
+    unsigned round = 0;
+    uint32_t count = 0;
+
+    slow_logger = true;
+    /* An unknown target is explained in a line. */
+    apple_dext_list_devices("nosuch:", NULL, 0, &count);
+    /* Alive until the fork: TSan reports a child's finished threads. */
+    while (!atomic_load(&forked)) {
+        harness_backoff(&round);
+    }
+    return NULL;
+}
+
+/*
+ * A parent thread inside the log handler at the fork: the child's
+ * refusal, which logs, must not wait for it.
+ */
+static int child_logs(io_connect_t c)
+{
+    uint64_t v = 0;
+    kern_return_t kr = apple_dext_config_read(c, 0, 4, &v);
+
+    if (kr != kIOReturnNotPermitted) {
+        return child_fail(40, "the inherited connection: %s",
+                          apple_dext_strerror(kr));
+    }
+    apple_dext_disconnect(c);
+    return 0;
+}
+
+static void test_in_log_handler(void)
+{
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    io_connect_t c = harness_connect_edu();
+    unsigned round = 0;
+    pthread_t t;
+
+    harness_section("a child forked while a parent thread is in the log "
+                    "handler: its own line does not wait");
+    if (c == IO_OBJECT_NULL) {
+        return;
+    }
+    atomic_store(&in_slow_handler, false);
+    atomic_store(&forked, false);
+    apple_dext_set_log_handler(slow_handler, NULL);
+    if (CHECK(pthread_create(&t, NULL, log_something, NULL) == 0)) {
+        while (!atomic_load(&in_slow_handler) && !harness_expired(&d)) {
+            harness_backoff(&round);
+        }
+        CHECK_MSG(atomic_load(&in_slow_handler), "nothing was logged");
+        child_ok(start_child(child_logs, c), "log handler");
+        atomic_store(&forked, true);
+        pthread_join(t, NULL);
+    }
+    harness_restore_log_handler();
+    parent_works(c, 10);
+    apple_dext_disconnect(c);
+}
+
+int main(int argc, char **argv)
+{
+    io_connect_t c;
+
+    harness_init(argc, argv, NULL);
+    /* Over dextd, a call timeout: on a regression, a crossed reply
+     * fails a call instead of hanging it. */
+    snprintf(target, sizeof(target), "%s%s", harness_target(),
+             harness_is_unix() ? ",timeout=3000" : "");
+    if (harness_under_tsan() && !harness_is_unix()) {
+        child_connects = false;
+        printf("# TSan: children do not connect anew (an in-process core "
+               "starts threads)\n");
+    }
+    c = harness_connect_edu();
+    if (c == IO_OBJECT_NULL) {
+        return harness_finish();
+    }
+    CHECK_KR(apple_dext_config_read(c, 8, 4, &class_rev), kIOReturnSuccess);
+    CHECK(class_rev != EDU_IDS);
+    apple_dext_disconnect(c);
+
+    test_refused();
+    test_parent_calling();
+    test_inside_call();
+    test_connect_churn();
+    test_in_log_handler();
+    return harness_finish();
+}
