@@ -26,6 +26,8 @@ struct AppleDextInterruptNotify {
     pthread_t thread;
     int stop_pipe[2];
     bool self_destroy;      /* destroy() called from the handler (atomic) */
+    /* dext_fork_generation() at creation: the process the thread is in */
+    unsigned fork_gen;
 };
 
 /* A close-on-exec pipe; macOS has no pipe2(), so set the flag after. */
@@ -157,6 +159,7 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
     n->opaque = opaque;
     n->stop_pipe[0] = n->stop_pipe[1] = -1;
     n->self_destroy = false;
+    n->fork_gen = dext_fork_generation();
     ret = c->t->ops->wake_create(c->t, &n->wake);
     dext_conn_leave(c);
     if (ret != kIOReturnSuccess) {
@@ -225,6 +228,16 @@ void apple_dext_interrupt_notify_destroy(AppleDextInterruptNotify *notify)
         return;
     }
     if (notify->threaded) {
+        if (dext_forked_since(notify->fork_gen)) {
+            /*
+             * A forked child's copy: the thread is the parent's and not
+             * in this process.  A byte in the stop pipe, which the parent
+             * reads too, would stop the parent's thread, and a join would
+             * wait forever.  Only this process's copies go.
+             */
+            notify_free(notify);
+            return;
+        }
         if (pthread_equal(pthread_self(), notify->thread)) {
             /* From the handler: the thread frees us when it returns. */
             pthread_detach(notify->thread);

@@ -88,10 +88,12 @@
  * logs a warning saying so), and so does rearming a notification made
  * on one; apple_dext_disconnect() there releases only the child's copies
  * of its file descriptors and mappings, and the parent's connection goes
- * on.  The child connects anew for a connection of its own (to an
- * "inproc:" target: a dext core of its own).  A fork() waits for another
- * thread's connect or disconnect bookkeeping and for a running log
- * handler, so the child never inherits the library's locks held.
+ * on, as apple_dext_interrupt_notify_destroy() there leaves the parent's
+ * notification (and its thread) alone.  The child connects anew for a
+ * connection of its own (to an "inproc:" target: a dext core of its
+ * own).  A fork() waits for another thread's connect or disconnect
+ * bookkeeping and for a running log handler, so the child never
+ * inherits the library's locks held.
  */
 
 #ifndef APPLE_DEXT_CLIENT_H

@@ -11,12 +11,15 @@
  * And forks at bad moments, as an attacker (or an unlucky program) would
  * time them: while parent threads call on the connection, while one is
  * inside a call (dextd stopped under it), while others connect and
- * disconnect in a loop, and while one runs the log handler.  The child
+ * disconnect in a loop, and while one runs the log handler.  And a
+ * notification the child inherited: destroying it there must not stop
+ * the parent's notification thread.  The child
  * must never wait for anything of its parent's, and the parent's calls
  * must keep their own answers.  Each child runs under alarm(): one that
  * hangs dies of SIGALRM, which the parent reports as such.
  */
 
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,6 +31,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "edu.h"
+#include "api-util.h"
 
 /* Seconds a child may take before it counts as hung. */
 #define CHILD_ALARM_S   10
@@ -621,6 +626,67 @@ static void test_in_log_handler(void)
     apple_dext_disconnect(c);
 }
 
+static atomic_uint handler_runs;
+
+static void count_runs(void *opaque)
+{
+    atomic_fetch_add(&handler_runs, 1);
+}
+
+/* The parent's callback notification, inherited: it is not the child's. */
+static AppleDextInterruptNotify *inherited_notify;
+
+static int child_notification(io_connect_t c)
+{
+    double t0 = now_ms(), took;
+    kern_return_t kr;
+
+    kr = apple_dext_interrupt_notify_rearm(inherited_notify);
+    if (kr != kIOReturnNotPermitted) {
+        return child_fail(50, "rearm: %s", apple_dext_strerror(kr));
+    }
+    apple_dext_interrupt_notify_destroy(inherited_notify);
+    took = now_ms() - t0;
+    if (took > 1000) {
+        return child_fail(51, "destroy took %.0f ms", took);
+    }
+    return child_checks(c, 10, true);
+}
+
+static void test_notification(void)
+{
+    HarnessDeadline d;
+    io_connect_t c = harness_connect_edu();
+    uint64_t pending[4];
+    unsigned round = 0;
+
+    harness_section("a child destroys the parent's notification: the "
+                    "parent's thread goes on");
+    if (c == IO_OBJECT_NULL) {
+        return;
+    }
+    CHECK_KR(apple_dext_claim(c), kIOReturnSuccess);
+    CHECK_KR(apple_dext_setup_interrupts(c, NULL), kIOReturnSuccess);
+    CHECK_KR(apple_dext_drain_pending_irqs(c, pending), kIOReturnSuccess);
+    atomic_store(&handler_runs, 0);
+    inherited_notify = apple_dext_interrupt_notify_create(c, count_runs,
+                                                          NULL);
+    if (!CHECK(inherited_notify != NULL)) {
+        apple_dext_disconnect(c);
+        return;
+    }
+    child_ok(start_child(child_notification, c), "notification");
+    api_raise_msi(c, 1);
+    d = harness_deadline(HARNESS_WAIT_MS);
+    while (atomic_load(&handler_runs) == 0 && !harness_expired(&d)) {
+        harness_backoff(&round);
+    }
+    CHECK_MSG(atomic_load(&handler_runs) == 1, "the parent's handler ran "
+              "%u times, not once", atomic_load(&handler_runs));
+    apple_dext_interrupt_notify_destroy(inherited_notify);
+    apple_dext_disconnect(c);
+}
+
 int main(int argc, char **argv)
 {
     io_connect_t c;
@@ -648,5 +714,6 @@ int main(int argc, char **argv)
     test_inside_call();
     test_connect_churn();
     test_in_log_handler();
+    test_notification();
     return harness_finish();
 }
