@@ -5,20 +5,32 @@
  * one eventfd per vector.  The dext's interrupts are set up when the
  * client first gives trigger eventfds; each notification drains the
  * pending bitmap from the shared page (no round trip) and signals the
- * vectors' eventfds.  Masking is the server's: a masked vector's
+ * vectors' eventfds, a client that makes such a write block being
+ * dropped (signal_fd()).  Masking is the server's: a masked vector's
  * interrupt is kept pending and signalled on unmask (MSI-X semantics).
  */
 
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vfu-server.h"
+
+/* glibc before 2.38 names the field only by its union member. */
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
+
+/* How long a write to a trigger eventfd may block: see signal_fd(). */
+#define VFU_TRIGGER_TIMEOUT_NS  (100 * 1000 * 1000)
 
 static uint32_t irq_count(VfuSession *s, uint32_t index)
 {
@@ -62,20 +74,140 @@ int vfu_irq_info(VfuSession *s, const uint8_t *p, size_t n, VfuReply *rep)
 }
 
 /*
- * Signal a VMM's trigger eventfd without ever blocking: the VMM holds the
- * other end and could keep the counter at its maximum (where a write
- * blocks) or clear O_NONBLOCK, and one blocked write would stop the whole
- * server.  Not writable now means its reader has a wake-up pending.
+ * The guard timer's signal: the first real-time signal, which neither
+ * the server (SIGINT, SIGTERM, SIGPIPE) nor libdext (SIGBUS) uses.  Its
+ * handler does nothing; being installed without SA_RESTART, it makes a
+ * write it interrupts return EINTR.
  */
-static void signal_fd(int fd)
+static void on_guard_signal(int sig)
+{
+    (void)sig;
+}
+
+static int guard_install(void)
+{
+    static bool installed;
+    struct sigaction sa = { .sa_handler = on_guard_signal }, old;
+
+    if (installed) {
+        return 0;
+    }
+    if (sigaction(SIGRTMIN, NULL, &old) != 0) {
+        return errno;
+    }
+    if ((old.sa_flags & SA_SIGINFO) ||
+        (old.sa_handler != SIG_DFL && old.sa_handler != on_guard_signal)) {
+        vfu_log("signal %d is taken: no trigger eventfds", SIGRTMIN);
+        return EBUSY;
+    }
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGRTMIN, &sa, NULL) != 0) {
+        return errno;
+    }
+    installed = true;
+    return 0;
+}
+
+/* The session's guard timer, aimed at the calling thread. */
+static int guard_create(VfuSession *s)
+{
+    struct sigevent ev = { .sigev_notify = SIGEV_THREAD_ID };
+    int err;
+
+    if (s->guard_made) {
+        return 0;
+    }
+    err = guard_install();
+    if (err != 0) {
+        return err;
+    }
+    ev.sigev_signo = SIGRTMIN;
+    ev.sigev_notify_thread_id = gettid();
+    if (timer_create(CLOCK_MONOTONIC, &ev, &s->guard) != 0) {
+        err = errno;
+        vfu_log("timer_create: %s", strerror(err));
+        return err;
+    }
+    s->guard_made = true;
+    return 0;
+}
+
+/* Arm the guard for a batch of trigger writes: false if it cannot be. */
+static bool guard_arm(VfuSession *s)
+{
+    const struct itimerspec every = {
+        .it_value = { 0, VFU_TRIGGER_TIMEOUT_NS },
+        .it_interval = { 0, VFU_TRIGGER_TIMEOUT_NS },
+    };
+
+    if (!s->guard_armed) {
+        s->guard_armed = s->guard_made &&
+                         timer_settime(s->guard, 0, &every, NULL) == 0;
+    }
+    return s->guard_armed;
+}
+
+/* The batch is over: no signal comes after this returns. */
+static void guard_disarm(VfuSession *s)
+{
+    const struct itimerspec off = { { 0, 0 }, { 0, 0 } };
+
+    if (s->guard_armed) {
+        timer_settime(s->guard, 0, &off, NULL);
+        s->guard_armed = false;
+    }
+}
+
+/*
+ * Signal a VMM's trigger eventfd; the write may wait for
+ * VFU_TRIGGER_TIMEOUT_NS at most.
+ *
+ * The VMM holds the other end and shares the open file description, so
+ * it can clear the O_NONBLOCK set at SET_IRQS and keep the counter at
+ * its maximum, where a write of 1 blocks -- one blocked write would
+ * stop the whole single-threaded server, for every later client too.
+ * poll() skips a counter that is full now (its reader has a wake-up
+ * pending), but the VMM can fill it between that poll() and the
+ * write().  Neither the server's own O_NONBLOCK (shared), nor
+ * RWF_NOWAIT (eventfds have no write_iter: EOPNOTSUPP), nor a reopen of
+ * /proc/self/fd (ENXIO for an eventfd) gives a write that cannot block;
+ * so the write is bounded instead: the guard timer, armed around the
+ * batch of writes, sends the serving thread a signal whose handler is
+ * installed without SA_RESTART, and a blocked write returns EINTR.
+ *
+ * A write fails with EINTR only if it waited (eventfd_write() looks
+ * for signals nowhere else), and only a VMM that raced us can make it
+ * wait: such a client is dropped, as one that stops reading its replies
+ * is, and the rest of the batch is skipped.  The timer is periodic, so
+ * a write that starts after an expiry (the server preempted meanwhile)
+ * still gets the next one.  Nothing else runs while it is armed but the
+ * poll() (retried) and write() here, and a signal due at disarming is
+ * taken on the way out of timer_settime(): no other call of the main
+ * loop, nor of libdext, sees EINTR from it.  The cost is one
+ * timer_settime() pair a batch (vfu_irq_deliver()'s drain, a SET_IRQS),
+ * not a write: about 2 us a notification.
+ */
+static void signal_fd(VfuSession *s, int fd)
 {
     struct pollfd p = { .fd = fd, .events = POLLOUT };
     uint64_t one = 1;
+    int r;
 
-    if (fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) &&
-        write(fd, &one, sizeof(one)) < 0) {
-        /* EAGAIN: as full; anything else: the VMM's fd, its problem. */
+    if (fd < 0 || s->trigger_blocked) {
+        return;
     }
+    do {
+        r = poll(&p, 1, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r != 1 || !(p.revents & POLLOUT) || !guard_arm(s)) {
+        return;     /* full now: its reader has a wake-up pending */
+    }
+    if (write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+        vfu_log("a trigger eventfd blocked the server (the client filled "
+                "its counter and cleared O_NONBLOCK): dropped");
+        s->trigger_blocked = true;
+    }
+    /* EAGAIN: as full; anything else: the VMM's fd, its problem. */
 }
 
 /* Is @fd an eventfd?  A trigger must be one (see signal_fd()). */
@@ -98,7 +230,7 @@ static void fire(VfuSession *s, uint32_t v)
     if (s->masked[v]) {
         s->pending[v] = true;
     } else {
-        signal_fd(s->trigger[v]);
+        signal_fd(s, s->trigger[v]);
     }
 }
 
@@ -125,6 +257,11 @@ void vfu_irq_teardown(VfuSession *s)
         s->notify = NULL;
     }
     disable_all(s);
+    if (s->guard_made) {
+        guard_disarm(s);
+        timer_delete(s->guard);
+        s->guard_made = false;
+    }
 }
 
 /* Interrupts of the dext, once: StillOpen means they already are. */
@@ -132,9 +269,14 @@ static int dext_irqs(VfuSession *s)
 {
     uint32_t nvec = 0;
     kern_return_t kr;
+    int err;
 
     if (s->irqs_setup) {
         return 0;
+    }
+    err = guard_create(s);
+    if (err != 0) {
+        return err;
     }
     kr = apple_dext_setup_interrupts(s->conn, &nvec);
     if (kr != kIOReturnSuccess && kr != kIOReturnStillOpen) {
@@ -171,6 +313,7 @@ void vfu_irq_deliver(VfuSession *s)
                 fire(s, v);
             }
         }
+        guard_disarm(s);
     }
     apple_dext_interrupt_notify_rearm(s->notify);
 }
@@ -286,11 +429,12 @@ int vfu_set_irqs(VfuSession *s, const uint8_t *p, size_t n, int *fds,
             s->masked[v] = false;
             if (s->pending[v]) {
                 s->pending[v] = false;
-                signal_fd(s->trigger[v]);
+                signal_fd(s, s->trigger[v]);
             }
         } else {
             fire(s, v);
         }
     }
+    guard_disarm(s);
     return 0;
 }

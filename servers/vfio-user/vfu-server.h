@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <apple-dext-client.h>
 
@@ -62,6 +63,10 @@ typedef struct VfuSession {
     bool masked[VFU_MAX_VECTORS];
     bool pending[VFU_MAX_VECTORS];  /* raised while masked */
     AppleDextInterruptNotify *notify;
+    /* Bounds trigger writes (vfu-irq.c), made with the interrupts. */
+    timer_t guard;
+    bool guard_made, guard_armed;
+    bool trigger_blocked;   /* a trigger write blocked: drop the client */
     VfuDmaMapping *maps;
     uint32_t nmaps;
 } VfuSession;
@@ -99,6 +104,10 @@ void vfu_session_close(VfuSession *s);
  * @nfds: how many
  * @rep: receives the reply (send it unless the command said NO_REPLY)
  *
+ * A session's messages are handled on one thread, the one its
+ * interrupts are then delivered on (see vfu_irq_deliver()).  After a
+ * SET_IRQS, @s->trigger_blocked set says to drop the client.
+ *
  * Return: 0 to reply, 1 for no reply, -1 to close the connection
  * (a message the server cannot answer).
  */
@@ -113,7 +122,15 @@ int vfu_handle(VfuSession *s, const uint8_t *msg, size_t len, int *fds,
  */
 int vfu_irq_poll_fd(VfuSession *s);
 
-/** vfu_irq_deliver() - drain pending vectors into the eventfds; rearm. */
+/**
+ * vfu_irq_deliver() - drain pending vectors into the eventfds; rearm
+ * @s: the session
+ *
+ * Like vfu_handle(), on the thread that set the interrupts up: a write
+ * to a trigger eventfd that blocks is interrupted by a timer aimed at
+ * that thread, and the session's @trigger_blocked then says to drop
+ * the client.
+ */
 void vfu_irq_deliver(VfuSession *s);
 
 /* The handlers, one per concern (vfu-*.c). */

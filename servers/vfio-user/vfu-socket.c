@@ -222,6 +222,9 @@ int vfu_serve_client(VfuSession *s, int sock)
         size_t len;
         int r;
 
+        if (s->trigger_blocked) {
+            break;          /* after vfu_irq_deliver(): dropped */
+        }
         r = conn_next(&c, &len, fds, &nfds);
         if (r < 0) {
             ret = 0;        /* as a failed read: the client is dropped */
@@ -267,6 +270,10 @@ int vfu_serve_client(VfuSession *s, int sock)
         c.start += len;
         memcpy(&h, msg, sizeof(h));
         r = vfu_handle(s, msg, len, fds, nfds, &rep);
+        if (s->trigger_blocked) {
+            vfu_close_fds(rep.fds, rep.nfds);
+            break;          /* no reply to a client being dropped */
+        }
         if (r < 0) {
             vfu_log("malformed message (command %u, %zu bytes): closing",
                     h.command, len);
