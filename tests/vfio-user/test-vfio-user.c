@@ -9,7 +9,8 @@
  * the connection, and the server then serves the next client, also
  * after a client killed with DMA mapped and interrupts set up.  A
  * second server serves ivshmem, whose shared-memory BAR comes with a
- * sparse-mmap capability and its fd.
+ * sparse-mmap capability and its fd, and whose 256 MSI-X vectors serve
+ * a VMM that races the server for its trigger eventfd's counter.
  */
 
 #define _GNU_SOURCE
@@ -43,6 +44,10 @@ enum {
 #define EDU_ID      0x010000edu
 #define EDU_BAR0    (1u << 20)
 #define EDU_DMA_BUF 0x40000
+
+/* ivshmem's BAR0: ring one vector; fire every vector N times. */
+#define IVSHMEM_DOORBELL 0x0c
+#define IVSHMEM_BURST    0x40
 
 static char sock_path[108];
 static pid_t server = -1;
@@ -801,6 +806,176 @@ static void test_mmap(int s)
 }
 
 /*
+ * The reply to request @id within @ms: 1, 0 if the server closed the
+ * connection instead, -1 if nothing came.
+ */
+static int await_reply(int s, uint16_t id, uint16_t cmd, int ms)
+{
+    struct pollfd pfd = { .fd = s, .events = POLLIN };
+    Msg *m;
+    uint8_t b;
+    ssize_t r;
+
+    if (poll(&pfd, 1, ms) != 1) {
+        return -1;
+    }
+    r = recv(s, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno == ECONNRESET)) {
+        return 0;
+    }
+    m = malloc(sizeof(*m));
+    r = framed_reply(s, id, cmd, m);
+    free(m);
+    return r >= 0 ? 1 : 0;
+}
+
+/*
+ * Make ivshmem fire all its 256 vectors (its burst register: the device
+ * raises them, the server drains them in one batch), or trigger them
+ * with SET_IRQS (the server signals them while handling it): the id.
+ */
+static uint16_t fire_all(int s, bool by_device)
+{
+    uint8_t p[20];
+
+    if (by_device) {
+        put64(p, IVSHMEM_BURST);
+        put32(p + 8, 0);
+        put32(p + 12, 4);
+        put32(p + 16, 1);
+        CHECK(send_msg(s, C_WRITE, 0, p, 20, NULL, 0, 0));
+    } else {
+        put32(p, 20);
+        put32(p + 4, 0x1 | 0x20);
+        put32(p + 8, 2);
+        put32(p + 12, 0);
+        put32(p + 16, 256);
+        CHECK(send_msg(s, C_SET_IRQS, 0, p, 20, NULL, 0, 0));
+    }
+    return (uint16_t)(next_id - 1);
+}
+
+/*
+ * One try at the race of race_trigger(): a burst of signals, the server
+ * stopped @delay_us into it, the counter of @efd (blocking) taken from
+ * where the server left it to the maximum, the server let go.  Returns
+ * 1 if the server then still answers, 0 if it closed the connection,
+ * -1 if it is stuck, -2 if the try failed (a check says why).
+ */
+static int race_once(int s, int efd, bool by_device, unsigned delay_us)
+{
+    struct timespec delay = { 0, 1000L * delay_us };
+    struct pollfd pfd = { .fd = efd, .events = POLLIN };
+    uint64_t v, most = UINT64_C(0xfffffffffffffffe);
+    uint16_t id = fire_all(s, by_device);
+    uint8_t p[16];
+    int fl = fcntl(efd, F_GETFL), st, got;
+
+    if (!CHECK_MSG(poll(&pfd, 1, 5000) == 1, "no interrupt")) {
+        return -2;
+    }
+    nanosleep(&delay, NULL);
+    kill(server, SIGSTOP);
+    if (!CHECK(waitpid(server, &st, WUNTRACED) == server && WIFSTOPPED(st))) {
+        return -2;
+    }
+    /* Non-blocking for our own read and write only: nothing races us. */
+    fcntl(efd, F_SETFL, fl | O_NONBLOCK);
+    CHECK(read(efd, &v, sizeof(v)) == sizeof(v));
+    CHECK(write(efd, &most, sizeof(most)) == sizeof(most));
+    fcntl(efd, F_SETFL, fl);
+    kill(server, SIGCONT);
+
+    got = await_reply(s, id, by_device ? C_WRITE : C_SET_IRQS, 2000);
+    if (got == 1) {
+        /* The device's signals come after the reply: ask again. */
+        put64(p, 0);
+        put32(p + 8, 7);
+        put32(p + 12, 4);
+        got = send_msg(s, C_READ, 0, p, 16, NULL, 0, 0) ?
+              await_reply(s, (uint16_t)(next_id - 1), C_READ, 2000) : 0;
+    }
+    if (got == 1) {
+        CHECK(read(efd, &v, sizeof(v)) == sizeof(v));   /* back to 0 */
+    }
+    return got;
+}
+
+/*
+ * A VMM that races the server for its trigger eventfd's counter: the
+ * server writes to it only when poll() says a write cannot block, and
+ * the VMM, sharing the open file description, clears the O_NONBLOCK
+ * the server set and fills the counter between that poll() and the
+ * write(), which then blocks.  The window is a few hundred nanoseconds
+ * between two system calls of the server; a VMM on a busy host wins it
+ * whenever the server is preempted there.  Here the test plays the
+ * scheduler: it stops the server a varying few microseconds into a
+ * burst of 256 signals to the one eventfd and moves the counter while
+ * the server is stopped, so the race is won in a few tries, not one in
+ * thousands.  The server must then drop the client within 2 s (not
+ * wait for ever on the write), by itself: no signal of ours frees it.
+ */
+static void race_trigger(bool by_device)
+{
+    int s = connect_server(), efd, fds[8], i, got = 1;
+
+    if (!CHECK(s >= 0) || !CHECK_EQ(version(s), 0)) {
+        goto out;
+    }
+    efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    for (i = 0; i < 8; i++) {
+        fds[i] = efd;
+    }
+    for (i = 0; i < 32; i++) {
+        CHECK_EQ(set_irqs(s, 0x4 | 0x20, 2, 8 * i, 8, fds, 8), 0);
+    }
+    fcntl(efd, F_SETFL, fcntl(efd, F_GETFL) & ~O_NONBLOCK);
+    for (i = 0; i < 200 && got == 1; i++) {
+        got = race_once(s, efd, by_device, (unsigned)(i * 13) % 53);
+    }
+    printf("%d tries: %s\n", i, got == 0 ? "client dropped" :
+           got == -1 ? "server stuck" : "race not won");
+    CHECK_MSG(got != 1, "the race was not won in %d tries", i);
+    if (!CHECK_MSG(got != -1, "the server is stuck on the trigger write")) {
+        uint64_t v;
+
+        /* Free it for the rest of the suite: read the counter. */
+        fcntl(efd, F_SETFL, fcntl(efd, F_GETFL) | O_NONBLOCK);
+        CHECK(read(efd, &v, sizeof(v)) == sizeof(v));
+    }
+    close(efd);
+out:
+    if (s >= 0) {
+        close(s);
+    }
+}
+
+static void test_racing_trigger(void)
+{
+    int s, efd;
+
+    harness_section("a VMM racing its trigger's counter: the device fires");
+    race_trigger(true);
+    harness_section("a VMM racing its trigger's counter: SET_IRQS fires");
+    race_trigger(false);
+
+    harness_section("the next client gets its interrupts");
+    s = connect_server();
+    efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (CHECK(s >= 0) && CHECK_EQ(version(s), 0) &&
+        CHECK_EQ(set_irqs(s, 0x4 | 0x20, 2, 5, 1, &efd, 1), 0)) {
+        wr32(s, 0, IVSHMEM_DOORBELL, 5);
+        CHECK(eventfd_fired(efd, 5000));
+        CHECK_EQ(set_irqs(s, 0x1 | 0x20, 2, 5, 1, NULL, 0), 0);
+        CHECK(eventfd_fired(efd, 5000));
+    }
+    close(efd);
+    if (s >= 0) {
+        close(s);
+    }
+}
+
+/*
  * A client killed with DMA mapped and an interrupt set up: the next one
  * maps the same IOVA (the bus pages were released) and gets interrupts.
  */
@@ -984,6 +1159,7 @@ int main(void)
     stop_server();
 
     start_server(bin, dir, "inproc:ivshmem", "00:04.0");
+    test_racing_trigger();
     s = connect_server();
     if (CHECK(s >= 0)) {
         CHECK_EQ(version(s), 0);
