@@ -23,7 +23,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -856,6 +858,27 @@ static uint16_t fire_all(int s, bool by_device)
 }
 
 /*
+ * After the burst of request @id: 1 if the server still answers, 0 if
+ * it closed the connection, -1 if nothing came (await_reply()).  The
+ * device's signals come after the REGION_WRITE's reply: then a config
+ * read asks again.
+ */
+static int await_after(int s, uint16_t id, bool by_device)
+{
+    uint8_t p[16];
+    int got = await_reply(s, id, by_device ? C_WRITE : C_SET_IRQS, 2000);
+
+    if (got == 1 && by_device) {
+        put64(p, 0);
+        put32(p + 8, 7);
+        put32(p + 12, 4);
+        got = send_msg(s, C_READ, 0, p, 16, NULL, 0, 0) ?
+              await_reply(s, (uint16_t)(next_id - 1), C_READ, 2000) : 0;
+    }
+    return got;
+}
+
+/*
  * One try at the race of race_trigger(): a burst of signals, the server
  * stopped @delay_us into it, the counter of @efd (blocking) taken from
  * where the server left it to the maximum, the server let go.  Returns
@@ -868,7 +891,6 @@ static int race_once(int s, int efd, bool by_device, unsigned delay_us)
     struct pollfd pfd = { .fd = efd, .events = POLLIN };
     uint64_t v, most = UINT64_C(0xfffffffffffffffe);
     uint16_t id = fire_all(s, by_device);
-    uint8_t p[16];
     int fl = fcntl(efd, F_GETFL), st, got;
 
     if (!CHECK_MSG(poll(&pfd, 1, 5000) == 1, "no interrupt")) {
@@ -886,19 +908,89 @@ static int race_once(int s, int efd, bool by_device, unsigned delay_us)
     fcntl(efd, F_SETFL, fl);
     kill(server, SIGCONT);
 
-    got = await_reply(s, id, by_device ? C_WRITE : C_SET_IRQS, 2000);
-    if (got == 1) {
-        /* The device's signals come after the reply: ask again. */
-        put64(p, 0);
-        put32(p + 8, 7);
-        put32(p + 12, 4);
-        got = send_msg(s, C_READ, 0, p, 16, NULL, 0, 0) ?
-              await_reply(s, (uint16_t)(next_id - 1), C_READ, 2000) : 0;
-    }
+    got = await_after(s, id, by_device);
     if (got == 1) {
         CHECK(read(efd, &v, sizeof(v)) == sizeof(v));   /* back to 0 */
     }
     return got;
+}
+
+/* The kernel's id of eventfd @fd of process @pid (its fdinfo), or -1. */
+static long eventfd_id(pid_t pid, int fd)
+{
+    char path[64], line[128];
+    long id = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "eventfd-id: %ld", &id) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    return id;
+}
+
+/*
+ * The race of race_trigger() won for certain: the server, seized with
+ * ptrace and stopped, is run one system call at a time from the burst's
+ * request until it enters its write() to @efd -- its poll() has just
+ * said the write cannot block -- and there the counter goes to its
+ * maximum and the server is let go.  As race_once(), or -3 if this
+ * machine allows no ptrace (then race_once()'s timing has to do).
+ */
+static int race_traced(int s, int efd, bool by_device)
+{
+    struct __ptrace_syscall_info si;
+    uint64_t v, most = UINT64_C(0xfffffffffffffffe);
+    long want = eventfd_id(getpid(), efd);
+    int st, fl, sig = 0, steps = 0;
+    bool hit = false;
+    uint16_t id;
+
+    if (want < 0 || ptrace(PTRACE_SEIZE, server, 0,
+                           PTRACE_O_TRACESYSGOOD) != 0) {
+        return -3;
+    }
+    if (!CHECK(ptrace(PTRACE_INTERRUPT, server, 0, 0) == 0 &&
+               waitpid(server, &st, __WALL) == server && WIFSTOPPED(st))) {
+        ptrace(PTRACE_DETACH, server, 0, 0);
+        return -2;
+    }
+    id = fire_all(s, by_device);
+    while (!hit && steps++ < 100000 &&
+           ptrace(PTRACE_SYSCALL, server, 0, sig) == 0 &&
+           waitpid(server, &st, __WALL) == server && WIFSTOPPED(st)) {
+        sig = 0;
+        if (WSTOPSIG(st) != (SIGTRAP | 0x80)) {
+            /* A signal for the server: pass it on; a group stop: none. */
+            sig = (st >> 16) == 0 ? WSTOPSIG(st) : 0;
+            continue;
+        }
+        hit = ptrace(PTRACE_GET_SYSCALL_INFO, server, sizeof(si), &si) > 0 &&
+              si.op == PTRACE_SYSCALL_INFO_ENTRY && si.entry.nr == SYS_write &&
+              si.entry.args[2] == sizeof(uint64_t) &&
+              eventfd_id(server, (int)si.entry.args[0]) == want;
+    }
+    if (!CHECK_MSG(hit, "the server never wrote to the trigger")) {
+        ptrace(PTRACE_DETACH, server, 0, sig);
+        return -2;
+    }
+    /* Stopped on its way into the write: fill the counter under it. */
+    fl = fcntl(efd, F_GETFL);
+    fcntl(efd, F_SETFL, fl | O_NONBLOCK);
+    if (read(efd, &v, sizeof(v)) < 0) {
+        v = 0;                  /* it was 0 already */
+    }
+    CHECK(write(efd, &most, sizeof(most)) == sizeof(most));
+    fcntl(efd, F_SETFL, fl);
+    CHECK(ptrace(PTRACE_DETACH, server, 0, 0) == 0);
+    return await_after(s, id, by_device);
 }
 
 /*
@@ -909,11 +1001,14 @@ static int race_once(int s, int efd, bool by_device, unsigned delay_us)
  * write(), which then blocks.  The window is a few hundred nanoseconds
  * between two system calls of the server; a VMM on a busy host wins it
  * whenever the server is preempted there.  Here the test plays the
- * scheduler: it stops the server a varying few microseconds into a
- * burst of 256 signals to the one eventfd and moves the counter while
- * the server is stopped, so the race is won in a few tries, not one in
- * thousands.  The server must then drop the client within 2 s (not
- * wait for ever on the write), by itself: no signal of ours frees it.
+ * scheduler: with ptrace it stops the server exactly there
+ * (race_traced()); where ptrace is not allowed, it stops the server a
+ * varying few microseconds into a burst of 256 signals to the one
+ * eventfd and moves the counter while the server is stopped, so the
+ * race is won in a few tries, not one in thousands (race_once(), which
+ * a loaded machine can make miss).  The server must then drop the client
+ * within 2 s (not wait for ever on the write), by itself: no signal of
+ * ours frees it.
  */
 static void race_trigger(bool by_device)
 {
@@ -930,12 +1025,21 @@ static void race_trigger(bool by_device)
         CHECK_EQ(set_irqs(s, 0x4 | 0x20, 2, 8 * i, 8, fds, 8), 0);
     }
     fcntl(efd, F_SETFL, fcntl(efd, F_GETFL) & ~O_NONBLOCK);
-    for (i = 0; i < 200 && got == 1; i++) {
-        got = race_once(s, efd, by_device, (unsigned)(i * 13) % 53);
+    got = race_traced(s, efd, by_device);
+    if (got == -3) {
+        printf("no ptrace here: the race is run by timing\n");
+        got = 1;
+        for (i = 0; i < 200 && got == 1; i++) {
+            got = race_once(s, efd, by_device, (unsigned)(i * 13) % 53);
+        }
+        printf("%d tries: %s\n", i, got == 0 ? "client dropped" :
+               got == -1 ? "server stuck" : "race not won");
+        CHECK_MSG(got != 1, "the race was not won in %d tries", i);
+    } else {
+        printf("traced: %s\n", got == 0 ? "client dropped" :
+               got == -1 ? "server stuck" : "server answered");
+        CHECK_MSG(got != 1, "the server answered with its write blocked");
     }
-    printf("%d tries: %s\n", i, got == 0 ? "client dropped" :
-           got == -1 ? "server stuck" : "race not won");
-    CHECK_MSG(got != 1, "the race was not won in %d tries", i);
     if (!CHECK_MSG(got != -1, "the server is stuck on the trigger write")) {
         uint64_t v;
 
