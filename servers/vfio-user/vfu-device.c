@@ -276,10 +276,37 @@ static int config_read(VfuSession *s, uint64_t off, uint8_t *buf,
     return 0;
 }
 
+/*
+ * Write @len bytes at @off through to the device, each naturally aligned
+ * piece at its own width: a guest's dword write reaches the device as
+ * one dword write, as it would on real hardware, so a width-sensitive
+ * register (a virtio pci_cfg window, say) sees what the guest wrote, and
+ * it costs one call instead of four.  A piece the device refuses (a
+ * read-only register) is dropped, as hardware drops such a write.
+ */
+static void config_pass(VfuSession *s, uint64_t off, const uint8_t *buf,
+                        uint32_t len)
+{
+    while (len > 0) {
+        uint32_t w = 4, v = 0, k;
+
+        while (w > 1 && ((off & (w - 1)) || len < w)) {
+            w /= 2;
+        }
+        for (k = 0; k < w; k++) {
+            v |= (uint32_t)buf[k] << (8 * k);
+        }
+        (void)apple_dext_config_write(s->conn, off, w, v);
+        off += w;
+        buf += w;
+        len -= w;
+    }
+}
+
 static int config_write(VfuSession *s, uint64_t off, const uint8_t *buf,
                         uint32_t count)
 {
-    uint32_t i = 0;
+    uint32_t i = 0, j;
 
     while (i < count) {
         uint64_t a = off + i, dw = a & ~3ull;
@@ -299,11 +326,12 @@ static int config_write(VfuSession *s, uint64_t off, const uint8_t *buf,
             i++;
             continue;
         }
-        if (apple_dext_config_write(s->conn, a, 1, buf[i]) !=
-            kIOReturnSuccess) {
-            /* Read-only bytes: ignored as on real hardware. */
+        /* The bytes up to the next virtual dword or the pin go through. */
+        for (j = i + 1; j < count && off + j != PCI_INTERRUPT_PIN &&
+             ((off + j) & 3 || !virtual_dword(s, off + j, &v)); j++) {
         }
-        i++;
+        config_pass(s, a, buf + i, j - i);
+        i = j;
     }
     return 0;
 }
