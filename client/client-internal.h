@@ -41,6 +41,9 @@ typedef struct DextConnection {
     int refs;
     unsigned state;
     struct DextConnection *next_free;   /* on the free list only */
+    /* On a forked child's list of its parent's connections it let go */
+    struct DextConnection *next_inherited;
+    bool inherited_kept;
     bool transport_closed;          /* atomic */
     /* dext_fork_generation() at connect: whose connection it is */
     unsigned fork_gen;

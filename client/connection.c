@@ -31,6 +31,14 @@ static DextMutex table_lock = DEXT_MUTEX_INITIALIZER;
 static uint32_t generation DEXT_GUARDED_BY(table_lock) = 1;
 /* Connections no one holds any more, for reuse (never freed). */
 static DextConnection *free_list DEXT_GUARDED_BY(table_lock);
+/*
+ * A forked child's copies of connections its parent opened, once the
+ * child has disconnected them: the parent's calls in flight at the fork
+ * left references that no thread of the child will drop, so the count
+ * may never reach the free list.  Kept here, reachable, as the copies
+ * of the parent's cores are (transport/inproc.c); never walked.
+ */
+static DextConnection *inherited_list DEXT_GUARDED_BY(table_lock);
 
 /*
  * A fork() while another thread holds @table_lock would leave the child
@@ -282,6 +290,11 @@ void apple_dext_disconnect(io_connect_t connection)
     }
     __atomic_store_n(&table[connection & MAX_SLOTS], NULL, __ATOMIC_RELEASE);
     prev = __atomic_fetch_or(&c->state, CONN_CLOSED, __ATOMIC_SEQ_CST);
+    if (dext_forked_since(c->fork_gen) && !c->inherited_kept) {
+        c->inherited_kept = true;
+        c->next_inherited = inherited_list;
+        inherited_list = c;
+    }
     dext_mutex_unlock(&table_lock);
     /*
      * In a forked child no call is in flight on a connection the parent

@@ -44,12 +44,15 @@ typedef struct InprocConn {
     DextTransport base;
     DextSession *s;
     DextMappingList maps;
+    struct InprocConn *next_inherited;  /* on inherited_conns only */
 } InprocConn;
 
 static DextMutex cores_lock = DEXT_MUTEX_INITIALIZER;
 static InprocCore *cores DEXT_GUARDED_BY(cores_lock);
 /* The cores of the parent, as copied at a fork: kept, never used. */
 static InprocCore *inherited_cores;
+/* A forked child's connections of its parent's, closed: the same. */
+static InprocConn *inherited_conns;
 
 /*
  * A forked child does not use its parent's cores: the copies have none
@@ -343,15 +346,21 @@ static void inproc_close(DextTransport *t)
 
 /*
  * In a forked child, of a connection its parent opened: unmap our copies
- * of its mappings.  The session stays in the parent's core, a copy the
- * child has set aside (inproc_forked()) and never touches.
+ * of its mappings.  The session is the parent core's, a copy the child
+ * has set aside (inproc_forked()) and never touches; closing it would
+ * take that copy's locks.  So it is kept with the connection, reachable
+ * (for leak checkers) on a list no one walks.
  */
 static void inproc_close_inherited(DextTransport *t)
 {
     InprocConn *ic = (InprocConn *)t;
 
     dext_mappings_destroy(&ic->maps);
-    free(ic);
+    ic->next_inherited = __atomic_load_n(&inherited_conns, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&inherited_conns, &ic->next_inherited,
+                                        ic, true, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED)) {
+    }
 }
 
 const DextTransportOps dext_transport_inproc = {
