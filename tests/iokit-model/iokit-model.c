@@ -29,6 +29,13 @@
  *                  Copy rules, CFRelease of a freed object)
  *   [dispatch]     libdispatch, dispatch/queue.h and dispatch/object.h
  *                  (serial queues, dispatch_sync deadlock, release)
+ *   [dispatch-fork] libdispatch, src/init.c dispatch_atfork_child and
+ *                  src/queue.c _dispatch_queue_atfork_child (in the child
+ *                  of a process where it had gone multithreaded, its
+ *                  queues are poisoned: work reaching them crashes)
+ *   [ipc_tt]       xnu, osfmk/kern/ipc_tt.c ipc_task_init (a forked
+ *                  child's task gets a new port space, in which only the
+ *                  registered, exception and bootstrap ports carry over)
  *   [semantics]    ../shared/notes/iokit-semantics.md, which summarises
  *                  the above for this project
  *
@@ -121,6 +128,64 @@ static bool misuse_caught(const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------ */
+/* fork()                                                               */
+
+/*
+ * fork()s since the model was first used, counted by a pthread_atfork()
+ * child handler.  Notification ports, io objects and dispatch queues
+ * record the count they were made at, and a forked child that uses one
+ * of its parent's is stopped as a misuse: its task starts with a port
+ * space of its own, where none of the parent's ports is [ipc_tt], and
+ * libdispatch, once it has started threads, poisons its queues in a
+ * child so that the first work reaching them crashes it [dispatch-fork].
+ *
+ * fork() takes model_lock, so that a child finds it free and the
+ * registry whole: a child may still list services and make objects of
+ * its own, as on macOS.  The handlers are installed at first use, after
+ * libdext's: fork() then takes model_lock before the log handler's lock,
+ * which a thread booting the machine can take under model_lock.
+ */
+static unsigned model_forks;
+static pthread_once_t model_forks_once = PTHREAD_ONCE_INIT;
+
+static void model_fork_prepare(void)
+{
+    pthread_mutex_lock(&model_lock);
+}
+
+static void model_fork_parent(void)
+{
+    pthread_mutex_unlock(&model_lock);
+}
+
+static void model_fork_child(void)
+{
+    __atomic_add_fetch(&model_forks, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&model_lock);
+}
+
+static void model_watch_forks(void)
+{
+    if (pthread_atfork(model_fork_prepare, model_fork_parent,
+                       model_fork_child) != 0) {
+        misuse("pthread_atfork: cannot watch forks");
+    }
+}
+
+/* The fork count now: record it in what is made. */
+static unsigned model_generation(void)
+{
+    pthread_once(&model_forks_once, model_watch_forks);
+    return __atomic_load_n(&model_forks, __ATOMIC_RELAXED);
+}
+
+/* Was what recorded @gen made by this process's parent (or earlier)? */
+static bool model_inherited(unsigned gen)
+{
+    return model_generation() != gen;
+}
+
+/* ------------------------------------------------------------------ */
 /* Mach                                                                 */
 
 /* The task's own port name; any non-null value will do. */
@@ -156,6 +221,7 @@ struct __CFString {
     int refs;           /* 0: released; -1: constant, immortal */
     char *str;
     uint64_t id;
+    unsigned gen;       /* model_generation() when made */
     struct __CFString *next_all;
 };
 
@@ -181,6 +247,7 @@ static struct __CFString *cf_new(CfKind kind, const char *str, uint64_t id,
     o->kind = kind;
     o->refs = refs;
     o->id = id;
+    o->gen = model_generation();
     pthread_mutex_lock(&model_lock);
     o->next_all = cf_all;
     cf_all = o;
@@ -314,6 +381,7 @@ typedef struct DqItem {
 struct dispatch_queue_s {
     uint32_t magic;
     int refs;           /* 0: released (kept for the use-after check) */
+    unsigned gen;       /* model_generation() when made */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -323,8 +391,33 @@ struct dispatch_queue_s {
 };
 
 static struct dispatch_queue_s *dq_all;
-static unsigned dq_live;
 static __thread struct dispatch_queue_s *dq_current;
+/* Whether a queue thread was ever started, and at which generation. */
+static bool dq_threaded;
+static unsigned dq_threaded_gen;
+
+/*
+ * Any call in a forked child of a process in which libdispatch had
+ * started threads: the real one crashes the child, sooner or later
+ * (when work reaches a poisoned queue), or waits for ever on a queue
+ * whose thread was busy at the fork [dispatch-fork].  The model stops it
+ * at once, whatever the call.
+ */
+static void dq_check_fork(const char *fn)
+{
+    bool threaded;
+    unsigned gen;
+
+    pthread_mutex_lock(&model_lock);
+    threaded = dq_threaded;
+    gen = dq_threaded_gen;
+    pthread_mutex_unlock(&model_lock);
+    if (threaded && model_inherited(gen)) {
+        misuse("%s: libdispatch used in a forked child of a process in "
+               "which it had started threads (macOS: the child crashes, "
+               "or waits for a thread it does not have)", fn);
+    }
+}
 
 static struct dispatch_queue_s *dq_check(struct dispatch_queue_s *q,
                                          const char *fn)
@@ -332,6 +425,7 @@ static struct dispatch_queue_s *dq_check(struct dispatch_queue_s *q,
     if (q == NULL || q->magic != DQ_MAGIC) {
         misuse("%s(%p): not a dispatch queue", fn, (void *)q);
     }
+    dq_check_fork(fn);
     if (__atomic_load_n(&q->refs, __ATOMIC_SEQ_CST) <= 0) {
         /* "It is undefined to use an object after its last release"
          * [dispatch, object.h dispatch_release]. */
@@ -386,8 +480,10 @@ dispatch_queue_t dispatch_queue_create(const char *label,
     if (attr != DISPATCH_QUEUE_SERIAL) {
         misuse("dispatch_queue_create: only serial queues are modelled");
     }
+    dq_check_fork("dispatch_queue_create");
     q->magic = DQ_MAGIC;
     q->refs = 1;
+    q->gen = model_generation();
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->cond, NULL);
     q->tail = &q->head;
@@ -397,9 +493,12 @@ dispatch_queue_t dispatch_queue_create(const char *label,
     }
     pthread_detach(q->thread);
     pthread_mutex_lock(&model_lock);
+    if (!dq_threaded) {
+        dq_threaded = true;
+        dq_threaded_gen = q->gen;
+    }
     q->next_all = dq_all;
     dq_all = q;
-    dq_live++;
     pthread_mutex_unlock(&model_lock);
     return q;
 }
@@ -470,9 +569,6 @@ void dispatch_release(dispatch_object_t object)
         q->stop = true;
         pthread_cond_broadcast(&q->cond);
         pthread_mutex_unlock(&q->lock);
-        pthread_mutex_lock(&model_lock);
-        dq_live--;
-        pthread_mutex_unlock(&model_lock);
     }
 }
 
@@ -514,6 +610,7 @@ typedef struct ModelMapSeen {
 typedef struct IoObject {
     IoKind kind;
     int refs;               /* 0: released */
+    unsigned gen;           /* model_generation() when made */
     bool closed;            /* IO_CONNECT: IOServiceClose was called */
     ModelService *service;  /* IO_SERVICE, IO_CONNECT */
     /* IO_ITERATOR: the services left to return */
@@ -640,6 +737,7 @@ static io_object_t io_new(IoKind kind, ModelService *svc)
     }
     o->kind = kind;
     o->refs = 1;
+    o->gen = model_generation();
     o->service = svc;
     pthread_mutex_lock(&model_lock);
     if (n_objects == MODEL_MAX_OBJECTS) {
@@ -669,6 +767,10 @@ static IoObject *io_get(io_object_t name, IoKind kind, const char *fn)
     }
     if (kind != 0 && o->kind != kind) {
         misuse("%s(%#x): wrong kind of io object", fn, name);
+    }
+    if (model_inherited(o->gen)) {
+        misuse("%s(%#x): the parent's io object, in a forked child, which "
+               "has no right to it [ipc_tt]", fn, name);
     }
     return o;
 }
@@ -836,6 +938,7 @@ CFTypeRef IORegistryEntryCreateCFProperty(io_registry_entry_t entry,
 
 struct IONotificationPort {
     uint32_t magic;
+    unsigned gen;       /* model_generation() when made */
     bool destroyed;
     mach_port_t name;
     struct dispatch_queue_s *queue;
@@ -874,6 +977,10 @@ static struct IONotificationPort *port_check(IONotificationPortRef p,
     }
     if (p->destroyed) {
         misuse("%s(%p): notification port used after destroy", fn, (void *)p);
+    }
+    if (model_inherited(p->gen)) {
+        misuse("%s(%p): the parent's notification port, in a forked child, "
+               "which has no right to it [ipc_tt]", fn, (void *)p);
     }
     return p;
 }
@@ -1049,6 +1156,7 @@ IONotificationPortRef IONotificationPortCreate(mach_port_t mainPort)
         return NULL;
     }
     p->magic = PORT_MAGIC;
+    p->gen = model_generation();
     pthread_mutex_lock(&model_lock);
     model_boot();
     if (n_ports == sizeof(ports) / sizeof(ports[0])) {
@@ -1859,16 +1967,19 @@ unsigned iokit_model_messages(void)
 
 /*
  * At exit: every CF and io object made must have been released, every
- * notification port destroyed and every queue released.
+ * notification port destroyed and every queue released -- by the process
+ * that made it: a forked child answers only for its own.
  */
 __attribute__((destructor)) static void model_exit_check(void)
 {
-    unsigned leaks = 0, i;
+    unsigned leaks = 0, queues = 0, i;
+    unsigned gen = model_generation();
     struct __CFString *o;
+    struct dispatch_queue_s *q;
 
     pthread_mutex_lock(&model_lock);
     for (o = cf_all; o != NULL; o = o->next_all) {
-        if (o->refs > 0) {
+        if (o->refs > 0 && o->gen == gen) {
             fprintf(stderr, "iokit-model: LEAK: CF %s '%s' (%d refs)\n",
                     o->kind == CF_STRING ? "string" : "dictionary",
                     o->str ? o->str : "", o->refs);
@@ -1876,22 +1987,28 @@ __attribute__((destructor)) static void model_exit_check(void)
         }
     }
     for (i = 0; i < n_objects; i++) {
-        if (objects[i]->refs > 0) {
+        if (objects[i]->refs > 0 && objects[i]->gen == gen) {
             fprintf(stderr, "iokit-model: LEAK: io object %#x (kind %d)\n",
                     MODEL_NAME_BASE + i * 4, objects[i]->kind);
             leaks++;
         }
     }
     for (i = 0; i < n_ports; i++) {
-        if (!ports[i]->destroyed) {
+        if (!ports[i]->destroyed && ports[i]->gen == gen) {
             fprintf(stderr, "iokit-model: LEAK: notification port %#x\n",
                     ports[i]->name);
             leaks++;
         }
     }
-    if (dq_live > 0) {
-        fprintf(stderr, "iokit-model: LEAK: %u dispatch queues\n", dq_live);
-        leaks += dq_live;
+    for (q = dq_all; q != NULL; q = q->next_all) {
+        if (__atomic_load_n(&q->refs, __ATOMIC_SEQ_CST) > 0 &&
+            q->gen == gen) {
+            queues++;
+        }
+    }
+    if (queues > 0) {
+        fprintf(stderr, "iokit-model: LEAK: %u dispatch queues\n", queues);
+        leaks += queues;
     }
     pthread_mutex_unlock(&model_lock);
     if (leaks > 0 && getenv("IOKIT_MODEL_LEAKS_OK") == NULL) {

@@ -19,6 +19,11 @@
  * transport's back; programs that reach the model only through libdext
  * can set $IOKIT_MODEL_KILL_SIGNAL to a signal number, on which every
  * dext crashes and its service is terminated.
+ *
+ * fork(): a child has none of its parent's notification ports, io
+ * objects or dispatch queues, and no libdispatch at all once the parent's
+ * had started threads: using any of them there is a misuse.  A child may
+ * list services; leaks are its own objects' only.
  */
 
 #ifndef LIBDEXT_TESTS_IOKIT_MODEL_H
