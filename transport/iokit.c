@@ -41,6 +41,7 @@
 #include <mach/mach.h>
 
 #include "protocol/dext-selectors.h"
+#include "support/fork.h"
 #include "support/locks.h"
 #include "transport/transport.h"
 
@@ -75,6 +76,7 @@ typedef struct IokitWake IokitWake;
  */
 typedef struct IokitWakes {
     int refs;                   /* the connection + each wake (atomic) */
+    unsigned fork_gen;          /* dext_fork_generation() at open */
     DextMutex lock;
     bool hung_up DEXT_GUARDED_BY(lock);
     IokitWake *head DEXT_GUARDED_BY(lock);
@@ -111,6 +113,7 @@ struct IokitWake {
     IONotificationPortRef port;
     dispatch_queue_t queue;
     mach_port_t wake_port;      /* owned by @port */
+    unsigned fork_gen;          /* dext_fork_generation() at creation */
     IokitWakes *set;
     IokitWake *next;            /* in set->head, under set->lock */
 };
@@ -118,7 +121,10 @@ struct IokitWake {
 static void iokit_wakes_unref(IokitWakes *set)
 {
     if (__atomic_sub_fetch(&set->refs, 1, __ATOMIC_SEQ_CST) == 0) {
-        dext_mutex_destroy(&set->lock);
+        /* In a forked child a parent thread may have held the lock. */
+        if (!dext_forked_since(set->fork_gen)) {
+            dext_mutex_destroy(&set->lock);
+        }
         free(set);
     }
 }
@@ -366,6 +372,7 @@ static IOReturn iokit_open(const char *arg, uint64_t id, uint32_t type,
         return kIOReturnNoMemory;
     }
     c->wakes->refs = 1;
+    c->wakes->fork_gen = dext_fork_generation();
     dext_mutex_init(&c->wakes->lock);
     /*
      * Interest first: a termination after IOServiceOpen is then never
@@ -549,9 +556,9 @@ static uint64_t iokit_wake_consume(DextWake *wake)
     return total;
 }
 
-static void iokit_wake_destroy(DextWake *wake)
+/* Take @w off its connection's list and stop its completions. */
+static void iokit_wake_stop(IokitWake *w)
 {
-    IokitWake *w = (IokitWake *)wake;
     IokitWake **pp;
 
     dext_mutex_lock(&w->set->lock);
@@ -570,6 +577,24 @@ static void iokit_wake_destroy(DextWake *wake)
     dispatch_sync_f(w->queue, NULL, iokit_nothing);
     /* dispatch_object_t is a GNU transparent union in C. */
     __extension__ dispatch_release(w->queue);
+}
+
+static void iokit_wake_destroy(DextWake *wake)
+{
+    IokitWake *w = (IokitWake *)wake;
+
+    /*
+     * In a forked child of the process that made @w, only the socket
+     * pair's fds and the memory are this process's: the port is not
+     * (Mach port rights are not inherited), the queue's thread is not
+     * here (and libdispatch, which poisons its queues in such a child,
+     * is not to be called), and a parent thread may have held
+     * @set->lock at the fork.  @w stays on the copied list, which
+     * nothing reads in the child: no hook of the connection runs there.
+     */
+    if (!dext_forked_since(w->fork_gen)) {
+        iokit_wake_stop(w);
+    }
     close(w->base.fd);
     close(w->wfd);
     iokit_wakes_unref(w->set);
@@ -612,6 +637,7 @@ static IOReturn iokit_wake_create(DextTransport *t, DextWake **out)
     w->base.ops = &iokit_wake_ops;
     w->base.fd = p[0];
     w->wfd = p[1];
+    w->fork_gen = dext_fork_generation();
     w->port = IONotificationPortCreate(kIOMainPortDefault);
     if (w->port == NULL) {
         goto fail_fds;
@@ -865,6 +891,28 @@ static void iokit_close(DextTransport *t)
     free(c);
 }
 
+/*
+ * In a forked child, of a connection its parent opened: the user client
+ * and the interest notification's port and queue are the parent's, and
+ * so are the mappings, of which the child has no copy to unmap (IOKit
+ * maps memory into a task with VM_INHERIT_NONE: xnu
+ * IOMemoryDescriptor.cpp, memoryReferenceMap).  Only memory is ours:
+ * the mapping records and the connection, freed without @map_lock, which
+ * a parent thread may have held at the fork.
+ */
+static void iokit_close_inherited(DextTransport *t)
+{
+    IokitConn *c = (IokitConn *)t;
+    IokitMapping *m;
+
+    while ((m = c->maps) != NULL) {
+        c->maps = m->next;
+        free(m);
+    }
+    iokit_wakes_unref(c->wakes);
+    free(c);
+}
+
 const DextTransportOps dext_transport_iokit = {
     .name = "iokit",
     .list_services = iokit_list,
@@ -876,4 +924,5 @@ const DextTransportOps dext_transport_iokit = {
     .map = iokit_map,
     .unmap = iokit_unmap,
     .close = iokit_close,
+    .close_inherited = iokit_close_inherited,
 };

@@ -83,6 +83,14 @@ struct DextWakeOps {
      * transport is closing or its peer has gone); the iokit transport
      * waits for a completion callback that is running.
      *
+     * In a forked child of the process that made the wake (a transport
+     * records dext_fork_generation() at @wake_create: support/fork.h),
+     * the wake is still the parent's, who goes on using it: release only
+     * this process's copies (close its fds, free its memory), taking no
+     * lock, since a parent thread may have held it at the fork, with no
+     * word to the peer, and no call on the parent's port or dispatch
+     * queue (iokit).  Never blocks there.
+     *
      * Returns nothing.
      */
     void (*destroy)(DextWake *wake);
@@ -283,9 +291,10 @@ struct DextTransportOps {
      * runs in the child (client/ refuses its calls there); its wakes'
      * DextWakeOps may, before or after.
      *
-     * Optional: NULL leaves @t as it is (iokit: Mach port rights are not
-     * inherited, and IOKit and libdispatch are not to be used from the
-     * child of a threaded process).  Never blocks.
+     * Optional: NULL leaves @t as it is.  Never blocks.  iokit frees only
+     * its memory: Mach port rights are not inherited, IOKit's mappings
+     * are not either (VM_INHERIT_NONE), and libdispatch is not to be used
+     * in the child of a process where it started threads.
      *
      * Returns nothing.
      */
