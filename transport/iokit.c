@@ -43,6 +43,7 @@
 #include "protocol/dext-selectors.h"
 #include "support/fork.h"
 #include "support/locks.h"
+#include "support/log.h"
 #include "transport/transport.h"
 
 /* What the dext registers as (see ../shared/dext-contract.md). */
@@ -257,6 +258,53 @@ static IOReturn iokit_list(const char *arg, uint64_t *ids, uint32_t max,
     return kIOReturnSuccess;
 }
 
+/*
+ * Every connection and every wake runs a notification port on a serial
+ * dispatch queue of its own.  In a forked child of a process where
+ * libdispatch has started threads -- as it has once this transport has
+ * made a queue -- libdispatch poisons its queues, so that the first work
+ * reaching one crashes the child (libdispatch init.c,
+ * dispatch_atfork_child).  Such a child is refused a connection instead.
+ *
+ * @iokit_dispatch_gen: the fork generation at which this transport first
+ * made a queue, plus one (0: never).  @iokit_fork_warned: the generation
+ * plus one of the process that has said so once.
+ */
+static unsigned iokit_dispatch_gen;
+static unsigned iokit_fork_warned;
+
+static dispatch_queue_t iokit_queue_create(const char *label)
+{
+    unsigned none = 0;
+
+    __atomic_compare_exchange_n(&iokit_dispatch_gen, &none,
+                                dext_fork_generation() + 1, false,
+                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return dispatch_queue_create(label, DISPATCH_QUEUE_SERIAL);
+}
+
+/*
+ * Is this a forked child of a process that made a dispatch queue?  The
+ * first time in each process, says why it cannot connect.
+ */
+static bool iokit_forked_after_dispatch(void)
+{
+    unsigned gen = __atomic_load_n(&iokit_dispatch_gen, __ATOMIC_SEQ_CST);
+    unsigned now = dext_fork_generation();
+
+    if (gen == 0 || !dext_forked_since(gen - 1)) {
+        return false;
+    }
+    if (__atomic_exchange_n(&iokit_fork_warned, now + 1,
+                            __ATOMIC_RELAXED) != now + 1) {
+        dext_log(DEXT_LOG_WARNING, "iokit: no connection in a child "
+                 "forked after an iokit connection: libdispatch, which "
+                 "IOKit's notifications run on, crashes such a child; "
+                 "exec() in it first (or use posix_spawn())");
+    }
+    return true;
+}
+
 /* An empty work item: dispatch_sync_f of it waits the queue out. */
 static void iokit_nothing(void *opaque)
 {
@@ -317,8 +365,7 @@ static kern_return_t iokit_interest_start(IokitConn *c, io_service_t service)
     if (c->notify_port == NULL) {
         return kIOReturnNoResources;
     }
-    c->notify_queue = dispatch_queue_create("org.libdext.iokit.service",
-                                            DISPATCH_QUEUE_SERIAL);
+    c->notify_queue = iokit_queue_create("org.libdext.iokit.service");
     if (c->notify_queue == NULL) {
         return kIOReturnNoResources;
     }
@@ -343,6 +390,9 @@ static IOReturn iokit_open(const char *arg, uint64_t id, uint32_t type,
 
     if (arg[0] != '\0') {
         return kIOReturnBadArgument;
+    }
+    if (iokit_forked_after_dispatch()) {
+        return kIOReturnNotPermitted;
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -642,8 +692,7 @@ static IOReturn iokit_wake_create(DextTransport *t, DextWake **out)
     if (w->port == NULL) {
         goto fail_fds;
     }
-    w->queue = dispatch_queue_create("org.libdext.iokit.wake",
-                                     DISPATCH_QUEUE_SERIAL);
+    w->queue = iokit_queue_create("org.libdext.iokit.wake");
     if (w->queue == NULL) {
         IONotificationPortDestroy(w->port);
         goto fail_fds;

@@ -174,7 +174,9 @@ struct DextTransportOps {
      * Mandatory.  May block: unix connects and makes two round trips.
      *
      * Returns kIOReturnSuccess; kIOReturnNotFound for an unknown @id;
-     * kIOReturnUnsupported for a @type other than 0; else as
+     * kIOReturnUnsupported for a @type other than 0; iokit:
+     * kIOReturnNotPermitted in a forked child of a process that has
+     * connected over it (libdispatch would crash it); else as
      * @list_services.
      */
     IOReturn (*open)(const char *arg, uint64_t id, uint32_t type,
