@@ -6,14 +6,17 @@
  * does not inherit.  In a forked child every call on a connection its
  * parent opened answers kIOReturnNotPermitted at once, without reaching
  * the dext, and says why in one log line; disconnecting it there leaves
- * the parent's connection working; the child may connect anew.
+ * the parent's connection working; the child may connect anew (not over
+ * iokit, where libdispatch would crash it: there the connect is refused).
  *
  * And forks at bad moments, as an attacker (or an unlucky program) would
  * time them: while parent threads call on the connection, while one is
  * inside a call (dextd stopped under it), while others connect and
- * disconnect in a loop, and while one runs the log handler.  And a
- * notification the child inherited: destroying it there must not stop
- * the parent's notification thread.  The child
+ * disconnect in a loop, and while one runs the log handler.  And the
+ * notifications the child inherited, a callback one and an fd one:
+ * destroying them there must not stop the parent's notification thread
+ * (nor, over iokit, touch the parent's notification ports and dispatch
+ * queues, which the model refuses in a child).  The child
  * must never wait for anything of its parent's, and the parent's calls
  * must keep their own answers.  Each child runs under alarm(): one that
  * hangs dies of SIGALRM, which the parent reports as such.
@@ -48,6 +51,12 @@ static char target[600];
  * stops a child of a threaded process that starts one.
  */
 static bool child_connects = true;
+/*
+ * Over iokit a child's connect is refused: each connection's
+ * notification ports run on libdispatch queues, and libdispatch crashes
+ * a forked child of a process where it has started threads.
+ */
+static bool child_connect_refused;
 /* edu's config dword 8 (class code, revision), as the parent read it. */
 static uint64_t class_rev;
 
@@ -120,6 +129,14 @@ static int child_checks(io_connect_t inherited, int calls, bool connect)
         return 0;
     }
     kr = apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN, &own);
+    if (child_connect_refused) {
+        if (kr == kIOReturnSuccess) {
+            apple_dext_disconnect(own);
+        }
+        return kr == kIOReturnNotPermitted ? 0 :
+               child_fail(16, "the child's own connect: %s, not "
+                          "kIOReturnNotPermitted", apple_dext_strerror(kr));
+    }
     if (kr != kIOReturnSuccess) {
         return child_fail(14, "the child's own connect: %s",
                           apple_dext_strerror(kr));
@@ -682,8 +699,9 @@ static void count_runs(void *opaque)
     atomic_fetch_add(&handler_runs, 1);
 }
 
-/* The parent's callback notification, inherited: it is not the child's. */
+/* The parent's notifications, inherited: they are not the child's. */
 static AppleDextInterruptNotify *inherited_notify;
+static AppleDextInterruptNotify *inherited_fd_notify;
 
 static int child_notification(io_connect_t c)
 {
@@ -694,7 +712,13 @@ static int child_notification(io_connect_t c)
     if (kr != kIOReturnNotPermitted) {
         return child_fail(50, "rearm: %s", apple_dext_strerror(kr));
     }
+    kr = apple_dext_interrupt_notify_rearm(inherited_fd_notify);
+    if (kr != kIOReturnNotPermitted) {
+        return child_fail(52, "rearm of the fd one: %s",
+                          apple_dext_strerror(kr));
+    }
     apple_dext_interrupt_notify_destroy(inherited_notify);
+    apple_dext_interrupt_notify_destroy(inherited_fd_notify);
     took = now_ms() - t0;
     if (took > 1000) {
         return child_fail(51, "destroy took %.0f ms", took);
@@ -718,13 +742,21 @@ static void test_notification(void)
     CHECK_KR(apple_dext_setup_interrupts(c, NULL), kIOReturnSuccess);
     CHECK_KR(apple_dext_drain_pending_irqs(c, pending), kIOReturnSuccess);
     atomic_store(&handler_runs, 0);
+    /* The fd one first: the callback one's arm replaces its arm. */
+    inherited_fd_notify = apple_dext_interrupt_notify_create_fd(c);
     inherited_notify = apple_dext_interrupt_notify_create(c, count_runs,
                                                           NULL);
-    if (!CHECK(inherited_notify != NULL)) {
+    if (!CHECK(inherited_fd_notify != NULL) ||
+        !CHECK(inherited_notify != NULL)) {
+        apple_dext_interrupt_notify_destroy(inherited_notify);
+        apple_dext_interrupt_notify_destroy(inherited_fd_notify);
         apple_dext_disconnect(c);
         return;
     }
     child_ok(start_child(child_notification, c, false), "notification");
+    /* The parent's own destroy of the fd one, after the child's. */
+    apple_dext_interrupt_notify_destroy(inherited_fd_notify);
+    parent_works(c, 10);
     api_raise_msi(c, 1);
     d = harness_deadline(HARNESS_WAIT_MS);
     while (atomic_load(&handler_runs) == 0 && !harness_expired(&d)) {
@@ -745,7 +777,11 @@ int main(int argc, char **argv)
      * fails a call instead of hanging it. */
     snprintf(target, sizeof(target), "%s%s", harness_target(),
              harness_is_unix() ? ",timeout=3000" : "");
-    if (harness_under_tsan() && !harness_is_unix()) {
+    if (harness_is_iokit()) {
+        child_connect_refused = true;
+        printf("# iokit: a child's connect must be refused (libdispatch "
+               "would crash it)\n");
+    } else if (harness_under_tsan() && !harness_is_unix()) {
         child_connects = false;
         printf("# TSan: children do not connect anew (an in-process core "
                "starts threads)\n");

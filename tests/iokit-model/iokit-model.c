@@ -958,7 +958,11 @@ typedef struct Delivery {
     uint64_t ref[kOSAsyncRef64Count];
 } Delivery;
 
-static struct IONotificationPort *ports[1024];
+/*
+ * Names are never reused (a use after destroy is caught): room for a
+ * program that connects and disconnects in a loop (test-fork's churn).
+ */
+static struct IONotificationPort *ports[8192];
 static unsigned n_ports;
 static AsyncCall *armed;            /* under model_lock */
 static int poller_ctl = -1;
