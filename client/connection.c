@@ -158,12 +158,16 @@ static bool conn_start_call(DextConnection *c)
 static IOReturn conn_refuse_inherited(DextConnection *c)
 {
     unsigned gen = dext_fork_generation();
+    DextTransport *t = __atomic_load_n(&c->t, __ATOMIC_RELAXED);
+    /* IOKit itself cannot be used in such a child: only after exec(). */
+    bool iokit = t != NULL && strcmp(t->ops->name, "iokit") == 0;
 
     if (__atomic_exchange_n(&c->fork_warned, gen, __ATOMIC_RELAXED) != gen) {
         dext_log(DEXT_LOG_WARNING, "connection 0x%x is the parent's, "
                  "opened before fork(): a child's calls on it answer "
-                 "kIOReturnNotPermitted; connect anew in the child",
-                 (unsigned)c->handle);
+                 "kIOReturnNotPermitted; %s", (unsigned)c->handle,
+                 iokit ? "connect after exec() in the child"
+                       : "connect anew in the child");
     }
     return kIOReturnNotPermitted;
 }
