@@ -77,7 +77,7 @@ IOReturn dext_mappings_unmap(DextMappingList *l, uint32_t type,
     return kIOReturnSuccess;
 }
 
-void dext_mappings_destroy(DextMappingList *l)
+void dext_mappings_release(DextMappingList *l) DEXT_NO_THREAD_SAFETY_ANALYSIS
 {
     DextMapping *m;
 
@@ -86,6 +86,11 @@ void dext_mappings_destroy(DextMappingList *l)
         munmap(m->addr, m->size);
         free(m);
     }
+}
+
+void dext_mappings_destroy(DextMappingList *l)
+{
+    dext_mappings_release(l);
     dext_mutex_destroy(&l->lock);
 }
 

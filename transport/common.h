@@ -45,10 +45,18 @@ IOReturn dext_mappings_unmap(DextMappingList *l, uint32_t type,
     DEXT_EXCLUDES(&l->lock);
 
 /**
- * dext_mappings_destroy() - munmap everything left
+ * dext_mappings_release() - munmap everything left, keep the lock
  *
- * Takes no lock: for a close, when nothing else uses @l any more (or in
- * a forked child, where a parent thread may have held the lock).
+ * Takes no lock and leaves @l's lock as it is: for a forked child's
+ * copy of its parent's list, whose lock a parent thread may have held at
+ * the fork (destroying a held mutex is undefined).
+ */
+void dext_mappings_release(DextMappingList *l);
+
+/**
+ * dext_mappings_destroy() - munmap everything left and destroy the lock
+ *
+ * Takes no lock: for a close, when nothing else uses @l any more.
  */
 void dext_mappings_destroy(DextMappingList *l);
 

@@ -355,7 +355,7 @@ static void inproc_close_inherited(DextTransport *t)
 {
     InprocConn *ic = (InprocConn *)t;
 
-    dext_mappings_destroy(&ic->maps);
+    dext_mappings_release(&ic->maps);
     ic->next_inherited = __atomic_load_n(&inherited_conns, __ATOMIC_RELAXED);
     while (!__atomic_compare_exchange_n(&inherited_conns, &ic->next_inherited,
                                         ic, true, __ATOMIC_RELEASE,

@@ -753,7 +753,7 @@ static void unix_close(DextTransport *t)
     quiet_wakes(c);
     dext_unix_pool_close(&c->pool, dext_unix_ring_close(c->ring));
     c->ring = NULL;
-    dext_mappings_destroy(&c->maps);
+    dext_mappings_release(&c->maps);
     conn_unref(c);
 }
 
@@ -770,7 +770,7 @@ static void unix_close_inherited(DextTransport *t)
 
     dext_unix_pool_close(&c->pool, dext_unix_ring_close(c->ring));
     c->ring = NULL;
-    dext_mappings_destroy(&c->maps);
+    dext_mappings_release(&c->maps);
     conn_unref(c);
 }
 
