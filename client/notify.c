@@ -87,9 +87,27 @@ static bool still_hung_up(int fd)
            (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+/*
+ * After the handler returned: in a forked child if the handler forked
+ * and returned there.  This thread is then the child's only one, a copy
+ * of ours with no program of the child's to return to, and the wake and
+ * stop pipe it would go on reading are the parent's: reading them would
+ * take the parent's completions.  So the child ends here, as a process
+ * whose last thread returns does, but without exit handlers: they are
+ * the parent's program's (@n may be gone too: a destroy in the child
+ * frees it at once).
+ */
+static void leave_if_forked(unsigned gen)
+{
+    if (dext_forked_since(gen)) {
+        _exit(0);
+    }
+}
+
 static void *notify_thread(void *opaque)
 {
     AppleDextInterruptNotify *n = opaque;
+    const unsigned gen = n->fork_gen;
     struct pollfd fds[2] = {
         { .fd = n->wake->fd, .events = POLLIN },
         { .fd = n->stop_pipe[0], .events = POLLIN },
@@ -116,6 +134,7 @@ static void *notify_thread(void *opaque)
             dext_wake_consume(n->wake);
             fds[0].fd = -1;
             n->handler_fn(n->opaque);
+            leave_if_forked(gen);
             if (__atomic_load_n(&n->self_destroy, __ATOMIC_SEQ_CST)) {
                 notify_free(n);
                 return NULL;
@@ -127,6 +146,7 @@ static void *notify_thread(void *opaque)
                 continue;
             }
             n->handler_fn(n->opaque);
+            leave_if_forked(gen);
             if (__atomic_load_n(&n->self_destroy, __ATOMIC_SEQ_CST)) {
                 notify_free(n);
                 return NULL;

@@ -768,6 +768,102 @@ static void test_notification(void)
     apple_dext_disconnect(c);
 }
 
+/* The handler of test_fork_in_handler() and what it saw. */
+static AppleDextInterruptNotify *forking_notify;
+static io_connect_t forking_conn;
+static atomic_int forked_child;
+static atomic_uint forking_runs;
+
+/*
+ * Its first run forks; the child returns at once, into the library's
+ * notification thread (its copy), as a handler that forgets to exec()
+ * or _exit() would.  Every run in the parent counts, takes the pending
+ * bit and rearms.
+ */
+static void fork_then_return(void *opaque)
+{
+    uint64_t pending[4];
+
+    if (atomic_load(&forked_child) == 0) {
+        pid_t pid;
+
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid == 0) {
+            alarm(CHILD_ALARM_S);
+            return;
+        }
+        atomic_store(&forked_child, pid > 0 ? (int)pid : -1);
+    }
+    apple_dext_drain_pending_irqs(forking_conn, pending);
+    atomic_fetch_add(&forking_runs, 1);
+    apple_dext_interrupt_notify_rearm(forking_notify);
+}
+
+/* Wait for @runs handler runs in the parent; whether they came. */
+static bool await_runs(unsigned runs)
+{
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    unsigned round = 0;
+
+    while (atomic_load(&forking_runs) < runs && !harness_expired(&d)) {
+        harness_backoff(&round);
+    }
+    return CHECK_MSG(atomic_load(&forking_runs) == runs, "the parent's "
+                     "handler ran %u times, not %u",
+                     atomic_load(&forking_runs), runs);
+}
+
+/*
+ * A handler that forks, the child returning from it: that child is a
+ * copy of the notification thread and must not go on reading the
+ * parent's completions; it ends at once (status 0) and every later
+ * interrupt reaches the parent's handler.
+ */
+static void test_fork_in_handler(void)
+{
+    io_connect_t c = harness_connect_edu();
+    uint64_t pending[4];
+    int status = 0, i;
+    pid_t pid;
+
+    harness_section("a handler forks and the child returns: the child "
+                    "ends, the parent's completions stay the parent's");
+    if (c == IO_OBJECT_NULL) {
+        return;
+    }
+    CHECK_KR(apple_dext_claim(c), kIOReturnSuccess);
+    CHECK_KR(apple_dext_setup_interrupts(c, NULL), kIOReturnSuccess);
+    CHECK_KR(apple_dext_drain_pending_irqs(c, pending), kIOReturnSuccess);
+    atomic_store(&forked_child, 0);
+    atomic_store(&forking_runs, 0);
+    forking_conn = c;
+    forking_notify = apple_dext_interrupt_notify_create(c, fork_then_return,
+                                                        NULL);
+    if (!CHECK(forking_notify != NULL)) {
+        apple_dext_disconnect(c);
+        return;
+    }
+    api_raise_msi(c, 1);
+    if (await_runs(1) && CHECK(atomic_load(&forked_child) > 0)) {
+        pid = (pid_t)atomic_load(&forked_child);
+        if (CHECK(waitpid(pid, &status, 0) == pid)) {
+            CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "the child that returned from the handler: status "
+                      "0x%x (%s)", status,
+                      WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ?
+                      "it went on in the library until SIGALRM" : "?");
+        }
+        for (i = 2; i <= 4; i++) {
+            api_raise_msi(c, 1);
+            await_runs((unsigned)i);
+        }
+    }
+    apple_dext_interrupt_notify_destroy(forking_notify);
+    apple_dext_disconnect(c);
+}
+
 int main(int argc, char **argv)
 {
     io_connect_t c;
@@ -800,5 +896,6 @@ int main(int argc, char **argv)
     test_connect_churn();
     test_in_log_handler();
     test_notification();
+    test_fork_in_handler();
     return harness_finish();
 }
