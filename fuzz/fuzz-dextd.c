@@ -123,11 +123,25 @@ static void setup_once(void)
     }
 }
 
-/* A channel as accept_one() makes it, charged to the budget. */
+/*
+ * A channel as accept_one() makes it, charged to the budget; NULL where
+ * the listener refuses the connection instead (channel_admit_locked():
+ * the channel cap, or no room in the fd budget for a channel's fds).
+ */
 static Channel *channel_open(Fuzz *f)
 {
-    Channel *ch = calloc(1, sizeof(*ch));
+    Channel *ch;
 
+    dext_mutex_lock(&f->d.lock);
+    if (f->d.nchannels >= f->d.max_channels ||
+        f->d.fd_budget - f->d.fd_charged < DEXTD_CHANNEL_FDS) {
+        dext_mutex_unlock(&f->d.lock);
+        return NULL;
+    }
+    f->d.nchannels++;
+    f->d.fd_charged += DEXTD_CHANNEL_FDS;
+    dext_mutex_unlock(&f->d.lock);
+    ch = calloc(1, sizeof(*ch));
     if (ch == NULL) {
         fail("out of memory");
     }
@@ -139,10 +153,6 @@ static Channel *channel_open(Fuzz *f)
     if (ch->pidfd < 0) {
         fail("pidfd_open");
     }
-    dext_mutex_lock(&f->d.lock);
-    f->d.nchannels++;
-    f->d.fd_charged += DEXTD_CHANNEL_FDS;
-    dext_mutex_unlock(&f->d.lock);
     return ch;
 }
 
@@ -362,8 +372,10 @@ static void check_books(Fuzz *f)
                            sessions * DEXTD_SESSION_FDS + ports +
                            rings * DEXTD_RING_FDS ||
         f->d.fd_charged > f->d.fd_budget) {
-        fprintf(stderr, "charged %u for %u channels, %u sessions, %u ports\n",
-                f->d.fd_charged, channels, sessions, ports);
+        fprintf(stderr, "charged %u for %u channels, %u sessions, %u ports, "
+                "%u rings (dextd counts %u channels; budget %u)\n",
+                f->d.fd_charged, channels, sessions, ports, rings,
+                f->d.nchannels, f->d.fd_budget);
         fail("the fd budget's books do not balance");
     }
     dext_mutex_unlock(&f->d.lock);
@@ -391,6 +403,9 @@ static void do_request(Fuzz *f, int i, FuzzScript *s)
     }
     if (f->ch[i] == NULL) {
         f->ch[i] = channel_open(f);
+        if (f->ch[i] == NULL) {
+            return;             /* refused at accept */
+        }
     }
     /* Where the channel thread receives it. */
     msg = f->ch[i]->rx;
@@ -457,6 +472,9 @@ static void run(Fuzz *f, FuzzScript *s)
         case 6:
             if (f->ch[i] == NULL) {
                 f->ch[i] = channel_open(f);
+                if (f->ch[i] == NULL) {
+                    break;      /* refused at accept */
+                }
             }
             close(f->ch[i]->pidfd);
             f->ch[i]->pidfd = fcntl(dead_pidfd, F_DUPFD_CLOEXEC, 0);
