@@ -80,7 +80,10 @@ static void conn_unref(UnixConn *c)
 {
     if (__atomic_fetch_sub(&c->refs, 1, __ATOMIC_SEQ_CST) == 1) {
         dext_unix_pool_destroy(&c->pool);
-        dext_mutex_destroy(&c->wakes_lock);
+        /* Not in a forked child: a parent thread may have held it. */
+        if (!dext_forked_since(c->pool.fork_gen)) {
+            dext_mutex_destroy(&c->wakes_lock);
+        }
         free(c);
     }
 }
@@ -753,7 +756,7 @@ static void unix_close(DextTransport *t)
     quiet_wakes(c);
     dext_unix_pool_close(&c->pool, dext_unix_ring_close(c->ring));
     c->ring = NULL;
-    dext_mappings_release(&c->maps);
+    dext_mappings_destroy(&c->maps);
     conn_unref(c);
 }
 
