@@ -38,6 +38,8 @@
 typedef struct DextConnection {
     io_connect_t handle;
     DextTransport *t;
+    /* @t's ops, kept past its close: a refused call still names them */
+    const DextTransportOps *ops;
     int refs;
     unsigned state;
     struct DextConnection *next_free;   /* on the free list only */

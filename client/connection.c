@@ -158,9 +158,12 @@ static bool conn_start_call(DextConnection *c)
 static IOReturn conn_refuse_inherited(DextConnection *c)
 {
     unsigned gen = dext_fork_generation();
-    DextTransport *t = __atomic_load_n(&c->t, __ATOMIC_RELAXED);
-    /* IOKit itself cannot be used in such a child: only after exec(). */
-    bool iokit = t != NULL && strcmp(t->ops->name, "iokit") == 0;
+    /*
+     * IOKit itself cannot be used in such a child: only after exec().
+     * (@c->ops, not @c->t: a disconnect on another thread of the child
+     * may free the transport under us.)
+     */
+    bool iokit = strcmp(c->ops->name, "iokit") == 0;
 
     if (__atomic_exchange_n(&c->fork_warned, gen, __ATOMIC_RELAXED) != gen) {
         dext_log(DEXT_LOG_WARNING, "connection 0x%x is the parent's, "
@@ -258,6 +261,7 @@ static IOReturn conn_register(DextTransport *t, io_connect_t *out)
      * it takes no reference while we set it up; @refs goes to 1 last.
      */
     c->t = t;
+    c->ops = t->ops;
     c->next_free = NULL;
     c->fork_gen = dext_fork_generation();
     __atomic_store_n(&c->fork_warned, c->fork_gen, __ATOMIC_RELAXED);
