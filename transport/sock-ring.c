@@ -96,7 +96,6 @@ IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
 bool dext_unix_ring_take(UnixRing *r)
 {
     if (r == NULL || __atomic_load_n(&r->dead, __ATOMIC_ACQUIRE) ||
-        dext_forked_since(r->fork_gen) ||
         __atomic_exchange_n(&r->busy, 1, __ATOMIC_ACQUIRE) != 0) {
         return false;
     }

@@ -62,9 +62,9 @@ IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
  * @r: the ring, or NULL
  *
  * Return: true if the caller now holds it (then dext_unix_ring_call()
- * and dext_unix_ring_put()); false if there is none, it is dead, another
- * thread holds it, or this is a forked child of the process that set it
- * up.
+ * and dext_unix_ring_put()); false if there is none, it is dead, or
+ * another thread holds it.  (A forked child's calls never get here:
+ * dext_conn_enter() refuses them.)
  */
 bool dext_unix_ring_take(UnixRing *r);
 
