@@ -95,8 +95,10 @@ static int guard_install(void)
     if (sigaction(SIGRTMIN, NULL, &old) != 0) {
         return errno;
     }
+    /* Ignored (inherited across exec) is as good as free. */
     if ((old.sa_flags & SA_SIGINFO) ||
-        (old.sa_handler != SIG_DFL && old.sa_handler != on_guard_signal)) {
+        (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN &&
+         old.sa_handler != on_guard_signal)) {
         vfu_log("signal %d is taken: no trigger eventfds", SIGRTMIN);
         return EBUSY;
     }
@@ -112,10 +114,18 @@ static int guard_install(void)
 static int guard_create(VfuSession *s)
 {
     struct sigevent ev = { .sigev_notify = SIGEV_THREAD_ID };
+    sigset_t unblock;
     int err;
 
     if (s->guard_made) {
         return 0;
+    }
+    /* A mask blocking it survives exec: a blocked guard never fires. */
+    sigemptyset(&unblock);
+    sigaddset(&unblock, SIGRTMIN);
+    err = pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+    if (err != 0) {
+        return err;
     }
     err = guard_install();
     if (err != 0) {
@@ -181,7 +191,8 @@ static void guard_disarm(VfuSession *s)
  * is, and the rest of the batch is skipped.  The timer is periodic, so
  * a write that starts after an expiry (the server preempted meanwhile)
  * still gets the next one.  Nothing else runs while it is armed but the
- * poll() (retried) and write() here, and a signal due at disarming is
+ * poll() (retried) and write() here (the drop is logged once the client
+ * is let go, vfu_serve_client()), and a signal due at disarming is
  * taken on the way out of timer_settime(): no other call of the main
  * loop, nor of libdext, sees EINTR from it.  The cost is one
  * timer_settime() pair a batch (vfu_irq_deliver()'s drain, a SET_IRQS),
@@ -203,9 +214,7 @@ static void signal_fd(VfuSession *s, int fd)
         return;     /* full now: its reader has a wake-up pending */
     }
     if (write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
-        vfu_log("a trigger eventfd blocked the server (the client filled "
-                "its counter and cleared O_NONBLOCK): dropped");
-        s->trigger_blocked = true;
+        s->trigger_blocked = true;  /* said once the guard is off */
     }
     /* EAGAIN: as full; anything else: the VMM's fd, its problem. */
 }

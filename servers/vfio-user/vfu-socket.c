@@ -293,6 +293,10 @@ int vfu_serve_client(VfuSession *s, int sock)
         }
     }
 done:
+    if (s->trigger_blocked) {
+        vfu_log("a trigger eventfd blocked the server (the client filled "
+                "its counter and cleared O_NONBLOCK): dropped");
+    }
     conn_drop_fds(&c);
     free(c.buf);
     free(out);
