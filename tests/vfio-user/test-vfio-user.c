@@ -899,6 +899,7 @@ static int race_once(int s, int efd, bool by_device, unsigned delay_us)
     nanosleep(&delay, NULL);
     kill(server, SIGSTOP);
     if (!CHECK(waitpid(server, &st, WUNTRACED) == server && WIFSTOPPED(st))) {
+        kill(server, SIGCONT);      /* never leave it stopped */
         return -2;
     }
     /* Non-blocking for our own read and write only: nothing races us. */
@@ -937,6 +938,32 @@ static long eventfd_id(pid_t pid, int fd)
 }
 
 /*
+ * waitpid() for the traced server's next stop, for @ms at most: a server
+ * that blocks for good instead (no write to trace) is interrupted, so a
+ * wait here never outlasts the test.  Whether it stopped in time.
+ */
+static bool traced_stop(int *st, unsigned ms)
+{
+    struct timespec tick = { 0, 1000000L };
+    unsigned waited;
+    pid_t r;
+
+    for (waited = 0; waited < ms; waited++) {
+        r = waitpid(server, st, __WALL | WNOHANG);
+        if (r == server) {
+            return WIFSTOPPED(*st);
+        }
+        if (r < 0) {
+            return false;
+        }
+        nanosleep(&tick, NULL);
+    }
+    ptrace(PTRACE_INTERRUPT, server, 0, 0);
+    waitpid(server, st, __WALL);
+    return false;
+}
+
+/*
  * The race of race_trigger() won for certain: the server, seized with
  * ptrace and stopped, is run one system call at a time from the burst's
  * request until it enters its write() to @efd -- its poll() has just
@@ -965,7 +992,7 @@ static int race_traced(int s, int efd, bool by_device)
     id = fire_all(s, by_device);
     while (!hit && steps++ < 100000 &&
            ptrace(PTRACE_SYSCALL, server, 0, sig) == 0 &&
-           waitpid(server, &st, __WALL) == server && WIFSTOPPED(st)) {
+           traced_stop(&st, 5000)) {
         sig = 0;
         if (WSTOPSIG(st) != (SIGTRAP | 0x80)) {
             /* A signal for the server: pass it on; a group stop: none. */
