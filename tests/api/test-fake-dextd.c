@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "libdext/edu.h"
 #include "protocol/dext-ring.h"
 #include "protocol/dext-selectors.h"
 #include "protocol/dext-wire.h"
@@ -79,7 +80,7 @@
 #define TRIGGER_OFF 0x40
 #define TRIGGER_VALUE 0x5a5a5a5au
 #define BLOCK_LEN 16
-#define EDU_IDS 0x11e81234u
+#define EDU_IDS ((uint32_t)EDU_DEVICE_ID << 16 | EDU_VENDOR_ID)
 #define SERVICE_ID 0x100000003ull
 #define MAP_BYTES 16384
 #define MAX_CONNS 16
@@ -186,18 +187,27 @@ static const uint8_t fake_token[DEXT_WIRE_TOKEN_SIZE] = {
     0xd, 0xe, 0xa, 0xd, 0xb, 0xe, 0xe, 0xf, 1, 2, 3, 4, 5, 6, 7, 8,
 };
 
-/* One message with @nfds fds (SCM_RIGHTS); false if it did not go. */
+/* Most fds fake_send() puts beside one message. */
+#define FAKE_MAX_FDS 4
+
+/*
+ * One message with @nfds fds (SCM_RIGHTS, at most FAKE_MAX_FDS); false if
+ * it did not go.  (The wire's dext_wire_sendmsg() carries one fd only.)
+ */
 static bool fake_send(int fd, const void *buf, size_t len, const int *fds,
                       int nfds)
 {
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(4 * sizeof(int))];
+        char buf[CMSG_SPACE(FAKE_MAX_FDS * sizeof(int))];
     } u;
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
     ssize_t n;
 
+    if (nfds > FAKE_MAX_FDS) {
+        return false;
+    }
     if (nfds > 0) {
         struct cmsghdr *c;
 
@@ -433,7 +443,7 @@ static void fake_call(FakeDaemon *d, FakeConn *c, const DextWireHeader *h,
 {
     static uint8_t rep[8192];
     static uint8_t block[DEXT_MAX_STRUCT];
-    static const uint64_t ident[6] = { 0, 3, 0, 0x1234, 0x11e8, 0xff00 };
+    static const uint64_t ident[6] = { 0, 3, 0, EDU_VENDOR_ID, EDU_DEVICE_ID, 0xff00 };
     DextWireCallReply r = { .status = kIOReturnSuccess };
     Deliver how = DELIVER_SEND;
     DextWireCall m;
@@ -1079,14 +1089,6 @@ static void log_handler(void *opaque, int level, const char *msg)
     fprintf(stderr, "libdext: %d: %s\n", level, msg);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int count_fds(void)
 {
     return harness_count_fds(getpid());
@@ -1188,7 +1190,7 @@ static void case_end(Fake *f, int fds_before, bool dies, FakeReport *rep)
 /* How long a failed call took, against what its kind allows. */
 static void check_took(double t0, IOReturn want)
 {
-    double took = now_ms() - t0;
+    double took = harness_now_ms() - t0;
 
     if (want == kIOReturnTimeout) {
         CHECK_MSG(took >= CALL_MS - 5 && took < CALL_MS + PROMPT_MS,
@@ -1224,14 +1226,14 @@ static void test_connect(const char *name, Fault fault, bool identity,
         return;
     }
     fds = count_fds();
-    t0 = now_ms();
+    t0 = harness_now_ms();
     CHECK_KR(apple_dext_connect_target(fake_target(poll, identity
                                                    ? CONNECT_MS : bound_ms),
                                        EDU_BUS, EDU_DEV, EDU_FN, &c), want);
     if (want == kIOReturnTimeout) {
-        CHECK_MSG(now_ms() - t0 >= bound_ms - 5 &&
-                  now_ms() - t0 < bound_ms + PROMPT_MS,
-                  "a %d ms timeout took %.0f ms", bound_ms, now_ms() - t0);
+        CHECK_MSG(harness_now_ms() - t0 >= bound_ms - 5 &&
+                  harness_now_ms() - t0 < bound_ms + PROMPT_MS,
+                  "a %d ms timeout took %.0f ms", bound_ms, harness_now_ms() - t0);
     } else {
         check_took(t0, want);
     }
@@ -1263,7 +1265,7 @@ static void test_ring_setup(const char *name, Fault fault, IOReturn why)
         return;
     }
     fds = count_fds();
-    t0 = now_ms();
+    t0 = harness_now_ms();
     c = fake_connect(true);
     check_took(t0, why == kIOReturnTimeout ? kIOReturnTimeout
                                           : kIOReturnSuccess);
@@ -1317,7 +1319,7 @@ static void test_call(const char *name, Fault fault, bool poll, Hit hit,
     c = fake_connect(poll);
     /* A ring that came up: its channel beside the pool's. */
     CHECK_EQ(count_fds(), fds + (poll ? 2 : 1));
-    t0 = now_ms();
+    t0 = harness_now_ms();
     switch (hit) {
     case HIT_READ:
         ret = apple_dext_config_read(c, TRIGGER_OFF, 4, &v);

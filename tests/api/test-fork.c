@@ -40,7 +40,7 @@
 /* Seconds a child may take before it counts as hung. */
 #define CHILD_ALARM_S   10
 /* edu's config dword 0: device and vendor ID. */
-#define EDU_IDS         0x11e81234u
+#define EDU_IDS         ((uint32_t)EDU_DEVICE_ID << 16 | EDU_VENDOR_ID)
 #define CALLERS         2
 #define FORKS           12
 
@@ -59,14 +59,6 @@ static bool child_connects = true;
 static bool child_connect_refused;
 /* edu's config dword 8 (class code, revision), as the parent read it. */
 static uint64_t class_rev;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* In a child: say what went wrong and give the exit status for it. */
 static int child_fail(int code, const char *fmt, ...)
@@ -97,7 +89,7 @@ static int child_fail(int code, const char *fmt, ...)
 static int child_checks(io_connect_t inherited, int calls, bool connect)
 {
     io_connect_t own = IO_OBJECT_NULL;
-    double t0 = now_ms(), took;
+    double t0 = harness_now_ms(), took;
     kern_return_t kr;
     uint64_t v = 0;
     int i;
@@ -110,13 +102,13 @@ static int child_checks(io_connect_t inherited, int calls, bool connect)
                               (unsigned long long)v);
         }
     }
-    took = now_ms() - t0;
+    took = harness_now_ms() - t0;
     if (took > 1000) {
         return child_fail(11, "%d refused calls took %.0f ms", calls, took);
     }
-    t0 = now_ms();
+    t0 = harness_now_ms();
     apple_dext_disconnect(inherited);
-    took = now_ms() - t0;
+    took = harness_now_ms() - t0;
     if (took > 1000) {
         return child_fail(12, "disconnecting took %.0f ms", took);
     }
@@ -705,7 +697,7 @@ static AppleDextInterruptNotify *inherited_fd_notify;
 
 static int child_notification(io_connect_t c)
 {
-    double t0 = now_ms(), took;
+    double t0 = harness_now_ms(), took;
     kern_return_t kr;
 
     kr = apple_dext_interrupt_notify_rearm(inherited_notify);
@@ -719,7 +711,7 @@ static int child_notification(io_connect_t c)
     }
     apple_dext_interrupt_notify_destroy(inherited_notify);
     apple_dext_interrupt_notify_destroy(inherited_fd_notify);
-    took = now_ms() - t0;
+    took = harness_now_ms() - t0;
     if (took > 1000) {
         return child_fail(51, "destroy took %.0f ms", took);
     }

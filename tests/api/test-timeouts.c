@@ -21,20 +21,12 @@
 
 #define SHORT_MS 200
 
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Whether @ret is kIOReturnTimeout, reached after @t0 within the bound. */
 #define CHECK_TIMEOUT(expr) do { \
-        double t0_ = now_ms(); \
+        double t0_ = harness_now_ms(); \
         CHECK_KR((expr), kIOReturnTimeout); \
-        CHECK_MSG(now_ms() - t0_ < 3.0 * SHORT_MS + 500, \
-                  "took %.0f ms", now_ms() - t0_); \
+        CHECK_MSG(harness_now_ms() - t0_ < 3.0 * SHORT_MS + 500, \
+                  "took %.0f ms", harness_now_ms() - t0_); \
     } while (0)
 
 typedef struct Streamer {
@@ -51,10 +43,10 @@ static void *stream_calls(void *opaque)
     uint64_t v;
 
     do {
-        double t0 = now_ms();
+        double t0 = harness_now_ms();
 
         s->last = apple_dext_config_read(s->c, 0, 4, &v);
-        s->took_ms = now_ms() - t0;
+        s->took_ms = harness_now_ms() - t0;
         s->calls++;
     } while (s->last == kIOReturnSuccess);
     return NULL;

@@ -48,6 +48,14 @@ static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 /* ------------------------------------------------------------------ */
 /* Waiting                                                              */
 
+double harness_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 HarnessDeadline harness_deadline(unsigned ms)
 {
     HarnessDeadline d;

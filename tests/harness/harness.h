@@ -204,6 +204,9 @@ HarnessDeadline harness_deadline(unsigned ms);
 /** harness_expired() - true once @d has passed. */
 bool harness_expired(const HarnessDeadline *d);
 
+/** harness_now_ms() - CLOCK_MONOTONIC in ms, to time what a test waits for. */
+double harness_now_ms(void);
+
 /**
  * harness_backoff() - pause between two polls of a condition
  * @round: the caller's poll counter, starting at 0
