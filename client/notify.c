@@ -26,8 +26,6 @@ struct AppleDextInterruptNotify {
     pthread_t thread;
     int stop_pipe[2];
     bool self_destroy;      /* destroy() called from the handler (atomic) */
-    /* dext_fork_generation() at creation: the process the thread is in */
-    unsigned fork_gen;
 };
 
 /* A close-on-exec pipe; macOS has no pipe2(), so set the flag after. */
@@ -107,7 +105,8 @@ static void leave_if_forked(unsigned gen)
 static void *notify_thread(void *opaque)
 {
     AppleDextInterruptNotify *n = opaque;
-    const unsigned gen = n->fork_gen;
+    /* Made only by the connection's own process: its generation. */
+    const unsigned gen = n->conn->fork_gen;
     struct pollfd fds[2] = {
         { .fd = n->wake->fd, .events = POLLIN },
         { .fd = n->stop_pipe[0], .events = POLLIN },
@@ -179,7 +178,6 @@ static AppleDextInterruptNotify *notify_new(io_connect_t connection,
     n->opaque = opaque;
     n->stop_pipe[0] = n->stop_pipe[1] = -1;
     n->self_destroy = false;
-    n->fork_gen = dext_fork_generation();
     ret = c->t->ops->wake_create(c->t, &n->wake);
     dext_conn_leave(c);
     if (ret != kIOReturnSuccess) {
@@ -248,7 +246,7 @@ void apple_dext_interrupt_notify_destroy(AppleDextInterruptNotify *notify)
         return;
     }
     if (notify->threaded) {
-        if (dext_forked_since(notify->fork_gen)) {
+        if (dext_forked_since(notify->conn->fork_gen)) {
             /*
              * A forked child's copy: the thread is the parent's and not
              * in this process.  A byte in the stop pipe, which the parent
