@@ -363,7 +363,6 @@ static void stop_daemon(bool count)
             CHECK_MSG(false, "kill(dextd, SIGTERM): %s", strerror(errno));
         }
     }
-    kill(pid, SIGCONT);         /* a test may end with it paused */
     if (!wait_child(pid, &status)) {
         if (count) {
             CHECK_MSG(false, "dextd did not exit within %u ms of SIGTERM",
@@ -415,7 +414,6 @@ static void stop_daemon_on_signal(int sig)
 
     if (daemon_pid > 0 && getpid() == owner_pid) {
         kill(daemon_pid, SIGTERM);
-        kill(daemon_pid, SIGCONT);  /* harness_pause_daemon() may hold it */
         for (i = 0; i < HARNESS_WAIT_MS &&
                     waitpid(daemon_pid, NULL, WNOHANG) == 0; i++) {
             nanosleep(&ts, NULL);
