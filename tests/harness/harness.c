@@ -42,6 +42,13 @@ static pid_t owner_pid;         /* forked children must not clean up */
 
 /* The private daemon (unix transport only). */
 static pid_t daemon_pid = -1;
+/*
+ * harness_pause_daemon() stopped it and no one resumed it yet.  Only
+ * then does taking dextd down send SIGCONT, and before SIGTERM: a
+ * SIGCONT that lands while an ASan dextd's LeakSanitizer ptrace-attaches
+ * at exit discards the attach's SIGSTOP, and the exit hangs for ever.
+ */
+static volatile sig_atomic_t daemon_paused;
 static char sock_dir[PATH_MAX];
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
@@ -358,6 +365,10 @@ static void stop_daemon(bool count)
         return;
     }
     daemon_pid = -1;
+    if (daemon_paused) {
+        kill(pid, SIGCONT);
+        daemon_paused = 0;
+    }
     if (kill(pid, SIGTERM) != 0) {
         if (count) {
             CHECK_MSG(false, "kill(dextd, SIGTERM): %s", strerror(errno));
@@ -413,6 +424,9 @@ static void stop_daemon_on_signal(int sig)
     int i;
 
     if (daemon_pid > 0 && getpid() == owner_pid) {
+        if (daemon_paused) {
+            kill(daemon_pid, SIGCONT);
+        }
         kill(daemon_pid, SIGTERM);
         for (i = 0; i < HARNESS_WAIT_MS &&
                     waitpid(daemon_pid, NULL, WNOHANG) == 0; i++) {
@@ -642,6 +656,7 @@ void harness_pause_daemon(void)
     if (!use_unix || daemon_pid <= 0) {
         return;
     }
+    daemon_paused = 1;
     CHECK(kill(daemon_pid, SIGSTOP) == 0);
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)daemon_pid);
     while (!harness_expired(&d)) {
@@ -666,6 +681,7 @@ void harness_resume_daemon(void)
 {
     if (use_unix && daemon_pid > 0) {
         CHECK(kill(daemon_pid, SIGCONT) == 0);
+        daemon_paused = 0;
     }
 }
 
@@ -688,6 +704,7 @@ void harness_kill_daemon(void)
         return;
     }
     daemon_pid = -1;
+    daemon_paused = 0;          /* SIGKILL ends a stopped process too */
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     /* A killed daemon cannot remove its socket: that is the point. */
