@@ -23,12 +23,15 @@
  */
 
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -231,6 +234,66 @@ static bool child_ok(Child ch, const char *what)
 /* ------------------------------------------------------------------ */
 /* The parent's side                                                    */
 
+/*
+ * The system call thread @tid of ours is in, from
+ * /proc/self/task/TID/syscall, or -1.  Raw system calls and no stdio:
+ * it runs inside the log handler while another thread is in fork(),
+ * where a sanitizer's fork interceptor holds the allocator's locks.
+ */
+static long syscall_of(pid_t tid)
+{
+    char path[64], buf[32];
+    long nr = -1;
+    ssize_t len;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+    fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    len = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+    syscall(SYS_close, fd);
+    if (len > 0 && buf[0] >= '0' && buf[0] <= '9') {
+        buf[len] = '\0';
+        nr = strtol(buf, NULL, 10);
+    }
+    return nr;
+}
+
+/*
+ * Wait until our thread @tid sits in one of the @n system calls @nrs:
+ * the moment a section means to reach is then certainly there, where a
+ * sleep only makes it likely (and under load, not even that).  False if
+ * it is not there within HARNESS_WAIT_MS.
+ */
+static bool await_in_syscall(pid_t tid, const long *nrs, int n)
+{
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    unsigned round = 0;
+
+    do {
+        long nr = syscall_of(tid);
+        int i;
+
+        for (i = 0; i < n; i++) {
+            if (nr == nrs[i]) {
+                return true;
+            }
+        }
+        harness_backoff(&round);
+    } while (!harness_expired(&d));
+    return false;
+}
+
+/* Where a thread waits for dextd's reply: the socket, or poll() on it. */
+static const long reply_waits[] = {
+    SYS_recvfrom, SYS_recvmsg, SYS_ppoll,
+#ifdef SYS_poll
+    SYS_poll,
+#endif
+};
+
 /* @n calls on @c, each answering edu's IDs. */
 static void parent_works(io_connect_t c, int n)
 {
@@ -432,20 +495,47 @@ static int child_no_daemon(io_connect_t c)
     return child_checks(c, 50, false);
 }
 
+/* A parent thread's round trip to a stopped dextd, and who makes it. */
+typedef struct InFlight {
+    io_connect_t c;
+    AppleDextInterruptNotify *n;
+    atomic_int tid;
+} InFlight;
+
 static void *one_call(void *opaque)
 {
-    io_connect_t c = *(io_connect_t *)opaque;
+    InFlight *f = opaque;
     uint64_t v = 0;
-    kern_return_t kr = apple_dext_config_read(c, 0, 4, &v);
+    kern_return_t kr;
 
+    atomic_store(&f->tid, (int)gettid());
+    kr = apple_dext_config_read(f->c, 0, 4, &v);
     return (void *)(uintptr_t)(kr == kIOReturnSuccess && v == EDU_IDS);
 }
 
 /* Destroying a notification unregisters its wake port: a round trip. */
 static void *destroy_notification(void *opaque)
 {
-    apple_dext_interrupt_notify_destroy(opaque);
+    InFlight *f = opaque;
+
+    atomic_store(&f->tid, (int)gettid());
+    apple_dext_interrupt_notify_destroy(f->n);
     return NULL;
+}
+
+/* @f's thread waits for dextd's reply now; false if it never does. */
+static bool await_reply_wait(InFlight *f)
+{
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    unsigned round = 0;
+
+    while (atomic_load(&f->tid) == 0 && !harness_expired(&d)) {
+        harness_backoff(&round);
+    }
+    return atomic_load(&f->tid) != 0 &&
+           await_in_syscall(atomic_load(&f->tid), reply_waits,
+                            (int)(sizeof(reply_waits) /
+                                  sizeof(reply_waits[0])));
 }
 
 /*
@@ -455,6 +545,7 @@ static void *destroy_notification(void *opaque)
  */
 static void fork_while_blocked(io_connect_t c)
 {
+    InFlight call = { .c = c }, destroy = { .c = c };
     AppleDextInterruptNotify *n;
     pthread_t tc, tn;
     void *good = NULL;
@@ -465,20 +556,23 @@ static void fork_while_blocked(io_connect_t c)
     if (!CHECK(n != NULL)) {
         return;
     }
+    destroy.n = n;
     harness_pause_daemon();
-    if (!CHECK(pthread_create(&tc, NULL, one_call, &c) == 0)) {
+    if (!CHECK(pthread_create(&tc, NULL, one_call, &call) == 0)) {
         harness_resume_daemon();
         apple_dext_interrupt_notify_destroy(n);
         return;
     }
-    if (!CHECK(pthread_create(&tn, NULL, destroy_notification, n) == 0)) {
+    if (!CHECK(pthread_create(&tn, NULL, destroy_notification,
+                              &destroy) == 0)) {
         harness_resume_daemon();
         pthread_join(tc, NULL);
         apple_dext_interrupt_notify_destroy(n);
         return;
     }
-    /* Time to send the requests and wait for the replies. */
-    usleep(50 * 1000);
+    CHECK_MSG(await_reply_wait(&call), "the call never waited for dextd");
+    CHECK_MSG(await_reply_wait(&destroy),
+              "the notification's destroy never waited for dextd");
     child_ok(start_child(child_no_daemon, c, false), "dextd stopped");
     harness_resume_daemon();
     pthread_join(tc, &good);
@@ -611,14 +705,29 @@ static void test_connect_churn(void)
 
 static __thread bool slow_logger;
 static atomic_bool in_slow_handler;
+static atomic_int forking_tid;          /* the thread about to fork */
+static atomic_bool fork_waited;         /* and it waited for the handler */
 
-/* On the logging thread: stay in the handler for a while. */
+/*
+ * On the logging thread: stay in the handler until the forking thread
+ * waits in fork() for it to return (a futex: the handler's lock, which
+ * fork() takes first), so the fork certainly comes while it runs.
+ */
 static void slow_handler(void *opaque, int level, const char *msg)
 {
-    if (slow_logger) {
-        atomic_store(&in_slow_handler, true);
-        usleep(200 * 1000);
+    static const long futex[] = { SYS_futex };
+    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
+    unsigned round = 0;
+
+    if (!slow_logger) {
+        return;
     }
+    atomic_store(&in_slow_handler, true);
+    while (atomic_load(&forking_tid) == 0 && !harness_expired(&d)) {
+        harness_backoff(&round);
+    }
+    atomic_store(&fork_waited, atomic_load(&forking_tid) != 0 &&
+                 await_in_syscall(atomic_load(&forking_tid), futex, 1));
 }
 
 static atomic_bool forked;
@@ -668,6 +777,8 @@ static void test_in_log_handler(void)
         return;
     }
     atomic_store(&in_slow_handler, false);
+    atomic_store(&forking_tid, 0);
+    atomic_store(&fork_waited, false);
     atomic_store(&forked, false);
     apple_dext_set_log_handler(slow_handler, NULL);
     if (CHECK(pthread_create(&t, NULL, log_something, NULL) == 0)) {
@@ -675,7 +786,10 @@ static void test_in_log_handler(void)
             harness_backoff(&round);
         }
         CHECK_MSG(atomic_load(&in_slow_handler), "nothing was logged");
+        atomic_store(&forking_tid, (int)gettid());
         child_ok(start_child(child_logs, c, true), "log handler");
+        CHECK_MSG(atomic_load(&fork_waited),
+                  "the fork did not wait for the log handler");
         atomic_store(&forked, true);
         pthread_join(t, NULL);
     }
