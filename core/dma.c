@@ -307,22 +307,30 @@ static void *client_file_map(const DmaRegion *r, int fd, uint64_t fd_offset,
 }
 
 /*
- * Whether @fd's pages come from a process (FUSE), which may never serve
- * one.  Pinning for a real IOMMU faults the pages in inside
- * VFIO_IOMMU_MAP_DMA, under the container's locks in the kernel, which
- * Terminate's close of the group and every other map or unmap of the
- * device then wait for: such a file is refused there.  (Emulated devices
- * copy with no lock held and a stall holds only that transfer.)
+ * Whether @fd's pages are the kernel's own memory: tmpfs (memfd_create(),
+ * shm_open()) or hugetlbfs.  Pinning for a real IOMMU faults the pages
+ * in inside VFIO_IOMMU_MAP_DMA, under the container's locks in the
+ * kernel, which Terminate's close of the group and every other map or
+ * unmap of the device then wait for.  A page another process serves
+ * (FUSE), or a server across the network, may never come; and what
+ * serves a file is not what its filesystem says it is (an overlayfs,
+ * which an unprivileged user may mount in a user namespace, over FUSE
+ * says overlayfs).  So only these two are taken: an allowlist, not a
+ * blocklist.  They are also all the file memory Linux 6.5 and later
+ * lets be pinned writable for long (disk files need their writeback).
+ * (Emulated devices copy with no lock held, whatever the file: a stall
+ * holds only that transfer.)
  */
-static bool file_pages_served_by_a_process(int fd)
+static bool file_pages_pinnable(int fd)
 {
 #if defined(__linux__)
     struct statfs sf;
 
-    return fstatfs(fd, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC;
+    return fstatfs(fd, &sf) == 0 &&
+           (sf.f_type == TMPFS_MAGIC || sf.f_type == HUGETLBFS_MAGIC);
 #else
     (void)fd;
-    return false;
+    return true;
 #endif
 }
 
@@ -353,18 +361,20 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
                               "%s: pid %d registered private memory for DMA; "
                               "this device reaches only memory dextd can map: "
                               "use memory from memfd_create(), shm_open() or "
-                              "a MAP_SHARED file mapping", cd->dev->name,
+                              "hugetlbfs", cd->dev->name,
                               (int)s->mem->pid);
         return kIOReturnUnsupported;
     }
     if (!client_file_fits(r, fd, fd_offset)) {
         return kIOReturnBadArgument;
     }
-    if (file_pages_served_by_a_process(fd)) {
+    if (!file_pages_pinnable(fd)) {
         dext_core_ratelimited(cd->core, &cd->log_limit, DEXT_LOG_WARNING,
-                              "%s: pid %d registered memory of a FUSE file "
-                              "for DMA: refused (its pages could stall "
-                              "the device's IOMMU for everyone)",
+                              "%s: pid %d registered memory of a file "
+                              "outside tmpfs and hugetlbfs for DMA: refused "
+                              "(a page that does not come would stall the "
+                              "device's IOMMU for everyone); use "
+                              "memfd_create(), shm_open() or hugetlbfs",
                               cd->dev->name, (int)s->mem->pid);
         return kIOReturnNotPermitted;
     }

@@ -183,11 +183,11 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_claim(io_connect_t connection);
  * mapped back to back; the first chunk's segment is reported.
  *
  * Through dextd, a device behind a real IOMMU (the vfio backend) reaches
- * only memory dextd can map: register shared memory (memfd_create(),
- * shm_open(), a MAP_SHARED file mapping), whose file the library finds
- * and passes along (keep its fd open unless the process may read
- * /proc/self/map_files).  The real dext and emulated devices take any
- * memory.
+ * only memory dextd can map and pin: register shared memory of tmpfs or
+ * hugetlbfs (memfd_create(), shm_open(), a MAP_SHARED mapping of a file
+ * there), whose file the library finds and passes along (keep its fd
+ * open unless the process may read /proc/self/map_files).  The real
+ * dext and emulated devices take any memory.
  *
  * Return: kIOReturnSuccess; kIOReturnNotOpen without a claim;
  * kIOReturnBadArgument for size 0, client_va 0 or a wrapping range;
@@ -197,7 +197,9 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_claim(io_connect_t connection);
  * kIOReturnNoResources if the device's bus address space is too small or
  * exhausted, or the pin limit (RLIMIT_MEMLOCK) is reached;
  * kIOReturnVMError if the memory is not mapped; kIOReturnUnsupported for
- * private memory through dextd on a device behind a real IOMMU.
+ * private memory through dextd on a device behind a real IOMMU, and
+ * kIOReturnNotPermitted there for a file outside tmpfs and hugetlbfs (or
+ * one opened read-only).
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_register_dma(io_connect_t connection,
                                                         uint64_t iova,
@@ -935,8 +937,10 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_get_claimers(io_connect_t connection,
  * or the process's share of the bus space; kIOReturnVMError if the
  * memory is not mapped; kIOReturnUnsupported for the real macOS dext, a
  * device without DMA, or private memory through dextd on a device behind
- * a real IOMMU (as apple_dext_register_dma()); kIOReturnInternalError if
- * the dext answered another bus address (the region is unregistered).
+ * a real IOMMU (as apple_dext_register_dma()); kIOReturnNotPermitted
+ * there for a file outside tmpfs and hugetlbfs (as
+ * apple_dext_register_dma()); kIOReturnInternalError if the dext
+ * answered another bus address (the region is unregistered).
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_register_dma_at(io_connect_t connection,
                                                            uint64_t iova,

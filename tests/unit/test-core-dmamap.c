@@ -9,7 +9,9 @@
  *    the bus address the client was given less its page offset;
  *  - another process's region maps the shared file it sent beside the
  *    call: no fd, a pipe, a file too short, an offset in another page
- *    position, a read-only fd are refused; a proper memfd is mapped and
+ *    position, a read-only fd, a file outside tmpfs and hugetlbfs (on
+ *    disk; on an overlayfs, the way around a FUSE blocklist) are
+ *    refused; a proper memfd is mapped and
  *    the host pointer dma_map gets really is the file;
  *  - unregistering unmaps exactly what was mapped, before the bus range
  *    can be handed out again;
@@ -25,16 +27,24 @@
 
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libdext/pci-regs.h"
 #include "harness.h"
 #include "core/core-internal.h"
+#include "protocol/dext-wire.h"
 #include "core-clients.h"
 
 #define FAKE_MSI_CAP  0x40
@@ -460,6 +470,103 @@ static int memfd_of(uint64_t size)
     return fd;
 }
 
+/* Whether @fd's file is on tmpfs or hugetlbfs, the kernel's own memory. */
+static bool on_memory_fs(int fd)
+{
+    struct statfs sf;
+
+    return fstatfs(fd, &sf) == 0 &&
+           (sf.f_type == TMPFS_MAGIC || sf.f_type == HUGETLBFS_MAGIC);
+}
+
+/* An unnamed file of @size on a disk filesystem, or -1 if none is here. */
+static int disk_file_of(uint64_t size)
+{
+    static const char *const dirs[] = { ".", "/var/tmp", "/tmp" };
+    size_t i;
+
+    for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        int fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+        if (fd >= 0 && !on_memory_fs(fd) &&
+            ftruncate(fd, (off_t)size) == 0) {
+            return fd;
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    return -1;
+}
+
+/*
+ * A file of @size on an overlayfs whose layers are on tmpfs, the shape
+ * of the way around a FUSE blocklist (overlayfs over FUSE says
+ * overlayfs, and an unprivileged user may mount one in a user
+ * namespace).  Mounted by a child in a mount namespace of its own and
+ * passed back; the open file keeps the mount alive.  -1 when mounting is
+ * not allowed here (not root).
+ */
+static int overlay_file_of(uint64_t size)
+{
+    char dir[] = "/dev/shm/dmamap-ovl-XXXXXX";
+    char sub[4][sizeof(dir) + 16], opts[4 * sizeof(sub[0]) + 64];
+    static const char *const names[4] = { "lower", "upper", "work", "m" };
+    int sv[2], fd = -1, i, status;
+    pid_t pid;
+
+    if (mkdtemp(dir) == NULL) {
+        return -1;
+    }
+    for (i = 0; i < 4; i++) {
+        snprintf(sub[i], sizeof(sub[i]), "%s/%s", dir, names[i]);
+        mkdir(sub[i], 0700);
+    }
+    snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s",
+             sub[0], sub[1], sub[2]);
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        return -1;
+    }
+    pid = fork();
+    if (pid == 0) {
+        char path[sizeof(sub[3]) + 8];
+        int f;
+
+        snprintf(path, sizeof(path), "%s/file", sub[3]);
+        if (unshare(CLONE_NEWNS) != 0 ||
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+            mount("overlay", sub[3], "overlay", 0, opts) != 0) {
+            _exit(77);
+        }
+        f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        _exit(f >= 0 && ftruncate(f, (off_t)size) == 0 &&
+              dext_wire_sendmsg(sv[1], "f", 1, f) == 1 ? 0 : 1);
+    }
+    close(sv[1]);
+    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+        WEXITSTATUS(status) == 0) {
+        bool trunc = false;
+        int nfds = 0;
+        char b;
+
+        if (dext_wire_recvmsg(sv[0], &b, 1, 0, &fd, 1, &nfds, &trunc) != 1 ||
+            nfds != 1) {
+            fd = -1;
+        }
+    }
+    close(sv[0]);
+    /* The upper layer's copy of the file lives on while @fd is open. */
+    for (i = 3; i >= 0; i--) {
+        char path[sizeof(sub[0]) + 16];
+
+        snprintf(path, sizeof(path), "%s/file", sub[i]);
+        unlink(path);
+        rmdir(sub[i]);
+    }
+    rmdir(dir);
+    return fd;
+}
+
 static void test_other_process(void)
 {
     uint64_t id, out[3], pg = page_size();
@@ -468,7 +575,7 @@ static void test_other_process(void)
     DextCore *core = fake_core(&f, &id);
     DextCoreStats st;
     DextSession *s;
-    int pipefd[2], fd, ro, pidfd;
+    int pipefd[2], fd, ro, bad, pidfd;
     char path[64];
     uint8_t got[64], pattern[64];
     Mapping m;
@@ -508,6 +615,30 @@ static void test_other_process(void)
         CHECK_KR(reg_fd(s, 0x10000, va, 4096, ro, pg + 64, 4, out),
                  kIOReturnNotPermitted);
         close(ro);
+    }
+    /*
+     * Files whose pages are not the kernel's own memory: one on a disk
+     * filesystem, and one on an overlayfs (even over tmpfs: what is
+     * under an overlayfs cannot be told from its fd).
+     */
+    bad = disk_file_of(4 * pg);
+    if (bad >= 0) {
+        CHECK_KR(reg_fd(s, 0x10000, va, 4096, bad, pg + 64, 4, out),
+                 kIOReturnNotPermitted);
+        close(bad);
+    } else {
+        printf("# no disk filesystem here: a disk file not tried\n");
+    }
+    bad = overlay_file_of(4 * pg);
+    if (bad >= 0) {
+        CHECK(!on_memory_fs(bad));
+        CHECK_KR(reg_fd(s, 0x10000, va, 4096, bad, pg + 64, 4, out),
+                 kIOReturnNotPermitted);
+        close(bad);
+    } else if (geteuid() == 0) {
+        CHECK_MSG(false, "root could not mount an overlayfs");
+    } else {
+        printf("# not root: an overlayfs file not tried\n");
     }
     CHECK_EQ(f->nmaps, 0);
     CHECK_EQ(mappings_of(MEMFD_NAME), 0);
