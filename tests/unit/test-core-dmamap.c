@@ -734,6 +734,62 @@ static void test_host_map_limit(void)
     dext_core_free(core);
 }
 
+/*
+ * All clients together: vm.max_map_count is dextd's whole, so the core
+ * maps at most DEXT_DMA_FILE_MAPS_MAX files for all processes at once.
+ * Processes that each stay within their own cap fill it; then one with
+ * no file of its own is refused (NoResources: a real IOMMU has no
+ * fallback), and a file freed anywhere lets it in.
+ */
+static void test_core_map_limit(void)
+{
+    enum { PROCS = DEXT_DMA_FILE_MAPS_MAX / DEXT_DMA_HOST_MAPS_MAX };
+    uint64_t id, out[3], pg = page_size();
+    uint64_t va = (uintptr_t)child_page;
+    DextSession *s[PROCS + 1];
+    int pidfd[PROCS + 1], fd, p;
+    pid_t pid[PROCS + 1];
+    unsigned i, ok = 0;
+    Fake *f;
+    DextCore *core = fake_core(&f, &id);
+
+    _Static_assert(DEXT_DMA_FILE_MAPS_MAX % DEXT_DMA_HOST_MAPS_MAX == 0,
+                   "whole processes fill the core's cap");
+    harness_section("all processes: at most %u mapped files",
+                    DEXT_DMA_FILE_MAPS_MAX);
+    for (p = 0; p <= PROCS; p++) {
+        pid[p] = spawn_idle(&pidfd[p]);
+        s[p] = pid[p] > 0 ? open_claimed(core, id, pid[p], pidfd[p]) : NULL;
+        if (s[p] == NULL) {
+            exit(1);
+        }
+    }
+    fd = memfd_of(pg);
+    for (p = 0; p < PROCS; p++) {
+        for (i = 0; i < DEXT_DMA_HOST_MAPS_MAX; i++) {
+            ok += reg_fd(s[p], 0x100000 + (uint64_t)i * pg, va, 4096, fd, 0,
+                         4, out) == kIOReturnSuccess;
+        }
+    }
+    CHECK_EQ(ok, DEXT_DMA_FILE_MAPS_MAX);
+    CHECK_EQ(mappings_of(MEMFD_NAME), DEXT_DMA_FILE_MAPS_MAX);
+    CHECK_KR(reg_fd(s[PROCS], 0x10, va, 4096, fd, 0, 4, out),
+             kIOReturnNoResources);
+    CHECK_EQ(mappings_of(MEMFD_NAME), DEXT_DMA_FILE_MAPS_MAX);
+    CHECK_KR(unreg(s[0], 0x100000), kIOReturnSuccess);
+    CHECK_KR(reg_fd(s[PROCS], 0x10, va, 4096, fd, 0, 4, out),
+             kIOReturnSuccess);
+    CHECK_KR(reg_fd(s[PROCS], 0x20, va, 4096, fd, 0, 4, out),
+             kIOReturnNoResources);
+    for (p = 0; p <= PROCS; p++) {
+        dext_session_close(s[p]);
+        reap(pid[p], pidfd[p]);
+    }
+    CHECK_EQ(mappings_of(MEMFD_NAME), 0);
+    close(fd);
+    dext_core_free(core);
+}
+
 /* ------------------------------------------------------------------ */
 /* dma_map failing                                                      */
 
@@ -1011,6 +1067,7 @@ int main(void)
     if (have_pidfds()) {
         test_other_process();
         test_host_map_limit();
+        test_core_map_limit();
     }
     test_map_failure();
     test_buffer();
