@@ -26,6 +26,7 @@
  */
 
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <pthread.h>
@@ -555,15 +556,22 @@ static int overlay_file_of(uint64_t size)
         }
     }
     close(sv[0]);
-    /* The upper layer's copy of the file lives on while @fd is open. */
+    /*
+     * The upper layer's copy of the file lives on while @fd is open.
+     * The mount made work/work (and may have made work/index).
+     */
     for (i = 3; i >= 0; i--) {
         char path[sizeof(sub[0]) + 16];
 
         snprintf(path, sizeof(path), "%s/file", sub[i]);
         unlink(path);
+        snprintf(path, sizeof(path), "%s/work", sub[i]);
+        rmdir(path);
+        snprintf(path, sizeof(path), "%s/index", sub[i]);
+        rmdir(path);
         rmdir(sub[i]);
     }
-    rmdir(dir);
+    CHECK_MSG(rmdir(dir) == 0, "%s left behind: %s", dir, strerror(errno));
     return fd;
 }
 
