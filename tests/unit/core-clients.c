@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,8 @@ pid_t spawn_idle(int *pidfd)
     pid_t pid = fork();
 
     if (pid == 0) {
+        /* A test that exits early must not leave it behind. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         for (;;) {
             pause();
         }
