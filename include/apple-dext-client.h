@@ -91,7 +91,10 @@
  * on, as apple_dext_interrupt_notify_destroy() there leaves the parent's
  * notification (and its thread) alone.  The child connects anew for a
  * connection of its own (to an "inproc:" target: a dext core of its
- * own).  A fork() waits for another thread's connect or disconnect
+ * own), except over "iokit" once its parent had connected there: IOKit's
+ * notifications run on libdispatch and its registry is reached through
+ * CoreFoundation, neither of which a child may use before exec(), so
+ * there connecting and listing answer kIOReturnNotPermitted.  A fork() waits for another thread's connect or disconnect
  * bookkeeping and for a running log handler, so the child never
  * inherits the library's locks held.
  */
@@ -566,8 +569,10 @@ APPLE_DEXT_EXPORT const char *apple_dext_default_socket_path(void);
  * or NULL @out_connection; kIOReturnNotFound if no served device has that
  * address; kIOReturnNotResponding if the target cannot be reached (or
  * goes away while a device is identified); kIOReturnNotPermitted if the
- * daemon refused this user; (unix) kIOReturnTimeout if dextd does not
- * answer in time, kIOReturnIPCError if its answers are malformed.  An
+ * daemon refused this user, or (iokit) in a forked child of a process
+ * that had connected there (see fork() above); (unix) kIOReturnTimeout
+ * if dextd does not answer in time, kIOReturnIPCError if its answers are
+ * malformed.  An
  * error of a device that cannot be identified wins over NotFound: the
  * device asked for may be that one.
  */
@@ -585,7 +590,9 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_connect_target(const char *target,
  * @out_count: receives the number of devices served, which may exceed @max
  *             (only the first @max are stored)
  *
- * Return: kIOReturnSuccess, or the error of reaching the target.
+ * Return: kIOReturnSuccess, or the error of reaching the target;
+ * kIOReturnNotPermitted over "iokit" in a forked child of a process that
+ * had connected there (see fork() above).
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_list_devices(const char *target,
                                                         AppleDextDeviceInfo *out,

@@ -215,6 +215,8 @@ static bool iokit_is_dext(io_service_t service)
     return match;
 }
 
+static bool iokit_forked_after_dispatch(void);
+
 static IOReturn iokit_list(const char *arg, uint64_t *ids, uint32_t max,
                            uint32_t *count)
 {
@@ -227,6 +229,14 @@ static IOReturn iokit_list(const char *arg, uint64_t *ids, uint32_t max,
     /* "iokit" names the one registry there is; it takes no argument. */
     if (arg[0] != '\0') {
         return kIOReturnBadArgument;
+    }
+    /*
+     * Before any CoreFoundation call: CF, like libdispatch, is not for a
+     * child that has not exec()ed.  Connects list first, so this is
+     * their refusal too.
+     */
+    if (iokit_forked_after_dispatch()) {
+        return kIOReturnNotPermitted;
     }
     matching = IOServiceMatching(IOKIT_SERVICE_CLASS);
     if (matching == NULL) {
@@ -390,9 +400,6 @@ static IOReturn iokit_open(const char *arg, uint64_t id, uint32_t type,
 
     if (arg[0] != '\0') {
         return kIOReturnBadArgument;
-    }
-    if (iokit_forked_after_dispatch()) {
-        return kIOReturnNotPermitted;
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {

@@ -93,6 +93,7 @@ static int child_checks(io_connect_t inherited, int calls, bool connect)
 {
     io_connect_t own = IO_OBJECT_NULL;
     double t0 = harness_now_ms(), took;
+    uint32_t listed = 0;
     kern_return_t kr;
     uint64_t v = 0;
     int i;
@@ -122,6 +123,12 @@ static int child_checks(io_connect_t inherited, int calls, bool connect)
     }
     if (!connect || !child_connects) {
         return 0;
+    }
+    kr = apple_dext_list_devices(target, NULL, 0, &listed);
+    if (kr != (child_connect_refused ? kIOReturnNotPermitted
+                                     : kIOReturnSuccess)) {
+        return child_fail(17, "the child's own listing: %s",
+                          apple_dext_strerror(kr));
     }
     kr = apple_dext_connect_target(target, EDU_BUS, EDU_DEV, EDU_FN, &own);
     if (child_connect_refused) {
