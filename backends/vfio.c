@@ -463,8 +463,8 @@ static IOReturn vfio_dma_map(DextDevice *dev, uint64_t iova, void *host,
      * and should Terminate close ours meanwhile, the mapping goes with the
      * container when the dup is closed.  The kernel holds the container's
      * own locks across the pinning, which closing the group and other
-     * maps wait for: so the core never hands us pages a process serves
-     * (FUSE files are refused, core/dma.c).
+     * maps wait for: so the core hands us only tmpfs and hugetlbfs pages
+     * (file_pages_pinnable() in core/dma.c).
      */
     pthread_rwlock_rdlock(&s->lock);
     container = s->container < 0 ? -1

@@ -101,7 +101,7 @@ static void conn_close_transport(DextConnection *c)
         t = c->t;
         if (!dext_forked_since(c->fork_gen)) {
             t->ops->close(t);
-        } else if (t->ops->close_inherited != NULL) {
+        } else {
             t->ops->close_inherited(t);
         }
         c->t = NULL;

@@ -316,8 +316,8 @@ static void *client_file_map(const DmaRegion *r, int fd, uint64_t fd_offset,
  * serves a file is not what its filesystem says it is (an overlayfs,
  * which an unprivileged user may mount in a user namespace, over FUSE
  * says overlayfs).  So only these two are taken: an allowlist, not a
- * blocklist.  They are also all the file memory Linux 6.5 and later
- * lets be pinned writable for long (disk files need their writeback).
+ * blocklist.  Linux 6.5 and later refuses a long writable pin of most
+ * other file memory anyway (disk files need their writeback).
  * (Emulated devices copy with no lock held, whatever the file: a stall
  * holds only that transfer.)
  */
@@ -329,8 +329,9 @@ static bool file_pages_pinnable(int fd)
     return fstatfs(fd, &sf) == 0 &&
            (sf.f_type == TMPFS_MAGIC || sf.f_type == HUGETLBFS_MAGIC);
 #else
+    /* No backend with its own IOMMU exists here: fail closed all the same. */
     (void)fd;
-    return true;
+    return false;
 #endif
 }
 

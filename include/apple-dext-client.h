@@ -945,8 +945,8 @@ APPLE_DEXT_EXPORT kern_return_t apple_dext_get_claimers(io_connect_t connection,
  * memory is not mapped; kIOReturnUnsupported for the real macOS dext, a
  * device without DMA, or private memory through dextd on a device behind
  * a real IOMMU (as apple_dext_register_dma()); kIOReturnNotPermitted
- * there for a file outside tmpfs and hugetlbfs (as
- * apple_dext_register_dma()); kIOReturnInternalError if the dext
+ * there for a file outside tmpfs and hugetlbfs or one opened read-only
+ * (as apple_dext_register_dma()); kIOReturnInternalError if the dext
  * answered another bus address (the region is unregistered).
  */
 APPLE_DEXT_EXPORT kern_return_t apple_dext_register_dma_at(io_connect_t connection,

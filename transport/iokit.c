@@ -114,8 +114,7 @@ struct IokitWake {
     IONotificationPortRef port;
     dispatch_queue_t queue;
     mach_port_t wake_port;      /* owned by @port */
-    unsigned fork_gen;          /* dext_fork_generation() at creation */
-    IokitWakes *set;
+    IokitWakes *set;            /* its fork_gen is the wake's too */
     IokitWake *next;            /* in set->head, under set->lock */
 };
 
@@ -649,7 +648,7 @@ static void iokit_wake_destroy(DextWake *wake)
      * @set->lock at the fork.  @w stays on the copied list, which
      * nothing reads in the child: no hook of the connection runs there.
      */
-    if (!dext_forked_since(w->fork_gen)) {
+    if (!dext_forked_since(w->set->fork_gen)) {
         iokit_wake_stop(w);
     }
     close(w->base.fd);
@@ -694,7 +693,6 @@ static IOReturn iokit_wake_create(DextTransport *t, DextWake **out)
     w->base.ops = &iokit_wake_ops;
     w->base.fd = p[0];
     w->wfd = p[1];
-    w->fork_gen = dext_fork_generation();
     w->port = IONotificationPortCreate(kIOMainPortDefault);
     if (w->port == NULL) {
         goto fail_fds;

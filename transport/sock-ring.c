@@ -81,10 +81,7 @@ IOReturn dext_unix_ring_open(const UnixTarget *t, const uint8_t *token,
     }
     r->ch = ch;
     r->spin_ns = (uint64_t)t->poll_us * 1000;
-    /*
-     * A forked child shares the ring's pages and socket but must not
-     * call through them: the parent may be mid-call.
-     */
+    /* A forked child's close releases its copies only: dext_unix_ring_close(). */
     r->fork_gen = dext_fork_generation();
     r->seq = 0;                         /* dextd's memfd starts zeroed */
     dext_log(DEXT_LOG_DEBUG, "polled ring set up, spin budget %d us",

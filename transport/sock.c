@@ -79,9 +79,11 @@ static UnixConn *conn_of(DextTransport *t)
 static void conn_unref(UnixConn *c)
 {
     if (__atomic_fetch_sub(&c->refs, 1, __ATOMIC_SEQ_CST) == 1) {
+        bool inherited = dext_forked_since(c->pool.fork_gen);
+
         dext_unix_pool_destroy(&c->pool);
         /* Not in a forked child: a parent thread may have held it. */
-        if (!dext_forked_since(c->pool.fork_gen)) {
+        if (!inherited) {
             dext_mutex_destroy(&c->wakes_lock);
         }
         free(c);

@@ -287,13 +287,14 @@ struct DextTransportOps {
      * @close_inherited: let go of @t in a forked child of the process
      * that opened it, in place of @close.  The user client is still the
      * parent's, who goes on using it: release only what is this
-     * process's own copy (file descriptors, mappings) and free @t,
+     * process's own copy (file descriptors, mappings) and free @t (or
+     * keep it reachable where freeing would touch the parent's state),
      * without a word to the peer and without taking any lock, since a
      * parent thread may have held it at the fork.  No other hook of @t
      * runs in the child (client/ refuses its calls there); its wakes'
      * DextWakeOps may, before or after.
      *
-     * Optional: NULL leaves @t as it is.  Never blocks.  iokit frees only
+     * Mandatory.  Never blocks.  iokit frees only
      * its memory: Mach port rights are not inherited, IOKit's mappings
      * are not either (VM_INHERIT_NONE), and libdispatch is not to be used
      * in the child of a process where it started threads.
