@@ -68,10 +68,10 @@ int main(int argc, char **argv)
 
     if (harness_is_unix()) {
         harness_section("a stopped dextd is not a dead one");
-        CHECK(kill(harness_server_pid(), SIGSTOP) == 0);
+        harness_pause_daemon();
         CHECK_EQ(poll_fd(fd, 300), 0);
         CHECK_EQ(atomic_load(&handler_calls), 0);
-        CHECK(kill(harness_server_pid(), SIGCONT) == 0);
+        harness_resume_daemon();
         CHECK_EQ(poll_fd(fd, 0), 0);
     }
     CHECK_KR(apple_dext_interrupt_notify_rearm(fdn), kIOReturnSuccess);

@@ -7,7 +7,8 @@
  * parent opened answers kIOReturnNotPermitted at once, without reaching
  * the dext, and says why in one log line; disconnecting it there leaves
  * the parent's connection working; the child may connect anew (not over
- * iokit, where libdispatch would crash it: there the connect is refused).
+ * iokit, where libdispatch would crash it: there connecting and listing
+ * are refused).
  *
  * And forks at bad moments, as an attacker (or an unlucky program) would
  * time them: while parent threads call on the connection, while one is
@@ -16,7 +17,10 @@
  * notifications the child inherited, a callback one and an fd one:
  * destroying them there must not stop the parent's notification thread
  * (nor, over iokit, touch the parent's notification ports and dispatch
- * queues, which the model refuses in a child).  The child
+ * queues, which the model refuses in a child); and a notification
+ * handler that forks, whose child returns into the library: that child
+ * must end there, the parent's completions staying the parent's.  The
+ * child
  * must never wait for anything of its parent's, and the parent's calls
  * must keep their own answers.  Each child runs under alarm(): one that
  * hangs dies of SIGALRM, which the parent reports as such.
@@ -243,9 +247,10 @@ static bool child_ok(Child ch, const char *what)
 
 /*
  * The system call thread @tid of ours is in, from
- * /proc/self/task/TID/syscall, or -1.  Raw system calls and no stdio:
- * it runs inside the log handler while another thread is in fork(),
- * where a sanitizer's fork interceptor holds the allocator's locks.
+ * /proc/self/task/TID/syscall, or -1.  Raw system calls, no FILE and
+ * nothing allocated: it runs inside the log handler while another thread
+ * is in fork(), where a sanitizer's fork interceptor holds the
+ * allocator's locks.
  */
 static long syscall_of(pid_t tid)
 {
@@ -269,18 +274,19 @@ static long syscall_of(pid_t tid)
 }
 
 /*
- * Wait until our thread @tid sits in one of the @n system calls @nrs:
- * the moment a section means to reach is then certainly there, where a
- * sleep only makes it likely (and under load, not even that).  False if
- * it is not there within HARNESS_WAIT_MS.
+ * Wait until our thread whose tid @tid will say (0 until it does) sits
+ * in one of the @n system calls @nrs: the moment a section means to
+ * reach is then certainly there, where a sleep only makes it likely (and
+ * under load, not even that).  False if it is not there within
+ * HARNESS_WAIT_MS.
  */
-static bool await_in_syscall(pid_t tid, const long *nrs, int n)
+static bool await_in_syscall(atomic_int *tid, const long *nrs, int n)
 {
     HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
     unsigned round = 0;
 
     do {
-        long nr = syscall_of(tid);
+        long nr = atomic_load(tid) ? syscall_of(atomic_load(tid)) : -1;
         int i;
 
         for (i = 0; i < n; i++) {
@@ -533,14 +539,7 @@ static void *destroy_notification(void *opaque)
 /* @f's thread waits for dextd's reply now; false if it never does. */
 static bool await_reply_wait(InFlight *f)
 {
-    HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
-    unsigned round = 0;
-
-    while (atomic_load(&f->tid) == 0 && !harness_expired(&d)) {
-        harness_backoff(&round);
-    }
-    return atomic_load(&f->tid) != 0 &&
-           await_in_syscall(atomic_load(&f->tid), reply_waits,
+    return await_in_syscall(&f->tid, reply_waits,
                             (int)(sizeof(reply_waits) /
                                   sizeof(reply_waits[0])));
 }
@@ -715,10 +714,19 @@ static atomic_bool in_slow_handler;
 static atomic_int forking_tid;          /* the thread about to fork */
 static atomic_bool fork_waited;         /* and it waited for the handler */
 
+static atomic_bool fork_begun;          /* our prepare hook has run */
+
+/* Registered after libdext's, so it runs before libdext's prepare hooks. */
+static void note_fork_begun(void)
+{
+    atomic_store(&fork_begun, true);
+}
+
 /*
- * On the logging thread: stay in the handler until the forking thread
- * waits in fork() for it to return (a futex: the handler's lock, which
- * fork() takes first), so the fork certainly comes while it runs.
+ * On the logging thread, its first line only: stay in the handler until
+ * the forking thread is inside fork() (our prepare hook ran) and waits
+ * there in a futex (the handler's lock, which libdext's hook takes), so
+ * the fork certainly comes while the handler runs.
  */
 static void slow_handler(void *opaque, int level, const char *msg)
 {
@@ -726,15 +734,14 @@ static void slow_handler(void *opaque, int level, const char *msg)
     HarnessDeadline d = harness_deadline(HARNESS_WAIT_MS);
     unsigned round = 0;
 
-    if (!slow_logger) {
+    if (!slow_logger || atomic_exchange(&in_slow_handler, true)) {
         return;
     }
-    atomic_store(&in_slow_handler, true);
-    while (atomic_load(&forking_tid) == 0 && !harness_expired(&d)) {
+    while (!atomic_load(&fork_begun) && !harness_expired(&d)) {
         harness_backoff(&round);
     }
-    atomic_store(&fork_waited, atomic_load(&forking_tid) != 0 &&
-                 await_in_syscall(atomic_load(&forking_tid), futex, 1));
+    atomic_store(&fork_waited, atomic_load(&fork_begun) &&
+                 await_in_syscall(&forking_tid, futex, 1));
 }
 
 static atomic_bool forked;
@@ -785,6 +792,7 @@ static void test_in_log_handler(void)
     }
     atomic_store(&in_slow_handler, false);
     atomic_store(&forking_tid, 0);
+    atomic_store(&fork_begun, false);
     atomic_store(&fork_waited, false);
     atomic_store(&forked, false);
     apple_dext_set_log_handler(slow_handler, NULL);
@@ -976,6 +984,12 @@ static void test_fork_in_handler(void)
         }
     }
     apple_dext_interrupt_notify_destroy(forking_notify);
+    /* The destroy joined the handler's thread: a late fork is seen now. */
+    pid = (pid_t)atomic_exchange(&forked_child, 0);
+    if (pid > 0 && waitpid(pid, &status, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
     apple_dext_disconnect(c);
 }
 
@@ -984,6 +998,7 @@ int main(int argc, char **argv)
     io_connect_t c;
 
     harness_init(argc, argv, NULL);
+    pthread_atfork(note_fork_begun, NULL, NULL);
     /* Over dextd, a call timeout: on a regression, a crossed reply
      * fails a call instead of hanging it. */
     snprintf(target, sizeof(target), "%s%s", harness_target(),
