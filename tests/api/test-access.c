@@ -120,16 +120,26 @@ static void test_writes(io_connect_t u, io_connect_t k)
     CHECK_KR(apple_dext_reset_device(u), kIOReturnNotOpen);
 }
 
-static sigjmp_buf probe_env;
-static volatile sig_atomic_t probing;
+/* The store store_fails() makes, per thread, as core/guarded-copy.c. */
+static __thread struct {
+    sigjmp_buf env;
+    volatile uintptr_t addr;            /* 0: not probing */
+} probe;
+static struct sigaction probe_old_segv, probe_old_bus;
 
-static void on_probe_fault(int sig)
+/*
+ * Only the probing thread's fault at the probed address jumps back.
+ * Any other fault gets the handler that was there before (in process,
+ * the core's SIGBUS guard): put back, it takes the fault when the
+ * instruction runs again.
+ */
+static void on_probe_fault(int sig, siginfo_t *si, void *uc)
 {
-    if (probing) {
-        siglongjmp(probe_env, 1);
+    (void)uc;
+    if (probe.addr != 0 && (uintptr_t)si->si_addr == probe.addr) {
+        siglongjmp(probe.env, 1);
     }
-    signal(sig, SIG_DFL);
-    raise(sig);
+    sigaction(sig, sig == SIGBUS ? &probe_old_bus : &probe_old_segv, NULL);
 }
 
 /*
@@ -140,24 +150,27 @@ static void on_probe_fault(int sig)
  */
 static bool store_fails(volatile uint32_t *p)
 {
-    struct sigaction sa = { .sa_handler = on_probe_fault };
-    struct sigaction old_segv, old_bus;
+    struct sigaction sa = { .sa_sigaction = on_probe_fault,
+                            .sa_flags = SA_SIGINFO };
     bool failed = true;
 
     sigemptyset(&sa.sa_mask);
-    if (!CHECK(sigaction(SIGSEGV, &sa, &old_segv) == 0) ||
-        !CHECK(sigaction(SIGBUS, &sa, &old_bus) == 0)) {
+    if (!CHECK(sigaction(SIGSEGV, &sa, &probe_old_segv) == 0)) {
         return false;
     }
-    if (sigsetjmp(probe_env, 1) == 0) {
-        probing = 1;
+    if (!CHECK(sigaction(SIGBUS, &sa, &probe_old_bus) == 0)) {
+        sigaction(SIGSEGV, &probe_old_segv, NULL);
+        return false;
+    }
+    if (sigsetjmp(probe.env, 1) == 0) {
+        probe.addr = (uintptr_t)&p[2];
         p[2] = 0xbadc0de;
-        probing = 0;
+        probe.addr = 0;
         failed = false;
     }
-    probing = 0;
-    sigaction(SIGSEGV, &old_segv, NULL);
-    sigaction(SIGBUS, &old_bus, NULL);
+    probe.addr = 0;
+    sigaction(SIGSEGV, &probe_old_segv, NULL);
+    sigaction(SIGBUS, &probe_old_bus, NULL);
     return failed;
 }
 
