@@ -11,8 +11,11 @@
  *    call: no fd, a pipe, a file too short, an offset in another page
  *    position, a read-only fd, a file outside tmpfs and hugetlbfs (on
  *    disk; on an overlayfs, the way around a FUSE blocklist) are
- *    refused; a proper memfd is mapped and
- *    the host pointer dma_map gets really is the file;
+ *    refused; a proper memfd is mapped and the host pointer dma_map
+ *    gets really is the file;
+ *  - mapped files are capped, each one a VMA of dextd's: 8,192 for one
+ *    process, 32,768 for all together (a process with none of its own
+ *    is refused once others hold them all);
  *  - unregistering unmaps exactly what was mapped, before the bus range
  *    can be handed out again;
  *  - a failing dma_map leaves nothing behind;
