@@ -153,6 +153,13 @@ static bool guard_arm(VfuSession *s)
     if (!s->guard_armed) {
         s->guard_armed = s->guard_made &&
                          timer_settime(s->guard, 0, &every, NULL) == 0;
+        if (!s->guard_armed && !s->guard_failed_said) {
+            /* An unbounded write is not risked: the interrupt is lost. */
+            vfu_log("cannot arm the trigger guard (%s): interrupts are "
+                    "not signalled", s->guard_made ? strerror(errno)
+                                                   : "no timer");
+            s->guard_failed_said = true;
+        }
     }
     return s->guard_armed;
 }

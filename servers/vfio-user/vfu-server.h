@@ -66,6 +66,7 @@ typedef struct VfuSession {
     /* Bounds trigger writes (vfu-irq.c), made with the interrupts. */
     timer_t guard;
     bool guard_made, guard_armed;
+    bool guard_failed_said;     /* a failed arm was logged */
     bool trigger_blocked;   /* a trigger write blocked: drop the client */
     VfuDmaMapping *maps;
     uint32_t nmaps;

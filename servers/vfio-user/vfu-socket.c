@@ -251,6 +251,9 @@ int vfu_serve_client(VfuSession *s, int sock)
                 }
                 if (pfd[1].revents & POLLIN) {
                     vfu_irq_deliver(s);
+                    if (s->trigger_blocked) {
+                        break;  /* dropped: read nothing more from it */
+                    }
                 }
                 if (pfd[1].revents & (POLLHUP | POLLERR)) {
                     vfu_log("the dext went away");
