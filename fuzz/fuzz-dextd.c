@@ -404,7 +404,11 @@ static void do_request(Fuzz *f, int i, FuzzScript *s)
     if (f->ch[i] == NULL) {
         f->ch[i] = channel_open(f);
         if (f->ch[i] == NULL) {
-            return;             /* refused at accept */
+            /* Refused at accept: the fds it would have sent go unread. */
+            for (k = 0; k < (flags & 7) && k < DEXTD_MAX_FDS; k++) {
+                (void)fuzz_take_u8(s);
+            }
+            return;
         }
     }
     /* Where the channel thread receives it. */
