@@ -235,8 +235,9 @@ typedef struct DmaChunk {
  */
 struct DmaMap {
     uint32_t refs;
-    uint8_t *base;
-    size_t len;
+    uint8_t *base;          /* the mapping: whole pages of the file's */
+    uint64_t len;
+    uint8_t *page;          /* where the region's first host page is */
 };
 
 struct DmaRegion {
@@ -248,7 +249,8 @@ struct DmaRegion {
     /* A device with its own IOMMU (DextDeviceOps.dma_map): */
     uint64_t map_iova;      /* the host pages of the region, on the bus */
     uint64_t map_len;       /* 0 while not mapped */
-    void *host_map;         /* our mapping of the client's fd, or NULL */
+    uint8_t *host_map;      /* our mapping of the client's fd, or NULL */
+    uint64_t host_map_len;  /* ...its length: whole pages of the file's */
     /* An emulated device: */
     DmaMap *map;            /* the client's file mapped, or NULL */
     bool mapping;           /* dma_map running: not ready to unregister */

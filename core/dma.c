@@ -260,7 +260,7 @@ static void regions_retire(CoreDevice *cd, DmaRegion *list)
             cd->dev->ops->dma_unmap(cd->dev, r->map_iova, r->map_len);
         }
         if (r->host_map) {
-            munmap(r->host_map, r->map_len);
+            munmap(r->host_map, r->host_map_len);
         }
     }
     core_rwlock_wrlock(&cd->dma_lock);
@@ -291,19 +291,55 @@ static bool client_file_fits(const DmaRegion *r, int fd, uint64_t fd_offset)
 }
 
 /*
- * Map the host pages of @r's memory from the client's file, read-write
- * and shared; *@len receives the mapping's length.  MAP_FAILED with errno
- * set on failure.
+ * What @fd's file can be mapped in: hugetlbfs maps only whole huge
+ * pages, from offsets that are multiples of them (its block size);
+ * everything else in host pages.
  */
-static void *client_file_map(const DmaRegion *r, int fd, uint64_t fd_offset,
-                             uint64_t *len)
+static uint64_t file_map_granule(int fd)
 {
     uint64_t pg = host_page_size();
-    uint64_t page_off = r->va & (pg - 1);
+#if defined(__linux__)
+    struct statfs sf;
 
-    *len = (page_off + r->size + pg - 1) & ~(pg - 1);
-    return mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                (off_t)(fd_offset - page_off));
+    if (fstatfs(fd, &sf) == 0 && sf.f_type == HUGETLBFS_MAGIC &&
+        sf.f_bsize > 0 && (uint64_t)sf.f_bsize > pg &&
+        ((uint64_t)sf.f_bsize & ((uint64_t)sf.f_bsize - 1)) == 0) {
+        return (uint64_t)sf.f_bsize;
+    }
+#else
+    (void)fd;
+#endif
+    return pg;
+}
+
+/*
+ * Map the client's file around @r, read-write and shared: whole granules
+ * of the file (file_map_granule()) from the one holding @r->va's host
+ * page to the one holding its last byte, so a region may start inside a
+ * huge page -- a VMM's guest RAM map starts where the guest's memory map
+ * says.  *@base and *@base_len receive the mapping (for munmap()).
+ * Returns where @r->va's host page is in it, or MAP_FAILED with errno
+ * set.
+ */
+static uint8_t *client_file_map(const DmaRegion *r, int fd,
+                                uint64_t fd_offset, uint8_t **base,
+                                uint64_t *base_len)
+{
+    uint64_t pg = host_page_size(), gran = file_map_granule(fd);
+    uint64_t first = fd_offset - (r->va & (pg - 1));
+    uint64_t start = first & ~(gran - 1);
+    uint64_t end = (fd_offset + r->size + gran - 1) & ~(gran - 1);
+    void *p;
+
+    /* client_file_fits() bounded fd_offset + size by an off_t. */
+    p = mmap(NULL, end - start, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             (off_t)start);
+    if (p == MAP_FAILED) {
+        return MAP_FAILED;
+    }
+    *base = p;
+    *base_len = end - start;
+    return (uint8_t *)p + (first - start);
 }
 
 /*
@@ -347,7 +383,7 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
     CoreDevice *cd = s->cd;
     uint64_t pg = host_page_size();
     uint64_t start = r->va & ~(pg - 1);
-    void *p;
+    uint8_t *p;
 
     *len = ((r->va + r->size + pg - 1) & ~(pg - 1)) - start;
     if (s->mem->self) {
@@ -379,14 +415,14 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
                               cd->dev->name, (int)s->mem->pid);
         return kIOReturnNotPermitted;
     }
-    p = client_file_map(r, fd, fd_offset, len);
+    p = client_file_map(r, fd, fd_offset, &r->host_map, &r->host_map_len);
     if (p == MAP_FAILED) {
         /* EACCES: not open read-write; ENODEV and the like: a file that
-         * cannot be mapped at all (the caller's mistake). */
+         * cannot be mapped at all (the caller's mistake).  ENOMEM: out of
+         * address space, or of reserved huge pages. */
         return errno == EACCES || errno == EPERM ? kIOReturnNotPermitted :
                errno == ENOMEM ? kIOReturnNoMemory : kIOReturnBadArgument;
     }
-    r->host_map = p;
     *host = p;
     return kIOReturnSuccess;
 }
@@ -401,9 +437,8 @@ static IOReturn region_host_pages(DextSession *s, DmaRegion *r, int fd,
 static IOReturn region_map_file(DextSession *s, DmaRegion *r, int fd,
                                 uint64_t fd_offset)
 {
-    uint64_t len;
     DmaMap *m;
-    void *p;
+    uint8_t *p;
 
     if (s->mem->self) {
         return kIOReturnSuccess;
@@ -425,14 +460,13 @@ static IOReturn region_map_file(DextSession *s, DmaRegion *r, int fd,
     if (m == NULL) {
         return kIOReturnNoMemory;
     }
-    p = client_file_map(r, fd, fd_offset, &len);
+    p = client_file_map(r, fd, fd_offset, &m->base, &m->len);
     if (p == MAP_FAILED) {
         free(m);
         return kIOReturnSuccess;
     }
     m->refs = 1;
-    m->base = p;
-    m->len = len;
+    m->page = p;
     r->map = m;
     return kIOReturnSuccess;
 }
@@ -566,7 +600,7 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
                                                         : DEXT_DMA_CHUNK_MAX;
 
         ret = chunk_insert(cd, &r->chunks[i], s, va + done,
-                           r->map ? r->map->base + (va & (host_page_size() -
+                           r->map ? r->map->page + (va & (host_page_size() -
                                                           1)) + done : NULL,
                            r->iova_base + page_off + done, len);
         r->chunks[i].map = r->map;
@@ -624,7 +658,7 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
     region_unlink(cd, s, r);
     core_rwlock_unlock(&cd->dma_lock);
     if (r->host_map) {
-        munmap(r->host_map, host_len);
+        munmap(r->host_map, r->host_map_len);
         r->host_map = NULL;
     }
     regions_retire(cd, r);
@@ -633,7 +667,7 @@ static IOReturn dma_register(DextSession *s, uint64_t iova, uint64_t va,
 fail:
     core_rwlock_unlock(&cd->dma_lock);
     if (r->host_map) {
-        munmap(r->host_map, host_len);
+        munmap(r->host_map, r->host_map_len);
     }
     dma_map_unref(r->map);
     dma_map_unref(unused_map);

@@ -12,7 +12,8 @@
  *    position, a read-only fd, a file outside tmpfs and hugetlbfs (on
  *    disk; on an overlayfs, the way around a FUSE blocklist) are
  *    refused; a proper memfd is mapped and the host pointer dma_map
- *    gets really is the file;
+ *    gets really is the file, as for a hugetlbfs file with regions
+ *    inside a huge page and across two (where huge pages are reserved);
  *  - mapped files are capped, each one a VMA of dextd's: 8,192 for one
  *    process, 32,768 for all together (a process with none of its own
  *    is refused once others hold them all);
@@ -630,6 +631,66 @@ static int overlay_file_of(uint64_t size)
     return fd;
 }
 
+/*
+ * A file on hugetlbfs (memfd_create(MFD_HUGETLB)), with a region inside
+ * a huge page and one across the end of one into the next: hugetlbfs
+ * maps only whole huge pages, while a VMM's DMA_MAP of guest RAM starts
+ * wherever the guest's memory map puts it.  Both accepted, and the host
+ * pages dma_map gets are the file's.  Not tried where no huge page is
+ * reserved (vm.nr_hugepages).
+ */
+static void test_hugetlb(Fake *f, DextSession *s, uint64_t va)
+{
+    static const char name[] = "dmamap-huge";
+    uint64_t out[3], offs[2], pg = page_size(), hp;
+    uint8_t pattern[64];
+    struct statfs sf;
+    uint8_t *view;
+    Mapping m;
+    int fd, i;
+
+    harness_section("another process: a file on hugetlbfs, at 4 KiB "
+                    "offsets");
+    fd = memfd_create(name, MFD_CLOEXEC | MFD_HUGETLB);
+    if (fd < 0 || fstatfs(fd, &sf) != 0 || sf.f_type != HUGETLBFS_MAGIC) {
+        printf("# no hugetlbfs here: not tried\n");
+        if (fd >= 0) {
+            close(fd);
+        }
+        return;
+    }
+    hp = (uint64_t)sf.f_bsize;
+    view = ftruncate(fd, (off_t)(2 * hp)) == 0 ?
+           mmap(NULL, 2 * hp, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) :
+           MAP_FAILED;
+    if (view == MAP_FAILED) {
+        printf("# no huge page reserved (vm.nr_hugepages): not tried\n");
+        close(fd);
+        return;
+    }
+    offs[0] = hp + 3 * pg + (va & (pg - 1));
+    offs[1] = hp - pg + (va & (pg - 1));
+    for (i = 0; i < 2; i++) {
+        if (!CHECK_KR(reg_fd(s, 0x10000, va, 2 * pg, fd, offs[i], 4, out),
+                      kIOReturnSuccess)) {
+            continue;
+        }
+        m = last_map(f);
+        CHECK_EQ(m.len, 3 * pg);
+        CHECK_EQ(out[1] - m.iova, va & (pg - 1));
+        /* The region's second page: past the huge page's end for [1]. */
+        harness_fill_random(pattern, sizeof(pattern));
+        memcpy((uint8_t *)m.host + (va & (pg - 1)) + pg, pattern,
+               sizeof(pattern));
+        CHECK(memcmp(view + offs[i] + pg, pattern, sizeof(pattern)) == 0);
+        CHECK_KR(unreg(s, 0x10000), kIOReturnSuccess);
+    }
+    check_all_unmapped(f);
+    CHECK_EQ(mappings_of(name), 1);     /* our own view, no more */
+    munmap(view, 2 * hp);
+    close(fd);
+}
+
 static void test_other_process(void)
 {
     uint64_t id, out[3], pg = page_size();
@@ -735,6 +796,7 @@ static void test_other_process(void)
     CHECK_EQ(f->unmaps, 1);
     CHECK_EQ(mappings_of(MEMFD_NAME), 0);
     check_all_unmapped(f);
+    test_hugetlb(f, s, va);
 
     harness_section("another process: session close unmaps it all");
     CHECK_KR(reg_fd(s, 0x10000, va, 4096, fd, pg + 64, 4, out),
