@@ -16,7 +16,7 @@
  * disconnect in a loop, and while one runs the log handler.  And the
  * notifications the child inherited, a callback one and an fd one:
  * destroying them there must not stop the parent's notification thread
- * (nor, over iokit, touch the parent's notification ports and dispatch
+ * nor silence the parent's fd (nor, over iokit, touch the parent's notification ports and dispatch
  * queues, which the model refuses in a child); and a notification
  * handler that forks, whose child returns into the library: that child
  * must end there, the parent's completions staying the parent's.  The
@@ -28,6 +28,7 @@
 
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -851,11 +852,12 @@ static void test_notification(void)
 {
     HarnessDeadline d;
     io_connect_t c = harness_connect_edu();
+    struct pollfd pfd = { .events = POLLIN };
     uint64_t pending[4];
     unsigned round = 0;
 
-    harness_section("a child destroys the parent's notification: the "
-                    "parent's thread goes on");
+    harness_section("a child destroys the parent's notifications: the "
+                    "parent's fd and thread go on");
     if (c == IO_OBJECT_NULL) {
         return;
     }
@@ -875,9 +877,24 @@ static void test_notification(void)
         return;
     }
     child_ok(start_child(child_notification, c, false), "notification");
+    parent_works(c, 10);
+    /*
+     * The fd one still signals: armed again (its arm replaces the
+     * callback one's), an interrupt makes its fd readable, not hung up.
+     */
+    CHECK_KR(apple_dext_interrupt_notify_rearm(inherited_fd_notify),
+             kIOReturnSuccess);
+    api_raise_msi(c, 1);
+    pfd.fd = apple_dext_interrupt_notify_get_fd(inherited_fd_notify);
+    CHECK_MSG(poll(&pfd, 1, HARNESS_WAIT_MS) == 1 &&
+              pfd.revents == POLLIN, "the parent's fd notification: "
+              "revents 0x%x", (unsigned)pfd.revents);
+    CHECK_KR(apple_dext_drain_pending_irqs(c, pending), kIOReturnSuccess);
+    CHECK_EQ(pending[0], 1);
     /* The parent's own destroy of the fd one, after the child's. */
     apple_dext_interrupt_notify_destroy(inherited_fd_notify);
-    parent_works(c, 10);
+    CHECK_KR(apple_dext_interrupt_notify_rearm(inherited_notify),
+             kIOReturnSuccess);
     api_raise_msi(c, 1);
     d = harness_deadline(HARNESS_WAIT_MS);
     while (atomic_load(&handler_runs) == 0 && !harness_expired(&d)) {
