@@ -8,6 +8,9 @@
 # a reason it prints; any failure fails the run.
 
 set +e
+# Huge pages for test-dma-abuse's hugetlbfs region, pinned through VFIO
+# from inside a huge page.
+echo 8 > /proc/sys/vm/nr_hugepages
 export HARNESS_EDU_HOSTS="$VM_EDU_BDFS"
 export DEXTD
 DEXTD=$(command -v dextd)
