@@ -4,7 +4,8 @@
  * transport/iokit.c's hooks driven directly against the model of
  * IOKitLib (iokit-model.h): what the API programs cannot reach, such as
  * a dext that crashes or whose service is terminated under an open
- * connection.
+ * connection; and the model's own refusal of what a forked child may
+ * not use.
  */
 
 #include <fcntl.h>
@@ -13,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <dispatch/dispatch.h>
 
 #include "apple-dext-client.h"
 #include "check.h"
@@ -441,6 +445,121 @@ static void test_short_output_room(uint32_t svc)
     t->ops->close(t);
 }
 
+/* What the children of test_fork_misuse() use of their parent's. */
+static DextTransport *parent_conn;
+static IONotificationPortRef parent_port;
+
+static void child_calls(void)
+{
+    identity(parent_conn);
+}
+
+static void child_uses_port(void)
+{
+    IONotificationPortGetMachPort(parent_port);
+}
+
+static void child_uses_dispatch(void)
+{
+    dispatch_queue_create("child", DISPATCH_QUEUE_SERIAL);
+}
+
+static void child_own_port(void)
+{
+    IONotificationPortRef own = IONotificationPortCreate(kIOMainPortDefault);
+
+    if (own != NULL) {
+        IONotificationPortGetMachPort(own);
+        IONotificationPortDestroy(own);
+    }
+}
+
+/*
+ * Run @fn in a forked child whose stderr is a pipe.  With @what, it must
+ * die of SIGABRT having said a misuse line containing @what; without,
+ * it must return (the child then exits 0) and say no misuse.
+ */
+static void in_child(void (*fn)(void), const char *what)
+{
+    char buf[1024];
+    size_t got = 0;
+    int p[2], status = 0;
+    ssize_t n;
+    pid_t pid;
+
+    if (!CHECK(pipe(p) == 0)) {
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        dup2(p[1], 2);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    while (got < sizeof(buf) - 1 &&
+           (n = read(p[0], buf + got, sizeof(buf) - 1 - got)) > 0) {
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(p[0]);
+    if (!CHECK(pid > 0 && waitpid(pid, &status, 0) == pid)) {
+        return;
+    }
+    if (what != NULL) {
+        CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "%s: status 0x%x, not SIGABRT", what, status);
+        CHECK_MSG(strstr(buf, "MISUSE") != NULL && strstr(buf, what) != NULL,
+                  "%s: it said \"%s\"", what, buf);
+    } else {
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "a child's own port: status 0x%x", status);
+        CHECK_MSG(strstr(buf, "MISUSE") == NULL, "a child's own port: it "
+                  "said \"%s\"", buf);
+    }
+}
+
+/*
+ * The model's own fork rules, which test-fork leans on over iokit: a
+ * forked child has no right to its parent's io objects or notification
+ * ports, and no libdispatch once the parent's had started threads, so
+ * each use aborts the child at once with a line naming it; a port the
+ * child makes is its own.
+ */
+static void test_fork_misuse(uint32_t svc)
+{
+    dispatch_queue_t q;
+
+    harness_section("a forked child using its parent's objects aborts\n");
+    if (!CHECK_KR(ops->open("", service(svc), 0, &parent_conn),
+                  kIOReturnSuccess)) {
+        return;
+    }
+    parent_port = IONotificationPortCreate(kIOMainPortDefault);
+    q = dispatch_queue_create("parent", DISPATCH_QUEUE_SERIAL);
+    if (CHECK(parent_port != NULL) && CHECK(q != NULL)) {
+        CHECK_KR(identity(parent_conn), kIOReturnSuccess);
+        in_child(child_calls, "the parent's io object, in a forked child");
+        in_child(child_uses_port, "the parent's notification port, in a "
+                 "forked child");
+        in_child(child_uses_dispatch, "libdispatch used in a forked child");
+        in_child(child_own_port, NULL);
+        /* The parent's own go on. */
+        CHECK_KR(identity(parent_conn), kIOReturnSuccess);
+        CHECK(IONotificationPortGetMachPort(parent_port) != 0);
+    }
+    if (q != NULL) {
+        dispatch_release(q);
+    }
+    if (parent_port != NULL) {
+        IONotificationPortDestroy(parent_port);
+    }
+    parent_conn->ops->close(parent_conn);
+}
+
 int main(void)
 {
     /* Edus: each death case and each Terminate spends one. */
@@ -463,5 +582,6 @@ int main(void)
     test_dead_wake(9, TERMINATE_UNMAPPED);
     test_dead_wake(10, TERMINATE_AFTER_CLOSE);
     test_short_output_room(11);
+    test_fork_misuse(11);
     return harness_finish();
 }
