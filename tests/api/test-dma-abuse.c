@@ -15,11 +15,13 @@
  * survives), truncated and grown back again and again, and a write
  * after the client unmapped its view must still land in the file --
  * also a file on hugetlbfs with the region inside a huge page (where
- * huge pages are reserved).
+ * huge pages are reserved), and POSIX shared memory whose fd the client
+ * closed (the library finds the file itself).
  */
 
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
@@ -219,38 +221,87 @@ static uint8_t *huge_map(int *fd, uint64_t *size)
     return p;
 }
 
+/* The name of test_mapped_after_munmap()'s POSIX shared memory. */
+static char shm_name[64];
+
 /*
- * With @huge the file is on hugetlbfs and the region starts inside one
- * huge page and ends in the next, as a VMM's guest RAM may: hugetlbfs
- * maps only whole huge pages, so dextd must map around the region.
+ * POSIX shared memory of @size bytes mapped shared, with no fd of it
+ * left open: the library must find the file by itself
+ * (/proc/self/map_files, else its name under /dev/shm).  *@fd is -1;
+ * the caller opens it again by @shm_name, and unlinks it.
  */
-static void test_mapped_after_munmap(io_connect_t c, bool huge)
+static uint8_t *shm_map(size_t size, int *fd)
 {
+    void *p = MAP_FAILED;
+    int w;
+
+    snprintf(shm_name, sizeof(shm_name), "/libdext-dma-abuse-%d",
+             (int)getpid());
+    w = shm_open(shm_name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    *fd = -1;
+    if (CHECK(w >= 0) && CHECK(ftruncate(w, (off_t)size) == 0)) {
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, w, 0);
+    }
+    if (w >= 0) {
+        close(w);
+    }
+    if (!CHECK(p != MAP_FAILED)) {
+        shm_unlink(shm_name);
+        return NULL;
+    }
+    return p;
+}
+
+/* The memory of test_mapped_after_munmap(). */
+typedef enum MemKind { MEM_MEMFD, MEM_HUGETLB, MEM_SHM } MemKind;
+
+/*
+ * With MEM_HUGETLB the file is on hugetlbfs and the region starts inside
+ * one huge page and ends in the next, as a VMM's guest RAM may:
+ * hugetlbfs maps only whole huge pages, so dextd must map around the
+ * region.  With MEM_SHM it comes from shm_open().
+ */
+static void test_mapped_after_munmap(io_connect_t c, MemKind kind)
+{
+    static const char *const kinds[] = {
+        "", " on hugetlbfs, from inside a huge page",
+        " of shm_open(), its fd closed",
+    };
     uint64_t bus = 0, total = BIG, start = 0;
+    bool registered;
     uint8_t *p;
     int fd;
 
     harness_section("a mapped region's view unmapped: DMA reaches the "
-                    "file%s", huge ? " on hugetlbfs, from inside a huge page"
-                                   : "");
-    p = huge ? huge_map(&fd, &total) : memfd_map(BIG, &fd, 0);
+                    "file%s", kinds[kind]);
+    p = kind == MEM_HUGETLB ? huge_map(&fd, &total) :
+        kind == MEM_SHM ? shm_map(BIG, &fd) : memfd_map(BIG, &fd, 0);
     if (p == NULL) {
         return;
     }
-    if (huge) {
+    if (kind == MEM_HUGETLB) {
         start = total / 2 - BIG / 2;
     }
     memset(p + start, 0x11, 4096);
-    if (!CHECK_KR(apple_dext_register_dma(c, IOVA_B, (uintptr_t)p + start,
-                                          BIG, &bus, NULL),
-                  kIOReturnSuccess)) {
-        munmap(p, total);
-        close(fd);
+    registered = CHECK_KR(apple_dext_register_dma(c, IOVA_B,
+                                                  (uintptr_t)p + start, BIG,
+                                                  &bus, NULL),
+                          kIOReturnSuccess);
+    if (registered) {
+        /* The first page into edu's buffer, then the client lets go. */
+        CHECK(edu_dma(c, bus, EDU_DMA_BUF_ADDR, 4096, 0));
+    }
+    munmap(p, total);
+    if (kind == MEM_SHM) {
+        fd = shm_open(shm_name, O_RDONLY | O_CLOEXEC, 0);
+        shm_unlink(shm_name);
+    }
+    if (!registered || !CHECK(fd >= 0)) {
+        if (fd >= 0) {
+            close(fd);
+        }
         return;
     }
-    /* The first page into edu's buffer, then the client lets go. */
-    CHECK(edu_dma(c, bus, EDU_DMA_BUF_ADDR, 4096, 0));
-    munmap(p, total);
     CHECK(edu_dma(c, EDU_DMA_BUF_ADDR, bus + 8192, 4096, EDU_DMA_TO_RAM));
     check_alive(c);
     CHECK_KR(apple_dext_unregister_dma(c, IOVA_B), kIOReturnSuccess);
@@ -291,8 +342,9 @@ int main(int argc, char **argv)
     test_sealed(c);
     test_unmapped(c);
     test_truncated_big(c);
-    test_mapped_after_munmap(c, false);
-    test_mapped_after_munmap(c, true);
+    test_mapped_after_munmap(c, MEM_MEMFD);
+    test_mapped_after_munmap(c, MEM_HUGETLB);
+    test_mapped_after_munmap(c, MEM_SHM);
     apple_dext_disconnect(c);
     if (harness_status(&st)) {
         CHECK_EQ(st.dma_regions, 0);
