@@ -7,14 +7,15 @@
  * its device backends.
  *
  *   main.c       options, usage, serving the devices, main()
- *   listener.c   the listening socket, accept and the per-peer caps,
+ *   listener.c   the listening socket, accept (admission: fd-budget.c),
  *                reaping finished channels, shutdown and its watchdog
  *   channel.c    a channel's thread: receive, handle, send
  *   handlers.c   one handler per request type
  *   session.c    sessions (user clients) and their tokens
  *   wake-port.c  wake ports: what may be one, and sealing it
  *   poll-ring.c  polled call rings: a channel served from shared memory
- *   fd-budget.c  the fds clients may make dextd hold
+ *   fd-budget.c  what clients may make dextd hold: the fd budget, and
+ *                the caps a channel is admitted under
  *   log.c        the daemon's log, and the rate-limited client lines
  *   systemd.c    socket activation and readiness (libsystemd)
  *
@@ -357,6 +358,31 @@ bool fd_charge(Daemon *d, unsigned n) DEXT_EXCLUDES(d->lock);
  * Return: nothing.
  */
 void fd_release(Daemon *d, unsigned n) DEXT_EXCLUDES(d->lock);
+
+/**
+ * channel_admit_locked() - may a channel from @cred be accepted?
+ * @d: the daemon
+ * @cred: the connecting peer
+ *
+ * Checks the caps: the global one, the fd budget, and per connecting
+ * process (DEXTD_PID_PENDING before HELLO, DEXTD_PID_CHANNELS in all) and
+ * per user other than root (3/4 of the global cap, so root always has
+ * room).  Under Daemon.lock; only the main thread adds channels, so what
+ * it counts cannot grow before the channel is added.
+ *
+ * Return: NULL, with the channel and its fds charged; else why not.
+ */
+const char *channel_admit_locked(Daemon *d, const struct ucred *cred)
+    DEXT_REQUIRES(d->lock);
+
+/**
+ * channel_unadmit() - undo channel_admit_locked() for a channel that
+ * never started
+ * @d: the daemon
+ *
+ * Return: nothing.
+ */
+void channel_unadmit(Daemon *d) DEXT_EXCLUDES(d->lock);
 
 /**
  * fd_budget_setup() - size the fd budget from RLIMIT_NOFILE

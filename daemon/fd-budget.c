@@ -1,8 +1,9 @@
 /*
  * SPDX-License-Identifier: MIT
  *
- * The fd budget: the fds clients may make dextd hold, sized from
- * RLIMIT_NOFILE at start, charged when taken, given back when closed.
+ * What clients may make dextd hold: the fd budget, sized from
+ * RLIMIT_NOFILE at start, charged when taken, given back when closed;
+ * and the channels, admitted under the caps.
  */
 
 #define _GNU_SOURCE
@@ -31,6 +32,49 @@ void fd_release(Daemon *d, unsigned n)
 {
     dext_mutex_lock(&d->lock);
     d->fd_charged -= n;
+    dext_mutex_unlock(&d->lock);
+}
+
+const char *channel_admit_locked(Daemon *d, const struct ucred *cred)
+{
+    unsigned pid_all = 0, pid_pending = 0, uid_all = 0;
+    Channel *ch;
+
+    if (d->nchannels >= d->max_channels) {
+        return "the channel cap is reached";
+    }
+    if (d->fd_budget - d->fd_charged < DEXTD_CHANNEL_FDS) {
+        return "out of file descriptors";
+    }
+    for (ch = d->channels; ch != NULL; ch = ch->next) {
+        if (ch->done) {
+            continue;
+        }
+        if (ch->pid == cred->pid) {
+            pid_all++;
+            pid_pending += !ch->greeted;
+        }
+        uid_all += ch->uid == cred->uid;
+    }
+    if (pid_pending >= DEXTD_PID_PENDING) {
+        return "too many of its channels have not said HELLO";
+    }
+    if (pid_all >= DEXTD_PID_CHANNELS) {
+        return "too many channels from one process";
+    }
+    if (cred->uid != 0 && uid_all >= d->uid_channels) {
+        return "its user holds 3/4 of the channels";
+    }
+    d->nchannels++;
+    d->fd_charged += DEXTD_CHANNEL_FDS;
+    return NULL;
+}
+
+void channel_unadmit(Daemon *d)
+{
+    dext_mutex_lock(&d->lock);
+    d->nchannels--;
+    d->fd_charged -= DEXTD_CHANNEL_FDS;
     dext_mutex_unlock(&d->lock);
 }
 

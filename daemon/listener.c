@@ -107,62 +107,6 @@ static bool peer_in_group(Daemon *d, int fd, const struct ucred *cred)
     return false;
 }
 
-/*
- * channel_admit_locked() - may a channel from @cred be accepted?
- *
- * Checks the caps: the global one, the fd budget, and per connecting
- * process (DEXTD_PID_PENDING before HELLO, DEXTD_PID_CHANNELS in all) and
- * per user other than root (3/4 of the global cap, so root always has
- * room).  Under Daemon.lock; only the main thread adds channels, so what
- * it counts cannot grow before the channel is added.
- *
- * Return: NULL, with the channel and its fds charged; else why not.
- */
-static const char *channel_admit_locked(Daemon *d, const struct ucred *cred)
-    DEXT_REQUIRES(d->lock)
-{
-    unsigned pid_all = 0, pid_pending = 0, uid_all = 0;
-    Channel *ch;
-
-    if (d->nchannels >= d->max_channels) {
-        return "the channel cap is reached";
-    }
-    if (d->fd_budget - d->fd_charged < DEXTD_CHANNEL_FDS) {
-        return "out of file descriptors";
-    }
-    for (ch = d->channels; ch != NULL; ch = ch->next) {
-        if (ch->done) {
-            continue;
-        }
-        if (ch->pid == cred->pid) {
-            pid_all++;
-            pid_pending += !ch->greeted;
-        }
-        uid_all += ch->uid == cred->uid;
-    }
-    if (pid_pending >= DEXTD_PID_PENDING) {
-        return "too many of its channels have not said HELLO";
-    }
-    if (pid_all >= DEXTD_PID_CHANNELS) {
-        return "too many channels from one process";
-    }
-    if (cred->uid != 0 && uid_all >= d->uid_channels) {
-        return "its user holds 3/4 of the channels";
-    }
-    d->nchannels++;
-    d->fd_charged += DEXTD_CHANNEL_FDS;
-    return NULL;
-}
-
-/* Undo channel_admit_locked() for a channel that never started. */
-static void channel_unadmit(Daemon *d) DEXT_EXCLUDES(d->lock)
-{
-    dext_mutex_lock(&d->lock);
-    d->nchannels--;
-    d->fd_charged -= DEXTD_CHANNEL_FDS;
-    dext_mutex_unlock(&d->lock);
-}
-
 /* Refuse the connection @fd with an ERROR, then close it. */
 static void refuse(Daemon *d, int fd, pid_t pid, IOReturn status,
                    const char *why)

@@ -124,23 +124,25 @@ static void setup_once(void)
 }
 
 /*
- * A channel as accept_one() makes it, charged to the budget; NULL where
- * the listener refuses the connection instead (channel_admit_locked():
- * the channel cap, or no room in the fd budget for a channel's fds).
+ * A channel as accept_one() makes it, admitted and charged to the
+ * budget; NULL where the listener refuses the connection instead
+ * (channel_admit_locked(): here the channel cap, or no room in the fd
+ * budget for a channel's fds, since the channels are never linked into
+ * the daemon's list and root's are exempt from the per-user cap).
  */
 static Channel *channel_open(Fuzz *f)
 {
+    struct ucred cred = { .pid = getpid(), .uid = geteuid(),
+                          .gid = getegid() };
+    const char *refused;
     Channel *ch;
 
     dext_mutex_lock(&f->d.lock);
-    if (f->d.nchannels >= f->d.max_channels ||
-        f->d.fd_budget - f->d.fd_charged < DEXTD_CHANNEL_FDS) {
-        dext_mutex_unlock(&f->d.lock);
+    refused = channel_admit_locked(&f->d, &cred);
+    dext_mutex_unlock(&f->d.lock);
+    if (refused != NULL) {
         return NULL;
     }
-    f->d.nchannels++;
-    f->d.fd_charged += DEXTD_CHANNEL_FDS;
-    dext_mutex_unlock(&f->d.lock);
     ch = calloc(1, sizeof(*ch));
     if (ch == NULL) {
         fail("out of memory");
@@ -169,10 +171,7 @@ static void channel_close(Fuzz *f, int i)
         session_unref(&f->d, ch->session);
     }
     close(ch->pidfd);
-    dext_mutex_lock(&f->d.lock);
-    f->d.nchannels--;
-    f->d.fd_charged -= DEXTD_CHANNEL_FDS;
-    dext_mutex_unlock(&f->d.lock);
+    channel_unadmit(&f->d);
     free(ch);
     f->ch[i] = NULL;
 }
