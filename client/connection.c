@@ -159,18 +159,17 @@ static IOReturn conn_refuse_inherited(DextConnection *c)
 {
     unsigned gen = dext_fork_generation();
     /*
-     * IOKit itself cannot be used in such a child: only after exec().
-     * (@c->ops, not @c->t: a disconnect on another thread of the child
-     * may free the transport under us.)
+     * @c->ops, not @c->t: a disconnect on another thread of the child
+     * may free the transport under us.
      */
-    bool iokit = strcmp(c->ops->name, "iokit") == 0;
+    bool after_exec = c->ops->child_needs_exec;
 
     if (__atomic_exchange_n(&c->fork_warned, gen, __ATOMIC_RELAXED) != gen) {
         dext_log(DEXT_LOG_WARNING, "connection 0x%x is the parent's, "
                  "opened before fork(): a child's calls on it answer "
                  "kIOReturnNotPermitted; %s", (unsigned)c->handle,
-                 iokit ? "connect after exec() in the child"
-                       : "connect anew in the child");
+                 after_exec ? "connect after exec() in the child"
+                            : "connect anew in the child");
     }
     return kIOReturnNotPermitted;
 }

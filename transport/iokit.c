@@ -969,6 +969,7 @@ static void iokit_close_inherited(DextTransport *t)
 
 const DextTransportOps dext_transport_iokit = {
     .name = "iokit",
+    .child_needs_exec = true,
     .list_services = iokit_list,
     .status = NULL,             /* the real dext keeps no such counters */
     .open = iokit_open,

@@ -39,6 +39,7 @@
 #ifndef LIBDEXT_TRANSPORT_H
 #define LIBDEXT_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -137,6 +138,14 @@ static inline void dext_wake_destroy(DextWake *wake)
 struct DextTransportOps {
     /** @name: the target scheme, e.g. "unix", "inproc", "iokit". */
     const char *name;
+
+    /**
+     * @child_needs_exec: a forked child can reach a dext over this
+     * transport only after exec() (iokit: libdispatch), not by
+     * connecting anew; what the client's refusal of an inherited
+     * connection tells the child.
+     */
+    bool child_needs_exec;
 
     /**
      * @list_services: store the registry IDs of up to @max services
