@@ -15,8 +15,9 @@
  * survives), truncated and grown back again and again, and a write
  * after the client unmapped its view must still land in the file --
  * also a file on hugetlbfs with the region inside a huge page (where
- * huge pages are reserved), and POSIX shared memory whose fd the client
- * closed (the library finds the file itself).
+ * huge pages are reserved), POSIX shared memory whose fd the client
+ * closed (the library finds the file itself), and a memfd mapped from
+ * an offset into it.
  */
 
 #define _GNU_SOURCE
@@ -253,21 +254,45 @@ static uint8_t *shm_map(size_t size, int *fd)
 }
 
 /* The memory of test_mapped_after_munmap(). */
-typedef enum MemKind { MEM_MEMFD, MEM_HUGETLB, MEM_SHM } MemKind;
+typedef enum MemKind { MEM_MEMFD, MEM_HUGETLB, MEM_SHM, MEM_AT } MemKind;
+
+/* Where MEM_AT maps its memfd from: not the file's start. */
+#define AT_OFFSET   (2u << 20)
+
+/*
+ * A memfd of AT_OFFSET + BIG bytes, mapped shared from AT_OFFSET on
+ * (BIG bytes); *@fd stays open.
+ */
+static uint8_t *memfd_map_at(int *fd)
+{
+    void *p = MAP_FAILED;
+
+    *fd = memfd_create("dma-abuse-at", MFD_CLOEXEC);
+    if (CHECK(*fd >= 0) &&
+        CHECK(ftruncate(*fd, (off_t)(AT_OFFSET + BIG)) == 0)) {
+        p = mmap(NULL, BIG, PROT_READ | PROT_WRITE, MAP_SHARED, *fd,
+                 AT_OFFSET);
+    }
+    return CHECK(p != MAP_FAILED) ? p : NULL;
+}
 
 /*
  * With MEM_HUGETLB the file is on hugetlbfs and the region starts inside
  * one huge page and ends in the next, as a VMM's guest RAM may:
  * hugetlbfs maps only whole huge pages, so dextd must map around the
- * region.  With MEM_SHM it comes from shm_open().
+ * region.  With MEM_SHM it comes from shm_open().  With MEM_AT the
+ * memfd is mapped from AT_OFFSET on, so the file offset the library
+ * sends is not the region's place in its mapping: the bytes must land
+ * there.
  */
 static void test_mapped_after_munmap(io_connect_t c, MemKind kind)
 {
     static const char *const kinds[] = {
         "", " on hugetlbfs, from inside a huge page",
         " of shm_open(), its fd closed",
+        " of a memfd mapped from 2 MiB into it",
     };
-    uint64_t bus = 0, total = BIG, start = 0;
+    uint64_t bus = 0, total = BIG, start = 0, file_off = 0;
     bool registered;
     uint8_t *p;
     int fd;
@@ -275,9 +300,13 @@ static void test_mapped_after_munmap(io_connect_t c, MemKind kind)
     harness_section("a mapped region's view unmapped: DMA reaches the "
                     "file%s", kinds[kind]);
     p = kind == MEM_HUGETLB ? huge_map(&fd, &total) :
-        kind == MEM_SHM ? shm_map(BIG, &fd) : memfd_map(BIG, &fd, 0);
+        kind == MEM_SHM ? shm_map(BIG, &fd) :
+        kind == MEM_AT ? memfd_map_at(&fd) : memfd_map(BIG, &fd, 0);
     if (p == NULL) {
         return;
+    }
+    if (kind == MEM_AT) {
+        file_off = AT_OFFSET;
     }
     if (kind == MEM_HUGETLB) {
         start = total / 2 - BIG / 2;
@@ -305,9 +334,9 @@ static void test_mapped_after_munmap(io_connect_t c, MemKind kind)
     CHECK(edu_dma(c, EDU_DMA_BUF_ADDR, bus + 8192, 4096, EDU_DMA_TO_RAM));
     check_alive(c);
     CHECK_KR(apple_dext_unregister_dma(c, IOVA_B), kIOReturnSuccess);
-    p = mmap(NULL, total, PROT_READ, MAP_SHARED, fd, 0);
+    p = mmap(NULL, file_off + total, PROT_READ, MAP_SHARED, fd, 0);
     if (CHECK(p != MAP_FAILED)) {
-        p += start;
+        p += file_off + start;
         /*
          * Over dextd our edu copies through dextd's mapping of the file,
          * and behind a real IOMMU the pages stay pinned either way: the
@@ -322,7 +351,7 @@ static void test_mapped_after_munmap(io_connect_t c, MemKind kind)
                                                         : "faulted");
         CHECK_EQ(p[8192], lands ? 0x11 : 0);
         CHECK_EQ(p[8192 + 4095], lands ? 0x11 : 0);
-        munmap(p - start, total);
+        munmap(p - start - file_off, file_off + total);
     }
     close(fd);
 }
@@ -345,6 +374,7 @@ int main(int argc, char **argv)
     test_mapped_after_munmap(c, MEM_MEMFD);
     test_mapped_after_munmap(c, MEM_HUGETLB);
     test_mapped_after_munmap(c, MEM_SHM);
+    test_mapped_after_munmap(c, MEM_AT);
     apple_dext_disconnect(c);
     if (harness_status(&st)) {
         CHECK_EQ(st.dma_regions, 0);
