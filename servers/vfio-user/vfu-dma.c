@@ -7,6 +7,11 @@
  * dext keeps chosen bus addresses in 4 KiB pages and wants the memory at
  * the IOVA's offset within one, so each mapping sits in a reservation
  * that puts it there (guest IOVAs are page aligned: usually a no-op).
+ * Guest RAM on hugetlbfs can be mapped only in whole huge pages, from
+ * offsets that are multiples of them, while a VMM maps its RAM from
+ * where the guest's memory map says (1 MiB, say): such a file is mapped
+ * in the huge pages around the range, huge-page aligned in the
+ * reservation.
  */
 
 #include <errno.h>
@@ -14,7 +19,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "vfu-server.h"
 
@@ -46,13 +54,27 @@ static void why(kern_return_t kr, const VfuDmaMap *m)
     }
 }
 
+/* The granule @fd can be mapped in: a huge page on hugetlbfs. */
+static uint64_t map_granule(int fd)
+{
+    struct statfs sf;
+
+    if (fstatfs(fd, &sf) == 0 && sf.f_type == HUGETLBFS_MAGIC &&
+        sf.f_bsize > (long)BUS_PAGE && (sf.f_bsize & (sf.f_bsize - 1)) == 0 &&
+        (uint64_t)sf.f_bsize <= (1ull << 30)) {
+        return (uint64_t)sf.f_bsize;
+    }
+    return BUS_PAGE;
+}
+
 int vfu_dma_map(VfuSession *s, const uint8_t *p, size_t n, int *fds,
                 unsigned nfds, VfuReply *rep)
 {
     VfuDmaMap m;
     VfuDmaMapping *mp;
     struct stat st;
-    uint8_t *res, *va;
+    uint8_t *res, *va, *base;
+    uint64_t gran, map_off, map_len;
     size_t res_len;
     kern_return_t kr;
     int prot = 0, fd = nfds == 1 ? fds[0] : -1;
@@ -92,19 +114,33 @@ int vfu_dma_map(VfuSession *s, const uint8_t *p, size_t n, int *fds,
     }
     /* The dext maps regions for both directions. */
     prot = PROT_READ | PROT_WRITE;
-    res_len = m.size + BUS_PAGE;
+    gran = map_granule(fd);
+    map_off = m.offset & ~(gran - 1);
+    map_len = ((m.offset + m.size + gran - 1) & ~(gran - 1)) - map_off;
+    if (map_len > SIZE_MAX - gran) {
+        goto out;
+    }
+    res_len = map_len + gran;
     res = mmap(NULL, res_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (res == MAP_FAILED) {
         rep->err = ENOMEM;
         goto out;
     }
-    va = res + ((m.address - (uintptr_t)res) & (BUS_PAGE - 1));
-    if (mmap(va, m.size, prot, MAP_SHARED | MAP_FIXED, fd,
-             (off_t)m.offset) == MAP_FAILED) {
+    /*
+     * Host pages: va keeps the IOVA's offset in a bus page (the offset
+     * in the file is page aligned, so it does).  Huge pages: the mapping
+     * starts on one, and va is m.offset's place in it, page aligned.
+     */
+    base = gran == BUS_PAGE ?
+           res + ((m.address - (uintptr_t)res) & (BUS_PAGE - 1)) :
+           (uint8_t *)(((uintptr_t)res + gran - 1) & ~(uintptr_t)(gran - 1));
+    if (mmap(base, map_len, prot, MAP_SHARED | MAP_FIXED, fd,
+             (off_t)map_off) == MAP_FAILED) {
         munmap(res, res_len);
         rep->err = errno == EACCES ? EACCES : ENOMEM;
         goto out;
     }
+    va = base + (m.offset - map_off);
     mp = realloc(s->maps, (s->nmaps + 1) * sizeof(*mp));
     if (mp == NULL) {
         munmap(res, res_len);
