@@ -6,12 +6,14 @@
 #
 #   run-guest.sh [--bin HOSTPATH]... [--file HOSTPATH:GUESTPATH]...
 #                [--env NAME=VALUE]... [--qemu-arg ARG]... [--append ARG]...
-#                [--timeout SEC] [--mem MB] [--keep] GUEST_SCRIPT [ARG]...
+#                [--timeout SEC] [--mem MB] [--hugetlb] [--keep]
+#                GUEST_SCRIPT [ARG]...
 #
 # The script runs under `sh -e` (busybox) with the ARGs; what it prints
 # comes out on standard output, and its exit status is this one's.
 # Exit 1 with a reason when the guest did not report (crash, time-out),
-# 77 when the rig cannot be built here.
+# 77 when the rig cannot be built here, or --hugetlb finds too few free
+# huge pages (failures, both, under LIBDEXT_VM_REQUIRED).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +28,7 @@ usage() {
 bins=() files=() envs=() qemu_args=() appends=()
 timeout=300
 mem=512
+hugetlb=""
 keep=0
 while [ $# -gt 0 ]; do
     case $1 in
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --append) appends+=("$2"); shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
     --mem) mem=$2; shift 2 ;;
+    --hugetlb) hugetlb=",hugetlb=on"; shift ;;
     --keep) keep=1; shift ;;
     --help|-h) usage ;;
     --) shift; break ;;
@@ -61,6 +65,18 @@ if [ $rc -eq 77 ]; then
 fi
 [ $rc -eq 0 ] || die "build-rig.sh failed (exit $rc)"
 . "$cache/rig.env"
+
+# --hugetlb: guest RAM on the host's huge pages, which must be free.
+if [ -n "$hugetlb" ]; then
+    free_kb=$(awk '/^HugePages_Free:/ {f = $2} /^Hugepagesize:/ {s = $2}
+                   END {print f * s}' /proc/meminfo)
+    if [ "$free_kb" -lt $((mem * 1024)) ]; then
+        why="${mem} MiB of free huge pages wanted, $((free_kb / 1024)) MiB free (vm.nr_hugepages)"
+        [ -z "${LIBDEXT_VM_REQUIRED:-}" ] || die "$why, and LIBDEXT_VM_REQUIRED is set"
+        echo "run-guest: SKIP: $why" >&2
+        exit 77
+    fi
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/libdext-vm.XXXXXX")
 log=$work/serial.log
@@ -146,7 +162,7 @@ qemu=(
     -L "$chroot_dir/usr/share/qemu" -L "$chroot_dir/usr/share/seabios"
     -machine q35,memory-backend=mem -accel tcg
     -m "${mem}M"
-    -object "memory-backend-memfd,id=mem,size=${mem}M,share=on"
+    -object "memory-backend-memfd,id=mem,size=${mem}M,share=on$hugetlb"
     -nographic -no-reboot -nic none
     # The IOMMU first: devices plugged before it would bypass it.
     -device intel-iommu,intremap=on,caching-mode=on
