@@ -96,10 +96,13 @@ int vfu_dma_map(VfuSession *s, const uint8_t *p, size_t n, int *fds,
         goto out;
     }
     if (fd < 0) {
-        vfu_log("DMA_MAP 0x%llx without an fd: guest RAM must be shared "
-                "memory: -object memory-backend-memfd,id=mem,size=...,"
-                "share=on -machine memory-backend=mem",
-                (unsigned long long)m.address);
+        /* QEMU sends its BIOS area so at every boot: say both cases. */
+        vfu_log("DMA_MAP 0x%llx+0x%llx without an fd: the device cannot "
+                "reach it (no harm if it is not guest RAM, a BIOS area "
+                "say); guest RAM must be shared memory: -object "
+                "memory-backend-memfd,id=mem,size=...,share=on -machine "
+                "memory-backend=mem", (unsigned long long)m.address,
+                (unsigned long long)m.size);
         rep->err = ENOTSUP;
         goto out;
     }
