@@ -38,6 +38,7 @@
  */
 
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -216,6 +217,39 @@ static void measure(const char *tag, io_connect_t c, uint8_t *buf,
     apple_dext_unregister_dma(c, IOVA);
 }
 
+/*
+ * The mapped path once more over the polled call ring, the client on
+ * CPU 0 and every dextd thread on CPU 1 (as bench-poll places them):
+ * each transfer's hand-off then costs a cache-line round trip instead of
+ * two context switches, which tells the copy's own cost from the call
+ * path's.  Information only: the target stays the socket path's, the
+ * one every client gets.
+ */
+static void measure_polled(uint8_t *shared, uint8_t *other)
+{
+    pid_t server = harness_server_pid();
+    char target[600];
+    io_connect_t cp;
+
+    if (!harness_is_unix() || !bench_pin_process(server, 1)) {
+        printf("# polled cross-CPU DMA not measured: needs unix and two "
+               "CPUs\n");
+        return;
+    }
+    snprintf(target, sizeof(target), "%s%s", harness_target(),
+             harness_is_polled() ? "" : ",poll");
+    if (apple_dext_connect_target(target, IVSHMEM_BUS, IVSHMEM_DEV,
+                                  IVSHMEM_FN, &cp) != kIOReturnSuccess ||
+        apple_dext_claim(cp) != kIOReturnSuccess) {
+        abort();
+    }
+    /* The ring's thread exists now: every dextd thread to CPU 1. */
+    bench_pin_process(server, 1);
+    measure("poll_shared_cross_cpu", cp, shared, other, bar2, BENCH_INFO);
+    apple_dext_disconnect(cp);
+    bench_pin_process(server, 0);
+}
+
 static void *map_anon(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -273,6 +307,7 @@ int main(int argc, char **argv)
     measure("unix_shared", c, shared, other, bar2, BENCH_AT_LEAST);
     measure("unix_private", c, priv, other, bar2, BENCH_INFO);
     measure("inproc_private", ci, priv, other, bar2_inproc, BENCH_INFO);
+    measure_polled(shared, other);
     apple_dext_disconnect(ci);
     apple_dext_disconnect(c);
     return harness_finish();
