@@ -190,7 +190,7 @@ int main(int argc, char **argv)
 
             setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         }
-        vfu_log("client connected");
+        vfu_log_client("client connected");
         client_fd = c;
         if (stop) {
             shutdown(c, SHUT_RD);   /* the signal came just before */
@@ -199,7 +199,7 @@ int main(int argc, char **argv)
         client_fd = -1;
         vfu_session_close(&s);
         close(c);
-        vfu_log("client gone; everything released");
+        vfu_log_client("client gone; everything released");
         if (once) {
             break;
         }

@@ -32,25 +32,28 @@ static void why(kern_return_t kr, const VfuDmaMap *m)
 {
     switch (kr) {
     case kIOReturnUnsupported:
-        vfu_log("DMA_MAP 0x%llx+0x%llx: the dext cannot put DMA at a chosen "
-                "bus address (the macOS dext's DART picks them); the guest "
-                "would need a driver that translates its addresses, as "
-                "upstream's apple-dma companion does",
-                (unsigned long long)m->address, (unsigned long long)m->size);
+        vfu_log_client("DMA_MAP 0x%llx+0x%llx: the dext cannot put DMA at "
+                       "a chosen bus address (the macOS dext's DART picks "
+                       "them); the guest would need a driver that "
+                       "translates its addresses, as upstream's apple-dma "
+                       "companion does", (unsigned long long)m->address,
+                       (unsigned long long)m->size);
         break;
     case kIOReturnNoResources:
-        vfu_log("DMA_MAP 0x%llx+0x%llx: outside the device's bus window "
-                "(1 MiB up to its DMA mask)", (unsigned long long)m->address,
-                (unsigned long long)m->size);
+        vfu_log_client("DMA_MAP 0x%llx+0x%llx: outside the device's bus "
+                       "window (1 MiB up to its DMA mask)",
+                       (unsigned long long)m->address,
+                       (unsigned long long)m->size);
         break;
     case kIOReturnBusy:
-        vfu_log("DMA_MAP 0x%llx+0x%llx: shares a 4 KiB bus page with "
-                "another mapping", (unsigned long long)m->address,
-                (unsigned long long)m->size);
+        vfu_log_client("DMA_MAP 0x%llx+0x%llx: shares a 4 KiB bus page "
+                       "with another mapping", (unsigned long long)m->address,
+                       (unsigned long long)m->size);
         break;
     default:
-        vfu_log("DMA_MAP 0x%llx+0x%llx: %s", (unsigned long long)m->address,
-                (unsigned long long)m->size, apple_dext_strerror(kr));
+        vfu_log_client("DMA_MAP 0x%llx+0x%llx: %s",
+                       (unsigned long long)m->address,
+                       (unsigned long long)m->size, apple_dext_strerror(kr));
     }
 }
 
@@ -97,12 +100,13 @@ int vfu_dma_map(VfuSession *s, const uint8_t *p, size_t n, int *fds,
     }
     if (fd < 0) {
         /* QEMU sends its BIOS area so at every boot: say both cases. */
-        vfu_log("DMA_MAP 0x%llx+0x%llx without an fd: the device cannot "
-                "reach it (no harm if it is not guest RAM, a BIOS area "
-                "say); guest RAM must be shared memory: -object "
-                "memory-backend-memfd,id=mem,size=...,share=on -machine "
-                "memory-backend=mem", (unsigned long long)m.address,
-                (unsigned long long)m.size);
+        vfu_log_client("DMA_MAP 0x%llx+0x%llx without an fd: the device "
+                       "cannot reach it (no harm if it is not guest RAM, a "
+                       "BIOS area say); guest RAM must be shared memory: "
+                       "-object memory-backend-memfd,id=mem,size=...,"
+                       "share=on -machine memory-backend=mem",
+                       (unsigned long long)m.address,
+                       (unsigned long long)m.size);
         rep->err = ENOTSUP;
         goto out;
     }

@@ -296,7 +296,7 @@ static int dext_irqs(VfuSession *s)
     }
     kr = apple_dext_setup_interrupts(s->conn, &nvec);
     if (kr != kIOReturnSuccess && kr != kIOReturnStillOpen) {
-        vfu_log("setup_interrupts: %s", apple_dext_strerror(kr));
+        vfu_log_client("setup_interrupts: %s", apple_dext_strerror(kr));
         return vfu_errno(kr);
     }
     s->notify = apple_dext_interrupt_notify_create_fd(s->conn);

@@ -8,19 +8,81 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vfu-server.h"
+
+static void __attribute__((format(printf, 2, 0)))
+vlog_line(unsigned dropped, const char *fmt, va_list ap)
+{
+    fputs("dext-vfio-user: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    if (dropped > 0) {
+        fprintf(stderr, " (%u client-caused line%s dropped before this "
+                "one)", dropped, dropped == 1 ? "" : "s");
+    }
+    fputc('\n', stderr);
+}
 
 void vfu_log(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("dext-vfio-user: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vlog_line(0, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+}
+
+/*
+ * The budget of client-caused lines, for the whole server: a client
+ * that reconnects in a loop is a new session each time.  Tokens come
+ * back one per VFU_LOG_PERIOD_MS up to VFU_LOG_BURST; the server is
+ * single-threaded, so plain statics do.
+ */
+static struct {
+    bool started;
+    unsigned tokens;
+    unsigned dropped;
+    uint64_t refill_ms;         /* when the last token came back */
+} client_budget;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void vfu_log_client(const char *fmt, ...)
+{
+    uint64_t now = now_ms(), back;
+    va_list ap;
+
+    if (!client_budget.started) {
+        client_budget.started = true;
+        client_budget.tokens = VFU_LOG_BURST;
+        client_budget.refill_ms = now;
+    }
+    back = (now - client_budget.refill_ms) / VFU_LOG_PERIOD_MS;
+    if (back > 0) {
+        client_budget.refill_ms += back * VFU_LOG_PERIOD_MS;
+        client_budget.tokens = back >= VFU_LOG_BURST -
+                               client_budget.tokens ? VFU_LOG_BURST :
+                               client_budget.tokens + (unsigned)back;
+    }
+    if (client_budget.tokens == 0) {
+        if (client_budget.dropped < UINT32_MAX) {
+            client_budget.dropped++;
+        }
+        return;
+    }
+    client_budget.tokens--;
+    va_start(ap, fmt);
+    vlog_line(client_budget.dropped, fmt, ap);
+    va_end(ap);
+    client_budget.dropped = 0;
 }
 
 int vfu_errno(kern_return_t kr)
@@ -69,13 +131,14 @@ int vfu_session_open(VfuSession *s)
     kr = apple_dext_connect_target(s->target, s->bus, s->dev, s->fn,
                                    &s->conn);
     if (kr != kIOReturnSuccess) {
-        vfu_log("%02x:%02x.%x: %s (%s)", s->bus, s->dev, s->fn,
-                apple_dext_strerror(kr), apple_dext_last_error_detail());
+        vfu_log_client("%02x:%02x.%x: %s (%s)", s->bus, s->dev, s->fn,
+                       apple_dext_strerror(kr),
+                       apple_dext_last_error_detail());
         return -1;
     }
     kr = apple_dext_claim(s->conn);
     if (kr != kIOReturnSuccess) {
-        vfu_log("claim: %s", apple_dext_strerror(kr));
+        vfu_log_client("claim: %s", apple_dext_strerror(kr));
         apple_dext_disconnect(s->conn);
         s->conn = IO_OBJECT_NULL;
         return -1;

@@ -191,8 +191,8 @@ static int conn_send(int sock, uint8_t *msg, size_t len, const int *fds,
             continue;
         }
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            vfu_log("the client read no reply within the send timeout: "
-                    "dropped");
+            vfu_log_client("the client read no reply within the send "
+                           "timeout: dropped");
         }
         if (r <= 0) {
             return -1;
@@ -278,8 +278,8 @@ int vfu_serve_client(VfuSession *s, int sock)
             break;          /* no reply to a client being dropped */
         }
         if (r < 0) {
-            vfu_log("malformed message (command %u, %zu bytes): closing",
-                    h.command, len);
+            vfu_log_client("malformed message (command %u, %zu bytes): "
+                           "closing", h.command, len);
             break;
         }
         if (r == 0) {
@@ -297,8 +297,9 @@ int vfu_serve_client(VfuSession *s, int sock)
     }
 done:
     if (s->trigger_blocked) {
-        vfu_log("a trigger eventfd blocked the server (the client filled "
-                "its counter and cleared O_NONBLOCK): dropped");
+        vfu_log_client("a trigger eventfd blocked the server (the client "
+                       "filled its counter and cleared O_NONBLOCK): "
+                       "dropped");
     }
     conn_drop_fds(&c);
     free(c.buf);

@@ -55,7 +55,7 @@ int vfu_version(VfuSession *s, const uint8_t *p, size_t n, VfuReply *rep)
     }
     memcpy(&v, p, sizeof(v));
     if (v.major != VFU_VERSION_MAJOR || !client_caps_ok(p + 4, n - 4)) {
-        vfu_log("VERSION %u.%u refused", v.major, v.minor);
+        vfu_log_client("VERSION %u.%u refused", v.major, v.minor);
         return -1;
     }
     root = json_object_new_object();

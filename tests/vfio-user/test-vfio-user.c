@@ -1323,12 +1323,22 @@ static void test_killed_client(void)
     }
 }
 
+/* Start dext-vfio-user; its stderr to @log when not NULL. */
 static void start_server(const char *bin, const char *dir,
-                         const char *target, const char *bdf)
+                         const char *target, const char *bdf,
+                         const char *log)
 {
     snprintf(sock_path, sizeof(sock_path), "%s/vfu.sock", dir);
     server = fork();
     if (server == 0) {
+        if (log != NULL) {
+            int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                          0600);
+
+            if (fd < 0 || dup2(fd, 2) < 0) {
+                _exit(127);
+            }
+        }
         /* A short send timeout, for test_stalled_reader(). */
         execl(bin, bin, "--socket", sock_path, "--target", target,
               "--send-timeout", "300", bdf, (char *)NULL);
@@ -1384,6 +1394,96 @@ static void test_stalled_reader(void)
     close(s);
 }
 
+/* Lines of @path that contain @what; -1 if it cannot be read. */
+static int count_lines(const char *path, const char *what, char *last,
+                       size_t last_size)
+{
+    char line[1024];
+    FILE *f = fopen(path, "r");
+    int n = 0;
+
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, what) != NULL) {
+            n++;
+            snprintf(last, last_size, "%s", line);
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A VMM that repeats a refused request (DMA_MAP without an fd, which the
+ * server explains in a long line) gets every one refused, but the log
+ * gets a burst of lines and then one a second: the disk the log goes to
+ * is not the client's to fill.  The next line let through says how many
+ * were dropped.  (Burst: VFU_LOG_BURST, 10, shared with "client
+ * connected".)
+ */
+static void test_log_budget(const char *log)
+{
+    const char *what = "without an fd";
+    char last[1024] = "";
+    int s = connect_server(), i, n, refused = 0, served = 0;
+    double t0, secs;
+
+    harness_section("a client repeating a refused request cannot flood "
+                    "the log");
+    if (!CHECK(s >= 0) || !CHECK_EQ(version(s), 0)) {
+        if (s >= 0) {
+            close(s);
+        }
+        return;
+    }
+    t0 = now_s();
+    for (i = 0; i < 2000; i++) {
+        refused += dma_map(s, -1, 0, 0x200000, 0x1000) == ENOTSUP;
+    }
+    secs = now_s() - t0;
+    CHECK_EQ(refused, 2000);
+    n = count_lines(log, what, last, sizeof(last));
+    printf("# %d of 2000 refusals logged in %.2f s\n", n, secs);
+    CHECK_MSG(n >= 1, "the first refusal is logged");
+    CHECK_MSG(n <= 10 + (int)secs + 1, "%d lines in %.2f s", n, secs);
+    /* A second later one more goes out, with the count dropped. */
+    usleep(1100 * 1000);
+    CHECK_EQ(dma_map(s, -1, 0, 0x200000, 0x1000), ENOTSUP);
+    CHECK_EQ(count_lines(log, what, last, sizeof(last)), n + 1);
+    CHECK_MSG(strstr(last, "lines dropped before this one") != NULL,
+              "the line after the drops counts them: %s", last);
+    /* Served all along. */
+    CHECK_EQ(rd32(s, 0, 0), EDU_ID);
+    close(s);
+
+    /* Nor can one that reconnects in a loop (the budget is the one the
+     * lines above left, none at all past the burst). */
+    t0 = now_s();
+    for (i = 0; i < 300; i++) {
+        s = connect_server();
+        served += s >= 0 && version(s) == 0;
+        if (s >= 0) {
+            close(s);
+        }
+    }
+    secs = now_s() - t0;
+    CHECK_EQ(served, 300);
+    n = count_lines(log, "client connected", last, sizeof(last));
+    printf("# %d of 301 connections logged in %.2f s\n", n, secs);
+    CHECK_MSG(n >= 1 && n <= 10 + (int)secs + 1, "%d lines in %.2f s", n,
+              secs);
+}
+
 static void stop_server(void)
 {
     int status = -1, i;
@@ -1407,7 +1507,7 @@ static void stop_server(void)
 int main(void)
 {
     const char *bin = getenv("DEXT_VFIO_USER");
-    char dir[] = "/tmp/vfu-test-XXXXXX";
+    char dir[] = "/tmp/vfu-test-XXXXXX", log[64];
     int s;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1418,7 +1518,7 @@ int main(void)
     if (mkdtemp(dir) == NULL) {
         return 1;
     }
-    start_server(bin, dir, "inproc:edu", "00:03.0");
+    start_server(bin, dir, "inproc:edu", "00:03.0", NULL);
     s = connect_server();
     if (CHECK(s >= 0)) {
         harness_section("VERSION");
@@ -1448,7 +1548,13 @@ int main(void)
     test_stalled_reader();
     stop_server();
 
-    start_server(bin, dir, "inproc:ivshmem", "00:04.0");
+    snprintf(log, sizeof(log), "%s/server.log", dir);
+    start_server(bin, dir, "inproc:edu", "00:03.0", log);
+    test_log_budget(log);
+    stop_server();
+    unlink(log);
+
+    start_server(bin, dir, "inproc:ivshmem", "00:04.0", NULL);
     test_racing_trigger();
     test_guard_expiry();
     s = connect_server();
