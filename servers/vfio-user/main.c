@@ -26,6 +26,8 @@
 
 /* How long a reply may wait for a client that does not read. */
 #define VFU_SEND_TIMEOUT_MS 10000
+/* How long a new client may take to send VERSION. */
+#define VFU_HANDSHAKE_TIMEOUT_MS 5000
 
 static volatile sig_atomic_t stop;
 /* The listening socket, or -1. */
@@ -62,7 +64,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dext-vfio-user --socket PATH [--target TARGET] "
-               "[--once] [--send-timeout MS] BB:DD.F\n"
+               "[--once] [--send-timeout MS] [--handshake-timeout MS] "
+               "BB:DD.F\n"
                "  serves the device at BB:DD.F of a libdext target to "
                "vfio-user clients\n"
                "  (QEMU: -device '{\"driver\":\"vfio-user-pci\",\"socket\":"
@@ -70,7 +73,11 @@ static void usage(FILE *f)
                "  --once  serve one client, then exit\n"
                "  --send-timeout MS  drop a client that reads no reply for "
                "MS ms\n"
-               "          (default %d; 0: never)\n", VFU_SEND_TIMEOUT_MS);
+               "          (default %d; 0: never)\n"
+               "  --handshake-timeout MS  drop a client that has not sent "
+               "VERSION\n"
+               "          within MS ms (default %d; 0: never)\n",
+            VFU_SEND_TIMEOUT_MS, VFU_HANDSHAKE_TIMEOUT_MS);
 }
 
 static int listen_on(const char *path)
@@ -104,6 +111,7 @@ int main(int argc, char **argv)
         { "target", required_argument, NULL, 't' },
         { "once", no_argument, NULL, 'o' },
         { "send-timeout", required_argument, NULL, 'T' },
+        { "handshake-timeout", required_argument, NULL, 'H' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -112,23 +120,26 @@ int main(int argc, char **argv)
     VfuSession s = { 0 };
     unsigned b, d, f;
     bool once = false;
-    long send_ms = VFU_SEND_TIMEOUT_MS;
+    long send_ms = VFU_SEND_TIMEOUT_MS, hs_ms = VFU_HANDSHAKE_TIMEOUT_MS;
     char *end;
+    long ms;
     int opt, lfd, status = 0;
     char tail;
 
-    while ((opt = getopt_long(argc, argv, "s:t:oT:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "s:t:oT:H:h", opts, NULL)) != -1) {
         switch (opt) {
         case 's': path = optarg; break;
         case 't': s.target = optarg; break;
         case 'o': once = true; break;
         case 'T':
-            send_ms = strtol(optarg, &end, 10);
-            if (*end != '\0' || end == optarg || send_ms < 0 ||
-                send_ms > 3600 * 1000) {
+        case 'H':
+            ms = strtol(optarg, &end, 10);
+            if (*end != '\0' || end == optarg || ms < 0 ||
+                ms > 3600 * 1000) {
                 usage(stderr);
                 return 2;
             }
+            *(opt == 'T' ? &send_ms : &hs_ms) = ms;
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -189,6 +200,18 @@ int main(int argc, char **argv)
                                   .tv_usec = (send_ms % 1000) * 1000 };
 
             setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        }
+        /*
+         * One client at a time: a connection that never says VERSION
+         * (or says half of it) would hold the device from every VMM
+         * after it.  vfu_serve_client() lifts the bound after VERSION:
+         * a guest may then sit idle for as long as it likes.
+         */
+        if (hs_ms > 0) {
+            struct timeval tv = { .tv_sec = hs_ms / 1000,
+                                  .tv_usec = (hs_ms % 1000) * 1000 };
+
+            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         }
         vfu_log_client("client connected");
         client_fd = c;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "vfu-socket.h"
@@ -90,7 +91,10 @@ static size_t conn_want(VfuConn *c)
     return h.size - have;       /* conn_next() checked h.size */
 }
 
-/* One recvmsg() into the buffer: 0, or -1 (end of file, error, bad fds). */
+/*
+ * One recvmsg() into the buffer: 0; -2 if the socket's receive timeout
+ * (the handshake bound) ran out; -1 (end of file, error, bad fds).
+ */
 static int conn_fill(VfuConn *c)
 {
     union {
@@ -118,6 +122,9 @@ static int conn_fill(VfuConn *c)
     do {
         r = recvmsg(c->sock, &mh, MSG_CMSG_CLOEXEC);
     } while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return -2;
+    }
     if (r <= 0) {
         return -1;
     }
@@ -208,6 +215,7 @@ int vfu_serve_client(VfuSession *s, int sock)
     VfuConn c = { .sock = sock, .buf = malloc(VFU_MAX_MSG_SIZE) };
     uint8_t *out = malloc(VFU_MAX_MSG_SIZE);
     int fds[VFU_MAX_MSG_FDS];
+    bool versioned = false;
     int ret = -1;
 
     if (c.buf == NULL || out == NULL) {
@@ -263,7 +271,12 @@ int vfu_serve_client(VfuSession *s, int sock)
                     continue;
                 }
             }
-            if (conn_fill(&c) != 0) {
+            r = conn_fill(&c);
+            if (r == -2) {
+                vfu_log_client("no VERSION within the handshake timeout: "
+                               "dropped");
+            }
+            if (r != 0) {
                 ret = 0;    /* the client went away */
                 break;
             }
@@ -273,6 +286,14 @@ int vfu_serve_client(VfuSession *s, int sock)
         c.start += len;
         memcpy(&h, msg, sizeof(h));
         r = vfu_handle(s, msg, len, fds, nfds, &rep);
+        if (!versioned && s->versioned) {
+            /* The handshake bound (main.c) ends with the handshake. */
+            static const struct timeval forever = { 0, 0 };
+
+            setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &forever,
+                       sizeof(forever));
+            versioned = true;
+        }
         if (s->trigger_blocked) {
             vfu_close_fds(rep.fds, rep.nfds);
             break;          /* no reply to a client being dropped */

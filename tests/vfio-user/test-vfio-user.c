@@ -1339,9 +1339,10 @@ static void start_server(const char *bin, const char *dir,
                 _exit(127);
             }
         }
-        /* A short send timeout, for test_stalled_reader(). */
+        /* Short bounds, for test_stalled_reader(), test_handshake(). */
         execl(bin, bin, "--socket", sock_path, "--target", target,
-              "--send-timeout", "300", bdf, (char *)NULL);
+              "--send-timeout", "300", "--handshake-timeout", "1000", bdf,
+              (char *)NULL);
         _exit(127);
     }
 }
@@ -1484,6 +1485,48 @@ static void test_log_budget(const char *log)
               secs);
 }
 
+/*
+ * One client at a time: a connection that never sends VERSION, or sends
+ * half its header, is dropped after --handshake-timeout (1 s here) and
+ * the client queued behind it is served.  After VERSION the bound is
+ * gone: a client idle for longer than it is still served.
+ */
+static void test_handshake(void)
+{
+    static const uint8_t half[8];
+    int pass, silent, t;
+    double t0, waited;
+
+    harness_section("a client that never says VERSION is dropped");
+    for (pass = 0; pass < 2; pass++) {
+        silent = connect_server();
+        if (!CHECK(silent >= 0)) {
+            return;
+        }
+        if (pass == 1) {
+            CHECK(send(silent, half, sizeof(half), MSG_NOSIGNAL) == 8);
+        }
+        t0 = now_s();
+        t = connect_server();
+        if (CHECK(t >= 0)) {
+            CHECK_EQ(version(t), 0);
+            waited = now_s() - t0;
+            CHECK_MSG(waited >= 0.8, "served after %.2f s: the silent "
+                      "client was not waited for", waited);
+        }
+        CHECK_MSG(closed_by_server(silent), "a client %s is still "
+                  "connected", pass ? "with half a header" : "silent");
+        close(silent);
+        if (t >= 0 && pass == 0) {
+            usleep(1500 * 1000);
+            CHECK_EQ(rd32(t, 0, 0), EDU_ID);
+        }
+        if (t >= 0) {
+            close(t);
+        }
+    }
+}
+
 static void stop_server(void)
 {
     int status = -1, i;
@@ -1546,6 +1589,7 @@ int main(void)
     test_killed_client();
     test_malformed();
     test_stalled_reader();
+    test_handshake();
     stop_server();
 
     snprintf(log, sizeof(log), "%s/server.log", dir);
