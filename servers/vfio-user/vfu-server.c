@@ -8,9 +8,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "support/ratelimit.h"
 #include "vfu-server.h"
 
 static void __attribute__((format(printf, 2, 0)))
@@ -35,54 +35,23 @@ void vfu_log(const char *fmt, ...)
 }
 
 /*
- * The budget of client-caused lines, for the whole server: a client
- * that reconnects in a loop is a new session each time.  Tokens come
- * back one per VFU_LOG_PERIOD_MS up to VFU_LOG_BURST; the server is
- * single-threaded, so plain statics do.
+ * The budget of client-caused lines, the one dextd and the core use,
+ * for the whole server: a client that reconnects in a loop is a new
+ * session each time.
  */
-static struct {
-    bool started;
-    unsigned tokens;
-    unsigned dropped;
-    uint64_t refill_ms;         /* when the last token came back */
-} client_budget;
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+static DextRateLimit client_budget;
 
 void vfu_log_client(const char *fmt, ...)
 {
-    uint64_t now = now_ms(), back;
+    unsigned dropped;
     va_list ap;
 
-    if (!client_budget.started) {
-        client_budget.started = true;
-        client_budget.tokens = VFU_LOG_BURST;
-        client_budget.refill_ms = now;
-    }
-    back = (now - client_budget.refill_ms) / VFU_LOG_PERIOD_MS;
-    if (back > 0) {
-        client_budget.refill_ms += back * VFU_LOG_PERIOD_MS;
-        client_budget.tokens = back >= VFU_LOG_BURST -
-                               client_budget.tokens ? VFU_LOG_BURST :
-                               client_budget.tokens + (unsigned)back;
-    }
-    if (client_budget.tokens == 0) {
-        if (client_budget.dropped < UINT32_MAX) {
-            client_budget.dropped++;
-        }
+    if (!dext_ratelimit_take(&client_budget, &dropped)) {
         return;
     }
-    client_budget.tokens--;
     va_start(ap, fmt);
-    vlog_line(client_budget.dropped, fmt, ap);
+    vlog_line(dropped, fmt, ap);
     va_end(ap);
-    client_budget.dropped = 0;
 }
 
 int vfu_errno(kern_return_t kr)

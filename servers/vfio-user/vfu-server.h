@@ -167,18 +167,15 @@ void vfu_close_fds(int *fds, unsigned nfds);
 /* Logging to stderr, one line. */
 void vfu_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The budget of vfu_log_client(): a burst, then one line a period. */
-#define VFU_LOG_BURST     10
-#define VFU_LOG_PERIOD_MS 1000
-
 /**
  * vfu_log_client() - log a line a client can cause, under a budget
  * @fmt: printf format of the line
  *
  * A client (a VMM) that repeats a refused request, or reconnects in a
- * loop, must not fill the disk the log goes to: past VFU_LOG_BURST
- * lines, one line per VFU_LOG_PERIOD_MS goes out, and the next one let
- * through says how many were dropped.  Lines about the server itself
+ * loop, must not fill the disk the log goes to: the budget of
+ * support/ratelimit.h (a burst of DEXT_RATELIMIT_BURST lines, then one
+ * every DEXT_RATELIMIT_PERIOD_MS), and the next line let through says
+ * how many were dropped.  Lines about the server itself
  * (its socket, the dext going away) use vfu_log().
  *
  * Return: nothing.

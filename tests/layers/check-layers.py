@@ -8,7 +8,8 @@ Layers, bottom to top (README, "Architecture"):
 
 A file may include its own folder's headers and those of any layer below.
 dextctl, the servers (dext-vfio-user) and the examples keep to the public
-API (include/ only).  With
+API (include/) and the support layer, which is freestanding (no libdext
+state) and compiled into them where used.  With
 includes only ever going down, there can be no include circle between
 folders.  Usage: check-layers.py SOURCE_ROOT; prints every violation and
 exits 1 if there is one.
@@ -30,7 +31,7 @@ RANKS = {
     'client': 6,
     'daemon': 7,
 }
-# Public-API-only programs: their own folder and include/.
+# Public-API-only programs: their own folder, include/ and support/.
 PUBLIC_ONLY = ('cli', 'examples', 'servers')
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
@@ -66,9 +67,9 @@ def check(root):
                     if target is None or target == top:
                         continue
                     if top in PUBLIC_ONLY:
-                        if target != 'include':
+                        if target not in ('include', 'support'):
                             bad.append(f'{rel}: includes "{inc}": {top}/ '
-                                       'keeps to the public API')
+                                       'keeps to the public API and support/')
                     elif RANKS[target] > RANKS[top]:
                         bad.append(f'{rel}: includes "{inc}" from {target}/, '
                                    f'a layer above {top}/')

@@ -1429,7 +1429,7 @@ static double now_s(void)
  * server explains in a long line) gets every one refused, but the log
  * gets a burst of lines and then one a second: the disk the log goes to
  * is not the client's to fill.  The next line let through says how many
- * were dropped.  (Burst: VFU_LOG_BURST, 10, shared with "client
+ * were dropped.  (Burst: DEXT_RATELIMIT_BURST, 10, shared with "client
  * connected".)
  */
 static void test_log_budget(const char *log)
