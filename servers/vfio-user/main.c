@@ -201,24 +201,16 @@ int main(int argc, char **argv)
 
             setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         }
-        /*
-         * One client at a time: a connection that never says VERSION
-         * (or says half of it) would hold the device from every VMM
-         * after it.  vfu_serve_client() lifts the bound after VERSION:
-         * a guest may then sit idle for as long as it likes.
-         */
-        if (hs_ms > 0) {
-            struct timeval tv = { .tv_sec = hs_ms / 1000,
-                                  .tv_usec = (hs_ms % 1000) * 1000 };
-
-            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        }
         vfu_log_client("client connected");
         client_fd = c;
         if (stop) {
             shutdown(c, SHUT_RD);   /* the signal came just before */
         }
-        vfu_serve_client(&s, c);
+        /*
+         * One client at a time: a connection that never says VERSION
+         * (or drips it) would hold the device from every VMM after it.
+         */
+        vfu_serve_client(&s, c, (unsigned)hs_ms);
         client_fd = -1;
         vfu_session_close(&s);
         close(c);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vfu-socket.h"
@@ -91,10 +91,7 @@ static size_t conn_want(VfuConn *c)
     return h.size - have;       /* conn_next() checked h.size */
 }
 
-/*
- * One recvmsg() into the buffer: 0; -2 if the socket's receive timeout
- * (the handshake bound) ran out; -1 (end of file, error, bad fds).
- */
+/* One recvmsg() into the buffer: 0, or -1 (end of file, error, bad fds). */
 static int conn_fill(VfuConn *c)
 {
     union {
@@ -122,9 +119,6 @@ static int conn_fill(VfuConn *c)
     do {
         r = recvmsg(c->sock, &mh, MSG_CMSG_CLOEXEC);
     } while (r < 0 && errno == EINTR);
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        return -2;
-    }
     if (r <= 0) {
         return -1;
     }
@@ -210,12 +204,46 @@ static int conn_send(int sock, uint8_t *msg, size_t len, const int *fds,
     return 0;
 }
 
-int vfu_serve_client(VfuSession *s, int sock)
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Before VERSION: wait for the client's next bytes until @deadline
+ * (CLOCK_MONOTONIC, ms).  One deadline for the whole handshake, not a
+ * bound per read, or a client dripping a byte at a time would hold the
+ * server for ever.  True once there is something to read (data, a
+ * hang-up or an error, which the read then reports); false at the
+ * deadline.
+ */
+static bool handshake_wait(int sock, uint64_t deadline)
+{
+    struct pollfd p = { .fd = sock, .events = POLLIN };
+
+    for (;;) {
+        uint64_t now = now_ms();
+        int r;
+
+        if (now >= deadline) {
+            return false;
+        }
+        r = poll(&p, 1, (int)(deadline - now));
+        if (r > 0 || (r < 0 && errno != EINTR)) {
+            return true;
+        }
+    }
+}
+
+int vfu_serve_client(VfuSession *s, int sock, unsigned handshake_ms)
 {
     VfuConn c = { .sock = sock, .buf = malloc(VFU_MAX_MSG_SIZE) };
     uint8_t *out = malloc(VFU_MAX_MSG_SIZE);
+    uint64_t deadline = handshake_ms ? now_ms() + handshake_ms : 0;
     int fds[VFU_MAX_MSG_FDS];
-    bool versioned = false;
     int ret = -1;
 
     if (c.buf == NULL || out == NULL) {
@@ -271,12 +299,14 @@ int vfu_serve_client(VfuSession *s, int sock)
                     continue;
                 }
             }
-            r = conn_fill(&c);
-            if (r == -2) {
+            if (!s->versioned && deadline != 0 &&
+                !handshake_wait(sock, deadline)) {
                 vfu_log_client("no VERSION within the handshake timeout: "
                                "dropped");
+                ret = 0;
+                break;
             }
-            if (r != 0) {
+            if (conn_fill(&c) != 0) {
                 ret = 0;    /* the client went away */
                 break;
             }
@@ -286,14 +316,6 @@ int vfu_serve_client(VfuSession *s, int sock)
         c.start += len;
         memcpy(&h, msg, sizeof(h));
         r = vfu_handle(s, msg, len, fds, nfds, &rep);
-        if (!versioned && s->versioned) {
-            /* The handshake bound (main.c) ends with the handshake. */
-            static const struct timeval forever = { 0, 0 };
-
-            setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &forever,
-                       sizeof(forever));
-            versioned = true;
-        }
         if (s->trigger_blocked) {
             vfu_close_fds(rep.fds, rep.nfds);
             break;          /* no reply to a client being dropped */

@@ -1486,25 +1486,54 @@ static void test_log_budget(const char *log)
 }
 
 /*
- * One client at a time: a connection that never sends VERSION, or sends
- * half its header, is dropped after --handshake-timeout (1 s here) and
- * the client queued behind it is served.  After VERSION the bound is
- * gone: a client idle for longer than it is still served.
+ * Send one zero byte every 600 ms, 15 in all (a header's 16 would be a
+ * malformed message, which closes at once): a VERSION that never ends.
+ * In a child, so that the test can meanwhile queue the next client.
+ */
+static pid_t drip(int s)
+{
+    static const uint8_t zero;
+    pid_t pid = fork();
+    int i;
+
+    if (pid == 0) {
+        for (i = 0; i < 15; i++) {
+            if (send(s, &zero, 1, MSG_NOSIGNAL) != 1) {
+                break;
+            }
+            usleep(600 * 1000);
+        }
+        _exit(0);
+    }
+    return pid;
+}
+
+/*
+ * One client at a time: a connection that never sends VERSION, sends
+ * half its header, or drips it a byte at a time (each wait shorter than
+ * the bound, the whole far longer) is dropped after --handshake-timeout
+ * (1 s here) and the client queued behind it is served.  After VERSION
+ * the bound is gone: a client idle for longer than it is still served.
  */
 static void test_handshake(void)
 {
     static const uint8_t half[8];
     int pass, silent, t;
+    pid_t dripper = -1;
     double t0, waited;
 
     harness_section("a client that never says VERSION is dropped");
-    for (pass = 0; pass < 2; pass++) {
+    for (pass = 0; pass < 3; pass++) {
         silent = connect_server();
         if (!CHECK(silent >= 0)) {
             return;
         }
         if (pass == 1) {
             CHECK(send(silent, half, sizeof(half), MSG_NOSIGNAL) == 8);
+        }
+        if (pass == 2) {
+            dripper = drip(silent);
+            CHECK(dripper > 0);
         }
         t0 = now_s();
         t = connect_server();
@@ -1515,8 +1544,14 @@ static void test_handshake(void)
                       "client was not waited for", waited);
         }
         CHECK_MSG(closed_by_server(silent), "a client %s is still "
-                  "connected", pass ? "with half a header" : "silent");
+                  "connected", pass == 0 ? "silent" :
+                  pass == 1 ? "with half a header" : "dripping");
         close(silent);
+        if (dripper > 0) {
+            kill(dripper, SIGKILL);
+            waitpid(dripper, NULL, 0);
+            dripper = -1;
+        }
         if (t >= 0 && pass == 0) {
             usleep(1500 * 1000);
             CHECK_EQ(rd32(t, 0, 0), EDU_ID);
