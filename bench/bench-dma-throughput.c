@@ -170,8 +170,10 @@ static void measure_one(const char *tag, io_connect_t c, uint8_t *buf,
          * its copy (8 MiB through the caches costs a call ~50 % more
          * than a warm one).  Last, so the next run's flush follows.
          */
-        cap[r] = m[r] / (m[r] + run_call(c, 1));
-        of_cap[r] = ratio[r] / cap[r];
+        if (kind != BENCH_INFO) {
+            cap[r] = m[r] / (m[r] + run_call(c, 1));
+            of_cap[r] = ratio[r] / cap[r];
+        }
         db = r == 0 || d[r] < db ? d[r] : db;
         mb = r == 0 || m[r] < mb ? m[r] : mb;
     }
